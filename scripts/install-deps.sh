@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ocibench's tests, quick start and benchmarks use.
+# Idempotent: installs only what is missing. Needs root (or sudo) and the apt mirror.
+set -euo pipefail
+
+# Package list by purpose; `all` is the default.
+test_pkgs=(docker-registry skopeo podman runc busybox-static apache2-utils nginx-light
+           nix-bin debootstrap ca-certificates curl pigz jq time openssl)
+bench_pkgs=(wrk hey)
+
+want=("${test_pkgs[@]}")
+case "${1:-test}" in
+  test) ;;
+  bench) want+=("${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,5 @@
+//! One module per subcommand: each turns its arguments into library calls and
+//! prints the result (human text on stdout, or one JSON document with `--json`).
+
+pub mod bench;
+pub mod pull;

@@ -1,0 +1,66 @@
+//! The `ocibench` binary: parse, run, and turn errors into `error:`/`hint:` lines
+//! and exit statuses (0 success, 1 runtime failure, 2 bad usage or input).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ocibench::error::{ExitKind, Explain, UserError};
+
+fn main() -> ExitCode {
+    let cli = match ocibench::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints its own `error:` and usage; help and version go to stdout, exit 0.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match ocibench::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints the error chain and the first hint found in it; picks the exit status.
+fn report(err: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(err) {
+        return ExitCode::SUCCESS;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err:#}");
+    let mut kind = ExitKind::Runtime;
+    let mut hint = None;
+    for cause in err.chain() {
+        if let Some((h, k)) = explain(cause) {
+            if hint.is_none() {
+                hint = h;
+            }
+            if k == ExitKind::Usage {
+                kind = k;
+            }
+        }
+    }
+    if let Some(h) = hint {
+        let _ = writeln!(stderr, "hint: {h}");
+    }
+    ExitCode::from(kind.code())
+}
+
+/// Hint and exit kind of one error in the chain, for the types that know them.
+fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>, ExitKind)> {
+    fn of<T: Explain>(t: &T) -> (Option<String>, ExitKind) {
+        (t.hint(), t.exit_kind())
+    }
+    if let Some(u) = e.downcast_ref::<UserError>() {
+        return Some(of(u));
+    }
+    None
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

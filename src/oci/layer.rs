@@ -1,0 +1,1 @@
+//! Reproducible layer building (see DESIGN.md "Layers and reproducibility").

@@ -1,0 +1,1 @@
+//! Terminal progress bars (indicatif), the binary's implementation of `Reporter`.
