@@ -4,7 +4,16 @@
 //! Nothing here knows about the command line or prints; progress goes through
 //! `crate::progress::Reporter`.
 
+pub mod auth;
+pub mod config;
 pub mod digest;
+pub mod export;
+pub mod image;
 pub mod layer;
+pub mod manifest;
 pub mod pgzip;
+pub mod reference;
+pub mod registry;
+pub mod source;
 pub mod store;
+pub mod transport;
