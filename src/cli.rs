@@ -64,6 +64,36 @@ impl Context {
     }
 }
 
+/// Hint and exit kind of one error in a chain, for the library types that know them.
+pub fn explain(
+    e: &(dyn std::error::Error + 'static),
+) -> Option<(Option<String>, crate::error::ExitKind)> {
+    use crate::error::{Explain, UserError};
+    use crate::oci;
+    fn of<T: Explain>(t: &T) -> Option<(Option<String>, crate::error::ExitKind)> {
+        Some((t.hint(), t.exit_kind()))
+    }
+    if let Some(x) = e.downcast_ref::<UserError>() {
+        return of(x);
+    }
+    if let Some(x) = e.downcast_ref::<oci::image::PullError>() {
+        return of(x);
+    }
+    if let Some(x) = e.downcast_ref::<oci::source::SourceError>() {
+        return of(x);
+    }
+    if let Some(x) = e.downcast_ref::<oci::registry::RegistryError>() {
+        return of(x);
+    }
+    if let Some(oci::store::StoreError::Open { .. }) = e.downcast_ref::<oci::store::StoreError>() {
+        return Some((
+            Some("set --cache-dir or OCIBENCH_CACHE to a writable directory".into()),
+            crate::error::ExitKind::Runtime,
+        ));
+    }
+    None
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::from_args(&cli.global);
     match cli.command {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ocibench::error::{ExitKind, Explain, UserError};
+use ocibench::error::ExitKind;
 
 fn main() -> ExitCode {
     let cli = match ocibench::cli::Cli::try_parse() {
@@ -32,7 +32,7 @@ fn report(err: &anyhow::Error) -> ExitCode {
     let mut kind = ExitKind::Runtime;
     let mut hint = None;
     for cause in err.chain() {
-        if let Some((h, k)) = explain(cause) {
+        if let Some((h, k)) = ocibench::cli::explain(cause) {
             if hint.is_none() {
                 hint = h;
             }
@@ -45,17 +45,6 @@ fn report(err: &anyhow::Error) -> ExitCode {
         let _ = writeln!(stderr, "hint: {h}");
     }
     ExitCode::from(kind.code())
-}
-
-/// Hint and exit kind of one error in the chain, for the types that know them.
-fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>, ExitKind)> {
-    fn of<T: Explain>(t: &T) -> (Option<String>, ExitKind) {
-        (t.hint(), t.exit_kind())
-    }
-    if let Some(u) = e.downcast_ref::<UserError>() {
-        return Some(of(u));
-    }
-    None
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

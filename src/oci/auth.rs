@@ -1,1 +1,274 @@
-//! (to be written)
+//! Registry authentication: `WWW-Authenticate` challenges, credentials that
+//! never print themselves, and bearer tokens cached per registry, repository
+//! and action until they expire.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A secret string: `Debug` and `Display` print `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for building a header. Never log what this returns.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// What we can present to a registry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Credential {
+    #[default]
+    Anonymous,
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    /// An OAuth2 refresh token (`identitytoken` in Docker's config.json).
+    IdentityToken(Secret),
+}
+
+impl Credential {
+    /// `Authorization: Basic ...` value, when these are username/password credentials.
+    pub fn basic_header(&self) -> Option<String> {
+        use base64::Engine as _;
+        match self {
+            Credential::Basic { username, password } => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{}", password.expose()))
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// Lowercased scheme: `bearer`, `basic`.
+    pub scheme: String,
+    /// Parameters with lowercased names (`realm`, `service`, `scope`, `error`).
+    pub params: HashMap<String, String>,
+}
+
+impl Challenge {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+/// Parses the challenges in a `WWW-Authenticate` value (RFC 7235). Quoted values may
+/// hold commas (`scope="repository:a:pull,push"`) and backslash escapes.
+pub fn parse_challenges(header: &str) -> Vec<Challenge> {
+    let mut out: Vec<Challenge> = Vec::new();
+    let b = header.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t' || b[*i] == b',') {
+            *i += 1;
+        }
+    };
+    let token = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && !matches!(b[*i], b' ' | b'\t' | b',' | b'=') {
+            *i += 1;
+        }
+        header[start..*i].to_string()
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= b.len() {
+            break;
+        }
+        let word = token(&mut i);
+        // `name=` after a scheme means a parameter of the current challenge.
+        let mut j = i;
+        while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        if j < b.len() && b[j] == b'=' && !out.is_empty() {
+            i = j + 1;
+            while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+                i += 1;
+            }
+            let value = if i < b.len() && b[i] == b'"' {
+                i += 1;
+                let mut v = String::new();
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' && i + 1 < b.len() {
+                        i += 1;
+                    }
+                    let ch_len = header[i..].chars().next().map_or(1, char::len_utf8);
+                    v.push_str(&header[i..i + ch_len]);
+                    i += ch_len;
+                }
+                i += 1; // closing quote
+                v
+            } else {
+                token(&mut i)
+            };
+            if let Some(c) = out.last_mut() {
+                c.params.insert(word.to_ascii_lowercase(), value);
+            }
+        } else {
+            out.push(Challenge {
+                scheme: word.to_ascii_lowercase(),
+                params: HashMap::new(),
+            });
+        }
+    }
+    out
+}
+
+/// A bearer token and when to stop using it.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub value: Secret,
+    pub expires: Instant,
+}
+
+/// The authorisation to send to a (registry host, scope) pair.
+#[derive(Debug, Clone)]
+pub enum Authorization {
+    Bearer(Token),
+    Basic(Secret),
+}
+
+impl Authorization {
+    pub fn header(&self) -> String {
+        match self {
+            Authorization::Bearer(t) => format!("Bearer {}", t.value.expose()),
+            Authorization::Basic(b) => b.expose().to_string(),
+        }
+    }
+    fn valid(&self) -> bool {
+        match self {
+            Authorization::Bearer(t) => t.expires > Instant::now(),
+            Authorization::Basic(_) => true,
+        }
+    }
+}
+
+/// Authorisations cached per (host, scope); a scope is `repository:NAME:ACTIONS`.
+#[derive(Debug, Default)]
+pub struct AuthCache {
+    map: Mutex<HashMap<(String, String), Authorization>>,
+}
+
+impl AuthCache {
+    pub fn get(&self, host: &str, scope: &str) -> Option<Authorization> {
+        let map = self.map.lock().expect("auth cache lock");
+        map.get(&(host.to_string(), scope.to_string()))
+            .filter(|a| a.valid())
+            .cloned()
+    }
+    pub fn put(&self, host: &str, scope: &str, auth: Authorization) {
+        self.map
+            .lock()
+            .expect("auth cache lock")
+            .insert((host.to_string(), scope.to_string()), auth);
+    }
+}
+
+/// Token endpoint answer (Docker's token spec; `access_token` is the OAuth2 name).
+#[derive(Debug, serde::Deserialize)]
+pub struct TokenResponse {
+    pub token: Option<String>,
+    pub access_token: Option<String>,
+    pub expires_in: Option<u64>,
+}
+
+impl TokenResponse {
+    /// The token, valid for `expires_in` (default 60 s, per the spec), minus a margin.
+    pub fn into_token(self) -> Option<Token> {
+        let value = self.token.or(self.access_token).filter(|t| !t.is_empty())?;
+        let life = Duration::from_secs(self.expires_in.unwrap_or(60).max(10));
+        Some(Token {
+            value: Secret::new(value),
+            expires: Instant::now() + life - Duration::from_secs(5),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_with_comma_scope() {
+        let c = parse_challenges(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/python:pull,push""#,
+        );
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scheme, "bearer");
+        assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
+        assert_eq!(c[0].param("service"), Some("registry.docker.io"));
+        assert_eq!(
+            c[0].param("scope"),
+            Some("repository:library/python:pull,push")
+        );
+    }
+
+    #[test]
+    fn basic_and_multiple_and_escapes() {
+        let c = parse_challenges(
+            r#"Basic realm="Registry \"Realm\"", Bearer realm=x , error="invalid_token""#,
+        );
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].scheme, "basic");
+        assert_eq!(c[0].param("realm"), Some(r#"Registry "Realm""#));
+        assert_eq!(c[1].scheme, "bearer");
+        assert_eq!(c[1].param("realm"), Some("x"));
+        assert_eq!(c[1].param("error"), Some("invalid_token"));
+        assert!(parse_challenges("").is_empty());
+        let c = parse_challenges("BEARER REALM=\"r\"");
+        assert_eq!(c[0].scheme, "bearer");
+        assert_eq!(c[0].param("realm"), Some("r"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Credential::Basic {
+            username: "u".into(),
+            password: Secret::new("hunter2"),
+        };
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert_eq!(c.basic_header().unwrap(), "Basic dTpodW50ZXIy");
+        let t = Authorization::Bearer(Token {
+            value: Secret::new("tok"),
+            expires: Instant::now(),
+        });
+        assert!(!format!("{t:?}").contains("tok"));
+    }
+
+    #[test]
+    fn token_response_names_and_expiry() {
+        let r: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":300}"#).unwrap();
+        let t = r.into_token().unwrap();
+        assert_eq!(t.value.expose(), "a");
+        assert!(t.expires > Instant::now() + Duration::from_secs(200));
+        let r: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
+        assert!(r.into_token().is_none());
+    }
+}

@@ -1,1 +1,639 @@
-//! (to be written)
+//! Pulling an image into the blob store, verified, and sizing it exactly.
+//!
+//! A pull resolves the manifest (choosing a platform from an index), stores the
+//! config, then streams the missing layers in parallel. Each layer is hashed as
+//! it arrives (its digest) while a second thread decompresses it and hashes the
+//! tar stream (its diff_id and uncompressed length): download and decompression
+//! overlap. Nothing is committed until digest, size and diff_id all check out.
+//! Sizing afterwards reads only the manifest, the config and the remembered
+//! per-layer metadata.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use flate2::read::MultiGzDecoder;
+use serde::Serialize;
+
+use super::digest::{Digest, HashingSink};
+use super::manifest::{
+    Compression, Descriptor, ImageManifest, Manifest, ManifestError, Platform, layer_compression,
+};
+use super::source::{ImageSource, SourceError};
+use super::store::{BlobStore, IndexEntry, LayerMeta, StoreError};
+use crate::error::{ExitKind, Explain};
+use crate::progress::Reporter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{what} {digest} from {source_name} does not match its digest or size")]
+    Corrupt {
+        what: &'static str,
+        digest: Digest,
+        source_name: String,
+        #[source]
+        cause: Box<StoreError>,
+    },
+    #[error("layer {digest} decompresses to {actual}, but the image config says {expected}")]
+    DiffIdMismatch {
+        digest: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("layer {digest} is not valid {compression} data")]
+    BadLayerData {
+        digest: Digest,
+        compression: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("transfer of {digest} failed")]
+    Transfer {
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer {digest} has media type {media_type}, which ocibench cannot read")]
+    UnsupportedLayer { digest: Digest, media_type: String },
+    #[error("image config {digest} is invalid: {detail}")]
+    BadConfig { digest: Digest, detail: String },
+    #[error("{0} is a manifest index inside an index; nested indexes are not supported")]
+    NestedIndex(Digest),
+}
+
+impl Explain for PullError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            PullError::Source(e) => e.hint(),
+            PullError::Corrupt { .. } | PullError::DiffIdMismatch { .. } | PullError::BadLayerData { .. } => Some(
+                "the source served corrupt or altered content; nothing was stored. Retry, and report it if it persists".into(),
+            ),
+            PullError::Manifest(ManifestError::NoPlatform { .. }) => {
+                Some("choose one of the available platforms with --platform OS/ARCH[/VARIANT]".into())
+            }
+            PullError::Manifest(ManifestError::Unsupported(_)) => Some(
+                "ocibench reads OCI and Docker schema 2 manifests; convert with `skopeo copy --format oci`".into(),
+            ),
+            PullError::UnsupportedLayer { .. } => {
+                Some("convert the layers to gzip with `skopeo copy --dest-compress-format gzip`".into())
+            }
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            PullError::Source(e) => e.exit_kind(),
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+/// How to pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    pub platform: Platform,
+    /// Layers transferred at once.
+    pub threads: usize,
+    /// Whole-layer attempts when a transfer breaks mid-stream.
+    pub attempts: u32,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            platform: Platform::host(),
+            threads: 4,
+            attempts: 3,
+        }
+    }
+}
+
+/// An image present in the store.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    pub name: String,
+    pub manifest_digest: Digest,
+    pub manifest_media_type: String,
+    pub manifest: ImageManifest,
+    /// Blobs actually transferred by this pull (layers and config).
+    pub transferred_blobs: usize,
+    pub transferred_bytes: u64,
+}
+
+/// Pulls the image `source` names into `store`, verified, and records it in the
+/// store's index under the source's name.
+pub fn pull(
+    source: &dyn ImageSource,
+    store: &BlobStore,
+    opts: &PullOptions,
+    reporter: &dyn Reporter,
+) -> Result<StoredImage, PullError> {
+    let name = source.name();
+    let top = source.fetch_manifest(None)?;
+    let (mut media_type, parsed) = Manifest::parse(&top.media_type, &top.bytes)?;
+    let (bytes, digest, manifest) = match parsed {
+        Manifest::Image(m) => (top.bytes, top.digest, *m),
+        Manifest::Index(index) => {
+            let chosen = index.select(&opts.platform)?.clone();
+            let child = source.fetch_manifest(Some(&chosen.digest))?;
+            if child.digest != chosen.digest || child.bytes.len() as u64 != chosen.size {
+                return Err(PullError::Corrupt {
+                    what: "manifest",
+                    digest: chosen.digest.clone(),
+                    source_name: name,
+                    cause: Box::new(StoreError::Mismatch {
+                        expected: chosen.digest,
+                        expected_size: chosen.size,
+                        actual: child.digest,
+                        actual_size: child.bytes.len() as u64,
+                    }),
+                });
+            }
+            let ctype = if child.media_type.is_empty() {
+                chosen.media_type.clone()
+            } else {
+                child.media_type.clone()
+            };
+            let (mt, m) = Manifest::parse(&ctype, &child.bytes)?;
+            media_type = mt;
+            match m {
+                Manifest::Image(m) => (child.bytes, child.digest, *m),
+                Manifest::Index(_) => return Err(PullError::NestedIndex(chosen.digest)),
+            }
+        }
+    };
+
+    let transferred = AtomicUsize::new(0);
+    let transferred_bytes = AtomicU64::new(0);
+
+    // Config: small, verified, stored.
+    let config_bytes = match store.blob_size(&manifest.config.digest) {
+        Some(n) if n == manifest.config.size => store.read_blob(&manifest.config.digest)?,
+        _ => {
+            let mut stream = source.open_blob(&manifest.config)?;
+            let mut buf = Vec::new();
+            (&mut stream.reader)
+                .take(manifest.config.size + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| PullError::Transfer {
+                    digest: manifest.config.digest.clone(),
+                    source: e,
+                })?;
+            let mut w = store.writer()?;
+            w.write_all(&buf).map_err(|e| PullError::Transfer {
+                digest: manifest.config.digest.clone(),
+                source: e,
+            })?;
+            w.commit(Some((&manifest.config.digest, manifest.config.size)))
+                .map_err(|cause| PullError::Corrupt {
+                    what: "config",
+                    digest: manifest.config.digest.clone(),
+                    source_name: name.clone(),
+                    cause: Box::new(cause),
+                })?;
+            transferred.fetch_add(1, Ordering::Relaxed);
+            transferred_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            buf
+        }
+    };
+    let diff_ids = diff_ids(&config_bytes, &manifest)?;
+
+    // Layers: the missing ones, in parallel.
+    let next = AtomicUsize::new(0);
+    let threads = opts.threads.clamp(1, manifest.layers.len().max(1));
+    let results: Vec<Result<(), PullError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<(), PullError> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(layer) = manifest.layers.get(i) else {
+                            return Ok(());
+                        };
+                        let fetched = ensure_layer(
+                            source,
+                            store,
+                            layer,
+                            &diff_ids[i],
+                            opts,
+                            reporter,
+                            i as u64,
+                            &name,
+                        )?;
+                        if fetched {
+                            transferred.fetch_add(1, Ordering::Relaxed);
+                            transferred_bytes.fetch_add(layer.size, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("layer thread panicked"))
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+
+    // Only now, with every blob in place, does the manifest become visible.
+    store.put_bytes(&bytes)?;
+    let mut entry = IndexEntry::new(media_type.clone(), digest.clone(), bytes.len() as u64);
+    entry.platform = config_platform(&config_bytes).and_then(|p| serde_json::to_value(p).ok());
+    store.tag(&name, entry)?;
+    Ok(StoredImage {
+        name,
+        manifest_digest: digest,
+        manifest_media_type: media_type,
+        manifest,
+        transferred_blobs: transferred.into_inner(),
+        transferred_bytes: transferred_bytes.into_inner(),
+    })
+}
+
+/// The config's `rootfs.diff_ids`, one per manifest layer.
+fn diff_ids(config: &[u8], manifest: &ImageManifest) -> Result<Vec<Digest>, PullError> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        rootfs: RootFs,
+    }
+    #[derive(serde::Deserialize)]
+    struct RootFs {
+        diff_ids: Vec<Digest>,
+    }
+    let bad = |detail: String| PullError::BadConfig {
+        digest: manifest.config.digest.clone(),
+        detail,
+    };
+    let c: Config = serde_json::from_slice(config).map_err(|e| bad(e.to_string()))?;
+    if c.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(bad(format!(
+            "{} diff_ids for {} layers",
+            c.rootfs.diff_ids.len(),
+            manifest.layers.len()
+        )));
+    }
+    Ok(c.rootfs.diff_ids)
+}
+
+/// The platform an image config declares.
+pub fn config_platform(config: &[u8]) -> Option<Platform> {
+    #[derive(serde::Deserialize)]
+    struct C {
+        architecture: Option<String>,
+        os: Option<String>,
+        variant: Option<String>,
+    }
+    let c: C = serde_json::from_slice(config).ok()?;
+    Some(Platform::new(
+        c.os.as_deref()?,
+        c.architecture.as_deref()?,
+        c.variant.as_deref(),
+    ))
+}
+
+/// Makes sure `layer` is stored with its metadata. Returns whether it was transferred.
+#[allow(clippy::too_many_arguments)]
+fn ensure_layer(
+    source: &dyn ImageSource,
+    store: &BlobStore,
+    layer: &Descriptor,
+    diff_id: &Digest,
+    opts: &PullOptions,
+    reporter: &dyn Reporter,
+    id: u64,
+    name: &str,
+) -> Result<bool, PullError> {
+    let compression =
+        layer_compression(&layer.media_type).ok_or_else(|| PullError::UnsupportedLayer {
+            digest: layer.digest.clone(),
+            media_type: layer.media_type.clone(),
+        })?;
+    if compression == Compression::Zstd {
+        return Err(PullError::UnsupportedLayer {
+            digest: layer.digest.clone(),
+            media_type: layer.media_type.clone(),
+        });
+    }
+    if store.blob_size(&layer.digest) == Some(layer.size) {
+        let meta = match store.layer_meta(&layer.digest) {
+            Some(m) => m,
+            None => {
+                // Stored by other means (e.g. a layout written by skopeo): measure it once.
+                let f = store.open_blob(&layer.digest)?;
+                let meta = measure(f, compression, &layer.digest)?;
+                store.put_layer_meta(&layer.digest, &meta)?;
+                meta
+            }
+        };
+        check_diff_id(layer, diff_id, &meta)?;
+        return Ok(false);
+    }
+    let label = format!("{} {}", layer.digest.short(), human_bytes(layer.size));
+    reporter.start(id, &label, Some(layer.size));
+    let mut attempt = 0;
+    let result = loop {
+        match transfer_layer(
+            source,
+            store,
+            layer,
+            compression,
+            diff_id,
+            reporter,
+            id,
+            name,
+        ) {
+            Err(PullError::Transfer { .. } | PullError::Source(_))
+                if attempt + 1 < opts.attempts =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(300 << attempt));
+            }
+            other => break other,
+        }
+    };
+    reporter.finish(id);
+    result.map(|()| true)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transfer_layer(
+    source: &dyn ImageSource,
+    store: &BlobStore,
+    layer: &Descriptor,
+    compression: Compression,
+    diff_id: &Digest,
+    reporter: &dyn Reporter,
+    id: u64,
+    name: &str,
+) -> Result<(), PullError> {
+    let transfer_err = |source| PullError::Transfer {
+        digest: layer.digest.clone(),
+        source,
+    };
+    let mut stream = source.open_blob(layer)?;
+    let mut writer = store.writer()?;
+    let mut reader = (&mut stream.reader).take(layer.size + 1);
+    let meta = if compression == Compression::Gzip {
+        // The download thread (this one) hashes and stores; a second thread inflates
+        // and hashes the tar stream. A bounded channel keeps memory flat.
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(32);
+        std::thread::scope(|s| -> Result<LayerMeta, PullError> {
+            let inflater =
+                s.spawn(move || measure(ChannelReader::new(rx), Compression::Gzip, &layer.digest));
+            let copy = (|| -> io::Result<()> {
+                loop {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let n = reader.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    buf.truncate(n);
+                    writer.write_all(&buf)?;
+                    reporter.advance(id, n as u64);
+                    if tx.send(buf).is_err() {
+                        // The inflater stopped early (bad data); its error is reported below.
+                        return Ok(());
+                    }
+                }
+            })();
+            drop(tx);
+            let measured = inflater.join().expect("inflate thread panicked");
+            copy.map_err(transfer_err)?;
+            measured
+        })?
+    } else {
+        let mut sink = HashingSink::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf).map_err(transfer_err)?;
+            if n == 0 {
+                break;
+            }
+            writer.write_all(&buf[..n]).map_err(transfer_err)?;
+            sink.write_all(&buf[..n]).map_err(transfer_err)?;
+            reporter.advance(id, n as u64);
+        }
+        let (d, n) = sink.finish();
+        LayerMeta {
+            diff_id: d,
+            uncompressed_bytes: n,
+        }
+    };
+    // Verify digest and size first: a corrupt blob is reported as such, not as a
+    // diff_id problem. The writer is dropped (temp deleted) on any error.
+    let (actual, actual_size) = writer.digest_so_far();
+    if actual != layer.digest || actual_size != layer.size {
+        return Err(PullError::Corrupt {
+            what: "layer",
+            digest: layer.digest.clone(),
+            source_name: name.to_string(),
+            cause: Box::new(StoreError::Mismatch {
+                expected: layer.digest.clone(),
+                expected_size: layer.size,
+                actual,
+                actual_size,
+            }),
+        });
+    }
+    check_diff_id(layer, diff_id, &meta)?;
+    writer
+        .commit(Some((&layer.digest, layer.size)))
+        .map_err(|cause| PullError::Corrupt {
+            what: "layer",
+            digest: layer.digest.clone(),
+            source_name: name.to_string(),
+            cause: Box::new(cause),
+        })?;
+    store.put_layer_meta(&layer.digest, &meta)?;
+    Ok(())
+}
+
+fn check_diff_id(layer: &Descriptor, expected: &Digest, meta: &LayerMeta) -> Result<(), PullError> {
+    if &meta.diff_id != expected {
+        return Err(PullError::DiffIdMismatch {
+            digest: layer.digest.clone(),
+            expected: expected.clone(),
+            actual: meta.diff_id.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Decompresses (if needed) and hashes a layer: its diff_id and uncompressed length.
+fn measure(
+    r: impl Read,
+    compression: Compression,
+    digest: &Digest,
+) -> Result<LayerMeta, PullError> {
+    let mut sink = HashingSink::new();
+    let res = match compression {
+        Compression::Gzip => io::copy(
+            &mut MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, r)),
+            &mut sink,
+        ),
+        _ => io::copy(&mut io::BufReader::with_capacity(256 * 1024, r), &mut sink),
+    };
+    res.map_err(|source| PullError::BadLayerData {
+        digest: digest.clone(),
+        compression: "gzip",
+        source,
+    })?;
+    let (diff_id, uncompressed_bytes) = sink.finish();
+    Ok(LayerMeta {
+        diff_id,
+        uncompressed_bytes,
+    })
+}
+
+/// Reads the chunks a channel carries, as one stream.
+struct ChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl ChannelReader {
+    fn new(rx: mpsc::Receiver<Vec<u8>>) -> Self {
+        ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(buf) => {
+                    self.cur = buf;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// DESIGN.md's size object.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct ImageSize {
+    pub reference: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub platform: String,
+    pub manifest_bytes: u64,
+    pub config_bytes: u64,
+    pub compressed_bytes: u64,
+    pub uncompressed_bytes: u64,
+    pub layers: Vec<LayerSize>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct LayerSize {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub media_type: String,
+    pub compressed_bytes: u64,
+    pub uncompressed_bytes: u64,
+}
+
+/// Sizes a stored image from its manifest, config and layer metadata: no layer data is read
+/// (except once for a layer stored without metadata).
+pub fn size_of(
+    store: &BlobStore,
+    reference: &str,
+    manifest_digest: &Digest,
+) -> Result<ImageSize, PullError> {
+    let bytes = store.read_blob(manifest_digest)?;
+    let (media_type, parsed) = Manifest::parse("", &bytes)?;
+    let Manifest::Image(manifest) = parsed else {
+        return Err(PullError::NestedIndex(manifest_digest.clone()));
+    };
+    let config = store.read_blob(&manifest.config.digest)?;
+    let mut layers = Vec::with_capacity(manifest.layers.len());
+    for l in &manifest.layers {
+        let meta = match store.layer_meta(&l.digest) {
+            Some(m) => m,
+            None => {
+                let compression = layer_compression(&l.media_type).unwrap_or(Compression::Gzip);
+                let meta = measure(store.open_blob(&l.digest)?, compression, &l.digest)?;
+                store.put_layer_meta(&l.digest, &meta)?;
+                meta
+            }
+        };
+        layers.push(LayerSize {
+            digest: l.digest.clone(),
+            diff_id: meta.diff_id,
+            media_type: l.media_type.clone(),
+            compressed_bytes: l.size,
+            uncompressed_bytes: meta.uncompressed_bytes,
+        });
+    }
+    Ok(ImageSize {
+        reference: reference.to_string(),
+        digest: manifest_digest.clone(),
+        media_type,
+        platform: config_platform(&config)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        manifest_bytes: bytes.len() as u64,
+        config_bytes: config.len() as u64,
+        compressed_bytes: layers.iter().map(|l| l.compressed_bytes).sum(),
+        uncompressed_bytes: layers.iter().map(|l| l.uncompressed_bytes).sum(),
+        layers,
+    })
+}
+
+/// `12.3 MB` (decimal units, as registries and podman display sizes).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(123_456_789), "123.5 MB");
+        assert_eq!(human_bytes(1_000), "1.0 kB");
+    }
+
+    #[test]
+    fn channel_reader_joins_chunks() {
+        let (tx, rx) = mpsc::sync_channel(4);
+        tx.send(b"ab".to_vec()).unwrap();
+        tx.send(Vec::new()).unwrap();
+        tx.send(b"cde".to_vec()).unwrap();
+        drop(tx);
+        let mut s = String::new();
+        ChannelReader::new(rx).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "abcde");
+    }
+}

@@ -1,1 +1,677 @@
-//! (to be written)
+//! The registry client: Registry API v2 / OCI distribution over ureq (blocking).
+//!
+//! One `send` path does what every request needs: the cached authorisation for
+//! its (host, scope), the 401 challenge and token dance (Bearer with
+//! realm/service/scope, or Basic), retries with backoff on 408/429/5xx and
+//! broken connections honouring `Retry-After`, and redirects followed by hand so
+//! that `Authorization` never reaches another host. Manifests come back whole and
+//! verified; blobs come back as a stream for the caller to verify as it stores.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode};
+use ureq::Body;
+
+use super::auth::{self, AuthCache, Authorization, Challenge, Credential, Secret};
+use super::digest::Digest;
+use super::manifest::ACCEPT_MANIFESTS;
+use super::reference::{ImageReference, TlsMode};
+use crate::error::{ExitKind, Explain};
+
+/// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
+const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
+const MAX_REDIRECTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {host} ({url})")]
+    Unreachable {
+        host: String,
+        url: String,
+        #[source]
+        source: ureq::Error,
+    },
+    #[error("{what} not found: {reference}")]
+    NotFound {
+        what: &'static str,
+        reference: String,
+        detail: String,
+    },
+    #[error("registry {host} refused access to {repository}: {detail}")]
+    Unauthorized {
+        host: String,
+        repository: String,
+        detail: String,
+    },
+    #[error("token server {realm} refused: HTTP {status}")]
+    TokenRefused { realm: String, status: u16 },
+    #[error("registry {host} answered {status} for {method} {url}{detail}")]
+    Status {
+        host: String,
+        method: String,
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{what} from {host} does not match its digest: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        host: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("manifest from {host} is larger than {MAX_MANIFEST_BYTES} bytes")]
+    ManifestTooLarge { host: String },
+    #[error("bad redirect from {url}: {detail}")]
+    BadRedirect { url: String, detail: String },
+    #[error("reading the response from {url}")]
+    Body {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Explain for RegistryError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Unreachable { host, url, .. } => Some(if url.starts_with("https://") {
+                format!("check that {host} is the right registry and is reachable; for a registry without TLS use --tls-verify=false")
+            } else {
+                format!("is a registry listening on {host}? (start one with: docker-registry serve CONFIG.yml)")
+            }),
+            RegistryError::NotFound { what: "manifest", .. } => {
+                Some("check the tag: `skopeo list-tags docker://REPO` lists what exists".into())
+            }
+            RegistryError::NotFound { what: "repository", .. } => Some(
+                "check the repository name; Docker Hub's official images live under library/ (python:3 is docker.io/library/python:3)".into(),
+            ),
+            RegistryError::Unauthorized { .. } | RegistryError::TokenRefused { .. } => Some(
+                "log in with `podman login` (or pass --creds USER:PASS); the image may also be private or not exist".into(),
+            ),
+            RegistryError::DigestMismatch { .. } => Some(
+                "the registry served corrupt or altered content; nothing was stored. Retry, and report it to the registry's operator if it persists".into(),
+            ),
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Runtime
+    }
+}
+
+/// How many times and how patiently to retry.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn delay(&self, attempt: u32) -> Duration {
+        self.base_delay
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_delay)
+    }
+}
+
+/// Supplies the credential for a registry host. Anonymous by default.
+pub type CredentialProvider = Arc<dyn Fn(&str) -> Credential + Send + Sync>;
+
+/// Builds a `RegistryClient`.
+pub struct RegistryClientBuilder {
+    tls: TlsMode,
+    retry: RetryPolicy,
+    credentials: CredentialProvider,
+}
+
+impl Default for RegistryClientBuilder {
+    fn default() -> Self {
+        RegistryClientBuilder {
+            tls: TlsMode::Auto,
+            retry: RetryPolicy::default(),
+            credentials: Arc::new(|_| Credential::Anonymous),
+        }
+    }
+}
+
+impl RegistryClientBuilder {
+    pub fn tls(mut self, tls: TlsMode) -> Self {
+        self.tls = tls;
+        self
+    }
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+    pub fn credentials(mut self, provider: CredentialProvider) -> Self {
+        self.credentials = provider;
+        self
+    }
+    pub fn build(self) -> RegistryClient {
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .disable_verification(self.tls == TlsMode::Insecure)
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .tls_config(tls)
+            .user_agent(concat!("ocibench/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .max_idle_connections_per_host(16)
+            .build()
+            .into();
+        RegistryClient {
+            agent,
+            tls: self.tls,
+            retry: self.retry,
+            credentials: self.credentials,
+            auth: AuthCache::default(),
+        }
+    }
+}
+
+/// A registry API client shared by all threads of a pull or push.
+pub struct RegistryClient {
+    agent: ureq::Agent,
+    tls: TlsMode,
+    retry: RetryPolicy,
+    credentials: CredentialProvider,
+    auth: AuthCache,
+}
+
+/// A manifest as served: bytes, content type and their digest.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+/// A blob body being streamed.
+pub struct BlobStream {
+    pub reader: Box<dyn Read + Send>,
+    pub content_length: Option<u64>,
+}
+
+/// The parts of a request that `send` may repeat (retries, re-auth, redirects).
+struct Call<'a> {
+    image: &'a ImageReference,
+    actions: &'a str,
+    method: Method,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl RegistryClient {
+    pub fn builder() -> RegistryClientBuilder {
+        RegistryClientBuilder::default()
+    }
+
+    fn url(&self, image: &ImageReference, tail: &str) -> String {
+        format!(
+            "{}/v2/{}/{}",
+            image.base_url(self.tls),
+            image.repository(),
+            tail
+        )
+    }
+
+    /// GETs a manifest by tag or digest and verifies it when the digest is known
+    /// (asked by digest, or announced in `Docker-Content-Digest`).
+    pub fn fetch_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let url = self.url(image, &format!("manifests/{reference}"));
+        let resp = self.send(Call {
+            image,
+            actions: "pull",
+            method: Method::GET,
+            url: url.clone(),
+            headers: vec![("Accept", ACCEPT_MANIFESTS.to_string())],
+        })?;
+        let status = resp.status();
+        if status == StatusCode::NOT_FOUND {
+            let (code, detail) = error_detail(resp);
+            let (what, reference) = if code.as_deref() == Some("NAME_UNKNOWN") {
+                (
+                    "repository",
+                    format!("{}/{}", image.registry(), image.repository()),
+                )
+            } else {
+                ("manifest", image.to_string())
+            };
+            return Err(RegistryError::NotFound {
+                what,
+                reference,
+                detail,
+            });
+        }
+        let resp = self.check_status(image, "GET", &url, resp)?;
+        let media_type = header(&resp, "content-type").unwrap_or_default();
+        let announced = header(&resp, "docker-content-digest");
+        let bytes = resp
+            .into_body()
+            .into_with_config()
+            .limit(MAX_MANIFEST_BYTES)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => RegistryError::ManifestTooLarge {
+                    host: image.api_host().to_string(),
+                },
+                other => RegistryError::Body {
+                    url: url.clone(),
+                    source: std::io::Error::other(other),
+                },
+            })?;
+        let digest = Digest::of(&bytes);
+        let expected = reference
+            .parse::<Digest>()
+            .ok()
+            .map(|d| d.to_string())
+            .or(announced.filter(|a| a.starts_with("sha256:")));
+        if let Some(expected) = expected
+            && expected != digest.to_string()
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("manifest {reference}"),
+                host: image.api_host().to_string(),
+                expected,
+                actual: digest.to_string(),
+            });
+        }
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// Opens a blob for streaming. The caller verifies digest and size while storing.
+    pub fn open_blob(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+    ) -> Result<BlobStream, RegistryError> {
+        let url = self.url(image, &format!("blobs/{digest}"));
+        let resp = self.send(Call {
+            image,
+            actions: "pull",
+            method: Method::GET,
+            url: url.clone(),
+            headers: Vec::new(),
+        })?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            let (_, detail) = error_detail(resp);
+            return Err(RegistryError::NotFound {
+                what: "blob",
+                reference: format!("{}/{}@{digest}", image.registry(), image.repository()),
+                detail,
+            });
+        }
+        let resp = self.check_status(image, "GET", &url, resp)?;
+        let content_length = header(&resp, "content-length").and_then(|v| v.parse().ok());
+        Ok(BlobStream {
+            reader: Box::new(resp.into_body().into_reader()),
+            content_length,
+        })
+    }
+
+    /// Turns a non-success status into an error, keeping the registry's own message.
+    fn check_status(
+        &self,
+        image: &ImageReference,
+        method: &str,
+        url: &str,
+        resp: http::Response<Body>,
+    ) -> Result<http::Response<Body>, RegistryError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let (_, detail) = error_detail(resp);
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(RegistryError::Unauthorized {
+                host: image.api_host().to_string(),
+                repository: image.repository().to_string(),
+                detail: if detail.is_empty() {
+                    format!("HTTP {}", status.as_u16())
+                } else {
+                    detail
+                },
+            });
+        }
+        Err(RegistryError::Status {
+            host: image.api_host().to_string(),
+            method: method.to_string(),
+            url: url.to_string(),
+            status: status.as_u16(),
+            detail: if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            },
+        })
+    }
+
+    /// Sends a request with authentication, retries and safe redirects.
+    fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
+        let host = call.image.api_host().to_string();
+        let scope = format!("repository:{}:{}", call.image.repository(), call.actions);
+        let mut url = call.url.clone();
+        let mut attempt = 0u32;
+        let mut authenticated_once = false;
+        let mut redirects = 0usize;
+        let mut foreign = false; // after a cross-host redirect: no Authorization
+        loop {
+            let auth = if foreign {
+                None
+            } else {
+                self.auth.get(&host, &scope)
+            };
+            let mut req = Request::builder().method(call.method.clone()).uri(&url);
+            for (k, v) in &call.headers {
+                req = req.header(*k, v);
+            }
+            if let Some(a) = &auth {
+                req = req.header("Authorization", a.header());
+            }
+            let req = req.body(()).map_err(|e| RegistryError::BadRedirect {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?;
+            let resp = match self.agent.run(req) {
+                Ok(r) => r,
+                Err(e) if attempt + 1 < self.retry.attempts && transient(&e) => {
+                    std::thread::sleep(self.retry.delay(attempt));
+                    attempt += 1;
+                    continue;
+                }
+                Err(source) => {
+                    return Err(RegistryError::Unreachable { host, url, source });
+                }
+            };
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !foreign && !authenticated_once {
+                if let Some(challenge) = header(&resp, "www-authenticate")
+                    .map(|h| auth::parse_challenges(&h))
+                    .and_then(pick_challenge)
+                {
+                    authenticated_once = true;
+                    self.authenticate(call.image, &host, &scope, &challenge)?;
+                    continue;
+                }
+                return Ok(resp);
+            }
+            if matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+                && attempt + 1 < self.retry.attempts
+            {
+                let wait = retry_after(&resp)
+                    .unwrap_or_else(|| self.retry.delay(attempt))
+                    .min(self.retry.max_delay);
+                drop(resp);
+                std::thread::sleep(wait);
+                attempt += 1;
+                continue;
+            }
+            if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                redirects += 1;
+                let location =
+                    header(&resp, "location").ok_or_else(|| RegistryError::BadRedirect {
+                        url: url.clone(),
+                        detail: format!("HTTP {} without Location", status.as_u16()),
+                    })?;
+                if redirects > MAX_REDIRECTS {
+                    return Err(RegistryError::BadRedirect {
+                        url,
+                        detail: "too many redirects".into(),
+                    });
+                }
+                let next = resolve_location(&url, &location)?;
+                if origin(&next) != origin(&call.url) {
+                    foreign = true;
+                }
+                url = next;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// Answers a challenge: fetches a bearer token or prepares Basic credentials.
+    fn authenticate(
+        &self,
+        image: &ImageReference,
+        host: &str,
+        scope: &str,
+        challenge: &Challenge,
+    ) -> Result<(), RegistryError> {
+        let credential = (self.credentials)(image.registry());
+        match challenge.scheme.as_str() {
+            "basic" => match credential.basic_header() {
+                Some(h) => {
+                    self.auth
+                        .put(host, scope, Authorization::Basic(Secret::new(h)));
+                    Ok(())
+                }
+                None => Err(RegistryError::Unauthorized {
+                    host: host.to_string(),
+                    repository: image.repository().to_string(),
+                    detail: "the registry requires a username and password".into(),
+                }),
+            },
+            _ => {
+                let realm = challenge.param("realm").unwrap_or_default().to_string();
+                let mut token_url =
+                    url::Url::parse(&realm).map_err(|e| RegistryError::BadRedirect {
+                        url: realm.clone(),
+                        detail: format!("bad token realm: {e}"),
+                    })?;
+                {
+                    let mut q = token_url.query_pairs_mut();
+                    if let Some(service) = challenge.param("service") {
+                        q.append_pair("service", service);
+                    }
+                    q.append_pair("scope", scope);
+                }
+                let mut req = Request::builder()
+                    .method(Method::GET)
+                    .uri(token_url.as_str());
+                if let Some(h) = credential.basic_header() {
+                    req = req.header("Authorization", h);
+                }
+                let req = req.body(()).expect("token request builds");
+                let resp = self
+                    .agent
+                    .run(req)
+                    .map_err(|source| RegistryError::Unreachable {
+                        host: token_url.host_str().unwrap_or("").to_string(),
+                        url: realm.clone(),
+                        source,
+                    })?;
+                if !resp.status().is_success() {
+                    return Err(RegistryError::TokenRefused {
+                        realm,
+                        status: resp.status().as_u16(),
+                    });
+                }
+                let parsed: auth::TokenResponse =
+                    resp.into_body()
+                        .read_json()
+                        .map_err(|e| RegistryError::Body {
+                            url: realm.clone(),
+                            source: std::io::Error::other(e),
+                        })?;
+                let token = parsed
+                    .into_token()
+                    .ok_or(RegistryError::TokenRefused { realm, status: 200 })?;
+                self.auth.put(host, scope, Authorization::Bearer(token));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Bearer is preferred over Basic when a registry offers both.
+fn pick_challenge(cs: Vec<Challenge>) -> Option<Challenge> {
+    let mut cs = cs;
+    cs.sort_by_key(|c| match c.scheme.as_str() {
+        "bearer" => 0,
+        "basic" => 1,
+        _ => 2,
+    });
+    cs.into_iter()
+        .find(|c| c.scheme == "bearer" || c.scheme == "basic")
+}
+
+fn header(resp: &http::Response<Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(resp: &http::Response<Body>) -> Option<Duration> {
+    let v = header(resp, "retry-after")?;
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v.trim()).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Connection-level failures worth another try.
+fn transient(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
+    )
+}
+
+/// The registry's error code and message (`{"errors":[{"code":..,"message":..}]}`).
+fn error_detail(resp: http::Response<Body>) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let body = resp
+        .into_body()
+        .into_with_config()
+        .limit(64 * 1024)
+        .read_to_vec()
+        .unwrap_or_default();
+    match serde_json::from_slice::<Errors>(&body) {
+        Ok(e) if !e.errors.is_empty() => {
+            let code = e.errors[0].code.clone();
+            let text = e
+                .errors
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{}{}",
+                        x.code.as_deref().unwrap_or(""),
+                        x.message
+                            .as_deref()
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            (code, text)
+        }
+        _ => (
+            None,
+            String::from_utf8_lossy(&body)
+                .trim()
+                .chars()
+                .take(200)
+                .collect(),
+        ),
+    }
+}
+
+fn resolve_location(base: &str, location: &str) -> Result<String, RegistryError> {
+    let base_url = url::Url::parse(base).map_err(|e| RegistryError::BadRedirect {
+        url: base.to_string(),
+        detail: e.to_string(),
+    })?;
+    base_url
+        .join(location)
+        .map(|u| u.to_string())
+        .map_err(|e| RegistryError::BadRedirect {
+            url: base.to_string(),
+            detail: format!("bad Location {location:?}: {e}"),
+        })
+}
+
+/// scheme://host:port of a URL, for same-origin checks.
+fn origin(u: &str) -> String {
+    url::Url::parse(u)
+        .map(|p| p.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_relative_and_absolute() {
+        let base = "http://127.0.0.1:5000/v2/a/blobs/sha256:x";
+        assert_eq!(
+            resolve_location(base, "/v2/a/blobs/uploads/u?state=1").unwrap(),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/u?state=1"
+        );
+        assert_eq!(
+            resolve_location(base, "http://cdn.local:9/b?sig=z").unwrap(),
+            "http://cdn.local:9/b?sig=z"
+        );
+        assert_ne!(origin("http://a:1/x"), origin("http://a:2/x"));
+        assert_eq!(origin("http://a:1/x"), origin("http://a:1/y"));
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(0), Duration::from_millis(200));
+        assert_eq!(p.delay(2), Duration::from_millis(800));
+        assert_eq!(p.delay(30), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bearer_preferred() {
+        let cs = auth::parse_challenges(r#"Basic realm="x", Bearer realm="y""#);
+        assert_eq!(pick_challenge(cs).unwrap().scheme, "bearer");
+    }
+}

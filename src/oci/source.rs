@@ -1,1 +1,458 @@
-//! (to be written)
+//! Where images are read from: a registry, an OCI layout directory, an OCI
+//! archive, or a `docker save` archive, behind one `ImageSource` trait so that
+//! pulling, verifying and sizing are written once.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::digest::{Digest, Hasher};
+use super::manifest::{
+    DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, Descriptor, ImageManifest, MediaFamily,
+    OCI_INDEX,
+};
+use super::reference::ImageReference;
+use super::registry::{BlobStream, FetchedManifest, RegistryClient, RegistryError};
+use super::store::IndexEntry;
+use super::transport::ImageLocation;
+use crate::error::{ExitKind, Explain};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not an OCI image layout: {detail}")]
+    NotLayout { path: PathBuf, detail: String },
+    #[error("{path} has no image tagged {tag:?} (tags: {available})")]
+    NoTag {
+        path: PathBuf,
+        tag: String,
+        available: String,
+    },
+    #[error("{path} holds several images; name one (tags: {available})")]
+    Ambiguous { path: PathBuf, available: String },
+    #[error("{path} is not a docker-archive: {detail}")]
+    NotDockerArchive { path: PathBuf, detail: String },
+    #[error("blob {digest} is missing from {path}")]
+    MissingBlob { path: PathBuf, digest: Digest },
+}
+
+impl Explain for SourceError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SourceError::Registry(e) => e.hint(),
+            SourceError::NoTag { path, .. } | SourceError::Ambiguous { path, .. } => Some(format!(
+                "name the image as oci:{}:TAG (or oci-archive:FILE:TAG)",
+                path.display()
+            )),
+            SourceError::Io { .. } => Some("check the path and its permissions".into()),
+            SourceError::NotLayout { .. } => Some(
+                "an OCI layout has oci-layout, index.json and blobs/; `skopeo copy` can make one"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            SourceError::Registry(e) => e.exit_kind(),
+            SourceError::MissingBlob { .. } => ExitKind::Runtime,
+            _ => ExitKind::Usage,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Something images can be read from.
+pub trait ImageSource: Send + Sync {
+    /// The name recorded in the cache's index and shown in reports.
+    fn name(&self) -> String;
+    /// The top manifest (`None`: the tag's; it may be an index) or one by digest.
+    fn fetch_manifest(&self, digest: Option<&Digest>) -> Result<FetchedManifest, SourceError>;
+    /// A blob as a stream; the caller verifies it.
+    fn open_blob(&self, desc: &Descriptor) -> Result<BlobStream, SourceError>;
+}
+
+/// Opens the source a location names. Archives are unpacked into `scratch`
+/// (a temporary directory the caller keeps alive while pulling).
+pub fn open(
+    location: &ImageLocation,
+    client: &Arc<RegistryClient>,
+    scratch: &Path,
+) -> Result<Box<dyn ImageSource>, SourceError> {
+    Ok(match location {
+        ImageLocation::Registry(r) => Box::new(RegistrySource {
+            client: client.clone(),
+            image: r.clone(),
+        }),
+        ImageLocation::OciDir { path, tag } => {
+            Box::new(LayoutSource::open(path, tag.clone(), None)?)
+        }
+        ImageLocation::OciArchive { path, tag } => {
+            unpack(path, scratch)?;
+            Box::new(LayoutSource::open(
+                scratch,
+                tag.clone(),
+                Some(path.clone()),
+            )?)
+        }
+        ImageLocation::DockerArchive { path, reference } => {
+            unpack(path, scratch)?;
+            Box::new(DockerArchiveSource::open(
+                scratch,
+                path,
+                reference.as_deref(),
+            )?)
+        }
+    })
+}
+
+fn unpack(archive: &Path, into: &Path) -> Result<(), SourceError> {
+    let f = File::open(archive).map_err(io_err(archive))?;
+    let mut ar = tar::Archive::new(BufReader::with_capacity(256 * 1024, f));
+    ar.set_preserve_permissions(false);
+    ar.set_overwrite(true);
+    ar.unpack(into).map_err(io_err(archive))
+}
+
+/// A registry repository at a tag or digest.
+pub struct RegistrySource {
+    pub client: Arc<RegistryClient>,
+    pub image: ImageReference,
+}
+
+impl ImageSource for RegistrySource {
+    fn name(&self) -> String {
+        self.image.to_string()
+    }
+    fn fetch_manifest(&self, digest: Option<&Digest>) -> Result<FetchedManifest, SourceError> {
+        let reference = match digest {
+            Some(d) => d.to_string(),
+            None => self.image.manifest_reference(),
+        };
+        Ok(self.client.fetch_manifest(&self.image, &reference)?)
+    }
+    fn open_blob(&self, desc: &Descriptor) -> Result<BlobStream, SourceError> {
+        Ok(self.client.open_blob(&self.image, &desc.digest)?)
+    }
+}
+
+/// An OCI image layout directory (also an unpacked oci-archive).
+pub struct LayoutSource {
+    root: PathBuf,
+    shown: PathBuf,
+    tag: Option<String>,
+    top: IndexEntry,
+    /// When the layout's index.json itself is the index (untagged multi-platform).
+    top_is_index_json: bool,
+}
+
+impl LayoutSource {
+    fn open(root: &Path, tag: Option<String>, shown: Option<PathBuf>) -> Result<Self, SourceError> {
+        let shown = shown.unwrap_or_else(|| root.to_path_buf());
+        let not_layout = |detail: String| SourceError::NotLayout {
+            path: shown.clone(),
+            detail,
+        };
+        if !root.join("oci-layout").is_file() {
+            return Err(if root.exists() {
+                not_layout("no oci-layout file".into())
+            } else {
+                SourceError::Io {
+                    path: shown.clone(),
+                    source: io::Error::from(io::ErrorKind::NotFound),
+                }
+            });
+        }
+        let index_path = root.join("index.json");
+        let bytes = fs::read(&index_path).map_err(io_err(&index_path))?;
+        let index: super::store::Index =
+            serde_json::from_slice(&bytes).map_err(|e| not_layout(format!("index.json: {e}")))?;
+        let tags: Vec<String> = index
+            .manifests
+            .iter()
+            .filter_map(|m| m.ref_name().map(str::to_string))
+            .collect();
+        let available = if tags.is_empty() {
+            "none".to_string()
+        } else {
+            tags.join(", ")
+        };
+        let (top, top_is_index_json) = match &tag {
+            Some(t) => {
+                let found = index.manifests.iter().find(|m| {
+                    m.ref_name() == Some(t.as_str())
+                        || m.annotations.get("io.containerd.image.name") == Some(t)
+                });
+                match found {
+                    Some(e) => (e.clone(), false),
+                    None => {
+                        return Err(SourceError::NoTag {
+                            path: shown,
+                            tag: t.clone(),
+                            available,
+                        });
+                    }
+                }
+            }
+            None => match index.manifests.as_slice() {
+                [] => return Err(not_layout("index.json lists no image".into())),
+                [one] => (one.clone(), false),
+                many if many.iter().all(|m| m.platform.is_some()) => (
+                    IndexEntry::new(OCI_INDEX, Digest::of(&bytes), bytes.len() as u64),
+                    true,
+                ),
+                _ => {
+                    return Err(SourceError::Ambiguous {
+                        path: shown,
+                        available,
+                    });
+                }
+            },
+        };
+        Ok(LayoutSource {
+            root: root.to_path_buf(),
+            shown,
+            tag,
+            top,
+            top_is_index_json,
+        })
+    }
+
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs").join(d.algorithm()).join(d.hex())
+    }
+
+    fn read_small(&self, d: &Digest) -> Result<Vec<u8>, SourceError> {
+        fs::read(self.blob_path(d)).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                SourceError::MissingBlob {
+                    path: self.shown.clone(),
+                    digest: d.clone(),
+                }
+            } else {
+                SourceError::Io {
+                    path: self.blob_path(d),
+                    source: e,
+                }
+            }
+        })
+    }
+}
+
+impl ImageSource for LayoutSource {
+    fn name(&self) -> String {
+        match &self.tag {
+            Some(t) => format!("oci:{}:{t}", self.shown.display()),
+            None => format!("oci:{}", self.shown.display()),
+        }
+    }
+    fn fetch_manifest(&self, digest: Option<&Digest>) -> Result<FetchedManifest, SourceError> {
+        let (bytes, media_type) = match digest {
+            None if self.top_is_index_json => (
+                fs::read(self.root.join("index.json")).map_err(io_err(&self.root))?,
+                OCI_INDEX.to_string(),
+            ),
+            None => (
+                self.read_small(&self.top.digest)?,
+                self.top.media_type.clone(),
+            ),
+            // The media type of a child comes from its descriptor in the index; the
+            // parser sniffs the document when this is vague.
+            Some(d) => (self.read_small(d)?, String::new()),
+        };
+        let digest = Digest::of(&bytes);
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+    fn open_blob(&self, desc: &Descriptor) -> Result<BlobStream, SourceError> {
+        let path = self.blob_path(&desc.digest);
+        let f = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => SourceError::MissingBlob {
+                path: self.shown.clone(),
+                digest: desc.digest.clone(),
+            },
+            _ => SourceError::Io {
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        let len = f.metadata().ok().map(|m| m.len());
+        Ok(BlobStream {
+            reader: Box::new(f),
+            content_length: len,
+        })
+    }
+}
+
+/// A `docker save` archive (unpacked). Its manifest.json names a config file and
+/// layer tars; a Docker schema 2 manifest is made for them, as skopeo does.
+pub struct DockerArchiveSource {
+    root: PathBuf,
+    shown: PathBuf,
+    manifest: Vec<u8>,
+    /// digest -> file inside the archive
+    files: Vec<(Digest, PathBuf)>,
+}
+
+impl DockerArchiveSource {
+    fn open(root: &Path, shown: &Path, reference: Option<&str>) -> Result<Self, SourceError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Entry {
+            config: String,
+            #[serde(default)]
+            repo_tags: Option<Vec<String>>,
+            layers: Vec<String>,
+        }
+        let bad = |detail: String| SourceError::NotDockerArchive {
+            path: shown.to_path_buf(),
+            detail,
+        };
+        let mpath = root.join("manifest.json");
+        let bytes = fs::read(&mpath).map_err(|_| bad("no manifest.json".into()))?;
+        let entries: Vec<Entry> =
+            serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest.json: {e}")))?;
+        let tags = |e: &Entry| e.repo_tags.clone().unwrap_or_default();
+        let entry = match reference {
+            Some(r) => entries
+                .iter()
+                .find(|e| {
+                    tags(e)
+                        .iter()
+                        .any(|t| t == r || normalise_tag(t) == normalise_tag(r))
+                })
+                .ok_or_else(|| SourceError::NoTag {
+                    path: shown.to_path_buf(),
+                    tag: r.to_string(),
+                    available: entries.iter().flat_map(tags).collect::<Vec<_>>().join(", "),
+                })?,
+            None if entries.len() == 1 => &entries[0],
+            None if entries.is_empty() => return Err(bad("manifest.json lists no image".into())),
+            None => {
+                return Err(SourceError::Ambiguous {
+                    path: shown.to_path_buf(),
+                    available: entries.iter().flat_map(tags).collect::<Vec<_>>().join(", "),
+                });
+            }
+        };
+        let inside = |p: &str| -> Result<PathBuf, SourceError> {
+            let rel = Path::new(p);
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(bad(format!("unsafe path {p:?} in manifest.json")));
+            }
+            Ok(root.join(rel))
+        };
+        let mut files = Vec::new();
+        let config_path = inside(&entry.config)?;
+        let (config_digest, config_size, _) = hash_file(&config_path)?;
+        files.push((config_digest.clone(), config_path));
+        let mut layers = Vec::new();
+        for l in &entry.layers {
+            let p = inside(l)?;
+            let (digest, size, gz) = hash_file(&p)?;
+            let mt = if gz {
+                DOCKER_LAYER_GZIP
+            } else {
+                DOCKER_LAYER_TAR
+            };
+            layers.push(Descriptor::new(mt, digest.clone(), size));
+            files.push((digest, p));
+        }
+        let manifest = ImageManifest::new(
+            MediaFamily::Docker,
+            Descriptor::new(DOCKER_CONFIG, config_digest, config_size),
+            layers,
+        );
+        Ok(DockerArchiveSource {
+            root: root.to_path_buf(),
+            shown: shown.to_path_buf(),
+            manifest: manifest.to_bytes(),
+            files,
+        })
+    }
+}
+
+fn normalise_tag(t: &str) -> String {
+    t.parse::<ImageReference>()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// Digest, size and whether it starts with the gzip magic.
+fn hash_file(path: &Path) -> Result<(Digest, u64, bool), SourceError> {
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let mut h = Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut first = None;
+    loop {
+        let n = f.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        if first.is_none() {
+            first = Some(buf[..n.min(2)].to_vec());
+        }
+        h.update(&buf[..n]);
+    }
+    let gz = first.as_deref() == Some(&[0x1f, 0x8b]);
+    let (d, n) = h.finish();
+    Ok((d, n, gz))
+}
+
+impl ImageSource for DockerArchiveSource {
+    fn name(&self) -> String {
+        format!("docker-archive:{}", self.shown.display())
+    }
+    fn fetch_manifest(&self, digest: Option<&Digest>) -> Result<FetchedManifest, SourceError> {
+        let d = Digest::of(&self.manifest);
+        if let Some(want) = digest
+            && want != &d
+        {
+            return Err(SourceError::MissingBlob {
+                path: self.shown.clone(),
+                digest: want.clone(),
+            });
+        }
+        Ok(FetchedManifest {
+            bytes: self.manifest.clone(),
+            media_type: super::manifest::DOCKER_MANIFEST.to_string(),
+            digest: d,
+        })
+    }
+    fn open_blob(&self, desc: &Descriptor) -> Result<BlobStream, SourceError> {
+        let (_, path) = self
+            .files
+            .iter()
+            .find(|(d, _)| d == &desc.digest)
+            .ok_or_else(|| SourceError::MissingBlob {
+                path: self.shown.clone(),
+                digest: desc.digest.clone(),
+            })?;
+        let f = File::open(path).map_err(io_err(&self.root))?;
+        Ok(BlobStream {
+            reader: Box::new(f),
+            content_length: Some(desc.size),
+        })
+    }
+}

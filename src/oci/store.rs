@@ -287,6 +287,11 @@ impl BlobWriter {
         self.hasher.len()
     }
 
+    /// Digest and length of what was written so far.
+    pub fn digest_so_far(&self) -> (Digest, u64) {
+        self.hasher.clone().finish()
+    }
+
     /// Verifies against `expected` (digest and size) when given, then makes the blob
     /// visible under its digest. On mismatch the temporary file is removed.
     pub fn commit(self, expected: Option<(&Digest, u64)>) -> Result<(Digest, u64), StoreError> {
