@@ -381,14 +381,17 @@ fn transfer_layer(
     let mut stream = source.open_blob(layer)?;
     let mut writer = store.writer()?;
     let mut reader = (&mut stream.reader).take(layer.size + 1);
-    let meta = if compression == Compression::Gzip {
+    // `measured` is the inflater's verdict; it is looked at only after the digest,
+    // so a corrupt blob is reported as corrupt rather than as bad gzip.
+    let measured: Result<LayerMeta, PullError> = if compression == Compression::Gzip {
         // The download thread (this one) hashes and stores; a second thread inflates
         // and hashes the tar stream. A bounded channel keeps memory flat.
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(32);
-        std::thread::scope(|s| -> Result<LayerMeta, PullError> {
+        let (copied, measured) = std::thread::scope(|s| {
             let inflater =
                 s.spawn(move || measure(ChannelReader::new(rx), Compression::Gzip, &layer.digest));
-            let copy = (|| -> io::Result<()> {
+            let copied = (|| -> io::Result<()> {
+                let mut inflating = true;
                 loop {
                     let mut buf = vec![0u8; 256 * 1024];
                     let n = reader.read(&mut buf)?;
@@ -398,17 +401,18 @@ fn transfer_layer(
                     buf.truncate(n);
                     writer.write_all(&buf)?;
                     reporter.advance(id, n as u64);
-                    if tx.send(buf).is_err() {
-                        // The inflater stopped early (bad data); its error is reported below.
-                        return Ok(());
+                    // If the inflater stopped early (bad data), keep downloading so the
+                    // digest check below can say what went wrong.
+                    if inflating && tx.send(buf).is_err() {
+                        inflating = false;
                     }
                 }
             })();
             drop(tx);
-            let measured = inflater.join().expect("inflate thread panicked");
-            copy.map_err(transfer_err)?;
-            measured
-        })?
+            (copied, inflater.join().expect("inflate thread panicked"))
+        });
+        copied.map_err(transfer_err)?;
+        measured
     } else {
         let mut sink = HashingSink::new();
         let mut buf = vec![0u8; 256 * 1024];
@@ -422,10 +426,10 @@ fn transfer_layer(
             reporter.advance(id, n as u64);
         }
         let (d, n) = sink.finish();
-        LayerMeta {
+        Ok(LayerMeta {
             diff_id: d,
             uncompressed_bytes: n,
-        }
+        })
     };
     // Verify digest and size first: a corrupt blob is reported as such, not as a
     // diff_id problem. The writer is dropped (temp deleted) on any error.
@@ -443,6 +447,7 @@ fn transfer_layer(
             }),
         });
     }
+    let meta = measured?;
     check_diff_id(layer, diff_id, &meta)?;
     writer
         .commit(Some((&layer.digest, layer.size)))
