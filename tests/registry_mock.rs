@@ -40,6 +40,7 @@ impl Resp {
 }
 
 type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
+type BlobHook = Arc<dyn Fn(&Req, &str) -> Option<Resp> + Send + Sync>;
 
 /// A tiny HTTP/1.1 server on 127.0.0.1:0 that logs every request.
 struct MockServer {
@@ -173,9 +174,10 @@ fn image(diff_id_override: Option<&str>) -> Image {
 fn registry_handler(
     img: Arc<Image>,
     token_realm: Option<String>,
-    blob_hook: Arc<dyn Fn(&Req, &str) -> Option<Resp> + Send + Sync>,
+    blob_hook: BlobHook,
 ) -> Handler {
     Arc::new(move |req: &Req| {
+        assert_eq!(req.method, "GET", "a pull only reads");
         if req.path.starts_with("/token") {
             return Resp::new(200, r#"{"token":"tok-123","expires_in":300}"#);
         }
