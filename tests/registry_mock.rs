@@ -171,11 +171,7 @@ fn image(diff_id_override: Option<&str>) -> Image {
 }
 
 /// Serves `img` under repository `app`, tag `v1`; `blob_hook` may replace a blob answer.
-fn registry_handler(
-    img: Arc<Image>,
-    token_realm: Option<String>,
-    blob_hook: BlobHook,
-) -> Handler {
+fn registry_handler(img: Arc<Image>, token_realm: Option<String>, blob_hook: BlobHook) -> Handler {
     Arc::new(move |req: &Req| {
         assert_eq!(req.method, "GET", "a pull only reads");
         if req.path.starts_with("/token") {

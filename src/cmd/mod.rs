@@ -2,4 +2,5 @@
 //! prints the result (human text on stdout, or one JSON document with `--json`).
 
 pub mod bench;
+pub mod build_args;
 pub mod pull;

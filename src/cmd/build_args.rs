@@ -1,0 +1,384 @@
+//! `ocibench build` arguments, resolved once into validated `BuildSettings`, so
+//! every bad input is refused (exit 2) before anything is pulled or written.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::error::UserError;
+use crate::oci::manifest::Platform;
+use crate::oci::reference::TlsMode;
+use crate::oci::transport::ImageLocation;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildArgs {
+    /// Base image (any input transport), or `scratch` for an empty base
+    #[arg(long, value_name = "IMAGE|scratch")]
+    pub from: String,
+    /// Add SRC (a directory or a file) at DEST [default DEST: /NAME-OF-SRC]; one layer each, in order
+    #[arg(long = "layer", value_name = "SRC[:DEST]")]
+    pub layers: Vec<String>,
+    /// Entrypoint: a JSON array ('["python3","/app/server.py"]') or a single word; '' clears it
+    #[arg(long, value_name = "JSON|WORD")]
+    pub entrypoint: Option<String>,
+    /// Default arguments: a JSON array or a single word; '' clears them
+    #[arg(long, value_name = "JSON|WORD")]
+    pub cmd: Option<String>,
+    /// Environment variable, merged by key into the base's
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory (absolute)
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Port to expose: PORT or PORT/tcp|udp|sctp
+    #[arg(long = "expose", value_name = "PORT[/PROTO]")]
+    pub expose: Vec<String>,
+    /// Label, merged by key into the base's
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// User (name or UID[:GID]) the container runs as
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Platform of the base to choose (and of a scratch image) [default: the host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
+    #[arg(long = "output", short = 'o', value_name = "DEST", required = true)]
+    pub outputs: Vec<String>,
+    /// Require HTTPS and verify certificates when pulling the base (false: skip verification)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One `--layer`: a source on disk and where it goes in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSpec {
+    pub src: PathBuf,
+    pub dest: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    /// `None` is scratch.
+    pub from: Option<ImageLocation>,
+    pub layers: Vec<LayerSpec>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    /// Normalised: `8080/tcp`.
+    pub expose: Vec<String>,
+    pub labels: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub platform: Platform,
+    pub outputs: Vec<ImageLocation>,
+    pub tls: TlsMode,
+    pub json: bool,
+}
+
+impl BuildSettings {
+    pub fn from_args(a: &BuildArgs) -> Result<Self, UserError> {
+        let from = if a.from == "scratch" {
+            None
+        } else {
+            Some(a.from.parse::<ImageLocation>().map_err(|e| {
+                UserError::usage(format!("--from: {e}"))
+                    .with_hint("use an image (REPO:TAG, oci:DIR[:TAG], ...) or `scratch`")
+            })?)
+        };
+        let layers = a
+            .layers
+            .iter()
+            .map(|s| parse_layer(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env = a
+            .env
+            .iter()
+            .map(|e| match e.split_once('=') {
+                Some((k, _)) if valid_env_key(k) => Ok(e.clone()),
+                _ => Err(UserError::usage(format!("--env {e:?}: expected KEY=VALUE"))
+                    .with_hint("for example --env PORT=8080")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let labels = a
+            .labels
+            .iter()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                _ => Err(UserError::usage(format!(
+                    "--label {l:?}: expected KEY=VALUE"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let expose = a
+            .expose
+            .iter()
+            .map(|p| parse_port(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(w) = &a.workdir
+            && !w.starts_with('/')
+        {
+            return Err(UserError::usage(format!(
+                "--workdir {w:?} must be an absolute path"
+            )));
+        }
+        let platform = match &a.platform {
+            None => Platform::host(),
+            Some(p) => p
+                .parse()
+                .map_err(|e: crate::oci::manifest::PlatformParseError| {
+                    UserError::usage(e.to_string())
+                })?,
+        };
+        let outputs = parse_outputs(&a.outputs)?;
+        Ok(BuildSettings {
+            from,
+            layers,
+            entrypoint: a
+                .entrypoint
+                .as_deref()
+                .map(|s| parse_argv("--entrypoint", s))
+                .transpose()?,
+            cmd: a
+                .cmd
+                .as_deref()
+                .map(|s| parse_argv("--cmd", s))
+                .transpose()?,
+            env,
+            workdir: a.workdir.clone(),
+            expose,
+            labels,
+            user: a.user.clone(),
+            platform,
+            outputs,
+            tls: if a.tls_verify {
+                TlsMode::Auto
+            } else {
+                TlsMode::Insecure
+            },
+            json: a.json,
+        })
+    }
+}
+
+fn valid_env_key(k: &str) -> bool {
+    !k.is_empty() && !k.contains(char::is_whitespace)
+}
+
+/// `SRC[:DEST]`: DEST is absolute, so the split is at the last `:/`.
+pub fn parse_layer(s: &str) -> Result<LayerSpec, UserError> {
+    let (src, dest) = match s.rfind(":/") {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    if src.is_empty() {
+        return Err(UserError::usage(format!("--layer {s:?}: no source path"))
+            .with_hint("use --layer SRC[:DEST], e.g. --layer ./app:/app"));
+    }
+    let src_path = PathBuf::from(src);
+    let meta = std::fs::symlink_metadata(&src_path).map_err(|e| {
+        UserError::usage(format!("--layer {s:?}: cannot read {src}: {e}"))
+            .with_hint("the source must be an existing directory or file")
+    })?;
+    let dest = match dest {
+        Some(d) => normalise_dest(d).ok_or_else(|| {
+            UserError::usage(format!(
+                "--layer {s:?}: destination {d:?} must be an absolute path without '..'"
+            ))
+        })?,
+        None => {
+            let name = src_path
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            if name.is_empty() {
+                return Err(UserError::usage(format!(
+                    "--layer {s:?}: cannot derive a destination"
+                ))
+                .with_hint("name one: --layer SRC:/DEST"));
+            }
+            format!("/{name}")
+        }
+    };
+    if meta.is_file() && dest == "/" {
+        return Err(UserError::usage(format!(
+            "--layer {s:?}: {src} is a file; DEST must name the file, not /"
+        )));
+    }
+    Ok(LayerSpec {
+        src: src_path,
+        dest,
+    })
+}
+
+/// `/a//b/` -> `/a/b`; `None` for relative paths or `..`.
+fn normalise_dest(d: &str) -> Option<String> {
+    if !d.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for c in d.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return None,
+            c => parts.push(c),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// A JSON array of strings (exec form) or a single word; an empty string clears.
+pub fn parse_argv(flag: &str, s: &str) -> Result<Vec<String>, UserError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(Vec::new());
+    }
+    if t.starts_with('[') {
+        return serde_json::from_str::<Vec<String>>(t).map_err(|e| {
+            UserError::usage(format!("{flag} {s:?} is not a JSON array of strings: {e}")).with_hint(
+                format!(r#"write it as {flag} '["python3","/app/server.py"]'"#),
+            )
+        });
+    }
+    if t.contains(char::is_whitespace) {
+        return Err(
+            UserError::usage(format!("{flag} {s:?} has spaces but is not a JSON array")).with_hint(
+                format!(
+                    r#"write it as {flag} '{}'"#,
+                    serde_json::to_string(&t.split_whitespace().collect::<Vec<_>>())
+                        .unwrap_or_default()
+                ),
+            ),
+        );
+    }
+    Ok(vec![t.to_string()])
+}
+
+/// `8080` -> `8080/tcp`; validates the number and protocol.
+pub fn parse_port(p: &str) -> Result<String, UserError> {
+    let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    let ok_num = num.parse::<u16>().is_ok_and(|n| n > 0);
+    let proto = proto.to_ascii_lowercase();
+    if !ok_num || !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(UserError::usage(format!("--expose {p:?} is not a port"))
+            .with_hint("use PORT or PORT/PROTO with PORT in 1..65535 and PROTO tcp, udp or sctp, e.g. --expose 8080"));
+    }
+    Ok(format!("{num}/{proto}"))
+}
+
+/// Output destinations: file-system transports, no two writing the same place.
+fn parse_outputs(raw: &[String]) -> Result<Vec<ImageLocation>, UserError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for o in raw {
+        let loc: ImageLocation = o.parse().map_err(|e| {
+            UserError::usage(format!("--output {o:?}: {e}")).with_hint(
+                "outputs are oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]",
+            )
+        })?;
+        let path = match &loc {
+            ImageLocation::OciDir { path, tag } => {
+                (absolute(path), tag.clone().unwrap_or_default())
+            }
+            ImageLocation::OciArchive { path, .. } | ImageLocation::DockerArchive { path, .. } => {
+                (absolute(path), String::new())
+            }
+            ImageLocation::Registry(_) => (PathBuf::from(o), String::new()),
+        };
+        if !seen.insert(path) {
+            return Err(UserError::usage(format!("--output {o:?} is given twice"))
+                .with_hint("each output must be a different file or directory"));
+        }
+        out.push(loc);
+    }
+    Ok(out)
+}
+
+/// An absolute form of `p` for comparing outputs (the file need not exist).
+fn absolute(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    match (
+        abs.parent().and_then(|d| d.canonicalize().ok()),
+        abs.file_name(),
+    ) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => abs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_specs() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        let a = app.to_str().unwrap();
+        assert_eq!(
+            parse_layer(&format!("{a}:/srv//x/")).unwrap().dest,
+            "/srv/x"
+        );
+        assert_eq!(parse_layer(a).unwrap().dest, "/app");
+        assert!(parse_layer(&format!("{a}:/a/../b")).is_err());
+        assert!(parse_layer("/definitely/missing:/x").is_err());
+        let f = dir.path().join("f.txt");
+        std::fs::write(&f, "x").unwrap();
+        assert!(parse_layer(&format!("{}:/", f.display())).is_err());
+        assert_eq!(
+            parse_layer(&format!("{}:/etc/f", f.display()))
+                .unwrap()
+                .dest,
+            "/etc/f"
+        );
+    }
+
+    #[test]
+    fn argv_forms() {
+        assert_eq!(
+            parse_argv("--cmd", r#"["a","b c"]"#).unwrap(),
+            vec!["a", "b c"]
+        );
+        assert_eq!(parse_argv("--cmd", "python3").unwrap(), vec!["python3"]);
+        assert!(parse_argv("--cmd", "").unwrap().is_empty());
+        let e = parse_argv("--cmd", "python3 -m http.server").unwrap_err();
+        assert!(
+            e.hint
+                .unwrap()
+                .contains(r#"["python3","-m","http.server"]"#)
+        );
+        assert!(parse_argv("--cmd", "[1,2]").is_err());
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("8080").unwrap(), "8080/tcp");
+        assert_eq!(parse_port("53/UDP").unwrap(), "53/udp");
+        for bad in ["abc", "0", "70000", "80/icmp", ""] {
+            assert!(parse_port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn duplicate_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.tar");
+        let same = vec![
+            format!("oci-archive:{}", f.display()),
+            format!("docker-archive:{}/./a.tar", dir.path().display()),
+        ];
+        assert!(parse_outputs(&same).is_err());
+        let two = vec![
+            format!("oci:{}/l:a", dir.path().display()),
+            format!("oci:{}/l:b", dir.path().display()),
+        ];
+        assert!(
+            parse_outputs(&two).is_ok(),
+            "two tags in one layout are fine"
+        );
+    }
+}
