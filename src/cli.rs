@@ -36,6 +36,8 @@ pub enum Command {
     Pull(cmd::pull::PullArgs),
     /// Report an image's exact compressed and uncompressed sizes
     Size(cmd::pull::SizeArgs),
+    /// Push an image to a registry, sending only the blobs it lacks
+    Push(cmd::push::PushArgs),
     /// Load-test an HTTP URL (an ab/wrk/oha replacement)
     Bench(cmd::bench::BenchArgs),
 }
@@ -82,6 +84,9 @@ pub fn explain(
     if let Some(x) = e.downcast_ref::<oci::source::SourceError>() {
         return of(x);
     }
+    if let Some(x) = e.downcast_ref::<oci::push::PushError>() {
+        return of(x);
+    }
     if let Some(x) = e.downcast_ref::<oci::registry::RegistryError>() {
         return of(x);
     }
@@ -99,6 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pull(a) => cmd::pull::pull(a, &ctx),
         Command::Size(a) => cmd::pull::size(a, &ctx),
+        Command::Push(a) => cmd::push::run(a, &ctx),
         Command::Bench(a) => cmd::bench::run(a, &ctx),
     }
 }

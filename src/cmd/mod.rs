@@ -4,3 +4,4 @@
 pub mod bench;
 pub mod build_args;
 pub mod pull;
+pub mod push;

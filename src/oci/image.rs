@@ -243,6 +243,12 @@ pub fn pull(
         r?;
     }
 
+    if let Some(origin) = source.origin() {
+        store.record_origin(&manifest.config.digest, &origin)?;
+        for l in &manifest.layers {
+            store.record_origin(&l.digest, &origin)?;
+        }
+    }
     // Only now, with every blob in place, does the manifest become visible.
     store.put_bytes(&bytes)?;
     let mut entry = IndexEntry::new(media_type.clone(), digest.clone(), bytes.len() as u64);

@@ -12,6 +12,7 @@ pub mod image;
 pub mod layer;
 pub mod manifest;
 pub mod pgzip;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod source;

@@ -210,13 +210,60 @@ pub struct BlobStream {
     pub content_length: Option<u64>,
 }
 
+/// A request body that can be produced again for a retry.
+#[derive(Clone)]
+pub enum CallBody {
+    Empty,
+    Bytes(Arc<[u8]>),
+    /// `len` bytes of a file from `offset`, streamed; `progress` is told of each read.
+    File {
+        path: std::path::PathBuf,
+        offset: u64,
+        len: u64,
+    },
+}
+
 /// The parts of a request that `send` may repeat (retries, re-auth, redirects).
 struct Call<'a> {
     image: &'a ImageReference,
-    actions: &'a str,
+    /// Token scopes, e.g. `repository:a:pull,push` (the first is the image's own).
+    scopes: Vec<String>,
     method: Method,
     url: String,
     headers: Vec<(&'static str, String)>,
+    body: CallBody,
+    /// Told of each body chunk sent (upload progress).
+    on_send: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+impl<'a> Call<'a> {
+    fn get(image: &'a ImageReference, url: String) -> Self {
+        Call {
+            image,
+            scopes: vec![format!("repository:{}:pull", image.repository())],
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            body: CallBody::Empty,
+            on_send: None,
+        }
+    }
+}
+
+/// A reader that reports how much has been read.
+struct Counting<'a, R> {
+    inner: R,
+    on_read: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(f) = self.on_read {
+            f(n as u64);
+        }
+        Ok(n)
+    }
 }
 
 impl RegistryClient {
@@ -241,13 +288,9 @@ impl RegistryClient {
         reference: &str,
     ) -> Result<FetchedManifest, RegistryError> {
         let url = self.url(image, &format!("manifests/{reference}"));
-        let resp = self.send(Call {
-            image,
-            actions: "pull",
-            method: Method::GET,
-            url: url.clone(),
-            headers: vec![("Accept", ACCEPT_MANIFESTS.to_string())],
-        })?;
+        let mut call = Call::get(image, url.clone());
+        call.headers.push(("Accept", ACCEPT_MANIFESTS.to_string()));
+        let resp = self.send(call)?;
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
             let (code, detail) = error_detail(resp);
@@ -312,13 +355,7 @@ impl RegistryClient {
         digest: &Digest,
     ) -> Result<BlobStream, RegistryError> {
         let url = self.url(image, &format!("blobs/{digest}"));
-        let resp = self.send(Call {
-            image,
-            actions: "pull",
-            method: Method::GET,
-            url: url.clone(),
-            headers: Vec::new(),
-        })?;
+        let resp = self.send(Call::get(image, url.clone()))?;
         if resp.status() == StatusCode::NOT_FOUND {
             let (_, detail) = error_detail(resp);
             return Err(RegistryError::NotFound {
@@ -333,6 +370,171 @@ impl RegistryClient {
             reader: Box::new(resp.into_body().into_reader()),
             content_length,
         })
+    }
+
+    fn push_scopes(image: &ImageReference) -> Vec<String> {
+        vec![format!("repository:{}:pull,push", image.repository())]
+    }
+
+    /// Whether the repository already has the blob (HEAD). `Some(size)` when it does.
+    pub fn blob_exists(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
+        let url = self.url(image, &format!("blobs/{digest}"));
+        let mut call = Call::get(image, url.clone());
+        call.method = Method::HEAD;
+        call.scopes = Self::push_scopes(image);
+        let resp = self.send(call)?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(
+                header(&resp, "content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
+            _ => self.check_status(image, "HEAD", &url, resp).map(|_| None),
+        }
+    }
+
+    /// Asks the registry to mount `digest` from repository `from` (same registry).
+    /// Returns true when mounted; false when the registry declined (it then opened
+    /// an upload session, which is simply abandoned).
+    pub fn mount_blob(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<bool, RegistryError> {
+        let mut u = url::Url::parse(&self.url(image, "blobs/uploads/")).map_err(|e| {
+            RegistryError::BadRedirect {
+                url: image.to_string(),
+                detail: e.to_string(),
+            }
+        })?;
+        u.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", from);
+        let mut call = Call::get(image, u.to_string());
+        call.method = Method::POST;
+        call.scopes = Self::push_scopes(image);
+        call.scopes.push(format!("repository:{from}:pull"));
+        let resp = self.send(call)?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => Ok(false),
+            _ => self
+                .check_status(image, "POST", u.as_str(), resp)
+                .map(|_| false),
+        }
+    }
+
+    /// Uploads the blob stored at `path` (`size` bytes): POST to open a session, then a
+    /// monolithic PUT for blobs up to `chunk`, or PATCHes of `chunk` bytes then a final
+    /// PUT for larger ones. Relative and absolute `Location`s are followed, queries kept.
+    pub fn upload_blob(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+        path: &std::path::Path,
+        size: u64,
+        chunk: u64,
+        on_send: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), RegistryError> {
+        let start_url = self.url(image, "blobs/uploads/");
+        let mut call = Call::get(image, start_url.clone());
+        call.method = Method::POST;
+        call.scopes = Self::push_scopes(image);
+        let resp = self.send(call)?;
+        let resp = self.check_status(image, "POST", &start_url, resp)?;
+        let mut location = self.next_location(&start_url, &resp)?;
+        let file_body = |offset: u64, len: u64| CallBody::File {
+            path: path.to_path_buf(),
+            offset,
+            len,
+        };
+        let mut offset = 0u64;
+        if size > chunk {
+            while offset < size {
+                let len = chunk.min(size - offset);
+                let mut call = Call::get(image, location.clone());
+                call.method = Method::PATCH;
+                call.scopes = Self::push_scopes(image);
+                call.headers
+                    .push(("Content-Type", "application/octet-stream".into()));
+                call.headers
+                    .push(("Content-Range", format!("{}-{}", offset, offset + len - 1)));
+                call.body = file_body(offset, len);
+                call.on_send = Some(on_send);
+                let resp = self.send(call)?;
+                let resp = self.check_status(image, "PATCH", &location, resp)?;
+                location = self.next_location(&location, &resp)?;
+                offset += len;
+            }
+        }
+        let mut put_url = url::Url::parse(&location).map_err(|e| RegistryError::BadRedirect {
+            url: location.clone(),
+            detail: e.to_string(),
+        })?;
+        put_url
+            .query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let mut call = Call::get(image, put_url.to_string());
+        call.method = Method::PUT;
+        call.scopes = Self::push_scopes(image);
+        call.headers
+            .push(("Content-Type", "application/octet-stream".into()));
+        if offset < size {
+            call.body = file_body(0, size);
+            call.on_send = Some(on_send);
+        }
+        let resp = self.send(call)?;
+        self.check_status(image, "PUT", put_url.as_str(), resp)?;
+        Ok(())
+    }
+
+    fn next_location(
+        &self,
+        base: &str,
+        resp: &http::Response<Body>,
+    ) -> Result<String, RegistryError> {
+        let loc = header(resp, "location").ok_or_else(|| RegistryError::BadRedirect {
+            url: base.to_string(),
+            detail: "upload answer without Location".into(),
+        })?;
+        resolve_location(base, &loc)
+    }
+
+    /// PUTs a manifest under `reference` (a tag or its digest) with its exact media
+    /// type; returns the digest the registry reports (checked against ours).
+    pub fn put_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Digest, RegistryError> {
+        let url = self.url(image, &format!("manifests/{reference}"));
+        let mut call = Call::get(image, url.clone());
+        call.method = Method::PUT;
+        call.scopes = Self::push_scopes(image);
+        call.headers.push(("Content-Type", media_type.to_string()));
+        call.body = CallBody::Bytes(Arc::from(bytes));
+        let resp = self.send(call)?;
+        let resp = self.check_status(image, "PUT", &url, resp)?;
+        let ours = Digest::of(bytes);
+        if let Some(theirs) = header(&resp, "docker-content-digest")
+            && theirs != ours.to_string()
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("pushed manifest {reference}"),
+                host: image.api_host().to_string(),
+                expected: ours.to_string(),
+                actual: theirs,
+            });
+        }
+        Ok(ours)
     }
 
     /// Turns a non-success status into an error, keeping the registry's own message.
@@ -375,7 +577,7 @@ impl RegistryClient {
     /// Sends a request with authentication, retries and safe redirects.
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
         let host = call.image.api_host().to_string();
-        let scope = format!("repository:{}:{}", call.image.repository(), call.actions);
+        let scope = call.scopes.join(" ");
         let mut url = call.url.clone();
         let mut attempt = 0u32;
         let mut authenticated_once = false;
@@ -394,11 +596,34 @@ impl RegistryClient {
             if let Some(a) = &auth {
                 req = req.header("Authorization", a.header());
             }
-            let req = req.body(()).map_err(|e| RegistryError::BadRedirect {
+            let result = match &call.body {
+                CallBody::Empty => req.body(()).map(|r| self.agent.run(r)),
+                CallBody::Bytes(b) => req.body(b.to_vec()).map(|r| self.agent.run(r)),
+                CallBody::File { path, offset, len } => {
+                    let mut f =
+                        std::fs::File::open(path).map_err(|source| RegistryError::Body {
+                            url: url.clone(),
+                            source,
+                        })?;
+                    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset)).map_err(
+                        |source| RegistryError::Body {
+                            url: url.clone(),
+                            source,
+                        },
+                    )?;
+                    let mut reader = Counting {
+                        inner: std::io::BufReader::with_capacity(256 * 1024, f).take(*len),
+                        on_read: call.on_send,
+                    };
+                    req.body(ureq::SendBody::from_reader(&mut reader))
+                        .map(|r| self.agent.run(r))
+                }
+            };
+            let result = result.map_err(|e| RegistryError::BadRedirect {
                 url: url.clone(),
                 detail: e.to_string(),
             })?;
-            let resp = match self.agent.run(req) {
+            let resp = match result {
                 Ok(r) => r,
                 Err(e) if attempt + 1 < self.retry.attempts && transient(&e) => {
                     std::thread::sleep(self.retry.delay(attempt));
@@ -416,7 +641,7 @@ impl RegistryClient {
                     .and_then(pick_challenge)
                 {
                     authenticated_once = true;
-                    self.authenticate(call.image, &host, &scope, &challenge)?;
+                    self.authenticate(call.image, &host, &call.scopes, &challenge)?;
                     continue;
                 }
                 return Ok(resp);
@@ -461,9 +686,11 @@ impl RegistryClient {
         &self,
         image: &ImageReference,
         host: &str,
-        scope: &str,
+        scopes: &[String],
         challenge: &Challenge,
     ) -> Result<(), RegistryError> {
+        let scope = scopes.join(" ");
+        let scope = scope.as_str();
         let credential = (self.credentials)(image.registry());
         match challenge.scheme.as_str() {
             "basic" => match credential.basic_header() {
@@ -490,7 +717,9 @@ impl RegistryClient {
                     if let Some(service) = challenge.param("service") {
                         q.append_pair("service", service);
                     }
-                    q.append_pair("scope", scope);
+                    for sc in scopes {
+                        q.append_pair("scope", sc);
+                    }
                 }
                 let mut req = Request::builder()
                     .method(Method::GET)

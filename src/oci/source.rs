@@ -84,6 +84,10 @@ pub trait ImageSource: Send + Sync {
     fn fetch_manifest(&self, digest: Option<&Digest>) -> Result<FetchedManifest, SourceError>;
     /// A blob as a stream; the caller verifies it.
     fn open_blob(&self, desc: &Descriptor) -> Result<BlobStream, SourceError>;
+    /// `REGISTRY/REPOSITORY` when the blobs live in a registry (for later mounts).
+    fn origin(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Opens the source a location names. Archives are unpacked into `scratch`
@@ -147,6 +151,13 @@ impl ImageSource for RegistrySource {
     }
     fn open_blob(&self, desc: &Descriptor) -> Result<BlobStream, SourceError> {
         Ok(self.client.open_blob(&self.image, &desc.digest)?)
+    }
+    fn origin(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}",
+            self.image.registry(),
+            self.image.repository()
+        ))
     }
 }
 

@@ -205,6 +205,39 @@ impl BlobStore {
         write_atomic(&path, &json).map_err(io_err(&path))
     }
 
+    fn origin_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("ocibench")
+            .join("origins")
+            .join(digest.hex())
+    }
+
+    /// Remembers that `digest` lives in `repo` (`REGISTRY/REPOSITORY`), so a push to
+    /// another repository of that registry can mount it instead of uploading.
+    pub fn record_origin(&self, digest: &Digest, repo: &str) -> Result<(), StoreError> {
+        let mut known = self.origins(digest);
+        if known.iter().any(|r| r == repo) {
+            return Ok(());
+        }
+        known.push(repo.to_string());
+        let path = self.origin_path(digest);
+        let dir = path.parent().expect("origin path has a parent");
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        write_atomic(&path, known.join("\n").as_bytes()).map_err(io_err(&path))
+    }
+
+    /// Repositories `digest` is known to live in.
+    pub fn origins(&self, digest: &Digest) -> Vec<String> {
+        fs::read_to_string(self.origin_path(digest))
+            .map(|s| {
+                s.lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Records `name` -> manifest in `index.json` (replacing an older entry of that name),
     /// so that `skopeo inspect oci:ROOT:NAME` finds the image.
     pub fn tag(&self, name: &str, manifest: IndexEntry) -> Result<(), StoreError> {
@@ -458,6 +491,21 @@ mod tests {
         assert_eq!(store.resolve("x:1").unwrap().unwrap().digest, b);
         assert_eq!(store.resolve("y:1").unwrap().unwrap().digest, a);
         assert!(store.resolve("z:1").unwrap().is_none());
+    }
+
+    #[test]
+    fn origins_accumulate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = Digest::of(b"blob");
+        assert!(store.origins(&d).is_empty());
+        store.record_origin(&d, "localhost:5000/a").unwrap();
+        store.record_origin(&d, "localhost:5000/b").unwrap();
+        store.record_origin(&d, "localhost:5000/a").unwrap();
+        assert_eq!(
+            store.origins(&d),
+            vec!["localhost:5000/a", "localhost:5000/b"]
+        );
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! `ocibench push IMAGE DEST`: copy any image ocibench can read to a registry,
+//! sending only the blobs the registry lacks.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::cli::Context;
+use crate::cmd::pull::{PullSettings, fetch};
+use crate::error::UserError;
+use crate::oci::image::human_bytes;
+use crate::oci::push::{PushOptions, PushReport, push as push_image};
+use crate::oci::reference::{ImageReference, TlsMode};
+use crate::oci::registry::RegistryClient;
+use crate::oci::store::BlobStore;
+use crate::oci::transport::ImageLocation;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushArgs {
+    /// Image to push: docker://REF, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
+    pub image: String,
+    /// Destination: docker://REGISTRY/REPO[:TAG] (or a bare reference)
+    pub dest: String,
+    /// Platform to choose when IMAGE is a multi-platform index [default: the host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Require HTTPS and verify certificates (false: skip verification)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn parse_registry_dest(dest: &str) -> Result<ImageReference, UserError> {
+    match dest.parse::<ImageLocation>() {
+        Ok(ImageLocation::Registry(r)) => Ok(r),
+        Ok(other) => Err(UserError::usage(format!(
+            "push writes to registries; {other} is a file-system destination"
+        ))
+        .with_hint("use `ocibench build --output` for oci:/oci-archive:/docker-archive:, or a docker://REGISTRY/REPO:TAG destination")),
+        Err(e) => Err(UserError::usage(format!("destination: {e}"))),
+    }
+}
+
+pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
+    let target = parse_registry_dest(&args.dest)?;
+    let pull_args = crate::cmd::pull::PullArgs {
+        image: args.image.clone(),
+        platform: args.platform.clone(),
+        tls_verify: args.tls_verify,
+        json: args.json,
+    };
+    let settings = PullSettings::from_args(&pull_args)?;
+    let show = ctx.show_progress() && !args.json;
+    let (store, stored) = fetch(&settings, ctx, show)?;
+    let report = push_stored(
+        &store,
+        &stored.manifest_digest,
+        &stored.manifest_media_type,
+        &target,
+        settings.tls,
+        show,
+    )?;
+    print_report(&report, args.json)
+}
+
+/// Pushes a stored image; shared with `build --output docker://...`.
+pub fn push_stored(
+    store: &BlobStore,
+    manifest_digest: &crate::oci::digest::Digest,
+    media_type: &str,
+    target: &ImageReference,
+    tls: TlsMode,
+    show_progress: bool,
+) -> anyhow::Result<PushReport> {
+    let client = Arc::new(RegistryClient::builder().tls(tls).build());
+    let reporter = crate::ui::reporter(show_progress, "push");
+    Ok(push_image(
+        store,
+        &client,
+        manifest_digest,
+        media_type,
+        target,
+        &PushOptions::default(),
+        reporter.as_ref(),
+    )?)
+}
+
+pub fn print_report(report: &PushReport, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "Pushed {}", report.reference)?;
+        writeln!(out, "  digest      {}", report.digest)?;
+        writeln!(
+            out,
+            "  blobs       {} uploaded ({}), {} mounted, {} already there",
+            report.uploaded_blobs,
+            human_bytes(report.uploaded_bytes),
+            report.mounted_blobs,
+            report.existing_blobs
+        )?;
+    }
+    Ok(())
+}

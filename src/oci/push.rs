@@ -1,0 +1,240 @@
+//! Pushing a stored image to a registry, sending only what is missing.
+//!
+//! Each blob is first asked about (HEAD); a blob the store knows to live in
+//! another repository of the same registry is mounted; the rest are uploaded
+//! from the store, streamed, several at once. The manifest goes last, with its
+//! exact media type, so a registry never holds a manifest whose blobs are missing.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use super::digest::Digest;
+use super::manifest::{Descriptor, ImageManifest};
+use super::reference::ImageReference;
+use super::registry::{RegistryClient, RegistryError};
+use super::store::{BlobStore, StoreError};
+use crate::error::{ExitKind, Explain};
+use crate::progress::Reporter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("uploading {digest} to {target} failed")]
+    Upload {
+        digest: Digest,
+        target: String,
+        #[source]
+        source: RegistryError,
+    },
+}
+
+impl Explain for PushError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            PushError::Registry(e) | PushError::Upload { source: e, .. } => e.hint(),
+            PushError::Store(_) => {
+                Some("pull or build the image again to restore its blobs".into())
+            }
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Runtime
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// Blobs uploaded at once.
+    pub threads: usize,
+    /// Blobs larger than this go up in PATCH chunks of this size.
+    pub chunk_bytes: u64,
+    /// Whole-blob attempts (a fresh upload session each).
+    pub attempts: u32,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            threads: 4,
+            chunk_bytes: 64 * 1024 * 1024,
+            attempts: 3,
+        }
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PushReport {
+    pub reference: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub uploaded_blobs: usize,
+    pub uploaded_bytes: u64,
+    pub mounted_blobs: usize,
+    pub existing_blobs: usize,
+}
+
+/// Pushes the stored manifest `manifest_digest` (of `media_type`) to `target`.
+pub fn push(
+    store: &BlobStore,
+    client: &RegistryClient,
+    manifest_digest: &Digest,
+    media_type: &str,
+    target: &ImageReference,
+    opts: &PushOptions,
+    reporter: &dyn Reporter,
+) -> Result<PushReport, PushError> {
+    let bytes = store.read_blob(manifest_digest)?;
+    let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| StoreError::Io {
+        path: store.blob_path(manifest_digest),
+        source: std::io::Error::other(e),
+    })?;
+    // A blob listed twice (an empty layer used twice) is sent once.
+    let mut seen = std::collections::HashSet::new();
+    let blobs: Vec<&Descriptor> = std::iter::once(&manifest.config)
+        .chain(manifest.layers.iter())
+        .filter(|d| seen.insert(d.digest.clone()))
+        .collect();
+    for b in &blobs {
+        if store.blob_size(&b.digest) != Some(b.size) {
+            return Err(StoreError::Missing(b.digest.clone()).into());
+        }
+    }
+
+    let uploaded = AtomicUsize::new(0);
+    let uploaded_bytes = AtomicU64::new(0);
+    let mounted = AtomicUsize::new(0);
+    let existing = AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
+    let here = format!("{}/{}", target.registry(), target.repository());
+    let threads = opts.threads.clamp(1, blobs.len());
+    let results: Vec<Result<(), PushError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<(), PushError> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(blob) = blobs.get(i) else {
+                            return Ok(());
+                        };
+                        if client.blob_exists(target, &blob.digest)?.is_some() {
+                            existing.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        if try_mount(store, client, target, &blob.digest)? {
+                            mounted.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        upload(store, client, target, blob, opts, reporter, i as u64)?;
+                        uploaded.fetch_add(1, Ordering::Relaxed);
+                        uploaded_bytes.fetch_add(blob.size, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("push thread panicked"))
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+
+    let reference = target
+        .digest()
+        .map(|d| d.to_string())
+        .or_else(|| target.tag().map(str::to_string))
+        .unwrap_or_else(|| manifest_digest.to_string());
+    let digest = client.put_manifest(target, &reference, &bytes, media_type)?;
+    for b in &blobs {
+        store.record_origin(&b.digest, &here)?;
+    }
+    Ok(PushReport {
+        reference: target.to_string(),
+        digest,
+        media_type: media_type.to_string(),
+        uploaded_blobs: uploaded.into_inner(),
+        uploaded_bytes: uploaded_bytes.into_inner(),
+        mounted_blobs: mounted.into_inner(),
+        existing_blobs: existing.into_inner(),
+    })
+}
+
+/// Mounts from a repository of the same registry the store knows holds the blob.
+fn try_mount(
+    store: &BlobStore,
+    client: &RegistryClient,
+    target: &ImageReference,
+    digest: &Digest,
+) -> Result<bool, PushError> {
+    let prefix = format!("{}/", target.registry());
+    for origin in store.origins(digest) {
+        let Some(repo) = origin.strip_prefix(&prefix) else {
+            continue;
+        };
+        if repo == target.repository() {
+            continue;
+        }
+        // A registry that refuses the mount (no access to `repo`) just means upload.
+        match client.mount_blob(target, digest, repo) {
+            Ok(true) => return Ok(true),
+            Ok(false) | Err(RegistryError::Unauthorized { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
+fn upload(
+    store: &BlobStore,
+    client: &RegistryClient,
+    target: &ImageReference,
+    blob: &Descriptor,
+    opts: &PushOptions,
+    reporter: &dyn Reporter,
+    id: u64,
+) -> Result<(), PushError> {
+    let label = format!(
+        "{} {}",
+        blob.digest.short(),
+        super::image::human_bytes(blob.size)
+    );
+    let path = store.blob_path(&blob.digest);
+    let mut attempt = 0;
+    loop {
+        reporter.start(id, &label, Some(blob.size));
+        let on_send = |n: u64| reporter.advance(id, n);
+        let r = client.upload_blob(
+            target,
+            &blob.digest,
+            &path,
+            blob.size,
+            opts.chunk_bytes,
+            &on_send,
+        );
+        reporter.finish(id);
+        match r {
+            Ok(()) => return Ok(()),
+            Err(
+                RegistryError::Unreachable { .. }
+                | RegistryError::Status { .. }
+                | RegistryError::Body { .. },
+            ) if attempt + 1 < opts.attempts => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(300 << attempt));
+            }
+            Err(source) => {
+                return Err(PushError::Upload {
+                    digest: blob.digest.clone(),
+                    target: target.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+}
