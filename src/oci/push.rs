@@ -28,14 +28,15 @@ pub enum PushError {
         digest: Digest,
         target: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
 }
 
 impl Explain for PushError {
     fn hint(&self) -> Option<String> {
         match self {
-            PushError::Registry(e) | PushError::Upload { source: e, .. } => e.hint(),
+            PushError::Registry(e) => e.hint(),
+            PushError::Upload { source, .. } => source.hint(),
             PushError::Store(_) => {
                 Some("pull or build the image again to restore its blobs".into())
             }
@@ -232,7 +233,7 @@ fn upload(
                 return Err(PushError::Upload {
                     digest: blob.digest.clone(),
                     target: target.to_string(),
-                    source,
+                    source: Box::new(source),
                 });
             }
         }
