@@ -1,1 +1,912 @@
-//! (to be written)
+//! Writing an image from the blob store to a local destination, in skopeo's
+//! transport syntax: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+//! `docker-archive:FILE[:REF]`.
+//!
+//! Every file appears whole or not at all: blobs and `index.json` of a layout go
+//! through a temp file and a rename; an archive is written to `FILE.tmp-XXXX`
+//! beside FILE and renamed at the end, so a failed export leaves an existing FILE
+//! untouched and no partial file behind. Archives are deterministic (sorted
+//! entries, mtime 0, uid/gid 0): the same image always gives the same bytes.
+//! Blobs are streamed and verified against their digests on the way out.
+//!
+//! The tar writing lives in `export_archive`.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::config::to_canonical_bytes;
+use super::digest::{Digest, HashingWriter};
+use super::export_archive;
+use super::manifest::{DOCKER_MANIFEST, Descriptor, ImageManifest, Manifest, OCI_MANIFEST};
+use super::store::{BlobStore, REF_NAME, StoreError};
+use crate::error::{ExitKind, Explain};
+use crate::progress::Reporter;
+
+/// Where `export` writes an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An OCI image layout directory, created or updated.
+    OciDir { path: PathBuf, tag: Option<String> },
+    /// A tar of an OCI image layout.
+    OciArchive { path: PathBuf, tag: Option<String> },
+    /// A `docker save` tar. `reference` is normalized (`app` -> `docker.io/library/app:latest`).
+    DockerArchive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
+}
+
+/// Why a destination string is not one we can write.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DestinationError {
+    #[error("destination {0:?} has an empty path")]
+    EmptyPath(String),
+    #[error("destination {0:?} is not a local image format (oci:, oci-archive:, docker-archive:)")]
+    NotLocal(String),
+    #[error("invalid image reference {reference:?} in {dest:?}: {reason}")]
+    BadReference {
+        dest: String,
+        reference: String,
+        reason: &'static str,
+    },
+    #[error("invalid tag {tag:?} in {dest:?}: a tag may not contain control characters")]
+    BadTag { dest: String, tag: String },
+}
+
+impl Explain for DestinationError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            DestinationError::BadReference { .. } => {
+                "write docker-archive:FILE:NAME:TAG, e.g. docker-archive:app.tar:localhost/app:latest".into()
+            }
+            _ => "write oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]"
+                .into(),
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Usage
+    }
+}
+
+impl Destination {
+    /// Parses skopeo's syntax. The path ends at the first `:` after the transport;
+    /// the rest is the tag (`oci:out:localhost/app:1` has tag `localhost/app:1`).
+    /// An empty tag means none, as in skopeo.
+    pub fn parse(s: &str) -> Result<Destination, DestinationError> {
+        let (transport, rest) = s
+            .split_once(':')
+            .ok_or_else(|| DestinationError::NotLocal(s.to_string()))?;
+        let (path, name) = match rest.split_once(':') {
+            Some((p, n)) => (p, Some(n).filter(|n| !n.is_empty())),
+            None => (rest, None),
+        };
+        if !matches!(transport, "oci" | "oci-archive" | "docker-archive") {
+            return Err(DestinationError::NotLocal(s.to_string()));
+        }
+        if path.is_empty() {
+            return Err(DestinationError::EmptyPath(s.to_string()));
+        }
+        let path = PathBuf::from(path);
+        if let Some(tag) = name
+            && tag.chars().any(char::is_control)
+        {
+            return Err(DestinationError::BadTag {
+                dest: s.to_string(),
+                tag: tag.to_string(),
+            });
+        }
+        let tag = name.map(str::to_string);
+        Ok(match transport {
+            "oci" => Destination::OciDir { path, tag },
+            "oci-archive" => Destination::OciArchive { path, tag },
+            _ => Destination::DockerArchive {
+                path,
+                reference: name
+                    .map(|r| {
+                        normalize_docker_reference(r).map_err(|reason| {
+                            DestinationError::BadReference {
+                                dest: s.to_string(),
+                                reference: r.to_string(),
+                                reason,
+                            }
+                        })
+                    })
+                    .transpose()?,
+            },
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Destination::OciDir { path, .. }
+            | Destination::OciArchive { path, .. }
+            | Destination::DockerArchive { path, .. } => path,
+        }
+    }
+
+    /// Whether writing both `self` and `other` would clobber one with the other:
+    /// the same file (whatever the formats), or the same layout directory and tag.
+    /// Two different tags in one `oci:` layout do not clash.
+    pub fn same_target(&self, other: &Destination) -> bool {
+        if normalized(self.path()) != normalized(other.path()) {
+            return false;
+        }
+        match (self, other) {
+            (Destination::OciDir { tag: a, .. }, Destination::OciDir { tag: b, .. }) => a == b,
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (transport, path, name) = match self {
+            Destination::OciDir { path, tag } => ("oci", path, tag),
+            Destination::OciArchive { path, tag } => ("oci-archive", path, tag),
+            Destination::DockerArchive { path, reference } => ("docker-archive", path, reference),
+        };
+        write!(f, "{transport}:{}", path.display())?;
+        if let Some(n) = name {
+            write!(f, ":{n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An absolute path with `.`/`..` resolved and, where the parent exists, its
+/// symlinks resolved too: two spellings of one file compare equal.
+fn normalized(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    match (out.parent(), out.file_name()) {
+        (Some(parent), Some(name)) => match fs::canonicalize(parent) {
+            Ok(real) => real.join(name),
+            Err(_) => out,
+        },
+        _ => out,
+    }
+}
+
+/// Docker's reference normalization, as `docker-archive:FILE:REF` needs it for
+/// `RepoTags`: `app` -> `docker.io/library/app:latest`, `localhost/app` ->
+/// `localhost/app:latest`. Digests are refused (an archive needs a tag).
+pub fn normalize_docker_reference(r: &str) -> Result<String, &'static str> {
+    if r.contains('@') {
+        return Err("an archive needs a tag, not a digest");
+    }
+    // The tag follows the last ':' that comes after the last '/'.
+    let last_slash = r.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match r[last_slash..].rfind(':') {
+        Some(i) => (&r[..last_slash + i], &r[last_slash + i + 1..]),
+        None => (r, "latest"),
+    };
+    let tag_ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && !matches!(tag.as_bytes()[0], b'.' | b'-');
+    if !tag_ok {
+        return Err("a tag is up to 128 letters, digits, '_', '.', '-'");
+    }
+    let (domain, path) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (first, rest.to_string())
+        }
+        Some(_) => ("docker.io", name.to_string()),
+        None => ("docker.io", format!("library/{name}")),
+    };
+    let domain_ok = !domain.is_empty()
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    if !domain_ok {
+        return Err("the registry host is not a valid host[:port]");
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+            && c.as_bytes()[0].is_ascii_alphanumeric()
+            && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+    };
+    if !path.split('/').all(component_ok) {
+        return Err("a repository name is lowercase letters, digits and separators");
+    }
+    let full = format!("{domain}/{path}");
+    if full.len() > 255 {
+        return Err("the name is longer than 255 characters");
+    }
+    Ok(format!("{full}:{tag}"))
+}
+
+/// The image to export: its manifest as stored (exact bytes), digest and media type.
+#[derive(Debug, Clone)]
+pub struct ExportImage {
+    pub bytes: Vec<u8>,
+    pub digest: Digest,
+    pub media_type: String,
+    pub manifest: ImageManifest,
+}
+
+impl ExportImage {
+    /// Parses manifest `bytes` (an OCI or Docker schema 2 image manifest).
+    pub fn new(bytes: Vec<u8>, media_type: &str) -> Result<Self, ExportError> {
+        let (media_type, parsed) =
+            Manifest::parse(media_type, &bytes).map_err(ExportError::BadManifest)?;
+        let Manifest::Image(manifest) = parsed else {
+            return Err(ExportError::NotAnImage(media_type));
+        };
+        if !matches!(media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST) {
+            return Err(ExportError::NotAnImage(media_type));
+        }
+        Ok(ExportImage {
+            digest: Digest::of(&bytes),
+            bytes,
+            media_type,
+            manifest: *manifest,
+        })
+    }
+
+    /// The manifest stored in `store` under `digest`.
+    pub fn from_store(
+        store: &BlobStore,
+        digest: &Digest,
+        media_type: &str,
+    ) -> Result<Self, ExportError> {
+        let bytes = store
+            .read_blob(digest)
+            .map_err(|e| store_error(store, digest, e))?;
+        let image = ExportImage::new(bytes, media_type)?;
+        if &image.digest != digest {
+            return Err(ExportError::BlobCorrupt {
+                digest: digest.clone(),
+                path: store.blob_path(digest),
+                detail: format!("its content hashes to {}", image.digest),
+            });
+        }
+        Ok(image)
+    }
+
+    /// The image's blobs in the order they are written: layers, then the config.
+    /// A digest used twice (an empty layer repeated) appears once.
+    pub(crate) fn blobs(&self) -> Vec<&Descriptor> {
+        let mut seen = std::collections::HashSet::new();
+        self.manifest
+            .layers
+            .iter()
+            .chain(std::iter::once(&self.manifest.config))
+            .filter(|d| seen.insert(&d.digest))
+            .collect()
+    }
+
+    pub(crate) fn index_entry(&self, tag: Option<&str>) -> Value {
+        let mut e = json!({
+            "mediaType": self.media_type,
+            "digest": self.digest.to_string(),
+            "size": self.bytes.len(),
+        });
+        if let Some(t) = tag {
+            e["annotations"] = json!({ REF_NAME: t });
+        }
+        e
+    }
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExportReport {
+    /// The destination as given back in skopeo syntax.
+    pub destination: String,
+    pub manifest_digest: Digest,
+    /// The config digest: the image ID podman shows after loading.
+    pub image_id: Digest,
+    /// Bytes written: the archive's size, or the bytes copied into a layout.
+    pub bytes_written: u64,
+    /// Layout only: blobs hard-linked from the cache, copied, or already present.
+    pub blobs_linked: usize,
+    pub blobs_copied: usize,
+    pub blobs_present: usize,
+}
+
+/// Why an export failed. Each names the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot write {path}: its parent directory {} does not exist", parent.display())]
+    ParentMissing { path: PathBuf, parent: PathBuf },
+    #[error("{0} exists and is not an OCI image layout (no oci-layout file, not empty)")]
+    NotALayout(PathBuf),
+    #[error("{0} exists and is not a directory")]
+    NotADirectory(PathBuf),
+    #[error("{0} is a directory, not a file")]
+    IsADirectory(PathBuf),
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read blob {digest} from the cache at {path}")]
+    ReadBlob {
+        digest: Digest,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("blob {digest} is not in the cache (expected at {path})")]
+    BlobMissing { digest: Digest, path: PathBuf },
+    #[error("blob {digest} in the cache at {path} is damaged: {detail}")]
+    BlobCorrupt {
+        digest: Digest,
+        path: PathBuf,
+        detail: String,
+    },
+    #[error("the image manifest cannot be read")]
+    BadManifest(#[source] super::manifest::ManifestError),
+    #[error("{0} is not an image manifest (an index cannot be exported as one image)")]
+    NotAnImage(String),
+    #[error("the image config {digest} is not valid JSON")]
+    BadConfig {
+        digest: Digest,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the image config lists {diff_ids} diff_ids for {layers} layers")]
+    LayerCount { diff_ids: usize, layers: usize },
+    #[error(
+        "layer {digest} has media type {media_type}, which a docker-archive cannot hold (only tar and tar+gzip layers)"
+    )]
+    UnsupportedLayer { digest: Digest, media_type: String },
+    #[error("{path} has an invalid index.json: {detail}")]
+    BadIndex { path: PathBuf, detail: String },
+    #[error("cannot read the cache")]
+    Store(#[source] StoreError),
+}
+
+impl Explain for ExportError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ExportError::ParentMissing { parent, .. } => {
+                Some(format!("create {} first, or write elsewhere", parent.display()))
+            }
+            ExportError::NotALayout(_) | ExportError::NotADirectory(_) => {
+                Some("choose a new or empty directory, or an existing OCI layout".into())
+            }
+            ExportError::IsADirectory(_) => Some("give a file name for the archive".into()),
+            ExportError::BlobMissing { .. } | ExportError::BlobCorrupt { .. } => Some(
+                "the cache is incomplete or damaged: pull or build the image again (or clear the cache)"
+                    .into(),
+            ),
+            ExportError::UnsupportedLayer { .. } => {
+                Some("export to oci: or oci-archive:, which keep layers as they are".into())
+            }
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            ExportError::ParentMissing { .. }
+            | ExportError::NotALayout(_)
+            | ExportError::NotADirectory(_)
+            | ExportError::IsADirectory(_) => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+pub(crate) fn store_error(store: &BlobStore, digest: &Digest, e: StoreError) -> ExportError {
+    match e {
+        StoreError::Missing(d) => ExportError::BlobMissing {
+            path: store.blob_path(&d),
+            digest: d,
+        },
+        StoreError::Io { path, source } => ExportError::ReadBlob {
+            digest: digest.clone(),
+            path,
+            source,
+        },
+        other => ExportError::Store(other),
+    }
+}
+
+/// Writes `image` from `store` to `dest`.
+pub fn export(
+    store: &BlobStore,
+    image: &ExportImage,
+    dest: &Destination,
+    progress: &dyn Reporter,
+) -> Result<ExportReport, ExportError> {
+    if Digest::of(&image.bytes) != image.digest {
+        return Err(ExportError::BlobCorrupt {
+            digest: image.digest.clone(),
+            path: store.blob_path(&image.digest),
+            detail: "the manifest bytes do not match the manifest digest".into(),
+        });
+    }
+    let mut report = ExportReport {
+        destination: dest.to_string(),
+        manifest_digest: image.digest.clone(),
+        image_id: image.manifest.config.digest.clone(),
+        bytes_written: 0,
+        blobs_linked: 0,
+        blobs_copied: 0,
+        blobs_present: 0,
+    };
+    match dest {
+        Destination::OciDir { path, tag } => {
+            export_oci_dir(store, image, path, tag.as_deref(), progress, &mut report)?
+        }
+        Destination::OciArchive { path, tag } => {
+            report.bytes_written =
+                export_archive::oci_archive(store, image, path, tag.as_deref(), progress)?;
+        }
+        Destination::DockerArchive { path, reference } => {
+            report.bytes_written =
+                export_archive::docker_archive(store, image, path, reference.as_deref(), progress)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Progress task ids for exports, far from the small ids other tasks use.
+pub(crate) fn next_task_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0xE000_0000);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Mode of every file an export creates (temp files start as 0600).
+pub(crate) const FILE_MODE: u32 = 0o644;
+
+pub(crate) fn write_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
+    move |source| ExportError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The existing parent directory of `path` (`.` for a bare file name).
+pub(crate) fn existing_parent(path: &Path) -> Result<PathBuf, ExportError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(ExportError::ParentMissing {
+            path: path.to_path_buf(),
+            parent,
+        });
+    }
+    Ok(parent)
+}
+
+/// Writes `bytes` to `path` via a temp file in the same directory and a rename.
+fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let dir = existing_parent(path)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(&dir)
+        .map_err(write_err(&dir))?;
+    tmp.write_all(bytes).map_err(write_err(tmp.path()))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(FILE_MODE))
+        .map_err(write_err(tmp.path()))?;
+    tmp.persist(path).map_err(|e| ExportError::Write {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Creates or updates the OCI layout at `dir`: blobs first (so a reader never
+/// sees an index entry whose blobs are missing), then `index.json`.
+fn export_oci_dir(
+    store: &BlobStore,
+    image: &ExportImage,
+    dir: &Path,
+    tag: Option<&str>,
+    progress: &dyn Reporter,
+    report: &mut ExportReport,
+) -> Result<(), ExportError> {
+    prepare_layout(dir)?;
+    let _lock = lock_dir(dir)?;
+    let blob_dir = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blob_dir).map_err(write_err(&blob_dir))?;
+
+    let blobs = image.blobs();
+    for d in &blobs {
+        check_store_blob(store, d)?;
+    }
+    let id = next_task_id();
+    let total = blobs.iter().map(|d| d.size).sum::<u64>() + image.bytes.len() as u64;
+    progress.start(id, &format!("oci:{}", dir.display()), Some(total));
+    let result = (|| {
+        for d in blobs {
+            let (how, copied) =
+                place_blob(store, d, &blob_dir, true, &|n| progress.advance(id, n))?;
+            report.bytes_written += copied;
+            match how {
+                Placed::Present => report.blobs_present += 1,
+                Placed::Linked => report.blobs_linked += 1,
+                Placed::Copied => report.blobs_copied += 1,
+            }
+        }
+        let manifest_path = blob_dir.join(image.digest.hex());
+        if fs::metadata(&manifest_path).map(|m| m.len()).ok() == Some(image.bytes.len() as u64) {
+            report.blobs_present += 1;
+        } else {
+            write_file_atomic(&manifest_path, &image.bytes)?;
+            report.blobs_copied += 1;
+            report.bytes_written += image.bytes.len() as u64;
+        }
+        progress.advance(id, image.bytes.len() as u64);
+        update_index(dir, image, tag)
+    })();
+    progress.finish(id);
+    result
+}
+
+/// Checks DIR is usable as a layout and makes it one (`oci-layout` written).
+fn prepare_layout(dir: &Path) -> Result<(), ExportError> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(ExportError::NotADirectory(dir.to_path_buf())),
+        Ok(_) => {
+            let layout = dir.join("oci-layout");
+            if layout.exists() {
+                let ok = fs::read(&layout)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .is_some_and(|v| v.get("imageLayoutVersion").is_some());
+                if !ok {
+                    return Err(ExportError::NotALayout(dir.to_path_buf()));
+                }
+                return Ok(());
+            }
+            let empty = fs::read_dir(dir).map_err(write_err(dir))?.next().is_none();
+            if !empty {
+                return Err(ExportError::NotALayout(dir.to_path_buf()));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            existing_parent(dir)?;
+            fs::create_dir(dir).map_err(write_err(dir))?;
+        }
+        Err(e) => return Err(write_err(dir)(e)),
+    }
+    write_file_atomic(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+}
+
+/// An exclusive lock on the layout directory itself (no extra file in the
+/// user's layout), so two exports into one layout do not lose index entries.
+fn lock_dir(dir: &Path) -> Result<File, ExportError> {
+    let f = File::open(dir).map_err(write_err(dir))?;
+    // SAFETY: flock on a valid, owned file descriptor.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+    if rc != 0 {
+        return Err(write_err(dir)(io::Error::last_os_error()));
+    }
+    Ok(f)
+}
+
+/// Adds the image to `index.json`, replacing an entry with the same tag. An
+/// untagged export adds nothing when an untagged entry for it already exists.
+/// Other entries and unknown fields are kept as they are.
+fn update_index(dir: &Path, image: &ExportImage, tag: Option<&str>) -> Result<(), ExportError> {
+    let path = dir.join("index.json");
+    let bad = |detail: &str| ExportError::BadIndex {
+        path: dir.to_path_buf(),
+        detail: detail.to_string(),
+    };
+    let mut index: Value = match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| bad(&e.to_string()))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [],
+        }),
+        Err(e) => return Err(write_err(&path)(e)),
+    };
+    let obj = index.as_object_mut().ok_or_else(|| bad("not an object"))?;
+    let manifests = obj
+        .entry("manifests")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if manifests.is_null() {
+        *manifests = Value::Array(Vec::new());
+    }
+    let manifests = manifests
+        .as_array_mut()
+        .ok_or_else(|| bad("`manifests` is not a list"))?;
+    let ref_name = |e: &Value| {
+        e.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    match tag {
+        Some(t) => manifests.retain(|e| ref_name(e).as_deref() != Some(t)),
+        None => {
+            let digest = image.digest.to_string();
+            if manifests
+                .iter()
+                .any(|e| ref_name(e).is_none() && e["digest"].as_str() == Some(digest.as_str()))
+            {
+                return Ok(());
+            }
+        }
+    }
+    manifests.push(image.index_entry(tag));
+    write_file_atomic(&path, &to_canonical_bytes(&index))
+}
+
+/// Checks a blob is in the store with the size its descriptor gives.
+pub(crate) fn check_store_blob(store: &BlobStore, d: &Descriptor) -> Result<(), ExportError> {
+    let path = store.blob_path(&d.digest);
+    match fs::metadata(&path) {
+        Ok(m) if m.len() == d.size => Ok(()),
+        Ok(m) => Err(ExportError::BlobCorrupt {
+            digest: d.digest.clone(),
+            path,
+            detail: format!("{} bytes, the manifest says {}", m.len(), d.size),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ExportError::BlobMissing {
+            digest: d.digest.clone(),
+            path,
+        }),
+        Err(source) => Err(ExportError::ReadBlob {
+            digest: d.digest.clone(),
+            path,
+            source,
+        }),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placed {
+    Present,
+    Linked,
+    Copied,
+}
+
+/// Puts blob `d` into `blob_dir`: nothing when a file of the right size is
+/// there, else a hard link to the cache's file (same filesystem), else a
+/// verified copy. Returns how, and the bytes copied.
+fn place_blob(
+    store: &BlobStore,
+    d: &Descriptor,
+    blob_dir: &Path,
+    allow_link: bool,
+    advance: &dyn Fn(u64),
+) -> Result<(Placed, u64), ExportError> {
+    let target = blob_dir.join(d.digest.hex());
+    if fs::metadata(&target).map(|m| m.len()).ok() == Some(d.size) {
+        advance(d.size);
+        return Ok((Placed::Present, 0));
+    }
+    let src = store.blob_path(&d.digest);
+    if allow_link && link_into(&src, &target) {
+        advance(d.size);
+        return Ok((Placed::Linked, 0));
+    }
+    let mut from = store
+        .open_blob(&d.digest)
+        .map_err(|e| store_error(store, &d.digest, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(blob_dir)
+        .map_err(write_err(blob_dir))?;
+    let mut to = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp));
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(ExportError::ReadBlob {
+                    digest: d.digest.clone(),
+                    path: src,
+                    source,
+                });
+            }
+        };
+        to.write_all(&buf[..n]).map_err(write_err(&target))?;
+        advance(n as u64);
+    }
+    let (w, digest, size) = to.finish();
+    if digest != d.digest || size != d.size {
+        return Err(ExportError::BlobCorrupt {
+            digest: d.digest.clone(),
+            path: src,
+            detail: format!("its content is {digest} ({size} bytes)"),
+        });
+    }
+    let tmp = w
+        .into_inner()
+        .map_err(|e| write_err(&target)(e.into_error()))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(FILE_MODE))
+        .map_err(write_err(&target))?;
+    tmp.persist(&target)
+        .map_err(|e| write_err(&target)(e.error))?;
+    Ok((Placed::Copied, size))
+}
+
+/// Hard-links `src` to `target` via a temp name and a rename; false when the
+/// filesystem refuses (another device, no permission), so the caller copies.
+/// The shared inode is made world-readable (0644), as a copy would be.
+fn link_into(src: &Path, target: &Path) -> bool {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let Some(dir) = target.parent() else {
+        return false;
+    };
+    let tmp = dir.join(format!(
+        ".tmp-link-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    if fs::hard_link(src, &tmp).is_err() {
+        return false;
+    }
+    let readable = fs::metadata(&tmp).is_ok_and(|m| m.permissions().mode() & 0o044 == 0o044)
+        || fs::set_permissions(&tmp, fs::Permissions::from_mode(FILE_MODE)).is_ok();
+    if readable && fs::rename(&tmp, target).is_ok() {
+        return true;
+    }
+    let _ = fs::remove_file(&tmp);
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Destination {
+        Destination::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parse_transports() {
+        assert_eq!(
+            p("oci:out"),
+            Destination::OciDir {
+                path: "out".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            p("oci:/tmp/out:localhost/app:1.0"),
+            Destination::OciDir {
+                path: "/tmp/out".into(),
+                tag: Some("localhost/app:1.0".into())
+            }
+        );
+        assert_eq!(
+            p("oci-archive:img.tar:latest"),
+            Destination::OciArchive {
+                path: "img.tar".into(),
+                tag: Some("latest".into())
+            }
+        );
+        assert_eq!(
+            p("oci:out:"),
+            Destination::OciDir {
+                path: "out".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            p("docker-archive:a.tar:localhost/app:latest"),
+            Destination::DockerArchive {
+                path: "a.tar".into(),
+                reference: Some("localhost/app:latest".into())
+            }
+        );
+        assert_eq!(
+            p("docker-archive:a.tar:app"),
+            Destination::DockerArchive {
+                path: "a.tar".into(),
+                reference: Some("docker.io/library/app:latest".into())
+            }
+        );
+        assert_eq!(
+            p("docker-archive:a.tar"),
+            Destination::DockerArchive {
+                path: "a.tar".into(),
+                reference: None
+            }
+        );
+        assert_eq!(p("oci:/x/y:t").to_string(), "oci:/x/y:t");
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert!(matches!(
+            Destination::parse("oci:"),
+            Err(DestinationError::EmptyPath(_))
+        ));
+        assert!(matches!(
+            Destination::parse("oci-archive::tag"),
+            Err(DestinationError::EmptyPath(_))
+        ));
+        assert!(matches!(
+            Destination::parse("docker://x/y:1"),
+            Err(DestinationError::NotLocal(_))
+        ));
+        assert!(matches!(
+            Destination::parse("just-a-path"),
+            Err(DestinationError::NotLocal(_))
+        ));
+        assert!(matches!(
+            Destination::parse("dir:/tmp/x"),
+            Err(DestinationError::NotLocal(_))
+        ));
+        for bad in [
+            "App:1",
+            "app@sha256:00",
+            "app:",
+            "app:-x",
+            "/app:1",
+            "ho st/app:1",
+        ] {
+            let s = format!("docker-archive:a.tar:{bad}");
+            assert!(
+                matches!(
+                    Destination::parse(&s),
+                    Err(DestinationError::BadReference { .. })
+                ),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn docker_reference_normalization() {
+        let n = |s| normalize_docker_reference(s).unwrap();
+        assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(n("me/app:v1"), "docker.io/me/app:v1");
+        assert_eq!(n("localhost/app"), "localhost/app:latest");
+        assert_eq!(n("localhost:5000/a/b:x.y"), "localhost:5000/a/b:x.y");
+        assert_eq!(n("ghcr.io/o/r:1"), "ghcr.io/o/r:1");
+    }
+
+    #[test]
+    fn same_target_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().display();
+        let a = p(&format!("oci-archive:{root}/x.tar:a"));
+        let b = p(&format!("docker-archive:{root}/./sub/../x.tar"));
+        assert!(a.same_target(&b));
+        let c = p(&format!("oci:{root}/lay:a"));
+        let e = p(&format!("oci:{root}/lay/:b"));
+        let f = p(&format!("oci:{root}/lay:a"));
+        assert!(!c.same_target(&e), "different tags in one layout");
+        assert!(c.same_target(&f));
+        assert!(!a.same_target(&c));
+        let rel = p("oci-archive:x.tar");
+        let abs = p(&format!(
+            "oci-archive:{}/x.tar",
+            std::env::current_dir().unwrap().display()
+        ));
+        assert!(rel.same_target(&abs));
+    }
+}

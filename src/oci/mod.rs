@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod export;
+pub mod export_archive;
 pub mod image;
 pub mod layer;
 pub mod manifest;
