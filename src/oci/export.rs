@@ -11,6 +11,7 @@
 //!
 //! The tar writing lives in `export_archive`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -24,7 +25,11 @@ use serde_json::{Value, json};
 use super::config::to_canonical_bytes;
 use super::digest::{Digest, HashingWriter};
 use super::export_archive;
-use super::manifest::{DOCKER_MANIFEST, Descriptor, ImageManifest, Manifest, OCI_MANIFEST};
+use super::manifest::{
+    DOCKER_CONFIG, DOCKER_FOREIGN_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_MANIFEST,
+    Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_NONDIST_GZIP,
+    OCI_LAYER_TAR, OCI_MANIFEST,
+};
 use super::store::{BlobStore, REF_NAME, StoreError};
 use crate::error::{ExitKind, Explain};
 use crate::progress::Reporter;
@@ -299,6 +304,39 @@ impl ExportImage {
             .collect()
     }
 
+    /// The image as an OCI layout must hold it. Readers of layouts (skopeo,
+    /// podman) only look at OCI manifests, so a Docker schema 2 manifest is
+    /// rewritten with the OCI media types, as `skopeo copy` does; the config and
+    /// layer blobs stay byte for byte. The manifest digest changes with it.
+    pub fn to_oci(&self) -> Cow<'_, ExportImage> {
+        if self.media_type == OCI_MANIFEST {
+            return Cow::Borrowed(self);
+        }
+        let oci_type = |t: &str| {
+            match t {
+                DOCKER_CONFIG => OCI_CONFIG,
+                DOCKER_LAYER_GZIP => OCI_LAYER_GZIP,
+                DOCKER_LAYER_TAR => OCI_LAYER_TAR,
+                DOCKER_FOREIGN_GZIP => OCI_LAYER_NONDIST_GZIP,
+                other => other,
+            }
+            .to_string()
+        };
+        let mut m = self.manifest.clone();
+        m.media_type = Some(OCI_MANIFEST.to_string());
+        m.config.media_type = oci_type(&m.config.media_type);
+        for l in &mut m.layers {
+            l.media_type = oci_type(&l.media_type);
+        }
+        let bytes = m.to_bytes();
+        Cow::Owned(ExportImage {
+            digest: Digest::of(&bytes),
+            bytes,
+            media_type: OCI_MANIFEST.to_string(),
+            manifest: m,
+        })
+    }
+
     pub(crate) fn index_entry(&self, tag: Option<&str>) -> Value {
         let mut e = json!({
             "mediaType": self.media_type,
@@ -317,7 +355,11 @@ impl ExportImage {
 pub struct ExportReport {
     /// The destination as given back in skopeo syntax.
     pub destination: String,
+    /// The digest of the manifest written (differs from the image's own when a
+    /// Docker manifest was converted for an OCI layout).
     pub manifest_digest: Digest,
+    /// Whether a Docker schema 2 manifest was rewritten as OCI (`oci:`, `oci-archive:`).
+    pub converted_to_oci: bool,
     /// The config digest: the image ID podman shows after loading.
     pub image_id: Digest,
     /// Bytes written: the archive's size, or the bytes copied into a layout.
@@ -442,9 +484,16 @@ pub fn export(
             detail: "the manifest bytes do not match the manifest digest".into(),
         });
     }
+    let oci = match dest {
+        Destination::DockerArchive { .. } => Cow::Borrowed(image),
+        _ => image.to_oci(),
+    };
+    let converted_to_oci = matches!(oci, Cow::Owned(_));
+    let image = oci.as_ref();
     let mut report = ExportReport {
         destination: dest.to_string(),
         manifest_digest: image.digest.clone(),
+        converted_to_oci,
         image_id: image.manifest.config.digest.clone(),
         bytes_written: 0,
         blobs_linked: 0,
