@@ -4,76 +4,13 @@
 
 mod export_fixture;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use export_fixture::{APP_PAGE, Fixture, require, run, stdout, unique_name};
+use export_fixture::{
+    APP_PAGE, Container, Fixture, LoadedImage, free_port, http_get, podman, run, stdout,
+    unique_name,
+};
 use ocibench::oci::export::{Destination, export};
 use ocibench::oci::manifest::MediaFamily;
 use ocibench::progress::NoProgress;
-
-fn podman() -> Command {
-    require("podman", "podman");
-    require("runc", "runc");
-    let mut c = Command::new("podman");
-    c.args(["--runtime", "runc"]);
-    c
-}
-
-/// Removes the test image however the test ends.
-struct LoadedImage(String);
-
-impl Drop for LoadedImage {
-    fn drop(&mut self) {
-        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
-    }
-}
-
-/// Removes the test container however the test ends.
-struct Container(String);
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .args(["--runtime", "runc", "rm", "-f", "-t", "0", &self.0])
-            .output();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// GET / until the server answers (or 30 s pass); returns the whole response.
-fn http_get(port: u16, container: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect(("127.0.0.1", port))?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        })();
-        match attempt {
-            Ok(r) if r.starts_with("HTTP/") => return r,
-            _ if Instant::now() > deadline => {
-                let logs = Command::new("podman").args(["logs", container]).output();
-                panic!(
-                    "no HTTP answer on port {port} after 30 s; result {attempt:?}; logs: {logs:?}"
-                );
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
 
 /// Loads `archive`, checks podman named it `name`, runs it and fetches the page.
 fn load_and_serve(archive: &std::path::Path, name: &str, image_id: &str) {

@@ -5,9 +5,11 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use flate2::{Compression, GzBuilder};
 use ocibench::oci::config::{AddedLayer, ConfigEdit, edit_config, scratch_config};
@@ -137,6 +139,34 @@ pub fn put_layer(store: &BlobStore, family: MediaFamily, tar: &[u8]) -> (Descrip
 pub const BASE_PAGE: &str = "hello from the busybox base\n";
 pub const APP_PAGE: &str = "hello from the ocibench app layer\n";
 
+/// The fixture's two layers, stored: a busybox rootfs (with `www/index.html`
+/// saying `BASE_PAGE`) and an app layer replacing the page with `APP_PAGE`.
+pub fn busybox_layers(store: &BlobStore, family: MediaFamily) -> [(Descriptor, Digest); 2] {
+    let busybox = fs::read(static_busybox()).unwrap();
+    let mut base_items = vec![
+        Item::Dir("bin/".into()),
+        Item::File("bin/busybox".into(), 0o755, busybox),
+    ];
+    for applet in ["cat", "httpd", "ls", "sh", "true", "wget"] {
+        base_items.push(Item::Symlink(format!("bin/{applet}"), "busybox".into()));
+    }
+    base_items.push(Item::Dir("www/".into()));
+    base_items.push(Item::File(
+        "www/index.html".into(),
+        0o644,
+        BASE_PAGE.as_bytes().to_vec(),
+    ));
+    let base_tar = layer_tar(&base_items);
+    let app_tar = layer_tar(&[
+        Item::Dir("www/".into()),
+        Item::File("www/index.html".into(), 0o644, APP_PAGE.as_bytes().to_vec()),
+    ]);
+    [
+        put_layer(store, family, &base_tar),
+        put_layer(store, family, &app_tar),
+    ]
+}
+
 /// A two-layer image in a fresh store: a busybox rootfs (with `www/index.html`
 /// saying `BASE_PAGE`) and an app layer replacing the page with `APP_PAGE`;
 /// the config runs busybox httpd on 8080.
@@ -150,30 +180,9 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(family: MediaFamily) -> Fixture {
-        let busybox = fs::read(static_busybox()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path().join("cache")).unwrap();
-        let mut base_items = vec![
-            Item::Dir("bin/".into()),
-            Item::File("bin/busybox".into(), 0o755, busybox),
-        ];
-        for applet in ["cat", "httpd", "ls", "sh", "wget"] {
-            base_items.push(Item::Symlink(format!("bin/{applet}"), "busybox".into()));
-        }
-        base_items.push(Item::Dir("www/".into()));
-        base_items.push(Item::File(
-            "www/index.html".into(),
-            0o644,
-            BASE_PAGE.as_bytes().to_vec(),
-        ));
-        let base_tar = layer_tar(&base_items);
-        let app_tar = layer_tar(&[
-            Item::Dir("www/".into()),
-            Item::File("www/index.html".into(), 0o644, APP_PAGE.as_bytes().to_vec()),
-        ]);
-        let (base, base_diff) = put_layer(&store, family, &base_tar);
-        let (app, app_diff) = put_layer(&store, family, &app_tar);
-
+        let [(base, base_diff), (app, app_diff)] = busybox_layers(&store, family);
         let scratch = scratch_config(&Platform::new("linux", "amd64", None));
         let edit = ConfigEdit {
             cmd: Some(
@@ -256,4 +265,66 @@ pub fn unique_name(what: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// `podman --runtime runc` (crun fails on these machines, see ENVIRONMENT.md).
+pub fn podman() -> Command {
+    require("podman", "podman");
+    require("runc", "runc");
+    let mut c = Command::new("podman");
+    c.args(["--runtime", "runc"]);
+    c
+}
+
+/// Removes the test image however the test ends.
+pub struct LoadedImage(pub String);
+
+impl Drop for LoadedImage {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+/// Removes the test container however the test ends.
+pub struct Container(pub String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["--runtime", "runc", "rm", "-f", "-t", "0", &self.0])
+            .output();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET / until the server answers (or 30 s pass); returns the whole response.
+pub fn http_get(port: u16, container: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(r) if r.starts_with("HTTP/") => return r,
+            _ if Instant::now() > deadline => {
+                let logs = Command::new("podman").args(["logs", container]).output();
+                panic!(
+                    "no HTTP answer on port {port} after 30 s; result {attempt:?}; logs: {logs:?}"
+                );
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
