@@ -9,6 +9,7 @@ pub mod config;
 pub mod digest;
 pub mod export;
 pub mod export_archive;
+pub mod export_dest;
 pub mod image;
 pub mod layer;
 pub mod manifest;
