@@ -366,22 +366,21 @@ fn export_oci_dir(
     progress: &dyn Reporter,
     report: &mut ExportReport,
 ) -> Result<(), ExportError> {
-    prepare_layout(dir)?;
-    let _lock = lock_dir(dir)?;
-    let blob_dir = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blob_dir).map_err(write_err(&blob_dir))?;
-
+    // Everything needed must be in the cache before the layout is touched.
     let blobs = image.blobs();
     for d in &blobs {
         check_store_blob(store, d)?;
     }
+    prepare_layout(dir)?;
+    let _lock = lock_dir(dir)?;
+    let blob_dir = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blob_dir).map_err(write_err(&blob_dir))?;
     let id = next_task_id();
     let total = blobs.iter().map(|d| d.size).sum::<u64>() + image.bytes.len() as u64;
     progress.start(id, &format!("oci:{}", dir.display()), Some(total));
     let result = (|| {
         for d in blobs {
-            let (how, copied) =
-                place_blob(store, d, &blob_dir, true, &|n| progress.advance(id, n))?;
+            let (how, copied) = place_blob(store, d, &blob_dir, &|n| progress.advance(id, n))?;
             report.bytes_written += copied;
             match how {
                 Placed::Present => report.blobs_present += 1,
@@ -534,7 +533,6 @@ fn place_blob(
     store: &BlobStore,
     d: &Descriptor,
     blob_dir: &Path,
-    allow_link: bool,
     advance: &dyn Fn(u64),
 ) -> Result<(Placed, u64), ExportError> {
     let target = blob_dir.join(d.digest.hex());
@@ -543,7 +541,7 @@ fn place_blob(
         return Ok((Placed::Present, 0));
     }
     let src = store.blob_path(&d.digest);
-    if allow_link && link_into(&src, &target) {
+    if link_into(&src, &target) {
         advance(d.size);
         return Ok((Placed::Linked, 0));
     }
