@@ -572,3 +572,42 @@ fn copies_when_the_cache_is_on_another_filesystem() {
         .join(fx.image.manifest.layers[0].digest.hex());
     assert_eq!(fs::metadata(blob).unwrap().mode() & 0o777, 0o644);
 }
+
+#[test]
+fn concurrent_exports_into_one_new_layout_keep_every_tag() {
+    let fx = Fixture::new(MediaFamily::Oci);
+    let dir = fx.path("shared");
+    std::thread::scope(|s| {
+        for i in 0..6 {
+            let (fx, dir) = (&fx, &dir);
+            s.spawn(move || {
+                let d = dest(&format!("oci:{}:t{i}", dir.display()));
+                export(&fx.store, &fx.image, &d, &NoProgress).unwrap();
+            });
+        }
+    });
+    let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let mut names: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["t0", "t1", "t2", "t3", "t4", "t5"]);
+    assert_eq!(raw(&format!("oci:{}:t3", dir.display())), fx.image.bytes);
+
+    // The cache's own index entry is a way in, too.
+    let entry = ocibench::oci::store::IndexEntry::new(
+        fx.image.media_type.clone(),
+        fx.image.digest.clone(),
+        fx.image.bytes.len() as u64,
+    );
+    let again = ExportImage::from_index_entry(&fx.store, &entry).unwrap();
+    assert_eq!(again.bytes, fx.image.bytes);
+}

@@ -31,7 +31,7 @@ use super::manifest::{
     Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_NONDIST_GZIP,
     OCI_LAYER_TAR, OCI_MANIFEST,
 };
-use super::store::{BlobStore, REF_NAME, StoreError};
+use super::store::{BlobStore, IndexEntry, REF_NAME, StoreError};
 use crate::error::{ExitKind, Explain};
 use crate::progress::Reporter;
 
@@ -81,6 +81,11 @@ impl ExportImage {
             });
         }
         Ok(image)
+    }
+
+    /// The manifest an `index.json` entry (of the cache, or any layout) names.
+    pub fn from_index_entry(store: &BlobStore, entry: &IndexEntry) -> Result<Self, ExportError> {
+        Self::from_store(store, &entry.digest, &entry.media_type)
     }
 
     /// The image's blobs in the order they are written: layers, then the config.
@@ -371,8 +376,7 @@ fn export_oci_dir(
     for d in &blobs {
         check_store_blob(store, d)?;
     }
-    prepare_layout(dir)?;
-    let _lock = lock_dir(dir)?;
+    let _lock = open_layout(dir)?;
     let blob_dir = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blob_dir).map_err(write_err(&blob_dir))?;
     let id = next_task_id();
@@ -403,37 +407,42 @@ fn export_oci_dir(
     result
 }
 
-/// Checks DIR is usable as a layout and makes it one (`oci-layout` written).
-fn prepare_layout(dir: &Path) -> Result<(), ExportError> {
+/// Checks DIR is usable as a layout and makes it one (`oci-layout` written),
+/// creating DIR when missing. Returns the layout's lock: the checks run under
+/// it, so concurrent exports into one new directory do not trip over each other.
+fn open_layout(dir: &Path) -> Result<File, ExportError> {
     match fs::metadata(dir) {
         Ok(m) if !m.is_dir() => return Err(ExportError::NotADirectory(dir.to_path_buf())),
-        Ok(_) => {
-            let layout = dir.join("oci-layout");
-            if layout.exists() {
-                let ok = fs::read(&layout)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                    .is_some_and(|v| v.get("imageLayoutVersion").is_some());
-                if !ok {
-                    return Err(ExportError::NotALayout(dir.to_path_buf()));
-                }
-                return Ok(());
-            }
-            let empty = fs::read_dir(dir).map_err(write_err(dir))?.next().is_none();
-            if !empty {
-                return Err(ExportError::NotALayout(dir.to_path_buf()));
-            }
-        }
+        Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             existing_parent(dir)?;
-            fs::create_dir(dir).map_err(write_err(dir))?;
+            match fs::create_dir(dir) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                    return Err(write_err(dir)(e));
+                }
+                _ => {}
+            }
         }
         Err(e) => return Err(write_err(dir)(e)),
     }
-    write_file_atomic(
-        &dir.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
+    let lock = lock_dir(dir)?;
+    let layout = dir.join("oci-layout");
+    if layout.exists() {
+        let ok = fs::read(&layout)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|v| v.get("imageLayoutVersion").is_some());
+        if !ok {
+            return Err(ExportError::NotALayout(dir.to_path_buf()));
+        }
+        return Ok(lock);
+    }
+    let empty = fs::read_dir(dir).map_err(write_err(dir))?.next().is_none();
+    if !empty {
+        return Err(ExportError::NotALayout(dir.to_path_buf()));
+    }
+    write_file_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    Ok(lock)
 }
 
 /// An exclusive lock on the layout directory itself (no extra file in the
