@@ -118,8 +118,16 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// Stores a gzip layer made from `tar`, with its layer record; returns its
 /// descriptor and diff_id.
 pub fn put_layer(store: &BlobStore, family: MediaFamily, tar: &[u8]) -> (Descriptor, Digest) {
-    let gz = gzip(tar);
-    let digest = store.put_bytes(&gz).unwrap();
+    put_gzip_layer(store, family, tar, &gzip(tar))
+}
+
+fn put_gzip_layer(
+    store: &BlobStore,
+    family: MediaFamily,
+    tar: &[u8],
+    gz: &[u8],
+) -> (Descriptor, Digest) {
+    let digest = store.put_bytes(gz).unwrap();
     let diff_id = Digest::of(tar);
     store
         .put_layer_meta(
@@ -142,6 +150,20 @@ pub const APP_PAGE: &str = "hello from the ocibench app layer\n";
 /// The fixture's two layers, stored: a busybox rootfs (with `www/index.html`
 /// saying `BASE_PAGE`) and an app layer replacing the page with `APP_PAGE`.
 pub fn busybox_layers(store: &BlobStore, family: MediaFamily) -> [(Descriptor, Digest); 2] {
+    // Built and compressed once per test binary (gzip is slow in debug builds).
+    static LAYERS: std::sync::OnceLock<[(Vec<u8>, Vec<u8>); 2]> = std::sync::OnceLock::new();
+    let [(base_tar, base_gz), (app_tar, app_gz)] = LAYERS.get_or_init(|| {
+        let [base, app] = busybox_layer_tars();
+        let (base_gz, app_gz) = (gzip(&base), gzip(&app));
+        [(base, base_gz), (app, app_gz)]
+    });
+    [
+        put_gzip_layer(store, family, base_tar, base_gz),
+        put_gzip_layer(store, family, app_tar, app_gz),
+    ]
+}
+
+fn busybox_layer_tars() -> [Vec<u8>; 2] {
     let busybox = fs::read(static_busybox()).unwrap();
     let mut base_items = vec![
         Item::Dir("bin/".into()),
@@ -161,10 +183,7 @@ pub fn busybox_layers(store: &BlobStore, family: MediaFamily) -> [(Descriptor, D
         Item::Dir("www/".into()),
         Item::File("www/index.html".into(), 0o644, APP_PAGE.as_bytes().to_vec()),
     ]);
-    [
-        put_layer(store, family, &base_tar),
-        put_layer(store, family, &app_tar),
-    ]
+    [base_tar, app_tar]
 }
 
 /// A two-layer image in a fresh store: a busybox rootfs (with `www/index.html`
