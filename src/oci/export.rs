@@ -169,7 +169,7 @@ pub struct ExportReport {
 /// Why an export failed. Each names the path involved.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("cannot write {path}: its parent directory {} does not exist", parent.display())]
+    #[error("cannot write {path}: {} is not an existing directory", parent.display())]
     ParentMissing { path: PathBuf, parent: PathBuf },
     #[error("{0} exists and is not an OCI image layout (no oci-layout file, not empty)")]
     NotALayout(PathBuf),

@@ -67,6 +67,7 @@ pub(crate) fn oci_archive(
     tag: Option<&str>,
     progress: &dyn Reporter,
 ) -> Result<u64, ExportError> {
+    check_target(path)?;
     let blobs = image.blobs();
     for d in &blobs {
         check_store_blob(store, d)?;
@@ -117,6 +118,7 @@ pub(crate) fn docker_archive(
     reference: Option<&str>,
     progress: &dyn Reporter,
 ) -> Result<u64, ExportError> {
+    check_target(path)?;
     let config_desc = &image.manifest.config;
     check_store_blob(store, config_desc)?;
     for d in &image.manifest.layers {
@@ -262,6 +264,14 @@ fn bytes(path: &str, b: Vec<u8>) -> Entry<'static> {
     }
 }
 
+/// Checks an archive can go to `path` (before any slow work); returns its directory.
+fn check_target(path: &Path) -> Result<std::path::PathBuf, ExportError> {
+    if path.is_dir() {
+        return Err(ExportError::IsADirectory(path.to_path_buf()));
+    }
+    existing_parent(path)
+}
+
 /// Streams `entries` (sorted here) into `FILE.tmp-XXXX` beside `path`, then
 /// renames it to `path`. On any error the temp file is removed on drop and an
 /// existing `path` is untouched.
@@ -272,10 +282,7 @@ fn write_archive(
     mut entries: Vec<Entry<'_>>,
     progress: &dyn Reporter,
 ) -> Result<u64, ExportError> {
-    if path.is_dir() {
-        return Err(ExportError::IsADirectory(path.to_path_buf()));
-    }
-    let parent = existing_parent(path)?;
+    let parent = check_target(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
