@@ -8,6 +8,8 @@ pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod export;
+pub mod export_archive;
+pub mod export_dest;
 pub mod image;
 pub mod layer;
 pub mod manifest;

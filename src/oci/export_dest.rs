@@ -1,0 +1,356 @@
+//! Export destinations in skopeo's transport syntax: `oci:DIR[:TAG]`,
+//! `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REF]`.
+//!
+//! Parsed once, so a command can reject a bad `--output` before doing any work,
+//! and compared (`same_target`) so two outputs cannot overwrite each other.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{ExitKind, Explain};
+
+/// Where `export` writes an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An OCI image layout directory, created or updated.
+    OciDir { path: PathBuf, tag: Option<String> },
+    /// A tar of an OCI image layout.
+    OciArchive { path: PathBuf, tag: Option<String> },
+    /// A `docker save` tar. `reference` is normalized (`app` -> `docker.io/library/app:latest`).
+    DockerArchive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
+}
+
+/// Why a destination string is not one we can write.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DestinationError {
+    #[error("destination {0:?} has an empty path")]
+    EmptyPath(String),
+    #[error("destination {0:?} is not a local image format (oci:, oci-archive:, docker-archive:)")]
+    NotLocal(String),
+    #[error("invalid image reference {reference:?} in {dest:?}: {reason}")]
+    BadReference {
+        dest: String,
+        reference: String,
+        reason: &'static str,
+    },
+    #[error("invalid tag {tag:?} in {dest:?}: a tag may not contain control characters")]
+    BadTag { dest: String, tag: String },
+}
+
+impl Explain for DestinationError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            DestinationError::BadReference { .. } => {
+                "write docker-archive:FILE:NAME:TAG, e.g. docker-archive:app.tar:localhost/app:latest".into()
+            }
+            _ => "write oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]"
+                .into(),
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Usage
+    }
+}
+
+impl Destination {
+    /// Parses skopeo's syntax. The path ends at the first `:` after the transport;
+    /// the rest is the tag (`oci:out:localhost/app:1` has tag `localhost/app:1`).
+    /// An empty tag means none, as in skopeo.
+    pub fn parse(s: &str) -> Result<Destination, DestinationError> {
+        let (transport, rest) = s
+            .split_once(':')
+            .ok_or_else(|| DestinationError::NotLocal(s.to_string()))?;
+        let (path, name) = match rest.split_once(':') {
+            Some((p, n)) => (p, Some(n).filter(|n| !n.is_empty())),
+            None => (rest, None),
+        };
+        if !matches!(transport, "oci" | "oci-archive" | "docker-archive") {
+            return Err(DestinationError::NotLocal(s.to_string()));
+        }
+        if path.is_empty() {
+            return Err(DestinationError::EmptyPath(s.to_string()));
+        }
+        let path = PathBuf::from(path);
+        if let Some(tag) = name
+            && tag.chars().any(char::is_control)
+        {
+            return Err(DestinationError::BadTag {
+                dest: s.to_string(),
+                tag: tag.to_string(),
+            });
+        }
+        let tag = name.map(str::to_string);
+        Ok(match transport {
+            "oci" => Destination::OciDir { path, tag },
+            "oci-archive" => Destination::OciArchive { path, tag },
+            _ => Destination::DockerArchive {
+                path,
+                reference: name
+                    .map(|r| {
+                        normalize_docker_reference(r).map_err(|reason| {
+                            DestinationError::BadReference {
+                                dest: s.to_string(),
+                                reference: r.to_string(),
+                                reason,
+                            }
+                        })
+                    })
+                    .transpose()?,
+            },
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Destination::OciDir { path, .. }
+            | Destination::OciArchive { path, .. }
+            | Destination::DockerArchive { path, .. } => path,
+        }
+    }
+
+    /// Whether writing both `self` and `other` would clobber one with the other:
+    /// the same file (whatever the formats), or the same layout directory and tag.
+    /// Two different tags in one `oci:` layout do not clash.
+    pub fn same_target(&self, other: &Destination) -> bool {
+        if normalized(self.path()) != normalized(other.path()) {
+            return false;
+        }
+        match (self, other) {
+            (Destination::OciDir { tag: a, .. }, Destination::OciDir { tag: b, .. }) => a == b,
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (transport, path, name) = match self {
+            Destination::OciDir { path, tag } => ("oci", path, tag),
+            Destination::OciArchive { path, tag } => ("oci-archive", path, tag),
+            Destination::DockerArchive { path, reference } => ("docker-archive", path, reference),
+        };
+        write!(f, "{transport}:{}", path.display())?;
+        if let Some(n) = name {
+            write!(f, ":{n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An absolute path with `.`/`..` resolved and, where the parent exists, its
+/// symlinks resolved too: two spellings of one file compare equal.
+fn normalized(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    match (out.parent(), out.file_name()) {
+        (Some(parent), Some(name)) => match fs::canonicalize(parent) {
+            Ok(real) => real.join(name),
+            Err(_) => out,
+        },
+        _ => out,
+    }
+}
+
+/// Docker's reference normalization, as `docker-archive:FILE:REF` needs it for
+/// `RepoTags`: `app` -> `docker.io/library/app:latest`, `localhost/app` ->
+/// `localhost/app:latest`. Digests are refused (an archive needs a tag).
+pub fn normalize_docker_reference(r: &str) -> Result<String, &'static str> {
+    if r.contains('@') {
+        return Err("an archive needs a tag, not a digest");
+    }
+    // The tag follows the last ':' that comes after the last '/'.
+    let last_slash = r.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match r[last_slash..].rfind(':') {
+        Some(i) => (&r[..last_slash + i], &r[last_slash + i + 1..]),
+        None => (r, "latest"),
+    };
+    let tag_ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && !matches!(tag.as_bytes()[0], b'.' | b'-');
+    if !tag_ok {
+        return Err("a tag is up to 128 letters, digits, '_', '.', '-'");
+    }
+    let (domain, path) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (first, rest.to_string())
+        }
+        Some(_) => ("docker.io", name.to_string()),
+        None => ("docker.io", format!("library/{name}")),
+    };
+    let domain_ok = !domain.is_empty()
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    if !domain_ok {
+        return Err("the registry host is not a valid host[:port]");
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+            && c.as_bytes()[0].is_ascii_alphanumeric()
+            && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+    };
+    if !path.split('/').all(component_ok) {
+        return Err("a repository name is lowercase letters, digits and separators");
+    }
+    let full = format!("{domain}/{path}");
+    if full.len() > 255 {
+        return Err("the name is longer than 255 characters");
+    }
+    Ok(format!("{full}:{tag}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Destination {
+        Destination::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parse_transports() {
+        assert_eq!(
+            p("oci:out"),
+            Destination::OciDir {
+                path: "out".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            p("oci:/tmp/out:localhost/app:1.0"),
+            Destination::OciDir {
+                path: "/tmp/out".into(),
+                tag: Some("localhost/app:1.0".into())
+            }
+        );
+        assert_eq!(
+            p("oci-archive:img.tar:latest"),
+            Destination::OciArchive {
+                path: "img.tar".into(),
+                tag: Some("latest".into())
+            }
+        );
+        assert_eq!(
+            p("oci:out:"),
+            Destination::OciDir {
+                path: "out".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            p("docker-archive:a.tar:localhost/app:latest"),
+            Destination::DockerArchive {
+                path: "a.tar".into(),
+                reference: Some("localhost/app:latest".into())
+            }
+        );
+        assert_eq!(
+            p("docker-archive:a.tar:app"),
+            Destination::DockerArchive {
+                path: "a.tar".into(),
+                reference: Some("docker.io/library/app:latest".into())
+            }
+        );
+        assert_eq!(
+            p("docker-archive:a.tar"),
+            Destination::DockerArchive {
+                path: "a.tar".into(),
+                reference: None
+            }
+        );
+        assert_eq!(p("oci:/x/y:t").to_string(), "oci:/x/y:t");
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert!(matches!(
+            Destination::parse("oci:"),
+            Err(DestinationError::EmptyPath(_))
+        ));
+        assert!(matches!(
+            Destination::parse("oci-archive::tag"),
+            Err(DestinationError::EmptyPath(_))
+        ));
+        assert!(matches!(
+            Destination::parse("docker://x/y:1"),
+            Err(DestinationError::NotLocal(_))
+        ));
+        assert!(matches!(
+            Destination::parse("just-a-path"),
+            Err(DestinationError::NotLocal(_))
+        ));
+        assert!(matches!(
+            Destination::parse("dir:/tmp/x"),
+            Err(DestinationError::NotLocal(_))
+        ));
+        for bad in [
+            "App:1",
+            "app@sha256:00",
+            "app:",
+            "app:-x",
+            "/app:1",
+            "ho st/app:1",
+        ] {
+            let s = format!("docker-archive:a.tar:{bad}");
+            assert!(
+                matches!(
+                    Destination::parse(&s),
+                    Err(DestinationError::BadReference { .. })
+                ),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn docker_reference_normalization() {
+        let n = |s| normalize_docker_reference(s).unwrap();
+        assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(n("me/app:v1"), "docker.io/me/app:v1");
+        assert_eq!(n("localhost/app"), "localhost/app:latest");
+        assert_eq!(n("localhost:5000/a/b:x.y"), "localhost:5000/a/b:x.y");
+        assert_eq!(n("ghcr.io/o/r:1"), "ghcr.io/o/r:1");
+    }
+
+    #[test]
+    fn same_target_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().display();
+        let a = p(&format!("oci-archive:{root}/x.tar:a"));
+        let b = p(&format!("docker-archive:{root}/./sub/../x.tar"));
+        assert!(a.same_target(&b));
+        let c = p(&format!("oci:{root}/lay:a"));
+        let e = p(&format!("oci:{root}/lay/:b"));
+        let f = p(&format!("oci:{root}/lay:a"));
+        assert!(!c.same_target(&e), "different tags in one layout");
+        assert!(c.same_target(&f));
+        assert!(!a.same_target(&c));
+        let rel = p("oci-archive:x.tar");
+        let abs = p(&format!(
+            "oci-archive:{}/x.tar",
+            std::env::current_dir().unwrap().display()
+        ));
+        assert!(rel.same_target(&abs));
+    }
+}

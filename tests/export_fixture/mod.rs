@@ -1,0 +1,349 @@
+//! Shared by the export tests: fixture images built here from busybox-static
+//! (no registry, no internet), put into a temp `BlobStore`, and helpers that run
+//! the real tools (skopeo, podman) and fail loudly, naming the Debian package,
+//! when one is missing.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use flate2::{Compression, GzBuilder};
+use ocibench::oci::config::{AddedLayer, ConfigEdit, edit_config, scratch_config};
+use ocibench::oci::digest::Digest;
+use ocibench::oci::export::ExportImage;
+use ocibench::oci::manifest::{Descriptor, ImageManifest, MediaFamily, Platform};
+use ocibench::oci::store::{BlobStore, LayerMeta};
+
+/// Fails the test (never skips) when `tool` is not installed.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new(tool).arg("--version").output().is_ok();
+    assert!(
+        found,
+        "`{tool}` is not installed: these tests need the Debian package `{package}` \
+         (apt-get install -y {package}, or scripts/install-deps.sh)"
+    );
+}
+
+/// Runs a command, panicking with its stderr when it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8(run(cmd).stdout).expect("utf-8 output")
+}
+
+/// The static busybox of Debian's `busybox-static` (a dynamic one would not run
+/// in a rootfs without libc).
+pub fn static_busybox() -> PathBuf {
+    let p = PathBuf::from("/bin/busybox");
+    let msg = "these tests need a static /bin/busybox: install the Debian package \
+               `busybox-static` (apt-get install -y busybox-static)";
+    assert!(p.exists(), "{msg}");
+    let ldd = Command::new("ldd")
+        .arg(&p)
+        .output()
+        .expect("ldd (libc-bin)");
+    let text =
+        String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
+    assert!(
+        text.contains("not a dynamic executable") || text.contains("statically linked"),
+        "{msg}; ldd says: {text}"
+    );
+    p
+}
+
+/// One entry of a fixture layer.
+pub enum Item {
+    Dir(String),
+    File(String, u32, Vec<u8>),
+    Symlink(String, String),
+}
+
+/// A deterministic layer tar (sorted as given, mtime 0, root-owned).
+pub fn layer_tar(items: &[Item]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for item in items {
+        let mut h = tar::Header::new_ustar();
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        match item {
+            Item::Dir(p) => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, p, &[][..]).unwrap();
+            }
+            Item::File(p, mode, data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(*mode);
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, p, &data[..]).unwrap();
+            }
+            Item::Symlink(p, target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                h.set_size(0);
+                b.append_link(&mut h, p, target).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+/// gzip with a fixed header (mtime 0), as the layer builder does.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::new(6));
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Stores a gzip layer made from `tar`, with its layer record; returns its
+/// descriptor and diff_id.
+pub fn put_layer(store: &BlobStore, family: MediaFamily, tar: &[u8]) -> (Descriptor, Digest) {
+    put_gzip_layer(store, family, tar, &gzip(tar))
+}
+
+fn put_gzip_layer(
+    store: &BlobStore,
+    family: MediaFamily,
+    tar: &[u8],
+    gz: &[u8],
+) -> (Descriptor, Digest) {
+    let digest = store.put_bytes(gz).unwrap();
+    let diff_id = Digest::of(tar);
+    store
+        .put_layer_meta(
+            &digest,
+            &LayerMeta {
+                diff_id: diff_id.clone(),
+                uncompressed_bytes: tar.len() as u64,
+            },
+        )
+        .unwrap();
+    (
+        Descriptor::new(family.layer_gzip(), digest, gz.len() as u64),
+        diff_id,
+    )
+}
+
+pub const BASE_PAGE: &str = "hello from the busybox base\n";
+pub const APP_PAGE: &str = "hello from the ocibench app layer\n";
+
+/// The fixture's two layers, stored: a busybox rootfs (with `www/index.html`
+/// saying `BASE_PAGE`) and an app layer replacing the page with `APP_PAGE`.
+pub fn busybox_layers(store: &BlobStore, family: MediaFamily) -> [(Descriptor, Digest); 2] {
+    // Built and compressed once per test binary (gzip is slow in debug builds).
+    static LAYERS: std::sync::OnceLock<[(Vec<u8>, Vec<u8>); 2]> = std::sync::OnceLock::new();
+    let [(base_tar, base_gz), (app_tar, app_gz)] = LAYERS.get_or_init(|| {
+        let [base, app] = busybox_layer_tars();
+        let (base_gz, app_gz) = (gzip(&base), gzip(&app));
+        [(base, base_gz), (app, app_gz)]
+    });
+    [
+        put_gzip_layer(store, family, base_tar, base_gz),
+        put_gzip_layer(store, family, app_tar, app_gz),
+    ]
+}
+
+fn busybox_layer_tars() -> [Vec<u8>; 2] {
+    let busybox = fs::read(static_busybox()).unwrap();
+    let mut base_items = vec![
+        Item::Dir("bin/".into()),
+        Item::File("bin/busybox".into(), 0o755, busybox),
+    ];
+    for applet in ["cat", "httpd", "ls", "sh", "true", "wget"] {
+        base_items.push(Item::Symlink(format!("bin/{applet}"), "busybox".into()));
+    }
+    base_items.push(Item::Dir("www/".into()));
+    base_items.push(Item::File(
+        "www/index.html".into(),
+        0o644,
+        BASE_PAGE.as_bytes().to_vec(),
+    ));
+    let base_tar = layer_tar(&base_items);
+    let app_tar = layer_tar(&[
+        Item::Dir("www/".into()),
+        Item::File("www/index.html".into(), 0o644, APP_PAGE.as_bytes().to_vec()),
+    ]);
+    [base_tar, app_tar]
+}
+
+/// A two-layer image in a fresh store: a busybox rootfs (with `www/index.html`
+/// saying `BASE_PAGE`) and an app layer replacing the page with `APP_PAGE`;
+/// the config runs busybox httpd on 8080.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub store: BlobStore,
+    pub image: ExportImage,
+    pub config: Vec<u8>,
+    pub diff_ids: Vec<Digest>,
+}
+
+impl Fixture {
+    pub fn new(family: MediaFamily) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("cache")).unwrap();
+        let [(base, base_diff), (app, app_diff)] = busybox_layers(&store, family);
+        let scratch = scratch_config(&Platform::new("linux", "amd64", None));
+        let edit = ConfigEdit {
+            cmd: Some(
+                ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            env: vec!["PATH=/bin".into()],
+            expose: vec!["8080".into()],
+            labels: vec![(
+                "org.opencontainers.image.title".into(),
+                "ocibench fixture".into(),
+            )],
+            ..ConfigEdit::default()
+        };
+        let layers = [
+            AddedLayer {
+                diff_id: base_diff.clone(),
+                created_by: "ocibench: COPY busybox rootfs /".into(),
+            },
+            AddedLayer {
+                diff_id: app_diff.clone(),
+                created_by: "ocibench: COPY www /www".into(),
+            },
+        ];
+        let config = edit_config(&scratch, &edit, &layers).unwrap();
+        let config_digest = store.put_bytes(&config).unwrap();
+        let manifest = ImageManifest::new(
+            family,
+            Descriptor::new(family.config(), config_digest, config.len() as u64),
+            vec![base, app],
+        );
+        let bytes = manifest.to_bytes();
+        let digest = store.put_bytes(&bytes).unwrap();
+        let image = ExportImage::from_store(&store, &digest, family.manifest()).unwrap();
+        Fixture {
+            dir,
+            store,
+            image,
+            config,
+            diff_ids: vec![base_diff, app_diff],
+        }
+    }
+
+    /// A path inside this fixture's temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn layer_digests(&self) -> Vec<String> {
+        self.image
+            .manifest
+            .layers
+            .iter()
+            .map(|d| d.digest.to_string())
+            .collect()
+    }
+}
+
+/// Names of the files directly in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A unique name for podman objects made by a test.
+pub fn unique_name(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "ocibench-test-{what}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `podman --runtime runc` (crun fails on these machines, see ENVIRONMENT.md).
+pub fn podman() -> Command {
+    require("podman", "podman");
+    require("runc", "runc");
+    let mut c = Command::new("podman");
+    c.args(["--runtime", "runc"]);
+    c
+}
+
+/// Removes the test image however the test ends.
+pub struct LoadedImage(pub String);
+
+impl Drop for LoadedImage {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+/// Removes the test container however the test ends.
+pub struct Container(pub String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["--runtime", "runc", "rm", "-f", "-t", "0", &self.0])
+            .output();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET / until the server answers (or 30 s pass); returns the whole response.
+pub fn http_get(port: u16, container: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(r) if r.starts_with("HTTP/") => return r,
+            _ if Instant::now() > deadline => {
+                let logs = Command::new("podman").args(["logs", container]).output();
+                panic!(
+                    "no HTTP answer on port {port} after 30 s; result {attempt:?}; logs: {logs:?}"
+                );
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}

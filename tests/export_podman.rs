@@ -1,0 +1,86 @@
+//! The archives `export` writes, loaded and run by podman (with runc, as
+//! ENVIRONMENT.md requires): the container serves the app layer's page, which
+//! proves layer order, config (Cmd) and the archive format all made it through.
+
+mod export_fixture;
+
+use export_fixture::{
+    APP_PAGE, Container, Fixture, LoadedImage, free_port, http_get, podman, run, stdout,
+    unique_name,
+};
+use ocibench::oci::export::{Destination, export};
+use ocibench::oci::manifest::MediaFamily;
+use ocibench::progress::NoProgress;
+
+/// Loads `archive`, checks podman named it `name`, runs it and fetches the page.
+fn load_and_serve(archive: &std::path::Path, name: &str, image_id: &str) {
+    let _image = LoadedImage(name.to_string());
+    let out = stdout(podman().args(["load", "-i"]).arg(archive));
+    assert!(out.contains(name), "podman load said: {out}");
+    let id = stdout(podman().args(["image", "inspect", "--format", "{{.Id}}", name]));
+    assert_eq!(
+        id.trim(),
+        image_id,
+        "podman's image ID is the config digest"
+    );
+
+    let port = free_port();
+    let cname = unique_name("run");
+    let _container = Container(cname.clone());
+    run(podman().args([
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &cname,
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "-p",
+        &format!("127.0.0.1:{port}:8080"),
+        name,
+    ]));
+    let response = http_get(port, &cname);
+    assert!(
+        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+        "{response}"
+    );
+    assert!(response.ends_with(APP_PAGE), "{response}");
+}
+
+#[test]
+fn podman_loads_and_runs_the_oci_archive() {
+    let fx = Fixture::new(MediaFamily::Oci);
+    let name = format!("localhost/{}:latest", unique_name("oci"));
+    let file = fx.path("image.tar");
+    let dest = Destination::parse(&format!("oci-archive:{}:{name}", file.display())).unwrap();
+    let report = export(&fx.store, &fx.image, &dest, &NoProgress).unwrap();
+    load_and_serve(&file, &name, report.image_id.hex());
+}
+
+#[test]
+fn podman_loads_and_runs_the_docker_archive() {
+    let fx = Fixture::new(MediaFamily::Oci);
+    let name = format!("localhost/{}:latest", unique_name("docker"));
+    let file = fx.path("image.tar");
+    let dest = Destination::parse(&format!("docker-archive:{}:{name}", file.display())).unwrap();
+    let report = export(&fx.store, &fx.image, &dest, &NoProgress).unwrap();
+    load_and_serve(&file, &name, report.image_id.hex());
+}
+
+#[test]
+fn podman_loads_a_docker_family_image_from_both_archives() {
+    let fx = Fixture::new(MediaFamily::Docker);
+    for transport in ["oci-archive", "docker-archive"] {
+        let name = format!("localhost/{}:latest", unique_name("dfam"));
+        let file = fx.path(&format!("{transport}.tar"));
+        let dest = Destination::parse(&format!("{transport}:{}:{name}", file.display())).unwrap();
+        let report = export(&fx.store, &fx.image, &dest, &NoProgress).unwrap();
+        let _image = LoadedImage(name.clone());
+        let out = stdout(podman().args(["load", "-i"]).arg(&file));
+        assert!(out.contains(&name), "{transport}: podman load said: {out}");
+        let id = stdout(podman().args(["image", "inspect", "--format", "{{.Id}}", &name]));
+        assert_eq!(id.trim(), report.image_id.hex(), "{transport}");
+    }
+}
