@@ -1,0 +1,846 @@
+//! Where registry credentials come from: `--creds`/`--creds-file`, podman's
+//! `auth.json` files, Docker's `config.json`, and the `docker-credential-*`
+//! helpers either may name, in the order podman and Docker users expect.
+//!
+//! Every secret is a [`Secret`] from the moment it is read, and no error names
+//! a value from a file: a mistyped field, bad base64 or a failing helper is
+//! reported by file, key and helper name only.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::Value;
+
+use super::auth::{Credential, Secret};
+use super::registry::CredentialProvider;
+use crate::error::{ExitKind, Explain};
+
+/// The server URL `docker login` stores Docker Hub's credentials under.
+pub const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
+
+/// Credentials given on the command line (`--creds USER:PASS` or `--creds-file FILE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredsFlag {
+    pub username: String,
+    pub password: Secret,
+    /// Where they came from, for messages: `--creds` or `--creds-file PATH`.
+    pub origin: String,
+}
+
+/// Parses `USER:PASS`, split at the first colon (a password may hold colons).
+pub fn parse_creds_flag(s: &str) -> Result<CredsFlag, CredentialError> {
+    parse_user_pass(s, "--creds".to_string())
+}
+
+/// Reads `USER:PASS` from a file (one line; a trailing newline is ignored).
+pub fn read_creds_file(path: &Path) -> Result<CredsFlag, CredentialError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let line = text.strip_suffix('\n').unwrap_or(&text);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    parse_user_pass(line, format!("--creds-file {}", path.display()))
+}
+
+fn parse_user_pass(s: &str, origin: String) -> Result<CredsFlag, CredentialError> {
+    let Some((user, pass)) = s.split_once(':') else {
+        return Err(CredentialError::FlagWithoutColon { origin });
+    };
+    if user.is_empty() {
+        return Err(CredentialError::FlagEmptyUser { origin });
+    }
+    Ok(CredsFlag {
+        username: user.to_string(),
+        password: Secret::new(pass),
+        origin,
+    })
+}
+
+/// Where a credential was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `--creds` or `--creds-file PATH`.
+    Flag(String),
+    /// An `auths` entry of an auth file, under this key (as written in the file).
+    AuthFile { path: PathBuf, key: String },
+    /// A credential helper (`docker-credential-NAME`) named by this file.
+    Helper { helper: String, config: PathBuf },
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::Flag(origin) => f.write_str(origin),
+            CredentialSource::AuthFile { path, key } => {
+                write!(f, "{} (key {key:?})", path.display())
+            }
+            CredentialSource::Helper { helper, config } => {
+                write!(f, "{helper} (named in {})", config.display())
+            }
+        }
+    }
+}
+
+/// A credential and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedCredential {
+    pub credential: Credential,
+    pub source: CredentialSource,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("{origin} must be USER:PASSWORD (no `:` found)")]
+    FlagWithoutColon { origin: String },
+    #[error("{origin}: the user name before `:` is empty")]
+    FlagEmptyUser { origin: String },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A syntax error: serde_json's message gives a line and column, never a value.
+    #[error("{} is not valid JSON", path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: `{field}` must be {expected}", path.display())]
+    Shape {
+        path: PathBuf,
+        field: String,
+        expected: &'static str,
+    },
+    /// Bad `auth` in an entry. `reason` never quotes the value (base64's own
+    /// error would print the offending byte, so it is not kept as a source).
+    #[error("{}: the `auth` of {key:?} is invalid: {reason}", path.display())]
+    BadAuth {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+    #[error("{}: invalid credential helper name {name:?}", config.display())]
+    BadHelperName { name: String, config: PathBuf },
+    #[error("{helper} not found in PATH (named in {})", config.display())]
+    HelperNotFound {
+        helper: String,
+        config: PathBuf,
+        /// `credsStore` or `credHelpers`, for the hint.
+        field: &'static str,
+    },
+    #[error("cannot run {helper}")]
+    HelperIo {
+        helper: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{helper} get for {server} failed ({status}){}", fmt_message(.message))]
+    HelperFailed {
+        helper: String,
+        server: String,
+        status: String,
+        /// Its stderr (or, as docker-credential-helpers print errors there, stdout), trimmed.
+        message: String,
+    },
+    #[error("{helper} get for {server} answered {reason}")]
+    HelperOutput {
+        helper: String,
+        server: String,
+        reason: &'static str,
+    },
+}
+
+fn fmt_message(m: &str) -> String {
+    if m.is_empty() {
+        String::new()
+    } else {
+        format!(": {m}")
+    }
+}
+
+impl Explain for CredentialError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            CredentialError::FlagWithoutColon { .. } | CredentialError::FlagEmptyUser { .. } => {
+                "pass --creds USER:PASSWORD (the password may contain `:`), or --creds-file FILE holding that line".into()
+            }
+            CredentialError::Read { .. } => return None,
+            CredentialError::Json { path, .. }
+            | CredentialError::Shape { path, .. }
+            | CredentialError::BadAuth { path, .. } => format!(
+                "fix or remove {}; `podman login` / `docker login` rewrite it",
+                path.display()
+            ),
+            CredentialError::BadHelperName { config, .. } => format!(
+                "a helper name is the NAME of docker-credential-NAME; fix {}",
+                config.display()
+            ),
+            CredentialError::HelperNotFound {
+                helper,
+                config,
+                field,
+            } => format!(
+                "install {helper}, or remove `{field}` from {}",
+                config.display()
+            ),
+            CredentialError::HelperIo { .. }
+            | CredentialError::HelperFailed { .. }
+            | CredentialError::HelperOutput { .. } => {
+                "check the helper works (`echo SERVER | docker-credential-NAME get`), or pass --creds USER:PASSWORD".into()
+            }
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            CredentialError::HelperIo { .. }
+            | CredentialError::HelperFailed { .. }
+            | CredentialError::HelperOutput { .. } => ExitKind::Runtime,
+            _ => ExitKind::Usage,
+        }
+    }
+}
+
+/// Docker Hub's names (`index.docker.io`, `registry-1.docker.io`) become
+/// `docker.io`, as in references; hosts compare case-insensitively.
+pub fn normalize_registry(name: &str) -> String {
+    let name = name.to_ascii_lowercase();
+    match name.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        _ => name,
+    }
+}
+
+/// What an `auths` or `credHelpers` key names: a registry and, for podman's
+/// namespaced keys (`quay.io/org/repo`), a repository prefix. A key with a
+/// scheme is a URL (`https://index.docker.io/v1/`), whose path is dropped.
+pub fn normalize_key(key: &str) -> (String, Option<String>) {
+    let key = key.trim();
+    let lower = key.to_ascii_lowercase();
+    let (rest, is_url) = if lower.starts_with("https://") {
+        (&key[8..], true)
+    } else if lower.starts_with("http://") {
+        (&key[7..], true)
+    } else {
+        (key, false)
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = path.trim_matches('/');
+    let path = (!is_url && !path.is_empty()).then(|| path.to_string());
+    (normalize_registry(host), path)
+}
+
+/// The server URL a helper is asked about: what `docker login` stored.
+pub fn helper_server_url(registry: &str) -> String {
+    let r = normalize_registry(registry);
+    if r == "docker.io" {
+        DOCKER_HUB_SERVER_URL.to_string()
+    } else {
+        r
+    }
+}
+
+/// The environment that decides which files are read and where helpers are found.
+/// Empty variables count as unset.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialEnv {
+    pub home: Option<PathBuf>,
+    pub registry_auth_file: Option<PathBuf>,
+    pub xdg_runtime_dir: Option<PathBuf>,
+    pub xdg_config_home: Option<PathBuf>,
+    pub docker_config: Option<PathBuf>,
+    /// `PATH`, searched for `docker-credential-NAME`.
+    pub path: Option<OsString>,
+    /// Without `XDG_RUNTIME_DIR`, podman keeps its auth file in `/run/containers/UID/`.
+    pub uid: Option<u32>,
+}
+
+impl CredentialEnv {
+    /// Reads `HOME`, `REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME`,
+    /// `DOCKER_CONFIG` and `PATH` from the process.
+    pub fn from_process() -> Self {
+        Self::from_lookup(|k| std::env::var_os(k), Some(current_uid()))
+    }
+
+    /// As `from_process`, from any lookup (a test's map).
+    pub fn from_lookup(env: impl Fn(&str) -> Option<OsString>, uid: Option<u32>) -> Self {
+        let var = |k: &str| env(k).filter(|v| !v.is_empty());
+        CredentialEnv {
+            home: var("HOME").map(PathBuf::from),
+            registry_auth_file: var("REGISTRY_AUTH_FILE").map(PathBuf::from),
+            xdg_runtime_dir: var("XDG_RUNTIME_DIR").map(PathBuf::from),
+            xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
+            docker_config: var("DOCKER_CONFIG").map(PathBuf::from),
+            path: var("PATH"),
+            uid,
+        }
+    }
+
+    /// The auth files, highest precedence first: `REGISTRY_AUTH_FILE` alone, or
+    /// podman's runtime and config `auth.json`; then Docker's `config.json`.
+    pub fn auth_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if let Some(f) = &self.registry_auth_file {
+            files.push(f.clone());
+        } else {
+            match (&self.xdg_runtime_dir, self.uid) {
+                (Some(dir), _) => files.push(dir.join("containers/auth.json")),
+                (None, Some(uid)) => {
+                    files.push(PathBuf::from(format!("/run/containers/{uid}/auth.json")))
+                }
+                (None, None) => {}
+            }
+            let config_home = self
+                .xdg_config_home
+                .clone()
+                .or_else(|| self.home.as_ref().map(|h| h.join(".config")));
+            if let Some(c) = config_home {
+                files.push(c.join("containers/auth.json"));
+            }
+        }
+        let docker_dir = self
+            .docker_config
+            .clone()
+            .or_else(|| self.home.as_ref().map(|h| h.join(".docker")));
+        if let Some(d) = docker_dir {
+            files.push(d.join("config.json"));
+        }
+        files
+    }
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Finds credentials for registries. Files are read when a registry is first
+/// asked about; answers are cached, so a helper runs once per registry.
+#[derive(Debug)]
+pub struct CredentialStore {
+    flag: Option<CredsFlag>,
+    files: Vec<PathBuf>,
+    path: Option<OsString>,
+    cache: Mutex<HashMap<CacheKey, Option<ResolvedCredential>>>,
+    failed: Mutex<HashSet<CacheKey>>,
+    errors: Mutex<Vec<CredentialError>>,
+}
+
+type CacheKey = (String, Option<String>);
+
+impl CredentialStore {
+    /// The process's environment: the files of [`CredentialEnv::auth_files`] and `PATH`.
+    pub fn from_env(flag: Option<CredsFlag>) -> Self {
+        Self::new(flag, &CredentialEnv::from_process())
+    }
+
+    pub fn new(flag: Option<CredsFlag>, env: &CredentialEnv) -> Self {
+        Self::with_files(flag, env.auth_files(), env.path.clone())
+    }
+
+    /// Explicit auth files (highest precedence first) and `PATH` for helpers.
+    /// Helpers run with this `PATH` and otherwise the process's environment.
+    pub fn with_files(
+        flag: Option<CredsFlag>,
+        files: Vec<PathBuf>,
+        path: Option<OsString>,
+    ) -> Self {
+        CredentialStore {
+            flag,
+            files,
+            path,
+            cache: Mutex::default(),
+            failed: Mutex::default(),
+            errors: Mutex::default(),
+        }
+    }
+
+    /// The files consulted, highest precedence first (they need not exist).
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The credential for `registry` (as in a reference: `docker.io`,
+    /// `localhost:5000`) and optionally a repository (`org/repo`, for podman's
+    /// namespaced keys). `None` means anonymous. The first source with an
+    /// entry wins; an unreadable or malformed file reached first is an error.
+    pub fn resolve(
+        &self,
+        registry: &str,
+        repository: Option<&str>,
+    ) -> Result<Option<ResolvedCredential>, CredentialError> {
+        let registry = normalize_registry(registry);
+        let repository = repository
+            .map(|r| r.trim_matches('/'))
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                if registry == "docker.io" && !r.contains('/') {
+                    format!("library/{r}")
+                } else {
+                    r.to_string()
+                }
+            });
+        let key = (registry, repository);
+        // Held while resolving: parallel blob threads wait for one helper run.
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(hit) = cache.get(&key) {
+            return Ok(hit.clone());
+        }
+        let found = self.lookup(&key.0, key.1.as_deref())?;
+        cache.insert(key, found.clone());
+        Ok(found)
+    }
+
+    fn lookup(
+        &self,
+        registry: &str,
+        repository: Option<&str>,
+    ) -> Result<Option<ResolvedCredential>, CredentialError> {
+        if let Some(f) = &self.flag {
+            return Ok(Some(ResolvedCredential {
+                credential: Credential::Basic {
+                    username: f.username.clone(),
+                    password: f.password.clone(),
+                },
+                source: CredentialSource::Flag(f.origin.clone()),
+            }));
+        }
+        for path in &self.files {
+            let Some(file) = AuthFile::load(path)? else {
+                continue;
+            };
+            if let Some(found) = file.lookup(registry, repository, self.path.as_deref())? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A provider for the registry client, asking about registries only.
+    /// An error counts as anonymous and is kept for [`take_errors`](Self::take_errors).
+    pub fn provider(self: Arc<Self>) -> CredentialProvider {
+        Arc::new(move |registry: &str| self.provide(registry, None))
+    }
+
+    /// As [`provider`](Self::provider), with podman's repository-specific keys
+    /// for one image: asked about `registry`, it looks up `repository` too.
+    pub fn provider_for(self: Arc<Self>, registry: &str, repository: &str) -> CredentialProvider {
+        let (image_registry, repository) = (normalize_registry(registry), repository.to_string());
+        Arc::new(move |registry: &str| {
+            let repo =
+                (normalize_registry(registry) == image_registry).then_some(repository.as_str());
+            self.provide(registry, repo)
+        })
+    }
+
+    fn provide(&self, registry: &str, repository: Option<&str>) -> Credential {
+        let key = (normalize_registry(registry), repository.map(str::to_string));
+        if self
+            .failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&key)
+        {
+            return Credential::Anonymous;
+        }
+        match self.resolve(registry, repository) {
+            Ok(found) => found.map(|r| r.credential).unwrap_or_default(),
+            Err(e) => {
+                self.failed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key);
+                self.errors
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(e);
+                Credential::Anonymous
+            }
+        }
+    }
+
+    /// The errors providers met (each answered as anonymous), oldest first.
+    /// A command reports them, e.g. when the registry then answers 401.
+    pub fn take_errors(&self) -> Vec<CredentialError> {
+        std::mem::take(&mut *self.errors.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// One `auths` entry, secrets already wrapped.
+#[derive(Debug, Default)]
+struct AuthEntry {
+    auth: Option<Secret>,
+    username: Option<String>,
+    password: Option<Secret>,
+    identity_token: Option<Secret>,
+}
+
+/// What both file formats share: `auths`, `credHelpers`, `credsStore`.
+/// Maps are ordered so that ambiguous keys resolve the same way every run.
+#[derive(Debug, Default)]
+struct AuthFile {
+    path: PathBuf,
+    auths: BTreeMap<String, AuthEntry>,
+    cred_helpers: BTreeMap<String, String>,
+    creds_store: Option<String>,
+}
+
+impl AuthFile {
+    /// `None` when the file does not exist.
+    fn load(path: &Path) -> Result<Option<AuthFile>, CredentialError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => AuthFile::parse(path, &text).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CredentialError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses by hand from a `Value`: serde's typed errors would quote values.
+    fn parse(path: &Path, text: &str) -> Result<AuthFile, CredentialError> {
+        let mut file = AuthFile {
+            path: path.to_path_buf(),
+            ..AuthFile::default()
+        };
+        if text.trim().is_empty() {
+            return Ok(file); // Docker and podman accept an empty file
+        }
+        let value: Value = serde_json::from_str(text).map_err(|source| CredentialError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let shape = |field: String, expected| CredentialError::Shape {
+            path: path.to_path_buf(),
+            field,
+            expected,
+        };
+        let Value::Object(top) = value else {
+            return Err(shape("(top level)".into(), "an object"));
+        };
+        let string = |v: &Value, field: &dyn Fn() -> String| match v {
+            Value::Null => Ok(None),
+            Value::String(s) if s.is_empty() => Ok(None),
+            Value::String(s) => Ok(Some(s.clone())),
+            _ => Err(shape(field(), "a string")),
+        };
+        match top.get("auths") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(auths)) => {
+                for (key, entry) in auths {
+                    let entry = match entry {
+                        Value::Null => continue,
+                        Value::Object(e) => e,
+                        _ => return Err(shape(format!("auths.{key}"), "an object")),
+                    };
+                    let field = |name: &str| {
+                        entry
+                            .get(name)
+                            .map_or(Ok(None), |v| string(v, &|| format!("auths.{key}.{name}")))
+                    };
+                    let parsed = AuthEntry {
+                        auth: field("auth")?.map(Secret::new),
+                        username: field("username")?,
+                        password: field("password")?.map(Secret::new),
+                        identity_token: field("identitytoken")?.map(Secret::new),
+                    };
+                    file.auths.insert(key.clone(), parsed);
+                }
+            }
+            Some(_) => return Err(shape("auths".into(), "an object")),
+        }
+        match top.get("credHelpers") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(helpers)) => {
+                for (key, name) in helpers {
+                    if let Some(name) = string(name, &|| format!("credHelpers.{key}"))? {
+                        file.cred_helpers.insert(key.clone(), name);
+                    }
+                }
+            }
+            Some(_) => return Err(shape("credHelpers".into(), "an object")),
+        }
+        if let Some(v) = top.get("credsStore") {
+            file.creds_store = string(v, &|| "credsStore".into())?;
+        }
+        Ok(file)
+    }
+
+    /// This file's answer: `credHelpers` for the registry, then the most
+    /// specific `auths` entry holding credentials, then `credsStore`.
+    fn lookup(
+        &self,
+        registry: &str,
+        repository: Option<&str>,
+        path_var: Option<&std::ffi::OsStr>,
+    ) -> Result<Option<ResolvedCredential>, CredentialError> {
+        if let Some(name) = best_key(&self.cred_helpers, registry, None) {
+            let helper = &self.cred_helpers[name];
+            return self.ask_helper(helper, "credHelpers", registry, path_var);
+        }
+        let mut scopes: Vec<Option<&str>> = Vec::new();
+        if let Some(repo) = repository {
+            let mut prefix = repo;
+            loop {
+                scopes.push(Some(prefix));
+                match prefix.rfind('/') {
+                    Some(i) => prefix = &prefix[..i],
+                    None => break,
+                }
+            }
+        }
+        scopes.push(None);
+        let with_credentials: BTreeMap<&String, &AuthEntry> = self
+            .auths
+            .iter()
+            .filter(|(_, e)| e.has_credentials())
+            .collect();
+        for scope in scopes {
+            if let Some(key) = best_key(&with_credentials, registry, scope) {
+                let credential = self.decode(key, &self.auths[key])?;
+                return Ok(Some(ResolvedCredential {
+                    credential,
+                    source: CredentialSource::AuthFile {
+                        path: self.path.clone(),
+                        key: key.to_string(),
+                    },
+                }));
+            }
+        }
+        match &self.creds_store {
+            Some(store) => self.ask_helper(store, "credsStore", registry, path_var),
+            None => Ok(None),
+        }
+    }
+
+    fn decode(&self, key: &str, e: &AuthEntry) -> Result<Credential, CredentialError> {
+        if let Some(token) = &e.identity_token {
+            return Ok(Credential::IdentityToken(token.clone()));
+        }
+        let bad = |reason: &str| CredentialError::BadAuth {
+            path: self.path.clone(),
+            key: key.to_string(),
+            reason: reason.to_string(),
+        };
+        if let Some(auth) = &e.auth {
+            use base64::Engine as _;
+            use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+            let engine = GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+            );
+            let bytes = engine
+                .decode(auth.expose().trim())
+                .map_err(|e| bad(&base64_reason(&e)))?;
+            let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 once decoded"))?;
+            let (user, pass) = text
+                .split_once(':')
+                .ok_or_else(|| bad("does not decode to USER:PASSWORD"))?;
+            if user.is_empty() {
+                return Err(bad("decodes to an empty user name"));
+            }
+            return Ok(Credential::Basic {
+                username: user.to_string(),
+                password: Secret::new(pass),
+            });
+        }
+        match (&e.username, &e.password) {
+            (Some(u), Some(p)) => Ok(Credential::Basic {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            _ => Err(bad("no `auth`, and `username` or `password` is missing")),
+        }
+    }
+
+    fn ask_helper(
+        &self,
+        name: &str,
+        field: &'static str,
+        registry: &str,
+        path_var: Option<&std::ffi::OsStr>,
+    ) -> Result<Option<ResolvedCredential>, CredentialError> {
+        if name.contains('/') || name.contains('\0') {
+            return Err(CredentialError::BadHelperName {
+                name: name.to_string(),
+                config: self.path.clone(),
+            });
+        }
+        let helper = format!("docker-credential-{name}");
+        let credential = run_helper(&helper, &self.path, field, registry, path_var)?;
+        Ok(credential.map(|credential| ResolvedCredential {
+            credential,
+            source: CredentialSource::Helper {
+                helper,
+                config: self.path.clone(),
+            },
+        }))
+    }
+}
+
+impl AuthEntry {
+    /// Docker leaves `{}` entries behind when credentials live in a store.
+    fn has_credentials(&self) -> bool {
+        self.identity_token.is_some()
+            || self.auth.is_some()
+            || (self.username.is_some() && self.password.is_some())
+    }
+}
+
+/// The key of `map` naming `registry` (and exactly `scope`, a repository
+/// prefix, when given); a key written exactly as the name beats its aliases.
+fn best_key<'a, V>(
+    map: &'a BTreeMap<impl AsRef<str> + Ord, V>,
+    registry: &str,
+    scope: Option<&str>,
+) -> Option<&'a str> {
+    let exact = match scope {
+        Some(s) => format!("{registry}/{s}"),
+        None => registry.to_string(),
+    };
+    let mut matching = map.keys().map(AsRef::as_ref).filter(|k| {
+        let (r, p) = normalize_key(k);
+        r == registry && p.as_deref() == scope
+    });
+    let first = matching.next()?;
+    Some(
+        std::iter::once(first)
+            .chain(matching)
+            .find(|k| *k == exact)
+            .unwrap_or(first),
+    )
+}
+
+fn base64_reason(e: &base64::DecodeError) -> String {
+    use base64::DecodeError as D;
+    match e {
+        D::InvalidByte(offset, _) => format!("not base64 (bad character at offset {offset})"),
+        D::InvalidLength(_) => "not base64 (bad length)".into(),
+        D::InvalidLastSymbol(offset, _) => {
+            format!("not base64 (bad last symbol at offset {offset})")
+        }
+        D::InvalidPadding => "not base64 (bad padding)".into(),
+    }
+}
+
+/// Helper answer (docker-credential-helpers' `credentials.Credentials`).
+#[derive(serde::Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
+/// Runs `HELPER get` with the server URL on stdin. `None`: the helper has no entry.
+fn run_helper(
+    helper: &str,
+    config: &Path,
+    field: &'static str,
+    registry: &str,
+    path_var: Option<&std::ffi::OsStr>,
+) -> Result<Option<Credential>, CredentialError> {
+    let server = helper_server_url(registry);
+    let program = path_var
+        .into_iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(helper))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| CredentialError::HelperNotFound {
+            helper: helper.to_string(),
+            config: config.to_path_buf(),
+            field,
+        })?;
+    let io_err = |source| CredentialError::HelperIo {
+        helper: helper.to_string(),
+        source,
+    };
+    let mut cmd = Command::new(&program);
+    cmd.arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = path_var {
+        cmd.env("PATH", p);
+    }
+    let mut child = cmd.spawn().map_err(io_err)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper may exit without reading stdin: a broken pipe is its business.
+        match stdin.write_all(server.as_bytes()) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io_err(e));
+            }
+            _ => {}
+        }
+    }
+    let out = child.wait_with_output().map_err(io_err)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        if stdout
+            .to_ascii_lowercase()
+            .contains("credentials not found")
+            || stderr
+                .to_ascii_lowercase()
+                .contains("credentials not found")
+        {
+            return Ok(None);
+        }
+        // docker-credential-helpers print errors on stdout; never echo what
+        // looks like an answer, which would hold the secret.
+        let message = match stderr.trim() {
+            "" if !stdout.contains("Secret") => stdout.trim(),
+            s => s,
+        };
+        return Err(CredentialError::HelperFailed {
+            helper: helper.to_string(),
+            server,
+            status: out.status.to_string(),
+            message: truncate(message, 500),
+        });
+    }
+    let answer: HelperAnswer =
+        serde_json::from_slice(&out.stdout).map_err(|_| CredentialError::HelperOutput {
+            helper: helper.to_string(),
+            server: server.clone(),
+            reason: "something other than {\"Username\",\"Secret\"} JSON",
+        })?;
+    Ok(match (answer.username.as_str(), answer.secret) {
+        (_, s) if s.is_empty() => None,
+        ("<token>", s) => Some(Credential::IdentityToken(Secret::new(s))),
+        ("", _) => {
+            return Err(CredentialError::HelperOutput {
+                helper: helper.to_string(),
+                server,
+                reason: "a secret without a user name",
+            });
+        }
+        (u, s) => Some(Credential::Basic {
+            username: u.to_string(),
+            password: Secret::new(s),
+        }),
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
