@@ -29,6 +29,8 @@ pub(super) fn run_helper(
     let program = path_var
         .into_iter()
         .flat_map(std::env::split_paths)
+        // As Go's exec.LookPath: never run a helper found through `.` or "".
+        .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join(helper))
         .find(|p| is_executable(p))
         .ok_or_else(|| CredentialError::HelperNotFound {
@@ -48,7 +50,7 @@ pub(super) fn run_helper(
     if let Some(p) = path_var {
         cmd.env("PATH", p);
     }
-    let mut child = cmd.spawn().map_err(io_err)?;
+    let mut child = spawn(&mut cmd).map_err(io_err)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper may exit without reading stdin: a broken pipe is its business.
         match stdin.write_all(server.as_bytes()) {
@@ -107,6 +109,22 @@ pub(super) fn run_helper(
             password: Secret::new(s),
         }),
     })
+}
+
+/// Spawns, retrying `ETXTBSY`: a helper script written a moment ago (a test's,
+/// or a fresh install) may still be open for writing in a child forked by
+/// another thread, until that child execs.
+fn spawn(cmd: &mut Command) -> io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            r => return r,
+        }
+    }
 }
 
 fn is_executable(p: &Path) -> bool {
