@@ -110,6 +110,8 @@ pub enum CredentialError {
         #[source]
         source: io::Error,
     },
+    #[error("REGISTRY_AUTH_FILE names {}, which does not exist", path.display())]
+    MissingAuthFile { path: PathBuf },
     /// A syntax error: serde_json's message gives a line and column, never a value.
     #[error("{} is not valid JSON", path.display())]
     Json {
@@ -177,6 +179,9 @@ impl Explain for CredentialError {
                 "pass --creds USER:PASSWORD (the password may contain `:`), or --creds-file FILE holding that line".into()
             }
             CredentialError::Read { .. } => return None,
+            CredentialError::MissingAuthFile { .. } => {
+                "unset REGISTRY_AUTH_FILE, or log in to create it (`podman login`)".into()
+            }
             CredentialError::Json { path, .. }
             | CredentialError::Shape { path, .. }
             | CredentialError::BadAuth { path, .. } => format!(
@@ -331,13 +336,39 @@ fn current_uid() -> u32 {
 pub struct CredentialStore {
     flag: Option<CredsFlag>,
     files: Vec<PathBuf>,
+    /// `REGISTRY_AUTH_FILE`: as in podman, naming a missing file is an error.
+    required: Option<PathBuf>,
     path: Option<OsString>,
-    cache: Mutex<HashMap<CacheKey, Option<ResolvedCredential>>>,
-    failed: Mutex<HashSet<CacheKey>>,
-    errors: Mutex<Vec<CredentialError>>,
+    /// Held while resolving: parallel blob threads wait for one helper run.
+    state: Mutex<State>,
 }
 
+#[derive(Debug, Default)]
+struct State {
+    answers: HashMap<CacheKey, Option<ResolvedCredential>>,
+    /// Keys a provider already answered anonymously after an error.
+    failed: HashSet<CacheKey>,
+    errors: Vec<CredentialError>,
+}
+
+/// A normalised (registry, repository): Docker Hub's aliases and short
+/// names (`python` is `library/python`) share one entry.
 type CacheKey = (String, Option<String>);
+
+fn cache_key(registry: &str, repository: Option<&str>) -> CacheKey {
+    let registry = normalize_registry(registry);
+    let repository = repository
+        .map(|r| r.trim_matches('/'))
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            if registry == "docker.io" && !r.contains('/') {
+                format!("library/{r}")
+            } else {
+                r.to_string()
+            }
+        });
+    (registry, repository)
+}
 
 impl CredentialStore {
     /// The process's environment: the files of [`CredentialEnv::auth_files`] and `PATH`.
@@ -346,7 +377,9 @@ impl CredentialStore {
     }
 
     pub fn new(flag: Option<CredsFlag>, env: &CredentialEnv) -> Self {
-        Self::with_files(flag, env.auth_files(), env.path.clone())
+        let mut store = Self::with_files(flag, env.auth_files(), env.path.clone());
+        store.required = env.registry_auth_file.clone();
+        store
     }
 
     /// Explicit auth files (highest precedence first) and `PATH` for helpers.
@@ -359,10 +392,9 @@ impl CredentialStore {
         CredentialStore {
             flag,
             files,
+            required: None,
             path,
-            cache: Mutex::default(),
-            failed: Mutex::default(),
-            errors: Mutex::default(),
+            state: Mutex::default(),
         }
     }
 
@@ -380,25 +412,25 @@ impl CredentialStore {
         registry: &str,
         repository: Option<&str>,
     ) -> Result<Option<ResolvedCredential>, CredentialError> {
-        let registry = normalize_registry(registry);
-        let repository = repository
-            .map(|r| r.trim_matches('/'))
-            .filter(|r| !r.is_empty())
-            .map(|r| {
-                if registry == "docker.io" && !r.contains('/') {
-                    format!("library/{r}")
-                } else {
-                    r.to_string()
-                }
-            });
-        let key = (registry, repository);
-        // Held while resolving: parallel blob threads wait for one helper run.
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(hit) = cache.get(&key) {
+        let key = cache_key(registry, repository);
+        let mut state = self.lock();
+        self.resolve_locked(&mut state, key)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn resolve_locked(
+        &self,
+        state: &mut State,
+        key: CacheKey,
+    ) -> Result<Option<ResolvedCredential>, CredentialError> {
+        if let Some(hit) = state.answers.get(&key) {
             return Ok(hit.clone());
         }
         let found = self.lookup(&key.0, key.1.as_deref())?;
-        cache.insert(key, found.clone());
+        state.answers.insert(key, found.clone());
         Ok(found)
     }
 
@@ -418,6 +450,9 @@ impl CredentialStore {
         }
         for path in &self.files {
             let Some(file) = AuthFile::load(path)? else {
+                if self.required.as_ref() == Some(path) {
+                    return Err(CredentialError::MissingAuthFile { path: path.clone() });
+                }
                 continue;
             };
             if let Some(found) = file.lookup(registry, repository, self.path.as_deref())? {
@@ -445,26 +480,16 @@ impl CredentialStore {
     }
 
     fn provide(&self, registry: &str, repository: Option<&str>) -> Credential {
-        let key = (normalize_registry(registry), repository.map(str::to_string));
-        if self
-            .failed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&key)
-        {
+        let key = cache_key(registry, repository);
+        let mut state = self.lock();
+        if state.failed.contains(&key) {
             return Credential::Anonymous;
         }
-        match self.resolve(registry, repository) {
+        match self.resolve_locked(&mut state, key.clone()) {
             Ok(found) => found.map(|r| r.credential).unwrap_or_default(),
             Err(e) => {
-                self.failed
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(key);
-                self.errors
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(e);
+                state.failed.insert(key);
+                state.errors.push(e);
                 Credential::Anonymous
             }
         }
@@ -473,6 +498,6 @@ impl CredentialStore {
     /// The errors providers met (each answered as anonymous), oldest first.
     /// A command reports them, e.g. when the registry then answers 401.
     pub fn take_errors(&self) -> Vec<CredentialError> {
-        std::mem::take(&mut *self.errors.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut self.lock().errors)
     }
 }

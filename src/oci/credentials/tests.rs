@@ -208,9 +208,18 @@ fn precedence_over_files() {
 
     let s = CredentialStore::new(None, &lookup(true));
     assert_eq!(user(&s, "reg.example").0, "explicit");
+    assert_eq!(s.files().len(), 2);
     assert_eq!(s.resolve("only-runtime.example", None).unwrap(), None);
     assert_eq!(s.resolve("only-config.example", None).unwrap(), None);
     assert_eq!(user(&s, "only-docker.example").0, "docker");
+
+    // As in podman, a REGISTRY_AUTH_FILE that does not exist is an error.
+    std::fs::remove_file(d.join("explicit.json")).unwrap();
+    let e = CredentialStore::new(None, &lookup(true))
+        .resolve("reg.example", None)
+        .unwrap_err();
+    assert!(matches!(e, CredentialError::MissingAuthFile { .. }), "{e}");
+    assert!(e.hint().unwrap().contains("unset REGISTRY_AUTH_FILE"));
 
     // --creds beats every file.
     let s = CredentialStore::new(Some(parse_creds_flag("flag:pw").unwrap()), &lookup(false));
