@@ -59,6 +59,9 @@ fn parse_user_pass(s: &str, origin: String) -> Result<CredsFlag, CredentialError
     if user.is_empty() {
         return Err(CredentialError::FlagEmptyUser { origin });
     }
+    if s.contains(['\n', '\r']) {
+        return Err(CredentialError::FlagNotOneLine { origin });
+    }
     Ok(CredsFlag {
         username: user.to_string(),
         password: Secret::new(pass),
@@ -104,6 +107,8 @@ pub enum CredentialError {
     FlagWithoutColon { origin: String },
     #[error("{origin}: the user name before `:` is empty")]
     FlagEmptyUser { origin: String },
+    #[error("{origin} must be one line USER:PASSWORD")]
+    FlagNotOneLine { origin: String },
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -175,7 +180,9 @@ fn fmt_message(m: &str) -> String {
 impl Explain for CredentialError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            CredentialError::FlagWithoutColon { .. } | CredentialError::FlagEmptyUser { .. } => {
+            CredentialError::FlagWithoutColon { .. }
+            | CredentialError::FlagEmptyUser { .. }
+            | CredentialError::FlagNotOneLine { .. } => {
                 "pass --creds USER:PASSWORD (the password may contain `:`), or --creds-file FILE holding that line".into()
             }
             CredentialError::Read { .. } => return None,

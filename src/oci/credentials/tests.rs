@@ -62,6 +62,10 @@ fn creds_file_drops_one_trailing_newline() {
     let p = write(&dir.path().join("bad"), "nocolon\n");
     let e = read_creds_file(&p).unwrap_err();
     assert!(e.to_string().starts_with("--creds-file "), "{e}");
+    let p = write(&dir.path().join("two"), "bot:pw\nhunter2\n");
+    let e = read_creds_file(&p).unwrap_err();
+    assert!(matches!(e, CredentialError::FlagNotOneLine { .. }), "{e}");
+    assert!(!format!("{e:?}").contains("hunter2"));
     let e = read_creds_file(&dir.path().join("missing")).unwrap_err();
     assert!(matches!(e, CredentialError::Read { .. }), "{e}");
 }
