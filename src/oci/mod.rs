@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod credentials;
 pub mod digest;
 pub mod export;
 pub mod export_archive;
