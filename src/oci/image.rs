@@ -479,12 +479,13 @@ fn check_diff_id(layer: &Descriptor, expected: &Digest, meta: &LayerMeta) -> Res
 }
 
 /// Decompresses (if needed) and hashes a layer: its diff_id and uncompressed length.
+/// The hashing runs on its own thread, so inflating is the only work on this one.
 fn measure(
     r: impl Read,
     compression: Compression,
     digest: &Digest,
 ) -> Result<LayerMeta, PullError> {
-    let mut sink = HashingSink::new();
+    let mut sink = ThreadedHasher::new();
     let res = match compression {
         Compression::Gzip => io::copy(
             &mut MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, r)),
@@ -492,16 +493,86 @@ fn measure(
         ),
         _ => io::copy(&mut io::BufReader::with_capacity(256 * 1024, r), &mut sink),
     };
+    let (diff_id, uncompressed_bytes) = sink.finish();
     res.map_err(|source| PullError::BadLayerData {
         digest: digest.clone(),
         compression: "gzip",
         source,
     })?;
-    let (diff_id, uncompressed_bytes) = sink.finish();
     Ok(LayerMeta {
         diff_id,
         uncompressed_bytes,
     })
+}
+
+/// A `Write` that hands 256 KiB chunks to a thread computing sha256 and length.
+struct ThreadedHasher {
+    buf: Vec<u8>,
+    tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<(Digest, u64)>>,
+}
+
+const HASH_CHUNK: usize = 256 * 1024;
+
+impl ThreadedHasher {
+    fn new() -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
+        let worker = std::thread::spawn(move || {
+            let mut sink = HashingSink::new();
+            for chunk in rx {
+                let _ = sink.write_all(&chunk);
+            }
+            sink.finish()
+        });
+        ThreadedHasher {
+            buf: Vec::with_capacity(HASH_CHUNK),
+            tx: Some(tx),
+            worker: Some(worker),
+        }
+    }
+
+    fn send(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(HASH_CHUNK));
+        if let Some(tx) = &self.tx {
+            tx.send(full).expect("hash thread alive");
+        }
+    }
+
+    fn finish(mut self) -> (Digest, u64) {
+        self.send();
+        drop(self.tx.take());
+        self.worker
+            .take()
+            .expect("finished once")
+            .join()
+            .expect("hash thread panicked")
+    }
+}
+
+impl Write for ThreadedHasher {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(HASH_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == HASH_CHUNK {
+            self.send();
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ThreadedHasher {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 /// Reads the chunks a channel carries, as one stream.
@@ -634,6 +705,17 @@ mod tests {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(123_456_789), "123.5 MB");
         assert_eq!(human_bytes(1_000), "1.0 kB");
+    }
+
+    #[test]
+    fn threaded_hasher_matches_one_shot() {
+        let data: Vec<u8> = (0..1_000_003u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut h = ThreadedHasher::new();
+        for piece in data.chunks(77_777) {
+            h.write_all(piece).unwrap();
+        }
+        assert_eq!(h.finish(), (Digest::of(&data), data.len() as u64));
+        assert_eq!(ThreadedHasher::new().finish(), (Digest::of(b""), 0));
     }
 
     #[test]
