@@ -10,6 +10,7 @@ pub mod digest;
 pub mod export;
 pub mod image;
 pub mod layer;
+pub mod layer_tar;
 pub mod manifest;
 pub mod pgzip;
 pub mod reference;

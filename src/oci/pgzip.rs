@@ -97,12 +97,16 @@ struct Done {
 }
 
 /// Raw deflate of one block; output is a function of (level, dictionary, data, last).
-fn compress_block(c: &mut Compress, mut job: Job) -> io::Result<Done> {
+///
+/// Each block gets a fresh compressor: zlib-rs 0.6's `reset` leaves state that
+/// changes later output, so a reused one would make the bytes depend on which
+/// blocks a thread happened to compress before (see `compressor_history_does_not_leak`).
+fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
     #[cfg(test)]
     if job.panic {
         panic!("injected worker panic");
     }
-    c.reset();
+    let mut c = Compress::new(Compression::new(level), false);
     if job.dict_len > 0 {
         c.set_dictionary(&job.input[..job.dict_len])
             .map_err(io::Error::other)?;
@@ -175,7 +179,6 @@ impl Pool {
 }
 
 fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<WorkerResult>, level: u32) {
-    let mut c = Compress::new(Compression::new(level), false);
     loop {
         // The lock is held only while waiting for a job, never while compressing.
         let job = match jobs.lock() {
@@ -183,7 +186,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<WorkerResult>, level: u3
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let res = panic::catch_unwind(AssertUnwindSafe(|| compress_block(&mut c, job)));
+        let res = panic::catch_unwind(AssertUnwindSafe(|| compress_block(level, job)));
         let res = match res {
             Ok(Ok(done)) => Ok(done),
             Ok(Err(e)) => Err(format!("deflate failed: {e}")),
@@ -193,8 +196,6 @@ fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<WorkerResult>, level: u3
                     .map(|s| s.to_string())
                     .or_else(|| p.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".to_string());
-                // The compressor's state is suspect after a panic: start afresh.
-                c = Compress::new(Compression::new(level), false);
                 Err(format!("compression thread panicked: {msg}"))
             }
         };
@@ -236,8 +237,8 @@ pub struct ParallelGzip<W: Write> {
     /// Set after an error: the stream is broken and further writes fail.
     broken: bool,
     pool: Option<Pool>,
-    /// Used instead of a pool with one thread.
-    local: Option<Compress>,
+    /// One thread: compress on the caller's thread, no pool.
+    inline: bool,
     spare_inputs: Vec<Vec<u8>>,
     spare_outputs: Vec<Vec<u8>>,
     #[cfg(test)]
@@ -263,13 +264,10 @@ impl<W: Write> ParallelGzip<W> {
         } else {
             opts.threads
         };
-        let (pool, local) = if threads == 1 {
-            (
-                None,
-                Some(Compress::new(Compression::new(opts.level), false)),
-            )
+        let pool = if threads == 1 {
+            None
         } else {
-            (Some(Pool::spawn(threads, opts.level)?), None)
+            Some(Pool::spawn(threads, opts.level)?)
         };
         Ok(ParallelGzip {
             inner,
@@ -286,7 +284,7 @@ impl<W: Write> ParallelGzip<W> {
             header_written: false,
             broken: false,
             pool,
-            local,
+            inline: threads == 1,
             spare_inputs: Vec::new(),
             spare_outputs: Vec::new(),
             #[cfg(test)]
@@ -367,8 +365,9 @@ impl<W: Write> ParallelGzip<W> {
             #[cfg(test)]
             panic: self.panic_at == Some(seq),
         };
-        if let Some(c) = self.local.as_mut() {
-            let done = match panic::catch_unwind(AssertUnwindSafe(|| compress_block(c, job))) {
+        if self.inline {
+            let level = self.level;
+            let done = match panic::catch_unwind(AssertUnwindSafe(|| compress_block(level, job))) {
                 Ok(r) => r?,
                 Err(_) => return Err(io::Error::other("compression panicked")),
             };
@@ -459,7 +458,7 @@ impl<W: Write> Write for ParallelGzip<W> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use flate2::read::{GzDecoder, MultiGzDecoder};
     use std::io::Read;
@@ -529,6 +528,22 @@ mod tests {
                 "{threads} threads"
             );
         }
+        assert_eq!(gunzip(&one), data);
+    }
+
+    #[test]
+    fn compressor_history_does_not_leak() {
+        // Tar-like input: zero runs between varied contents. A compressor
+        // reused across blocks (zlib-rs 0.6 `reset`) made the output depend on
+        // which blocks a thread had compressed before; 1 and 4 threads differed.
+        let mut data = Vec::new();
+        for i in 0..40 {
+            data.extend_from_slice(&[0u8; 512]);
+            data.extend_from_slice(&test_bytes(7000 * i, i as u64));
+            data.resize(data.len().next_multiple_of(512), 0);
+        }
+        let one = gz(&data, 1, DEFAULT_LEVEL, 65536);
+        assert_eq!(one, gz(&data, 4, DEFAULT_LEVEL, 65536));
         assert_eq!(gunzip(&one), data);
     }
 
@@ -648,7 +663,7 @@ mod tests {
             let res = data.chunks(10_000).try_for_each(|c| w.write_all(c));
             let err = match res {
                 Err(e) => e,
-                Ok(()) => w.finish().err().expect("finish must fail"),
+                Ok(()) => w.finish().expect_err("finish must fail"),
             };
             assert!(err.to_string().contains("panic"), "{err}");
         }
