@@ -46,10 +46,12 @@ fn long_dir() -> String {
     format!("{}/{}", "l".repeat(70), "o".repeat(60))
 }
 
+type Step = Box<dyn Fn(&Path)>;
+
 /// The tricky tree. `reverse` creates entries in the opposite order, so that
 /// directory listings (readdir order) differ between two copies.
 fn tricky_tree(root: &Path, reverse: bool) {
-    let mut steps: Vec<Box<dyn Fn(&Path)>> = vec![
+    let mut steps: Vec<Step> = vec![
         Box::new(|r| write(&r.join("bin/run"), b"#!/bin/sh\necho hi\n", 0o755)),
         Box::new(|r| write(&r.join("bin/su-ish"), b"setuid", 0o4755)),
         Box::new(|r| write(&r.join("etc/conf"), b"key = value\n", 0o640)),
