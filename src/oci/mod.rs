@@ -13,6 +13,7 @@ pub mod export_archive;
 pub mod export_dest;
 pub mod image;
 pub mod layer;
+pub mod layer_tar;
 pub mod manifest;
 pub mod pgzip;
 pub mod push;

@@ -1,1 +1,686 @@
 //! Parallel, deterministic gzip compression.
+//!
+//! Layers are the bulk of a build, and single-threaded deflate is its slowest
+//! step. `ParallelGzip` compresses on several threads the way pigz does, while
+//! keeping the output a pure function of (input, level):
+//!
+//! - the input is cut into fixed `BLOCK_SIZE` blocks (never dependent on the
+//!   thread count); each block is compressed as raw deflate with the previous
+//!   block's last 32 KiB as preset dictionary, so matches still reach back
+//!   across block boundaries;
+//! - every block but the last ends with a sync flush (an empty stored block), so
+//!   the blocks concatenate into one valid deflate stream; the last ends with a
+//!   final block;
+//! - each block's CRC-32 is computed by its worker and combined in order;
+//! - one gzip member with a fixed header: no name, mtime 0, XFL as zlib sets it
+//!   for the level, and OS byte 255 ("unknown"), which is what Go's
+//!   `compress/gzip` (hence Docker and buildkit) writes.
+//!
+//! The backend is pinned (flate2 with zlib-rs, whose match finder and hash do
+//! not depend on CPU features), so the same bytes come out with 1 or 64
+//! threads, on any x86-64 or arm64 machine, for a given `Cargo.lock`.
+//!
+//! Memory stays small whatever the input size: at most `2 * threads` blocks are
+//! in flight, and buffers are recycled.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+
+/// Uncompressed bytes per independently compressed block. Part of the output
+/// format: changing it changes every layer digest.
+pub const BLOCK_SIZE: usize = 128 * 1024;
+/// Deflate's window: how much of the previous block primes the next.
+const DICT_SIZE: usize = 32 * 1024;
+/// The default compression level (gzip's and Docker's).
+pub const DEFAULT_LEVEL: u32 = 6;
+/// The gzip header's OS byte: 255, "unknown", as Go's `compress/gzip` writes.
+pub const GZIP_OS: u8 = 255;
+
+/// Number of compression threads used when none is configured.
+pub fn default_threads() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Options of a [`ParallelGzip`]: level and thread count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GzipOptions {
+    /// Deflate level, 0 (store) to 9.
+    pub level: u32,
+    /// Compression threads; 1 compresses on the caller's thread.
+    pub threads: usize,
+}
+
+impl Default for GzipOptions {
+    fn default() -> Self {
+        GzipOptions {
+            level: DEFAULT_LEVEL,
+            threads: default_threads(),
+        }
+    }
+}
+
+/// The gzip header: magic, deflate, no flags, mtime 0, XFL, OS.
+fn gzip_header(level: u32) -> [u8; 10] {
+    // zlib's rule: 2 = slowest/best, 4 = fastest.
+    let xfl = match level {
+        9 => 2,
+        0 | 1 => 4,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, GZIP_OS]
+}
+
+/// One block to compress: `input[..dict_len]` is the dictionary, the rest the data.
+struct Job {
+    seq: u64,
+    input: Vec<u8>,
+    dict_len: usize,
+    last: bool,
+    out: Vec<u8>,
+    #[cfg(test)]
+    panic: bool,
+}
+
+/// A compressed block, with its buffers handed back for reuse.
+struct Done {
+    seq: u64,
+    input: Vec<u8>,
+    out: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+/// Raw deflate of one block; output is a function of (level, dictionary, data, last).
+///
+/// Each block gets a fresh compressor: zlib-rs 0.6's `reset` leaves state that
+/// changes later output, so a reused one would make the bytes depend on which
+/// blocks a thread happened to compress before (see `compressor_history_does_not_leak`).
+fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
+    #[cfg(test)]
+    if job.panic {
+        panic!("injected worker panic");
+    }
+    let mut c = Compress::new(Compression::new(level), false);
+    if job.dict_len > 0 {
+        c.set_dictionary(&job.input[..job.dict_len])
+            .map_err(io::Error::other)?;
+    }
+    let data = &job.input[job.dict_len..];
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(data);
+    let out = &mut job.out;
+    out.clear();
+    out.reserve(data.len() + data.len() / 8 + 64);
+    let flush = if job.last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    loop {
+        let consumed = c.total_in() as usize;
+        let status = c
+            .compress_vec(&data[consumed..], out, flush)
+            .map_err(io::Error::other)?;
+        let all_in = c.total_in() as usize == data.len();
+        // zlib's contract: a flush is complete once it returns with output space left.
+        let complete = if job.last {
+            status == Status::StreamEnd
+        } else {
+            all_in && out.len() < out.capacity()
+        };
+        if complete {
+            break;
+        }
+        out.reserve(out.capacity().max(64 * 1024));
+    }
+    Ok(Done {
+        seq: job.seq,
+        input: job.input,
+        out: job.out,
+        crc,
+    })
+}
+
+type WorkerResult = Result<Done, String>;
+
+/// Compression threads fed through a shared job queue.
+struct Pool {
+    jobs: Option<Sender<Job>>,
+    results: Receiver<WorkerResult>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    fn spawn(threads: usize, level: u32) -> io::Result<Pool> {
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (res_tx, res_rx) = mpsc::channel::<WorkerResult>();
+        let mut pool = Pool {
+            jobs: Some(job_tx),
+            results: res_rx,
+            handles: Vec::with_capacity(threads),
+        };
+        for i in 0..threads {
+            let job_rx = Arc::clone(&job_rx);
+            let res_tx = res_tx.clone();
+            let handle = thread::Builder::new()
+                .name(format!("pgzip-{i}"))
+                .spawn(move || worker(&job_rx, &res_tx, level))?;
+            pool.handles.push(handle);
+        }
+        Ok(pool)
+    }
+}
+
+fn worker(jobs: &Mutex<Receiver<Job>>, results: &Sender<WorkerResult>, level: u32) {
+    loop {
+        // The lock is held only while waiting for a job, never while compressing.
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let res = panic::catch_unwind(AssertUnwindSafe(|| compress_block(level, job)));
+        let res = match res {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(e)) => Err(format!("deflate failed: {e}")),
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                Err(format!("compression thread panicked: {msg}"))
+            }
+        };
+        if results.send(res).is_err() {
+            return;
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the queue ends the workers after their current block.
+        drop(self.jobs.take());
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A `Write` adapter producing one deterministic gzip member, compressed in parallel.
+///
+/// `flush` only passes already compressed blocks on; it never cuts a block
+/// (that would make the output depend on when callers flush). Call `finish`
+/// to end the stream; dropping without it abandons the output.
+pub struct ParallelGzip<W: Write> {
+    inner: W,
+    level: u32,
+    /// Current block: dictionary (`..dict_len`) then up to `BLOCK_SIZE` of data.
+    buf: Vec<u8>,
+    dict_len: usize,
+    next_seq: u64,
+    next_write: u64,
+    in_flight: usize,
+    max_in_flight: usize,
+    ready: BTreeMap<u64, Done>,
+    total_in: u64,
+    crc: crc32fast::Hasher,
+    header_written: bool,
+    /// Set after an error: the stream is broken and further writes fail.
+    broken: bool,
+    pool: Option<Pool>,
+    /// One thread: compress on the caller's thread, no pool.
+    inline: bool,
+    spare_inputs: Vec<Vec<u8>>,
+    spare_outputs: Vec<Vec<u8>>,
+    #[cfg(test)]
+    panic_at: Option<u64>,
+}
+
+impl<W: Write> ParallelGzip<W> {
+    /// A compressor with the default level and one thread per core.
+    pub fn new(inner: W) -> io::Result<Self> {
+        Self::with_options(inner, GzipOptions::default())
+    }
+
+    /// A compressor with the given level (0..=9) and thread count (0 means one per core).
+    pub fn with_options(inner: W, opts: GzipOptions) -> io::Result<Self> {
+        if opts.level > 9 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("gzip level {} is out of range 0..=9", opts.level),
+            ));
+        }
+        let threads = if opts.threads == 0 {
+            default_threads()
+        } else {
+            opts.threads
+        };
+        let pool = if threads == 1 {
+            None
+        } else {
+            Some(Pool::spawn(threads, opts.level)?)
+        };
+        Ok(ParallelGzip {
+            inner,
+            level: opts.level,
+            buf: Vec::with_capacity(DICT_SIZE + BLOCK_SIZE),
+            dict_len: 0,
+            next_seq: 0,
+            next_write: 0,
+            in_flight: 0,
+            max_in_flight: 2 * threads,
+            ready: BTreeMap::new(),
+            total_in: 0,
+            crc: crc32fast::Hasher::new(),
+            header_written: false,
+            broken: false,
+            pool,
+            inline: threads == 1,
+            spare_inputs: Vec::new(),
+            spare_outputs: Vec::new(),
+            #[cfg(test)]
+            panic_at: None,
+        })
+    }
+
+    /// The inner writer (compressed output so far is only what finished blocks produced).
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// Total uncompressed bytes accepted so far.
+    pub fn total_in(&self) -> u64 {
+        self.total_in
+    }
+
+    /// Compresses what is left, writes the trailer and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.check()?;
+        let res = self.finish_inner();
+        if res.is_err() {
+            self.broken = true;
+        }
+        res?;
+        // Join the workers before handing the writer back.
+        drop(self.pool.take());
+        let ParallelGzip { inner, .. } = self;
+        Ok(inner)
+    }
+
+    fn finish_inner(&mut self) -> io::Result<()> {
+        self.dispatch(true)?;
+        while self.in_flight > 0 {
+            self.wait_one()?;
+        }
+        debug_assert!(self.ready.is_empty());
+        let mut trailer = [0u8; 8];
+        trailer[..4].copy_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        // ISIZE is the length modulo 2^32, as RFC 1952 says.
+        trailer[4..].copy_from_slice(&(self.total_in as u32).to_le_bytes());
+        self.inner.write_all(&trailer)?;
+        self.inner.flush()
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if self.broken {
+            Err(io::Error::other(
+                "gzip stream is broken by an earlier error",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Hands the current block to a worker (or compresses it here) and starts the next.
+    fn dispatch(&mut self, last: bool) -> io::Result<()> {
+        let mut next = self
+            .spare_inputs
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(DICT_SIZE + BLOCK_SIZE));
+        next.clear();
+        if !last {
+            let data = &self.buf[self.dict_len..];
+            next.extend_from_slice(&data[data.len().saturating_sub(DICT_SIZE)..]);
+        }
+        let next_dict = next.len();
+        let input = mem::replace(&mut self.buf, next);
+        let dict_len = mem::replace(&mut self.dict_len, next_dict);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let job = Job {
+            seq,
+            input,
+            dict_len,
+            last,
+            out: self.spare_outputs.pop().unwrap_or_default(),
+            #[cfg(test)]
+            panic: self.panic_at == Some(seq),
+        };
+        if self.inline {
+            let level = self.level;
+            let done = match panic::catch_unwind(AssertUnwindSafe(|| compress_block(level, job))) {
+                Ok(r) => r?,
+                Err(_) => return Err(io::Error::other("compression panicked")),
+            };
+            self.ready.insert(done.seq, done);
+            return self.write_ready();
+        }
+        while self.in_flight >= self.max_in_flight {
+            self.wait_one()?;
+        }
+        let pool = self
+            .pool
+            .as_ref()
+            .expect("a pool when not compressing locally");
+        pool.jobs
+            .as_ref()
+            .expect("queue open until drop")
+            .send(job)
+            .map_err(|_| io::Error::other("compression threads exited"))?;
+        self.in_flight += 1;
+        // Pass on whatever is already done, without waiting.
+        while let Some(res) = self.pool.as_ref().and_then(|p| p.results.try_recv().ok()) {
+            self.accept(res)?;
+        }
+        self.write_ready()
+    }
+
+    /// Waits for one block to come back, then writes what is in order.
+    fn wait_one(&mut self) -> io::Result<()> {
+        let pool = self.pool.as_ref().expect("in-flight blocks imply a pool");
+        let res = pool
+            .results
+            .recv()
+            .map_err(|_| io::Error::other("compression threads exited"))?;
+        self.accept(res)?;
+        self.write_ready()
+    }
+
+    fn accept(&mut self, res: WorkerResult) -> io::Result<()> {
+        self.in_flight -= 1;
+        let done = res.map_err(io::Error::other)?;
+        self.ready.insert(done.seq, done);
+        Ok(())
+    }
+
+    /// Writes the blocks that are next in sequence.
+    fn write_ready(&mut self) -> io::Result<()> {
+        while let Some(done) = self.ready.remove(&self.next_write) {
+            if !self.header_written {
+                self.inner.write_all(&gzip_header(self.level))?;
+                self.header_written = true;
+            }
+            self.inner.write_all(&done.out)?;
+            self.crc.combine(&done.crc);
+            self.next_write += 1;
+            self.spare_inputs.push(done.input);
+            self.spare_outputs.push(done.out);
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for ParallelGzip<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check()?;
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let filled = self.buf.len() - self.dict_len;
+            if filled == BLOCK_SIZE {
+                // A full block is sent only once more data shows it is not the last.
+                if let Err(e) = self.dispatch(false) {
+                    self.broken = true;
+                    return Err(e);
+                }
+                continue;
+            }
+            let n = rest.len().min(BLOCK_SIZE - filled);
+            self.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        self.total_in += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.check()?;
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use flate2::read::{GzDecoder, MultiGzDecoder};
+    use std::io::Read;
+
+    /// Deterministic pseudo-random bytes (xorshift), partly compressible.
+    pub(crate) fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Every other run is text-like so that matches (and the dictionary) matter.
+            if (x >> 60) & 1 == 0 {
+                out.extend_from_slice(b"the quick brown fox jumps over the lazy dog ");
+            } else {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn gz(data: &[u8], threads: usize, level: u32, chunk: usize) -> Vec<u8> {
+        let mut w = ParallelGzip::with_options(Vec::new(), GzipOptions { level, threads }).unwrap();
+        for c in data.chunks(chunk.max(1)) {
+            w.write_all(c).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn gunzip(gz: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        GzDecoder::new(gz).read_to_end(&mut out).unwrap();
+        let mut multi = Vec::new();
+        MultiGzDecoder::new(gz).read_to_end(&mut multi).unwrap();
+        assert_eq!(out, multi);
+        out
+    }
+
+    #[test]
+    fn round_trips_edge_sizes() {
+        for len in [
+            0,
+            1,
+            DICT_SIZE,
+            BLOCK_SIZE - 1,
+            BLOCK_SIZE,
+            BLOCK_SIZE + 1,
+            3 * BLOCK_SIZE,
+            3 * BLOCK_SIZE + 17,
+        ] {
+            let data = test_bytes(len, len as u64 + 1);
+            let z = gz(&data, 2, DEFAULT_LEVEL, 10_000);
+            assert_eq!(gunzip(&z), data, "length {len}");
+        }
+    }
+
+    #[test]
+    fn same_bytes_for_any_thread_count_and_write_pattern() {
+        let data = test_bytes(5 * BLOCK_SIZE + 1234, 42);
+        let one = gz(&data, 1, DEFAULT_LEVEL, data.len());
+        for (threads, chunk) in [(2, 1000), (8, 4096), (3, 1 << 20), (1, 7)] {
+            assert_eq!(
+                one,
+                gz(&data, threads, DEFAULT_LEVEL, chunk),
+                "{threads} threads"
+            );
+        }
+        assert_eq!(gunzip(&one), data);
+    }
+
+    #[test]
+    fn compressor_history_does_not_leak() {
+        // Tar-like input: zero runs between varied contents. A compressor
+        // reused across blocks (zlib-rs 0.6 `reset`) made the output depend on
+        // which blocks a thread had compressed before; 1 and 4 threads differed.
+        let mut data = Vec::new();
+        for i in 0..40 {
+            data.extend_from_slice(&[0u8; 512]);
+            data.extend_from_slice(&test_bytes(7000 * i, i as u64));
+            data.resize(data.len().next_multiple_of(512), 0);
+        }
+        let one = gz(&data, 1, DEFAULT_LEVEL, 65536);
+        assert_eq!(one, gz(&data, 4, DEFAULT_LEVEL, 65536));
+        assert_eq!(gunzip(&one), data);
+    }
+
+    #[test]
+    fn header_is_fixed() {
+        let z = gz(b"x", 1, DEFAULT_LEVEL, 1);
+        assert_eq!(&z[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+        assert_eq!(gz(b"x", 1, 9, 1)[8], 2);
+        assert_eq!(gz(b"x", 1, 1, 1)[8], 4);
+    }
+
+    #[test]
+    fn dictionary_helps_repetitive_input() {
+        // A 20 KiB random pattern repeated: without the dictionary each block
+        // would pay the pattern again (8 x 20 KiB); with it, only the first does.
+        let mut x = 7u64;
+        let pattern: Vec<u8> = (0..20 * 1024)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect();
+        let data: Vec<u8> = pattern
+            .iter()
+            .copied()
+            .cycle()
+            .take(8 * BLOCK_SIZE)
+            .collect();
+        let z = gz(&data, 2, DEFAULT_LEVEL, 65536);
+        assert_eq!(gunzip(&z), data);
+        assert!(z.len() < 3 * pattern.len(), "compressed to {}", z.len());
+    }
+
+    #[test]
+    fn every_level_round_trips() {
+        let data = test_bytes(2 * BLOCK_SIZE + 5, 3);
+        for level in 0..=9 {
+            assert_eq!(gunzip(&gz(&data, 2, level, 50_000)), data, "level {level}");
+        }
+        assert!(
+            ParallelGzip::with_options(
+                Vec::new(),
+                GzipOptions {
+                    level: 10,
+                    threads: 1
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn system_gzip_agrees() {
+        let data = test_bytes(3 * BLOCK_SIZE + 99, 11);
+        let z = gz(&data, 2, DEFAULT_LEVEL, 8192);
+        let mut child = std::process::Command::new("gzip")
+            .arg("-dc")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip (Debian package gzip) must be installed");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = thread::spawn(move || stdin.write_all(&z));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout, data);
+    }
+
+    struct FailingWriter {
+        budget: usize,
+    }
+
+    impl Write for FailingWriter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget < buf.len() {
+                return Err(io::Error::other("disk full"));
+            }
+            self.budget -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_error_propagates() {
+        for threads in [1, 2, 4] {
+            let data = test_bytes(20 * BLOCK_SIZE, 5);
+            let mut w = ParallelGzip::with_options(
+                FailingWriter { budget: 100_000 },
+                GzipOptions { level: 1, threads },
+            )
+            .unwrap();
+            let res = data.chunks(10_000).try_for_each(|c| w.write_all(c));
+            let err = match res {
+                Err(e) => e,
+                Ok(()) => w.finish().err().expect("finish must fail"),
+            };
+            assert!(
+                err.to_string().contains("disk full") || err.to_string().contains("broken"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn worker_panic_is_an_error_not_a_hang() {
+        for threads in [1, 2, 8] {
+            let data = test_bytes(12 * BLOCK_SIZE, 9);
+            let mut w =
+                ParallelGzip::with_options(Vec::new(), GzipOptions { level: 1, threads }).unwrap();
+            w.panic_at = Some(3);
+            let res = data.chunks(10_000).try_for_each(|c| w.write_all(c));
+            let err = match res {
+                Err(e) => e,
+                Ok(()) => w.finish().expect_err("finish must fail"),
+            };
+            assert!(err.to_string().contains("panic"), "{err}");
+        }
+    }
+
+    #[test]
+    fn total_in_counts_everything() {
+        let data = test_bytes(4 * BLOCK_SIZE + 3, 1);
+        let mut w = ParallelGzip::with_options(
+            Vec::new(),
+            GzipOptions {
+                level: 1,
+                threads: 2,
+            },
+        )
+        .unwrap();
+        w.write_all(&data).unwrap();
+        assert_eq!(w.total_in(), data.len() as u64);
+    }
+}
