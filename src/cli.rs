@@ -36,6 +36,8 @@ pub enum Command {
     Pull(cmd::pull::PullArgs),
     /// Report an image's exact compressed and uncompressed sizes
     Size(cmd::pull::SizeArgs),
+    /// Layer files onto a base image, reproducibly, and write it out
+    Build(Box<cmd::build_args::BuildArgs>),
     /// Push an image to a registry, sending only the blobs it lacks
     Push(cmd::push::PushArgs),
     /// Load-test an HTTP URL (an ab/wrk/oha replacement)
@@ -84,6 +86,21 @@ pub fn explain(
     if let Some(x) = e.downcast_ref::<oci::source::SourceError>() {
         return of(x);
     }
+    if let Some(x) = e.downcast_ref::<oci::layer::LayerError>() {
+        return of(x);
+    }
+    if let Some(x) = e.downcast_ref::<oci::config::ConfigError>() {
+        return of(x);
+    }
+    if let Some(x) = e.downcast_ref::<oci::export::ExportError>() {
+        return of(x);
+    }
+    if let Some(x) = e.downcast_ref::<oci::export::DestinationError>() {
+        return of(x);
+    }
+    if let Some(x) = e.downcast_ref::<oci::credentials::CredentialError>() {
+        return of(x);
+    }
     if let Some(x) = e.downcast_ref::<oci::push::PushError>() {
         return of(x);
     }
@@ -104,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Pull(a) => cmd::pull::pull(a, &ctx),
         Command::Size(a) => cmd::pull::size(a, &ctx),
+        Command::Build(a) => cmd::build::run(*a, &ctx),
         Command::Push(a) => cmd::push::run(a, &ctx),
         Command::Bench(a) => cmd::bench::run(a, &ctx),
     }

@@ -1,12 +1,13 @@
 //! `ocibench build` arguments, resolved once into validated `BuildSettings`, so
 //! every bad input is refused (exit 2) before anything is pulled or written.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::UserError;
+use crate::oci::config;
+use crate::oci::export_dest::Destination;
 use crate::oci::manifest::Platform;
-use crate::oci::reference::TlsMode;
+use crate::oci::reference::{ImageReference, TlsMode};
 use crate::oci::transport::ImageLocation;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -73,7 +74,7 @@ pub struct BuildSettings {
     pub labels: Vec<(String, String)>,
     pub user: Option<String>,
     pub platform: Platform,
-    pub outputs: Vec<ImageLocation>,
+    pub outputs: Vec<BuildOutput>,
     pub tls: TlsMode,
     pub json: bool,
 }
@@ -232,81 +233,76 @@ fn normalise_dest(d: &str) -> Option<String> {
 
 /// A JSON array of strings (exec form) or a single word; an empty string clears.
 pub fn parse_argv(flag: &str, s: &str) -> Result<Vec<String>, UserError> {
-    let t = s.trim();
-    if t.is_empty() {
+    if s.trim().is_empty() {
         return Ok(Vec::new());
     }
-    if t.starts_with('[') {
-        return serde_json::from_str::<Vec<String>>(t).map_err(|e| {
-            UserError::usage(format!("{flag} {s:?} is not a JSON array of strings: {e}")).with_hint(
-                format!(r#"write it as {flag} '["python3","/app/server.py"]'"#),
-            )
-        });
-    }
-    if t.contains(char::is_whitespace) {
-        return Err(
-            UserError::usage(format!("{flag} {s:?} has spaces but is not a JSON array")).with_hint(
-                format!(
-                    r#"write it as {flag} '{}'"#,
-                    serde_json::to_string(&t.split_whitespace().collect::<Vec<_>>())
-                        .unwrap_or_default()
-                ),
-            ),
-        );
-    }
-    Ok(vec![t.to_string()])
+    config::parse_exec_form(s).map_err(|e| {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        UserError::usage(format!("{flag}: {e}")).with_hint(format!(
+            "write it as a JSON array: {flag} '{}'",
+            serde_json::to_string(&words).unwrap_or_default()
+        ))
+    })
 }
 
 /// `8080` -> `8080/tcp`; validates the number and protocol.
 pub fn parse_port(p: &str) -> Result<String, UserError> {
-    let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-    let ok_num = num.parse::<u16>().is_ok_and(|n| n > 0);
-    let proto = proto.to_ascii_lowercase();
-    if !ok_num || !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(UserError::usage(format!("--expose {p:?} is not a port"))
-            .with_hint("use PORT or PORT/PROTO with PORT in 1..65535 and PROTO tcp, udp or sctp, e.g. --expose 8080"));
-    }
-    Ok(format!("{num}/{proto}"))
+    config::normalize_port(p).map_err(|e| {
+        UserError::usage(format!("--expose: {e}"))
+            .with_hint("use PORT or PORT/PROTO with PORT in 1..65535 and PROTO tcp, udp or sctp, e.g. --expose 8080")
+    })
 }
 
-/// Output destinations: file-system transports, no two writing the same place.
-fn parse_outputs(raw: &[String]) -> Result<Vec<ImageLocation>, UserError> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for o in raw {
-        let loc: ImageLocation = o.parse().map_err(|e| {
-            UserError::usage(format!("--output {o:?}: {e}")).with_hint(
-                "outputs are oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]",
-            )
-        })?;
-        let path = match &loc {
-            ImageLocation::OciDir { path, tag } => {
-                (absolute(path), tag.clone().unwrap_or_default())
-            }
-            ImageLocation::OciArchive { path, .. } | ImageLocation::DockerArchive { path, .. } => {
-                (absolute(path), String::new())
-            }
-            ImageLocation::Registry(_) => (PathBuf::from(o), String::new()),
-        };
-        if !seen.insert(path) {
-            return Err(UserError::usage(format!("--output {o:?} is given twice"))
-                .with_hint("each output must be a different file or directory"));
+/// Where a built image goes: a file-system format, or a registry (a push).
+#[derive(Debug, Clone)]
+pub enum BuildOutput {
+    File(Destination),
+    Registry(ImageReference),
+}
+
+impl std::fmt::Display for BuildOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildOutput::File(d) => write!(f, "{d}"),
+            BuildOutput::Registry(r) => write!(f, "docker://{r}"),
         }
-        out.push(loc);
+    }
+}
+
+/// Output destinations, no two writing the same place.
+fn parse_outputs(raw: &[String]) -> Result<Vec<BuildOutput>, UserError> {
+    const FILE_TRANSPORTS: [&str; 3] = ["oci:", "oci-archive:", "docker-archive:"];
+    let hint = "outputs are oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or docker://REGISTRY/REPO:TAG";
+    let mut out: Vec<BuildOutput> = Vec::new();
+    for o in raw {
+        let parsed = if FILE_TRANSPORTS.iter().any(|t| o.starts_with(t)) {
+            Destination::parse(o)
+                .map(BuildOutput::File)
+                .map_err(|e| UserError::usage(format!("--output: {e}")).with_hint(hint))?
+        } else {
+            match o.parse::<ImageLocation>() {
+                Ok(ImageLocation::Registry(r)) => BuildOutput::Registry(r),
+                Ok(other) => unreachable!("file transports are handled above: {other}"),
+                Err(e) => {
+                    return Err(UserError::usage(format!("--output {o:?}: {e}")).with_hint(hint));
+                }
+            }
+        };
+        let clash = out.iter().any(|prev| match (prev, &parsed) {
+            (BuildOutput::File(a), BuildOutput::File(b)) => a.same_target(b),
+            (BuildOutput::Registry(a), BuildOutput::Registry(b)) => a == b,
+            _ => false,
+        });
+        if clash {
+            return Err(
+                UserError::usage(format!("--output {o:?} is given twice")).with_hint(
+                    "each output must be a different file, directory tag or registry reference",
+                ),
+            );
+        }
+        out.push(parsed);
     }
     Ok(out)
-}
-
-/// An absolute form of `p` for comparing outputs (the file need not exist).
-fn absolute(p: &Path) -> PathBuf {
-    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    match (
-        abs.parent().and_then(|d| d.canonicalize().ok()),
-        abs.file_name(),
-    ) {
-        (Some(dir), Some(name)) => dir.join(name),
-        _ => abs,
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! prints the result (human text on stdout, or one JSON document with `--json`).
 
 pub mod bench;
+pub mod build;
 pub mod build_args;
 pub mod pull;
 pub mod push;
