@@ -22,9 +22,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod context;
+pub mod expected;
 pub mod fixtures;
 pub mod http;
+pub mod layout;
+pub mod media;
 pub mod registry;
+pub mod rootfs;
 pub mod tools;
 
 pub use context::{Output, TestContext};

@@ -320,7 +320,7 @@ impl Registry {
         let resp = self.request(
             "GET",
             &format!("/v2/{repo}/manifests/{reference}"),
-            &[("Accept", super::fixtures::ALL_MANIFEST_TYPES)],
+            &[("Accept", super::media::ALL_MANIFEST_TYPES)],
             b"",
         );
         assert_eq!(
