@@ -135,6 +135,41 @@ fn htpasswd_registry_refuses_anonymous_and_accepts_credentials() {
         stderr.contains("authentication required") || stderr.contains("unauthorized"),
         "{stderr}"
     );
+    // The login files TestContext writes are the standard format: skopeo reads them.
+    let ctx = TestContext::new();
+    for authfile in [ctx.docker_login(&registry), ctx.containers_login(&registry)] {
+        let raw = tools::run_bytes(
+            tools::skopeo()
+                .args(["inspect", "--raw", "--tls-verify=false", "--authfile"])
+                .arg(&authfile)
+                .arg(registry.docker_ref("private/busybox:1")),
+        );
+        assert_eq!(sha256_bytes(&raw), image.manifest_digest);
+    }
+}
+
+#[test]
+fn fixtures_export_to_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let oci_archive = dir.path().join("busybox-oci.tar");
+    let docker_archive = dir.path().join("busybox-docker.tar");
+    support::export_fixture(
+        Variant::Oci,
+        &format!("oci-archive:{}", oci_archive.display()),
+    );
+    support::export_fixture(
+        Variant::Oci,
+        &format!("docker-archive:{}:busybox:1", docker_archive.display()),
+    );
+    let oci = &fixtures::fixture_layout(Variant::Oci).image;
+    let raw = tools::run_bytes(
+        tools::skopeo()
+            .args(["inspect", "--raw"])
+            .arg(format!("oci-archive:{}", oci_archive.display())),
+    );
+    assert_eq!(sha256_bytes(&raw), oci.manifest_digest);
+    let listing = run_stdout(Command::new("tar").arg("-tf").arg(&docker_archive));
+    assert!(listing.lines().any(|l| l == "manifest.json"), "{listing}");
 }
 
 #[test]
@@ -154,6 +189,11 @@ fn oci_fixture_pushes_unchanged() {
         fixtures::fixture_layout(Variant::Oci).image.manifest_digest
     );
     check_image_against_registry(&registry, "fixtures/busybox", &image);
+    assert_eq!(registry.tags("fixtures/busybox"), ["oci"]);
+    assert!(registry.tags("fixtures/none").is_empty());
+    assert!(registry.has_blob(&image.layers[0].digest));
+    assert!(registry.repo_has_layer("fixtures/busybox", &image.layers[0].digest));
+    assert!(!registry.repo_has_layer("fixtures/other", &image.layers[0].digest));
     let config = image.config_json();
     assert_eq!(config["config"]["Cmd"][0], "httpd");
     assert_eq!(config["rootfs"]["diff_ids"][0], image.layers[0].diff_id);

@@ -119,18 +119,33 @@ impl TestContext {
     }
 
     /// Writes `$DOCKER_CONFIG/config.json` with the registry's credentials (base64
-    /// `auth`, as `docker login` does).
-    pub fn docker_login(&self, registry: &Registry) {
-        use base64::Engine;
-        let (user, pass) = registry.credentials().expect("registry has credentials");
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        let config = serde_json::json!({"auths": {registry.addr(): {"auth": auth}}});
-        std::fs::write(
-            self.home.join(".docker/config.json"),
-            serde_json::to_vec_pretty(&config).unwrap(),
-        )
-        .expect("write docker config.json");
+    /// `auth`, as `docker login` does); returns its path.
+    pub fn docker_login(&self, registry: &Registry) -> PathBuf {
+        let path = self.home.join(".docker/config.json");
+        write_auth_file(&path, registry);
+        path
     }
+
+    /// Writes `$XDG_RUNTIME_DIR/containers/auth.json` (podman's and skopeo's login file)
+    /// with the registry's credentials; returns its path.
+    pub fn containers_login(&self, registry: &Registry) -> PathBuf {
+        let path = self.runtime_dir.join("containers/auth.json");
+        write_auth_file(&path, registry);
+        path
+    }
+}
+
+/// Writes a Docker/containers auth file (`{"auths": {ADDR: {"auth": base64(u:p)}}}`)
+/// for the registry's credentials at `path`.
+pub fn write_auth_file(path: &Path, registry: &Registry) {
+    use base64::Engine;
+    let (user, pass) = registry.credentials().expect("registry has credentials");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    let config = serde_json::json!({"auths": {registry.addr(): {"auth": auth}}});
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("mkdir for auth file");
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(&config).unwrap()).expect("write auth file");
 }
 
 /// A finished command: status and both streams as text, with assertions whose panic

@@ -259,6 +259,26 @@ pub fn push_fixture(registry: &Registry, repo: &str, tag: &str, variant: Variant
     pushed
 }
 
+/// Copies a fixture variant's layout to any skopeo destination (`oci-archive:FILE`,
+/// `docker-archive:FILE:REF`, `oci:DIR:TAG`, `dir:DIR`), e.g. to test ocibench's other
+/// transports. Index variants are copied whole (`--all`) where the destination allows.
+pub fn export_fixture(variant: Variant, dest: &str) {
+    let layout = fixture_layout(variant);
+    let mut cmd = tools::skopeo();
+    cmd.args(["copy", "--quiet"]);
+    let multi = matches!(
+        variant,
+        Variant::MultiPlatformIndex | Variant::DockerManifestList
+    );
+    if multi && !dest.starts_with("docker-archive:") {
+        cmd.arg("--all");
+    }
+    if variant == Variant::DockerV2s2 || dest.starts_with("docker-archive:") {
+        cmd.args(["--format", "v2s2"]);
+    }
+    run(cmd.arg(layout.oci_ref()).arg(dest));
+}
+
 /// Flips bytes in the middle of the registry's stored copy of blob `digest` (same
 /// length), so a client that downloads it gets content that fails verification.
 pub fn tamper_blob(registry: &Registry, digest: &str) {

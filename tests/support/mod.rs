@@ -33,8 +33,8 @@ pub mod tools;
 
 pub use context::{Output, TestContext};
 pub use fixtures::{
-    FixtureImage, FixtureIndex, FixtureLayer, FixtureLayout, Variant, fixture_layout, push_fixture,
-    tamper_blob,
+    FixtureImage, FixtureIndex, FixtureLayer, FixtureLayout, Variant, export_fixture,
+    fixture_layout, push_fixture, read_layout, read_registry, tamper_blob,
 };
 pub use registry::{LogMark, LoggedRequest, Registry};
 pub use tools::{free_port, require, run};

@@ -281,6 +281,42 @@ impl Registry {
             .join("data")
     }
 
+    /// Whether the registry stores blob `digest` (in any repository).
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_data_path(digest).is_file()
+    }
+
+    /// Whether `repo` links layer `digest` (what a push or a cross-repository mount
+    /// leaves: `repositories/<repo>/_layers/sha256/<hex>/link`).
+    pub fn repo_has_layer(&self, repo: &str, digest: &str) -> bool {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.storage_root()
+            .join("docker/registry/v2/repositories")
+            .join(repo)
+            .join("_layers/sha256")
+            .join(hex)
+            .join("link")
+            .is_file()
+    }
+
+    /// The tags of `repo` (`GET /v2/<repo>/tags/list`), empty if the repo is unknown.
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        let resp = self.request("GET", &format!("/v2/{repo}/tags/list"), &[], b"");
+        if resp.status == 404 {
+            return Vec::new();
+        }
+        assert_eq!(resp.status, 200, "tags of {repo}: {}", resp.text());
+        let json: serde_json::Value = serde_json::from_slice(&resp.body).expect("tags JSON");
+        let mut tags: Vec<String> = json["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        tags.sort();
+        tags
+    }
+
     /// The temp dir holding config, logs and storage.
     pub fn dir(&self) -> &Path {
         self.dir.path()
