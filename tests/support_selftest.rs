@@ -90,6 +90,17 @@ fn registry_starts_answers_and_stops() {
 }
 
 #[test]
+fn registry_start_retries_when_the_port_is_taken() {
+    // What a race with another process looks like: the port is bound by the time the
+    // registry tries it.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap().port();
+    let registry = Registry::builder().first_port(taken).start();
+    assert_ne!(registry.addr(), format!("127.0.0.1:{taken}"));
+    assert_eq!(registry.request("GET", "/v2/", &[], b"").status, 200);
+}
+
+#[test]
 fn two_registries_get_different_ports() {
     let a = Registry::start();
     let b = Registry::start();

@@ -25,12 +25,21 @@ const START_ATTEMPTS: usize = 5;
 #[derive(Debug, Default, Clone)]
 pub struct RegistryBuilder {
     htpasswd: Option<(String, String)>,
+    first_port: Option<u16>,
 }
 
 impl RegistryBuilder {
     /// Requires basic auth (`auth: htpasswd`, bcrypt entry made by `htpasswd -Bbn`).
     pub fn htpasswd(mut self, user: &str, password: &str) -> Self {
         self.htpasswd = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// Tries `port` first (then free ports): lets the self-test prove that a port taken
+    /// between `free_port()` and the registry's bind is retried.
+    #[doc(hidden)]
+    pub fn first_port(mut self, port: u16) -> Self {
+        self.first_port = Some(port);
         self
     }
 
@@ -53,8 +62,11 @@ impl RegistryBuilder {
             .expect("write htpasswd");
         }
         let mut last_log = String::new();
-        for _ in 0..START_ATTEMPTS {
-            let port = tools::free_port();
+        for attempt in 0..START_ATTEMPTS {
+            let port = match self.first_port {
+                Some(port) if attempt == 0 => port,
+                _ => tools::free_port(),
+            };
             match try_start(&binary, dir.path(), port, self.htpasswd.is_some()) {
                 Ok(child) => {
                     return Registry {
@@ -111,7 +123,15 @@ fn try_start(binary: &Path, dir: &Path, port: u16, auth: bool) -> Result<Child, 
                 )))
             };
         }
-        if let Ok(resp) = http::request(&addr, "GET", "/v2/", &[("User-Agent", PROBE_AGENT)], b"") {
+        let probe = http::request_with_timeout(
+            &addr,
+            "GET",
+            "/v2/",
+            &[("User-Agent", PROBE_AGENT)],
+            b"",
+            Duration::from_millis(500),
+        );
+        if let Ok(resp) = probe {
             if resp.header("x-ocibench-instance") == Some(instance.as_str()) {
                 return Ok(child);
             }
