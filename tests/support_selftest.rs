@@ -469,6 +469,11 @@ fn busybox_fixture_runs_under_podman() {
         "/www/index.html",
     ]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), fixtures::INDEX_HTML);
+    // podman names an image run from `oci:DIR` after DIR; drop that name again.
+    let name = format!("localhost{}:latest", layout.dir.display());
+    let _ = Command::new("podman")
+        .args(["rmi", "--ignore", &name])
+        .output();
 }
 
 #[test]
