@@ -13,8 +13,9 @@
 #          inputs (delete it to rebuild)
 #
 # Independent of ocibench's own code: GNU tar (sorted, mtime and gzip header fixed),
-# pigz -n (or gzip -n), sha256sum and jq. The layer is deterministic for a given set of
-# package versions. Needs root (debootstrap chroots). Env: MIRROR (default
+# pigz -n (or gzip -n), sha256sum and jq. tar and gzip add no time or host data, so the
+# layer depends only on the rootfs; debootstrap itself writes the day into a few files
+# (/etc/shadow's last-change field), so rebuilds on another day differ there. Needs root (debootstrap chroots). Env: MIRROR (default
 # http://deb.debian.org/debian), DEBOOTSTRAP_CACHE (a .deb cache dir shared between
 # runs), SOURCE_DATE_EPOCH (config `created` and file mtimes, default 0).
 set -euo pipefail
@@ -56,12 +57,21 @@ parent=$(dirname "$outdir")
 mkdir -p "$parent"
 work=$(mktemp -d "$parent/.make-python-base.XXXXXX")
 rootfs=$work/rootfs
-cleanup() {
-  # debootstrap mounts proc/sys in the chroot; never leave them mounted (or delete through them).
-  for m in proc sys dev/pts dev; do
-    mountpoint -q "$rootfs/$m" 2>/dev/null && umount -l "$rootfs/$m" || true
+unmount_all() {
+  # debootstrap mounts proc/sys (and in containers binds /dev) in the chroot; never leave
+  # them mounted, and never delete through them.
+  for m in dev/pts dev proc sys; do
+    if mountpoint -q "$rootfs/$m" 2>/dev/null; then umount -l "$rootfs/$m" || true; fi
   done
-  rm -rf "$work"
+  for m in dev/pts dev proc sys; do
+    if mountpoint -q "$rootfs/$m" 2>/dev/null; then
+      echo "error: $rootfs/$m is still mounted; not deleting through it" >&2
+      return 1
+    fi
+  done
+}
+cleanup() {
+  unmount_all && rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -80,8 +90,12 @@ debootstrap --variant=minbase --include="$include" "${cache_args[@]}" \
 }
 t1=$(date +%s.%N)
 
+unmount_all
+rootfs_bytes=$(du -sb "$rootfs" | cut -f1)
 # What an image should not carry: package caches, logs, host-specific ids, device nodes.
-rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
+rm -rf "$rootfs"/var/cache/ldconfig/aux-cache "$rootfs"/var/cache/debconf/*-old \
+       "$rootfs"/var/lib/dpkg/*-old \
+        "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
        "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/tmp/* "$rootfs"/var/tmp/* \
        "$rootfs"/debootstrap
 find "$rootfs/dev" -mindepth 1 -delete
@@ -103,6 +117,7 @@ mkdir -p "$tmp_out/blobs/sha256"
 # non-root owners, e.g. group shadow), no atime/ctime.
 tar --sort=name --mtime="@$epoch" --numeric-owner --format=gnu \
     -C "$rootfs" -cf "$work/layer.tar" .
+rm -rf "$rootfs"
 t2=$(date +%s.%N)
 diff_id=sha256:$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
 usize=$(stat -c %s "$work/layer.tar")
@@ -161,5 +176,6 @@ cat >&2 <<EOF
 built $outdir (tag $name): Debian $suite $variant, Python $py, $oci_arch
   manifest sha256:$manifest_hex
   layer    sha256:$layer_hex  compressed $csize bytes, uncompressed $usize bytes
-  time     debootstrap $(elapsed "$t0" "$t1"), tar $(elapsed "$t1" "$t2"), compress $(elapsed "$t2" "$t3"), total $(elapsed "$t0" "$t4")
+  rootfs   $rootfs_bytes bytes after debootstrap (before removing apt caches and lists)
+  time     debootstrap $(elapsed "$t0" "$t1"), clean+tar $(elapsed "$t1" "$t2"), compress $(elapsed "$t2" "$t3"), total $(elapsed "$t0" "$t4")
 EOF
