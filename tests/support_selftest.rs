@@ -433,6 +433,10 @@ fn layouts_are_deterministic() {
     let one = fixtures::oci_layout_from_rootfs(a.path(), "t", &[rootfs.path()], &spec);
     let two = fixtures::oci_layout_from_rootfs(b.path(), "t", &[rootfs.path()], &spec);
     assert_eq!(one.manifest_digest, two.manifest_digest);
+    // A layout with one image reads without naming its tag (as `oci:DIR`).
+    let untagged = fixtures::read_layout(a.path(), "");
+    assert_eq!(untagged.manifest_digest, one.manifest_digest);
+    assert_eq!(untagged.reference, format!("oci:{}", a.path().display()));
     assert_eq!(
         one.layers,
         fixtures::fixture_layout(Variant::Oci).image.layers,

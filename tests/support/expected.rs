@@ -147,18 +147,27 @@ pub fn read_layout(layout: &Path, tag: &str) -> FixtureImage {
     let index: Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("read index.json"))
             .expect("index.json is JSON");
-    let entry = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .unwrap_or_else(|| panic!("no tag {tag} in {}/index.json", layout.display()));
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let entry = if tag.is_empty() && manifests.len() == 1 {
+        &manifests[0]
+    } else {
+        manifests
+            .iter()
+            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap_or_else(|| panic!("no tag {tag:?} in {}/index.json", layout.display()))
+    };
     let digest = entry["digest"].as_str().expect("digest");
     let raw = std::fs::read(blob_path(layout, digest)).expect("read top manifest");
-    let mut image = read_any(&LayoutBlobs(layout), raw, &|d: &str| {
+    let hint = entry["mediaType"].as_str().map(String::from);
+    let fetch = |d: &str| -> Vec<u8> {
         std::fs::read(blob_path(layout, d)).unwrap_or_else(|e| panic!("read blob {d}: {e}"))
-    });
-    image.reference = format!("oci:{}:{tag}", layout.display());
+    };
+    let mut image = read_any(&LayoutBlobs(layout), raw, hint, &fetch);
+    image.reference = if tag.is_empty() {
+        format!("oci:{}", layout.display())
+    } else {
+        format!("oci:{}:{tag}", layout.display())
+    };
     image
 }
 
@@ -166,34 +175,40 @@ pub fn read_layout(layout: &Path, tag: &str) -> FixtureImage {
 /// HTTP, config and layer bytes from the registry's storage files (so reading them is
 /// not logged as a blob download).
 pub fn read_registry(registry: &Registry, repo: &str, reference: &str) -> FixtureImage {
-    let fetch = |r: &str| -> Vec<u8> {
+    let fetch = |r: &str| -> (Vec<u8>, Option<String>) {
         let resp = registry.manifest(repo, r);
-        let body = resp.body.clone();
         if let Some(d) = resp.header("docker-content-digest") {
             assert_eq!(
-                sha256_bytes(&body),
+                sha256_bytes(&resp.body),
                 d,
                 "registry's Docker-Content-Digest for {repo}:{r}"
             );
         }
-        body
+        let content_type = resp.header("content-type").map(String::from);
+        (resp.body, content_type)
     };
-    let raw = fetch(reference);
-    let mut image = read_any(&RegistryBlobs(registry), raw, &fetch);
+    let (raw, content_type) = fetch(reference);
+    let mut image = read_any(&RegistryBlobs(registry), raw, content_type, &|r| fetch(r).0);
     image.reference = registry.reference(&format!("{repo}:{reference}"));
     image
 }
 
-/// Builds the expected values from a top-level manifest or index (`raw`).
+/// Builds the expected values from a top-level manifest or index (`raw`); `hint` is
+/// the media type its descriptor or `Content-Type` gave, used when the JSON has none.
 fn read_any(
     blobs: &dyn BlobSource,
     raw: Vec<u8>,
+    hint: Option<String>,
     fetch_manifest: &dyn Fn(&str) -> Vec<u8>,
 ) -> FixtureImage {
     let json: Value = serde_json::from_slice(&raw).expect("manifest is JSON");
-    let media_type = json["mediaType"].as_str().unwrap_or_default().to_string();
-    if media_type != OCI_INDEX && media_type != DOCKER_LIST {
-        return read_image(blobs, raw);
+    let media_type = json["mediaType"]
+        .as_str()
+        .map(String::from)
+        .or(hint)
+        .unwrap_or_default();
+    if json.get("manifests").is_none() {
+        return read_image(blobs, raw, media_type);
     }
     let mut images = Vec::new();
     let mut attestation = None;
@@ -213,13 +228,16 @@ fn read_any(
                 blob_digest: m["layers"][0]["digest"].as_str().unwrap().to_string(),
             });
         } else {
-            images.push(read_image(blobs, child));
+            let hint = entry["mediaType"].as_str().unwrap_or_default().to_string();
+            images.push(read_image(blobs, child, hint));
         }
     }
+    // The image a linux/amd64 client picks stands for the index (else the first one).
     let mut top = images
         .iter()
         .find(|i| i.platform == "linux/amd64")
-        .expect("index has linux/amd64")
+        .or(images.first())
+        .expect("index has at least one image")
         .clone();
     top.index = Some(FixtureIndex {
         media_type,
@@ -249,12 +267,12 @@ fn layer_facts(path: &Path, digest: &str) -> (String, u64) {
     facts
 }
 
-fn read_image(blobs: &dyn BlobSource, raw: Vec<u8>) -> FixtureImage {
+fn read_image(blobs: &dyn BlobSource, raw: Vec<u8>, hint: String) -> FixtureImage {
     let manifest: Value = serde_json::from_slice(&raw).expect("manifest is JSON");
     let media_type = manifest["mediaType"]
         .as_str()
-        .unwrap_or_default()
-        .to_string();
+        .map(String::from)
+        .unwrap_or(hint);
     let config_digest = manifest["config"]["digest"]
         .as_str()
         .expect("config digest");
@@ -277,7 +295,17 @@ fn read_image(blobs: &dyn BlobSource, raw: Vec<u8>) -> FixtureImage {
             let compressed_bytes = file_len(&path);
             assert_eq!(compressed_bytes, d["size"].as_u64().unwrap(), "layer size");
             assert_eq!(sha256_file(&path), digest, "layer blob digest");
-            let (actual_diff_id, uncompressed_bytes) = layer_facts(&path, &digest);
+            let layer_type = d["mediaType"].as_str().unwrap_or_default();
+            let (actual_diff_id, uncompressed_bytes) = if layer_type.contains("gzip") {
+                layer_facts(&path, &digest)
+            } else {
+                // An uncompressed tar layer is its own diff.
+                assert!(
+                    layer_type.ends_with(".tar") || layer_type.ends_with("diff.tar"),
+                    "layer media type {layer_type:?} is neither gzip nor plain tar"
+                );
+                (digest.clone(), compressed_bytes)
+            };
             assert_eq!(
                 actual_diff_id,
                 diff_id.as_str().unwrap(),
