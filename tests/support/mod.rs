@@ -13,7 +13,7 @@
 //!     let registry = Registry::start();
 //!     let image = push_fixture(&registry, "busybox", "1", Variant::Oci);
 //!     let ctx = TestContext::new();
-//!     let out = ctx.run(["size", &image.reference, "--json"]).success();
+//!     let out = ctx.run(["size", image.reference.as_str(), "--json"]).success();
 //!     assert_eq!(out.json()["compressed_bytes"], image.compressed_bytes());
 //! }
 //! ```
