@@ -189,6 +189,9 @@ fn registry_handler(img: Arc<Image>, token_realm: Option<String>, blob_hook: Blo
                 &format!(r#"Bearer realm="{realm}",service="mock",scope="repository:app:pull""#),
             );
         }
+        if req.path.starts_with("/v2/app/tags/list") {
+            return Resp::new(200, r#"{"name":"app","tags":["v1"]}"#);
+        }
         if req.path == "/v2/app/manifests/v1" {
             return Resp::new(200, img.manifest.clone())
                 .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
@@ -426,6 +429,7 @@ fn missing_tag_and_repository_are_explained() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: manifest not found"), "{err}");
+    assert!(err.contains("(tags: v1)"), "{err}");
     assert!(err.contains("hint: "), "{err}");
 }
 

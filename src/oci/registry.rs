@@ -33,7 +33,7 @@ pub enum RegistryError {
         #[source]
         source: ureq::Error,
     },
-    #[error("{what} not found: {reference}")]
+    #[error("{what} not found: {reference}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
     NotFound {
         what: &'static str,
         reference: String,
@@ -294,18 +294,31 @@ impl RegistryClient {
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
             let (code, detail) = error_detail(resp);
-            let (what, reference) = if code.as_deref() == Some("NAME_UNKNOWN") {
-                (
-                    "repository",
-                    format!("{}/{}", image.registry(), image.repository()),
-                )
-            } else {
-                ("manifest", image.to_string())
+            // Registries answer MANIFEST_UNKNOWN for a missing repository too; the tag
+            // list tells the two apart and names the tags that do exist.
+            let tags = match code.as_deref() {
+                Some("NAME_UNKNOWN") => None,
+                _ => self.list_tags(image).ok().flatten(),
             };
-            return Err(RegistryError::NotFound {
-                what,
-                reference,
-                detail,
+            return Err(match tags {
+                None => RegistryError::NotFound {
+                    what: "repository",
+                    reference: format!("{}/{}", image.registry(), image.repository()),
+                    detail: if code.as_deref() == Some("NAME_UNKNOWN") {
+                        detail
+                    } else {
+                        String::new()
+                    },
+                },
+                Some(tags) => RegistryError::NotFound {
+                    what: "manifest",
+                    reference: image.to_string(),
+                    detail: if tags.is_empty() {
+                        "the repository has no tags".to_string()
+                    } else {
+                        format!("tags: {}", tags.join(", "))
+                    },
+                },
             });
         }
         let resp = self.check_status(image, "GET", &url, resp)?;
@@ -346,6 +359,30 @@ impl RegistryClient {
             media_type,
             digest,
         })
+    }
+
+    /// The repository's tags (the first 20), or `None` when the repository is unknown.
+    pub fn list_tags(&self, image: &ImageReference) -> Result<Option<Vec<String>>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            tags: Option<Vec<String>>,
+        }
+        let url = self.url(image, "tags/list?n=20");
+        let resp = self.send(Call::get(image, url.clone()))?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = self.check_status(image, "GET", &url, resp)?;
+        let tags: Tags = resp
+            .into_body()
+            .into_with_config()
+            .limit(1024 * 1024)
+            .read_json()
+            .map_err(|e| RegistryError::Body {
+                url,
+                source: std::io::Error::other(e),
+            })?;
+        Ok(Some(tags.tags.unwrap_or_default()))
     }
 
     /// Opens a blob for streaming. The caller verifies digest and size while storing.
