@@ -5,11 +5,10 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use flate2::{Compression, GzBuilder};
 use ocibench::oci::config::{AddedLayer, ConfigEdit, edit_config, scratch_config};
@@ -271,49 +270,11 @@ pub fn listing(dir: &Path) -> Vec<String> {
     v
 }
 
-/// A unique name for podman objects made by a test.
-pub fn unique_name(what: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "ocibench-test-{what}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// `podman --runtime runc` (crun fails on these machines, see ENVIRONMENT.md).
-pub fn podman() -> Command {
-    require("podman", "podman");
-    require("runc", "runc");
-    let mut c = Command::new("podman");
-    c.args(["--runtime", "runc"]);
-    c
-}
-
-/// Removes the test image however the test ends.
-pub struct LoadedImage(pub String);
-
-impl Drop for LoadedImage {
-    fn drop(&mut self) {
-        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
-    }
-}
-
-/// Removes the test container however the test ends.
-pub struct Container(pub String);
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("podman")
-            .args(["--runtime", "runc", "rm", "-f", "-t", "0", &self.0])
-            .output();
-    }
-}
+// Podman helpers are shared with every other integration test.
+#[path = "../support/podman.rs"]
+mod podman;
+#[allow(unused_imports)]
+pub use podman::{Container, LoadedImage, http_get, podman, unique_name};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -321,29 +282,4 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// GET / until the server answers (or 30 s pass); returns the whole response.
-pub fn http_get(port: u16, container: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect(("127.0.0.1", port))?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        })();
-        match attempt {
-            Ok(r) if r.starts_with("HTTP/") => return r,
-            _ if Instant::now() > deadline => {
-                let logs = Command::new("podman").args(["logs", container]).output();
-                panic!(
-                    "no HTTP answer on port {port} after 30 s; result {attempt:?}; logs: {logs:?}"
-                );
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
 }

@@ -43,6 +43,7 @@ pub mod fixtures;
 pub mod http;
 pub mod layout;
 pub mod media;
+pub mod podman;
 pub mod registry;
 pub mod rootfs;
 pub mod tools;

@@ -1,0 +1,95 @@
+//! Podman for tests: runc as the runtime (crun fails on these machines, see
+//! ENVIRONMENT.md), ulimits within the host's hard limits, and guards that remove
+//! test containers and images however a test ends.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Ulimit arguments every `podman run` in tests needs here.
+pub const ULIMITS: [&str; 4] = [
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
+
+fn require(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "missing tool {tool}: install the Debian package {package} (scripts/install-deps.sh does)"
+    );
+}
+
+/// A unique name for podman objects made by a test.
+pub fn unique_name(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "ocibench-test-{what}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `podman --runtime runc` (crun fails on these machines, see ENVIRONMENT.md).
+pub fn podman() -> Command {
+    require("podman", "podman");
+    require("runc", "runc");
+    let mut c = Command::new("podman");
+    c.args(["--runtime", "runc"]);
+    c
+}
+
+/// Removes the test image however the test ends.
+pub struct LoadedImage(pub String);
+
+impl Drop for LoadedImage {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+/// Removes the test container however the test ends.
+pub struct Container(pub String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["--runtime", "runc", "rm", "-f", "-t", "0", &self.0])
+            .output();
+    }
+}
+
+/// GET / until the server answers (or 30 s pass); returns the whole response.
+pub fn http_get(port: u16, container: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(r) if r.starts_with("HTTP/") => return r,
+            _ if Instant::now() > deadline => {
+                let logs = Command::new("podman").args(["logs", container]).output();
+                panic!(
+                    "no HTTP answer on port {port} after 30 s; result {attempt:?}; logs: {logs:?}"
+                );
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
