@@ -2,7 +2,13 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+
+use crate::oci::credentials::{self, CredentialStore};
+use crate::oci::reference::TlsMode;
+use crate::oci::registry::RegistryClient;
 
 use crate::cmd;
 
@@ -28,6 +34,17 @@ pub struct GlobalArgs {
     /// No progress bars or status lines on stderr
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// Registry credentials, overriding auth.json and config.json
+    #[arg(
+        long,
+        global = true,
+        value_name = "USER:PASS",
+        conflicts_with = "creds_file"
+    )]
+    pub creds: Option<String>,
+    /// A file holding USER:PASS (keeps the password out of the process list)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub creds_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,17 +66,35 @@ pub enum Command {
 pub struct Context {
     pub cache_dir: PathBuf,
     pub quiet: bool,
+    /// Where registry credentials come from (`--creds`, then the auth files).
+    pub credentials: Arc<CredentialStore>,
 }
 
 impl Context {
-    pub fn from_args(g: &GlobalArgs) -> Self {
-        Context {
+    pub fn from_args(g: &GlobalArgs) -> Result<Self, crate::oci::credentials::CredentialError> {
+        let flag = match (&g.creds, &g.creds_file) {
+            (Some(c), _) => Some(credentials::parse_creds_flag(c)?),
+            (None, Some(f)) => Some(credentials::read_creds_file(f)?),
+            (None, None) => None,
+        };
+        Ok(Context {
             cache_dir: g
                 .cache_dir
                 .clone()
                 .unwrap_or_else(crate::oci::store::BlobStore::default_root),
             quiet: g.quiet,
-        }
+            credentials: Arc::new(CredentialStore::from_env(flag)),
+        })
+    }
+
+    /// A registry client with this context's credentials.
+    pub fn registry_client(&self, tls: TlsMode) -> Arc<RegistryClient> {
+        Arc::new(
+            RegistryClient::builder()
+                .tls(tls)
+                .credentials(self.credentials.clone().provider())
+                .build(),
+        )
     }
 
     /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`).
@@ -117,7 +152,7 @@ pub fn explain(
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context::from_args(&cli.global);
+    let ctx = Context::from_args(&cli.global)?;
     match cli.command {
         Command::Pull(a) => cmd::pull::pull(a, &ctx),
         Command::Size(a) => cmd::pull::size(a, &ctx),

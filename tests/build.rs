@@ -143,7 +143,10 @@ fn docker_family_and_healthcheck_survive() {
             .args(["inspect", "--tls-verify=false", "--config", "--raw"])
             .arg(format!("docker://{base}")),
     );
-    assert!(pushed.contains("Healthcheck"), "the base lost its Healthcheck on push: {pushed}");
+    assert!(
+        pushed.contains("Healthcheck"),
+        "the base lost its Healthcheck on push: {pushed}"
+    );
 
     let src = ctx.path("app");
     app_tree(&src, 0);

@@ -189,11 +189,14 @@ fn credentials_not_found_falls_through() {
             key: "https://r.example/v1/".into()
         }
     );
-    // Nobody has an entry: anonymous, and no error for the provider to keep.
+    // Nobody has an entry: anonymous, without error.
     let s = Arc::new(fx.store(vec![high]));
     assert_eq!(s.resolve("other.example", None).unwrap(), None);
-    assert_eq!(s.clone().provider()("third.example"), Credential::Anonymous);
-    assert!(s.take_errors().is_empty());
+    assert!(
+        s.clone().provider()("third.example", "x")
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -256,11 +259,12 @@ fn absent_helper_is_an_error_naming_it() {
             cfg.display()
         )
     );
-    // Through the provider: anonymous, the error kept for the command to report.
-    assert_eq!(s.clone().provider()("docker.io"), Credential::Anonymous);
-    let kept = s.take_errors();
-    assert_eq!(kept.len(), 1);
-    assert!(matches!(kept[0], CredentialError::HelperNotFound { .. }));
+    // Through the provider: the same error, for the registry client to report.
+    let err = s.clone().provider()("docker.io", "library/x").unwrap_err();
+    assert!(matches!(
+        err.downcast_ref::<CredentialError>(),
+        Some(CredentialError::HelperNotFound { .. })
+    ));
 
     // A credHelpers entry names its field in the hint; a path is no helper name.
     let cfg = fx.config("helpers.json", r#"{"credHelpers":{"r.example":"gone"}}"#);
@@ -338,7 +342,9 @@ fn flag_wins_without_running_helpers() {
         vec![cfg],
         Some(path.into()),
     ));
-    assert_eq!(s.clone().provider()("r.example"), basic("cli"));
+    let got = s.clone().provider()("r.example", "x").unwrap().unwrap();
+    assert_eq!(got.credential, basic("cli"));
+    assert_eq!(got.source, "--creds");
     assert!(fx.asked("test").is_empty());
     assert_no_secret(&format!("{s:?}"));
 }

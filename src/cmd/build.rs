@@ -55,6 +55,7 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
             }
             BuildOutput::Registry(target) => {
                 let report = push_stored(
+                    ctx,
                     &store,
                     &built.manifest_digest,
                     &built.media_type,

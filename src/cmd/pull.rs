@@ -2,7 +2,6 @@
 //! and report its exact sizes.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -12,7 +11,6 @@ use crate::error::UserError;
 use crate::oci::image::{self, ImageSize, PullOptions, StoredImage, human_bytes};
 use crate::oci::manifest::Platform;
 use crate::oci::reference::TlsMode;
-use crate::oci::registry::RegistryClient;
 use crate::oci::source;
 use crate::oci::store::BlobStore;
 use crate::oci::transport::ImageLocation;
@@ -79,7 +77,7 @@ pub fn fetch(
     show_progress: bool,
 ) -> anyhow::Result<(BlobStore, StoredImage)> {
     let store = BlobStore::open(&ctx.cache_dir)?;
-    let client = Arc::new(RegistryClient::builder().tls(settings.tls).build());
+    let client = ctx.registry_client(settings.tls);
     let scratch = tempfile::Builder::new()
         .prefix(".unpack-")
         .tempdir_in(store.root().join("ocibench"))

@@ -2,7 +2,6 @@
 //! sending only the blobs the registry lacks.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use crate::cli::Context;
 use crate::cmd::pull::{PullSettings, fetch};
@@ -10,7 +9,6 @@ use crate::error::UserError;
 use crate::oci::image::human_bytes;
 use crate::oci::push::{PushOptions, PushReport, push as push_image};
 use crate::oci::reference::{ImageReference, TlsMode};
-use crate::oci::registry::RegistryClient;
 use crate::oci::store::BlobStore;
 use crate::oci::transport::ImageLocation;
 
@@ -54,6 +52,7 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     let show = ctx.show_progress() && !args.json;
     let (store, stored) = fetch(&settings, ctx, show)?;
     let report = push_stored(
+        ctx,
         &store,
         &stored.manifest_digest,
         &stored.manifest_media_type,
@@ -66,6 +65,7 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
 
 /// Pushes a stored image; shared with `build --output docker://...`.
 pub fn push_stored(
+    ctx: &Context,
     store: &BlobStore,
     manifest_digest: &crate::oci::digest::Digest,
     media_type: &str,
@@ -73,7 +73,7 @@ pub fn push_stored(
     tls: TlsMode,
     show_progress: bool,
 ) -> anyhow::Result<PushReport> {
-    let client = Arc::new(RegistryClient::builder().tls(tls).build());
+    let client = ctx.registry_client(tls);
     let reporter = crate::ui::reporter(show_progress, "push");
     Ok(push_image(
         store,

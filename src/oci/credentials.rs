@@ -6,7 +6,7 @@
 //! a value from a file: a mistyped field, bad base64 or a failing helper is
 //! reported by file, key and helper name only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::auth::{Credential, Secret};
-use super::registry::CredentialProvider;
+use super::registry::{CredentialProvider, ProvidedCredential};
 use crate::error::{ExitKind, Explain};
 
 mod file;
@@ -216,9 +216,13 @@ impl Explain for CredentialError {
     }
     fn exit_kind(&self) -> ExitKind {
         match self {
-            CredentialError::HelperIo { .. }
+            // A credential helper that is missing or fails is a failure of the run
+            // (exit 1); a wrong flag or a malformed file is bad input (exit 2).
+            CredentialError::HelperNotFound { .. }
+            | CredentialError::HelperIo { .. }
             | CredentialError::HelperFailed { .. }
-            | CredentialError::HelperOutput { .. } => ExitKind::Runtime,
+            | CredentialError::HelperOutput { .. }
+            | CredentialError::Read { .. } => ExitKind::Runtime,
             _ => ExitKind::Usage,
         }
     }
@@ -353,9 +357,6 @@ pub struct CredentialStore {
 #[derive(Debug, Default)]
 struct State {
     answers: HashMap<CacheKey, Option<ResolvedCredential>>,
-    /// Keys a provider already answered anonymously after an error.
-    failed: HashSet<CacheKey>,
-    errors: Vec<CredentialError>,
 }
 
 /// A normalised (registry, repository): Docker Hub's aliases and short
@@ -469,42 +470,18 @@ impl CredentialStore {
         Ok(None)
     }
 
-    /// A provider for the registry client, asking about registries only.
-    /// An error counts as anonymous and is kept for [`take_errors`](Self::take_errors).
+    /// The provider the registry client asks (on a 401) for `registry` and the
+    /// repository at hand; podman's repository-specific keys apply. A source that
+    /// fails (a malformed file, a broken helper) is an error, not a silent anonymous.
     pub fn provider(self: Arc<Self>) -> CredentialProvider {
-        Arc::new(move |registry: &str| self.provide(registry, None))
-    }
-
-    /// As [`provider`](Self::provider), with podman's repository-specific keys
-    /// for one image: asked about `registry`, it looks up `repository` too.
-    pub fn provider_for(self: Arc<Self>, registry: &str, repository: &str) -> CredentialProvider {
-        let (image_registry, repository) = (normalize_registry(registry), repository.to_string());
-        Arc::new(move |registry: &str| {
-            let repo =
-                (normalize_registry(registry) == image_registry).then_some(repository.as_str());
-            self.provide(registry, repo)
-        })
-    }
-
-    fn provide(&self, registry: &str, repository: Option<&str>) -> Credential {
-        let key = cache_key(registry, repository);
-        let mut state = self.lock();
-        if state.failed.contains(&key) {
-            return Credential::Anonymous;
-        }
-        match self.resolve_locked(&mut state, key.clone()) {
-            Ok(found) => found.map(|r| r.credential).unwrap_or_default(),
-            Err(e) => {
-                state.failed.insert(key);
-                state.errors.push(e);
-                Credential::Anonymous
+        Arc::new(move |registry: &str, repository: &str| {
+            match self.resolve(registry, Some(repository)) {
+                Ok(found) => Ok(found.map(|r| ProvidedCredential {
+                    credential: r.credential,
+                    source: r.source.to_string(),
+                })),
+                Err(e) => Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
             }
-        }
-    }
-
-    /// The errors providers met (each answered as anonymous), oldest first.
-    /// A command reports them, e.g. when the registry then answers 401.
-    pub fn take_errors(&self) -> Vec<CredentialError> {
-        std::mem::take(&mut self.lock().errors)
+        })
     }
 }

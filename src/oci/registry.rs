@@ -39,14 +39,30 @@ pub enum RegistryError {
         reference: String,
         detail: String,
     },
-    #[error("registry {host} refused access to {repository}: {detail}")]
+    #[error(
+        "registry {host} refused access to {repository}: {detail} (credentials: {credentials})"
+    )]
     Unauthorized {
         host: String,
         repository: String,
         detail: String,
+        /// Where the credential came from, or "none (anonymous)".
+        credentials: String,
     },
-    #[error("token server {realm} refused: HTTP {status}")]
-    TokenRefused { realm: String, status: u16 },
+    #[error(
+        "token server {realm} refused the credentials: HTTP {status} (credentials: {credentials})"
+    )]
+    TokenRefused {
+        realm: String,
+        status: u16,
+        credentials: String,
+    },
+    #[error("cannot get credentials for {registry}")]
+    Credentials {
+        registry: String,
+        #[source]
+        source: CredentialSourceError,
+    },
     #[error("registry {host} answered {status} for {method} {url}{detail}")]
     Status {
         host: String,
@@ -88,9 +104,18 @@ impl Explain for RegistryError {
             RegistryError::NotFound { what: "repository", .. } => Some(
                 "check the repository name; Docker Hub's official images live under library/ (python:3 is docker.io/library/python:3)".into(),
             ),
-            RegistryError::Unauthorized { .. } | RegistryError::TokenRefused { .. } => Some(
-                "log in with `podman login` (or pass --creds USER:PASS); the image may also be private or not exist".into(),
-            ),
+            RegistryError::Unauthorized { credentials, .. }
+            | RegistryError::TokenRefused { credentials, .. }
+                if credentials.starts_with("none") =>
+            {
+                Some("log in with `podman login` or `docker login`, or pass --creds USER:PASS; the repository may also be private or not exist".into())
+            }
+            RegistryError::Unauthorized { credentials, .. }
+            | RegistryError::TokenRefused { credentials, .. } => Some(format!(
+                "check the credentials from {credentials}: the password may be wrong, or the account may not have access to this repository"
+            )),
+            // The credential source's own error carries the hint.
+            RegistryError::Credentials { .. } => None,
             RegistryError::DigestMismatch { .. } => Some(
                 "the registry served corrupt or altered content; nothing was stored. Retry, and report it to the registry's operator if it persists".into(),
             ),
@@ -128,8 +153,20 @@ impl RetryPolicy {
     }
 }
 
-/// Supplies the credential for a registry host. Anonymous by default.
-pub type CredentialProvider = Arc<dyn Fn(&str) -> Credential + Send + Sync>;
+/// A credential and where it came from (named in errors, never its value).
+#[derive(Debug, Clone)]
+pub struct ProvidedCredential {
+    pub credential: Credential,
+    pub source: String,
+}
+
+/// Why a credential source could not answer (a malformed file, a failing helper).
+pub type CredentialSourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Supplies the credential for (registry, repository): `None` is anonymous.
+pub type CredentialProvider = Arc<
+    dyn Fn(&str, &str) -> Result<Option<ProvidedCredential>, CredentialSourceError> + Send + Sync,
+>;
 
 /// Builds a `RegistryClient`.
 pub struct RegistryClientBuilder {
@@ -143,7 +180,7 @@ impl Default for RegistryClientBuilder {
         RegistryClientBuilder {
             tls: TlsMode::Auto,
             retry: RetryPolicy::default(),
-            credentials: Arc::new(|_| Credential::Anonymous),
+            credentials: Arc::new(|_, _| Ok(None)),
         }
     }
 }
@@ -183,6 +220,7 @@ impl RegistryClientBuilder {
             retry: self.retry,
             credentials: self.credentials,
             auth: AuthCache::default(),
+            sources: Default::default(),
         }
     }
 }
@@ -194,6 +232,8 @@ pub struct RegistryClient {
     retry: RetryPolicy,
     credentials: CredentialProvider,
     auth: AuthCache,
+    /// Per host: where the credential last presented came from, for error messages.
+    sources: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// A manifest as served: bytes, content type and their digest.
@@ -588,6 +628,13 @@ impl RegistryClient {
         }
         let (_, detail) = error_detail(resp);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let credentials = self
+                .sources
+                .lock()
+                .expect("sources lock")
+                .get(image.api_host())
+                .cloned()
+                .unwrap_or_else(|| "none (anonymous)".to_string());
             return Err(RegistryError::Unauthorized {
                 host: image.api_host().to_string(),
                 repository: image.repository().to_string(),
@@ -596,6 +643,7 @@ impl RegistryClient {
                 } else {
                     detail
                 },
+                credentials,
             });
         }
         Err(RegistryError::Status {
@@ -718,7 +766,8 @@ impl RegistryClient {
         }
     }
 
-    /// Answers a challenge: fetches a bearer token or prepares Basic credentials.
+    /// Answers a challenge: fetches a bearer token (anonymously, with Basic
+    /// credentials, or by an OAuth2 refresh-token grant) or prepares Basic credentials.
     fn authenticate(
         &self,
         image: &ImageReference,
@@ -728,9 +777,24 @@ impl RegistryClient {
     ) -> Result<(), RegistryError> {
         let scope = scopes.join(" ");
         let scope = scope.as_str();
-        let credential = (self.credentials)(image.registry());
-        match challenge.scheme.as_str() {
-            "basic" => match credential.basic_header() {
+        let provided =
+            (self.credentials)(image.registry(), image.repository()).map_err(|source| {
+                RegistryError::Credentials {
+                    registry: image.registry().to_string(),
+                    source,
+                }
+            })?;
+        let source_name = provided
+            .as_ref()
+            .map(|p| p.source.clone())
+            .unwrap_or_else(|| "none (anonymous)".to_string());
+        self.sources
+            .lock()
+            .expect("sources lock")
+            .insert(host.to_string(), source_name.clone());
+        let credential = provided.map(|p| p.credential).unwrap_or_default();
+        if challenge.scheme == "basic" {
+            return match credential.basic_header() {
                 Some(h) => {
                     self.auth
                         .put(host, scope, Authorization::Basic(Secret::new(h)));
@@ -740,59 +804,79 @@ impl RegistryClient {
                     host: host.to_string(),
                     repository: image.repository().to_string(),
                     detail: "the registry requires a username and password".into(),
+                    credentials: source_name,
                 }),
-            },
-            _ => {
-                let realm = challenge.param("realm").unwrap_or_default().to_string();
-                let mut token_url =
-                    url::Url::parse(&realm).map_err(|e| RegistryError::BadRedirect {
-                        url: realm.clone(),
-                        detail: format!("bad token realm: {e}"),
-                    })?;
-                {
-                    let mut q = token_url.query_pairs_mut();
-                    if let Some(service) = challenge.param("service") {
-                        q.append_pair("service", service);
-                    }
-                    for sc in scopes {
-                        q.append_pair("scope", sc);
-                    }
-                }
-                let mut req = Request::builder()
-                    .method(Method::GET)
-                    .uri(token_url.as_str());
-                if let Some(h) = credential.basic_header() {
-                    req = req.header("Authorization", h);
-                }
-                let req = req.body(()).expect("token request builds");
-                let resp = self
-                    .agent
-                    .run(req)
-                    .map_err(|source| RegistryError::Unreachable {
-                        host: token_url.host_str().unwrap_or("").to_string(),
-                        url: realm.clone(),
-                        source,
-                    })?;
-                if !resp.status().is_success() {
-                    return Err(RegistryError::TokenRefused {
-                        realm,
-                        status: resp.status().as_u16(),
-                    });
-                }
-                let parsed: auth::TokenResponse =
-                    resp.into_body()
-                        .read_json()
-                        .map_err(|e| RegistryError::Body {
-                            url: realm.clone(),
-                            source: std::io::Error::other(e),
-                        })?;
-                let token = parsed
-                    .into_token()
-                    .ok_or(RegistryError::TokenRefused { realm, status: 200 })?;
-                self.auth.put(host, scope, Authorization::Bearer(token));
-                Ok(())
-            }
+            };
         }
+        let realm = challenge.param("realm").unwrap_or_default().to_string();
+        let mut token_url = url::Url::parse(&realm).map_err(|e| RegistryError::BadRedirect {
+            url: realm.clone(),
+            detail: format!("bad token realm: {e}"),
+        })?;
+        let service = challenge.param("service").unwrap_or_default().to_string();
+        let req = if let Credential::IdentityToken(refresh) = &credential {
+            // OAuth2 refresh-token grant (what `docker login` stores as identitytoken).
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("service", &service)
+                .append_pair("client_id", "ocibench")
+                .append_pair("refresh_token", refresh.expose());
+            for sc in scopes {
+                form.append_pair("scope", sc);
+            }
+            Request::builder()
+                .method(Method::POST)
+                .uri(token_url.as_str())
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form.finish().into_bytes())
+        } else {
+            {
+                let mut q = token_url.query_pairs_mut();
+                if !service.is_empty() {
+                    q.append_pair("service", &service);
+                }
+                for sc in scopes {
+                    q.append_pair("scope", sc);
+                }
+            }
+            let mut req = Request::builder()
+                .method(Method::GET)
+                .uri(token_url.as_str());
+            if let Some(h) = credential.basic_header() {
+                req = req.header("Authorization", h);
+            }
+            req.body(Vec::new())
+        };
+        let req = req.expect("token request builds");
+        let resp = self
+            .agent
+            .run(req)
+            .map_err(|source| RegistryError::Unreachable {
+                host: token_url.host_str().unwrap_or("").to_string(),
+                url: realm.clone(),
+                source,
+            })?;
+        if !resp.status().is_success() {
+            return Err(RegistryError::TokenRefused {
+                realm,
+                status: resp.status().as_u16(),
+                credentials: source_name,
+            });
+        }
+        let parsed: auth::TokenResponse =
+            resp.into_body()
+                .read_json()
+                .map_err(|e| RegistryError::Body {
+                    url: realm.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+        let token = parsed.into_token().ok_or(RegistryError::TokenRefused {
+            realm,
+            status: 200,
+            credentials: source_name,
+        })?;
+        self.auth.put(host, scope, Authorization::Bearer(token));
+        Ok(())
     }
 }
 

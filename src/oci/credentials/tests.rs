@@ -423,7 +423,7 @@ fn malformed_lower_file_is_not_reached_when_a_higher_one_answers() {
 }
 
 #[test]
-fn provider_answers_and_keeps_errors() {
+fn provider_answers_with_sources_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(
         &dir.path().join("auth.json"),
@@ -433,20 +433,28 @@ fn provider_answers_and_keeps_errors() {
             b64(&format!("app:{SECRET}"))
         ),
     );
-    let s = Arc::new(store(vec![f]));
+    let s = Arc::new(store(vec![f.clone()]));
     let p = s.clone().provider();
-    assert_eq!(p("r.example"), basic("reg", SECRET));
-    assert_eq!(p("nowhere.example"), Credential::Anonymous);
-    assert_eq!(p("bad.example"), Credential::Anonymous);
-    assert_eq!(p("bad.example"), Credential::Anonymous);
-    let errors = s.take_errors();
-    assert_eq!(errors.len(), 1, "{errors:?}"); // remembered once, not per call
-    assert!(errors[0].to_string().contains("bad.example"));
-    assert!(s.take_errors().is_empty());
-
-    let p = s.clone().provider_for("r.example", "team/app");
-    assert_eq!(p("r.example"), basic("app", SECRET));
-    assert_eq!(p("R.EXAMPLE"), basic("app", SECRET));
+    let got = p("r.example", "other/repo").unwrap().unwrap();
+    assert_eq!(got.credential, basic("reg", SECRET));
+    assert!(
+        got.source.contains(&f.display().to_string()),
+        "{}",
+        got.source
+    );
+    assert!(p("nowhere.example", "x").unwrap().is_none());
+    let err = p("bad.example", "x").unwrap_err().to_string();
+    assert!(err.contains("bad.example"), "{err}");
+    assert!(!err.contains(SECRET));
+    // podman's repository-specific key wins for that repository.
+    assert_eq!(
+        p("r.example", "team/app").unwrap().unwrap().credential,
+        basic("app", SECRET)
+    );
+    assert_eq!(
+        p("R.EXAMPLE", "team/app").unwrap().unwrap().credential,
+        basic("app", SECRET)
+    );
 }
 
 #[test]
