@@ -82,12 +82,21 @@ if [ -n "${DEBOOTSTRAP_CACHE:-}" ]; then
   cache_args=(--cache-dir="$(realpath "$DEBOOTSTRAP_CACHE")")
 fi
 echo "debootstrap --variant=minbase --include=$include $suite (mirror $mirror)" >&2
-debootstrap --variant=minbase --include="$include" "${cache_args[@]}" \
-  "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+fail() {
   tail -n 30 "$work/debootstrap.log" >&2
-  echo "error: debootstrap failed (log above); is the apt mirror $mirror reachable?" >&2
+  echo "error: debootstrap $1 failed (log above); is the apt mirror $mirror reachable?" >&2
   exit 1
 }
+# Two stages so dpkg can be told not to fsync every file (force-unsafe-io) before it
+# installs anything: that fsync, not the download, is most of debootstrap's time on a
+# busy disk. The setting is removed again before the rootfs becomes a layer.
+debootstrap --foreign --variant=minbase --include="$include" "${cache_args[@]}" \
+  "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || fail "(first stage)"
+mkdir -p "$rootfs/etc/dpkg/dpkg.cfg.d"
+echo force-unsafe-io >"$rootfs/etc/dpkg/dpkg.cfg.d/zz-make-python-base-unsafe-io"
+chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 \
+  || fail "(second stage)"
+rm "$rootfs/etc/dpkg/dpkg.cfg.d/zz-make-python-base-unsafe-io"
 t1=$(date +%s.%N)
 
 unmount_all
