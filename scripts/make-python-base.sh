@@ -8,7 +8,8 @@
 # NAME     tag written into OUTDIR/index.json (org.opencontainers.image.ref.name)
 # SUITE    Debian suite: bookworm (Python 3.11), bullseye (Python 3.9), ...
 # VARIANT  slim: minbase + python3-minimal (like python:*-slim)
-#          full: minbase + python3, pip, venv, ca-certificates, curl, procps, ...
+#          full: minbase + python3, pip, venv, headers, build-essential, git, curl, ...
+#                (like python:*-bookworm, which is built on buildpack-deps)
 # OUTDIR   the OCI layout to write; skipped when it is already complete for the same
 #          inputs (delete it to rebuild)
 #
@@ -28,7 +29,8 @@ epoch=${SOURCE_DATE_EPOCH:-0}
 
 case "$variant" in
   slim) include=python3-minimal ;;
-  full) include=python3,python3-pip,python3-venv,ca-certificates,curl,procps,netbase,tzdata ;;
+  # Like python:<v>-<suite> (buildpack-deps): a compiler toolchain and headers as well.
+  full) include=python3,python3-dev,python3-pip,python3-venv,build-essential,git,curl,wget,ca-certificates,procps,netbase,tzdata ;;
   *) usage ;;
 esac
 
@@ -46,7 +48,7 @@ fi
 if command -v pigz >/dev/null; then compress=(pigz -n -6 -c); else compress=(gzip -n -6 -c); fi
 
 # Cache: OUTDIR/.ocibench-base records the inputs of a finished build.
-stamp="name=$name suite=$suite variant=$variant mirror=$mirror epoch=$epoch"
+stamp="name=$name suite=$suite variant=$variant include=$include mirror=$mirror epoch=$epoch"
 if [ -f "$outdir/.ocibench-base" ] && [ "$(cat "$outdir/.ocibench-base")" = "$stamp" ] \
    && [ -f "$outdir/index.json" ]; then
   echo "$outdir is up to date ($stamp)" >&2
