@@ -8,7 +8,8 @@
 # NAME     tag written into OUTDIR/index.json (org.opencontainers.image.ref.name)
 # SUITE    Debian suite: bookworm (Python 3.11), bullseye (Python 3.9), ...
 # VARIANT  slim: minbase + python3-minimal (like python:*-slim)
-#          full: minbase + python3, pip, venv, ca-certificates, curl, procps, ...
+#          full: minbase + python3, pip, venv, headers, build-essential, git, curl, ...
+#                (like python:*-bookworm, which is built on buildpack-deps)
 # OUTDIR   the OCI layout to write; skipped when it is already complete for the same
 #          inputs (delete it to rebuild)
 #
@@ -28,7 +29,8 @@ epoch=${SOURCE_DATE_EPOCH:-0}
 
 case "$variant" in
   slim) include=python3-minimal ;;
-  full) include=python3,python3-pip,python3-venv,ca-certificates,curl,procps,netbase,tzdata ;;
+  # Like python:<v>-<suite> (buildpack-deps): a compiler toolchain and headers as well.
+  full) include=python3,python3-dev,python3-pip,python3-venv,build-essential,git,curl,wget,ca-certificates,procps,netbase,tzdata ;;
   *) usage ;;
 esac
 
@@ -46,7 +48,7 @@ fi
 if command -v pigz >/dev/null; then compress=(pigz -n -6 -c); else compress=(gzip -n -6 -c); fi
 
 # Cache: OUTDIR/.ocibench-base records the inputs of a finished build.
-stamp="name=$name suite=$suite variant=$variant mirror=$mirror epoch=$epoch"
+stamp="name=$name suite=$suite variant=$variant include=$include mirror=$mirror epoch=$epoch"
 if [ -f "$outdir/.ocibench-base" ] && [ "$(cat "$outdir/.ocibench-base")" = "$stamp" ] \
    && [ -f "$outdir/index.json" ]; then
   echo "$outdir is up to date ($stamp)" >&2
@@ -82,12 +84,21 @@ if [ -n "${DEBOOTSTRAP_CACHE:-}" ]; then
   cache_args=(--cache-dir="$(realpath "$DEBOOTSTRAP_CACHE")")
 fi
 echo "debootstrap --variant=minbase --include=$include $suite (mirror $mirror)" >&2
-debootstrap --variant=minbase --include="$include" "${cache_args[@]}" \
-  "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+fail() {
   tail -n 30 "$work/debootstrap.log" >&2
-  echo "error: debootstrap failed (log above); is the apt mirror $mirror reachable?" >&2
+  echo "error: debootstrap $1 failed (log above); is the apt mirror $mirror reachable?" >&2
   exit 1
 }
+# Two stages so dpkg can be told not to fsync every file (force-unsafe-io) before it
+# installs anything: that fsync, not the download, is most of debootstrap's time on a
+# busy disk. The setting is removed again before the rootfs becomes a layer.
+debootstrap --foreign --variant=minbase --include="$include" "${cache_args[@]}" \
+  "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || fail "(first stage)"
+mkdir -p "$rootfs/etc/dpkg/dpkg.cfg.d"
+echo force-unsafe-io >"$rootfs/etc/dpkg/dpkg.cfg.d/zz-make-python-base-unsafe-io"
+chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 \
+  || fail "(second stage)"
+rm "$rootfs/etc/dpkg/dpkg.cfg.d/zz-make-python-base-unsafe-io"
 t1=$(date +%s.%N)
 
 unmount_all

@@ -506,3 +506,43 @@ fn test_context_seals_the_environment() {
 fn missing_tool_is_a_loud_failure() {
     tools::require("no-such-tool-xyz", "pkg-xyz");
 }
+
+/// Slow on a fresh machine (debootstrap from the apt mirror, ~1-2 min), instant once
+/// cached: `cargo test --test support_selftest -- --ignored python_base`.
+#[test]
+#[ignore = "runs debootstrap against the apt mirror on first use"]
+fn python_base_builds_pushes_and_runs() {
+    let base = support::python_base("3.11-slim-bookworm", "bookworm", "slim");
+    assert_eq!(base.image.platform, "linux/amd64");
+    assert_eq!(base.image.layers.len(), 1);
+    assert_eq!(base.image.config_json()["config"]["Cmd"][0], "python3");
+    assert!(base.image.uncompressed_bytes() > 100_000_000);
+    let registry = Registry::start();
+    run(tools::skopeo()
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .args([
+            base.oci_ref(),
+            registry.docker_ref("python:3.11-slim-bookworm"),
+        ]));
+    let pushed = support::read_registry(&registry, "python", "3.11-slim-bookworm");
+    assert_eq!(pushed.manifest_digest, base.image.manifest_digest);
+    let out = run(tools::command("podman", "podman").args([
+        "--runtime",
+        tools::require("runc", "runc").to_str().unwrap(),
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        &base.oci_ref(),
+        "python3",
+        "-c",
+        "import sys; print(sys.version_info[:2])",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "(3, 11)");
+    let name = format!("localhost{}:latest", base.dir.display());
+    let _ = Command::new("podman")
+        .args(["rmi", "--ignore", &name])
+        .output();
+}

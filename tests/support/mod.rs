@@ -24,7 +24,8 @@
 //! tamper, cached layouts), [`expected`] (values read back from blobs), [`layout`]
 //! (writing OCI layouts with tar/gzip/sha256sum), [`rootfs`] (busybox and app roots),
 //! [`context`] (`TestContext`, `Output`), [`tools`] (`require`, `run`, `free_port`),
-//! [`http`] (a tiny std-only HTTP client), [`media`] (media types).
+//! [`http`] (a tiny std-only HTTP client), [`media`] (media types), [`python_base`]
+//! (Debian Python bases from `scripts/make-python-base.sh`, cached).
 //!
 //! Facts measured on Debian 12 (skopeo 1.9.3, Distribution 2.8.2) that shaped this code:
 //! - `skopeo copy --all` pushes an OCI index with an attestation entry
@@ -44,6 +45,7 @@ pub mod http;
 pub mod layout;
 pub mod media;
 pub mod podman;
+pub mod python_base;
 pub mod registry;
 pub mod rootfs;
 pub mod tools;
@@ -53,5 +55,6 @@ pub use fixtures::{
     FixtureImage, FixtureIndex, FixtureLayer, FixtureLayout, Variant, export_fixture,
     fixture_layout, push_fixture, read_layout, read_registry, tamper_blob,
 };
+pub use python_base::python_base;
 pub use registry::{LogMark, LoggedRequest, Registry};
 pub use tools::{free_port, require, run};

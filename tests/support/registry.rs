@@ -4,9 +4,12 @@
 //! Requests are counted from the registry's own access log (Apache combined format on
 //! the registry's stdout), not through a proxy: the log sees every request on every
 //! keep-alive connection exactly as the server handled it, and a proxy would have to
-//! parse HTTP framing itself. The log is written just after each response; [`Registry::mark`]
-//! and [`Registry::requests_since`] first make a sentinel request and wait until it is
-//! logged, so every request a finished client made is in the log by then.
+//! parse HTTP framing itself. The line is written by a wrapper around the handler, before
+//! Go's server flushes the response's last bytes, so a client that has read a response
+//! has (to within microseconds) been logged; [`Registry::mark`] and
+//! [`Registry::requests_since`] also make a sentinel request first and wait until it is
+//! logged. Requests made by this support itself (User-Agent `ocibench-test-support*`)
+//! are left out of the counts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
