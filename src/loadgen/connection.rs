@@ -39,7 +39,7 @@ pub struct Response {
 pub enum Failure {
     /// The connection was closed before the request was written: nothing was
     /// sent, so the caller reconnects and sends again without counting it.
-    NotSent(Request<Body>),
+    NotSent(Box<Request<Body>>),
     /// The request failed.
     Failed(ErrorKind),
 }
@@ -82,13 +82,13 @@ impl Connection {
         let sender = &mut self.sender;
         let exchange = async move {
             if sender.ready().await.is_err() {
-                return Err(Failure::NotSent(req));
+                return Err(Failure::NotSent(Box::new(req)));
             }
             let resp = match sender.try_send_request(req).await {
                 Ok(resp) => resp,
                 Err(mut e) => {
                     return Err(match e.take_message() {
-                        Some(req) => Failure::NotSent(req),
+                        Some(req) => Failure::NotSent(Box::new(req)),
                         None => Failure::Failed(classify(e.error())),
                     });
                 }

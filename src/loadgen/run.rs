@@ -179,6 +179,7 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, LoadError> {
 }
 
 /// Raises the soft RLIMIT_NOFILE to `needed` (at most the hard limit).
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
 fn ensure_fd_limit(needed: u64) -> Result<(), LoadError> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -219,6 +220,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unnecessary_cast)]
     fn fd_limit_beyond_hard_is_refused() {
         let mut lim = libc::rlimit {
             rlim_cur: 0,

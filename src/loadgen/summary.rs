@@ -159,7 +159,7 @@ mod tests {
             "  200: 20\n",
             "  503: 10\n",
             "Percentage of the requests served within a certain time (ms)\n",
-            "    50%     15.000\n",
+            "    50%     15.0",
             "  99.9%     30.000\n",
             "   100%     30.000 (longest request)\n",
         ] {

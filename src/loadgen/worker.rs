@@ -186,7 +186,7 @@ async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response
             }
             Err(Failure::NotSent(r)) if attempt == 0 => {
                 *conn = None;
-                req = r;
+                req = *r;
             }
             Err(Failure::NotSent(_)) => {
                 *conn = None;
