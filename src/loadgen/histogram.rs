@@ -56,6 +56,8 @@ impl LatencyHistogram {
         self.us
             .add(&other.us)
             .expect("histograms share their bounds");
+        self.min_us = self.min_us.min(other.min_us);
+        self.max_us = self.max_us.max(other.max_us);
     }
 
     /// Number of values recorded.
@@ -181,6 +183,11 @@ mod tests {
             if i % 3 == 0 { &mut a } else { &mut b }.record(d);
             all.record(d);
         }
+        let mut merged = LatencyHistogram::new();
+        merged.merge(&a);
+        merged.merge(&b);
+        assert_eq!(merged.len(), 1000);
+        assert_eq!(merged.summary(), all.summary());
         a.merge(&b);
         assert_eq!(a.len(), 1000);
         assert_eq!(a.summary(), all.summary());
