@@ -10,6 +10,7 @@ use std::error::Error as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::Request;
@@ -116,20 +117,27 @@ impl Connection {
                 reusable,
             })
         };
-        if self.driver_done {
-            return exchange.await;
-        }
         let mut exchange = std::pin::pin!(exchange);
-        tokio::select! {
-            biased;
-            r = &mut exchange => r,
-            _ = &mut self.driver => {
+        let driver = &mut self.driver;
+        let driver_done = &mut self.driver_done;
+        // Exchange, driver, exchange again: the first poll queues the request,
+        // the driver writes it (or reads the response and its body), and the
+        // second poll picks up what the driver just delivered, all in one wake-up.
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
+                return Poll::Ready(r);
+            }
+            if !*driver_done {
+                if driver.as_mut().poll(cx).is_pending() {
+                    return exchange.as_mut().poll(cx);
+                }
                 // Closed: what was already read is still delivered to `exchange`,
                 // or it resolves to an error now that the driver is gone.
-                self.driver_done = true;
-                exchange.await
+                *driver_done = true;
             }
-        }
+            exchange.as_mut().poll(cx)
+        })
+        .await
     }
 }
 

@@ -7,7 +7,7 @@
 //! `Rc<RefCell<_>>`: one thread, no atomics, no channel). One timer per client
 //! bounds each request by `--timeout` and by the `-z` deadline.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -39,6 +39,30 @@ impl Budget {
     #[inline]
     pub fn claim(&self) -> bool {
         self.0.fetch_sub(1, Ordering::Relaxed) > 0
+    }
+
+    /// Takes one request, through a worker's `reserve`: refilled from the
+    /// shared counter a few at a time, so workers rarely touch the shared
+    /// cache line. Chunks shrink to one near the end; exactly `n` succeed.
+    #[inline]
+    pub fn claim_via(&self, reserve: &Cell<u64>) -> bool {
+        let left = reserve.get();
+        if left > 0 {
+            reserve.set(left - 1);
+            return true;
+        }
+        let remaining = self.0.load(Ordering::Relaxed);
+        if remaining <= 0 {
+            return false;
+        }
+        let want = (remaining / 512).clamp(1, 32);
+        let before = self.0.fetch_sub(want, Ordering::Relaxed);
+        if before <= 0 {
+            return false;
+        }
+        // Granted: min(before, want); the sum of grants telescopes to `n`.
+        reserve.set(before.min(want) as u64 - 1);
+        true
     }
 }
 
@@ -82,6 +106,14 @@ pub struct Shared {
     pub progress: Arc<AtomicU64>,
 }
 
+/// State the clients of one worker share (one thread: no atomics).
+#[derive(Default)]
+struct WorkerLocal {
+    tally: RefCell<Tally>,
+    /// Requests this worker took from the shared `-n` budget but has not sent.
+    reserve: Cell<u64>,
+}
+
 /// What one worker thread measured.
 pub struct WorkerReport {
     pub tally: Tally,
@@ -95,10 +127,10 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerRe
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let tally = Rc::new(RefCell::new(Tally::new()));
+    let state = Rc::new(WorkerLocal::default());
     local.block_on(&rt, async {
         let tasks: Vec<_> = (0..clients)
-            .map(|_| tokio::task::spawn_local(client(shared.clone(), tally.clone())))
+            .map(|_| tokio::task::spawn_local(client(shared.clone(), state.clone())))
             .collect();
         for t in tasks {
             // A client cannot panic short of a bug; a panic is re-raised here.
@@ -109,12 +141,12 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerRe
     });
     let end = Instant::now();
     drop(local);
-    let tally = Rc::try_unwrap(tally).map_or_else(|rc| rc.borrow().clone(), RefCell::into_inner);
+    let tally = state.tally.borrow().clone();
     Ok(WorkerReport { tally, end })
 }
 
 /// One client: warm-up, wait for all, then the measured loop.
-async fn client(shared: Arc<Shared>, tally: Rc<RefCell<Tally>>) {
+async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>) {
     let mut conn: Option<Connection> = None;
     let mut timer = Timer::new();
 
@@ -129,7 +161,7 @@ async fn client(shared: Arc<Shared>, tally: Rc<RefCell<Tally>>) {
     let mut unpublished = 0u64;
     loop {
         match (&shared.budget, run_deadline) {
-            (Some(b), _) if !b.claim() => break,
+            (Some(b), _) if !b.claim_via(&state.reserve) => break,
             (None, Some(end)) if Instant::now() >= end => break,
             _ => {}
         }
@@ -140,7 +172,7 @@ async fn client(shared: Arc<Shared>, tally: Rc<RefCell<Tally>>) {
             (a, b) => a.or(b),
         };
         let outcome = timer.bound(deadline, send(&shared, &mut conn)).await;
-        let mut tally = tally.borrow_mut();
+        let mut tally = state.tally.borrow_mut();
         match outcome {
             Some(Ok(resp)) => tally.response(resp.status, resp.bytes, sent.elapsed()),
             Some(Err(kind)) => tally.failure(kind, None),
@@ -252,5 +284,29 @@ mod tests {
         });
         assert_eq!(claimed, 1000);
         assert!(!Budget::new(0).claim());
+    }
+
+    #[test]
+    fn chunked_claims_hand_out_exactly_n() {
+        for n in [0u64, 1, 5, 511, 512, 513, 10_000, 123_457] {
+            let b = Arc::new(Budget::new(n));
+            let claimed: u64 = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..3)
+                    .map(|_| {
+                        let b = b.clone();
+                        s.spawn(move || {
+                            let reserve = Cell::new(0);
+                            let mut k = 0u64;
+                            while b.claim_via(&reserve) {
+                                k += 1;
+                            }
+                            k
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(claimed, n);
+        }
     }
 }
