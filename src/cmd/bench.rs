@@ -42,7 +42,7 @@ pub struct BenchArgs {
     /// Request body read from a file
     #[arg(short = 'D', long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
-    /// Per-request timeout, connection included (500ms, 3s, 2m)
+    /// Per-request timeout, connection included (500ms, 3s, 2m; 0: none)
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub timeout: String,
     /// Requests sent before the measured run, not counted
@@ -89,9 +89,7 @@ fn settings(args: &BenchArgs) -> anyhow::Result<LoadConfig> {
         .keepalive(!args.no_keepalive)
         .warmup(args.warmup)
         .method(loadgen::config::parse_method(&args.method).map_err(usage)?)
-        .timeout(Some(
-            loadgen::config::parse_duration("--timeout", &args.timeout).map_err(usage)?,
-        ));
+        .timeout(timeout(&args.timeout)?);
     if let Some(n) = args.requests {
         b = b.requests(n);
     }
@@ -122,6 +120,12 @@ fn settings(args: &BenchArgs) -> anyhow::Result<LoadConfig> {
         (None, None) => {}
     }
     Ok(b.build().map_err(usage)?)
+}
+
+/// `--timeout`: a duration, or 0 for none (as hey).
+fn timeout(raw: &str) -> anyhow::Result<Option<Duration>> {
+    let t = loadgen::config::parse_duration("--timeout", raw).map_err(usage)?;
+    Ok((!t.is_zero()).then_some(t))
 }
 
 fn usage(e: ConfigError) -> UserError {
@@ -261,6 +265,14 @@ mod tests {
         assert_eq!(&c.body[..], b"hi");
         assert_eq!(c.timeout, Some(Duration::from_millis(500)));
         assert_eq!((c.warmup, c.threads), (4, 1));
+    }
+
+    #[test]
+    fn timeout_zero_means_none() {
+        let c = parse(&["http://127.0.0.1:9/", "--timeout", "0"]).unwrap();
+        assert_eq!(c.timeout, None);
+        let c = parse(&["http://127.0.0.1:9/"]).unwrap();
+        assert_eq!(c.timeout, Some(Duration::from_secs(30)));
     }
 
     #[test]

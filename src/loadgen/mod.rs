@@ -16,12 +16,14 @@
 //! ```
 //!
 //! Modules: `config` (validated settings), `connection` (one hyper HTTP/1
-//! connection, error kinds), `worker` (the per-thread hot loop), `histogram`
+//! connection, error kinds), `deadline` (timeouts without a timer per
+//! request), `worker` (the per-thread hot loop), `histogram`
 //! (HdrHistogram latencies), `result` (tallies and the serde result), `run`
 //! (threads, limits, merge), `summary` (the ab-style text).
 
 pub mod config;
 pub mod connection;
+pub mod deadline;
 pub mod histogram;
 pub mod result;
 pub mod run;

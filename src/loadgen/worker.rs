@@ -4,11 +4,11 @@
 //! Every client loops over one `Connection`: claim a request from the shared
 //! budget (`-n`) or check the clock (`-z`), send, read the whole response, and
 //! count it in its worker's `Tally` (shared by the worker's tasks through an
-//! `Rc<RefCell<_>>`: one thread, no atomics, no channel). One timer per client
-//! bounds each request by `--timeout` and by the `-z` deadline.
+//! `Rc<RefCell<_>>`: one thread, no atomics, no channel). A deadline slot per
+//! client, watched by one watchdog task per worker, bounds each request by
+//! `--timeout` and by the `-z` deadline.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -21,6 +21,7 @@ use http_body_util::Full;
 use hyper::client::conn::http1;
 
 use super::connection::{Connection, Failure, Response};
+use super::deadline::{self, Slot};
 use super::result::{ErrorKind, Tally};
 
 /// How many requests a client counts before publishing them to `Progress`.
@@ -107,11 +108,14 @@ pub struct Shared {
 }
 
 /// State the clients of one worker share (one thread: no atomics).
-#[derive(Default)]
 struct WorkerLocal {
     tally: RefCell<Tally>,
     /// Requests this worker took from the shared `-n` budget but has not sent.
     reserve: Cell<u64>,
+    /// One deadline slot per client, watched by the worker's watchdog.
+    slots: Vec<Slot>,
+    /// The `-z` deadline, once the run has started.
+    run_end: Cell<Option<Instant>>,
 }
 
 /// What one worker thread measured.
@@ -127,16 +131,31 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerRe
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let state = Rc::new(WorkerLocal::default());
+    let state = Rc::new(WorkerLocal {
+        tally: RefCell::new(Tally::new()),
+        reserve: Cell::new(0),
+        slots: (0..clients).map(|_| Slot::default()).collect(),
+        run_end: Cell::new(None),
+    });
     local.block_on(&rt, async {
-        let tasks: Vec<_> = (0..clients)
-            .map(|_| tokio::task::spawn_local(client(shared.clone(), state.clone())))
+        let watchdog = (shared.timeout.is_some() || shared.duration.is_some()).then(|| {
+            let state = state.clone();
+            let tick = deadline::tick_for(shared.timeout);
+            tokio::task::spawn_local(async move {
+                deadline::watchdog(&state.slots, tick, &state.run_end).await;
+            })
+        });
+        let tasks: Vec<_> = (0..clients as usize)
+            .map(|i| tokio::task::spawn_local(client(shared.clone(), state.clone(), i)))
             .collect();
         for t in tasks {
             // A client cannot panic short of a bug; a panic is re-raised here.
             if let Err(e) = t.await {
                 std::panic::resume_unwind(e.into_panic());
             }
+        }
+        if let Some(w) = watchdog {
+            w.abort();
         }
     });
     let end = Instant::now();
@@ -146,17 +165,24 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerRe
 }
 
 /// One client: warm-up, wait for all, then the measured loop.
-async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>) {
+async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
     let mut conn: Option<Connection> = None;
-    let mut timer = Timer::new();
+    let slot = &state.slots[index];
 
     while shared.warmup.claim() {
         let deadline = shared.timeout.map(|t| Instant::now() + t);
-        let _ = timer.bound(deadline, send(&shared, &mut conn)).await;
+        if slot
+            .bound(deadline, send(&shared, &mut conn))
+            .await
+            .is_none()
+        {
+            conn = None;
+        }
     }
     shared.barrier.wait().await;
     let start = *shared.start.get_or_init(Instant::now);
     let run_deadline = shared.duration.map(|d| start + d);
+    state.run_end.set(run_deadline);
 
     let mut unpublished = 0u64;
     loop {
@@ -171,7 +197,7 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let outcome = timer.bound(deadline, send(&shared, &mut conn)).await;
+        let outcome = slot.bound(deadline, send(&shared, &mut conn)).await;
         let mut tally = state.tally.borrow_mut();
         match outcome {
             Some(Ok(resp)) => tally.response(resp.status, resp.bytes, sent.elapsed()),
@@ -231,39 +257,6 @@ async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response
         }
     }
     unreachable!("the loop returns on its second attempt")
-}
-
-/// One reusable timer per client: resetting it costs less than a new one.
-struct Timer {
-    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl Timer {
-    fn new() -> Timer {
-        Timer { sleep: None }
-    }
-
-    /// Runs `fut` until `deadline`; `None` if the deadline came first.
-    async fn bound<F: Future>(&mut self, deadline: Option<Instant>, fut: F) -> Option<F::Output> {
-        let Some(deadline) = deadline else {
-            return Some(fut.await);
-        };
-        let deadline = tokio::time::Instant::from_std(deadline);
-        let sleep = match &mut self.sleep {
-            Some(s) => {
-                s.as_mut().reset(deadline);
-                s
-            }
-            None => self
-                .sleep
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        tokio::select! {
-            biased;
-            out = fut => Some(out),
-            () = sleep.as_mut() => None,
-        }
-    }
 }
 
 #[cfg(test)]
