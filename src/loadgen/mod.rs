@@ -1,3 +1,37 @@
 //! The HTTP load generator behind `ocibench bench` (hyper 1.x on tokio).
 //!
 //! Knows nothing of `oci`: it takes a `LoadConfig` and returns a finished result.
+//! It never prints: `run` returns a `BenchResult`, `write_summary` renders one
+//! into any writer, and `Progress` is a counter the caller may poll.
+//!
+//! ```no_run
+//! use ocibench::loadgen::{LoadConfig, Progress, run};
+//! let config = LoadConfig::builder("http://127.0.0.1:8080/")
+//!     .requests(1000)
+//!     .concurrency(100)
+//!     .build()?;
+//! let result = run(&config, &Progress::new())?;
+//! println!("{} req/s, p99 {} ms", result.requests_per_second, result.latency_ms.p99);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modules: `config` (validated settings), `connection` (one hyper HTTP/1
+//! connection, error kinds), `deadline` (timeouts without a timer per
+//! request), `worker` (the per-thread hot loop), `histogram`
+//! (HdrHistogram latencies), `result` (tallies and the serde result), `run`
+//! (threads, limits, merge), `summary` (the ab-style text).
+
+pub mod config;
+pub mod connection;
+pub mod deadline;
+pub mod histogram;
+pub mod result;
+pub mod run;
+pub mod summary;
+pub mod worker;
+
+pub use config::{ConfigError, LoadConfig, LoadConfigBuilder, Stop};
+pub use histogram::{LatencyHistogram, LatencyMs};
+pub use result::{BenchResult, ErrorCounts, ErrorKind};
+pub use run::{LoadError, Progress, run};
+pub use summary::write_summary;

@@ -1,0 +1,211 @@
+//! One HTTP/1.1 connection driven directly: a `hyper::client::conn::http1`
+//! handshake over a `TcpStream`, with no pool and no spawned driver task.
+//!
+//! The connection future is owned here and polled only while a request is in
+//! flight, so dropping a `Connection` closes its socket at once: a request that
+//! timed out or was cut at a `-z` deadline leaves no task or file descriptor
+//! behind. Errors are sorted into the kinds the report counts.
+
+use std::error::Error as _;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Poll;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::result::ErrorKind;
+
+type Body = Full<Bytes>;
+type Driver = http1::Connection<TokioIo<TcpStream>, Body>;
+
+/// A response read to its end.
+#[derive(Debug, Clone, Copy)]
+pub struct Response {
+    pub status: u16,
+    /// Status line, headers and body, as they came over the wire (approximately
+    /// for the head: hyper parses it, we re-count it).
+    pub bytes: u64,
+    /// Whether the connection may carry another request.
+    pub reusable: bool,
+}
+
+/// How a request ended, when it got no response.
+#[derive(Debug)]
+pub enum Failure {
+    /// The connection was closed before the request was written: nothing was
+    /// sent, so the caller reconnects and sends again without counting it.
+    NotSent(Box<Request<Body>>),
+    /// The request failed.
+    Failed(ErrorKind),
+}
+
+/// An open HTTP/1.1 connection.
+pub struct Connection {
+    sender: http1::SendRequest<Body>,
+    driver: Pin<Box<Driver>>,
+    /// The driver finished (the server or hyper closed the connection).
+    driver_done: bool,
+}
+
+impl Connection {
+    /// Opens a TCP connection and performs the (local) HTTP/1 handshake.
+    pub async fn open(addr: SocketAddr, builder: &http1::Builder) -> Result<Connection, ErrorKind> {
+        let stream = TcpStream::connect(addr).await.map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => ErrorKind::Timeout,
+            _ => ErrorKind::Connect,
+        })?;
+        // Small requests must leave at once, not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        let (sender, driver) = builder
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(Connection {
+            sender,
+            driver: Box::pin(driver),
+            driver_done: false,
+        })
+    }
+
+    /// Whether the connection is known to be closed.
+    pub fn is_closed(&self) -> bool {
+        self.driver_done || self.sender.is_closed()
+    }
+
+    /// Sends `req` and reads the whole response, driving the connection meanwhile.
+    pub async fn round_trip(&mut self, req: Request<Body>) -> Result<Response, Failure> {
+        let sender = &mut self.sender;
+        let exchange = async move {
+            if sender.ready().await.is_err() {
+                return Err(Failure::NotSent(Box::new(req)));
+            }
+            let resp = match sender.try_send_request(req).await {
+                Ok(resp) => resp,
+                Err(mut e) => {
+                    return Err(match e.take_message() {
+                        Some(req) => Failure::NotSent(Box::new(req)),
+                        None => Failure::Failed(classify(e.error())),
+                    });
+                }
+            };
+            let status = resp.status();
+            let reusable = !resp
+                .headers()
+                .get(http::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            let mut bytes = head_len(&resp);
+            let mut body = resp.into_body();
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(f) => {
+                        if let Some(d) = f.data_ref() {
+                            bytes += d.len() as u64;
+                        }
+                    }
+                    Err(e) => return Err(Failure::Failed(classify(&e))),
+                }
+            }
+            Ok(Response {
+                status: status.as_u16(),
+                bytes,
+                reusable,
+            })
+        };
+        let mut exchange = std::pin::pin!(exchange);
+        let driver = &mut self.driver;
+        let driver_done = &mut self.driver_done;
+        // Exchange, driver, exchange again: the first poll queues the request,
+        // the driver writes it (or reads the response and its body), and the
+        // second poll picks up what the driver just delivered, all in one wake-up.
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
+                return Poll::Ready(r);
+            }
+            if !*driver_done {
+                if driver.as_mut().poll(cx).is_pending() {
+                    return exchange.as_mut().poll(cx);
+                }
+                // Closed: what was already read is still delivered to `exchange`,
+                // or it resolves to an error now that the driver is gone.
+                *driver_done = true;
+            }
+            exchange.as_mut().poll(cx)
+        })
+        .await
+    }
+}
+
+/// Bytes of the status line and headers, re-counted from the parsed head.
+fn head_len<B>(resp: &http::Response<B>) -> u64 {
+    let reason = resp.status().canonical_reason().map_or(0, str::len);
+    // "HTTP/1.1 200 OK\r\n"
+    let mut n = 9 + 3 + 1 + reason + 2;
+    for (name, value) in resp.headers() {
+        n += name.as_str().len() + 2 + value.len() + 2;
+    }
+    (n + 2) as u64
+}
+
+/// Sorts a hyper error into a report kind.
+pub fn classify(e: &hyper::Error) -> ErrorKind {
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return classify_io(io);
+        }
+        source = s.source();
+    }
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        // The server closed the connection before a complete response.
+        return ErrorKind::Reset;
+    }
+    ErrorKind::Other
+}
+
+fn classify_io(e: &io::Error) -> ErrorKind {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            ErrorKind::Reset
+        }
+        K::TimedOut => ErrorKind::Timeout,
+        K::ConnectionRefused => ErrorKind::Connect,
+        _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_length_matches_the_wire() {
+        let resp = http::Response::builder()
+            .status(200)
+            .header("server", "nginx")
+            .header("content-length", "17")
+            .body(())
+            .unwrap();
+        let wire = "HTTP/1.1 200 OK\r\nserver: nginx\r\ncontent-length: 17\r\n\r\n";
+        assert_eq!(head_len(&resp), wire.len() as u64);
+    }
+
+    #[test]
+    fn io_kinds() {
+        let k = |kind| classify_io(&io::Error::from(kind));
+        assert_eq!(k(io::ErrorKind::ConnectionReset), ErrorKind::Reset);
+        assert_eq!(k(io::ErrorKind::BrokenPipe), ErrorKind::Reset);
+        assert_eq!(k(io::ErrorKind::ConnectionRefused), ErrorKind::Connect);
+        assert_eq!(k(io::ErrorKind::TimedOut), ErrorKind::Timeout);
+        assert_eq!(k(io::ErrorKind::InvalidData), ErrorKind::Other);
+    }
+}

@@ -1,0 +1,261 @@
+//! What a run measured: per-worker `Tally` counters in the hot loop, and the
+//! public, serde-stable `BenchResult` they merge into at the end.
+//!
+//! `BenchResult` is the `bench --json` document (DESIGN.md) and the value the
+//! `compare` command reads; its field names are a contract.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::histogram::{LatencyHistogram, LatencyMs};
+
+/// Why a request got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No answer within `--timeout` (connection set-up included).
+    Timeout,
+    /// The TCP connection could not be opened (refused, unreachable).
+    Connect,
+    /// The server reset or closed the connection before a complete response.
+    Reset,
+    /// Anything else (a malformed response, ...).
+    Other,
+}
+
+/// Failed requests by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCounts {
+    pub timeout: u64,
+    pub connect: u64,
+    pub reset: u64,
+    pub other: u64,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u64 {
+        self.timeout + self.connect + self.reset + self.other
+    }
+
+    fn add(&mut self, kind: ErrorKind) {
+        match kind {
+            ErrorKind::Timeout => self.timeout += 1,
+            ErrorKind::Connect => self.connect += 1,
+            ErrorKind::Reset => self.reset += 1,
+            ErrorKind::Other => self.other += 1,
+        }
+    }
+
+    fn merge(&mut self, o: &ErrorCounts) {
+        self.timeout += o.timeout;
+        self.connect += o.connect;
+        self.reset += o.reset;
+        self.other += o.other;
+    }
+}
+
+/// One finished `ocibench bench` run; `--json` prints exactly this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub url: String,
+    /// `-n` runs: the requested count (= completed + failed). `-z` runs: the
+    /// requests counted in the window (completed + failed); requests still in
+    /// flight at the deadline are abandoned and not counted.
+    pub requests: u64,
+    pub concurrency: u64,
+    pub keepalive: bool,
+    /// Responses received, any status (ab's "Complete requests").
+    pub completed: u64,
+    /// 2xx responses.
+    pub successful: u64,
+    pub non_2xx: u64,
+    /// Requests that got no response (see `errors`).
+    pub failed: u64,
+    /// Responses per status code ("200", "503", ...).
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors: ErrorCounts,
+    /// Wall time of the measured run (warm-up excluded), monotonic clock.
+    pub total_seconds: f64,
+    /// completed / total_seconds.
+    pub requests_per_second: f64,
+    /// ab's "Time per request (mean)": concurrency * total / completed, in ms.
+    pub mean_ms_per_request: f64,
+    /// ab's "(mean, across all concurrent requests)": total / completed, in ms.
+    pub mean_ms_across_concurrent: f64,
+    /// Latency of responses and of timed-out requests (at their timeout).
+    pub latency_ms: LatencyMs,
+    /// Response bytes, status line and headers included (ab's "Total transferred").
+    pub bytes_received: u64,
+    pub transfer_kib_per_second: f64,
+}
+
+/// Counters one worker thread updates in its hot loop (no atomics, no locks).
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub(crate) latency: LatencyHistogram,
+    completed: u64,
+    successful: u64,
+    /// Index = status code (100..=999).
+    statuses: Box<[u64; 1000]>,
+    errors: ErrorCounts,
+    bytes: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Tally {
+            latency: LatencyHistogram::new(),
+            completed: 0,
+            successful: 0,
+            statuses: Box::new([0; 1000]),
+            errors: ErrorCounts::default(),
+            bytes: 0,
+        }
+    }
+
+    /// A response arrived after `latency`, `bytes` long in all.
+    #[inline]
+    pub fn response(&mut self, status: u16, bytes: u64, latency: Duration) {
+        self.completed += 1;
+        if (200..300).contains(&status) {
+            self.successful += 1;
+        }
+        self.statuses[usize::from(status).min(999)] += 1;
+        self.bytes += bytes;
+        self.latency.record(latency);
+    }
+
+    /// A request failed; timeouts also enter the latency histogram, at their timeout.
+    #[inline]
+    pub fn failure(&mut self, kind: ErrorKind, timeout: Option<Duration>) {
+        self.errors.add(kind);
+        if let (ErrorKind::Timeout, Some(t)) = (kind, timeout) {
+            self.latency.record(t);
+        }
+    }
+
+    pub fn merge(&mut self, o: &Tally) {
+        self.latency.merge(&o.latency);
+        self.completed += o.completed;
+        self.successful += o.successful;
+        for (a, b) in self.statuses.iter_mut().zip(o.statuses.iter()) {
+            *a += b;
+        }
+        self.errors.merge(&o.errors);
+        self.bytes += o.bytes;
+    }
+
+    /// Counted requests (responses and failures).
+    pub fn finished(&self) -> u64 {
+        self.completed + self.errors.total()
+    }
+
+    /// The public result of a run of `elapsed` at `concurrency`.
+    pub fn into_result(
+        self,
+        url: &str,
+        concurrency: u64,
+        keepalive: bool,
+        elapsed: Duration,
+    ) -> BenchResult {
+        let secs = elapsed.as_secs_f64();
+        let per = |x: f64| {
+            if self.completed == 0 {
+                0.0
+            } else {
+                x / self.completed as f64
+            }
+        };
+        let rate = |x: f64| if secs > 0.0 { x / secs } else { 0.0 };
+        let status_codes = self
+            .statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect();
+        BenchResult {
+            url: url.to_string(),
+            requests: self.finished(),
+            concurrency,
+            keepalive,
+            completed: self.completed,
+            successful: self.successful,
+            non_2xx: self.completed - self.successful,
+            failed: self.errors.total(),
+            status_codes,
+            errors: self.errors,
+            total_seconds: secs,
+            requests_per_second: rate(self.completed as f64),
+            mean_ms_per_request: per(concurrency as f64 * secs * 1000.0),
+            mean_ms_across_concurrent: per(secs * 1000.0),
+            latency_ms: self.latency.summary(),
+            bytes_received: self.bytes,
+            transfer_kib_per_second: rate(self.bytes as f64 / 1024.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_to_result() {
+        let mut a = Tally::new();
+        let mut b = Tally::new();
+        for i in 0..9u16 {
+            let t = if i % 2 == 0 { &mut a } else { &mut b };
+            t.response(
+                if i % 3 == 2 { 503 } else { 200 },
+                100,
+                Duration::from_millis(2),
+            );
+        }
+        a.failure(ErrorKind::Timeout, Some(Duration::from_millis(50)));
+        b.failure(ErrorKind::Reset, Some(Duration::from_millis(50)));
+        b.failure(ErrorKind::Connect, None);
+        a.merge(&b);
+        let r = a.into_result("http://x/", 4, true, Duration::from_secs(2));
+        assert_eq!(
+            (r.requests, r.completed, r.successful, r.non_2xx, r.failed),
+            (12, 9, 6, 3, 3)
+        );
+        assert_eq!(r.status_codes["200"], 6);
+        assert_eq!(r.status_codes["503"], 3);
+        assert_eq!(
+            r.errors,
+            ErrorCounts {
+                timeout: 1,
+                connect: 1,
+                reset: 1,
+                other: 0
+            }
+        );
+        assert_eq!(r.requests_per_second, 4.5);
+        assert_eq!(r.bytes_received, 900);
+        assert_eq!(r.transfer_kib_per_second, 900.0 / 1024.0 / 2.0);
+        assert!((r.mean_ms_per_request - 4.0 * 2000.0 / 9.0).abs() < 1e-9);
+        assert!((r.mean_ms_across_concurrent - 2000.0 / 9.0).abs() < 1e-9);
+        // 9 responses at 2 ms and one timeout recorded at 50 ms.
+        assert_eq!(r.latency_ms.max, 50.0);
+        assert_eq!(r.latency_ms.p50, 2.0, "exact below 2 ms... and at 2 ms");
+    }
+
+    #[test]
+    fn no_responses_gives_zeros_not_nan() {
+        let mut t = Tally::new();
+        t.failure(ErrorKind::Connect, None);
+        let r = t.into_result("http://x/", 1, true, Duration::from_millis(1));
+        assert_eq!(r.mean_ms_per_request, 0.0);
+        assert_eq!(r.requests_per_second, 0.0);
+        assert!(serde_json::to_string(&r).unwrap().contains("\"failed\":1"));
+    }
+}

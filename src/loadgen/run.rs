@@ -1,0 +1,244 @@
+//! A whole run: resolve the host, make room for the sockets, start one worker
+//! thread per core, wait, merge their tallies into a `BenchResult`.
+//!
+//! `run` blocks the calling thread and is safe to call many times in one
+//! process (the `compare` command does): it owns its threads and runtimes and
+//! leaves nothing behind but, possibly, a raised soft file-descriptor limit.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use hyper::client::conn::http1;
+
+use super::config::{LoadConfig, Stop};
+use super::result::{BenchResult, Tally};
+use super::worker::{Budget, RequestTemplate, Shared, run_worker};
+
+/// File descriptors kept free beyond one per connection (stdio, epoll, ...).
+const SPARE_FDS: u64 = 64;
+
+/// A live view of a run, for progress bars: poll it from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    finished: Arc<AtomicU64>,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress::default()
+    }
+    /// Measured requests finished so far (responses and failures; warm-up
+    /// excluded). Updated in small batches, so it may lag by a few requests.
+    pub fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a run could not take place at all (failed requests are not errors: they
+/// are counted in the result).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot resolve `{host}`")]
+    Resolve {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{needed} connections need {needed} file descriptors, but the hard limit is {hard}")]
+    FileLimit { needed: u64, hard: u64 },
+    #[error("cannot raise the file-descriptor limit to {wanted}")]
+    RaiseLimit {
+        wanted: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start a worker thread")]
+    Worker(#[source] std::io::Error),
+}
+
+impl LoadError {
+    /// What to do about it, for the `hint:` line.
+    pub fn hint(&self) -> String {
+        match self {
+            LoadError::Resolve { .. } => {
+                "check the host name, or use an address such as 127.0.0.1".into()
+            }
+            LoadError::FileLimit { hard, .. } => format!(
+                "lower -c below {}, or raise the hard limit (ulimit -Hn) as root",
+                hard.saturating_sub(SPARE_FDS)
+            ),
+            LoadError::RaiseLimit { .. } => {
+                "lower -c, or raise the limit with `ulimit -n` before running".into()
+            }
+            LoadError::Worker(_) => {
+                "the system may be out of threads or memory; try fewer --threads".into()
+            }
+        }
+    }
+}
+
+/// Runs the load described by `config`; `progress` counts finished requests.
+pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, LoadError> {
+    let addr = resolve(&config.host, config.port)?;
+    ensure_fd_limit(config.concurrency + SPARE_FDS)?;
+
+    let threads = (config.threads as u64).min(config.concurrency).max(1);
+    let shared = Arc::new(Shared {
+        addr,
+        http1: http1_builder(),
+        request: RequestTemplate {
+            method: config.method.clone(),
+            path: config.path.clone(),
+            headers: config.headers.clone(),
+            body: config.body.clone(),
+        },
+        keepalive: config.keepalive,
+        timeout: config.timeout,
+        budget: match config.stop {
+            Stop::Requests(n) => Some(Budget::new(n)),
+            Stop::Duration(_) => None,
+        },
+        duration: match config.stop {
+            Stop::Requests(_) => None,
+            Stop::Duration(d) => Some(d),
+        },
+        warmup: Budget::new(config.warmup),
+        barrier: tokio::sync::Barrier::new(
+            usize::try_from(config.concurrency).unwrap_or(usize::MAX),
+        ),
+        start: OnceLock::new(),
+        progress: progress.finished.clone(),
+    });
+
+    let reports = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                // Spread the clients evenly: the first `c % t` workers take one more.
+                let clients =
+                    config.concurrency / threads + u64::from(i < config.concurrency % threads);
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("loadgen-{i}"))
+                    .spawn_scoped(s, move || run_worker(shared, clients))
+            })
+            .collect();
+        let mut reports = Vec::with_capacity(handles.len());
+        for h in handles {
+            let h = h.map_err(LoadError::Worker)?;
+            let report = match h.join() {
+                Ok(r) => r.map_err(LoadError::Worker)?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            reports.push(report);
+        }
+        Ok::<_, LoadError>(reports)
+    })?;
+
+    let start = *shared
+        .start
+        .get()
+        .expect("every client passes the start barrier");
+    let mut tally = Tally::new();
+    let mut end = start;
+    for r in &reports {
+        tally.merge(&r.tally);
+        end = end.max(r.end);
+    }
+    let elapsed = match config.stop {
+        // A timed run lasts its duration; the last clients stop just after it.
+        Stop::Duration(d) => (end - start).min(d),
+        Stop::Requests(_) => end - start,
+    };
+    Ok(tally.into_result(
+        &config.url,
+        config.concurrency,
+        config.keepalive,
+        elapsed.max(Duration::from_nanos(1)),
+    ))
+}
+
+fn http1_builder() -> http1::Builder {
+    let mut b = http1::Builder::new();
+    // Requests are small: one flattened write beats a vectored one.
+    b.writev(false);
+    b
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, LoadError> {
+    let err = |source| LoadError::Resolve {
+        host: host.to_string(),
+        source,
+    };
+    (host, port)
+        .to_socket_addrs()
+        .map_err(err)?
+        .next()
+        .ok_or_else(|| err(std::io::Error::other("no address")))
+}
+
+/// Raises the soft RLIMIT_NOFILE to `needed` (at most the hard limit).
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+fn ensure_fd_limit(needed: u64) -> Result<(), LoadError> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Ok(()); // Unknown limit: let connect report EMFILE if it comes to that.
+    }
+    let (soft, hard) = (lim.rlim_cur as u64, lim.rlim_max as u64);
+    if soft >= needed || lim.rlim_cur == libc::RLIM_INFINITY {
+        return Ok(());
+    }
+    if hard < needed && lim.rlim_max != libc::RLIM_INFINITY {
+        return Err(LoadError::FileLimit {
+            needed: needed - SPARE_FDS,
+            hard,
+        });
+    }
+    lim.rlim_cur = needed as libc::rlim_t;
+    // SAFETY: setrlimit reads the struct we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(LoadError::RaiseLimit {
+            wanted: needed,
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_limit_within_soft_is_fine() {
+        assert!(ensure_fd_limit(16).is_ok());
+    }
+
+    #[test]
+    #[allow(clippy::unnecessary_cast)]
+    fn fd_limit_beyond_hard_is_refused() {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        if lim.rlim_max == libc::RLIM_INFINITY {
+            return;
+        }
+        let err = ensure_fd_limit(lim.rlim_max as u64 + 1).unwrap_err();
+        assert!(matches!(err, LoadError::FileLimit { .. }), "{err}");
+        assert!(err.hint().contains("lower -c"));
+    }
+
+    #[test]
+    fn resolves_loopback() {
+        assert_eq!(resolve("127.0.0.1", 80).unwrap().port(), 80);
+        assert!(resolve("no-such-host.invalid", 80).is_err());
+    }
+}

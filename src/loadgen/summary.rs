@@ -1,0 +1,183 @@
+//! The ab-compatible text report: a pure function of a `BenchResult` written
+//! into any `io::Write`, so tests render into a `Vec<u8>`.
+//!
+//! Lines keep ab's labels (people grep for "Requests per second"), with the
+//! additions ab lacks: failed requests by kind, status codes, p99.9, latency
+//! spread, and milliseconds with microsecond resolution.
+
+use std::io::{self, Write};
+
+use super::result::BenchResult;
+
+/// Writes the human report of `r`.
+pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Result<()> {
+    let (host, port, path) = url_parts(&r.url);
+    writeln!(out, "Server Hostname:        {host}")?;
+    writeln!(out, "Server Port:            {port}")?;
+    writeln!(out)?;
+    writeln!(out, "Document Path:          {path}")?;
+    writeln!(
+        out,
+        "Keep-Alive:             {}",
+        if r.keepalive { "yes" } else { "no" }
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Concurrency Level:      {}", r.concurrency)?;
+    writeln!(
+        out,
+        "Time taken for tests:   {:.3} seconds",
+        r.total_seconds
+    )?;
+    writeln!(out, "Complete requests:      {}", r.completed)?;
+    writeln!(out, "Failed requests:        {}", r.failed)?;
+    if r.failed > 0 {
+        let e = &r.errors;
+        writeln!(
+            out,
+            "   (Connect: {}, Reset: {}, Timeout: {}, Other: {})",
+            e.connect, e.reset, e.timeout, e.other
+        )?;
+    }
+    writeln!(out, "Successful (2xx):       {}", r.successful)?;
+    if r.non_2xx > 0 {
+        writeln!(out, "Non-2xx responses:      {}", r.non_2xx)?;
+    }
+    writeln!(out, "Total transferred:      {} bytes", r.bytes_received)?;
+    writeln!(
+        out,
+        "Requests per second:    {:.2} [#/sec] (mean)",
+        r.requests_per_second
+    )?;
+    writeln!(
+        out,
+        "Time per request:       {:.3} [ms] (mean)",
+        r.mean_ms_per_request
+    )?;
+    writeln!(
+        out,
+        "Time per request:       {:.3} [ms] (mean, across all concurrent requests)",
+        r.mean_ms_across_concurrent
+    )?;
+    writeln!(
+        out,
+        "Transfer rate:          {:.2} [Kbytes/sec] received",
+        r.transfer_kib_per_second
+    )?;
+    writeln!(out)?;
+
+    if !r.status_codes.is_empty() {
+        writeln!(out, "Status codes:")?;
+        for (code, n) in &r.status_codes {
+            writeln!(out, "  {code}: {n}")?;
+        }
+        writeln!(out)?;
+    }
+
+    let l = &r.latency_ms;
+    writeln!(out, "Latency (ms):   min    mean[+/-sd]      max")?;
+    writeln!(
+        out,
+        "  {:>12.3} {:>8.3} {:>8.3} {:>9.3}",
+        l.min, l.mean, l.stddev, l.max
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Percentage of the requests served within a certain time (ms)"
+    )?;
+    for (label, v) in l.table() {
+        let tail = if label == "100%" {
+            " (longest request)"
+        } else {
+            ""
+        };
+        writeln!(out, "  {label:>5} {v:>10.3}{tail}")?;
+    }
+    Ok(())
+}
+
+/// (host, port, path) of a URL, for ab's header lines; the URL itself if unparsable.
+fn url_parts(raw: &str) -> (String, String, String) {
+    match url::Url::parse(raw) {
+        Ok(u) => {
+            let mut path = u.path().to_string();
+            if let Some(q) = u.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            (
+                u.host_str().unwrap_or("").to_string(),
+                u.port_or_known_default()
+                    .map_or_else(String::new, |p| p.to_string()),
+                path,
+            )
+        }
+        Err(_) => (raw.to_string(), String::new(), String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadgen::result::Tally;
+    use std::time::Duration;
+
+    fn sample() -> BenchResult {
+        let mut t = Tally::new();
+        for i in 0..30u64 {
+            let status = if i % 3 == 2 { 503 } else { 200 };
+            t.response(status, 200, Duration::from_millis(i + 1));
+        }
+        t.failure(crate::loadgen::ErrorKind::Reset, None);
+        t.into_result(
+            "http://127.0.0.1:8080/x?y=1",
+            10,
+            true,
+            Duration::from_millis(1500),
+        )
+    }
+
+    #[test]
+    fn ab_lines_are_there() {
+        let mut buf = Vec::new();
+        write_summary(&sample(), &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        for line in [
+            "Server Hostname:        127.0.0.1\n",
+            "Server Port:            8080\n",
+            "Document Path:          /x?y=1\n",
+            "Concurrency Level:      10\n",
+            "Time taken for tests:   1.500 seconds\n",
+            "Complete requests:      30\n",
+            "Failed requests:        1\n",
+            "   (Connect: 0, Reset: 1, Timeout: 0, Other: 0)\n",
+            "Non-2xx responses:      10\n",
+            "Total transferred:      6000 bytes\n",
+            "Requests per second:    20.00 [#/sec] (mean)\n",
+            "Time per request:       500.000 [ms] (mean)\n",
+            "Time per request:       50.000 [ms] (mean, across all concurrent requests)\n",
+            "  200: 20\n",
+            "  503: 10\n",
+            "Percentage of the requests served within a certain time (ms)\n",
+            "    50%     15.0",
+            "  99.9%     30.000\n",
+            "   100%     30.000 (longest request)\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn clean_run_has_no_failure_detail() {
+        let mut t = Tally::new();
+        t.response(200, 10, Duration::from_millis(1));
+        let r = t.into_result("http://localhost/", 1, false, Duration::from_secs(1));
+        let mut buf = Vec::new();
+        write_summary(&r, &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(!text.contains("(Connect:"));
+        assert!(!text.contains("Non-2xx"));
+        assert!(text.contains("Server Port:            80\n"));
+        assert!(text.contains("Keep-Alive:             no\n"));
+    }
+}

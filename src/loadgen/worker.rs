@@ -1,0 +1,305 @@
+//! The hot loop: one current-thread tokio runtime per worker thread, running
+//! that worker's share of the concurrent clients as local tasks.
+//!
+//! Every client loops over one `Connection`: claim a request from the shared
+//! budget (`-n`) or check the clock (`-z`), send, read the whole response, and
+//! count it in its worker's `Tally` (shared by the worker's tasks through an
+//! `Rc<RefCell<_>>`: one thread, no atomics, no channel). A deadline slot per
+//! client, watched by one watchdog task per worker, bounds each request by
+//! `--timeout` and by the `-z` deadline.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Uri};
+use http_body_util::Full;
+use hyper::client::conn::http1;
+
+use super::connection::{Connection, Failure, Response};
+use super::deadline::{self, Slot};
+use super::result::{ErrorKind, Tally};
+
+/// How many requests a client counts before publishing them to `Progress`.
+const PROGRESS_BATCH: u64 = 16;
+
+/// Requests left to hand out; shared by every client of every worker.
+#[derive(Debug)]
+pub struct Budget(AtomicI64);
+
+impl Budget {
+    pub fn new(n: u64) -> Budget {
+        Budget(AtomicI64::new(i64::try_from(n).unwrap_or(i64::MAX)))
+    }
+    /// Takes one request; false once all are taken. Over-claims only drive
+    /// the counter below zero, so exactly `n` claims ever succeed.
+    #[inline]
+    pub fn claim(&self) -> bool {
+        self.0.fetch_sub(1, Ordering::Relaxed) > 0
+    }
+
+    /// Takes one request, through a worker's `reserve`: refilled from the
+    /// shared counter a few at a time, so workers rarely touch the shared
+    /// cache line. Chunks shrink to one near the end; exactly `n` succeed.
+    #[inline]
+    pub fn claim_via(&self, reserve: &Cell<u64>) -> bool {
+        let left = reserve.get();
+        if left > 0 {
+            reserve.set(left - 1);
+            return true;
+        }
+        let remaining = self.0.load(Ordering::Relaxed);
+        if remaining <= 0 {
+            return false;
+        }
+        let want = (remaining / 512).clamp(1, 32);
+        let before = self.0.fetch_sub(want, Ordering::Relaxed);
+        if before <= 0 {
+            return false;
+        }
+        // Granted: min(before, want); the sum of grants telescopes to `n`.
+        reserve.set(before.min(want) as u64 - 1);
+        true
+    }
+}
+
+/// The request every client sends, built once.
+#[derive(Debug)]
+pub struct RequestTemplate {
+    pub method: Method,
+    pub path: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl RequestTemplate {
+    #[inline]
+    fn build(&self) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.path.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+/// Everything the clients of all workers share, read-only but for atomics.
+#[derive(Debug)]
+pub struct Shared {
+    pub addr: SocketAddr,
+    pub http1: http1::Builder,
+    pub request: RequestTemplate,
+    pub keepalive: bool,
+    pub timeout: Option<Duration>,
+    /// `-n` budget, or `None` for a timed run.
+    pub budget: Option<Budget>,
+    pub duration: Option<Duration>,
+    pub warmup: Budget,
+    /// Every client waits here after its warm-up, so the clock starts once.
+    pub barrier: tokio::sync::Barrier,
+    /// When the measured run started (set by the first client past the barrier).
+    pub start: OnceLock<Instant>,
+    /// Requests counted so far, for progress bars.
+    pub progress: Arc<AtomicU64>,
+}
+
+/// State the clients of one worker share (one thread: no atomics).
+struct WorkerLocal {
+    tally: RefCell<Tally>,
+    /// Requests this worker took from the shared `-n` budget but has not sent.
+    reserve: Cell<u64>,
+    /// One deadline slot per client, watched by the worker's watchdog.
+    slots: Vec<Slot>,
+    /// The `-z` deadline, once the run has started.
+    run_end: Cell<Option<Instant>>,
+}
+
+/// What one worker thread measured.
+pub struct WorkerReport {
+    pub tally: Tally,
+    /// When its last client finished.
+    pub end: Instant,
+}
+
+/// Runs `clients` concurrent clients on this thread until the run ends.
+pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerReport> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let state = Rc::new(WorkerLocal {
+        tally: RefCell::new(Tally::new()),
+        reserve: Cell::new(0),
+        slots: (0..clients).map(|_| Slot::default()).collect(),
+        run_end: Cell::new(None),
+    });
+    local.block_on(&rt, async {
+        let watchdog = (shared.timeout.is_some() || shared.duration.is_some()).then(|| {
+            let state = state.clone();
+            let tick = deadline::tick_for(shared.timeout);
+            tokio::task::spawn_local(async move {
+                deadline::watchdog(&state.slots, tick, &state.run_end).await;
+            })
+        });
+        let tasks: Vec<_> = (0..clients as usize)
+            .map(|i| tokio::task::spawn_local(client(shared.clone(), state.clone(), i)))
+            .collect();
+        for t in tasks {
+            // A client cannot panic short of a bug; a panic is re-raised here.
+            if let Err(e) = t.await {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+        if let Some(w) = watchdog {
+            w.abort();
+        }
+    });
+    let end = Instant::now();
+    drop(local);
+    let tally = state.tally.borrow().clone();
+    Ok(WorkerReport { tally, end })
+}
+
+/// One client: warm-up, wait for all, then the measured loop.
+async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
+    let mut conn: Option<Connection> = None;
+    let slot = &state.slots[index];
+
+    while shared.warmup.claim() {
+        let deadline = shared.timeout.map(|t| Instant::now() + t);
+        if slot
+            .bound(deadline, send(&shared, &mut conn))
+            .await
+            .is_none()
+        {
+            conn = None;
+        }
+    }
+    shared.barrier.wait().await;
+    let start = *shared.start.get_or_init(Instant::now);
+    let run_deadline = shared.duration.map(|d| start + d);
+    state.run_end.set(run_deadline);
+
+    let mut unpublished = 0u64;
+    loop {
+        match (&shared.budget, run_deadline) {
+            (Some(b), _) if !b.claim_via(&state.reserve) => break,
+            (None, Some(end)) if Instant::now() >= end => break,
+            _ => {}
+        }
+        let sent = Instant::now();
+        let timeout_at = shared.timeout.map(|t| sent + t);
+        let deadline = match (timeout_at, run_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let outcome = slot.bound(deadline, send(&shared, &mut conn)).await;
+        let mut tally = state.tally.borrow_mut();
+        match outcome {
+            Some(Ok(resp)) => tally.response(resp.status, resp.bytes, sent.elapsed()),
+            Some(Err(kind)) => tally.failure(kind, None),
+            None => {
+                conn = None;
+                if timeout_at.is_some_and(|t| Instant::now() >= t) {
+                    tally.failure(ErrorKind::Timeout, shared.timeout);
+                } else {
+                    // Cut at the `-z` deadline: abandoned, not counted.
+                    break;
+                }
+            }
+        }
+        drop(tally);
+        unpublished += 1;
+        if unpublished == PROGRESS_BATCH {
+            shared.progress.fetch_add(unpublished, Ordering::Relaxed);
+            unpublished = 0;
+        }
+    }
+    shared.progress.fetch_add(unpublished, Ordering::Relaxed);
+}
+
+/// One request on the client's connection, (re)connecting when needed.
+async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response, ErrorKind> {
+    let mut req = shared.request.build();
+    // A request refused before it was written (the server closed the kept-alive
+    // connection meanwhile) is sent again on a fresh connection, once.
+    for attempt in 0..2 {
+        if conn.as_ref().is_some_and(Connection::is_closed) {
+            *conn = None;
+        }
+        let c = match conn {
+            Some(c) => c,
+            None => conn.insert(Connection::open(shared.addr, &shared.http1).await?),
+        };
+        match c.round_trip(req).await {
+            Ok(resp) => {
+                if !(shared.keepalive && resp.reusable) {
+                    *conn = None;
+                }
+                return Ok(resp);
+            }
+            Err(Failure::NotSent(r)) if attempt == 0 => {
+                *conn = None;
+                req = *r;
+            }
+            Err(Failure::NotSent(_)) => {
+                *conn = None;
+                return Err(ErrorKind::Reset);
+            }
+            Err(Failure::Failed(kind)) => {
+                *conn = None;
+                return Err(kind);
+            }
+        }
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_hands_out_exactly_n() {
+        let b = Arc::new(Budget::new(1000));
+        let claimed: u64 = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    let b = b.clone();
+                    s.spawn(move || (0..10_000).filter(|_| b.claim()).count() as u64)
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(claimed, 1000);
+        assert!(!Budget::new(0).claim());
+    }
+
+    #[test]
+    fn chunked_claims_hand_out_exactly_n() {
+        for n in [0u64, 1, 5, 511, 512, 513, 10_000, 123_457] {
+            let b = Arc::new(Budget::new(n));
+            let claimed: u64 = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..3)
+                    .map(|_| {
+                        let b = b.clone();
+                        s.spawn(move || {
+                            let reserve = Cell::new(0);
+                            let mut k = 0u64;
+                            while b.claim_via(&reserve) {
+                                k += 1;
+                            }
+                            k
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(claimed, n);
+        }
+    }
+}
