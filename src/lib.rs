@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod error;
 pub mod loadgen;
 pub mod oci;
