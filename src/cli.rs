@@ -121,6 +121,9 @@ pub fn explain(
     if let Some(x) = e.downcast_ref::<oci::source::SourceError>() {
         return of(x);
     }
+    if let Some(x) = e.downcast_ref::<oci::nix::NixError>() {
+        return of(x);
+    }
     if let Some(x) = e.downcast_ref::<oci::layer::LayerError>() {
         return of(x);
     }
