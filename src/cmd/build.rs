@@ -145,7 +145,20 @@ pub fn build_image(
 
     // Nix closures: one layer per store path (popular ones alone), under the app.
     if !settings.nix_closures.is_empty() {
-        let closure = nix::Closure::of(&settings.nix_closures)?;
+        let closure = if settings.nix_graphs.is_empty() {
+            nix::Closure::of(&settings.nix_closures)?
+        } else {
+            let texts = settings
+                .nix_graphs
+                .iter()
+                .map(|f| {
+                    std::fs::read_to_string(f).map_err(|e| {
+                        crate::error::UserError::usage(format!("--nix-graph {}: {e}", f.display()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            nix::Closure::from_registration(&texts)?
+        };
         for (i, group) in closure.layers(settings.max_layers)?.iter().enumerate() {
             let mut builder = LayerBuilder::new();
             for path in group {

@@ -21,6 +21,9 @@ pub struct BuildArgs {
     /// Add a Nix store path's closure (nix-store -qR), one layer per store path
     #[arg(long = "nix-closure", value_name = "STORE_PATH")]
     pub nix_closures: Vec<PathBuf>,
+    /// Read the closure from exportReferencesGraph files instead of asking nix-store (inside a Nix build)
+    #[arg(long = "nix-graph", value_name = "FILE", requires = "nix_closures")]
+    pub nix_graphs: Vec<PathBuf>,
     /// At most this many layers for the Nix closure; the least popular paths share the last
     #[arg(long, value_name = "N", default_value_t = crate::oci::nix::DEFAULT_MAX_LAYERS)]
     pub max_layers: usize,
@@ -73,6 +76,8 @@ pub struct BuildSettings {
     pub layers: Vec<LayerSpec>,
     /// Store paths whose closures become layers (under the `--layer`s).
     pub nix_closures: Vec<PathBuf>,
+    /// exportReferencesGraph files describing the closures (else nix-store is asked).
+    pub nix_graphs: Vec<PathBuf>,
     pub max_layers: usize,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
@@ -156,6 +161,7 @@ impl BuildSettings {
             from,
             layers,
             nix_closures: a.nix_closures.clone(),
+            nix_graphs: a.nix_graphs.clone(),
             max_layers: a.max_layers,
             entrypoint: a
                 .entrypoint

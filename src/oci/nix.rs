@@ -155,6 +155,52 @@ impl Closure {
     }
 }
 
+impl Closure {
+    /// Reads a closure from files in `nix-store --register-validity` format (what a
+    /// derivation's `exportReferencesGraph` writes: per path, the path, its deriver,
+    /// the number of references, then the references). For builds inside a Nix
+    /// sandbox, where `nix-store` cannot query the store database.
+    pub fn from_registration(texts: &[String]) -> Result<Self, NixError> {
+        let bad = |detail: String| NixError::Query {
+            args: "(exportReferencesGraph file)".into(),
+            stderr: detail,
+        };
+        let mut references: BTreeMap<PathBuf, BTreeSet<PathBuf>> = BTreeMap::new();
+        for text in texts {
+            let mut lines = text.lines();
+            while let Some(path) = lines.next() {
+                if path.is_empty() {
+                    continue;
+                }
+                let path = PathBuf::from(path);
+                if !path.starts_with(STORE_DIR) {
+                    return Err(bad(format!("{} is not a store path", path.display())));
+                }
+                let _deriver = lines
+                    .next()
+                    .ok_or_else(|| bad("truncated: no deriver line".into()))?;
+                let n: usize = lines
+                    .next()
+                    .and_then(|l| l.trim().parse().ok())
+                    .ok_or_else(|| bad(format!("no reference count after {}", path.display())))?;
+                let entry = references.entry(path.clone()).or_default();
+                for _ in 0..n {
+                    let r = lines
+                        .next()
+                        .ok_or_else(|| bad("truncated reference list".into()))?;
+                    if Path::new(r) != path {
+                        entry.insert(PathBuf::from(r));
+                    }
+                }
+            }
+        }
+        Ok(Closure {
+            paths: references.keys().cloned().collect(),
+            references,
+        })
+    }
+}
+
 fn nix_store(args: &[&str], roots: &[PathBuf]) -> Result<String, NixError> {
     let out = Command::new("nix-store")
         .args(args)
@@ -258,6 +304,18 @@ mod tests {
         assert_eq!(two[0], vec![p("c-libc")]);
         assert_eq!(two[1].len(), 4, "the rest share the last layer: {two:?}");
         assert!(matches!(c.layers(0), Err(NixError::NoLayers)));
+    }
+
+    #[test]
+    fn registration_files_give_the_same_closure() {
+        let text = "/nix/store/a-app\n\n3\n/nix/store/a-app\n/nix/store/l-lib\n/nix/store/d-data\n\
+                    /nix/store/l-lib\n/nix/store/x.drv\n1\n/nix/store/c-libc\n\
+                    /nix/store/d-data\n\n0\n/nix/store/c-libc\n\n0\n";
+        let tool = "/nix/store/t-tool\n\n1\n/nix/store/c-libc\n/nix/store/c-libc\n\n0\n";
+        let c = Closure::from_registration(&[text.to_string(), tool.to_string()]).unwrap();
+        assert_eq!(c, closure());
+        assert!(Closure::from_registration(&["/etc/x\n\n0\n".into()]).is_err());
+        assert!(Closure::from_registration(&["/nix/store/a\n\n2\n/nix/store/b\n".into()]).is_err());
     }
 
     #[test]
