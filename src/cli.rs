@@ -59,6 +59,8 @@ pub enum Command {
     Push(cmd::push::PushArgs),
     /// Load-test an HTTP URL (an ab/wrk/oha replacement)
     Bench(cmd::bench::BenchArgs),
+    /// Run an image with podman and load-test it: start-up time, memory, throughput
+    Run(Box<cmd::run::RunArgs>),
 }
 
 /// Settings every command shares, resolved from the global flags.
@@ -145,6 +147,9 @@ pub fn explain(
     if let Some(x) = e.downcast_ref::<oci::registry::RegistryError>() {
         return of(x);
     }
+    if let Some(x) = e.downcast_ref::<crate::runner::RunnerError>() {
+        return of(x);
+    }
     if let Some(oci::store::StoreError::Open { .. }) = e.downcast_ref::<oci::store::StoreError>() {
         return Some((
             Some("set --cache-dir or OCIBENCH_CACHE to a writable directory".into()),
@@ -162,5 +167,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build(a) => cmd::build::run(*a, &ctx),
         Command::Push(a) => cmd::push::run(a, &ctx),
         Command::Bench(a) => cmd::bench::run(a, &ctx),
+        Command::Run(a) => cmd::run::run(*a, &ctx),
     }
 }

@@ -11,4 +11,5 @@ pub mod error;
 pub mod loadgen;
 pub mod oci;
 pub mod progress;
+pub mod runner;
 pub mod ui;

@@ -18,6 +18,16 @@ use crate::loadgen::{self, BenchResult, ConfigError, LoadConfig, LoadError, Prog
 pub struct BenchArgs {
     /// URL to load (http://HOST:PORT/PATH)
     pub url: String,
+    #[command(flatten)]
+    pub options: BenchOptions,
+    /// Print one JSON document on stdout instead of the report
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The load flags `bench` and `run` share (everything but the URL).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchOptions {
     /// Number of requests [default: 200]
     #[arg(short = 'n', long = "requests", value_name = "N")]
     pub requests: Option<u64>,
@@ -51,9 +61,101 @@ pub struct BenchArgs {
     /// Worker threads, one runtime each [default: one per core; half the cores for a loopback URL]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Print one JSON document on stdout instead of the report
-    #[arg(long)]
-    pub json: bool,
+}
+
+/// `BenchOptions` parsed and read (the body file included): builds a
+/// `LoadConfigBuilder` for any URL without failing.
+#[derive(Debug, Clone)]
+pub struct BenchSettings {
+    requests: Option<u64>,
+    concurrency: u64,
+    duration: Option<Duration>,
+    keepalive: bool,
+    method: http::Method,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    body: Option<bytes::Bytes>,
+    timeout: Option<Duration>,
+    warmup: u64,
+    threads: Option<usize>,
+}
+
+impl BenchOptions {
+    /// Parses every flag; mistakes are usage errors with a hint.
+    pub fn settings(&self) -> anyhow::Result<BenchSettings> {
+        let duration = match &self.duration {
+            Some(z) => Some(loadgen::config::parse_duration("-z", z).map_err(usage)?),
+            None => None,
+        };
+        let mut headers = Vec::with_capacity(self.headers.len());
+        for h in &self.headers {
+            headers.push(loadgen::config::parse_header(h).map_err(usage)?);
+        }
+        let body = match (&self.body, &self.body_file) {
+            (Some(_), Some(_)) => {
+                return Err(UserError::usage("-d BODY and -D FILE exclude each other")
+                    .with_hint("give the body inline with -d, or from a file with -D, not both")
+                    .into());
+            }
+            (Some(body), None) => Some(body.clone().into_bytes().into()),
+            (None, Some(path)) => Some(
+                std::fs::read(path)
+                    .map_err(|e| {
+                        UserError::usage(format!(
+                            "cannot read the body file {}: {e}",
+                            path.display()
+                        ))
+                        .with_hint("-D takes the path of an existing, readable file")
+                    })?
+                    .into(),
+            ),
+            (None, None) => None,
+        };
+        Ok(BenchSettings {
+            requests: self.requests,
+            concurrency: self.concurrency,
+            duration,
+            keepalive: !self.no_keepalive,
+            method: loadgen::config::parse_method(&self.method).map_err(usage)?,
+            headers,
+            body,
+            timeout: timeout(&self.timeout)?,
+            warmup: self.warmup,
+            threads: self.threads,
+        })
+    }
+}
+
+impl BenchSettings {
+    /// The load for `url`; `build()` still checks the URL and the combination.
+    pub fn builder(&self, url: impl Into<String>) -> loadgen::LoadConfigBuilder {
+        let mut b = LoadConfig::builder(url)
+            .concurrency(self.concurrency)
+            .keepalive(self.keepalive)
+            .warmup(self.warmup)
+            .method(self.method.clone())
+            .timeout(self.timeout);
+        if let Some(n) = self.requests {
+            b = b.requests(n);
+        }
+        if let Some(d) = self.duration {
+            b = b.duration(d);
+        }
+        if let Some(t) = self.threads {
+            b = b.threads(t);
+        }
+        for (name, value) in &self.headers {
+            b = b.header(name.clone(), value.clone());
+        }
+        if let Some(body) = &self.body {
+            b = b.body(body.clone());
+        }
+        b
+    }
+
+    /// The load for `url`, checked; mistakes are usage errors with a hint.
+    pub fn load_config(&self, url: impl Into<String>) -> anyhow::Result<LoadConfig> {
+        Ok(self.builder(url).build().map_err(usage)?)
+    }
 }
 
 pub fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -84,42 +186,7 @@ pub fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<()> {
 
 /// Flags -> a validated `LoadConfig`; every mistake is a usage error with a hint.
 fn settings(args: &BenchArgs) -> anyhow::Result<LoadConfig> {
-    let mut b = LoadConfig::builder(args.url.clone())
-        .concurrency(args.concurrency)
-        .keepalive(!args.no_keepalive)
-        .warmup(args.warmup)
-        .method(loadgen::config::parse_method(&args.method).map_err(usage)?)
-        .timeout(timeout(&args.timeout)?);
-    if let Some(n) = args.requests {
-        b = b.requests(n);
-    }
-    if let Some(z) = &args.duration {
-        b = b.duration(loadgen::config::parse_duration("-z", z).map_err(usage)?);
-    }
-    if let Some(t) = args.threads {
-        b = b.threads(t);
-    }
-    for h in &args.headers {
-        let (name, value) = loadgen::config::parse_header(h).map_err(usage)?;
-        b = b.header(name, value);
-    }
-    match (&args.body, &args.body_file) {
-        (Some(_), Some(_)) => {
-            return Err(UserError::usage("-d BODY and -D FILE exclude each other")
-                .with_hint("give the body inline with -d, or from a file with -D, not both")
-                .into());
-        }
-        (Some(body), None) => b = b.body(body.clone().into_bytes()),
-        (None, Some(path)) => {
-            let body = std::fs::read(path).map_err(|e| {
-                UserError::usage(format!("cannot read the body file {}: {e}", path.display()))
-                    .with_hint("-D takes the path of an existing, readable file")
-            })?;
-            b = b.body(body);
-        }
-        (None, None) => {}
-    }
-    Ok(b.build().map_err(usage)?)
+    args.options.settings()?.load_config(args.url.clone())
 }
 
 /// `--timeout`: a duration, or 0 for none (as hey).
@@ -128,11 +195,11 @@ fn timeout(raw: &str) -> anyhow::Result<Option<Duration>> {
     Ok((!t.is_zero()).then_some(t))
 }
 
-fn usage(e: ConfigError) -> UserError {
+pub(crate) fn usage(e: ConfigError) -> UserError {
     UserError::usage(e.to_string()).with_hint(e.hint())
 }
 
-fn explain_load_error(e: LoadError) -> anyhow::Error {
+pub(crate) fn explain_load_error(e: LoadError) -> anyhow::Error {
     let hint = e.hint();
     let msg = match std::error::Error::source(&e) {
         Some(src) => format!("{e}: {src}"),
@@ -142,7 +209,7 @@ fn explain_load_error(e: LoadError) -> anyhow::Error {
 }
 
 /// Exit 1 when not a single request got a response: nothing was measured.
-fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
+pub(crate) fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
     if r.completed > 0 || r.failed == 0 {
         return Ok(());
     }
@@ -172,7 +239,7 @@ fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
 }
 
 /// Draws a bar on stderr until `done`, polling the library's counter.
-fn draw_progress(config: &LoadConfig, progress: &Progress, done: &AtomicBool) {
+pub(crate) fn draw_progress(config: &LoadConfig, progress: &Progress, done: &AtomicBool) {
     use indicatif::{ProgressBar, ProgressStyle};
     let bar = match config.stop {
         Stop::Requests(n) => {

@@ -6,3 +6,4 @@ pub mod build;
 pub mod build_args;
 pub mod pull;
 pub mod push;
+pub mod run;

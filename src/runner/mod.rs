@@ -1,0 +1,386 @@
+//! Running images with podman: load, start, wait until healthy, load-test,
+//! sample memory and CPU, and always remove what was created.
+//!
+//! `PodmanRunner` wraps the `podman` command (daemonless, no API socket). It
+//! works where podman's defaults fail (see ENVIRONMENT.md): it picks runc when
+//! crun cannot run containers, and passes ulimits within this process's hard
+//! limits. Every container is named `ocibench-...` and labelled `ocibench=1`
+//! (`podman ps -a --filter label=ocibench=1` shows them), removed on drop, on
+//! errors, on panics (drop runs on unwind) and on SIGINT/SIGTERM (`cleanup`).
+//!
+//! A caller comparing images loads each once (`load`) and starts a fresh
+//! container per round (`run_once`). This module never prints; progress and
+//! phases go to a `RunObserver`.
+
+pub mod cleanup;
+pub mod container;
+pub mod error;
+pub mod image;
+pub mod limits;
+pub mod podman;
+pub mod probe;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub use container::{ContainerState, RunningContainer};
+pub use error::{ContainerFailure, ContainerLogs, RunnerError};
+pub use image::LoadedImage;
+pub use stats::{ResourceUsage, StatsSampler};
+
+use crate::loadgen::{self, BenchResult, ConfigError, LoadConfig, Progress};
+use cleanup::Resource;
+use podman::{HYBRID_CGROUPS, detached, output, raw_output};
+
+/// Host ports tried when another process takes the free port first.
+const PORT_ATTEMPTS: u32 = 5;
+
+/// How to find podman and which OCI runtime to use.
+#[derive(Debug, Clone, Default)]
+pub struct RunnerOptions {
+    /// The podman executable [default: `podman` on PATH].
+    pub podman: Option<PathBuf>,
+    /// The OCI runtime (`runc`, `crun`, a path) [default: probed, see `podman`].
+    pub runtime: Option<String>,
+}
+
+/// How to start one container.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// `K=V` (or `K`, taken from ocibench's environment), as `podman run -e`.
+    pub env: Vec<String>,
+    /// More `podman run` arguments, placed before the image (`--memory=512m`,
+    /// `--entrypoint=...`, `--ulimit=...` replaces ocibench's choice).
+    pub extra_args: Vec<String>,
+    /// Inserted in the name: `ocibench-PREFIX-IMAGEID-RANDOM`.
+    pub name_prefix: Option<String>,
+}
+
+/// One measured run of an image: what `run_once` does.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The port the service listens on inside the container.
+    pub container_port: u16,
+    /// Must answer 2xx before the load starts.
+    pub health_path: String,
+    /// What the load hits (`/`, `/api?q=1`).
+    pub path: String,
+    /// From `podman run` to the first 2xx of `health_path`.
+    pub startup_timeout: Duration,
+    pub env: Vec<String>,
+    pub extra_args: Vec<String>,
+    pub name_prefix: Option<String>,
+}
+
+impl RunSpec {
+    /// A spec with the usual defaults: health and load on `/`, 60 s to start.
+    pub fn new(container_port: u16) -> RunSpec {
+        RunSpec {
+            container_port,
+            health_path: "/".into(),
+            path: "/".into(),
+            startup_timeout: Duration::from_secs(60),
+            env: Vec::new(),
+            extra_args: Vec::new(),
+            name_prefix: None,
+        }
+    }
+
+    fn start_options(&self) -> StartOptions {
+        StartOptions {
+            env: self.env.clone(),
+            extra_args: self.extra_args.clone(),
+            name_prefix: self.name_prefix.clone(),
+        }
+    }
+}
+
+/// What one `run_once` measured.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The container's name (it no longer exists).
+    pub container: String,
+    /// From the `podman run` call to the first 2xx answer of the health path.
+    pub startup: Duration,
+    /// Highest memory use seen during the load (`podman stats`).
+    pub peak_memory_bytes: Option<u64>,
+    /// Highest CPU use between two samples, in percent of one core.
+    pub cpu_percent_peak: Option<f64>,
+    /// CPU use over the load, in percent of one core (tells whether the
+    /// service or the load generator was the bottleneck).
+    pub cpu_percent_mean: Option<f64>,
+    pub bench: BenchResult,
+}
+
+/// Builds the load for a container's URL (`http://127.0.0.1:PORT/path`).
+pub type LoadFor<'a> = dyn Fn(&str) -> Result<LoadConfig, ConfigError> + 'a;
+
+/// Phases of `run_once`, for progress display. All methods default to nothing.
+pub trait RunObserver {
+    fn container_started(&self, _container: &RunningContainer) {}
+    fn container_ready(&self, _container: &RunningContainer, _startup: Duration) {}
+    /// The measured load starts; poll `progress` for finished requests.
+    fn load_started(&self, _config: &LoadConfig, _progress: &Progress) {}
+    fn load_finished(&self) {}
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+
+impl RunObserver for NoObserver {}
+
+/// podman, found and probed; see the module header.
+#[derive(Debug)]
+pub struct PodmanRunner {
+    podman: PathBuf,
+    /// `--runtime` for `podman run`; may switch to runc once if crun fails.
+    runtime: Mutex<Option<String>>,
+    explicit_runtime: bool,
+    hard_limits: limits::HardLimits,
+}
+
+impl PodmanRunner {
+    /// Finds podman and chooses the runtime (one `podman info`, cached per process).
+    pub fn new(opts: RunnerOptions) -> Result<PodmanRunner, RunnerError> {
+        let podman = match opts.podman {
+            Some(p) => p,
+            None => podman::find_executable("podman", &["/usr/local/bin", "/usr/bin"])
+                .ok_or(RunnerError::PodmanMissing)?,
+        };
+        let explicit = opts.runtime.filter(|r| !r.is_empty());
+        let runtime = match &explicit {
+            Some(r) => {
+                if !podman::runtime_installed(r) {
+                    return Err(RunnerError::RuntimeMissing { runtime: r.clone() });
+                }
+                Some(r.clone())
+            }
+            None => {
+                let info = podman::host_info(&podman)?;
+                podman::choose_runtime(None, &info, podman::runtime_installed("runc"))
+            }
+        };
+        Ok(PodmanRunner {
+            podman,
+            runtime: Mutex::new(runtime),
+            explicit_runtime: explicit.is_some(),
+            hard_limits: limits::hard_limits(),
+        })
+    }
+
+    /// The `--runtime` given to `podman run` (`None`: podman's default).
+    pub fn runtime(&self) -> Option<String> {
+        self.runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn podman_path(&self) -> &Path {
+        &self.podman
+    }
+
+    /// `podman load -i ARCHIVE` (a docker-archive or oci-archive). The image is
+    /// removed when the returned value drops, unless its name existed before.
+    pub fn load(&self, archive: &Path) -> Result<LoadedImage, RunnerError> {
+        image::load(&self.podman, archive)
+    }
+
+    /// An image already in podman's store, by name or ID; never removed.
+    pub fn existing(&self, reference: &str) -> Result<LoadedImage, RunnerError> {
+        let out = output(
+            detached(&self.podman).args(["image", "inspect", "--format", "{{.Id}}", reference]),
+            "podman image inspect",
+        )?;
+        Ok(image::existing(
+            &self.podman,
+            reference,
+            String::from_utf8_lossy(&out.stdout).trim(),
+        ))
+    }
+
+    /// `podman run -d` of `image`, publishing `container_port` on a free port of
+    /// 127.0.0.1, with ulimits and runtime chosen for this machine.
+    pub fn start(
+        &self,
+        image: &LoadedImage,
+        container_port: u16,
+        opts: &StartOptions,
+    ) -> Result<RunningContainer, RunnerError> {
+        let mut attempts = 0;
+        let mut switched = false;
+        while attempts < PORT_ATTEMPTS {
+            attempts += 1;
+            let host_port = free_port()?;
+            let name = container_name(opts.name_prefix.as_deref(), image.short_id());
+            let creating = cleanup::creating()?;
+            let registration = creating.record(Resource::Container {
+                podman: self.podman.clone(),
+                name: name.clone(),
+            });
+            let runtime = self.runtime();
+            let mut cmd = detached(&self.podman);
+            if let Some(r) = &runtime {
+                cmd.args(["--runtime", r]);
+            }
+            cmd.args(["run", "-d", "--name", &name, "--label", "ocibench=1"])
+                .arg("-p")
+                .arg(format!("127.0.0.1:{host_port}:{container_port}"))
+                .args(limits::ulimit_args(self.hard_limits, &opts.extra_args));
+            for e in &opts.env {
+                cmd.arg("-e").arg(e);
+            }
+            cmd.args(&opts.extra_args).arg(&image.name);
+            let started_at = Instant::now();
+            let out = raw_output(&mut cmd, "podman run")?;
+            drop(creating);
+            if out.status.success() {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let id = stdout.lines().last().unwrap_or("").trim().to_string();
+                return Ok(RunningContainer {
+                    id: if id.is_empty() { name.clone() } else { id },
+                    name,
+                    host_port,
+                    container_port,
+                    started_at,
+                    podman: self.podman.clone(),
+                    registration: Some(registration),
+                });
+            }
+            // A failed `podman run` may leave a created container behind.
+            let _ = detached(&self.podman)
+                .args(["rm", "-f", "-t", "0", "--ignore", &name])
+                .output();
+            drop(registration);
+            let stderr = podman::trim_stderr(&out.stderr);
+            if stderr.contains("address already in use") {
+                continue;
+            }
+            if stderr.contains(HYBRID_CGROUPS) {
+                let can_switch = !self.explicit_runtime
+                    && !switched
+                    && runtime.as_deref() != Some("runc")
+                    && podman::runtime_installed("runc");
+                if can_switch {
+                    *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) = Some("runc".into());
+                    switched = true;
+                    attempts -= 1;
+                    continue;
+                }
+                return Err(RunnerError::CgroupsHybrid { stderr });
+            }
+            if stderr.contains("setrlimit") && stderr.contains("not permitted") {
+                return Err(RunnerError::Ulimit { stderr });
+            }
+            return Err(podman::failed("podman run", &out));
+        }
+        Err(RunnerError::PortsBusy { attempts })
+    }
+
+    /// Starts a fresh container of `image`, waits for `spec.health_path`, runs
+    /// the load `load_for` builds for its URL while sampling memory and CPU, and
+    /// removes the container (also when anything fails).
+    pub fn run_once(
+        &self,
+        image: &LoadedImage,
+        spec: &RunSpec,
+        load_for: &LoadFor<'_>,
+        observer: &dyn RunObserver,
+    ) -> Result<RunOutcome, RunnerError> {
+        let container = self.start(image, spec.container_port, &spec.start_options())?;
+        observer.container_started(&container);
+        let startup = container.wait_ready(&spec.health_path, spec.startup_timeout)?;
+        observer.container_ready(&container, startup);
+        let config = load_for(&container.url(&spec.path)).map_err(RunnerError::LoadConfig)?;
+        let sampler = container.sample_usage();
+        let progress = Progress::new();
+        observer.load_started(&config, &progress);
+        let result = loadgen::run(&config, &progress);
+        let usage = sampler.stop();
+        observer.load_finished();
+        let bench = result.map_err(RunnerError::Load)?;
+        let name = container.name().to_string();
+        container.remove()?;
+        Ok(RunOutcome {
+            container: name,
+            startup,
+            peak_memory_bytes: usage.peak_memory_bytes,
+            cpu_percent_peak: usage.cpu_percent_peak,
+            cpu_percent_mean: usage.cpu_percent_mean,
+            bench,
+        })
+    }
+}
+
+/// A port on 127.0.0.1 free right now (bound to 0, then released).
+fn free_port() -> Result<u16, RunnerError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(RunnerError::NoFreePort)
+}
+
+/// `ocibench-[PREFIX-]SHORTID-RANDOM`; the prefix keeps only name-safe characters.
+pub fn container_name(prefix: Option<&str>, short_id: &str) -> String {
+    let mut name = String::from("ocibench-");
+    if let Some(p) = prefix {
+        let clean: String = p
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let clean = clean.trim_matches('-');
+        let clean = clean.strip_prefix("ocibench-").unwrap_or(clean);
+        if !clean.is_empty() {
+            name.push_str(clean);
+            name.push('-');
+        }
+    }
+    if !short_id.is_empty() {
+        name.push_str(short_id);
+        name.push('-');
+    }
+    name.push_str(&random_suffix());
+    name
+}
+
+/// 8 hex digits, different for every call (process-random hasher keys, pid,
+/// counter and clock).
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:08x}", h.finish() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_names() {
+        let n = container_name(None, "95601b9651bd");
+        assert!(n.starts_with("ocibench-95601b9651bd-"), "{n}");
+        assert_eq!(n.len(), "ocibench-95601b9651bd-".len() + 8);
+        let n = container_name(Some("ci run/7"), "abc");
+        assert!(n.starts_with("ocibench-ci-run-7-abc-"), "{n}");
+        let n = container_name(Some("ocibench-x"), "abc");
+        assert!(n.starts_with("ocibench-x-abc-"), "{n}");
+        assert_ne!(container_name(None, "a"), container_name(None, "a"));
+    }
+}
