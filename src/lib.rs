@@ -10,4 +10,5 @@ pub mod error;
 pub mod loadgen;
 pub mod oci;
 pub mod progress;
+pub mod report;
 pub mod ui;
