@@ -232,7 +232,7 @@ fn recommend(
             )
         };
         let lowest = *ranked.last()?;
-        format!(
+        let mut s = format!(
             "{}: smallest image ({}). With {}, {why}; all {} candidates count as tied \
              (medians {}–{} req/s). Run more repeats (5 or more) to tell them apart.",
             c.name,
@@ -241,7 +241,17 @@ fn recommend(
             ranked.len(),
             rate(med(lowest)),
             rate(med(best)),
-        )
+        );
+        // The rule ties them, but a reader must not take a large gap for noise.
+        if chosen != best && med(best) / med(chosen) - 1.0 >= PRACTICAL_THRESHOLD {
+            s += &format!(
+                " Beware: {}'s median is {} higher, a difference these few runs can \
+                 neither confirm nor rule out.",
+                cands[best].name,
+                pct_more(med(best) / med(chosen)),
+            );
+        }
+        s
     } else if tied.len() == 1 {
         let runner_up = ranked[1];
         let p = significant(best, runner_up).and_then(|p| p.p_value);
@@ -306,6 +316,24 @@ fn recommend(
             sizes(c),
             percent(PRACTICAL_THRESHOLD),
         );
+        // Candidates tied only because they could not be tested.
+        let untested: Vec<&str> = tied
+            .iter()
+            .filter(|&&i| {
+                pairs.iter().any(|p| {
+                    p.hi == best && p.lo == i && p.verdict == Some(NoiseReason::TooFewRuns)
+                })
+            })
+            .map(|&i| cands[i].name.as_str())
+            .collect();
+        if !untested.is_empty() {
+            s += &format!(
+                " {} had too few runs to be tested against {} and count{} as tied.",
+                untested.join(", "),
+                cands[best].name,
+                if untested.len() == 1 { "s" } else { "" }
+            );
+        }
         // Say so when a smaller image was left out for being slower.
         let smaller_but_slower: Vec<usize> = ranked
             .iter()
@@ -649,6 +677,23 @@ mod tests {
             r.warnings
                 .iter()
                 .any(|w| w.starts_with("with 3 runs per candidate, the Mann–Whitney test"))
+        );
+    }
+
+    #[test]
+    fn untested_candidates_are_named() {
+        let r = analyze(input(vec![
+            candidate("a", 900, 300, &[2000.0, 2010.0, 1990.0, 2005.0, 1995.0]),
+            candidate("b", 800, 300, &[1500.0, 1510.0, 1490.0, 1505.0, 1495.0]),
+            candidate("c", 100, 40, &[1000.0]),
+        ]));
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "c");
+        assert!(
+            rec.reason
+                .ends_with("c had too few runs to be tested against a and counts as tied."),
+            "{}",
+            rec.reason
         );
     }
 

@@ -141,7 +141,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     }
     if !report.noise.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Within noise:")?;
+        writeln!(out, "Not shown to differ:")?;
         writeln!(out)?;
         for n in &report.noise {
             writeln!(

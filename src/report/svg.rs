@@ -104,10 +104,9 @@ fn chart(report: &Report) -> String {
     let mut tick = 0.0;
     while tick <= rps_top + rps_step * 1e-9 {
         let x = rps_x(tick);
-        let _ = write!(
+        let _ = writeln!(
             s,
-            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{axis_y}" stroke="{GRID}"/><text x="{x:.1}" y="{ty}" font-size="10" fill="{MUTED}" text-anchor="middle">{}</text>
-"#,
+            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{axis_y}" stroke="{GRID}"/><text x="{x:.1}" y="{ty}" font-size="10" fill="{MUTED}" text-anchor="middle">{}</text>"#,
             tick_label(tick),
             ty = axis_y + 14.0
         );
@@ -116,10 +115,9 @@ fn chart(report: &Report) -> String {
     let mut tick = 0.0;
     while tick <= size_top + size_step * 1e-9 {
         let x = SIZE_X + SIZE_W * tick / size_top;
-        let _ = write!(
+        let _ = writeln!(
             s,
-            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{axis_y}" stroke="{GRID}"/><text x="{x:.1}" y="{ty}" font-size="10" fill="{MUTED}" text-anchor="middle">{}</text>
-"#,
+            r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{axis_y}" stroke="{GRID}"/><text x="{x:.1}" y="{ty}" font-size="10" fill="{MUTED}" text-anchor="middle">{}</text>"#,
             tick_label(tick),
             ty = axis_y + 14.0
         );

@@ -37,18 +37,27 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         ],
         &[" / "],
     );
+    let medians: Vec<String> = c
+        .iter()
+        .map(|c| rate(c.requests_per_second.median))
+        .collect();
+    let median_width = medians.iter().map(|s| width(s)).max().unwrap_or(0);
     let rps = compose(
         &[
-            c.iter()
-                .map(|c| rate(c.requests_per_second.median))
-                .collect(),
+            medians,
             c.iter().map(|c| rate(c.requests_per_second.low)).collect(),
             c.iter().map(|c| rate(c.requests_per_second.high)).collect(),
         ],
         &[" [", "–"],
     )
     .into_iter()
-    .map(|s| s + "]")
+    .zip(c)
+    .map(|(s, c)| match c.runs.len() {
+        0 => "–".to_string(),
+        // No interval from a single run: its value alone.
+        1 => s.chars().take(median_width).collect(),
+        _ => s + "]",
+    })
     .collect();
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "–".into());
     let has_runs = |c: &CandidateSummary| !c.runs.is_empty();
@@ -153,7 +162,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         }
     }
     if !report.noise.is_empty() {
-        writeln!(out, "Within noise:")?;
+        writeln!(out, "Not shown to differ:")?;
         for n in &report.noise {
             writeln!(
                 out,
@@ -246,6 +255,9 @@ pub(super) fn legend(report: &Report) -> String {
     } else {
         ""
     };
+    if counts == [1] {
+        return format!("A single run each: no medians over runs, no interval.{mark}");
+    }
     format!("Medians over {runs}; {interval}.{mark}")
 }
 
@@ -308,7 +320,7 @@ Significant differences (two-sided Mann–Whitney U at p < 0.05, and at least 1%
   slim is 7.7% faster than stretch (p = 0.008)
   slim-stretch is 7.2% faster than stretch (p = 0.008)
   buster is 6.4% faster than stretch (p = 0.008)
-Within noise:
+Not shown to differ:
   slim and slim-stretch: 0.48% apart (p = 0.55, not significant)
   slim and buster: 1.2% apart (p = 0.056, not significant)
   slim-stretch and buster: 0.74% apart (p = 0.22, not significant)
@@ -337,8 +349,13 @@ each).
         c.startup_ms.clear();
         c.peak_memory_bytes.clear();
         let got = text(&analyze(input(vec![c, candidate("b", 100, 40, &[])])));
-        assert!(got.contains("no interval with a single run"), "{got}");
+        assert!(
+            got.contains("A single run each: no medians over runs, no interval."),
+            "{got}"
+        );
         let rows: Vec<&str> = got.lines().skip(1).take(2).collect();
+        assert!(rows[0].contains("  2,000  "), "{got}");
+        assert!(!rows[0].contains('['), "{got}");
         assert!(rows[0].contains("  –  "), "{got}");
         assert!(rows[1].ends_with("–"), "{got}");
     }

@@ -135,7 +135,7 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(rate(2177.12), "2,177");
         assert_eq!(rate(45.34), "45.3");
-        assert_eq!(rate(3.141), "3.14");
+        assert_eq!(rate(4.256), "4.26");
         assert_eq!(ms(0.823), "0.82 ms");
         assert_eq!(ms(45.93), "45.9 ms");
         assert_eq!(ms(412.4), "412 ms");
