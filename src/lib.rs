@@ -11,5 +11,6 @@ pub mod error;
 pub mod loadgen;
 pub mod oci;
 pub mod progress;
+pub mod report;
 pub mod runner;
 pub mod ui;
