@@ -163,7 +163,8 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         }
     }
     writeln!(out)?;
-    writeln!(out, "{}", method(report))
+    writeln!(out, "{}", method(report))?;
+    out.flush()
 }
 
 /// The Markdown report as bytes.

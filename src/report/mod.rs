@@ -14,10 +14,12 @@
 mod analyze;
 pub mod json;
 pub mod markdown;
+mod recommend;
 pub mod stats;
 pub mod svg;
 pub mod table;
 mod units;
+mod warnings;
 
 #[cfg(test)]
 mod sample;

@@ -33,7 +33,8 @@ const BAND: &str = "#edf4fb";
 
 /// Writes the chart.
 pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
-    out.write_all(chart(report).as_bytes())
+    out.write_all(chart(report).as_bytes())?;
+    out.flush()
 }
 
 /// The chart as bytes.

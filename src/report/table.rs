@@ -192,7 +192,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         }
         None => writeln!(out, "Recommendation: none (no candidate has a run)")?,
     }
-    Ok(())
+    out.flush()
 }
 
 /// The terminal report as bytes.
