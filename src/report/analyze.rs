@@ -392,7 +392,15 @@ mod tests {
             (2000.0, 2000.0, 2000.0, 0.0)
         );
         assert!(r.warnings[0].starts_with("a single run per candidate"));
-        assert_eq!(r.recommendation.unwrap().name, "a");
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "a");
+        assert!(
+            rec.reason.contains(
+                "With a single run per candidate, no throughput difference is judged significant"
+            ),
+            "{}",
+            rec.reason
+        );
     }
 
     #[test]

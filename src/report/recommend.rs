@@ -98,7 +98,11 @@ pub(super) fn recommend(
              (medians {}–{} req/s). Run more repeats (5 or more) to tell them apart.",
             c.name,
             sizes(c),
-            runs.trim_end_matches(" each").to_string() + " per candidate",
+            if nmax == 1 {
+                "a single run per candidate".to_string()
+            } else {
+                runs.trim_end_matches(" each").to_string() + " per candidate"
+            },
             ranked.len(),
             rate(med(lowest)),
             rate(med(best)),
