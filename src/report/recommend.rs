@@ -39,6 +39,9 @@ fn size_key(c: &CandidateSummary) -> (u64, u64, &str) {
     )
 }
 
+/// The smallest image (by `size_key`) among the candidates not significantly
+/// slower than the one with the highest median, and why; `None` without runs.
+/// `ranked`: candidates with runs, highest median first; `pairs`: every judged pair.
 pub(super) fn recommend(
     cands: &[CandidateSummary],
     ranked: &[usize],
