@@ -1,17 +1,13 @@
-//! From measurements to judgements: per-candidate medians and intervals, a
-//! Mann–Whitney test for every pair, the warnings a careful reader would add,
-//! and the recommendation with its reason in words.
-
-use std::collections::BTreeSet;
+//! From measurements to judgements: per-candidate medians and intervals and a
+//! Mann–Whitney test for every pair; `recommend` and `warnings` (sibling
+//! modules) word the conclusions.
 
 use super::stats::{self, median, median_interval, median_u64};
-use super::units::{coverage, p_value, pct_more, percent, rate, runs_each};
 use super::{
-    ALPHA, CandidateRuns, CandidateSummary, CompareInput, Difference, GENERATOR_LIMIT_SHARE,
-    INTERVAL_CONFIDENCE, LatencySummary, MIN_RUNS_FOR_SIGNIFICANCE, Method, Noise, NoiseReason,
-    PRACTICAL_THRESHOLD, Recommendation, Report, Throughput,
+    ALPHA, CandidateRuns, CandidateSummary, CompareInput, Difference, INTERVAL_CONFIDENCE,
+    LatencySummary, MIN_RUNS_FOR_SIGNIFICANCE, Method, Noise, NoiseReason, PRACTICAL_THRESHOLD,
+    Report, Throughput,
 };
-use crate::oci::image::human_bytes;
 
 /// Analyses finished measurements: medians, intervals, significance, warnings,
 /// and the recommendation (the smallest image among those tied for the best throughput).
@@ -61,8 +57,8 @@ pub fn analyze(input: CompareInput) -> Report {
         }
     }
 
-    let recommendation = recommend(&candidates, &ranked, &pairs, &rps);
-    let warnings = warnings(&candidates, &ranked, &rps);
+    let recommendation = super::recommend::recommend(&candidates, &ranked, &pairs, &rps);
+    let warnings = super::warnings::warnings(&candidates, &ranked, &rps);
     Report {
         candidates,
         significant,
@@ -112,13 +108,13 @@ fn summarize(c: CandidateRuns) -> CandidateSummary {
 }
 
 /// One pair's judgement: `hi` has the higher (or equal) median.
-struct Pair {
-    hi: usize,
-    lo: usize,
-    ratio: f64,
-    p_value: Option<f64>,
+pub(super) struct Pair {
+    pub(super) hi: usize,
+    pub(super) lo: usize,
+    pub(super) ratio: f64,
+    pub(super) p_value: Option<f64>,
     /// `None`: significant.
-    verdict: Option<NoiseReason>,
+    pub(super) verdict: Option<NoiseReason>,
 }
 
 fn judge(hi: usize, lo: usize, rps: &[Vec<f64>], med: &[f64]) -> Pair {
@@ -149,349 +145,6 @@ fn judge(hi: usize, lo: usize, rps: &[Vec<f64>], med: &[f64]) -> Pair {
         None
     };
     pair
-}
-
-/// Whether any pair of these candidates could be judged significant at all.
-fn any_testable(ranked: &[usize], rps: &[Vec<f64>]) -> bool {
-    ranked.iter().enumerate().any(|(x, &a)| {
-        ranked[x + 1..].iter().any(|&b| {
-            let (n1, n2) = (rps[a].len(), rps[b].len());
-            n1.min(n2) >= MIN_RUNS_FOR_SIGNIFICANCE && stats::min_p_value(n1, n2) < ALPHA
-        })
-    })
-}
-
-fn sizes(c: &CandidateSummary) -> String {
-    format!(
-        "{} on disk, {} compressed",
-        human_bytes(c.image.uncompressed_bytes),
-        human_bytes(c.image.compressed_bytes)
-    )
-}
-
-/// Smallest first: uncompressed, then compressed bytes, then name.
-fn size_key(c: &CandidateSummary) -> (u64, u64, &str) {
-    (
-        c.image.uncompressed_bytes,
-        c.image.compressed_bytes,
-        c.name.as_str(),
-    )
-}
-
-fn recommend(
-    cands: &[CandidateSummary],
-    ranked: &[usize],
-    pairs: &[Pair],
-    rps: &[Vec<f64>],
-) -> Option<Recommendation> {
-    let &best = ranked.first()?;
-    let significant = |a: usize, b: usize| {
-        pairs
-            .iter()
-            .find(|p| p.hi == a && p.lo == b)
-            .filter(|p| p.verdict.is_none())
-    };
-    let tied: Vec<usize> = ranked
-        .iter()
-        .copied()
-        .filter(|&c| c == best || significant(best, c).is_none())
-        .collect();
-    let smallest_of =
-        |set: &[usize]| -> usize { *set.iter().min_by_key(|&&i| size_key(&cands[i])).unwrap() };
-    let chosen = smallest_of(&tied);
-    let c = &cands[chosen];
-    let counts: Vec<usize> = ranked.iter().map(|&i| rps[i].len()).collect();
-    let (nmin, nmax) = (*counts.iter().min()?, *counts.iter().max()?);
-    let runs = runs_each(nmin, nmax);
-    let med = |i: usize| cands[i].requests_per_second.median;
-
-    let reason = if ranked.len() == 1 {
-        let only = if cands.len() == 1 {
-            "the only candidate"
-        } else {
-            "the only candidate with measurements"
-        };
-        format!(
-            "{}: {only} ({} req/s median over {}; {}).",
-            c.name,
-            rate(med(chosen)),
-            runs_each(nmax, nmax).trim_end_matches(" each"),
-            sizes(c)
-        )
-    } else if !any_testable(ranked, rps) {
-        let why = if nmin < MIN_RUNS_FOR_SIGNIFICANCE {
-            format!(
-                "no throughput difference is judged significant \
-                 ({MIN_RUNS_FOR_SIGNIFICANCE} or more runs each are needed)"
-            )
-        } else {
-            format!(
-                "the Mann–Whitney test cannot reach p < {ALPHA} (its smallest possible p-value \
-                 is {:.2}), so no throughput difference can be significant",
-                stats::min_p_value(nmin, nmin)
-            )
-        };
-        let lowest = *ranked.last()?;
-        let mut s = format!(
-            "{}: smallest image ({}). With {}, {why}; all {} candidates count as tied \
-             (medians {}–{} req/s). Run more repeats (5 or more) to tell them apart.",
-            c.name,
-            sizes(c),
-            runs.trim_end_matches(" each").to_string() + " per candidate",
-            ranked.len(),
-            rate(med(lowest)),
-            rate(med(best)),
-        );
-        // The rule ties them, but a reader must not take a large gap for noise.
-        if chosen != best && med(best) / med(chosen) - 1.0 >= PRACTICAL_THRESHOLD {
-            s += &format!(
-                " Beware: {}'s median is {} higher, a difference these few runs can \
-                 neither confirm nor rule out.",
-                cands[best].name,
-                pct_more(med(best) / med(chosen)),
-            );
-        }
-        s
-    } else if tied.len() == 1 {
-        let runner_up = ranked[1];
-        let p = significant(best, runner_up).and_then(|p| p.p_value);
-        let mut s = format!(
-            "{}: the fastest, significantly: {} more requests/s than the runner-up, {} \
-             ({} vs {} req/s median, {}, over {runs}).",
-            c.name,
-            pct_more(med(best) / med(runner_up)),
-            cands[runner_up].name,
-            rate(med(best)),
-            rate(med(runner_up)),
-            p.map_or_else(|| "not tested".into(), p_value),
-        );
-        let smallest = smallest_of(ranked);
-        if smallest == best {
-            s += &format!(" It is also the smallest image ({}).", sizes(c));
-        } else {
-            let sm = &cands[smallest];
-            s += &format!(
-                " It is not the smallest image ({}): {} is {} smaller on disk ({}) \
-                 but has {} fewer requests/s.",
-                sizes(c),
-                sm.name,
-                percent(
-                    1.0 - sm.image.uncompressed_bytes as f64 / c.image.uncompressed_bytes as f64
-                ),
-                human_bytes(sm.image.uncompressed_bytes),
-                percent(1.0 - med(smallest) / med(best)),
-            );
-        }
-        s
-    } else {
-        let among = if tied.len() == ranked.len() {
-            format!(
-                "all {} candidates, whose throughput is within noise of the best",
-                tied.len()
-            )
-        } else {
-            format!(
-                "the {} candidates whose throughput is within noise of the best",
-                tied.len()
-            )
-        };
-        let best_part = if chosen == best {
-            format!(
-                "it has the highest median itself, {} req/s",
-                rate(med(best))
-            )
-        } else {
-            format!(
-                "{}, {} req/s median, vs {} for {}",
-                cands[best].name,
-                rate(med(best)),
-                rate(med(chosen)),
-                c.name
-            )
-        };
-        let mut s = format!(
-            "{}: smallest image ({}) among {among} ({best_part}; differences under {} \
-             or not significant at p < {ALPHA} over {runs}).",
-            c.name,
-            sizes(c),
-            percent(PRACTICAL_THRESHOLD),
-        );
-        // Candidates tied only because they could not be tested.
-        let untested: Vec<&str> = tied
-            .iter()
-            .filter(|&&i| {
-                pairs.iter().any(|p| {
-                    p.hi == best && p.lo == i && p.verdict == Some(NoiseReason::TooFewRuns)
-                })
-            })
-            .map(|&i| cands[i].name.as_str())
-            .collect();
-        if !untested.is_empty() {
-            s += &format!(
-                " {} had too few runs to be tested against {} and count{} as tied.",
-                untested.join(", "),
-                cands[best].name,
-                if untested.len() == 1 { "s" } else { "" }
-            );
-        }
-        // Say so when a smaller image was left out for being slower.
-        let smaller_but_slower: Vec<usize> = ranked
-            .iter()
-            .copied()
-            .filter(|&i| !tied.contains(&i) && size_key(&cands[i]) < size_key(c))
-            .collect();
-        if !smaller_but_slower.is_empty() {
-            let i = smallest_of(&smaller_but_slower);
-            let p = significant(best, i).and_then(|p| p.p_value);
-            s += &format!(
-                " {} is smaller ({} on disk) but significantly slower: {} fewer requests/s \
-                 than {} ({}).",
-                cands[i].name,
-                human_bytes(cands[i].image.uncompressed_bytes),
-                percent(1.0 - med(i) / med(best)),
-                cands[best].name,
-                p.map_or_else(|| "not tested".into(), p_value),
-            );
-        }
-        s
-    };
-    Some(Recommendation {
-        name: c.name.clone(),
-        reason,
-    })
-}
-
-fn warnings(cands: &[CandidateSummary], ranked: &[usize], rps: &[Vec<f64>]) -> Vec<String> {
-    let mut w = Vec::new();
-    for c in cands.iter().filter(|c| c.runs.is_empty()) {
-        w.push(format!(
-            "{}: no runs; it is left out of the comparison",
-            c.name
-        ));
-    }
-    let n_of = |i: usize| rps[i].len();
-    let all_same = |n: usize| ranked.iter().all(|&i| n_of(i) == n);
-    let names_with = |n: usize| {
-        ranked
-            .iter()
-            .filter(|&&i| n_of(i) == n)
-            .map(|&i| cands[i].name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-
-    // Too few runs for an interval or a test.
-    if !ranked.is_empty() && all_same(1) {
-        w.push(
-            "a single run per candidate: no interval for the median and no significance \
-             test; set repeats to 5 or more"
-                .into(),
-        );
-    } else {
-        for &i in ranked {
-            match n_of(i) {
-                1 => w.push(format!(
-                    "{}: a single run: no interval for its median and no significance test",
-                    cands[i].name
-                )),
-                n if n < MIN_RUNS_FOR_SIGNIFICANCE => w.push(format!(
-                    "{}: only {n} runs; with fewer than {MIN_RUNS_FOR_SIGNIFICANCE}, no \
-                     difference is judged significant",
-                    cands[i].name
-                )),
-                _ => {}
-            }
-        }
-    }
-
-    // Intervals below the coverage sought.
-    let counts: BTreeSet<usize> = ranked.iter().map(|&i| n_of(i)).collect();
-    for &n in &counts {
-        let (_, cov) = stats::order_statistic_rank(n, INTERVAL_CONFIDENCE);
-        if n >= 2 && cov < INTERVAL_CONFIDENCE {
-            let who = if all_same(n) {
-                format!("with {n} runs per candidate")
-            } else {
-                format!("{}: with {n} runs", names_with(n))
-            };
-            w.push(format!(
-                "{who}, the interval for the median is the range of the runs and covers it \
-                 with only {} confidence (6 runs give 96.9%)",
-                coverage(cov)
-            ));
-        }
-    }
-
-    // Pairs the test cannot separate at ALPHA however different they are.
-    let mut reported = BTreeSet::new();
-    for (x, &a) in ranked.iter().enumerate() {
-        for &b in &ranked[x + 1..] {
-            let (n1, n2) = (n_of(a), n_of(b));
-            let min_p = stats::min_p_value(n1, n2);
-            if n1.min(n2) < MIN_RUNS_FOR_SIGNIFICANCE || min_p < ALPHA {
-                continue;
-            }
-            let msg = if n1 == n2 && all_same(n1) {
-                format!("with {n1} runs per candidate")
-            } else {
-                format!(
-                    "with {n1} runs of {} and {n2} of {}",
-                    cands[a].name, cands[b].name
-                )
-            };
-            if reported.insert(msg.clone()) {
-                w.push(format!(
-                    "{msg}, the Mann–Whitney test cannot reach p < {ALPHA} (its smallest \
-                     possible p-value is {min_p:.3}), so no difference between them can be \
-                     significant; use 4 or more runs (5 recommended)"
-                ));
-            }
-        }
-    }
-
-    for c in cands {
-        if let Some(share) = c
-            .generator_cpu_share
-            .filter(|&s| s >= GENERATOR_LIMIT_SHARE)
-        {
-            w.push(format!(
-                "the load generator, not the service, may have been the limit for {0} \
-                 (it used {1} of its CPU time, median over runs); results may understate {0}",
-                c.name,
-                percent(share)
-            ));
-        }
-    }
-
-    for c in cands {
-        let n = c.runs.len();
-        let failed: Vec<u64> = c.runs.iter().map(|r| r.failed).filter(|&f| f > 0).collect();
-        let non2xx: Vec<u64> = c
-            .runs
-            .iter()
-            .map(|r| r.non_2xx)
-            .filter(|&f| f > 0)
-            .collect();
-        let mut parts = Vec::new();
-        if !failed.is_empty() {
-            parts.push(format!(
-                "{} of {n} runs had failed requests ({} in all; not counted in requests/s)",
-                failed.len(),
-                failed.iter().sum::<u64>()
-            ));
-        }
-        if !non2xx.is_empty() {
-            parts.push(format!(
-                "{} of {n} runs had non-2xx responses ({} in all; counted in requests/s)",
-                non2xx.len(),
-                non2xx.iter().sum::<u64>()
-            ));
-        }
-        if !parts.is_empty() {
-            w.push(format!("{}: {}", c.name, parts.join("; ")));
-        }
-    }
-    w
 }
 
 #[cfg(test)]
@@ -739,7 +392,15 @@ mod tests {
             (2000.0, 2000.0, 2000.0, 0.0)
         );
         assert!(r.warnings[0].starts_with("a single run per candidate"));
-        assert_eq!(r.recommendation.unwrap().name, "a");
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "a");
+        assert!(
+            rec.reason.contains(
+                "With a single run per candidate, no throughput difference is judged significant"
+            ),
+            "{}",
+            rec.reason
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use super::Report;
 /// Writes the report as one JSON document and a newline.
 pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut out, report)?;
-    writeln!(out)
+    writeln!(out)?;
+    out.flush()
 }
 
 /// The JSON document as bytes.

@@ -163,7 +163,8 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         }
     }
     writeln!(out)?;
-    writeln!(out, "{}", method(report))
+    writeln!(out, "{}", method(report))?;
+    out.flush()
 }
 
 /// The Markdown report as bytes.
@@ -204,7 +205,7 @@ fn method(report: &Report) -> String {
     } else {
         format!(
             " The interval is a distribution-free interval for the median of requests/s \
-             (its coverage: {}; with 5 runs or fewer it is the range of the runs).",
+             (its coverage: {}; with up to 8 runs it is the range of the runs).",
             cov.join(", ")
         )
     };

@@ -14,10 +14,12 @@
 mod analyze;
 pub mod json;
 pub mod markdown;
+mod recommend;
 pub mod stats;
 pub mod svg;
 pub mod table;
 mod units;
+mod warnings;
 
 #[cfg(test)]
 mod sample;
@@ -199,7 +201,10 @@ impl Default for Method {
         Method {
             statistic: "median over runs".into(),
             interval: "distribution-free order-statistic interval for the median".into(),
-            test: "two-sided Mann–Whitney U (exact up to 40 runs in a pair)".into(),
+            test: format!(
+                "two-sided Mann–Whitney U (exact up to {} runs in a pair)",
+                stats::EXACT_LIMIT
+            ),
             alpha: ALPHA,
             practical_threshold: PRACTICAL_THRESHOLD,
             min_runs_for_significance: MIN_RUNS_FOR_SIGNIFICANCE,

@@ -33,7 +33,8 @@ const BAND: &str = "#edf4fb";
 
 /// Writes the chart.
 pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
-    out.write_all(chart(report).as_bytes())
+    out.write_all(chart(report).as_bytes())?;
+    out.flush()
 }
 
 /// The chart as bytes.
@@ -295,9 +296,16 @@ fn subtitle(report: &Report) -> String {
         _ => "error bars: interval for the median (coverage depends on the runs)".to_string(),
     };
     let l = &report.load;
+    let runs = if max <= 1 {
+        "A single run".to_string()
+    } else {
+        format!(
+            "Median over {}",
+            units::runs_each(min, max).trim_end_matches(" each")
+        )
+    };
     format!(
-        "Median over {} of {} requests at concurrency {}; {interval}.",
-        units::runs_each(min, max).trim_end_matches(" each"),
+        "{runs} of {} requests at concurrency {}; {interval}.",
         units::thousands(l.requests),
         l.concurrency
     )

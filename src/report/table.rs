@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::io;
 
 use super::units::{self, coverage, ms, p_value, pct_more, rate, seconds};
-use super::{ALPHA, CandidateSummary, NoiseReason, PRACTICAL_THRESHOLD, Report};
+use super::{
+    ALPHA, CandidateSummary, INTERVAL_CONFIDENCE, NoiseReason, PRACTICAL_THRESHOLD, Report, stats,
+};
 use crate::oci::image::human_bytes;
 
 /// Paragraphs below the table wrap at this width.
@@ -192,7 +194,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         }
         None => writeln!(out, "Recommendation: none (no candidate has a run)")?,
     }
-    Ok(())
+    out.flush()
 }
 
 /// The terminal report as bytes.
@@ -234,7 +236,7 @@ pub(super) fn legend(report: &Report) -> String {
         .rev()
         .filter(|(n, _)| **n > 1)
         .map(|(n, c)| {
-            let range = if *n <= 5 {
+            let range = if stats::order_statistic_rank(*n, INTERVAL_CONFIDENCE).0 == 1 {
                 ", the range of the runs"
             } else {
                 ""
@@ -255,6 +257,9 @@ pub(super) fn legend(report: &Report) -> String {
     } else {
         ""
     };
+    if counts.is_empty() {
+        return "No runs.".into();
+    }
     if counts == [1] {
         return format!("A single run each: no medians over runs, no interval.{mark}");
     }
