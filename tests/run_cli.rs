@@ -293,7 +293,10 @@ fn interrupt_during_load(test: &str, signal: libc::c_int, expected_code: i32) {
         std::thread::sleep(Duration::from_millis(50));
     };
     let took = sent.elapsed();
-    assert_eq!(exit.code(), Some(expected_code), "{exit}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(exit.code(), Some(expected_code), "{exit}: {stderr}");
+    assert!(stderr.contains("removing the container"), "{stderr}");
     assert!(took < Duration::from_secs(10), "exit took {took:?}");
     assert!(containers(&p).is_empty(), "left: {:?}", containers(&p));
     assert!(images_of(pid).is_empty(), "left: {:?}", images_of(pid));

@@ -142,7 +142,7 @@ fn containers_get_ulimits_within_the_hard_limits_unless_given() {
     );
     let ready = c.wait_ready("/", Duration::from_secs(30)).unwrap();
     assert!(ready > Duration::ZERO);
-    let sampler = c.sample_usage_every(Duration::from_millis(100));
+    let sampler = c.sample_memory_every(Duration::from_millis(100));
     std::thread::sleep(Duration::from_millis(350));
     let usage = sampler.stop();
     assert!(usage.samples >= 2, "{usage:?}");

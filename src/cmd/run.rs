@@ -93,6 +93,14 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
     let show = ctx.show_progress() && !args.json;
 
+    cleanup::on_signal(|sig| {
+        let name = if sig == libc::SIGINT {
+            "interrupted"
+        } else {
+            "terminated"
+        };
+        eprintln!("ocibench: {name}; removing the container");
+    });
     let runner = PodmanRunner::new(RunnerOptions {
         podman: None,
         runtime: args.runtime.clone(),
@@ -126,6 +134,9 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
         reporter.as_ref(),
     )?;
     drop(reporter);
+    if show {
+        eprintln!("Loading {} into podman", size.reference);
+    }
     let loaded = runner.load(&archive)?;
     drop(scratch);
     drop(scratch_guard);

@@ -295,7 +295,7 @@ impl PodmanRunner {
         let startup = container.wait_ready(&spec.health_path, spec.startup_timeout)?;
         observer.container_ready(&container, startup);
         let config = load_for(&container.url(&spec.path)).map_err(RunnerError::LoadConfig)?;
-        let sampler = container.sample_usage();
+        let sampler = container.sample_memory();
         let progress = Progress::new();
         observer.load_started(&config, &progress);
         let result = loadgen::run(&config, &progress);
