@@ -27,6 +27,13 @@ use crate::runner::{
     PodmanRunner, RunObserver, RunOutcome, RunSpec, RunnerOptions, RunningContainer, cleanup,
 };
 
+/// A status line on stderr; never panics (`eprintln!` does when stderr is gone).
+macro_rules! status {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Image: docker://REF (or bare REF), oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
@@ -99,7 +106,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
         } else {
             "terminated"
         };
-        eprintln!("ocibench: {name}; removing the container");
+        status!("ocibench: {name}; removing the container");
     });
     let runner = PodmanRunner::new(RunnerOptions {
         podman: None,
@@ -135,7 +142,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     )?;
     drop(reporter);
     if show {
-        eprintln!("Loading {} into podman", size.reference);
+        status!("Loading {} into podman", size.reference);
     }
     let loaded = runner.load(&archive)?;
     drop(scratch);
@@ -278,7 +285,7 @@ impl CliObserver {
 impl RunObserver for CliObserver {
     fn container_started(&self, c: &RunningContainer) {
         if self.show {
-            eprintln!(
+            status!(
                 "Started {} (127.0.0.1:{} -> {})",
                 c.name(),
                 c.host_port(),
@@ -288,7 +295,7 @@ impl RunObserver for CliObserver {
     }
     fn container_ready(&self, _c: &RunningContainer, startup: Duration) {
         if self.show {
-            eprintln!("Ready after {:.1} ms", startup.as_secs_f64() * 1000.0);
+            status!("Ready after {:.1} ms", startup.as_secs_f64() * 1000.0);
         }
     }
     fn load_started(&self, config: &LoadConfig, progress: &Progress) {

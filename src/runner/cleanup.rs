@@ -128,7 +128,8 @@ fn install_handler() {
                 .spawn(move || {
                     if let Some(sig) = signals.forever().next() {
                         if let Some(f) = ON_SIGNAL.get() {
-                            f(sig);
+                            // Whatever it does, the containers still go.
+                            let _ = std::panic::catch_unwind(|| f(sig));
                         }
                         remove_all();
                         std::process::exit(128 + sig);
