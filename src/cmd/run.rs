@@ -27,6 +27,13 @@ use crate::runner::{
     PodmanRunner, RunObserver, RunOutcome, RunSpec, RunnerOptions, RunningContainer, cleanup,
 };
 
+/// A status line on stderr; never panics (`eprintln!` does when stderr is gone).
+macro_rules! status {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Image: docker://REF (or bare REF), oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
@@ -93,6 +100,14 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
     let show = ctx.show_progress() && !args.json;
 
+    cleanup::on_signal(|sig| {
+        let name = if sig == libc::SIGINT {
+            "interrupted"
+        } else {
+            "terminated"
+        };
+        status!("ocibench: {name}; removing the container");
+    });
     let runner = PodmanRunner::new(RunnerOptions {
         podman: None,
         runtime: args.runtime.clone(),
@@ -100,6 +115,9 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     let (store, stored) = fetch(&pull, ctx, show)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
 
+    if show {
+        status!("Loading {} into podman", size.reference);
+    }
     let loaded = load_into_podman(
         &runner,
         &store,
@@ -287,7 +305,7 @@ impl CliObserver {
 impl RunObserver for CliObserver {
     fn container_started(&self, c: &RunningContainer) {
         if self.show {
-            eprintln!(
+            status!(
                 "Started {} (127.0.0.1:{} -> {})",
                 c.name(),
                 c.host_port(),
@@ -297,7 +315,7 @@ impl RunObserver for CliObserver {
     }
     fn container_ready(&self, _c: &RunningContainer, startup: Duration) {
         if self.show {
-            eprintln!("Ready after {:.1} ms", startup.as_secs_f64() * 1000.0);
+            status!("Ready after {:.1} ms", startup.as_secs_f64() * 1000.0);
         }
     }
     fn load_started(&self, config: &LoadConfig, progress: &Progress) {

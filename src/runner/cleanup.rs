@@ -107,6 +107,15 @@ pub fn remove_on_signal(path: &Path) -> Registration {
     record(Resource::Path(path.to_path_buf()))
 }
 
+/// Called on the signal thread before anything is removed (the library never
+/// prints; the binary uses this to say what is happening).
+static ON_SIGNAL: OnceLock<fn(i32)> = OnceLock::new();
+
+/// Sets the function told about a signal (once per process; later calls are ignored).
+pub fn on_signal(f: fn(signal: i32)) {
+    let _ = ON_SIGNAL.set(f);
+}
+
 fn install_handler() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
@@ -118,6 +127,10 @@ fn install_handler() {
                 .name("ocibench-signals".into())
                 .spawn(move || {
                     if let Some(sig) = signals.forever().next() {
+                        if let Some(f) = ON_SIGNAL.get() {
+                            // Whatever it does, the containers still go.
+                            let _ = std::panic::catch_unwind(|| f(sig));
+                        }
                         remove_all();
                         std::process::exit(128 + sig);
                     }

@@ -181,12 +181,13 @@ impl RunningContainer {
         }
     }
 
-    /// Starts sampling memory and CPU in the background (see `stats`).
-    pub fn sample_usage(&self) -> StatsSampler {
-        self.sample_usage_every(DEFAULT_INTERVAL)
+    /// Starts sampling memory (and CPU) in the background; `stop()` returns
+    /// the peak memory in `ResourceUsage::peak_memory_bytes` (see `stats`).
+    pub fn sample_memory(&self) -> StatsSampler {
+        self.sample_memory_every(DEFAULT_INTERVAL)
     }
 
-    pub fn sample_usage_every(&self, interval: Duration) -> StatsSampler {
+    pub fn sample_memory_every(&self, interval: Duration) -> StatsSampler {
         StatsSampler::start(self.podman.clone(), self.id.clone(), interval)
     }
 

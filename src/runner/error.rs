@@ -127,6 +127,9 @@ impl Explain for RunnerError {
             RunnerError::Exited(_) => {
                 "the service crashed or exited: check its command, environment (--env) and the logs above".into()
             }
+            RunnerError::NotReady(f) if f.last_probe.starts_with("answered") => {
+                "the service answers, but not with a 2xx status: point --health at a path that does".into()
+            }
             RunnerError::NotReady(_) => {
                 "check --port (the port the service listens on inside the container) and --health; or raise --startup-timeout".into()
             }

@@ -145,9 +145,9 @@ impl PodmanRunner {
     /// Finds podman and chooses the runtime (one `podman info`, cached per process).
     pub fn new(opts: RunnerOptions) -> Result<PodmanRunner, RunnerError> {
         let podman = match opts.podman {
-            Some(p) => p,
-            None => podman::find_executable("podman", &["/usr/local/bin", "/usr/bin"])
-                .ok_or(RunnerError::PodmanMissing)?,
+            Some(p) if p.is_file() => p,
+            Some(_) => return Err(RunnerError::PodmanMissing),
+            None => podman::find_executable("podman", &[]).ok_or(RunnerError::PodmanMissing)?,
         };
         let explicit = opts.runtime.filter(|r| !r.is_empty());
         let runtime = match &explicit {
@@ -225,7 +225,8 @@ impl PodmanRunner {
             if let Some(r) = &runtime {
                 cmd.args(["--runtime", r]);
             }
-            cmd.args(["run", "-d", "--name", &name, "--label", "ocibench=1"])
+            cmd.args(["run", "-d", "--pull", "never", "--name", &name])
+                .args(["--label", "ocibench=1"])
                 .arg("-p")
                 .arg(format!("127.0.0.1:{host_port}:{container_port}"))
                 .args(limits::ulimit_args(self.hard_limits, &opts.extra_args));
@@ -294,7 +295,7 @@ impl PodmanRunner {
         let startup = container.wait_ready(&spec.health_path, spec.startup_timeout)?;
         observer.container_ready(&container, startup);
         let config = load_for(&container.url(&spec.path)).map_err(RunnerError::LoadConfig)?;
-        let sampler = container.sample_usage();
+        let sampler = container.sample_memory();
         let progress = Progress::new();
         observer.load_started(&config, &progress);
         let result = loadgen::run(&config, &progress);
