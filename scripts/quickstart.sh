@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The quick start, on a fresh Debian 12 machine (root, package registries only):
-# installs what it needs, builds ocibench, builds a real Python base image from
-# Debian packages (Docker Hub is unreachable here), serves it from a local
-# Distribution registry, and shows ocibench pulling, sizing, building on and
-# pushing it. A second run reuses the cached base.
+# The quick start, on a fresh Debian 12 machine (root, package registries only): the
+# experiment of DESIGN.md's "Origin", done properly, in one command.
+#
+# Installs what it needs, builds ocibench, builds four real Python base images from
+# Debian packages (Docker Hub is unreachable here: bookworm/bullseye, slim/full),
+# pushes them with ocibench into a Distribution registry on loopback that it starts,
+# and runs `ocibench compare` on the demo service in layers/app. The bases are cached
+# (in $QUICKSTART_DIR, default ~/.cache/ocibench-quickstart): a second run reuses them.
+#
+# Environment: QUICKSTART_DIR; COMPARE_ARGS (extra `ocibench compare` flags, e.g.
+# "--repeats 3 --requests 500" to keep a CI run short).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,22 +23,30 @@ ocibench=$root/target/release/ocibench
 
 work=${QUICKSTART_DIR:-$HOME/.cache/ocibench-quickstart}
 mkdir -p "$work"
-base=$work/python-3.11-slim-bookworm
-echo "==> Python base from Debian packages (cached in $base)" >&2
-DEBOOTSTRAP_CACHE=$work/debs scripts/make-python-base.sh 3.11-slim-bookworm bookworm slim "$base" >&2
+bases=(
+  "3.11-slim-bookworm bookworm slim"
+  "3.11-bookworm bookworm full"
+  "3.9-slim-bullseye bullseye slim"
+  "3.9-bullseye bullseye full"
+)
+for b in "${bases[@]}"; do
+  read -r tag suite variant <<<"$b"
+  echo "==> python:$tag from Debian packages (cached in $work/$tag)" >&2
+  DEBOOTSTRAP_CACHE=$work/debs scripts/make-python-base.sh "$tag" "$suite" "$variant" "$work/$tag" >&2
+done
 
 run_dir=$(mktemp -d)
 trap 'stop_registry; rm -rf "$run_dir"' EXIT
 start_registry "$run_dir"
-export OCIBENCH_CACHE=$run_dir/cache
+export REGISTRY OCIBENCH_CACHE=${OCIBENCH_CACHE:-$work/cache}
 echo "==> registry at $REGISTRY" >&2
+for b in "${bases[@]}"; do
+  read -r tag _ <<<"$b"
+  "$ocibench" push -q "oci:$work/$tag:$tag" "$REGISTRY/python:$tag" >&2
+done
 
-set -x
-"$ocibench" push "oci:$base:3.11-slim-bookworm" "$REGISTRY/python:3.11-slim-bookworm"
-"$ocibench" size "$REGISTRY/python:3.11-slim-bookworm"
-"$ocibench" build --from "$REGISTRY/python:3.11-slim-bookworm" \
-  --layer layers/app:/app --entrypoint '["python3","/app/server.py"]' \
-  --env PORT=8080 --expose 8080 \
-  --output "oci-archive:$run_dir/app.tar:localhost/app:latest" \
-  --output "$REGISTRY/app:latest"
-"$ocibench" size "$REGISTRY/app:latest"
+echo "==> ocibench compare (ocibench.toml: the demo service on the four bases)" >&2
+# shellcheck disable=SC2086
+"$ocibench" compare -f ocibench.toml --markdown "$work/comparison.md" \
+  --json "$work/comparison.json" --svg "$work/comparison.svg" ${COMPARE_ARGS:-}
+echo "(Markdown, JSON and SVG reports written to $work/comparison.{md,json,svg})" >&2
