@@ -7,7 +7,8 @@
 #
 # NAME     tag written into OUTDIR/index.json (org.opencontainers.image.ref.name)
 # SUITE    Debian suite: bookworm (Python 3.11), bullseye (Python 3.9), ...
-# VARIANT  slim: minbase + python3-minimal (like python:*-slim)
+# VARIANT  slim: minbase + python3 with its full standard library, nothing else
+#          (like python:*-slim; python3-minimal alone lacks json, http.server, ...)
 #          full: minbase + python3, pip, venv, headers, build-essential, git, curl, ...
 #                (like python:*-bookworm, which is built on buildpack-deps)
 # OUTDIR   the OCI layout to write; skipped when it is already complete for the same
@@ -28,7 +29,7 @@ mirror=${MIRROR:-http://deb.debian.org/debian}
 epoch=${SOURCE_DATE_EPOCH:-0}
 
 case "$variant" in
-  slim) include=python3-minimal ;;
+  slim) include=python3 ;;
   # Like python:<v>-<suite> (buildpack-deps): a compiler toolchain and headers as well.
   full) include=python3,python3-dev,python3-pip,python3-venv,build-essential,git,curl,wget,ca-certificates,procps,netbase,tzdata ;;
   *) usage ;;

@@ -57,6 +57,8 @@ pub enum Command {
     Build(Box<cmd::build_args::BuildArgs>),
     /// Push an image to a registry, sending only the blobs it lacks
     Push(cmd::push::PushArgs),
+    /// Compare base images: build the app on each, run and load each, recommend one
+    Compare(Box<cmd::compare::CompareArgs>),
     /// Load-test an HTTP URL (an ab/wrk/oha replacement)
     Bench(cmd::bench::BenchArgs),
     /// Run an image with podman and load-test it: start-up time, memory, throughput
@@ -123,6 +125,9 @@ pub fn explain(
     if let Some(x) = e.downcast_ref::<oci::source::SourceError>() {
         return of(x);
     }
+    if let Some(x) = e.downcast_ref::<oci::nix::NixError>() {
+        return of(x);
+    }
     if let Some(x) = e.downcast_ref::<oci::layer::LayerError>() {
         return of(x);
     }
@@ -164,6 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build(a) => cmd::build::run(*a, &ctx),
         Command::Push(a) => cmd::push::run(a, &ctx),
         Command::Bench(a) => cmd::bench::run(a, &ctx),
+        Command::Compare(a) => cmd::compare::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
     }
 }

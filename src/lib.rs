@@ -6,9 +6,11 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod error;
 pub mod loadgen;
 pub mod oci;
 pub mod progress;
+pub mod report;
 pub mod runner;
 pub mod ui;

@@ -21,6 +21,7 @@ use crate::oci::export::{ExportImage, export};
 use crate::oci::image::{self, ImageSize};
 use crate::oci::layer::{self, LayerBuilder};
 use crate::oci::manifest::{Descriptor, ImageManifest, MediaFamily};
+use crate::oci::nix;
 use crate::oci::store::BlobStore;
 
 /// A built image in the store.
@@ -138,10 +139,57 @@ pub fn build_image(
         }
     };
 
-    // The new layers, one per --layer, in order.
     let reporter = crate::ui::reporter(show_progress, "layer");
     let mut layers = base_layers;
     let mut added = Vec::new();
+
+    // Nix closures: one layer per store path (popular ones alone), under the app.
+    if !settings.nix_closures.is_empty() {
+        let closure = if settings.nix_graphs.is_empty() {
+            nix::Closure::of(&settings.nix_closures)?
+        } else {
+            let texts = settings
+                .nix_graphs
+                .iter()
+                .map(|f| {
+                    std::fs::read_to_string(f).map_err(|e| {
+                        crate::error::UserError::usage(format!("--nix-graph {}: {e}", f.display()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            nix::Closure::from_registration(&texts)?
+        };
+        for (i, group) in closure.layers(settings.max_layers)?.iter().enumerate() {
+            let mut builder = LayerBuilder::new();
+            for path in group {
+                builder.add(path, &path.to_string_lossy());
+            }
+            let stats = builder
+                .mtime(epoch)
+                .progress_id(1000 + i as u64)
+                .write_to_store(&store, reporter.as_ref())?;
+            layers.push(Descriptor::new(
+                family.layer_gzip(),
+                stats.digest.clone(),
+                stats.compressed_bytes,
+            ));
+            let names: Vec<String> = group
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            added.push(AddedLayer {
+                diff_id: stats.diff_id,
+                created_by: format!("ocibench build --nix-closure: {}", names.join(" ")),
+            });
+        }
+    }
+
+    // The new layers, one per --layer, in order.
     for (i, spec) in settings.layers.iter().enumerate() {
         let stats = LayerBuilder::new()
             .add(&spec.src, &spec.dest)

@@ -18,6 +18,15 @@ pub struct BuildArgs {
     /// Add SRC (a directory or a file) at DEST [default DEST: /NAME-OF-SRC]; one layer each, in order
     #[arg(long = "layer", value_name = "SRC[:DEST]")]
     pub layers: Vec<String>,
+    /// Add a Nix store path's closure (nix-store -qR), one layer per store path
+    #[arg(long = "nix-closure", value_name = "STORE_PATH")]
+    pub nix_closures: Vec<PathBuf>,
+    /// Read the closure from exportReferencesGraph files instead of asking nix-store (inside a Nix build)
+    #[arg(long = "nix-graph", value_name = "FILE", requires = "nix_closures")]
+    pub nix_graphs: Vec<PathBuf>,
+    /// At most this many layers for the Nix closure; the least popular paths share the last
+    #[arg(long, value_name = "N", default_value_t = crate::oci::nix::DEFAULT_MAX_LAYERS)]
+    pub max_layers: usize,
     /// Entrypoint: a JSON array ('["python3","/app/server.py"]') or a single word; '' clears it
     #[arg(long, value_name = "JSON|WORD")]
     pub entrypoint: Option<String>,
@@ -65,6 +74,11 @@ pub struct BuildSettings {
     /// `None` is scratch.
     pub from: Option<ImageLocation>,
     pub layers: Vec<LayerSpec>,
+    /// Store paths whose closures become layers (under the `--layer`s).
+    pub nix_closures: Vec<PathBuf>,
+    /// exportReferencesGraph files describing the closures (else nix-store is asked).
+    pub nix_graphs: Vec<PathBuf>,
+    pub max_layers: usize,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub env: Vec<String>,
@@ -134,9 +148,21 @@ impl BuildSettings {
                 })?,
         };
         let outputs = parse_outputs(&a.outputs)?;
+        if a.max_layers == 0 {
+            return Err(UserError::usage("--max-layers must be at least 1"));
+        }
+        for p in &a.nix_closures {
+            crate::oci::nix::store_path_of(p).map_err(|e| {
+                let hint = crate::error::Explain::hint(&e).unwrap_or_default();
+                UserError::usage(format!("--nix-closure: {e}")).with_hint(hint)
+            })?;
+        }
         Ok(BuildSettings {
             from,
             layers,
+            nix_closures: a.nix_closures.clone(),
+            nix_graphs: a.nix_graphs.clone(),
+            max_layers: a.max_layers,
             entrypoint: a
                 .entrypoint
                 .as_deref()

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod build;
 pub mod build_args;
+pub mod compare;
 pub mod pull;
 pub mod push;
 pub mod run;

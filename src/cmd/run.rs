@@ -115,38 +115,14 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     let (store, stored) = fetch(&pull, ctx, show)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
 
-    // A docker-archive in the cache's scratch space, gone once podman has it.
-    let scratch = tempfile::Builder::new()
-        .prefix(".run-")
-        .tempdir_in(store.root().join("ocibench"))
-        .context("creating a scratch directory in the cache")?;
-    let scratch_guard = cleanup::remove_on_signal(scratch.path());
-    let archive = scratch.path().join("image.tar");
-    let reference = normalize_docker_reference(&format!(
-        "localhost/ocibench/run:{}-{}",
-        stored.manifest_digest.short(),
-        std::process::id()
-    ))
-    .map_err(|e| anyhow::anyhow!("internal image name: {e}"))?;
-    let export_image =
-        ExportImage::from_store(&store, &stored.manifest_digest, &stored.manifest_media_type)?;
-    let reporter = crate::ui::reporter(show, "export");
-    export(
+    let loaded = load_into_podman(
+        &runner,
         &store,
-        &export_image,
-        &Destination::DockerArchive {
-            path: archive.clone(),
-            reference: Some(reference),
-        },
-        reporter.as_ref(),
+        &stored.manifest_digest,
+        &stored.manifest_media_type,
+        "run",
+        show,
     )?;
-    drop(reporter);
-    if show {
-        status!("Loading {} into podman", size.reference);
-    }
-    let loaded = runner.load(&archive)?;
-    drop(scratch);
-    drop(scratch_guard);
 
     let observer = CliObserver::new(show);
     let outcome = runner.run_once(
@@ -177,6 +153,50 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     out.flush()?;
     bench::check_any_response(&outcome.bench)
+}
+
+/// Exports a stored image as a docker-archive in the cache's scratch space (gone
+/// once podman has it) and loads it into podman; the image is removed again when
+/// the returned value drops. Shared with `compare`.
+pub fn load_into_podman(
+    runner: &PodmanRunner,
+    store: &crate::oci::store::BlobStore,
+    manifest_digest: &crate::oci::digest::Digest,
+    media_type: &str,
+    purpose: &str,
+    show: bool,
+) -> anyhow::Result<crate::runner::LoadedImage> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".run-")
+        .tempdir_in(store.root().join("ocibench"))
+        .context("creating a scratch directory in the cache")?;
+    let scratch_guard = cleanup::remove_on_signal(scratch.path());
+    let archive = scratch.path().join("image.tar");
+    let reference = normalize_docker_reference(&format!(
+        "localhost/ocibench/{purpose}:{}-{}",
+        manifest_digest.short(),
+        std::process::id()
+    ))
+    .map_err(|e| anyhow::anyhow!("internal image name: {e}"))?;
+    let export_image = ExportImage::from_store(store, manifest_digest, media_type)?;
+    let reporter = crate::ui::reporter(show, "export");
+    export(
+        store,
+        &export_image,
+        &Destination::DockerArchive {
+            path: archive.clone(),
+            reference: Some(reference),
+        },
+        reporter.as_ref(),
+    )?;
+    drop(reporter);
+    if show {
+        status!("Loading {} into podman", manifest_digest);
+    }
+    let loaded = runner.load(&archive)?;
+    drop(scratch);
+    drop(scratch_guard);
+    Ok(loaded)
 }
 
 /// Flags -> a `RunSpec`; bad paths and durations are usage errors.
@@ -268,13 +288,13 @@ fn write_run_summary(
 }
 
 /// Status lines and the load's progress bar, on a terminal only.
-struct CliObserver {
+pub(crate) struct CliObserver {
     show: bool,
     bar: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
 }
 
 impl CliObserver {
-    fn new(show: bool) -> Self {
+    pub(crate) fn new(show: bool) -> Self {
         CliObserver {
             show,
             bar: Mutex::new(None),

@@ -15,6 +15,7 @@ pub mod image;
 pub mod layer;
 pub mod layer_tar;
 pub mod manifest;
+pub mod nix;
 pub mod pgzip;
 pub mod push;
 pub mod reference;

@@ -1,0 +1,452 @@
+//! From measurements to judgements: per-candidate medians and intervals and a
+//! Mann–Whitney test for every pair; `recommend` and `warnings` (sibling
+//! modules) word the conclusions.
+
+use super::stats::{self, median, median_interval, median_u64};
+use super::{
+    ALPHA, CandidateRuns, CandidateSummary, CompareInput, Difference, INTERVAL_CONFIDENCE,
+    LatencySummary, MIN_RUNS_FOR_SIGNIFICANCE, Method, Noise, NoiseReason, PRACTICAL_THRESHOLD,
+    Report, Throughput,
+};
+
+/// Analyses finished measurements: medians, intervals, significance, warnings,
+/// and the recommendation (the smallest image among those tied for the best throughput).
+pub fn analyze(input: CompareInput) -> Report {
+    let CompareInput { candidates, load } = input;
+    let candidates: Vec<CandidateSummary> = candidates.into_iter().map(summarize).collect();
+    let rps: Vec<Vec<f64>> = candidates
+        .iter()
+        .map(|c| c.runs.iter().map(|r| r.requests_per_second).collect())
+        .collect();
+    let med: Vec<f64> = candidates
+        .iter()
+        .map(|c| c.requests_per_second.median)
+        .collect();
+
+    // Candidates with runs, highest median first (a stable sort: ties keep input order).
+    let mut ranked: Vec<usize> = (0..candidates.len())
+        .filter(|&i| !rps[i].is_empty())
+        .collect();
+    ranked.sort_by(|&a, &b| med[b].total_cmp(&med[a]));
+
+    let mut pairs = Vec::new();
+    for (x, &hi) in ranked.iter().enumerate() {
+        for &lo in &ranked[x + 1..] {
+            pairs.push(judge(hi, lo, &rps, &med));
+        }
+    }
+
+    let name = |i: usize| candidates[i].name.clone();
+    let mut significant = Vec::new();
+    let mut noise = Vec::new();
+    for p in &pairs {
+        match p.verdict {
+            None => significant.push(Difference {
+                faster: name(p.hi),
+                slower: name(p.lo),
+                ratio: p.ratio,
+                p_value: p.p_value.unwrap_or(1.0),
+            }),
+            Some(reason) => noise.push(Noise {
+                higher: name(p.hi),
+                lower: name(p.lo),
+                ratio: p.ratio,
+                p_value: p.p_value,
+                reason,
+            }),
+        }
+    }
+
+    let recommendation = super::recommend::recommend(&candidates, &ranked, &pairs, &rps);
+    let warnings = super::warnings::warnings(&candidates, &ranked, &rps);
+    Report {
+        candidates,
+        significant,
+        recommendation,
+        noise,
+        warnings,
+        load,
+        method: Method::default(),
+    }
+}
+
+fn summarize(c: CandidateRuns) -> CandidateSummary {
+    let rps: Vec<f64> = c.runs.iter().map(|r| r.requests_per_second).collect();
+    let requests_per_second = match (median(&rps), median_interval(&rps, INTERVAL_CONFIDENCE)) {
+        (Some(m), Some(iv)) => Throughput {
+            median: m,
+            low: iv.low,
+            high: iv.high,
+            coverage: iv.coverage,
+        },
+        _ => Throughput {
+            median: 0.0,
+            low: 0.0,
+            high: 0.0,
+            coverage: 0.0,
+        },
+    };
+    let of_runs = |f: fn(&crate::loadgen::BenchResult) -> f64| {
+        median(&c.runs.iter().map(f).collect::<Vec<_>>())
+    };
+    CandidateSummary {
+        startup_ms: median(&c.startup_ms),
+        peak_memory_bytes: median_u64(&c.peak_memory_bytes),
+        requests_per_second,
+        latency_ms: LatencySummary {
+            mean: of_runs(|r| r.latency_ms.mean).unwrap_or(0.0),
+            p99: of_runs(|r| r.latency_ms.p99).unwrap_or(0.0),
+        },
+        total_seconds: of_runs(|r| r.total_seconds),
+        service_cpu_percent: median(&c.service_cpu_percent),
+        generator_cpu_share: median(&c.generator_cpu_share),
+        name: c.name,
+        base: c.base,
+        image: c.image,
+        runs: c.runs,
+    }
+}
+
+/// One pair's judgement: `hi` has the higher (or equal) median.
+pub(super) struct Pair {
+    pub(super) hi: usize,
+    pub(super) lo: usize,
+    pub(super) ratio: f64,
+    pub(super) p_value: Option<f64>,
+    /// `None`: significant.
+    pub(super) verdict: Option<NoiseReason>,
+}
+
+fn judge(hi: usize, lo: usize, rps: &[Vec<f64>], med: &[f64]) -> Pair {
+    let ratio = if med[lo] > 0.0 {
+        med[hi] / med[lo]
+    } else if med[hi] > 0.0 {
+        f64::INFINITY
+    } else {
+        1.0
+    };
+    let mut pair = Pair {
+        hi,
+        lo,
+        ratio,
+        p_value: None,
+        verdict: Some(NoiseReason::TooFewRuns),
+    };
+    if rps[hi].len() < MIN_RUNS_FOR_SIGNIFICANCE || rps[lo].len() < MIN_RUNS_FOR_SIGNIFICANCE {
+        return pair;
+    }
+    let p = stats::mann_whitney(&rps[hi], &rps[lo]).map_or(1.0, |t| t.p_value);
+    pair.p_value = Some(p);
+    pair.verdict = if p >= ALPHA {
+        Some(NoiseReason::NotSignificant)
+    } else if ratio - 1.0 < PRACTICAL_THRESHOLD {
+        Some(NoiseReason::BelowThreshold)
+    } else {
+        None
+    };
+    pair
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample::{candidate, input, origin};
+    use super::*;
+
+    fn names(v: &[Difference]) -> Vec<(&str, &str)> {
+        v.iter()
+            .map(|d| (d.faster.as_str(), d.slower.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn medians_and_intervals() {
+        let r = analyze(input(vec![candidate(
+            "a",
+            100,
+            40,
+            &[2000.0, 2100.0, 1900.0, 2050.0, 1950.0, 2020.0],
+        )]));
+        let c = &r.candidates[0];
+        assert_eq!(c.requests_per_second.median, 2010.0);
+        assert_eq!(
+            (c.requests_per_second.low, c.requests_per_second.high),
+            (1900.0, 2100.0)
+        );
+        assert_eq!(c.requests_per_second.coverage, 0.968_75);
+        assert_eq!(c.startup_ms, Some(300.0));
+        assert_eq!(c.peak_memory_bytes, Some(30_000_000));
+        assert!(c.service_cpu_percent.is_some());
+        assert!(c.total_seconds.is_some());
+    }
+
+    #[test]
+    fn ties_pick_the_smallest() {
+        // Three candidates within noise of each other; "slim" is the smallest.
+        let r = analyze(input(vec![
+            candidate("big", 900, 300, &[2000.0, 2010.0, 1990.0, 2005.0, 1995.0]),
+            candidate("slim", 120, 45, &[1995.0, 2008.0, 1992.0, 2003.0, 2001.0]),
+            candidate("mid", 140, 50, &[2002.0, 1998.0, 2006.0, 1993.0, 2004.0]),
+        ]));
+        assert!(r.significant.is_empty(), "{:?}", r.significant);
+        assert_eq!(r.noise.len(), 3);
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "slim");
+        assert!(
+            rec.reason.starts_with(
+                "slim: smallest image (120.0 MB on disk, 45.0 MB compressed) among all 3 \
+                 candidates, whose throughput is within noise of the best"
+            ),
+            "{}",
+            rec.reason
+        );
+        assert!(rec.reason.contains("over 5 runs each"), "{}", rec.reason);
+    }
+
+    #[test]
+    fn clear_winner_that_is_not_the_smallest() {
+        let r = analyze(input(vec![
+            candidate("alpine", 50, 20, &[1500.0, 1510.0, 1490.0, 1505.0, 1495.0]),
+            candidate("slim", 120, 45, &[2000.0, 2010.0, 1990.0, 2005.0, 1995.0]),
+            candidate("full", 900, 300, &[1800.0, 1810.0, 1790.0, 1805.0, 1795.0]),
+        ]));
+        assert_eq!(
+            names(&r.significant),
+            vec![("slim", "full"), ("slim", "alpine"), ("full", "alpine")]
+        );
+        // 5 vs 5 fully separated: exact p = 2 / C(10, 5).
+        assert!((r.significant[0].p_value - 2.0 / 252.0).abs() < 1e-12);
+        assert!((r.significant[0].ratio - 2000.0 / 1800.0).abs() < 1e-12);
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "slim");
+        assert_eq!(
+            rec.reason,
+            "slim: the fastest, significantly: 11.1% more requests/s than the runner-up, full \
+             (2,000 vs 1,800 req/s median, p = 0.008, over 5 runs each). It is not the smallest \
+             image (120.0 MB on disk, 45.0 MB compressed): alpine is 58.3% smaller on disk \
+             (50.0 MB) but has 25% fewer requests/s."
+        );
+    }
+
+    #[test]
+    fn clear_winner_that_is_also_the_smallest() {
+        let r = analyze(input(vec![
+            candidate("slim", 120, 45, &[2000.0, 2010.0, 1990.0, 2005.0, 1995.0]),
+            candidate("full", 900, 300, &[1800.0, 1810.0, 1790.0, 1805.0, 1795.0]),
+        ]));
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "slim");
+        assert!(
+            rec.reason
+                .ends_with("It is also the smallest image (120.0 MB on disk, 45.0 MB compressed)."),
+            "{}",
+            rec.reason
+        );
+    }
+
+    #[test]
+    fn smaller_but_slower_is_named() {
+        let r = analyze(input(vec![
+            candidate("tiny", 50, 20, &[1500.0, 1510.0, 1490.0, 1505.0, 1495.0]),
+            candidate("slim", 120, 45, &[2000.0, 2010.0, 1990.0, 2005.0, 1995.0]),
+            candidate("full", 900, 300, &[2003.0, 2008.0, 1992.0, 2001.0, 1997.0]),
+        ]));
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "slim");
+        assert!(
+            rec.reason
+                .contains("among the 2 candidates whose throughput"),
+            "{}",
+            rec.reason
+        );
+        assert!(
+            rec.reason.ends_with(
+                "tiny is smaller (50.0 MB on disk) but significantly slower: 25% fewer \
+                 requests/s than full (p = 0.008)."
+            ),
+            "{}",
+            rec.reason
+        );
+    }
+
+    #[test]
+    fn below_the_practical_threshold_is_noise_even_if_significant() {
+        let r = analyze(input(vec![
+            candidate("a", 100, 40, &[2010.0, 2011.0, 2012.0, 2013.0, 2014.0]),
+            candidate("b", 200, 80, &[2000.0, 2001.0, 2002.0, 2003.0, 2004.0]),
+        ]));
+        assert!(r.significant.is_empty());
+        assert_eq!(r.noise[0].reason, NoiseReason::BelowThreshold);
+        assert!(r.noise[0].p_value.unwrap() < ALPHA);
+        assert_eq!(r.recommendation.unwrap().name, "a");
+    }
+
+    #[test]
+    fn fewer_than_three_runs_is_never_significant() {
+        let r = analyze(input(vec![
+            candidate("fast", 900, 300, &[3000.0, 3010.0]),
+            candidate("slow", 100, 40, &[1000.0, 1010.0]),
+        ]));
+        assert!(r.significant.is_empty());
+        assert_eq!(r.noise[0].reason, NoiseReason::TooFewRuns);
+        assert_eq!(r.noise[0].p_value, None);
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "slow");
+        assert!(
+            rec.reason.contains(
+                "With 2 runs per candidate, no throughput difference is judged significant \
+                 (3 or more runs each are needed); all 2 candidates count as tied"
+            ),
+            "{}",
+            rec.reason
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("fast: only 2 runs"))
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("with 2 runs per candidate, the interval"))
+        );
+    }
+
+    #[test]
+    fn three_runs_each_cannot_reach_significance() {
+        let r = analyze(input(vec![
+            candidate("fast", 900, 300, &[3000.0, 3010.0, 3020.0]),
+            candidate("slow", 100, 40, &[1000.0, 1010.0, 1020.0]),
+        ]));
+        assert!(r.significant.is_empty());
+        assert_eq!(r.noise[0].reason, NoiseReason::NotSignificant);
+        assert_eq!(r.noise[0].p_value, Some(0.1));
+        let rec = r.recommendation.unwrap();
+        assert!(
+            rec.reason.contains("cannot reach p < 0.05"),
+            "{}",
+            rec.reason
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("with 3 runs per candidate, the Mann–Whitney test"))
+        );
+    }
+
+    #[test]
+    fn untested_candidates_are_named() {
+        let r = analyze(input(vec![
+            candidate("a", 900, 300, &[2000.0, 2010.0, 1990.0, 2005.0, 1995.0]),
+            candidate("b", 800, 300, &[1500.0, 1510.0, 1490.0, 1505.0, 1495.0]),
+            candidate("c", 100, 40, &[1000.0]),
+        ]));
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "c");
+        assert!(
+            rec.reason
+                .ends_with("c had too few runs to be tested against a and counts as tied."),
+            "{}",
+            rec.reason
+        );
+    }
+
+    #[test]
+    fn identical_samples_are_noise() {
+        let runs = [2000.0; 5];
+        let r = analyze(input(vec![
+            candidate("b", 100, 40, &runs),
+            candidate("a", 100, 40, &runs),
+        ]));
+        assert!(r.significant.is_empty());
+        assert_eq!(r.noise[0].p_value, Some(1.0));
+        assert_eq!(r.noise[0].ratio, 1.0);
+        // Same sizes: the name breaks the tie.
+        assert_eq!(r.recommendation.unwrap().name, "a");
+    }
+
+    #[test]
+    fn single_candidate() {
+        let r = analyze(input(vec![candidate(
+            "only",
+            100,
+            40,
+            &[2000.0, 2100.0, 1900.0],
+        )]));
+        assert!(r.significant.is_empty() && r.noise.is_empty());
+        assert_eq!(
+            r.recommendation.unwrap().reason,
+            "only: the only candidate (2,000 req/s median over 3 runs; 100.0 MB on disk, \
+             40.0 MB compressed)."
+        );
+    }
+
+    #[test]
+    fn single_run_per_candidate() {
+        let r = analyze(input(vec![
+            candidate("a", 100, 40, &[2000.0]),
+            candidate("b", 200, 40, &[2100.0]),
+        ]));
+        let a = &r.candidates[0].requests_per_second;
+        assert_eq!(
+            (a.low, a.median, a.high, a.coverage),
+            (2000.0, 2000.0, 2000.0, 0.0)
+        );
+        assert!(r.warnings[0].starts_with("a single run per candidate"));
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "a");
+        assert!(
+            rec.reason.contains(
+                "With a single run per candidate, no throughput difference is judged significant"
+            ),
+            "{}",
+            rec.reason
+        );
+    }
+
+    #[test]
+    fn no_candidates_or_no_runs() {
+        let r = analyze(input(vec![]));
+        assert!(r.recommendation.is_none());
+        let r = analyze(input(vec![candidate("a", 100, 40, &[])]));
+        assert!(r.recommendation.is_none());
+        assert_eq!(
+            r.warnings,
+            vec!["a: no runs; it is left out of the comparison"]
+        );
+    }
+
+    #[test]
+    fn warnings_for_generator_limit_and_failures() {
+        let mut a = candidate("a", 100, 40, &[2000.0, 2010.0, 1990.0, 2005.0, 1995.0]);
+        a.generator_cpu_share = vec![0.95, 0.92, 0.97, 0.5, 0.91];
+        a.runs[1].failed = 3;
+        a.runs[2].non_2xx = 7;
+        a.runs[3].non_2xx = 5;
+        let r = analyze(input(vec![a]));
+        assert!(
+            r.warnings.contains(
+                &"the load generator, not the service, may have been the limit for a (it used \
+              92% of its CPU time, median over runs); results may understate a"
+                    .to_string()
+            )
+        );
+        assert!(r.warnings.contains(
+            &"a: 1 of 5 runs had failed requests (3 in all; not counted in requests/s); 2 of 5 \
+              runs had non-2xx responses (12 in all; counted in requests/s)"
+                .to_string()
+        ));
+    }
+
+    #[test]
+    fn origin_table_with_five_runs() {
+        let r = analyze(origin());
+        // slim and slim-stretch are within noise; stretch is significantly slower.
+        let rec = r.recommendation.unwrap();
+        assert_eq!(rec.name, "slim-stretch", "{}", rec.reason);
+        assert!(
+            names(&r.significant).contains(&("slim", "stretch")),
+            "{:?}",
+            r.significant
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! The Markdown report: a table like the one people paste in their design
+//! docs (DESIGN.md's Origin), with the compressed size and the interval added,
+//! then the recommendation, the significance and noise lines, the warnings,
+//! and a note on method.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use super::table::noise_why;
+use super::units::{self, coverage, ms, p_value, pct_more, rate, seconds, thousands};
+use super::{ALPHA, PRACTICAL_THRESHOLD, Report};
+use crate::oci::image::human_bytes;
+
+/// Writes the Markdown report.
+pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
+    let c = &report.candidates;
+    // One coverage for every row goes in the header; otherwise each cell says its own.
+    let mut coverages: Vec<f64> = c
+        .iter()
+        .filter(|c| c.runs.len() > 1)
+        .map(|c| c.requests_per_second.coverage)
+        .collect();
+    coverages.dedup();
+    let shared = (coverages.len() == 1).then(|| coverages[0]);
+    let interval_header = shared.map_or_else(
+        || "Interval".to_string(),
+        |cov| format!("Interval ({})", coverage(cov)),
+    );
+    let header = [
+        "Image".to_string(),
+        "Size".into(),
+        "Compressed".into(),
+        "Requests/s".into(),
+        interval_header,
+        "Mean time per request".into(),
+        "p99".into(),
+        "Total time".into(),
+    ];
+    let rows: Vec<[String; 8]> = c
+        .iter()
+        .map(|c| {
+            let name = escape(&c.name);
+            let t = &c.requests_per_second;
+            let has_runs = !c.runs.is_empty();
+            let interval = if c.runs.len() < 2 {
+                "–".to_string()
+            } else if shared.is_some() {
+                format!("{}–{}", rate(t.low), rate(t.high))
+            } else {
+                format!(
+                    "{}–{} ({})",
+                    rate(t.low),
+                    rate(t.high),
+                    coverage(t.coverage)
+                )
+            };
+            let dash_unless = |ok: bool, s: String| if ok { s } else { "–".into() };
+            [
+                if report.is_recommended(&c.name) {
+                    format!("**{name}**")
+                } else {
+                    name
+                },
+                human_bytes(c.image.uncompressed_bytes),
+                human_bytes(c.image.compressed_bytes),
+                dash_unless(has_runs, rate(t.median)),
+                interval,
+                dash_unless(has_runs, ms(c.latency_ms.mean)),
+                dash_unless(has_runs, ms(c.latency_ms.p99)),
+                c.total_seconds.map_or_else(|| "–".into(), seconds),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| &r[i])
+                .chain([&header[i]])
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(3)
+        })
+        .collect();
+    let row = |cells: &[String]| {
+        let mut s = String::from("|");
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let fill = " ".repeat(w - cell.chars().count());
+            if i == 0 {
+                s += &format!(" {cell}{fill} |");
+            } else {
+                s += &format!(" {fill}{cell} |");
+            }
+        }
+        s
+    };
+    writeln!(out, "{}", row(&header))?;
+    // The delimiter row spans each cell and its padding: `|:-----|-----:|`.
+    let rule: String = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i == 0 {
+                format!(":{}|", "-".repeat(w + 1))
+            } else {
+                format!("{}:|", "-".repeat(w + 1))
+            }
+        })
+        .collect();
+    writeln!(out, "|{rule}")?;
+    for r in &rows {
+        writeln!(out, "{}", row(r))?;
+    }
+
+    writeln!(out)?;
+    match &report.recommendation {
+        Some(r) => writeln!(out, "**Recommendation:** {}", escape(&r.reason))?,
+        None => writeln!(out, "**Recommendation:** none (no candidate has a run).")?,
+    }
+
+    writeln!(out)?;
+    let heading = format!(
+        "Significant differences (two-sided Mann–Whitney U at p < {ALPHA}, and at least {})",
+        units::percent(PRACTICAL_THRESHOLD)
+    );
+    if report.significant.is_empty() {
+        writeln!(out, "{heading}: none.")?;
+    } else {
+        writeln!(out, "{heading}:")?;
+        writeln!(out)?;
+        for d in &report.significant {
+            writeln!(
+                out,
+                "- {} is {} faster than {} ({})",
+                escape(&d.faster),
+                pct_more(d.ratio),
+                escape(&d.slower),
+                p_value(d.p_value)
+            )?;
+        }
+    }
+    if !report.noise.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Not shown to differ:")?;
+        writeln!(out)?;
+        for n in &report.noise {
+            writeln!(
+                out,
+                "- {} and {}: {} apart ({})",
+                escape(&n.higher),
+                escape(&n.lower),
+                pct_more(n.ratio),
+                noise_why(n.reason, n.p_value)
+            )?;
+        }
+    }
+    if !report.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Warnings:")?;
+        writeln!(out)?;
+        for w in &report.warnings {
+            writeln!(out, "- {}", escape(w))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", method(report))?;
+    out.flush()
+}
+
+/// The Markdown report as bytes.
+pub fn render(report: &Report) -> Vec<u8> {
+    let mut out = Vec::new();
+    write(report, &mut out).expect("writing to a Vec<u8> cannot fail");
+    out
+}
+
+/// The note on method: runs, load, and what each figure is.
+fn method(report: &Report) -> String {
+    let mut by_runs: BTreeMap<usize, f64> = BTreeMap::new();
+    for c in report.candidates.iter().filter(|c| !c.runs.is_empty()) {
+        by_runs.insert(c.runs.len(), c.requests_per_second.coverage);
+    }
+    let counts: Vec<usize> = by_runs.keys().copied().collect();
+    let runs = match (counts.first(), counts.last()) {
+        (Some(&a), Some(&b)) if a == b => {
+            format!("{a} run{} per image", if a == 1 { "" } else { "s" })
+        }
+        (Some(&a), Some(&b)) => format!("{a} to {b} runs per image"),
+        _ => "no runs".into(),
+    };
+    let l = &report.load;
+    let path = if l.path.contains('`') {
+        escape(&l.path)
+    } else {
+        format!("`{}`", l.path)
+    };
+    let cov: Vec<String> = by_runs
+        .iter()
+        .rev()
+        .filter(|(n, _)| **n > 1)
+        .map(|(n, c)| format!("{} with {n} runs", coverage(*c)))
+        .collect();
+    let interval = if cov.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " The interval is a distribution-free interval for the median of requests/s \
+             (its coverage: {}; with up to 8 runs it is the range of the runs).",
+            cov.join(", ")
+        )
+    };
+    format!(
+        "*Method:* {runs}, each in a fresh container, of {} requests at concurrency {} \
+         ({}, {} warm-up requests first) to {path}. Size is the uncompressed size of the \
+         layers (on disk), Compressed what a pull transfers. Requests/s and total time are \
+         medians over the runs; mean time per request and p99 are the medians of each run's \
+         mean and 99th-percentile latency.{interval} Differences are tested with \
+         a two-sided Mann–Whitney U test at p < {ALPHA}; differences under {} count as noise.",
+        thousands(l.requests),
+        thousands(l.concurrency),
+        if l.keepalive {
+            "keep-alive"
+        } else {
+            "a new connection per request"
+        },
+        thousands(l.warmup),
+        units::percent(PRACTICAL_THRESHOLD),
+    )
+}
+
+/// Escapes what Markdown would otherwise read as markup (a `|` would end a cell).
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(ch) = chars.next() {
+        // `<` only opens HTML before a letter, `/`, `!` or `?`: `p < 0.05` stays as it is.
+        let tag = ch == '<'
+            && chars
+                .peek()
+                .is_some_and(|c| c.is_ascii_alphabetic() || "/!?".contains(*c));
+        if tag || matches!(ch, '\\' | '|' | '*' | '_' | '`' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::analyze;
+    use super::super::sample::{candidate, input, origin};
+    use super::*;
+
+    fn text(report: &Report) -> String {
+        String::from_utf8(render(report)).unwrap()
+    }
+
+    #[test]
+    fn origin_snapshot() {
+        let got = text(&analyze(origin()));
+        println!("{got}");
+        let want = "\
+| Image            |     Size | Compressed | Requests/s | Interval (93.8%) | Mean time per request |     p99 | Total time |
+|:-----------------|---------:|-----------:|-----------:|-----------------:|----------------------:|--------:|-----------:|
+| **slim-stretch** | 123.4 MB |    45.6 MB |      2,177 |      2,151–2,196 |               45.9 ms | 82.7 ms |    0.459 s |
+";
+        assert!(got.starts_with(want), "{got}");
+    }
+
+    #[test]
+    fn names_are_escaped() {
+        let got = text(&analyze(input(vec![candidate(
+            "a|b_c",
+            100,
+            40,
+            &[1000.0, 1100.0, 1050.0],
+        )])));
+        assert!(got.contains("| **a\\|b\\_c** |"), "{got}");
+        assert!(
+            got.contains("**Recommendation:** a\\|b\\_c: the only candidate"),
+            "{got}"
+        );
+        assert_eq!(escape("p < 0.05 <b>"), "p < 0.05 \\<b>");
+    }
+}

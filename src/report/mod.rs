@@ -1,0 +1,254 @@
+//! The comparison report: from finished measurements (`CompareInput`, filled
+//! by `compare`) to statistics and a recommendation (`analyze` -> `Report`),
+//! and from a `Report` to each output format.
+//!
+//! Everything here is a pure function of its input: no clock, no I/O but the
+//! writer handed in, no randomness. Measurement never prints; formats never
+//! measure (hyperfine's exporters, ripgrep's printers).
+//!
+//! Each format is one small file with `write(&Report, impl io::Write)` and
+//! `render(&Report) -> Vec<u8>`: `table` (the terminal), `markdown` (the table
+//! people paste in their docs), `json` (`compare --json`, DESIGN.md's schema),
+//! `svg` (a self-contained chart).
+
+mod analyze;
+pub mod json;
+pub mod markdown;
+mod recommend;
+pub mod stats;
+pub mod svg;
+pub mod table;
+mod units;
+mod warnings;
+
+#[cfg(test)]
+mod sample;
+
+use std::io;
+
+use serde::{Deserialize, Serialize};
+
+use crate::loadgen::BenchResult;
+use crate::oci::image::ImageSize;
+
+pub use analyze::analyze;
+
+/// Significance level of the pairwise Mann–Whitney U tests.
+pub const ALPHA: f64 = 0.05;
+/// Relative throughput differences under this (1%) are noise even when the test
+/// says significant: nobody picks a base image for 1% of requests/s.
+pub const PRACTICAL_THRESHOLD: f64 = 0.01;
+/// With fewer runs than this per candidate, no difference is judged significant.
+pub const MIN_RUNS_FOR_SIGNIFICANCE: usize = 3;
+/// The coverage sought for the interval of the median (reached from 6 runs on).
+pub const INTERVAL_CONFIDENCE: f64 = 0.95;
+/// A median share of its CPU time at or above this means the load generator,
+/// not the service, may have been the limit.
+pub const GENERATOR_LIMIT_SHARE: f64 = 0.9;
+
+// ---------------------------------------------------------------- input
+
+/// One candidate base image: what was built on it and every run's measurements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateRuns {
+    pub name: String,
+    /// The base image reference.
+    pub base: String,
+    /// The built image's sizes.
+    pub image: ImageSize,
+    /// One per run (a fresh container per run).
+    pub startup_ms: Vec<f64>,
+    /// One per run (may be empty if not measured).
+    pub peak_memory_bytes: Vec<u64>,
+    /// Peak container CPU % per run (100 = one core), may be empty.
+    pub service_cpu_percent: Vec<f64>,
+    /// Per run: CPU time the load generator used / (its threads × wall time), 0..1.
+    pub generator_cpu_share: Vec<f64>,
+    pub runs: Vec<BenchResult>,
+}
+
+/// Everything `compare` measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareInput {
+    pub candidates: Vec<CandidateRuns>,
+    pub load: LoadSummary,
+}
+
+/// The load each run applied (`[load]` of `ocibench.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadSummary {
+    pub requests: u64,
+    pub concurrency: u64,
+    pub keepalive: bool,
+    pub warmup: u64,
+    pub repeats: u32,
+    pub path: String,
+}
+
+// ---------------------------------------------------------------- output
+
+/// The analysed comparison; serializes as DESIGN.md's `compare --json`
+/// (`candidates`, `significant`, `recommendation`), plus `noise`, `warnings`,
+/// `load` and `method`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// In the order of the input.
+    pub candidates: Vec<CandidateSummary>,
+    /// Pairs whose throughput differs significantly (p < `ALPHA`) and by at least
+    /// `PRACTICAL_THRESHOLD`; fastest pairs first.
+    pub significant: Vec<Difference>,
+    /// `None` only when no candidate has a run.
+    pub recommendation: Option<Recommendation>,
+    /// Every other pair: judged noise, and why.
+    pub noise: Vec<Noise>,
+    pub warnings: Vec<String>,
+    pub load: LoadSummary,
+    pub method: Method,
+}
+
+/// One candidate's summary. Every figure is a median over its runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateSummary {
+    pub name: String,
+    pub base: String,
+    pub image: ImageSize,
+    /// Median start-up time; `None` if not measured.
+    pub startup_ms: Option<f64>,
+    /// Median of the runs' peak memory; `None` if not measured.
+    pub peak_memory_bytes: Option<u64>,
+    pub requests_per_second: Throughput,
+    pub latency_ms: LatencySummary,
+    /// Median of the runs' wall times (`None` without runs).
+    pub total_seconds: Option<f64>,
+    /// Median of the runs' peak CPU (100 = one core); `None` if not measured.
+    pub service_cpu_percent: Option<f64>,
+    /// Median share of its CPU the load generator used; `None` if not measured.
+    pub generator_cpu_share: Option<f64>,
+    pub runs: Vec<BenchResult>,
+}
+
+/// Requests per second: the median over runs and a distribution-free interval for it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub median: f64,
+    pub low: f64,
+    pub high: f64,
+    /// The interval's exact coverage: 0.969 with 6 runs; below 0.95 with 5 or fewer
+    /// (then the interval is the range of the runs); 0 with a single run.
+    pub coverage: f64,
+}
+
+/// Medians over runs of each run's mean and p99 latency.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub mean: f64,
+    pub p99: f64,
+}
+
+/// A significant difference: `faster` has `ratio` times the median requests/s of `slower`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    pub faster: String,
+    pub slower: String,
+    pub ratio: f64,
+    /// Two-sided Mann–Whitney U.
+    pub p_value: f64,
+}
+
+/// A difference judged noise: `higher` has `ratio` (>= 1) times the median of `lower`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Noise {
+    pub higher: String,
+    pub lower: String,
+    pub ratio: f64,
+    /// `None` when the test was not run (too few runs).
+    pub p_value: Option<f64>,
+    pub reason: NoiseReason,
+}
+
+/// Why a difference is noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseReason {
+    /// Fewer than `MIN_RUNS_FOR_SIGNIFICANCE` runs on one side: not tested.
+    TooFewRuns,
+    /// p >= `ALPHA`.
+    NotSignificant,
+    /// p < `ALPHA` but the difference is under `PRACTICAL_THRESHOLD`.
+    BelowThreshold,
+}
+
+/// The recommended base and why, in words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub name: String,
+    pub reason: String,
+}
+
+/// How the figures were obtained, for readers of the JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Method {
+    pub statistic: String,
+    pub interval: String,
+    pub test: String,
+    pub alpha: f64,
+    pub practical_threshold: f64,
+    pub min_runs_for_significance: usize,
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Method {
+            statistic: "median over runs".into(),
+            interval: "distribution-free order-statistic interval for the median".into(),
+            test: format!(
+                "two-sided Mann–Whitney U (exact up to {} runs in a pair)",
+                stats::EXACT_LIMIT
+            ),
+            alpha: ALPHA,
+            practical_threshold: PRACTICAL_THRESHOLD,
+            min_runs_for_significance: MIN_RUNS_FOR_SIGNIFICANCE,
+        }
+    }
+}
+
+impl Report {
+    /// The summary of the candidate called `name`.
+    pub fn candidate(&self, name: &str) -> Option<&CandidateSummary> {
+        self.candidates.iter().find(|c| c.name == name)
+    }
+
+    /// Whether `name` is the recommended candidate.
+    pub fn is_recommended(&self, name: &str) -> bool {
+        self.recommendation.as_ref().is_some_and(|r| r.name == name)
+    }
+}
+
+/// The output formats of `compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Markdown,
+    Json,
+    Svg,
+}
+
+impl Format {
+    /// Writes `report` in this format.
+    pub fn write<W: io::Write>(self, report: &Report, out: W) -> io::Result<()> {
+        match self {
+            Format::Table => table::write(report, out),
+            Format::Markdown => markdown::write(report, out),
+            Format::Json => json::write(report, out),
+            Format::Svg => svg::write(report, out),
+        }
+    }
+
+    /// `report` in this format, as bytes.
+    pub fn render(self, report: &Report) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write(report, &mut out)
+            .expect("writing to a Vec<u8> cannot fail");
+        out
+    }
+}

@@ -1,0 +1,230 @@
+//! The recommendation: the smallest image among the candidates whose
+//! throughput is not significantly below the best, and its reason worded as
+//! a person would write it in a design document, honest about what the runs
+//! can and cannot tell.
+
+use super::analyze::Pair;
+use super::stats;
+use super::units::{p_value, pct_more, percent, rate, runs_each};
+use super::{
+    ALPHA, CandidateSummary, MIN_RUNS_FOR_SIGNIFICANCE, NoiseReason, PRACTICAL_THRESHOLD,
+    Recommendation,
+};
+use crate::oci::image::human_bytes;
+
+/// Whether any pair of these candidates could be judged significant at all.
+fn any_testable(ranked: &[usize], rps: &[Vec<f64>]) -> bool {
+    ranked.iter().enumerate().any(|(x, &a)| {
+        ranked[x + 1..].iter().any(|&b| {
+            let (n1, n2) = (rps[a].len(), rps[b].len());
+            n1.min(n2) >= MIN_RUNS_FOR_SIGNIFICANCE && stats::min_p_value(n1, n2) < ALPHA
+        })
+    })
+}
+
+fn sizes(c: &CandidateSummary) -> String {
+    format!(
+        "{} on disk, {} compressed",
+        human_bytes(c.image.uncompressed_bytes),
+        human_bytes(c.image.compressed_bytes)
+    )
+}
+
+/// Smallest first: uncompressed, then compressed bytes, then name.
+fn size_key(c: &CandidateSummary) -> (u64, u64, &str) {
+    (
+        c.image.uncompressed_bytes,
+        c.image.compressed_bytes,
+        c.name.as_str(),
+    )
+}
+
+/// The smallest image (by `size_key`) among the candidates not significantly
+/// slower than the one with the highest median, and why; `None` without runs.
+/// `ranked`: candidates with runs, highest median first; `pairs`: every judged pair.
+pub(super) fn recommend(
+    cands: &[CandidateSummary],
+    ranked: &[usize],
+    pairs: &[Pair],
+    rps: &[Vec<f64>],
+) -> Option<Recommendation> {
+    let &best = ranked.first()?;
+    let significant = |a: usize, b: usize| {
+        pairs
+            .iter()
+            .find(|p| p.hi == a && p.lo == b)
+            .filter(|p| p.verdict.is_none())
+    };
+    let tied: Vec<usize> = ranked
+        .iter()
+        .copied()
+        .filter(|&c| c == best || significant(best, c).is_none())
+        .collect();
+    let smallest_of =
+        |set: &[usize]| -> usize { *set.iter().min_by_key(|&&i| size_key(&cands[i])).unwrap() };
+    let chosen = smallest_of(&tied);
+    let c = &cands[chosen];
+    let counts: Vec<usize> = ranked.iter().map(|&i| rps[i].len()).collect();
+    let (nmin, nmax) = (*counts.iter().min()?, *counts.iter().max()?);
+    let runs = runs_each(nmin, nmax);
+    let med = |i: usize| cands[i].requests_per_second.median;
+
+    let reason = if ranked.len() == 1 {
+        let only = if cands.len() == 1 {
+            "the only candidate"
+        } else {
+            "the only candidate with measurements"
+        };
+        format!(
+            "{}: {only} ({} req/s median over {}; {}).",
+            c.name,
+            rate(med(chosen)),
+            runs_each(nmax, nmax).trim_end_matches(" each"),
+            sizes(c)
+        )
+    } else if !any_testable(ranked, rps) {
+        let why = if nmin < MIN_RUNS_FOR_SIGNIFICANCE {
+            format!(
+                "no throughput difference is judged significant \
+                 ({MIN_RUNS_FOR_SIGNIFICANCE} or more runs each are needed)"
+            )
+        } else {
+            format!(
+                "the Mann–Whitney test cannot reach p < {ALPHA} (its smallest possible p-value \
+                 is {:.2}), so no throughput difference can be significant",
+                stats::min_p_value(nmin, nmin)
+            )
+        };
+        let lowest = *ranked.last()?;
+        let mut s = format!(
+            "{}: smallest image ({}). With {}, {why}; all {} candidates count as tied \
+             (medians {}–{} req/s). Run more repeats (5 or more) to tell them apart.",
+            c.name,
+            sizes(c),
+            if nmax == 1 {
+                "a single run per candidate".to_string()
+            } else {
+                runs.trim_end_matches(" each").to_string() + " per candidate"
+            },
+            ranked.len(),
+            rate(med(lowest)),
+            rate(med(best)),
+        );
+        // The rule ties them, but a reader must not take a large gap for noise.
+        if chosen != best && med(best) / med(chosen) - 1.0 >= PRACTICAL_THRESHOLD {
+            s += &format!(
+                " Beware: {}'s median is {} higher, a difference these few runs can \
+                 neither confirm nor rule out.",
+                cands[best].name,
+                pct_more(med(best) / med(chosen)),
+            );
+        }
+        s
+    } else if tied.len() == 1 {
+        let runner_up = ranked[1];
+        let p = significant(best, runner_up).and_then(|p| p.p_value);
+        let mut s = format!(
+            "{}: the fastest, significantly: {} more requests/s than the runner-up, {} \
+             ({} vs {} req/s median, {}, over {runs}).",
+            c.name,
+            pct_more(med(best) / med(runner_up)),
+            cands[runner_up].name,
+            rate(med(best)),
+            rate(med(runner_up)),
+            p.map_or_else(|| "not tested".into(), p_value),
+        );
+        let smallest = smallest_of(ranked);
+        if smallest == best {
+            s += &format!(" It is also the smallest image ({}).", sizes(c));
+        } else {
+            let sm = &cands[smallest];
+            s += &format!(
+                " It is not the smallest image ({}): {} is {} smaller on disk ({}) \
+                 but has {} fewer requests/s.",
+                sizes(c),
+                sm.name,
+                percent(
+                    1.0 - sm.image.uncompressed_bytes as f64 / c.image.uncompressed_bytes as f64
+                ),
+                human_bytes(sm.image.uncompressed_bytes),
+                percent(1.0 - med(smallest) / med(best)),
+            );
+        }
+        s
+    } else {
+        let among = if tied.len() == ranked.len() {
+            format!(
+                "all {} candidates, whose throughput is within noise of the best",
+                tied.len()
+            )
+        } else {
+            format!(
+                "the {} candidates whose throughput is within noise of the best",
+                tied.len()
+            )
+        };
+        let best_part = if chosen == best {
+            format!(
+                "it has the highest median itself, {} req/s",
+                rate(med(best))
+            )
+        } else {
+            format!(
+                "{}, {} req/s median, vs {} for {}",
+                cands[best].name,
+                rate(med(best)),
+                rate(med(chosen)),
+                c.name
+            )
+        };
+        let mut s = format!(
+            "{}: smallest image ({}) among {among} ({best_part}; differences under {} \
+             or not significant at p < {ALPHA} over {runs}).",
+            c.name,
+            sizes(c),
+            percent(PRACTICAL_THRESHOLD),
+        );
+        // Candidates tied only because they could not be tested.
+        let untested: Vec<&str> = tied
+            .iter()
+            .filter(|&&i| {
+                pairs.iter().any(|p| {
+                    p.hi == best && p.lo == i && p.verdict == Some(NoiseReason::TooFewRuns)
+                })
+            })
+            .map(|&i| cands[i].name.as_str())
+            .collect();
+        if !untested.is_empty() {
+            s += &format!(
+                " {} had too few runs to be tested against {} and count{} as tied.",
+                untested.join(", "),
+                cands[best].name,
+                if untested.len() == 1 { "s" } else { "" }
+            );
+        }
+        // Say so when a smaller image was left out for being slower.
+        let smaller_but_slower: Vec<usize> = ranked
+            .iter()
+            .copied()
+            .filter(|&i| !tied.contains(&i) && size_key(&cands[i]) < size_key(c))
+            .collect();
+        if !smaller_but_slower.is_empty() {
+            let i = smallest_of(&smaller_but_slower);
+            let p = significant(best, i).and_then(|p| p.p_value);
+            s += &format!(
+                " {} is smaller ({} on disk) but significantly slower: {} fewer requests/s \
+                 than {} ({}).",
+                cands[i].name,
+                human_bytes(cands[i].image.uncompressed_bytes),
+                percent(1.0 - med(i) / med(best)),
+                cands[best].name,
+                p.map_or_else(|| "not tested".into(), p_value),
+            );
+        }
+        s
+    };
+    Some(Recommendation {
+        name: c.name.clone(),
+        reason,
+    })
+}

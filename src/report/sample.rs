@@ -1,0 +1,133 @@
+//! Made-up measurements for the tests of the analysis and of every format.
+
+use super::{CandidateRuns, CompareInput, LoadSummary};
+use crate::loadgen::{BenchResult, ErrorCounts, LatencyMs};
+use crate::oci::digest::Digest;
+use crate::oci::image::{ImageSize, LayerSize};
+
+const MB: u64 = 1_000_000;
+
+/// A run of 1000 requests at concurrency 100 that reached `rps`.
+pub fn bench(rps: f64) -> BenchResult {
+    let total = 1000.0 / rps;
+    let mean = 100.0 * total; // ms: concurrency × total / completed × 1000
+    BenchResult {
+        url: "http://127.0.0.1:8080/".into(),
+        requests: 1000,
+        concurrency: 100,
+        keepalive: true,
+        completed: 1000,
+        successful: 1000,
+        non_2xx: 0,
+        failed: 0,
+        status_codes: [("200".to_string(), 1000)].into(),
+        errors: ErrorCounts::default(),
+        total_seconds: total,
+        requests_per_second: rps,
+        mean_ms_per_request: mean,
+        mean_ms_across_concurrent: total,
+        latency_ms: LatencyMs {
+            min: mean / 4.0,
+            mean,
+            p50: mean * 0.9,
+            p99: mean * 1.8,
+            max: mean * 2.5,
+            ..LatencyMs::default()
+        },
+        bytes_received: 150_000,
+        transfer_kib_per_second: 150.0 * rps / 1024.0,
+    }
+}
+
+pub fn image(name: &str, uncompressed: u64, compressed: u64) -> ImageSize {
+    let digest = Digest::of(name.as_bytes());
+    ImageSize {
+        reference: format!("oci-archive:{name}.tar"),
+        digest: digest.clone(),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        platform: "linux/amd64".into(),
+        manifest_bytes: 500,
+        config_bytes: 1500,
+        compressed_bytes: compressed,
+        uncompressed_bytes: uncompressed,
+        layers: vec![LayerSize {
+            digest: digest.clone(),
+            diff_id: digest,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            compressed_bytes: compressed,
+            uncompressed_bytes: uncompressed,
+        }],
+    }
+}
+
+/// A candidate of `uncompressed_mb` / `compressed_mb` whose runs reached `rps`.
+pub fn candidate(
+    name: &str,
+    uncompressed_mb: u64,
+    compressed_mb: u64,
+    rps: &[f64],
+) -> CandidateRuns {
+    sized(name, uncompressed_mb * MB, compressed_mb * MB, rps)
+}
+
+pub fn sized(name: &str, uncompressed: u64, compressed: u64, rps: &[f64]) -> CandidateRuns {
+    CandidateRuns {
+        name: name.into(),
+        base: format!("localhost:5000/python:{name}"),
+        image: image(name, uncompressed, compressed),
+        startup_ms: vec![300.0; rps.len()],
+        peak_memory_bytes: vec![30 * MB; rps.len()],
+        service_cpu_percent: vec![95.0; rps.len()],
+        generator_cpu_share: vec![0.4; rps.len()],
+        runs: rps.iter().map(|&r| bench(r)).collect(),
+    }
+}
+
+pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
+    CompareInput {
+        candidates,
+        load: LoadSummary {
+            requests: 1000,
+            concurrency: 100,
+            keepalive: true,
+            warmup: 100,
+            repeats: 5,
+            path: "/".into(),
+        },
+    }
+}
+
+/// DESIGN.md's Origin experiment, redone with five runs per image.
+pub fn origin() -> CompareInput {
+    let mut c = vec![
+        sized(
+            "slim-stretch",
+            123_400_000,
+            45_600_000,
+            &[2177.1, 2151.4, 2196.0, 2168.3, 2185.2],
+        ),
+        sized(
+            "stretch",
+            928_300_000,
+            341_000_000,
+            &[2031.4, 2047.9, 2018.2, 2039.5, 2025.7],
+        ),
+        sized(
+            "slim",
+            139_200_000,
+            51_200_000,
+            &[2187.5, 2203.1, 2164.8, 2192.6, 2175.3],
+        ),
+        sized(
+            "buster",
+            903_100_000,
+            334_500_000,
+            &[2161.2, 2143.7, 2172.4, 2150.9, 2180.6],
+        ),
+    ];
+    for (i, cand) in c.iter_mut().enumerate() {
+        cand.startup_ms = vec![410.0 + 20.0 * i as f64, 395.0, 430.0, 402.0, 415.0];
+        cand.peak_memory_bytes = vec![31_400_000 + i as u64 * 1_000_000; 5];
+    }
+    input(c)
+}

@@ -1,0 +1,367 @@
+//! The terminal report: one row per candidate (sizes, start-up, memory,
+//! requests/s with its interval, latency, total time), then which differences
+//! are significant and which are noise, the warnings, and the recommendation.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use super::units::{self, coverage, ms, p_value, pct_more, rate, seconds};
+use super::{
+    ALPHA, CandidateSummary, INTERVAL_CONFIDENCE, NoiseReason, PRACTICAL_THRESHOLD, Report, stats,
+};
+use crate::oci::image::human_bytes;
+
+/// Paragraphs below the table wrap at this width.
+const WRAP: usize = 92;
+
+/// Writes the terminal report.
+pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
+    let c = &report.candidates;
+    let names: Vec<String> = c
+        .iter()
+        .map(|c| {
+            let mark = if report.is_recommended(&c.name) {
+                "*"
+            } else {
+                " "
+            };
+            format!("{mark} {}", c.name)
+        })
+        .collect();
+    let size = compose(
+        &[
+            c.iter()
+                .map(|c| human_bytes(c.image.uncompressed_bytes))
+                .collect(),
+            c.iter()
+                .map(|c| human_bytes(c.image.compressed_bytes))
+                .collect(),
+        ],
+        &[" / "],
+    );
+    let medians: Vec<String> = c
+        .iter()
+        .map(|c| rate(c.requests_per_second.median))
+        .collect();
+    let median_width = medians.iter().map(|s| width(s)).max().unwrap_or(0);
+    let rps = compose(
+        &[
+            medians,
+            c.iter().map(|c| rate(c.requests_per_second.low)).collect(),
+            c.iter().map(|c| rate(c.requests_per_second.high)).collect(),
+        ],
+        &[" [", "–"],
+    )
+    .into_iter()
+    .zip(c)
+    .map(|(s, c)| match c.runs.len() {
+        0 => "–".to_string(),
+        // No interval from a single run: its value alone.
+        1 => s.chars().take(median_width).collect(),
+        _ => s + "]",
+    })
+    .collect();
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "–".into());
+    let has_runs = |c: &CandidateSummary| !c.runs.is_empty();
+    let columns: Vec<(&str, Vec<String>, bool)> = vec![
+        ("  Candidate", names, false),
+        ("Size (disk / compressed)", size, true),
+        (
+            "Start-up",
+            c.iter().map(|c| or_dash(c.startup_ms.map(ms))).collect(),
+            true,
+        ),
+        (
+            "Memory",
+            c.iter()
+                .map(|c| or_dash(c.peak_memory_bytes.map(human_bytes)))
+                .collect(),
+            true,
+        ),
+        ("Requests/s median [interval]", rps, true),
+        (
+            "Mean latency",
+            c.iter()
+                .map(|c| or_dash(has_runs(c).then(|| ms(c.latency_ms.mean))))
+                .collect(),
+            true,
+        ),
+        (
+            "p99 latency",
+            c.iter()
+                .map(|c| or_dash(has_runs(c).then(|| ms(c.latency_ms.p99))))
+                .collect(),
+            true,
+        ),
+        (
+            "Total time",
+            c.iter()
+                .map(|c| or_dash(c.total_seconds.map(seconds)))
+                .collect(),
+            true,
+        ),
+    ];
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|(h, cells, _)| {
+            cells
+                .iter()
+                .chain([&h.to_string()])
+                .map(|s| width(s))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<(&str, bool)>| {
+        let mut s = String::new();
+        for (i, ((cell, right), w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(&pad(cell, *w, *right));
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(
+        out,
+        "{}",
+        line(columns.iter().map(|(h, _, r)| (*h, *r)).collect())
+    )?;
+    for row in 0..c.len() {
+        writeln!(
+            out,
+            "{}",
+            line(
+                columns
+                    .iter()
+                    .map(|(_, cells, r)| (cells[row].as_str(), *r))
+                    .collect()
+            )
+        )?;
+    }
+    for l in units::wrap(&legend(report), WRAP) {
+        writeln!(out, "{l}")?;
+    }
+
+    writeln!(out)?;
+    let heading = format!(
+        "Significant differences (two-sided Mann–Whitney U at p < {ALPHA}, and at least {}):",
+        units::percent(PRACTICAL_THRESHOLD)
+    );
+    if report.significant.is_empty() {
+        writeln!(out, "{heading} none")?;
+    } else {
+        writeln!(out, "{heading}")?;
+        for d in &report.significant {
+            writeln!(
+                out,
+                "  {} is {} faster than {} ({})",
+                d.faster,
+                pct_more(d.ratio),
+                d.slower,
+                p_value(d.p_value)
+            )?;
+        }
+    }
+    if !report.noise.is_empty() {
+        writeln!(out, "Not shown to differ:")?;
+        for n in &report.noise {
+            writeln!(
+                out,
+                "  {} and {}: {} apart ({})",
+                n.higher,
+                n.lower,
+                pct_more(n.ratio),
+                noise_why(n.reason, n.p_value)
+            )?;
+        }
+    }
+    if !report.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Warnings:")?;
+        for w in &report.warnings {
+            for (i, l) in units::wrap(w, WRAP - 4).iter().enumerate() {
+                writeln!(out, "  {} {l}", if i == 0 { "-" } else { " " })?;
+            }
+        }
+    }
+    writeln!(out)?;
+    match &report.recommendation {
+        Some(r) => {
+            for l in units::wrap(&format!("Recommendation: {}", r.reason), WRAP) {
+                writeln!(out, "{l}")?;
+            }
+        }
+        None => writeln!(out, "Recommendation: none (no candidate has a run)")?,
+    }
+    out.flush()
+}
+
+/// The terminal report as bytes.
+pub fn render(report: &Report) -> Vec<u8> {
+    let mut out = Vec::new();
+    write(report, &mut out).expect("writing to a Vec<u8> cannot fail");
+    out
+}
+
+/// `(p = 0.42, not significant)` and its kin.
+pub(super) fn noise_why(reason: NoiseReason, p: Option<f64>) -> String {
+    let p = p.map_or_else(String::new, |p| p_value(p) + ", ");
+    match reason {
+        NoiseReason::NotSignificant => format!("{p}not significant"),
+        NoiseReason::BelowThreshold => format!(
+            "{p}under the {} threshold",
+            units::percent(PRACTICAL_THRESHOLD)
+        ),
+        NoiseReason::TooFewRuns => format!(
+            "not tested: fewer than {} runs",
+            super::MIN_RUNS_FOR_SIGNIFICANCE
+        ),
+    }
+}
+
+/// What the figures are: medians over how many runs, and the interval's coverage.
+pub(super) fn legend(report: &Report) -> String {
+    let mut by_runs: BTreeMap<usize, f64> = BTreeMap::new();
+    for c in report.candidates.iter().filter(|c| !c.runs.is_empty()) {
+        by_runs.insert(c.runs.len(), c.requests_per_second.coverage);
+    }
+    let counts: Vec<usize> = by_runs.keys().copied().collect();
+    let runs = match (counts.first(), counts.last()) {
+        (Some(a), Some(b)) => units::runs_each(*a, *b),
+        _ => "no runs".into(),
+    };
+    let cov: Vec<String> = by_runs
+        .iter()
+        .rev()
+        .filter(|(n, _)| **n > 1)
+        .map(|(n, c)| {
+            let range = if stats::order_statistic_rank(*n, INTERVAL_CONFIDENCE).0 == 1 {
+                ", the range of the runs"
+            } else {
+                ""
+            };
+            format!("{} with {n} runs{range}", coverage(*c))
+        })
+        .collect();
+    let interval = if cov.is_empty() {
+        "no interval with a single run".to_string()
+    } else {
+        format!(
+            "[interval]: distribution-free interval for the median of requests/s ({})",
+            cov.join("; ")
+        )
+    };
+    let mark = if report.recommendation.is_some() {
+        " * recommended."
+    } else {
+        ""
+    };
+    if counts.is_empty() {
+        return "No runs.".into();
+    }
+    if counts == [1] {
+        return format!("A single run each: no medians over runs, no interval.{mark}");
+    }
+    format!("Medians over {runs}; {interval}.{mark}")
+}
+
+/// Right-aligns each part of composite cells (`123.4 MB / 45.6 MB`) so the parts line up.
+fn compose(parts: &[Vec<String>], seps: &[&str]) -> Vec<String> {
+    let rows = parts.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = parts
+        .iter()
+        .map(|p| p.iter().map(|s| width(s)).max().unwrap_or(0))
+        .collect();
+    (0..rows)
+        .map(|r| {
+            let mut s = String::new();
+            for (i, (p, w)) in parts.iter().zip(&widths).enumerate() {
+                if i > 0 {
+                    s.push_str(seps[i - 1]);
+                }
+                s.push_str(&pad(&p[r], *w, true));
+            }
+            s
+        })
+        .collect()
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn pad(s: &str, w: usize, right: bool) -> String {
+    let fill = " ".repeat(w.saturating_sub(width(s)));
+    if right {
+        fill + s
+    } else {
+        s.to_string() + &fill
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::analyze;
+    use super::super::sample::{candidate, input, origin};
+    use super::*;
+
+    fn text(report: &Report) -> String {
+        String::from_utf8(render(report)).unwrap()
+    }
+
+    #[test]
+    fn origin_snapshot() {
+        let got = text(&analyze(origin()));
+        let want = "  Candidate     Size (disk / compressed)  Start-up   Memory  Requests/s median [interval]  Mean latency  p99 latency  Total time
+* slim-stretch       123.4 MB /  45.6 MB    410 ms  31.4 MB           2,177 [2,151–2,196]       45.9 ms      82.7 ms     0.459 s
+  stretch            928.3 MB / 341.0 MB    415 ms  32.4 MB           2,031 [2,018–2,048]       49.2 ms      88.6 ms     0.492 s
+  slim               139.2 MB /  51.2 MB    415 ms  33.4 MB           2,188 [2,165–2,203]       45.7 ms      82.3 ms     0.457 s
+  buster             903.1 MB / 334.5 MB    415 ms  34.4 MB           2,161 [2,144–2,181]       46.3 ms      83.3 ms     0.463 s
+Medians over 5 runs each; [interval]: distribution-free interval for the median of
+requests/s (93.8% with 5 runs, the range of the runs). * recommended.
+
+Significant differences (two-sided Mann–Whitney U at p < 0.05, and at least 1%):
+  slim is 7.7% faster than stretch (p = 0.008)
+  slim-stretch is 7.2% faster than stretch (p = 0.008)
+  buster is 6.4% faster than stretch (p = 0.008)
+Not shown to differ:
+  slim and slim-stretch: 0.48% apart (p = 0.55, not significant)
+  slim and buster: 1.2% apart (p = 0.056, not significant)
+  slim-stretch and buster: 0.74% apart (p = 0.22, not significant)
+
+Warnings:
+  - with 5 runs per candidate, the interval for the median is the range of the runs and
+    covers it with only 93.8% confidence (6 runs give 96.9%)
+
+Recommendation: slim-stretch: smallest image (123.4 MB on disk, 45.6 MB compressed) among
+the 3 candidates whose throughput is within noise of the best (slim, 2,188 req/s median, vs
+2,177 for slim-stretch; differences under 1% or not significant at p < 0.05 over 5 runs
+each).
+";
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn empty_report() {
+        let got = text(&analyze(input(vec![])));
+        assert!(got.contains("Recommendation: none"), "{got}");
+    }
+
+    #[test]
+    fn missing_measurements_show_dashes() {
+        let mut c = candidate("a", 100, 40, &[2000.0]);
+        c.startup_ms.clear();
+        c.peak_memory_bytes.clear();
+        let got = text(&analyze(input(vec![c, candidate("b", 100, 40, &[])])));
+        assert!(
+            got.contains("A single run each: no medians over runs, no interval."),
+            "{got}"
+        );
+        let rows: Vec<&str> = got.lines().skip(1).take(2).collect();
+        assert!(rows[0].contains("  2,000  "), "{got}");
+        assert!(!rows[0].contains('['), "{got}");
+        assert!(rows[0].contains("  –  "), "{got}");
+        assert!(rows[1].ends_with("–"), "{got}");
+    }
+}
