@@ -193,6 +193,9 @@ pub fn load_into_podman(
         reporter.as_ref(),
     )?;
     drop(reporter);
+    if show {
+        status!("Loading {} into podman", manifest_digest);
+    }
     let loaded = runner.load(&archive)?;
     drop(scratch);
     drop(scratch_guard);

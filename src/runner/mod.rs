@@ -11,6 +11,21 @@
 //! A caller comparing images loads each once (`load`) and starts a fresh
 //! container per round (`run_once`). This module never prints; progress and
 //! phases go to a `RunObserver`.
+//!
+//! ```no_run
+//! use ocibench::loadgen::LoadConfig;
+//! use ocibench::runner::{NoObserver, PodmanRunner, RunSpec, RunnerOptions};
+//! # fn main() -> Result<(), ocibench::runner::RunnerError> {
+//! let runner = PodmanRunner::new(RunnerOptions::default())?;
+//! let image = runner.load("app.tar".as_ref())?; // a docker-archive; removed on drop
+//! let spec = RunSpec { health_path: "/health".into(), ..RunSpec::new(8080) };
+//! let load = |url: &str| LoadConfig::builder(url).requests(1000).concurrency(100).build();
+//! for _round in 0..5 {
+//!     let o = runner.run_once(&image, &spec, &load, &NoObserver)?;
+//!     println!("{:.0} req/s, up in {:?}", o.bench.requests_per_second, o.startup);
+//! }
+//! # Ok(()) }
+//! ```
 
 pub mod cleanup;
 pub mod container;
