@@ -101,6 +101,17 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         }
     };
 
+    crate::runner::cleanup::on_signal(|sig| {
+        let what = if sig == libc::SIGINT {
+            "interrupted"
+        } else {
+            "terminated"
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "ocibench: {what}; removing containers and images"
+        );
+    });
     let runner = PodmanRunner::new(RunnerOptions {
         podman: None,
         runtime: args.runtime.clone(),
@@ -187,7 +198,9 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
             if let Some(m) = outcome.peak_memory_bytes {
                 c.peak_memory_bytes.push(m);
             }
-            if let Some(p) = outcome.cpu_percent_peak {
+            // The mean over the load says whether the service was saturated;
+            // a peak between two samples can overstate it.
+            if let Some(p) = outcome.cpu_percent_mean.or(outcome.cpu_percent_peak) {
                 c.service_cpu_percent.push(p);
             }
             c.generator_cpu_share.push(share);
