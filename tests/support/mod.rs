@@ -23,7 +23,8 @@
 //! Modules: [`registry`] (the server, its request log), [`fixtures`] (variants, push,
 //! tamper, cached layouts), [`expected`] (values read back from blobs), [`layout`]
 //! (writing OCI layouts with tar/gzip/sha256sum), [`rootfs`] (busybox and app roots),
-//! [`context`] (`TestContext`, `Output`), [`tools`] (`require`, `run`, `free_port`),
+//! [`context`] (`TestContext`, `Output`), [`token`] (a Docker token issuer for `auth: token`),
+//! [`tools`] (`require`, `run`, `free_port`),
 //! [`http`] (a tiny std-only HTTP client), [`media`] (media types).
 //!
 //! Facts measured on Debian 12 (skopeo 1.9.3, Distribution 2.8.2) that shaped this code:
@@ -46,6 +47,7 @@ pub mod media;
 pub mod podman;
 pub mod registry;
 pub mod rootfs;
+pub mod token;
 pub mod tools;
 
 pub use context::{Output, TestContext};
