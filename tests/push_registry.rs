@@ -314,3 +314,60 @@ fn a_blob_larger_than_the_chunk_size_goes_up_in_patches() {
     assert_eq!(finish.status, 201);
     assert_registry_holds(&registry, "chunked:1", &source.manifest_digest);
 }
+
+#[test]
+fn an_oci_layout_is_pushed_in_place_and_the_registry_rejects_a_corrupt_one() {
+    let registry = Registry::start();
+    let ctx = TestContext::new();
+    let fixture = fixture_layout(Variant::Oci);
+    let dir = ctx.path("layout");
+    run(std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&fixture.dir)
+        .arg(&dir));
+    let oci_ref = format!("oci:{}:{}", dir.display(), fixture.tag);
+
+    let report = ctx
+        .run([
+            "push",
+            &oci_ref,
+            &registry.docker_ref("inplace:1"),
+            "--json",
+        ])
+        .success()
+        .json();
+    assert_eq!(report["digest"], fixture.image.manifest_digest);
+    assert_registry_holds(&registry, "inplace:1", &fixture.image.manifest_digest);
+    // Read in place: nothing was copied into the cache, nothing written into the layout.
+    let layer_hex = &fixture.image.layers[0].digest["sha256:".len()..];
+    assert!(!ctx.cache_dir.join("blobs/sha256").join(layer_hex).exists());
+    assert!(!dir.join("ocibench").exists());
+
+    // An index takes the import path, which picks the host's platform (linux/amd64).
+    let index = fixture_layout(Variant::MultiPlatformIndex);
+    let report = ctx
+        .run([
+            "push",
+            &index.oci_ref(),
+            &registry.docker_ref("index:1"),
+            "--json",
+        ])
+        .success()
+        .json();
+    assert_eq!(report["digest"], index.image.manifest_digest, "{report}");
+
+    // Same size, altered bytes: the registry refuses the upload; nothing is tagged.
+    let layer = dir.join("blobs/sha256").join(layer_hex);
+    let mut bytes = std::fs::read(&layer).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&layer, bytes).unwrap();
+    let out = ctx
+        .run(["push", &oci_ref, &registry.docker_ref("corrupt:1")])
+        .failure(1);
+    assert!(out.stderr.contains(layer_hex), "{}", out.stderr);
+    assert!(registry.tags("corrupt").is_empty());
+    // The good copy from `inplace:1` is still whole: the bad bytes never replaced it.
+    let good = &fixture.image.layers[0].digest;
+    assert_eq!(sha256_file(&registry.blob_data_path(good)), *good);
+}
