@@ -50,6 +50,13 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     let settings = PullSettings::from_args(&pull_args)?;
     let show = ctx.show_progress() && !args.json;
+    if let ImageLocation::OciDir { path, .. } = &settings.location
+        && args.platform.is_none()
+        && let Some(report) =
+            push_layout_in_place(ctx, &settings.location, path, &target, settings.tls, show)?
+    {
+        return print_report(&report, args.json);
+    }
     let (store, stored) = fetch(&settings, ctx, show)?;
     let report = push_stored(
         ctx,
@@ -61,6 +68,51 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
         show,
     )?;
     print_report(&report, args.json)
+}
+
+/// `push oci:DIR` of a single image: its blobs go up straight from the layout, with no
+/// import into the cache (which would inflate every layer to measure it, for nothing a
+/// push needs). `None` (take the import path) for an index, which needs a platform
+/// chosen, or a layout missing a blob, which the import path reports properly.
+fn push_layout_in_place(
+    ctx: &Context,
+    location: &ImageLocation,
+    dir: &std::path::Path,
+    target: &ImageReference,
+    tls: TlsMode,
+    show_progress: bool,
+) -> anyhow::Result<Option<PushReport>> {
+    use crate::oci::manifest::{ImageManifest, OCI_MANIFEST};
+    use crate::oci::push::{LayoutBlobs, PushBlobs};
+    let client = ctx.registry_client(tls);
+    let source = crate::oci::source::open(location, &client, dir)?;
+    let top = source.fetch_manifest(None)?;
+    let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&top.bytes) else {
+        return Ok(None);
+    };
+    let blobs = LayoutBlobs::new(dir);
+    let complete = std::iter::once(&manifest.config)
+        .chain(&manifest.layers)
+        .all(|d| blobs.blob_size(&d.digest) == Some(d.size));
+    if !complete || blobs.blob_size(&top.digest) != Some(top.bytes.len() as u64) {
+        return Ok(None);
+    }
+    let media_type = manifest
+        .media_type
+        .clone()
+        .filter(|m| !m.is_empty())
+        .or_else(|| (!top.media_type.is_empty()).then(|| top.media_type.clone()))
+        .unwrap_or_else(|| OCI_MANIFEST.to_string());
+    let reporter = crate::ui::reporter(show_progress, "push");
+    Ok(Some(push_image(
+        &blobs,
+        &client,
+        &top.digest,
+        &media_type,
+        target,
+        &PushOptions::default(),
+        reporter.as_ref(),
+    )?))
 }
 
 /// Pushes a stored image; shared with `build --output docker://...`.

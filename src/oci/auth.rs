@@ -246,6 +246,36 @@ mod tests {
     }
 
     #[test]
+    fn distribution_token_challenges() {
+        // What Distribution 2.8 (`auth: token`) answers a mount POST without a token:
+        // two scopes in one quoted value, space-separated (tests/auth_token.rs).
+        let c = parse_challenges(
+            r#"Bearer realm="http://127.0.0.1:4000/token?x=1,y=2",service="ocibench-test",scope="repository:alice/copy:pull,push repository:alice/app:pull""#,
+        );
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c[0].param("realm"),
+            Some("http://127.0.0.1:4000/token?x=1,y=2")
+        );
+        assert_eq!(
+            c[0].param("scope"),
+            Some("repository:alice/copy:pull,push repository:alice/app:pull")
+        );
+        // A token without the access asked for: the same challenge plus an error.
+        let c = parse_challenges(
+            r#"Bearer realm="https://auth.docker.io/token", service="registry.docker.io", scope="repository:bob/app:pull,push", error="insufficient_scope""#,
+        );
+        assert_eq!(c[0].param("service"), Some("registry.docker.io"));
+        assert_eq!(c[0].param("error"), Some("insufficient_scope"));
+        assert_eq!(c[0].params.len(), 4);
+        // Empty quoted values and spaces around `=`.
+        let c = parse_challenges(r#"Bearer realm = "r" , service="""#);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].param("realm"), Some("r"));
+        assert_eq!(c[0].param("service"), Some(""));
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let c = Credential::Basic {
             username: "u".into(),

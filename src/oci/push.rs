@@ -67,6 +67,83 @@ impl Default for PushOptions {
     }
 }
 
+/// Where a push reads blobs from: the blob store, or an OCI layout read in place.
+pub trait PushBlobs: Sync {
+    fn blob_path(&self, digest: &Digest) -> std::path::PathBuf;
+    fn blob_size(&self, digest: &Digest) -> Option<u64>;
+    fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError>;
+    /// Repositories (`REGISTRY/REPO`) known to hold the blob: mount sources.
+    fn origins(&self, digest: &Digest) -> Vec<String>;
+    /// Remembers that the blob now lives in `repo` too.
+    fn record_origin(&self, digest: &Digest, repo: &str) -> Result<(), StoreError>;
+}
+
+impl PushBlobs for BlobStore {
+    fn blob_path(&self, digest: &Digest) -> std::path::PathBuf {
+        BlobStore::blob_path(self, digest)
+    }
+    fn blob_size(&self, digest: &Digest) -> Option<u64> {
+        BlobStore::blob_size(self, digest)
+    }
+    fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        BlobStore::read_blob(self, digest)
+    }
+    fn origins(&self, digest: &Digest) -> Vec<String> {
+        BlobStore::origins(self, digest)
+    }
+    fn record_origin(&self, digest: &Digest, repo: &str) -> Result<(), StoreError> {
+        BlobStore::record_origin(self, digest, repo)
+    }
+}
+
+/// Any OCI image layout (`oci:DIR`), read in place and never written: pushing it needs
+/// no copy into the cache, and the registry checks each uploaded blob's digest itself.
+#[derive(Debug, Clone)]
+pub struct LayoutBlobs {
+    root: std::path::PathBuf,
+}
+
+impl LayoutBlobs {
+    pub fn new(root: impl Into<std::path::PathBuf>) -> Self {
+        LayoutBlobs { root: root.into() }
+    }
+}
+
+impl PushBlobs for LayoutBlobs {
+    fn blob_path(&self, digest: &Digest) -> std::path::PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.hex())
+    }
+    fn blob_size(&self, digest: &Digest) -> Option<u64> {
+        std::fs::metadata(self.blob_path(digest))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+    fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest);
+        let bytes = std::fs::read(&path).map_err(|source| StoreError::Io { path, source })?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(StoreError::Mismatch {
+                expected: digest.clone(),
+                expected_size: bytes.len() as u64,
+                actual,
+                actual_size: bytes.len() as u64,
+            });
+        }
+        Ok(bytes)
+    }
+    fn origins(&self, _: &Digest) -> Vec<String> {
+        Vec::new()
+    }
+    fn record_origin(&self, _: &Digest, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 /// What a push did.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PushReport {
@@ -81,7 +158,7 @@ pub struct PushReport {
 
 /// Pushes the stored manifest `manifest_digest` (of `media_type`) to `target`.
 pub fn push(
-    store: &BlobStore,
+    store: &dyn PushBlobs,
     client: &RegistryClient,
     manifest_digest: &Digest,
     media_type: &str,
@@ -168,7 +245,7 @@ pub fn push(
 
 /// Mounts from a repository of the same registry the store knows holds the blob.
 fn try_mount(
-    store: &BlobStore,
+    store: &dyn PushBlobs,
     client: &RegistryClient,
     target: &ImageReference,
     digest: &Digest,
@@ -192,7 +269,7 @@ fn try_mount(
 }
 
 fn upload(
-    store: &BlobStore,
+    store: &dyn PushBlobs,
     client: &RegistryClient,
     target: &ImageReference,
     blob: &Descriptor,

@@ -696,11 +696,15 @@ impl RegistryClient {
                             source,
                         },
                     )?;
+                    // ureq reads straight into its 128 KiB output buffer (no BufReader
+                    // copy), and the explicit length keeps the body sized: a reader alone
+                    // would go out with `Transfer-Encoding: chunked`.
                     let mut reader = Counting {
-                        inner: std::io::BufReader::with_capacity(256 * 1024, f).take(*len),
+                        inner: f.take(*len),
                         on_read: call.on_send,
                     };
-                    req.body(ureq::SendBody::from_reader(&mut reader))
+                    req.header("Content-Length", len.to_string())
+                        .body(ureq::SendBody::from_reader(&mut reader))
                         .map(|r| self.agent.run(r))
                 }
             };

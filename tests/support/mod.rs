@@ -23,8 +23,9 @@
 //! Modules: [`registry`] (the server, its request log), [`fixtures`] (variants, push,
 //! tamper, cached layouts), [`expected`] (values read back from blobs), [`layout`]
 //! (writing OCI layouts with tar/gzip/sha256sum), [`rootfs`] (busybox and app roots),
-//! [`context`] (`TestContext`, `Output`), [`tools`] (`require`, `run`, `free_port`),
-//! [`http`] (a tiny std-only HTTP client), [`media`] (media types), [`python_base`]
+//! [`context`] (`TestContext`, `Output`), [`token`] (a Docker token issuer for `auth: token`),
+//! [`tools`] (`require`, `run`, `free_port`), [`http`] (a tiny std-only HTTP client),
+//! [`media`] (media types), [`podman`] (runc, ulimits, cleanup guards), [`python_base`]
 //! (Debian Python bases from `scripts/make-python-base.sh`, cached).
 //!
 //! Facts measured on Debian 12 (skopeo 1.9.3, Distribution 2.8.2) that shaped this code:
@@ -48,6 +49,7 @@ pub mod podman;
 pub mod python_base;
 pub mod registry;
 pub mod rootfs;
+pub mod token;
 pub mod tools;
 
 pub use context::{Output, TestContext};

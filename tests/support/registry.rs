@@ -28,13 +28,41 @@ const START_ATTEMPTS: usize = 5;
 #[derive(Debug, Default, Clone)]
 pub struct RegistryBuilder {
     htpasswd: Option<(String, String)>,
+    token: Option<TokenAuth>,
     first_port: Option<u16>,
+}
+
+/// `auth: token` settings: where clients get tokens and how the registry checks them.
+#[derive(Debug, Clone)]
+struct TokenAuth {
+    realm: String,
+    service: String,
+    issuer: String,
+    rootcertbundle: PathBuf,
 }
 
 impl RegistryBuilder {
     /// Requires basic auth (`auth: htpasswd`, bcrypt entry made by `htpasswd -Bbn`).
     pub fn htpasswd(mut self, user: &str, password: &str) -> Self {
         self.htpasswd = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// Requires bearer tokens (`auth: token`, Docker Hub's flow) from the issuer at
+    /// `realm`; see [`super::token::TokenIssuer::registry`].
+    pub fn token_auth(
+        mut self,
+        realm: &str,
+        service: &str,
+        issuer: &str,
+        rootcertbundle: &Path,
+    ) -> Self {
+        self.token = Some(TokenAuth {
+            realm: realm.into(),
+            service: service.into(),
+            issuer: issuer.into(),
+            rootcertbundle: rootcertbundle.into(),
+        });
         self
     }
 
@@ -64,13 +92,30 @@ impl RegistryBuilder {
             )
             .expect("write htpasswd");
         }
+        let auth = if self.htpasswd.is_some() {
+            format!(
+                "auth:\n  htpasswd:\n    realm: ocibench-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            )
+        } else if let Some(t) = &self.token {
+            format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                 rootcertbundle: {}\n",
+                t.realm,
+                t.service,
+                t.issuer,
+                t.rootcertbundle.display()
+            )
+        } else {
+            String::new()
+        };
         let mut last_log = String::new();
         for attempt in 0..START_ATTEMPTS {
             let port = match self.first_port {
                 Some(port) if attempt == 0 => port,
                 _ => tools::free_port(),
             };
-            match try_start(&binary, dir.path(), port, self.htpasswd.is_some()) {
+            match try_start(&binary, dir.path(), port, &auth) {
                 Ok(child) => {
                     return Registry {
                         child,
@@ -95,7 +140,7 @@ enum StartError {
     Failed(String),
 }
 
-fn try_start(binary: &Path, dir: &Path, port: u16, auth: bool) -> Result<Child, StartError> {
+fn try_start(binary: &Path, dir: &Path, port: u16, auth: &str) -> Result<Child, StartError> {
     // A per-start token in a response header proves the probe reached *this* process,
     // not another test's registry that won the race for the port.
     let instance = format!("{}-{port}-{:?}", std::process::id(), Instant::now());
@@ -152,7 +197,7 @@ fn try_start(binary: &Path, dir: &Path, port: u16, auth: bool) -> Result<Child, 
     }
 }
 
-fn config_yaml(dir: &Path, port: u16, auth: bool, instance: &str) -> String {
+fn config_yaml(dir: &Path, port: u16, auth: &str, instance: &str) -> String {
     let mut yaml = format!(
         "version: 0.1\n\
          log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: false\n\
@@ -162,12 +207,7 @@ fn config_yaml(dir: &Path, port: u16, auth: bool, instance: &str) -> String {
          \x20 headers:\n    X-Ocibench-Instance: [\"{instance}\"]\n",
         root = dir.join("storage").display(),
     );
-    if auth {
-        yaml.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: ocibench-test\n    path: {}\n",
-            dir.join("htpasswd").display()
-        ));
-    }
+    yaml.push_str(auth);
     yaml
 }
 
