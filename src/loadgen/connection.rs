@@ -81,7 +81,8 @@ impl Connection {
     /// Sends `req` and reads the whole response, driving the connection meanwhile.
     pub async fn round_trip(&mut self, req: Request<Body>) -> Result<Response, Failure> {
         let sender = &mut self.sender;
-        let exchange = async move {
+        // Built in place, pinned where it stands: a future moved is a memcpy of it.
+        let mut exchange = std::pin::pin!(async move {
             if sender.ready().await.is_err() {
                 return Err(Failure::NotSent(Box::new(req)));
             }
@@ -116,8 +117,7 @@ impl Connection {
                 bytes,
                 reusable,
             })
-        };
-        let mut exchange = std::pin::pin!(exchange);
+        });
         let driver = &mut self.driver;
         let driver_done = &mut self.driver_done;
         // Exchange, driver, exchange again: the first poll queues the request,

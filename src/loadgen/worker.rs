@@ -10,6 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -172,7 +173,7 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
     while shared.warmup.claim() {
         let deadline = shared.timeout.map(|t| Instant::now() + t);
         if slot
-            .bound(deadline, send(&shared, &mut conn))
+            .bound(deadline, pin!(send(&shared, &mut conn)))
             .await
             .is_none()
         {
@@ -197,7 +198,7 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let outcome = slot.bound(deadline, send(&shared, &mut conn)).await;
+        let outcome = slot.bound(deadline, pin!(send(&shared, &mut conn))).await;
         let mut tally = state.tally.borrow_mut();
         match outcome {
             Some(Ok(resp)) => tally.response(resp.status, resp.bytes, sent.elapsed()),
