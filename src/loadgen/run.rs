@@ -13,8 +13,9 @@ use std::time::Duration;
 use hyper::client::conn::http1;
 
 use super::config::{LoadConfig, Stop};
+use super::connection::RequestTemplate;
 use super::result::{BenchResult, Tally};
-use super::worker::{Budget, RequestTemplate, Shared, run_worker};
+use super::worker::{Budget, Shared, run_worker};
 
 /// File descriptors kept free beyond one per connection (stdio, epoll, ...).
 const SPARE_FDS: u64 = 64;

@@ -16,12 +16,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Uri};
-use http_body_util::Full;
 use hyper::client::conn::http1;
 
-use super::connection::{Connection, Failure, Response};
+use super::connection::{Connection, Failure, RequestTemplate, Response};
 use super::deadline::{self, Slot};
 use super::result::{ErrorKind, Tally};
 
@@ -65,26 +62,6 @@ impl Budget {
         // Granted: min(before, want); the sum of grants telescopes to `n`.
         reserve.set(before.min(want) as u64 - 1);
         true
-    }
-}
-
-/// The request every client sends, built once.
-#[derive(Debug)]
-pub struct RequestTemplate {
-    pub method: Method,
-    pub path: Uri,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl RequestTemplate {
-    #[inline]
-    fn build(&self) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.body.clone()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.path.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
     }
 }
 
@@ -225,7 +202,6 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
 
 /// One request on the client's connection, (re)connecting when needed.
 async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response, ErrorKind> {
-    let mut req = shared.request.build();
     // A request refused before it was written (the server closed the kept-alive
     // connection meanwhile) is sent again on a fresh connection, once.
     for attempt in 0..2 {
@@ -236,18 +212,15 @@ async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response
             Some(c) => c,
             None => conn.insert(Connection::open(shared.addr, &shared.http1).await?),
         };
-        match c.round_trip(req).await {
+        match c.round_trip(&shared.request).await {
             Ok(resp) => {
                 if !(shared.keepalive && resp.reusable) {
                     *conn = None;
                 }
                 return Ok(resp);
             }
-            Err(Failure::NotSent(r)) if attempt == 0 => {
-                *conn = None;
-                req = *r;
-            }
-            Err(Failure::NotSent(_)) => {
+            Err(Failure::NotSent) if attempt == 0 => *conn = None,
+            Err(Failure::NotSent) => {
                 *conn = None;
                 return Err(ErrorKind::Reset);
             }
