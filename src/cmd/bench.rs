@@ -48,7 +48,7 @@ pub struct BenchArgs {
     /// Requests sent before the measured run, not counted
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub warmup: u64,
-    /// Worker threads, one runtime each [default: one per core; half the cores for a loopback URL]
+    /// Worker threads, one runtime each [default: one per core]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Print one JSON document on stdout instead of the report

@@ -83,6 +83,16 @@ pub struct Shared {
     pub start: OnceLock<Instant>,
     /// Requests counted so far, for progress bars.
     pub progress: Arc<AtomicU64>,
+    /// Opens once every worker thread is running (or tells them all to leave).
+    pub gate: tokio::sync::watch::Receiver<Gate>,
+}
+
+/// Whether the run may start: the start barrier needs every client present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Wait,
+    Go,
+    Abort,
 }
 
 /// State the clients of one worker share (one thread: no atomics).
@@ -103,11 +113,8 @@ pub struct WorkerReport {
     pub end: Instant,
 }
 
-/// Runs `clients` concurrent clients on this thread until the run ends.
-pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerReport> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+/// Runs `clients` concurrent clients on this thread, on `rt`, until the run ends.
+pub fn run_worker(shared: Arc<Shared>, clients: u64, rt: tokio::runtime::Runtime) -> WorkerReport {
     let local = tokio::task::LocalSet::new();
     let state = Rc::new(WorkerLocal {
         tally: RefCell::new(Tally::new()),
@@ -139,13 +146,20 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerRe
     let end = Instant::now();
     drop(local);
     let tally = state.tally.borrow().clone();
-    Ok(WorkerReport { tally, end })
+    WorkerReport { tally, end }
 }
 
 /// One client: warm-up, wait for all, then the measured loop.
 async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
     let mut conn: Option<Connection> = None;
     let slot = &state.slots[index];
+    let mut gate = shared.gate.clone();
+    if !matches!(
+        gate.wait_for(|g| *g != Gate::Wait).await.as_deref(),
+        Ok(Gate::Go)
+    ) {
+        return;
+    }
 
     while shared.warmup.claim() {
         let deadline = shared.timeout.map(|t| Instant::now() + t);
