@@ -76,11 +76,22 @@ pub fn tick_for(timeout: Option<Duration>) -> Duration {
 }
 
 /// Expires the `slots` as their deadlines pass, until dropped (aborted).
-/// `run_end` is the `-z` deadline once known: the watchdog wakes exactly then.
-pub async fn watchdog(slots: &[Slot], tick: Duration, run_end: &Cell<Option<Instant>>) {
+/// `run_end` is the `-z` deadline once known (`timed` runs): the watchdog
+/// looks every millisecond until it is, then wakes exactly at it.
+pub async fn watchdog(
+    slots: &[Slot],
+    tick: Duration,
+    timed: bool,
+    run_end: &Cell<Option<Instant>>,
+) {
     loop {
         let now = Instant::now();
-        let mut next = now + tick;
+        let wait = if timed && run_end.get().is_none() {
+            tick.min(Duration::from_millis(1))
+        } else {
+            tick
+        };
+        let mut next = now + wait;
         for s in slots {
             if let Some(d) = s.check(now) {
                 next = next.min(d);
@@ -126,7 +137,7 @@ mod tests {
             let stuck = pin!(std::future::pending::<()>());
             tokio::select! {
                 r = slots[0].bound(d, stuck) => r,
-                () = watchdog(&slots, tick_for(Some(Duration::from_millis(30))), &run_end) => unreachable!(),
+                () = watchdog(&slots, tick_for(Some(Duration::from_millis(30))), false, &run_end) => unreachable!(),
             }
         });
         assert_eq!(out, None);

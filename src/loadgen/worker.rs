@@ -126,8 +126,9 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64, rt: tokio::runtime::Runtime
         let watchdog = (shared.timeout.is_some() || shared.duration.is_some()).then(|| {
             let state = state.clone();
             let tick = deadline::tick_for(shared.timeout);
+            let timed = shared.duration.is_some();
             tokio::task::spawn_local(async move {
-                deadline::watchdog(&state.slots, tick, &state.run_end).await;
+                deadline::watchdog(&state.slots, tick, timed, &state.run_end).await;
             })
         });
         let tasks: Vec<_> = (0..clients as usize)
@@ -190,13 +191,19 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
             (a, b) => a.or(b),
         };
         let outcome = slot.bound(deadline, pin!(send(&shared, &mut conn))).await;
+        let done = Instant::now();
+        if run_deadline.is_some_and(|end| done > end) && !timeout_at.is_some_and(|t| done >= t) {
+            // Finished after the `-z` deadline (the watchdog is a tick late at
+            // most): it was in flight at the deadline, so it is not counted.
+            break;
+        }
         let mut tally = state.tally.borrow_mut();
         match outcome {
-            Some(Ok(resp)) => tally.response(resp.status, resp.bytes, sent.elapsed()),
+            Some(Ok(resp)) => tally.response(resp.status, resp.bytes, done - sent),
             Some(Err(kind)) => tally.failure(kind, None),
             None => {
                 conn = None;
-                if timeout_at.is_some_and(|t| Instant::now() >= t) {
+                if timeout_at.is_some_and(|t| done >= t) {
                     tally.failure(ErrorKind::Timeout, shared.timeout);
                 } else {
                     // Cut at the `-z` deadline: abandoned, not counted.
