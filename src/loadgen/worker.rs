@@ -192,7 +192,7 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
         };
         let outcome = slot.bound(deadline, pin!(send(&shared, &mut conn))).await;
         let done = Instant::now();
-        if run_deadline.is_some_and(|end| done > end) && !timeout_at.is_some_and(|t| done >= t) {
+        if run_deadline.is_some_and(|end| done > end) && timeout_at.is_none_or(|t| done < t) {
             // Finished after the `-z` deadline (the watchdog is a tick late at
             // most): it was in flight at the deadline, so it is not counted.
             break;
