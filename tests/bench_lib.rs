@@ -191,7 +191,10 @@ fn a_timed_run_does_not_count_what_was_in_flight_at_the_end() {
     );
     assert!(r.completed <= 4, "{} completed", r.completed);
     assert_eq!((r.failed, r.requests), (0, r.completed));
-    assert!(server.counts.requests() > r.completed, "the cut requests reached the server");
+    assert!(
+        server.counts.requests() > r.completed,
+        "the cut requests reached the server"
+    );
 }
 
 #[test]
