@@ -83,7 +83,12 @@ impl LoadError {
 /// Runs the load described by `config`; `progress` counts finished requests.
 pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, LoadError> {
     let addr = resolve(&config.host, config.port)?;
-    ensure_fd_limit(config.concurrency + SPARE_FDS)?;
+    // At most one open connection per client, and no more clients busy than requests.
+    let connections = match config.stop {
+        Stop::Requests(n) => config.concurrency.min(n.max(config.warmup)),
+        Stop::Duration(_) => config.concurrency,
+    };
+    ensure_fd_limit(connections + SPARE_FDS)?;
 
     let threads = (config.threads as u64).min(config.concurrency).max(1);
     let (gate, gate_rx) = tokio::sync::watch::channel(Gate::Wait);
