@@ -181,6 +181,23 @@ fn a_timed_run_counts_what_finished() {
 }
 
 #[test]
+fn a_timed_run_does_not_count_what_was_in_flight_at_the_end() {
+    // Each answer takes at least 100 ms: in 250 ms a client finishes at most two.
+    let server = HttpServer::start(|_| Reply::After(Duration::from_millis(100)));
+    let r = load(
+        LoadConfig::builder(server.url("/"))
+            .duration(Duration::from_millis(250))
+            .concurrency(2),
+    );
+    assert!(r.completed <= 4, "{} completed", r.completed);
+    assert_eq!((r.failed, r.requests), (0, r.completed));
+    assert!(
+        server.counts.requests() > r.completed,
+        "the cut requests reached the server"
+    );
+}
+
+#[test]
 fn refused_connections_are_connect_errors() {
     let r = load(
         LoadConfig::builder(closed_port_url())

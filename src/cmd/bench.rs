@@ -58,7 +58,7 @@ pub struct BenchOptions {
     /// Requests sent before the measured run, not counted
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub warmup: u64,
-    /// Worker threads, one runtime each [default: one per core; half the cores for a loopback URL]
+    /// Worker threads, one runtime each [default: one per core]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
@@ -246,7 +246,7 @@ pub(crate) fn draw_progress(config: &LoadConfig, progress: &Progress, done: &Ato
             let bar = ProgressBar::new(n);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} eta {eta}",
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} eta {eta}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
@@ -264,11 +264,16 @@ pub(crate) fn draw_progress(config: &LoadConfig, progress: &Progress, done: &Ato
     let started = std::time::Instant::now();
     while !done.load(Ordering::Relaxed) {
         let n = progress.finished();
+        let secs = started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { n as f64 / secs } else { 0.0 };
         match config.stop {
-            Stop::Requests(_) => bar.set_position(n),
+            Stop::Requests(_) => {
+                bar.set_position(n);
+                bar.set_message(format!("{rate:.0} req/s"));
+            }
             Stop::Duration(_) => {
                 bar.set_position(started.elapsed().as_millis() as u64);
-                bar.set_message(format!("{n} requests"));
+                bar.set_message(format!("{n} requests, {rate:.0} req/s"));
             }
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use bytes::Bytes;
-use http::Request;
+use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -23,6 +23,26 @@ use super::result::ErrorKind;
 
 type Body = Full<Bytes>;
 type Driver = http1::Connection<TokioIo<TcpStream>, Body>;
+
+/// The request every client sends, built once.
+#[derive(Debug)]
+pub struct RequestTemplate {
+    pub method: Method,
+    pub path: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl RequestTemplate {
+    #[inline]
+    fn build(&self) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.path.clone();
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
 
 /// A response read to its end.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +60,7 @@ pub struct Response {
 pub enum Failure {
     /// The connection was closed before the request was written: nothing was
     /// sent, so the caller reconnects and sends again without counting it.
-    NotSent(Box<Request<Body>>),
+    NotSent,
     /// The request failed.
     Failed(ErrorKind),
 }
@@ -78,18 +98,20 @@ impl Connection {
         self.driver_done || self.sender.is_closed()
     }
 
-    /// Sends `req` and reads the whole response, driving the connection meanwhile.
-    pub async fn round_trip(&mut self, req: Request<Body>) -> Result<Response, Failure> {
+    /// Sends a request made from `template` and reads the whole response,
+    /// driving the connection meanwhile.
+    pub async fn round_trip(&mut self, template: &RequestTemplate) -> Result<Response, Failure> {
         let sender = &mut self.sender;
-        let exchange = async move {
+        // Built in place, pinned where it stands: a future moved is a memcpy of it.
+        let mut exchange = std::pin::pin!(async move {
             if sender.ready().await.is_err() {
-                return Err(Failure::NotSent(Box::new(req)));
+                return Err(Failure::NotSent);
             }
-            let resp = match sender.try_send_request(req).await {
+            let resp = match sender.try_send_request(template.build()).await {
                 Ok(resp) => resp,
                 Err(mut e) => {
                     return Err(match e.take_message() {
-                        Some(req) => Failure::NotSent(Box::new(req)),
+                        Some(_) => Failure::NotSent,
                         None => Failure::Failed(classify(e.error())),
                     });
                 }
@@ -116,8 +138,7 @@ impl Connection {
                 bytes,
                 reusable,
             })
-        };
-        let mut exchange = std::pin::pin!(exchange);
+        });
         let driver = &mut self.driver;
         let driver_done = &mut self.driver_done;
         // Exchange, driver, exchange again: the first poll queues the request,

@@ -9,7 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -23,13 +23,18 @@ pub struct Slot {
 
 impl Slot {
     /// Runs `fut` until it finishes (`Some`) or `deadline` passes (`None`).
-    pub async fn bound<F: Future>(&self, deadline: Option<Instant>, fut: F) -> Option<F::Output> {
+    /// Takes the future pinned by the caller: moving a large future per
+    /// request costs a visible share of the CPU.
+    pub async fn bound<F: Future>(
+        &self,
+        deadline: Option<Instant>,
+        mut fut: Pin<&mut F>,
+    ) -> Option<F::Output> {
         if deadline.is_none() {
             return Some(fut.await);
         }
         self.expired.set(false);
         self.deadline.set(deadline);
-        let mut fut = pin!(fut);
         let out = std::future::poll_fn(|cx| {
             if self.expired.get() {
                 return Poll::Ready(None);
@@ -71,11 +76,22 @@ pub fn tick_for(timeout: Option<Duration>) -> Duration {
 }
 
 /// Expires the `slots` as their deadlines pass, until dropped (aborted).
-/// `run_end` is the `-z` deadline once known: the watchdog wakes exactly then.
-pub async fn watchdog(slots: &[Slot], tick: Duration, run_end: &Cell<Option<Instant>>) {
+/// `run_end` is the `-z` deadline once known (`timed` runs): the watchdog
+/// looks every millisecond until it is, then wakes exactly at it.
+pub async fn watchdog(
+    slots: &[Slot],
+    tick: Duration,
+    timed: bool,
+    run_end: &Cell<Option<Instant>>,
+) {
     loop {
         let now = Instant::now();
-        let mut next = now + tick;
+        let wait = if timed && run_end.get().is_none() {
+            tick.min(Duration::from_millis(1))
+        } else {
+            tick
+        };
+        let mut next = now + wait;
         for s in slots {
             if let Some(d) = s.check(now) {
                 next = next.min(d);
@@ -91,6 +107,7 @@ pub async fn watchdog(slots: &[Slot], tick: Duration, run_end: &Cell<Option<Inst
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::pin;
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -102,8 +119,10 @@ mod tests {
     #[test]
     fn finishes_before_the_deadline() {
         let slot = Slot::default();
-        let out =
-            rt().block_on(slot.bound(Some(Instant::now() + Duration::from_secs(5)), async { 7 }));
+        let out = rt().block_on(slot.bound(
+            Some(Instant::now() + Duration::from_secs(5)),
+            pin!(async { 7 }),
+        ));
         assert_eq!(out, Some(7));
         assert!(slot.deadline.get().is_none());
     }
@@ -115,16 +134,19 @@ mod tests {
         let started = Instant::now();
         let out = rt().block_on(async {
             let d = Some(Instant::now() + Duration::from_millis(30));
+            let stuck = pin!(std::future::pending::<()>());
             tokio::select! {
-                r = slots[0].bound(d, std::future::pending::<()>()) => r,
-                () = watchdog(&slots, tick_for(Some(Duration::from_millis(30))), &run_end) => unreachable!(),
+                r = slots[0].bound(d, stuck) => r,
+                () = watchdog(&slots, tick_for(Some(Duration::from_millis(30))), false, &run_end) => unreachable!(),
             }
         });
         assert_eq!(out, None);
         assert!(started.elapsed() >= Duration::from_millis(30));
         // The slot is reusable.
-        let out = rt()
-            .block_on(slots[0].bound(Some(Instant::now() + Duration::from_secs(1)), async { 1 }));
+        let out = rt().block_on(slots[0].bound(
+            Some(Instant::now() + Duration::from_secs(1)),
+            pin!(async { 1 }),
+        ));
         assert_eq!(out, Some(1));
     }
 

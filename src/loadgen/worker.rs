@@ -10,17 +10,15 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Uri};
-use http_body_util::Full;
 use hyper::client::conn::http1;
 
-use super::connection::{Connection, Failure, Response};
+use super::connection::{Connection, Failure, RequestTemplate, Response};
 use super::deadline::{self, Slot};
 use super::result::{ErrorKind, Tally};
 
@@ -67,26 +65,6 @@ impl Budget {
     }
 }
 
-/// The request every client sends, built once.
-#[derive(Debug)]
-pub struct RequestTemplate {
-    pub method: Method,
-    pub path: Uri,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl RequestTemplate {
-    #[inline]
-    fn build(&self) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.body.clone()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.path.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
-    }
-}
-
 /// Everything the clients of all workers share, read-only but for atomics.
 #[derive(Debug)]
 pub struct Shared {
@@ -105,6 +83,16 @@ pub struct Shared {
     pub start: OnceLock<Instant>,
     /// Requests counted so far, for progress bars.
     pub progress: Arc<AtomicU64>,
+    /// Opens once every worker thread is running (or tells them all to leave).
+    pub gate: tokio::sync::watch::Receiver<Gate>,
+}
+
+/// Whether the run may start: the start barrier needs every client present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Wait,
+    Go,
+    Abort,
 }
 
 /// State the clients of one worker share (one thread: no atomics).
@@ -125,11 +113,8 @@ pub struct WorkerReport {
     pub end: Instant,
 }
 
-/// Runs `clients` concurrent clients on this thread until the run ends.
-pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerReport> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+/// Runs `clients` concurrent clients on this thread, on `rt`, until the run ends.
+pub fn run_worker(shared: Arc<Shared>, clients: u64, rt: tokio::runtime::Runtime) -> WorkerReport {
     let local = tokio::task::LocalSet::new();
     let state = Rc::new(WorkerLocal {
         tally: RefCell::new(Tally::new()),
@@ -141,8 +126,9 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerRe
         let watchdog = (shared.timeout.is_some() || shared.duration.is_some()).then(|| {
             let state = state.clone();
             let tick = deadline::tick_for(shared.timeout);
+            let timed = shared.duration.is_some();
             tokio::task::spawn_local(async move {
-                deadline::watchdog(&state.slots, tick, &state.run_end).await;
+                deadline::watchdog(&state.slots, tick, timed, &state.run_end).await;
             })
         });
         let tasks: Vec<_> = (0..clients as usize)
@@ -161,18 +147,25 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64) -> std::io::Result<WorkerRe
     let end = Instant::now();
     drop(local);
     let tally = state.tally.borrow().clone();
-    Ok(WorkerReport { tally, end })
+    WorkerReport { tally, end }
 }
 
 /// One client: warm-up, wait for all, then the measured loop.
 async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
     let mut conn: Option<Connection> = None;
     let slot = &state.slots[index];
+    let mut gate = shared.gate.clone();
+    if !matches!(
+        gate.wait_for(|g| *g != Gate::Wait).await.as_deref(),
+        Ok(Gate::Go)
+    ) {
+        return;
+    }
 
     while shared.warmup.claim() {
         let deadline = shared.timeout.map(|t| Instant::now() + t);
         if slot
-            .bound(deadline, send(&shared, &mut conn))
+            .bound(deadline, pin!(send(&shared, &mut conn)))
             .await
             .is_none()
         {
@@ -197,14 +190,20 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let outcome = slot.bound(deadline, send(&shared, &mut conn)).await;
+        let outcome = slot.bound(deadline, pin!(send(&shared, &mut conn))).await;
+        let done = Instant::now();
+        if run_deadline.is_some_and(|end| done > end) && timeout_at.is_none_or(|t| done < t) {
+            // Finished after the `-z` deadline (the watchdog is a tick late at
+            // most): it was in flight at the deadline, so it is not counted.
+            break;
+        }
         let mut tally = state.tally.borrow_mut();
         match outcome {
-            Some(Ok(resp)) => tally.response(resp.status, resp.bytes, sent.elapsed()),
+            Some(Ok(resp)) => tally.response(resp.status, resp.bytes, done - sent),
             Some(Err(kind)) => tally.failure(kind, None),
             None => {
                 conn = None;
-                if timeout_at.is_some_and(|t| Instant::now() >= t) {
+                if timeout_at.is_some_and(|t| done >= t) {
                     tally.failure(ErrorKind::Timeout, shared.timeout);
                 } else {
                     // Cut at the `-z` deadline: abandoned, not counted.
@@ -224,7 +223,6 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
 
 /// One request on the client's connection, (re)connecting when needed.
 async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response, ErrorKind> {
-    let mut req = shared.request.build();
     // A request refused before it was written (the server closed the kept-alive
     // connection meanwhile) is sent again on a fresh connection, once.
     for attempt in 0..2 {
@@ -235,18 +233,15 @@ async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response
             Some(c) => c,
             None => conn.insert(Connection::open(shared.addr, &shared.http1).await?),
         };
-        match c.round_trip(req).await {
+        match c.round_trip(&shared.request).await {
             Ok(resp) => {
                 if !(shared.keepalive && resp.reusable) {
                     *conn = None;
                 }
                 return Ok(resp);
             }
-            Err(Failure::NotSent(r)) if attempt == 0 => {
-                *conn = None;
-                req = *r;
-            }
-            Err(Failure::NotSent(_)) => {
+            Err(Failure::NotSent) if attempt == 0 => *conn = None,
+            Err(Failure::NotSent) => {
                 *conn = None;
                 return Err(ErrorKind::Reset);
             }
