@@ -20,8 +20,8 @@
 //! not depend on CPU features), so the same bytes come out with 1 or 64
 //! threads, on any x86-64 or arm64 machine, for a given `Cargo.lock`.
 //!
-//! Memory stays small whatever the input size: at most `2 * threads` blocks are
-//! in flight, and buffers are recycled.
+//! Memory stays small whatever the input size: at most `IN_FLIGHT_PER_THREAD *
+//! threads` blocks are in flight, and buffers are recycled.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -38,6 +38,10 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 pub const BLOCK_SIZE: usize = 128 * 1024;
 /// Deflate's window: how much of the previous block primes the next.
 const DICT_SIZE: usize = 32 * 1024;
+/// Blocks queued or being compressed, per thread. Deep enough that workers
+/// never starve while the writing thread is briefly descheduled (on a busy
+/// machine), small enough for memory: about 300 KiB per block in flight.
+const IN_FLIGHT_PER_THREAD: usize = 8;
 /// The default compression level (gzip's and Docker's).
 pub const DEFAULT_LEVEL: u32 = 6;
 /// The gzip header's OS byte: 255, "unknown", as Go's `compress/gzip` writes.
@@ -277,7 +281,7 @@ impl<W: Write> ParallelGzip<W> {
             next_seq: 0,
             next_write: 0,
             in_flight: 0,
-            max_in_flight: 2 * threads,
+            max_in_flight: IN_FLIGHT_PER_THREAD * threads,
             ready: BTreeMap::new(),
             total_in: 0,
             crc: crc32fast::Hasher::new(),
