@@ -583,3 +583,38 @@ fn file_over_8_gib() {
     assert!(gz.wait().unwrap().success());
     std::io::stdout().flush().unwrap();
 }
+
+#[test]
+fn non_utf8_names_survive_gnu_tar() {
+    use std::ffi::OsStr;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let name = OsStr::from_bytes(b"bad\xffname");
+    write(&src.join(name), b"x", 0o644);
+    symlink(OsStr::from_bytes(b"tgt\xfe"), src.join("lnk")).unwrap();
+    let blob = t.path().join("layer.tar.gz");
+    build_file(LayerBuilder::new().add(&src, "/d"), &blob);
+    let out = t.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let res = Command::new("tar")
+        .arg("-xzf")
+        .arg(&blob)
+        .arg("-C")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success() && res.stderr.is_empty(),
+        "GNU tar: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert_eq!(fs::read(out.join("d").join(name)).unwrap(), b"x");
+    assert_eq!(
+        fs::read_link(out.join("d/lnk"))
+            .unwrap()
+            .as_os_str()
+            .as_bytes(),
+        b"tgt\xfe"
+    );
+}
