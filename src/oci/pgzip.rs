@@ -102,9 +102,11 @@ struct Done {
 
 /// Raw deflate of one block; output is a function of (level, dictionary, data, last).
 ///
-/// Each block gets a fresh compressor: zlib-rs 0.6's `reset` leaves state that
-/// changes later output, so a reused one would make the bytes depend on which
-/// blocks a thread happened to compress before (see `compressor_history_does_not_leak`).
+/// Each block gets a fresh compressor (zlib-rs zeroes its window and hash
+/// tables on creation): after `reset`, zlib-rs 0.6 lets stale window bytes steer
+/// match choices (zlib-rs issue #459, zlib-ng #2100), so a reused compressor
+/// would make the bytes depend on which blocks a thread happened to compress
+/// before (see `compressor_history_does_not_leak`). Creation costs ~5% CPU.
 fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
     #[cfg(test)]
     if job.panic {
