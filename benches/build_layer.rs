@@ -45,9 +45,18 @@ fn report(what: &str, secs: f64, s: &LayerStats) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is accepted.
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it, and then there is nothing to measure.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "build_layer: a benchmark; run benches/build-layer or cargo bench --bench build_layer"
+        );
+        return;
+    }
     let Some(dir) = std::env::var_os("OCIBENCH_BENCH_DIR") else {
-        eprintln!("build_layer: set OCIBENCH_BENCH_DIR to the directory to pack (see benches/build-layer)");
+        eprintln!(
+            "build_layer: set OCIBENCH_BENCH_DIR to the directory to pack (see benches/build-layer)"
+        );
         std::process::exit(2);
     };
     let threads: usize = env_num("OCIBENCH_BENCH_THREADS", 0);
@@ -58,7 +67,9 @@ fn main() {
     let mode = std::env::var("OCIBENCH_BENCH_MODE").unwrap_or_else(|_| "both".into());
     let sink = (mode != "store").then(|| {
         let t = Instant::now();
-        let sink = b.write_to(std::io::sink(), &NoProgress).expect("layer builds");
+        let sink = b
+            .write_to(std::io::sink(), &NoProgress)
+            .expect("layer builds");
         report("layer -> sink ", t.elapsed().as_secs_f64(), &sink);
         sink
     });
