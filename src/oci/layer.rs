@@ -67,6 +67,8 @@ pub enum LayerError {
     Conflict { dest: String, sources: Vec<PathBuf> },
     #[error("SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds since 1970-01-01")]
     BadEpoch { value: String },
+    #[error("gzip level {0} is out of range 0..=9")]
+    BadLevel(u32),
     #[error("writing the layer failed")]
     Write {
         #[source]
@@ -208,12 +210,6 @@ impl LayerBuilder {
         out: W,
         progress: &dyn Reporter,
     ) -> Result<(W, LayerStats), LayerError> {
-        if self.level > 9 {
-            return Err(write_err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("gzip level {} is out of range 0..=9", self.level),
-            )));
-        }
         let root = self.plan()?;
         let opts = GzipOptions {
             level: self.level,
@@ -249,8 +245,18 @@ impl LayerBuilder {
         ))
     }
 
+    /// Checks what can be checked before writing: the level, every destination,
+    /// and that every source exists. (Problems inside source trees show up while
+    /// writing.) Lets a command reject bad input before doing slow work.
+    pub fn check(&self) -> Result<(), LayerError> {
+        self.plan().map(drop)
+    }
+
     /// Validates destinations and sources, and arranges them as a tree of mount points.
     fn plan(&self) -> Result<MountNode, LayerError> {
+        if self.level > 9 {
+            return Err(LayerError::BadLevel(self.level));
+        }
         let mut root = MountNode::default();
         for (src, dest) in &self.sources {
             let comps = parse_dest(dest)?;
@@ -774,6 +780,10 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, LayerError::BadDest { .. }), "{dest}: {err}");
         }
+        let err = LayerBuilder::new().level(10).check().unwrap_err();
+        assert!(matches!(err, LayerError::BadLevel(10)), "{err}");
+        assert!(LayerBuilder::new().add(t.path(), "/ok").check().is_ok());
+
         let file = t.path().join("file");
         write(&file, b"", 0o644);
         let err = LayerBuilder::new()
