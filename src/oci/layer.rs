@@ -308,11 +308,78 @@ struct MountNode {
     children: BTreeMap<Vec<u8>, MountNode>,
 }
 
+/// What the walk keeps of a directory entry until it is written: small, since
+/// a whole directory's listing is held at once (a 100k-entry directory must
+/// not cost tens of MiB).
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    kind: StatKind,
+    mode: u32,
+    size: u64,
+    /// Device and inode, when the file has more than one link.
+    inode: Option<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatKind {
+    File,
+    Dir,
+    Symlink,
+    /// Refused when written: names what it is.
+    Other(&'static str),
+}
+
+impl From<&Metadata> for Stat {
+    fn from(m: &Metadata) -> Stat {
+        let ft = m.file_type();
+        let kind = if ft.is_file() {
+            StatKind::File
+        } else if ft.is_dir() {
+            StatKind::Dir
+        } else if ft.is_symlink() {
+            StatKind::Symlink
+        } else if ft.is_fifo() {
+            StatKind::Other("FIFO")
+        } else if ft.is_socket() {
+            StatKind::Other("socket")
+        } else if ft.is_char_device() {
+            StatKind::Other("character device")
+        } else if ft.is_block_device() {
+            StatKind::Other("block device")
+        } else {
+            StatKind::Other("file of unknown type")
+        };
+        Stat {
+            kind,
+            mode: m.mode() & 0o7777,
+            size: m.len(),
+            inode: (kind == StatKind::File && m.nlink() > 1).then(|| (m.dev(), m.ino())),
+        }
+    }
+}
+
+/// Where a candidate lives: child `name` of the `i`th directory being merged,
+/// or a source given to `add` (its full path).
+#[derive(Debug, Clone)]
+enum Origin {
+    InDir(usize),
+    Source(PathBuf),
+}
+
+impl Origin {
+    fn path(&self, dirs: &[PathBuf], name: &[u8]) -> PathBuf {
+        match self {
+            Origin::InDir(i) => dirs[*i].join(OsStr::from_bytes(name)),
+            Origin::Source(p) => p.clone(),
+        }
+    }
+}
+
 /// Everything that claims one name inside a directory of the layer.
 #[derive(Default)]
 struct Claims<'m> {
     /// Real files, in precedence order (later wins).
-    real: Vec<(PathBuf, Metadata)>,
+    real: Vec<(Origin, Stat)>,
     mount: Option<&'m MountNode>,
 }
 
@@ -325,29 +392,36 @@ enum Resolved<'m> {
         dirs: Vec<PathBuf>,
         mount: Option<&'m MountNode>,
     },
-    Leaf(PathBuf, Metadata),
+    Leaf(Origin, Stat),
 }
 
 impl<'m> Claims<'m> {
-    fn resolve(self, dest: &[u8]) -> Result<Resolved<'m>, LayerError> {
+    /// `dirs` are the directories being listed, `name` this entry's name in them,
+    /// `dest` its path in the layer (for messages).
+    fn resolve(
+        self,
+        dirs: &[PathBuf],
+        name: &[u8],
+        dest: &[u8],
+    ) -> Result<Resolved<'m>, LayerError> {
         let Claims { real, mount } = self;
-        let dirs = real.iter().filter(|(_, m)| m.is_dir()).count();
+        let n_dirs = real.iter().filter(|(_, s)| s.kind == StatKind::Dir).count();
         let has_children = mount.is_some_and(|m| !m.children.is_empty());
-        if dirs == real.len() {
-            let mode = real.last().map_or(0o755, |(_, m)| m.mode() & 0o7777);
+        if n_dirs == real.len() {
+            let mode = real.last().map_or(0o755, |(_, s)| s.mode);
             return Ok(Resolved::Dir {
                 mode,
-                dirs: real.into_iter().map(|(p, _)| p).collect(),
+                dirs: real.iter().map(|(o, _)| o.path(dirs, name)).collect(),
                 mount,
             });
         }
-        if dirs == 0 && !has_children {
-            let (path, meta) = real.into_iter().next_back().expect("not empty");
-            return Ok(Resolved::Leaf(path, meta));
+        if n_dirs == 0 && !has_children {
+            let (origin, stat) = real.into_iter().next_back().expect("not empty");
+            return Ok(Resolved::Leaf(origin, stat));
         }
         Err(LayerError::Conflict {
             dest: format!("/{}", String::from_utf8_lossy(dest)),
-            sources: real.into_iter().map(|(p, _)| p).collect(),
+            sources: real.iter().map(|(o, _)| o.path(dirs, name)).collect(),
         })
     }
 }
@@ -380,28 +454,34 @@ impl<W: Write> Emitter<'_, W> {
         mount: Option<&MountNode>,
     ) -> Result<(), LayerError> {
         let mut claims: BTreeMap<Vec<u8>, Claims<'_>> = BTreeMap::new();
-        for dir in dirs {
+        for (i, dir) in dirs.iter().enumerate() {
             for entry in fs::read_dir(dir).map_err(read_err(dir))? {
                 let entry = entry.map_err(read_err(dir))?;
-                let path = entry.path();
                 // DirEntry::metadata does not follow symlinks.
-                let meta = entry.metadata().map_err(read_err(&path))?;
+                let meta = entry.metadata().map_err(|e| read_err(&entry.path())(e))?;
                 let name = entry.file_name().as_bytes().to_vec();
-                claims.entry(name).or_default().real.push((path, meta));
+                let c = claims.entry(name).or_default();
+                c.real.push((Origin::InDir(i), Stat::from(&meta)));
             }
         }
         if let Some(mount) = mount {
             for (name, child) in &mount.children {
                 let c = claims.entry(name.clone()).or_default();
                 c.mount = Some(child);
-                c.real.extend(child.own.iter().cloned());
+                c.real.extend(
+                    child
+                        .own
+                        .iter()
+                        .map(|(p, m)| (Origin::Source(p.clone()), Stat::from(m))),
+                );
             }
         }
         let mut resolved = Vec::with_capacity(claims.len());
+        let mut dest = prefix.clone();
         for (name, c) in claims {
-            let mut dest = prefix.clone();
+            dest.truncate(prefix.len());
             dest.extend_from_slice(&name);
-            let r = c.resolve(&dest)?;
+            let r = c.resolve(dirs, &name, &dest)?;
             let mut key = name;
             if matches!(r, Resolved::Dir { .. }) {
                 key.push(b'/');
@@ -419,7 +499,10 @@ impl<W: Write> Emitter<'_, W> {
                     self.header(prefix, EntryKind::Dir, mode, 0, b"")?;
                     self.visit_dir(prefix, &dirs, mount)?;
                 }
-                Resolved::Leaf(path, meta) => self.leaf(prefix, &path, &meta)?,
+                Resolved::Leaf(origin, stat) => {
+                    let path = origin.path(dirs, &key);
+                    self.leaf(prefix, &path, stat)?;
+                }
             }
             prefix.truncate(len);
         }
@@ -446,51 +529,36 @@ impl<W: Write> Emitter<'_, W> {
         Ok(())
     }
 
-    fn leaf(&mut self, name: &[u8], path: &Path, meta: &Metadata) -> Result<(), LayerError> {
-        let ft = meta.file_type();
-        let mode = meta.mode() & 0o7777;
-        if ft.is_symlink() {
-            let target = fs::read_link(path).map_err(read_err(path))?;
-            return self.header(
-                name,
-                EntryKind::Symlink,
-                mode,
-                0,
-                target.as_os_str().as_bytes(),
-            );
+    fn leaf(&mut self, name: &[u8], path: &Path, stat: Stat) -> Result<(), LayerError> {
+        match stat.kind {
+            StatKind::Symlink => {
+                let target = fs::read_link(path).map_err(read_err(path))?;
+                let target = target.as_os_str().as_bytes();
+                return self.header(name, EntryKind::Symlink, stat.mode, 0, target);
+            }
+            StatKind::Other(kind) => {
+                return Err(LayerError::Unsupported {
+                    path: path.to_path_buf(),
+                    kind,
+                });
+            }
+            StatKind::Dir => unreachable!("directories are resolved as such"),
+            StatKind::File => {}
         }
-        if !ft.is_file() {
-            let kind = if ft.is_fifo() {
-                "FIFO"
-            } else if ft.is_socket() {
-                "socket"
-            } else if ft.is_char_device() {
-                "character device"
-            } else if ft.is_block_device() {
-                "block device"
-            } else {
-                "file of unknown type"
-            };
-            return Err(LayerError::Unsupported {
-                path: path.to_path_buf(),
-                kind,
-            });
-        }
-        if meta.nlink() > 1 {
-            match self.links.entry((meta.dev(), meta.ino())) {
+        if let Some(inode) = stat.inode {
+            match self.links.entry(inode) {
                 Entry::Occupied(first) => {
                     let first = first.get().clone();
-                    return self.header(name, EntryKind::HardLink, mode, 0, &first);
+                    return self.header(name, EntryKind::HardLink, stat.mode, 0, &first);
                 }
                 Entry::Vacant(v) => {
                     v.insert(name.to_vec());
                 }
             }
         }
-        let size = meta.len();
-        self.header(name, EntryKind::File, mode, size, b"")?;
-        self.copy_file(path, size)?;
-        let pad = layer_tar::padding(size);
+        self.header(name, EntryKind::File, stat.mode, stat.size, b"")?;
+        self.copy_file(path, stat.size)?;
+        let pad = layer_tar::padding(stat.size);
         self.out
             .write_all(&[0u8; layer_tar::BLOCK][..pad])
             .map_err(write_err)
