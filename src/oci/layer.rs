@@ -33,7 +33,7 @@ use std::ffi::OsStr;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::digest::{Digest, HashingWriter};
@@ -308,121 +308,176 @@ struct MountNode {
     children: BTreeMap<Vec<u8>, MountNode>,
 }
 
-/// What the walk keeps of a directory entry until it is written: small, since
-/// a whole directory's listing is held at once (a 100k-entry directory must
-/// not cost tens of MiB).
+/// What the walk keeps of a directory entry until it is written. A whole
+/// directory's listing is held at once, so this stays small (~60 bytes plus the
+/// name): a 100k-entry directory must not cost tens of MiB.
+struct Child {
+    name: Box<[u8]>,
+    stat: Stat,
+    origin: Origin,
+    /// Set once the name's claims are resolved: a directory sorts as `name/`.
+    is_dir: bool,
+    /// A leaf hidden by a later claim on the same name (a more specific source).
+    shadowed: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Stat {
-    kind: StatKind,
+    /// `st_mode`: file type and permission bits.
     mode: u32,
     size: u64,
-    /// Device and inode, when the file has more than one link.
-    inode: Option<(u64, u64)>,
+    /// Device and inode, meaningful when `linked` (more than one link).
+    dev: u64,
+    ino: u64,
+    linked: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StatKind {
-    File,
-    Dir,
-    Symlink,
-    /// Refused when written: names what it is.
-    Other(&'static str),
-}
-
-impl From<&Metadata> for Stat {
-    fn from(m: &Metadata) -> Stat {
-        let ft = m.file_type();
-        let kind = if ft.is_file() {
-            StatKind::File
-        } else if ft.is_dir() {
-            StatKind::Dir
-        } else if ft.is_symlink() {
-            StatKind::Symlink
-        } else if ft.is_fifo() {
-            StatKind::Other("FIFO")
-        } else if ft.is_socket() {
-            StatKind::Other("socket")
-        } else if ft.is_char_device() {
-            StatKind::Other("character device")
-        } else if ft.is_block_device() {
-            StatKind::Other("block device")
-        } else {
-            StatKind::Other("file of unknown type")
-        };
+impl Stat {
+    fn of(m: &Metadata) -> Stat {
         Stat {
-            kind,
-            mode: m.mode() & 0o7777,
+            mode: m.mode(),
             size: m.len(),
-            inode: (kind == StatKind::File && m.nlink() > 1).then(|| (m.dev(), m.ino())),
+            dev: m.dev(),
+            ino: m.ino(),
+            linked: m.nlink() > 1,
         }
+    }
+
+    fn file_type(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+
+    fn is_dir(&self) -> bool {
+        self.file_type() == libc::S_IFDIR
+    }
+
+    fn perm(&self) -> u32 {
+        self.mode & 0o7777
     }
 }
 
-/// Where a candidate lives: child `name` of the `i`th directory being merged,
-/// or a source given to `add` (its full path).
-#[derive(Debug, Clone)]
+/// Where a claim on a name comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
-    InDir(usize),
-    Source(PathBuf),
+    /// That name inside the `i`th directory being listed.
+    InDir(u32),
+    /// The `k`th source added at exactly that destination.
+    Source(u32),
+    /// A parent of a destination, with no source of its own: a 0755 directory.
+    Synthesized,
 }
 
-impl Origin {
-    fn path(&self, dirs: &[PathBuf], name: &[u8]) -> PathBuf {
-        match self {
-            Origin::InDir(i) => dirs[*i].join(OsStr::from_bytes(name)),
-            Origin::Source(p) => p.clone(),
-        }
-    }
-}
-
-/// Everything that claims one name inside a directory of the layer.
-#[derive(Default)]
-struct Claims<'m> {
-    /// Real files, in precedence order (later wins).
-    real: Vec<(Origin, Stat)>,
+/// One directory of the layer being written: the real directories merged
+/// into it and the mount points below it.
+struct Level<'a, 'm> {
+    dirs: &'a [PathBuf],
     mount: Option<&'m MountNode>,
 }
 
-/// What one name in the layer turns out to be.
-enum Resolved<'m> {
-    /// A directory: its mode comes from the last real directory (or 0755 if
-    /// synthesized); its contents are the union of `dirs` and `mount`'s children.
-    Dir {
-        mode: u32,
-        dirs: Vec<PathBuf>,
-        mount: Option<&'m MountNode>,
-    },
-    Leaf(Origin, Stat),
-}
+impl<'m> Level<'_, 'm> {
+    fn child_mount(&self, name: &[u8]) -> Option<&'m MountNode> {
+        self.mount.and_then(|m| m.children.get(name))
+    }
 
-impl<'m> Claims<'m> {
-    /// `dirs` are the directories being listed, `name` this entry's name in them,
-    /// `dest` its path in the layer (for messages).
-    fn resolve(
-        self,
-        dirs: &[PathBuf],
-        name: &[u8],
-        dest: &[u8],
-    ) -> Result<Resolved<'m>, LayerError> {
-        let Claims { real, mount } = self;
-        let n_dirs = real.iter().filter(|(_, s)| s.kind == StatKind::Dir).count();
-        let has_children = mount.is_some_and(|m| !m.children.is_empty());
-        if n_dirs == real.len() {
-            let mode = real.last().map_or(0o755, |(_, s)| s.mode);
-            return Ok(Resolved::Dir {
-                mode,
-                dirs: real.iter().map(|(o, _)| o.path(dirs, name)).collect(),
-                mount,
-            });
+    fn path(&self, c: &Child) -> Option<PathBuf> {
+        match c.origin {
+            Origin::InDir(i) => Some(self.dirs[i as usize].join(OsStr::from_bytes(&c.name))),
+            Origin::Source(k) => {
+                let node = self
+                    .child_mount(&c.name)
+                    .expect("a source has a mount node");
+                Some(node.own[k as usize].0.clone())
+            }
+            Origin::Synthesized => None,
         }
-        if n_dirs == 0 && !has_children {
-            let (origin, stat) = real.into_iter().next_back().expect("not empty");
-            return Ok(Resolved::Leaf(origin, stat));
+    }
+
+    /// Lists every claim on every name, in precedence order per name.
+    fn list(&self) -> Result<Vec<Child>, LayerError> {
+        let mut children = Vec::new();
+        for (i, dir) in self.dirs.iter().enumerate() {
+            for entry in fs::read_dir(dir).map_err(read_err(dir))? {
+                let entry = entry.map_err(read_err(dir))?;
+                // DirEntry::metadata does not follow symlinks.
+                let meta = entry.metadata().map_err(|e| read_err(&entry.path())(e))?;
+                children.push(Child {
+                    name: entry.file_name().as_bytes().into(),
+                    stat: Stat::of(&meta),
+                    origin: Origin::InDir(i as u32),
+                    is_dir: false,
+                    shadowed: false,
+                });
+            }
         }
-        Err(LayerError::Conflict {
-            dest: format!("/{}", String::from_utf8_lossy(dest)),
-            sources: real.iter().map(|(o, _)| o.path(dirs, name)).collect(),
-        })
+        for (name, node) in self.mount.iter().flat_map(|m| &m.children) {
+            let own = node.own.iter().enumerate();
+            let claims: Vec<(Origin, Stat)> = if node.own.is_empty() {
+                let dir = Stat {
+                    mode: libc::S_IFDIR | 0o755,
+                    size: 0,
+                    dev: 0,
+                    ino: 0,
+                    linked: false,
+                };
+                vec![(Origin::Synthesized, dir)]
+            } else {
+                own.map(|(k, (_, m))| (Origin::Source(k as u32), Stat::of(m)))
+                    .collect()
+            };
+            for (origin, stat) in claims {
+                children.push(Child {
+                    name: name.as_slice().into(),
+                    stat,
+                    origin,
+                    is_dir: false,
+                    shadowed: false,
+                });
+            }
+        }
+        Ok(children)
+    }
+
+    /// Decides what each name is, then sorts the children into tar order
+    /// (bytewise, directories as `name/`), claims on one name kept together.
+    fn resolve(&self, children: &mut [Child], prefix: &[u8]) -> Result<(), LayerError> {
+        // Stable: claims on one name stay in precedence order.
+        children.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut start = 0;
+        while start < children.len() {
+            let end = start
+                + children[start..]
+                    .iter()
+                    .take_while(|c| c.name == children[start].name)
+                    .count();
+            let group = &mut children[start..end];
+            let n_dirs = group.iter().filter(|c| c.stat.is_dir()).count();
+            let has_children = self
+                .child_mount(&group[0].name)
+                .is_some_and(|m| !m.children.is_empty());
+            if n_dirs == group.len() {
+                group.iter_mut().for_each(|c| c.is_dir = true);
+            } else if n_dirs == 0 && !has_children {
+                let last = group.len() - 1;
+                group[..last].iter_mut().for_each(|c| c.shadowed = true);
+            } else {
+                let mut dest = b"/".to_vec();
+                dest.extend_from_slice(prefix);
+                dest.extend_from_slice(&group[0].name);
+                return Err(LayerError::Conflict {
+                    dest: String::from_utf8_lossy(&dest).into_owned(),
+                    sources: group.iter().filter_map(|c| self.path(c)).collect(),
+                });
+            }
+            start = end;
+        }
+        // Sorting with the `/` appended puts each directory's subtree exactly
+        // where its names fall in bytewise order of full paths.
+        fn key(c: &Child) -> impl Iterator<Item = u8> + '_ {
+            let slash = c.is_dir.then_some(b'/');
+            c.name.iter().copied().chain(slash)
+        }
+        children.sort_by(|a, b| key(a).cmp(key(b)));
+        Ok(())
     }
 }
 
@@ -453,56 +508,37 @@ impl<W: Write> Emitter<'_, W> {
         dirs: &[PathBuf],
         mount: Option<&MountNode>,
     ) -> Result<(), LayerError> {
-        let mut claims: BTreeMap<Vec<u8>, Claims<'_>> = BTreeMap::new();
-        for (i, dir) in dirs.iter().enumerate() {
-            for entry in fs::read_dir(dir).map_err(read_err(dir))? {
-                let entry = entry.map_err(read_err(dir))?;
-                // DirEntry::metadata does not follow symlinks.
-                let meta = entry.metadata().map_err(|e| read_err(&entry.path())(e))?;
-                let name = entry.file_name().as_bytes().to_vec();
-                let c = claims.entry(name).or_default();
-                c.real.push((Origin::InDir(i), Stat::from(&meta)));
-            }
-        }
-        if let Some(mount) = mount {
-            for (name, child) in &mount.children {
-                let c = claims.entry(name.clone()).or_default();
-                c.mount = Some(child);
-                c.real.extend(
-                    child
-                        .own
-                        .iter()
-                        .map(|(p, m)| (Origin::Source(p.clone()), Stat::from(m))),
-                );
-            }
-        }
-        let mut resolved = Vec::with_capacity(claims.len());
-        let mut dest = prefix.clone();
-        for (name, c) in claims {
-            dest.truncate(prefix.len());
-            dest.extend_from_slice(&name);
-            let r = c.resolve(dirs, &name, &dest)?;
-            let mut key = name;
-            if matches!(r, Resolved::Dir { .. }) {
-                key.push(b'/');
-            }
-            resolved.push((key, r));
-        }
-        // Sorting with the `/` appended puts each directory's subtree exactly
-        // where its names fall in bytewise order of full paths.
-        resolved.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, r) in resolved {
+        let level = Level { dirs, mount };
+        let mut children = level.list()?;
+        level.resolve(&mut children, prefix)?;
+        let mut i = 0;
+        while i < children.len() {
+            let c = &children[i];
             let len = prefix.len();
-            prefix.extend_from_slice(&key);
-            match r {
-                Resolved::Dir { mode, dirs, mount } => {
-                    self.header(prefix, EntryKind::Dir, mode, 0, b"")?;
-                    self.visit_dir(prefix, &dirs, mount)?;
+            prefix.extend_from_slice(&c.name);
+            if c.is_dir {
+                let end = i + children[i..]
+                    .iter()
+                    .take_while(|d| d.name == c.name)
+                    .count();
+                let group = &children[i..end];
+                // The last real directory gives the mode (0755 if none); sources merge.
+                let mode = group
+                    .iter()
+                    .rev()
+                    .find(|d| d.origin != Origin::Synthesized)
+                    .map_or(0o755, |d| d.stat.perm());
+                let sub: Vec<PathBuf> = group.iter().filter_map(|d| level.path(d)).collect();
+                prefix.push(b'/');
+                self.header(prefix, EntryKind::Dir, mode, 0, b"")?;
+                self.visit_dir(prefix, &sub, level.child_mount(&c.name))?;
+                i = end;
+            } else {
+                if !c.shadowed {
+                    let path = level.path(c).expect("leaves are real");
+                    self.leaf(prefix, &path, c.stat)?;
                 }
-                Resolved::Leaf(origin, stat) => {
-                    let path = origin.path(dirs, &key);
-                    self.leaf(prefix, &path, stat)?;
-                }
+                i += 1;
             }
             prefix.truncate(len);
         }
@@ -530,33 +566,40 @@ impl<W: Write> Emitter<'_, W> {
     }
 
     fn leaf(&mut self, name: &[u8], path: &Path, stat: Stat) -> Result<(), LayerError> {
-        match stat.kind {
-            StatKind::Symlink => {
+        let mode = stat.perm();
+        match stat.file_type() {
+            libc::S_IFREG => {}
+            libc::S_IFLNK => {
                 let target = fs::read_link(path).map_err(read_err(path))?;
                 let target = target.as_os_str().as_bytes();
-                return self.header(name, EntryKind::Symlink, stat.mode, 0, target);
+                return self.header(name, EntryKind::Symlink, mode, 0, target);
             }
-            StatKind::Other(kind) => {
+            t => {
+                let kind = match t {
+                    libc::S_IFIFO => "FIFO",
+                    libc::S_IFSOCK => "socket",
+                    libc::S_IFCHR => "character device",
+                    libc::S_IFBLK => "block device",
+                    _ => "file of unknown type",
+                };
                 return Err(LayerError::Unsupported {
                     path: path.to_path_buf(),
                     kind,
                 });
             }
-            StatKind::Dir => unreachable!("directories are resolved as such"),
-            StatKind::File => {}
         }
-        if let Some(inode) = stat.inode {
-            match self.links.entry(inode) {
+        if stat.linked {
+            match self.links.entry((stat.dev, stat.ino)) {
                 Entry::Occupied(first) => {
                     let first = first.get().clone();
-                    return self.header(name, EntryKind::HardLink, stat.mode, 0, &first);
+                    return self.header(name, EntryKind::HardLink, mode, 0, &first);
                 }
                 Entry::Vacant(v) => {
                     v.insert(name.to_vec());
                 }
             }
         }
-        self.header(name, EntryKind::File, stat.mode, stat.size, b"")?;
+        self.header(name, EntryKind::File, mode, stat.size, b"")?;
         self.copy_file(path, stat.size)?;
         let pad = layer_tar::padding(stat.size);
         self.out
@@ -771,6 +814,21 @@ mod tests {
             (4, 0o600),
             "the more specific source wins"
         );
+
+        // A parent created for a deeper source keeps the mode of the real
+        // directory another source has there.
+        fs::set_permissions(app.join("lib"), fs::Permissions::from_mode(0o700)).unwrap();
+        let (gz, _) = build(
+            LayerBuilder::new()
+                .add(&app, "/")
+                .add(&cfg, "/lib/deeper/c"),
+        );
+        let items = list(&gz);
+        let lib = items.iter().find(|i| i.name == "lib/").unwrap();
+        assert_eq!(lib.mode, 0o700);
+        let deeper = items.iter().find(|i| i.name == "lib/deeper/").unwrap();
+        assert_eq!(deeper.mode, 0o755);
+        assert!(items.iter().any(|i| i.name == "lib/a.py"));
 
         let err = LayerBuilder::new()
             .add(&app, "/app")
