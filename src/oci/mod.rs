@@ -11,6 +11,7 @@ pub mod export;
 pub mod image;
 pub mod layer;
 pub mod layer_tar;
+pub mod layer_walk;
 pub mod manifest;
 pub mod pgzip;
 pub mod reference;
