@@ -2,7 +2,7 @@
 //! gzip and sha256sum confirm the sizes and digests ocibench reports, and
 //! the blob store keeps them (or, on error, nothing).
 //!
-//! Needs the Debian packages `tar`, `gzip` and `coreutils` (always present).
+//! Needs the Debian packages `tar`, `gzip`, `coreutils` and `diffutils` (always present).
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -401,6 +401,13 @@ fn same_inputs_same_digest() {
     tricky_tree(&b, true);
     set_mtimes(&a, 1_000_000);
     set_mtimes(&b, 2_000_000_000);
+    // Other owners too, where we may change them (root; CI runs as root).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        run(Command::new("chown")
+            .args(["-R", "-h", "1234:5678"])
+            .arg(&b));
+    }
     let layer = |src: &Path, epoch: u64, threads: usize| {
         let mut out = Vec::new();
         LayerBuilder::new()
