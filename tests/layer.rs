@@ -407,6 +407,8 @@ fn same_inputs_same_digest() {
         run(Command::new("chown")
             .args(["-R", "-h", "1234:5678"])
             .arg(&b));
+        // chown clears setuid; the permission bits must stay equal.
+        fs::set_permissions(b.join("bin/su-ish"), fs::Permissions::from_mode(0o4755)).unwrap();
     }
     let layer = |src: &Path, epoch: u64, threads: usize| {
         let mut out = Vec::new();
