@@ -122,28 +122,41 @@ fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
     crc.update(data);
     let out = &mut job.out;
     out.clear();
-    out.reserve(data.len() + data.len() / 8 + 64);
     let flush = if job.last {
         FlushCompress::Finish
     } else {
         FlushCompress::Sync
     };
+    // The output space offered is a function of the block alone, never of a
+    // recycled buffer's capacity: zlib sizes stored blocks (level 0, and
+    // incompressible data) to the space available. One call suffices in
+    // practice (deflate's worst case is +5 bytes per 16 KiB stored block).
+    let mut space = data.len() + data.len() / 8 + 64;
+    #[cfg(test)]
+    if tests::TINY_SPACE.get() {
+        space = 100;
+    }
     loop {
         let consumed = c.total_in() as usize;
+        let start = out.len();
+        out.resize(start + space, 0);
+        let before = c.total_out();
         let status = c
-            .compress_vec(&data[consumed..], out, flush)
+            .compress(&data[consumed..], &mut out[start..], flush)
             .map_err(io::Error::other)?;
+        let written = (c.total_out() - before) as usize;
+        out.truncate(start + written);
         let all_in = c.total_in() as usize == data.len();
         // zlib's contract: a flush is complete once it returns with output space left.
         let complete = if job.last {
             status == Status::StreamEnd
         } else {
-            all_in && out.len() < out.capacity()
+            all_in && written < space
         };
         if complete {
             break;
         }
-        out.reserve(out.capacity().max(64 * 1024));
+        space = 64 * 1024;
     }
     Ok(Done {
         seq: job.seq,
@@ -488,6 +501,20 @@ pub(crate) mod tests {
         out
     }
 
+    thread_local! {
+        /// Makes `compress_block` start with 100 bytes of output space (on this thread).
+        pub(crate) static TINY_SPACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    #[test]
+    fn output_space_running_out_is_handled() {
+        let data = test_bytes(3 * BLOCK_SIZE + 5, 8);
+        TINY_SPACE.set(true);
+        let tiny = gz(&data, 1, DEFAULT_LEVEL, 65536);
+        TINY_SPACE.set(false);
+        assert_eq!(gunzip(&tiny), data);
+    }
+
     fn gz(data: &[u8], threads: usize, level: u32, chunk: usize) -> Vec<u8> {
         let mut w = ParallelGzip::with_options(Vec::new(), GzipOptions { level, threads }).unwrap();
         for c in data.chunks(chunk.max(1)) {
@@ -551,6 +578,30 @@ pub(crate) mod tests {
         let one = gz(&data, 1, DEFAULT_LEVEL, 65536);
         assert_eq!(one, gz(&data, 4, DEFAULT_LEVEL, 65536));
         assert_eq!(gunzip(&one), data);
+    }
+
+    #[test]
+    fn every_level_is_deterministic() {
+        // Mixed input: incompressible stretches grow the recycled output
+        // buffers, compressible ones leave spare room; how much room a block
+        // gets must not change its bytes (zlib's stored blocks size to it).
+        let mut data = test_bytes(3 * BLOCK_SIZE, 2);
+        let mut x = 99u64;
+        data.extend((0..4 * BLOCK_SIZE).map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (x >> 56) as u8
+        }));
+        data.extend_from_slice(&test_bytes(5 * BLOCK_SIZE + 77, 3));
+        for level in 0..=9 {
+            let one = gz(&data, 1, level, 1 << 20);
+            for threads in [2, 5] {
+                assert_eq!(
+                    one,
+                    gz(&data, threads, level, 8192),
+                    "level {level}, {threads} threads"
+                );
+            }
+        }
     }
 
     #[test]
