@@ -16,9 +16,12 @@
 //!   for the level, and OS byte 255 ("unknown"), which is what Go's
 //!   `compress/gzip` (hence Docker and buildkit) writes.
 //!
-//! The backend is pinned (flate2 with zlib-rs, whose match finder and hash do
-//! not depend on CPU features), so the same bytes come out with 1 or 64
-//! threads, on any x86-64 or arm64 machine, for a given `Cargo.lock`.
+//! The backend is pinned (flate2 with zlib-rs at the `Cargo.lock` version). Each
+//! block gets a fresh compressor and an output space that depends only on the
+//! block, so the bytes do not depend on thread count or scheduling (tested).
+//! zlib-rs's hash is CPU-independent and its SIMD match-length code computes
+//! the same lengths as the scalar code, so other CPUs should give the same
+//! bytes too; that has only been checked on x86-64 with AVX2.
 //!
 //! Memory stays small whatever the input size: at most `IN_FLIGHT_PER_THREAD *
 //! threads` blocks are in flight, and buffers are recycled.
