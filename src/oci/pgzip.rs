@@ -41,9 +41,10 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 pub const BLOCK_SIZE: usize = 128 * 1024;
 /// Deflate's window: how much of the previous block primes the next.
 const DICT_SIZE: usize = 32 * 1024;
-/// Blocks queued or being compressed, per thread. Deep enough that workers
-/// never starve while the writing thread is briefly descheduled (on a busy
-/// machine), small enough for memory: about 300 KiB per block in flight.
+/// Blocks dispatched but not yet written (queued, compressing, or done and
+/// waiting for an earlier one), per thread. Deep enough that workers never
+/// starve while the writing thread is briefly descheduled (on a busy machine),
+/// small enough for memory: about 300 KiB per block.
 const IN_FLIGHT_PER_THREAD: usize = 8;
 /// The default compression level (gzip's and Docker's).
 pub const DEFAULT_LEVEL: u32 = 6;
@@ -93,6 +94,8 @@ struct Job {
     out: Vec<u8>,
     #[cfg(test)]
     panic: bool,
+    #[cfg(test)]
+    stall: bool,
 }
 
 /// A compressed block, with its buffers handed back for reuse.
@@ -114,6 +117,10 @@ fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
     #[cfg(test)]
     if job.panic {
         panic!("injected worker panic");
+    }
+    #[cfg(test)]
+    if job.stall {
+        thread::sleep(std::time::Duration::from_millis(300));
     }
     let mut c = Compress::new(Compression::new(level), false);
     if job.dict_len > 0 {
@@ -265,6 +272,11 @@ pub struct ParallelGzip<W: Write> {
     spare_outputs: Vec<Vec<u8>>,
     #[cfg(test)]
     panic_at: Option<u64>,
+    #[cfg(test)]
+    stall_at: Option<u64>,
+    /// Most blocks ever dispatched but not yet written.
+    #[cfg(test)]
+    peak_unwritten: u64,
 }
 
 impl<W: Write> ParallelGzip<W> {
@@ -311,6 +323,10 @@ impl<W: Write> ParallelGzip<W> {
             spare_outputs: Vec::new(),
             #[cfg(test)]
             panic_at: None,
+            #[cfg(test)]
+            stall_at: None,
+            #[cfg(test)]
+            peak_unwritten: 0,
         })
     }
 
@@ -386,6 +402,8 @@ impl<W: Write> ParallelGzip<W> {
             out: self.spare_outputs.pop().unwrap_or_default(),
             #[cfg(test)]
             panic: self.panic_at == Some(seq),
+            #[cfg(test)]
+            stall: self.stall_at == Some(seq),
         };
         if self.inline {
             let level = self.level;
@@ -396,7 +414,11 @@ impl<W: Write> ParallelGzip<W> {
             self.ready.insert(done.seq, done);
             return self.write_ready();
         }
-        while self.in_flight >= self.max_in_flight {
+        // Bound every block not yet written, not just those at the workers:
+        // when one worker stalls (descheduled on a busy machine), the others'
+        // finished blocks wait in `ready`, and must not pile up there.
+        // (The oldest unwritten block is then always at a worker: `in_flight > 0`.)
+        while self.next_seq - self.next_write > self.max_in_flight as u64 && self.in_flight > 0 {
             self.wait_one()?;
         }
         let pool = self
@@ -409,6 +431,10 @@ impl<W: Write> ParallelGzip<W> {
             .send(job)
             .map_err(|_| io::Error::other("compression threads exited"))?;
         self.in_flight += 1;
+        #[cfg(test)]
+        {
+            self.peak_unwritten = self.peak_unwritten.max(self.next_seq - self.next_write);
+        }
         // Pass on whatever is already done, without waiting.
         while let Some(res) = self.pool.as_ref().and_then(|p| p.results.try_recv().ok()) {
             self.accept(res)?;
@@ -727,6 +753,22 @@ pub(crate) mod tests {
             };
             assert!(err.to_string().contains("panic"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_stalled_block_does_not_let_others_pile_up() {
+        let data = test_bytes(60 * BLOCK_SIZE, 4);
+        let threads = 2;
+        let mut w =
+            ParallelGzip::with_options(Vec::new(), GzipOptions { level: 1, threads }).unwrap();
+        w.stall_at = Some(2);
+        w.write_all(&data).unwrap();
+        let peak = w.peak_unwritten;
+        assert!(
+            peak <= (IN_FLIGHT_PER_THREAD * threads) as u64 + 1,
+            "{peak} blocks held at once"
+        );
+        assert_eq!(gunzip(&w.finish().unwrap()), data);
     }
 
     #[test]
