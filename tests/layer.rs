@@ -2,7 +2,7 @@
 //! gzip and sha256sum confirm the sizes and digests ocibench reports, and
 //! the blob store keeps them (or, on error, nothing).
 //!
-//! Needs the Debian packages `tar`, `gzip` and `coreutils` (always present).
+//! Needs the Debian packages `tar`, `gzip`, `coreutils` and `diffutils` (always present).
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -401,6 +401,15 @@ fn same_inputs_same_digest() {
     tricky_tree(&b, true);
     set_mtimes(&a, 1_000_000);
     set_mtimes(&b, 2_000_000_000);
+    // Other owners too, where we may change them (root; CI runs as root).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        run(Command::new("chown")
+            .args(["-R", "-h", "1234:5678"])
+            .arg(&b));
+        // chown clears setuid; the permission bits must stay equal.
+        fs::set_permissions(b.join("bin/su-ish"), fs::Permissions::from_mode(0o4755)).unwrap();
+    }
     let layer = |src: &Path, epoch: u64, threads: usize| {
         let mut out = Vec::new();
         LayerBuilder::new()
@@ -582,4 +591,39 @@ fn file_over_8_gib() {
         .unwrap();
     assert!(gz.wait().unwrap().success());
     std::io::stdout().flush().unwrap();
+}
+
+#[test]
+fn non_utf8_names_survive_gnu_tar() {
+    use std::ffi::OsStr;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let name = OsStr::from_bytes(b"bad\xffname");
+    write(&src.join(name), b"x", 0o644);
+    symlink(OsStr::from_bytes(b"tgt\xfe"), src.join("lnk")).unwrap();
+    let blob = t.path().join("layer.tar.gz");
+    build_file(LayerBuilder::new().add(&src, "/d"), &blob);
+    let out = t.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let res = Command::new("tar")
+        .arg("-xzf")
+        .arg(&blob)
+        .arg("-C")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success() && res.stderr.is_empty(),
+        "GNU tar: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert_eq!(fs::read(out.join("d").join(name)).unwrap(), b"x");
+    assert_eq!(
+        fs::read_link(out.join("d/lnk"))
+            .unwrap()
+            .as_os_str()
+            .as_bytes(),
+        b"tgt\xfe"
+    );
 }

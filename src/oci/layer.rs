@@ -27,17 +27,17 @@
 //!   destination replaces a file, and a file where another source has a
 //!   directory is an error.
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
-use std::fs::{self, File, Metadata};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::digest::{Digest, HashingWriter};
 use super::layer_tar::{self, EntryKind, TarHeader};
+use super::layer_walk::{Level, MountNode, Origin, Stat};
 use super::pgzip::{self, GzipOptions, ParallelGzip};
 use super::store::{BlobStore, LayerMeta, StoreError};
 use crate::progress::Reporter;
@@ -67,6 +67,8 @@ pub enum LayerError {
     Conflict { dest: String, sources: Vec<PathBuf> },
     #[error("SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds since 1970-01-01")]
     BadEpoch { value: String },
+    #[error("gzip level {0} is out of range 0..=9")]
+    BadLevel(u32),
     #[error("writing the layer failed")]
     Write {
         #[source]
@@ -76,7 +78,7 @@ pub enum LayerError {
     Store(#[from] StoreError),
 }
 
-fn read_err(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
+pub(super) fn read_err(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
     move |source| LayerError::Read {
         path: path.to_path_buf(),
         source,
@@ -208,12 +210,6 @@ impl LayerBuilder {
         out: W,
         progress: &dyn Reporter,
     ) -> Result<(W, LayerStats), LayerError> {
-        if self.level > 9 {
-            return Err(write_err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("gzip level {} is out of range 0..=9", self.level),
-            )));
-        }
         let root = self.plan()?;
         let opts = GzipOptions {
             level: self.level,
@@ -249,8 +245,18 @@ impl LayerBuilder {
         ))
     }
 
+    /// Checks what can be checked before writing: the level, every destination,
+    /// and that every source exists. (Problems inside source trees show up while
+    /// writing.) Lets a command reject bad input before doing slow work.
+    pub fn check(&self) -> Result<(), LayerError> {
+        self.plan().map(drop)
+    }
+
     /// Validates destinations and sources, and arranges them as a tree of mount points.
     fn plan(&self) -> Result<MountNode, LayerError> {
+        if self.level > 9 {
+            return Err(LayerError::BadLevel(self.level));
+        }
         let mut root = MountNode::default();
         for (src, dest) in &self.sources {
             let comps = parse_dest(dest)?;
@@ -295,57 +301,6 @@ fn parse_dest(dest: &str) -> Result<Vec<Vec<u8>>, LayerError> {
     Ok(comps)
 }
 
-/// A destination path: the sources placed exactly here (in `add` order) and deeper ones.
-#[derive(Default)]
-struct MountNode {
-    own: Vec<(PathBuf, Metadata)>,
-    children: BTreeMap<Vec<u8>, MountNode>,
-}
-
-/// Everything that claims one name inside a directory of the layer.
-#[derive(Default)]
-struct Claims<'m> {
-    /// Real files, in precedence order (later wins).
-    real: Vec<(PathBuf, Metadata)>,
-    mount: Option<&'m MountNode>,
-}
-
-/// What one name in the layer turns out to be.
-enum Resolved<'m> {
-    /// A directory: its mode comes from the last real directory (or 0755 if
-    /// synthesized); its contents are the union of `dirs` and `mount`'s children.
-    Dir {
-        mode: u32,
-        dirs: Vec<PathBuf>,
-        mount: Option<&'m MountNode>,
-    },
-    Leaf(PathBuf, Metadata),
-}
-
-impl<'m> Claims<'m> {
-    fn resolve(self, dest: &[u8]) -> Result<Resolved<'m>, LayerError> {
-        let Claims { real, mount } = self;
-        let dirs = real.iter().filter(|(_, m)| m.is_dir()).count();
-        let has_children = mount.is_some_and(|m| !m.children.is_empty());
-        if dirs == real.len() {
-            let mode = real.last().map_or(0o755, |(_, m)| m.mode() & 0o7777);
-            return Ok(Resolved::Dir {
-                mode,
-                dirs: real.into_iter().map(|(p, _)| p).collect(),
-                mount,
-            });
-        }
-        if dirs == 0 && !has_children {
-            let (path, meta) = real.into_iter().next_back().expect("not empty");
-            return Ok(Resolved::Leaf(path, meta));
-        }
-        Err(LayerError::Conflict {
-            dest: format!("/{}", String::from_utf8_lossy(dest)),
-            sources: real.into_iter().map(|(p, _)| p).collect(),
-        })
-    }
-}
-
 /// Streams entries into the tar writer.
 struct Emitter<'r, W: Write> {
     out: HashingWriter<ParallelGzip<HashingWriter<W>>>,
@@ -373,47 +328,37 @@ impl<W: Write> Emitter<'_, W> {
         dirs: &[PathBuf],
         mount: Option<&MountNode>,
     ) -> Result<(), LayerError> {
-        let mut claims: BTreeMap<Vec<u8>, Claims<'_>> = BTreeMap::new();
-        for dir in dirs {
-            for entry in fs::read_dir(dir).map_err(read_err(dir))? {
-                let entry = entry.map_err(read_err(dir))?;
-                let path = entry.path();
-                // DirEntry::metadata does not follow symlinks.
-                let meta = entry.metadata().map_err(read_err(&path))?;
-                let name = entry.file_name().as_bytes().to_vec();
-                claims.entry(name).or_default().real.push((path, meta));
-            }
-        }
-        if let Some(mount) = mount {
-            for (name, child) in &mount.children {
-                let c = claims.entry(name.clone()).or_default();
-                c.mount = Some(child);
-                c.real.extend(child.own.iter().cloned());
-            }
-        }
-        let mut resolved = Vec::with_capacity(claims.len());
-        for (name, c) in claims {
-            let mut dest = prefix.clone();
-            dest.extend_from_slice(&name);
-            let r = c.resolve(&dest)?;
-            let mut key = name;
-            if matches!(r, Resolved::Dir { .. }) {
-                key.push(b'/');
-            }
-            resolved.push((key, r));
-        }
-        // Sorting with the `/` appended puts each directory's subtree exactly
-        // where its names fall in bytewise order of full paths.
-        resolved.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, r) in resolved {
+        let level = Level { dirs, mount };
+        let mut children = level.list()?;
+        level.resolve(&mut children, prefix)?;
+        let mut i = 0;
+        while i < children.len() {
+            let c = &children[i];
             let len = prefix.len();
-            prefix.extend_from_slice(&key);
-            match r {
-                Resolved::Dir { mode, dirs, mount } => {
-                    self.header(prefix, EntryKind::Dir, mode, 0, b"")?;
-                    self.visit_dir(prefix, &dirs, mount)?;
+            prefix.extend_from_slice(&c.name);
+            if c.is_dir {
+                let end = i + children[i..]
+                    .iter()
+                    .take_while(|d| d.name == c.name)
+                    .count();
+                let group = &children[i..end];
+                // The last real directory gives the mode (0755 if none); sources merge.
+                let mode = group
+                    .iter()
+                    .rev()
+                    .find(|d| d.origin != Origin::Synthesized)
+                    .map_or(0o755, |d| d.stat.perm());
+                let sub: Vec<PathBuf> = group.iter().filter_map(|d| level.path(d)).collect();
+                prefix.push(b'/');
+                self.header(prefix, EntryKind::Dir, mode, 0, b"")?;
+                self.visit_dir(prefix, &sub, level.child_mount(&c.name))?;
+                i = end;
+            } else {
+                if !c.shadowed {
+                    let path = level.path(c).expect("leaves are real");
+                    self.leaf(prefix, &path, c.stat)?;
                 }
-                Resolved::Leaf(path, meta) => self.leaf(prefix, &path, &meta)?,
+                i += 1;
             }
             prefix.truncate(len);
         }
@@ -440,38 +385,31 @@ impl<W: Write> Emitter<'_, W> {
         Ok(())
     }
 
-    fn leaf(&mut self, name: &[u8], path: &Path, meta: &Metadata) -> Result<(), LayerError> {
-        let ft = meta.file_type();
-        let mode = meta.mode() & 0o7777;
-        if ft.is_symlink() {
-            let target = fs::read_link(path).map_err(read_err(path))?;
-            return self.header(
-                name,
-                EntryKind::Symlink,
-                mode,
-                0,
-                target.as_os_str().as_bytes(),
-            );
+    fn leaf(&mut self, name: &[u8], path: &Path, stat: Stat) -> Result<(), LayerError> {
+        let mode = stat.perm();
+        match stat.file_type() {
+            libc::S_IFREG => {}
+            libc::S_IFLNK => {
+                let target = fs::read_link(path).map_err(read_err(path))?;
+                let target = target.as_os_str().as_bytes();
+                return self.header(name, EntryKind::Symlink, mode, 0, target);
+            }
+            t => {
+                let kind = match t {
+                    libc::S_IFIFO => "FIFO",
+                    libc::S_IFSOCK => "socket",
+                    libc::S_IFCHR => "character device",
+                    libc::S_IFBLK => "block device",
+                    _ => "file of unknown type",
+                };
+                return Err(LayerError::Unsupported {
+                    path: path.to_path_buf(),
+                    kind,
+                });
+            }
         }
-        if !ft.is_file() {
-            let kind = if ft.is_fifo() {
-                "FIFO"
-            } else if ft.is_socket() {
-                "socket"
-            } else if ft.is_char_device() {
-                "character device"
-            } else if ft.is_block_device() {
-                "block device"
-            } else {
-                "file of unknown type"
-            };
-            return Err(LayerError::Unsupported {
-                path: path.to_path_buf(),
-                kind,
-            });
-        }
-        if meta.nlink() > 1 {
-            match self.links.entry((meta.dev(), meta.ino())) {
+        if stat.linked {
+            match self.links.entry((stat.dev, stat.ino)) {
                 Entry::Occupied(first) => {
                     let first = first.get().clone();
                     return self.header(name, EntryKind::HardLink, mode, 0, &first);
@@ -481,10 +419,9 @@ impl<W: Write> Emitter<'_, W> {
                 }
             }
         }
-        let size = meta.len();
-        self.header(name, EntryKind::File, mode, size, b"")?;
-        self.copy_file(path, size)?;
-        let pad = layer_tar::padding(size);
+        self.header(name, EntryKind::File, mode, stat.size, b"")?;
+        self.copy_file(path, stat.size)?;
+        let pad = layer_tar::padding(stat.size);
         self.out
             .write_all(&[0u8; layer_tar::BLOCK][..pad])
             .map_err(write_err)
@@ -698,6 +635,21 @@ mod tests {
             "the more specific source wins"
         );
 
+        // A parent created for a deeper source keeps the mode of the real
+        // directory another source has there.
+        fs::set_permissions(app.join("lib"), fs::Permissions::from_mode(0o700)).unwrap();
+        let (gz, _) = build(
+            LayerBuilder::new()
+                .add(&app, "/")
+                .add(&cfg, "/lib/deeper/c"),
+        );
+        let items = list(&gz);
+        let lib = items.iter().find(|i| i.name == "lib/").unwrap();
+        assert_eq!(lib.mode, 0o700);
+        let deeper = items.iter().find(|i| i.name == "lib/deeper/").unwrap();
+        assert_eq!(deeper.mode, 0o755);
+        assert!(items.iter().any(|i| i.name == "lib/a.py"));
+
         let err = LayerBuilder::new()
             .add(&app, "/app")
             .add(&extra, "/app/config.toml")
@@ -774,6 +726,10 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, LayerError::BadDest { .. }), "{dest}: {err}");
         }
+        let err = LayerBuilder::new().level(10).check().unwrap_err();
+        assert!(matches!(err, LayerError::BadLevel(10)), "{err}");
+        assert!(LayerBuilder::new().add(t.path(), "/ok").check().is_ok());
+
         let file = t.path().join("file");
         write(&file, b"", 0o644);
         let err = LayerBuilder::new()

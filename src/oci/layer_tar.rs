@@ -5,7 +5,9 @@
 //! group names, no atime/ctime, no xattrs, fixed PAX header name. PAX `path`,
 //! `linkpath`, `size` and `mtime` records are used exactly when the ustar field
 //! cannot hold the value (names over 100 bytes or not ASCII, sizes of 8 GiB and
-//! more), as Go's `archive/tar` (Docker, buildkit) does.
+//! more), as Go's `archive/tar` (Docker, buildkit) does. Names are bytes: a
+//! non-UTF-8 name goes into its PAX record unchanged, as Go writes it and as
+//! GNU tar restores it.
 
 use std::io::{self, Write};
 

@@ -14,6 +14,7 @@ pub mod export_dest;
 pub mod image;
 pub mod layer;
 pub mod layer_tar;
+pub mod layer_walk;
 pub mod manifest;
 pub mod nix;
 pub mod pgzip;

@@ -16,12 +16,15 @@
 //!   for the level, and OS byte 255 ("unknown"), which is what Go's
 //!   `compress/gzip` (hence Docker and buildkit) writes.
 //!
-//! The backend is pinned (flate2 with zlib-rs, whose match finder and hash do
-//! not depend on CPU features), so the same bytes come out with 1 or 64
-//! threads, on any x86-64 or arm64 machine, for a given `Cargo.lock`.
+//! The backend is pinned (flate2 with zlib-rs at the `Cargo.lock` version). Each
+//! block gets a fresh compressor and an output space that depends only on the
+//! block, so the bytes do not depend on thread count or scheduling (tested).
+//! zlib-rs's hash is CPU-independent and its SIMD match-length code computes
+//! the same lengths as the scalar code, so other CPUs should give the same
+//! bytes too; that has only been checked on x86-64 with AVX2.
 //!
-//! Memory stays small whatever the input size: at most `2 * threads` blocks are
-//! in flight, and buffers are recycled.
+//! Memory stays small whatever the input size: at most `IN_FLIGHT_PER_THREAD *
+//! threads` blocks are in flight, and buffers are recycled.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -38,6 +41,11 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 pub const BLOCK_SIZE: usize = 128 * 1024;
 /// Deflate's window: how much of the previous block primes the next.
 const DICT_SIZE: usize = 32 * 1024;
+/// Blocks dispatched but not yet written (queued, compressing, or done and
+/// waiting for an earlier one), per thread. Deep enough that workers never
+/// starve while the writing thread is briefly descheduled (on a busy machine),
+/// small enough for memory: about 300 KiB per block.
+const IN_FLIGHT_PER_THREAD: usize = 8;
 /// The default compression level (gzip's and Docker's).
 pub const DEFAULT_LEVEL: u32 = 6;
 /// The gzip header's OS byte: 255, "unknown", as Go's `compress/gzip` writes.
@@ -86,6 +94,8 @@ struct Job {
     out: Vec<u8>,
     #[cfg(test)]
     panic: bool,
+    #[cfg(test)]
+    stall: bool,
 }
 
 /// A compressed block, with its buffers handed back for reuse.
@@ -98,13 +108,19 @@ struct Done {
 
 /// Raw deflate of one block; output is a function of (level, dictionary, data, last).
 ///
-/// Each block gets a fresh compressor: zlib-rs 0.6's `reset` leaves state that
-/// changes later output, so a reused one would make the bytes depend on which
-/// blocks a thread happened to compress before (see `compressor_history_does_not_leak`).
+/// Each block gets a fresh compressor (zlib-rs zeroes its window and hash
+/// tables on creation): after `reset`, zlib-rs 0.6 lets stale window bytes steer
+/// match choices (zlib-rs issue #459, zlib-ng #2100), so a reused compressor
+/// would make the bytes depend on which blocks a thread happened to compress
+/// before (see `compressor_history_does_not_leak`). Creation costs ~5% CPU.
 fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
     #[cfg(test)]
     if job.panic {
         panic!("injected worker panic");
+    }
+    #[cfg(test)]
+    if job.stall {
+        thread::sleep(std::time::Duration::from_millis(300));
     }
     let mut c = Compress::new(Compression::new(level), false);
     if job.dict_len > 0 {
@@ -116,28 +132,41 @@ fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
     crc.update(data);
     let out = &mut job.out;
     out.clear();
-    out.reserve(data.len() + data.len() / 8 + 64);
     let flush = if job.last {
         FlushCompress::Finish
     } else {
         FlushCompress::Sync
     };
+    // The output space offered is a function of the block alone, never of a
+    // recycled buffer's capacity: zlib sizes stored blocks (level 0, and
+    // incompressible data) to the space available. One call suffices in
+    // practice (deflate's worst case is +5 bytes per 16 KiB stored block).
+    let mut space = data.len() + data.len() / 8 + 64;
+    #[cfg(test)]
+    if tests::TINY_SPACE.get() {
+        space = 100;
+    }
     loop {
         let consumed = c.total_in() as usize;
+        let start = out.len();
+        out.resize(start + space, 0);
+        let before = c.total_out();
         let status = c
-            .compress_vec(&data[consumed..], out, flush)
+            .compress(&data[consumed..], &mut out[start..], flush)
             .map_err(io::Error::other)?;
+        let written = (c.total_out() - before) as usize;
+        out.truncate(start + written);
         let all_in = c.total_in() as usize == data.len();
         // zlib's contract: a flush is complete once it returns with output space left.
         let complete = if job.last {
             status == Status::StreamEnd
         } else {
-            all_in && out.len() < out.capacity()
+            all_in && written < space
         };
         if complete {
             break;
         }
-        out.reserve(out.capacity().max(64 * 1024));
+        space = 64 * 1024;
     }
     Ok(Done {
         seq: job.seq,
@@ -243,6 +272,11 @@ pub struct ParallelGzip<W: Write> {
     spare_outputs: Vec<Vec<u8>>,
     #[cfg(test)]
     panic_at: Option<u64>,
+    #[cfg(test)]
+    stall_at: Option<u64>,
+    /// Most blocks ever dispatched but not yet written.
+    #[cfg(test)]
+    peak_unwritten: u64,
 }
 
 impl<W: Write> ParallelGzip<W> {
@@ -277,7 +311,7 @@ impl<W: Write> ParallelGzip<W> {
             next_seq: 0,
             next_write: 0,
             in_flight: 0,
-            max_in_flight: 2 * threads,
+            max_in_flight: IN_FLIGHT_PER_THREAD * threads,
             ready: BTreeMap::new(),
             total_in: 0,
             crc: crc32fast::Hasher::new(),
@@ -289,6 +323,10 @@ impl<W: Write> ParallelGzip<W> {
             spare_outputs: Vec::new(),
             #[cfg(test)]
             panic_at: None,
+            #[cfg(test)]
+            stall_at: None,
+            #[cfg(test)]
+            peak_unwritten: 0,
         })
     }
 
@@ -364,6 +402,8 @@ impl<W: Write> ParallelGzip<W> {
             out: self.spare_outputs.pop().unwrap_or_default(),
             #[cfg(test)]
             panic: self.panic_at == Some(seq),
+            #[cfg(test)]
+            stall: self.stall_at == Some(seq),
         };
         if self.inline {
             let level = self.level;
@@ -374,7 +414,11 @@ impl<W: Write> ParallelGzip<W> {
             self.ready.insert(done.seq, done);
             return self.write_ready();
         }
-        while self.in_flight >= self.max_in_flight {
+        // Bound every block not yet written, not just those at the workers:
+        // when one worker stalls (descheduled on a busy machine), the others'
+        // finished blocks wait in `ready`, and must not pile up there.
+        // (The oldest unwritten block is then always at a worker: `in_flight > 0`.)
+        while self.next_seq - self.next_write > self.max_in_flight as u64 && self.in_flight > 0 {
             self.wait_one()?;
         }
         let pool = self
@@ -387,6 +431,10 @@ impl<W: Write> ParallelGzip<W> {
             .send(job)
             .map_err(|_| io::Error::other("compression threads exited"))?;
         self.in_flight += 1;
+        #[cfg(test)]
+        {
+            self.peak_unwritten = self.peak_unwritten.max(self.next_seq - self.next_write);
+        }
         // Pass on whatever is already done, without waiting.
         while let Some(res) = self.pool.as_ref().and_then(|p| p.results.try_recv().ok()) {
             self.accept(res)?;
@@ -482,6 +530,20 @@ pub(crate) mod tests {
         out
     }
 
+    thread_local! {
+        /// Makes `compress_block` start with 100 bytes of output space (on this thread).
+        pub(crate) static TINY_SPACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    #[test]
+    fn output_space_running_out_is_handled() {
+        let data = test_bytes(3 * BLOCK_SIZE + 5, 8);
+        TINY_SPACE.set(true);
+        let tiny = gz(&data, 1, DEFAULT_LEVEL, 65536);
+        TINY_SPACE.set(false);
+        assert_eq!(gunzip(&tiny), data);
+    }
+
     fn gz(data: &[u8], threads: usize, level: u32, chunk: usize) -> Vec<u8> {
         let mut w = ParallelGzip::with_options(Vec::new(), GzipOptions { level, threads }).unwrap();
         for c in data.chunks(chunk.max(1)) {
@@ -545,6 +607,30 @@ pub(crate) mod tests {
         let one = gz(&data, 1, DEFAULT_LEVEL, 65536);
         assert_eq!(one, gz(&data, 4, DEFAULT_LEVEL, 65536));
         assert_eq!(gunzip(&one), data);
+    }
+
+    #[test]
+    fn every_level_is_deterministic() {
+        // Mixed input: incompressible stretches grow the recycled output
+        // buffers, compressible ones leave spare room; how much room a block
+        // gets must not change its bytes (zlib's stored blocks size to it).
+        let mut data = test_bytes(3 * BLOCK_SIZE, 2);
+        let mut x = 99u64;
+        data.extend((0..4 * BLOCK_SIZE).map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (x >> 56) as u8
+        }));
+        data.extend_from_slice(&test_bytes(5 * BLOCK_SIZE + 77, 3));
+        for level in 0..=9 {
+            let one = gz(&data, 1, level, 1 << 20);
+            for threads in [2, 5] {
+                assert_eq!(
+                    one,
+                    gz(&data, threads, level, 8192),
+                    "level {level}, {threads} threads"
+                );
+            }
+        }
     }
 
     #[test]
@@ -667,6 +753,22 @@ pub(crate) mod tests {
             };
             assert!(err.to_string().contains("panic"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_stalled_block_does_not_let_others_pile_up() {
+        let data = test_bytes(60 * BLOCK_SIZE, 4);
+        let threads = 2;
+        let mut w =
+            ParallelGzip::with_options(Vec::new(), GzipOptions { level: 1, threads }).unwrap();
+        w.stall_at = Some(2);
+        w.write_all(&data).unwrap();
+        let peak = w.peak_unwritten;
+        assert!(
+            peak <= (IN_FLIGHT_PER_THREAD * threads) as u64 + 1,
+            "{peak} blocks held at once"
+        );
+        assert_eq!(gunzip(&w.finish().unwrap()), data);
     }
 
     #[test]
