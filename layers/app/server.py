@@ -47,9 +47,15 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of 100 connections would
+    # then wait on SYN retries (seconds) and measure the backlog, not the service.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def main():
-    server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
-    server.daemon_threads = True
+    server = Server(("0.0.0.0", PORT), Handler)
     print(f"listening on :{PORT}", flush=True)
     try:
         server.serve_forever()
