@@ -487,11 +487,11 @@ fn measure(
 ) -> Result<LayerMeta, PullError> {
     let mut sink = ThreadedHasher::new();
     let res = match compression {
-        Compression::Gzip => io::copy(
+        Compression::Gzip => copy_large(
             &mut MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, r)),
             &mut sink,
         ),
-        _ => io::copy(&mut io::BufReader::with_capacity(256 * 1024, r), &mut sink),
+        _ => copy_large(&mut io::BufReader::with_capacity(256 * 1024, r), &mut sink),
     };
     let (diff_id, uncompressed_bytes) = sink.finish();
     res.map_err(|source| PullError::BadLayerData {
@@ -503,6 +503,23 @@ fn measure(
         diff_id,
         uncompressed_bytes,
     })
+}
+
+/// `io::copy` with a 256 KiB buffer: inflating into io::copy's 8 KiB one costs
+/// a call into the decoder (and its bookkeeping) per 8 KiB of output.
+fn copy_large(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 /// A `Write` that hands 256 KiB chunks to a thread computing sha256 and length.
