@@ -14,6 +14,7 @@ use crate::oci::reference::TlsMode;
 use crate::oci::source;
 use crate::oci::store::BlobStore;
 use crate::oci::transport::ImageLocation;
+use crate::report::units::thousands;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PullArgs {
@@ -147,18 +148,6 @@ pub fn size(args: SizeArgs, ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The human summary of a size object.
 pub fn write_summary(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
     writeln!(out, "  digest        {}", s.digest)?;
@@ -201,15 +190,4 @@ fn write_layers(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
         )?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(super::thousands(0), "0");
-        assert_eq!(super::thousands(999), "999");
-        assert_eq!(super::thousands(1000), "1,000");
-        assert_eq!(super::thousands(1234567), "1,234,567");
-    }
 }

@@ -18,7 +18,7 @@ mod recommend;
 pub mod stats;
 pub mod svg;
 pub mod table;
-mod units;
+pub mod units;
 mod warnings;
 
 #[cfg(test)]
