@@ -205,43 +205,23 @@ pub fn pull(
     let diff_ids = diff_ids(&config_bytes, &manifest)?;
 
     // Layers: the missing ones, in parallel.
-    let next = AtomicUsize::new(0);
-    let threads = opts.threads.clamp(1, manifest.layers.len().max(1));
-    let results: Vec<Result<(), PullError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| -> Result<(), PullError> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(layer) = manifest.layers.get(i) else {
-                            return Ok(());
-                        };
-                        let fetched = ensure_layer(
-                            source,
-                            store,
-                            layer,
-                            &diff_ids[i],
-                            opts,
-                            reporter,
-                            i as u64,
-                            &name,
-                        )?;
-                        if fetched {
-                            transferred.fetch_add(1, Ordering::Relaxed);
-                            transferred_bytes.fetch_add(layer.size, Ordering::Relaxed);
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("layer thread panicked"))
-            .collect()
-    });
-    for r in results {
-        r?;
-    }
+    super::parallel::for_each(&manifest.layers, opts.threads, |i, layer| {
+        let fetched = ensure_layer(
+            source,
+            store,
+            layer,
+            &diff_ids[i],
+            opts,
+            reporter,
+            i as u64,
+            &name,
+        )?;
+        if fetched {
+            transferred.fetch_add(1, Ordering::Relaxed);
+            transferred_bytes.fetch_add(layer.size, Ordering::Relaxed);
+        }
+        Ok::<(), PullError>(())
+    })?;
 
     if let Some(origin) = source.origin() {
         store.record_origin(&manifest.config.digest, &origin)?;

@@ -17,6 +17,7 @@ pub mod layer_tar;
 pub mod layer_walk;
 pub mod manifest;
 pub mod nix;
+pub mod parallel;
 pub mod pgzip;
 pub mod push;
 pub mod reference;

@@ -187,41 +187,21 @@ pub fn push(
     let uploaded_bytes = AtomicU64::new(0);
     let mounted = AtomicUsize::new(0);
     let existing = AtomicUsize::new(0);
-    let next = AtomicUsize::new(0);
     let here = format!("{}/{}", target.registry(), target.repository());
-    let threads = opts.threads.clamp(1, blobs.len());
-    let results: Vec<Result<(), PushError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| -> Result<(), PushError> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(blob) = blobs.get(i) else {
-                            return Ok(());
-                        };
-                        if client.blob_exists(target, &blob.digest)?.is_some() {
-                            existing.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        if try_mount(store, client, target, &blob.digest)? {
-                            mounted.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        upload(store, client, target, blob, opts, reporter, i as u64)?;
-                        uploaded.fetch_add(1, Ordering::Relaxed);
-                        uploaded_bytes.fetch_add(blob.size, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("push thread panicked"))
-            .collect()
-    });
-    for r in results {
-        r?;
-    }
+    super::parallel::for_each(&blobs, opts.threads, |i, blob| {
+        if client.blob_exists(target, &blob.digest)?.is_some() {
+            existing.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        if try_mount(store, client, target, &blob.digest)? {
+            mounted.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        upload(store, client, target, blob, opts, reporter, i as u64)?;
+        uploaded.fetch_add(1, Ordering::Relaxed);
+        uploaded_bytes.fetch_add(blob.size, Ordering::Relaxed);
+        Ok::<(), PushError>(())
+    })?;
 
     let reference = target
         .digest()
