@@ -194,12 +194,9 @@ fn valid_env_key(k: &str) -> bool {
     !k.is_empty() && !k.contains(char::is_whitespace)
 }
 
-/// `SRC[:DEST]`: DEST is absolute, so the split is at the last `:/`.
+/// `SRC[:DEST]` (see `oci::layer::split_spec`), SRC checked, DEST normalised.
 pub fn parse_layer(s: &str) -> Result<LayerSpec, UserError> {
-    let (src, dest) = match s.rfind(":/") {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
+    let (src, dest) = crate::oci::layer::split_spec(s);
     if src.is_empty() {
         return Err(UserError::usage(format!("--layer {s:?}: no source path"))
             .with_hint("use --layer SRC[:DEST], e.g. --layer ./app:/app"));

@@ -200,14 +200,14 @@ impl CompareConfig {
             .layers
             .iter()
             .map(|l| {
-                let (src, dest) =
-                    l.rfind(":/")
-                        .map(|i| (&l[..i], &l[i + 1..]))
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "app.layers entry {l:?} must be SRC:DEST (DEST absolute)"
-                            ))
-                        })?;
+                let (src, dest) = match crate::oci::layer::split_spec(l) {
+                    (src, Some(dest)) => (src, dest),
+                    _ => {
+                        return Err(bad(format!(
+                            "app.layers entry {l:?} must be SRC:DEST (DEST absolute)"
+                        )));
+                    }
+                };
                 let src = dir.join(src);
                 if !src.exists() {
                     return Err(bad(format!("app.layers: {} does not exist", src.display())));

@@ -89,6 +89,15 @@ fn write_err(source: io::Error) -> LayerError {
     LayerError::Write { source }
 }
 
+/// Splits a `SRC[:DEST]` layer spec. DEST is absolute, so the split is at the
+/// last `:/` (SRC may itself contain colons).
+pub fn split_spec(spec: &str) -> (&str, Option<&str>) {
+    match spec.rfind(":/") {
+        Some(i) => (&spec[..i], Some(&spec[i + 1..])),
+        None => (spec, None),
+    }
+}
+
 /// The epoch for every timestamp: `SOURCE_DATE_EPOCH` when set and not empty, else 0.
 pub fn source_date_epoch() -> Result<u64, LayerError> {
     parse_source_date_epoch(std::env::var_os("SOURCE_DATE_EPOCH").as_deref())
