@@ -54,9 +54,8 @@ pub struct BuildArgs {
     /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
     #[arg(long = "output", short = 'o', value_name = "DEST", required = true)]
     pub outputs: Vec<String>,
-    /// Require HTTPS and verify certificates when pulling the base (false: skip verification)
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub tls_verify: bool,
+    #[command(flatten)]
+    pub tls: crate::cmd::pull::TlsArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -139,14 +138,7 @@ impl BuildSettings {
                 "--workdir {w:?} must be an absolute path"
             )));
         }
-        let platform = match &a.platform {
-            None => Platform::host(),
-            Some(p) => p
-                .parse()
-                .map_err(|e: crate::oci::manifest::PlatformParseError| {
-                    UserError::usage(e.to_string())
-                })?,
-        };
+        let platform = crate::cmd::pull::parse_platform(a.platform.as_deref())?;
         let outputs = parse_outputs(&a.outputs)?;
         if a.max_layers == 0 {
             return Err(UserError::usage("--max-layers must be at least 1"));
@@ -180,11 +172,7 @@ impl BuildSettings {
             user: a.user.clone(),
             platform,
             outputs,
-            tls: if a.tls_verify {
-                TlsMode::Auto
-            } else {
-                TlsMode::Insecure
-            },
+            tls: a.tls.mode(),
             json: a.json,
         })
     }

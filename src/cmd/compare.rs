@@ -56,9 +56,8 @@ pub struct CompareArgs {
     /// OCI runtime for podman (runc, crun) [default: probed]
     #[arg(long, value_name = "RUNTIME")]
     pub runtime: Option<String>,
-    /// Require HTTPS and verify certificates when pulling bases (false: skip verification)
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub tls_verify: bool,
+    #[command(flatten)]
+    pub tls: crate::cmd::pull::TlsArgs,
 }
 
 pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -87,11 +86,7 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     {
         check_writable(out)?;
     }
-    let tls = if args.tls_verify {
-        TlsMode::Auto
-    } else {
-        TlsMode::Insecure
-    };
+    let tls = args.tls.mode();
     // Validate the load settings before building anything.
     load_config_for(&config, "http://127.0.0.1:1/")?;
     let show = ctx.show_progress();

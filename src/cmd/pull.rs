@@ -16,16 +16,41 @@ use crate::oci::store::BlobStore;
 use crate::oci::transport::ImageLocation;
 use crate::report::units::thousands;
 
+/// `--tls-verify`, as podman spells it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// Require HTTPS and verify certificates (false: skip verification)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+}
+
+impl TlsArgs {
+    pub fn mode(&self) -> TlsMode {
+        if self.tls_verify {
+            TlsMode::Auto
+        } else {
+            TlsMode::Insecure
+        }
+    }
+}
+
+/// Which image of a multi-platform index to read, and how to reach its registry:
+/// shared by every command that reads an image (pull, size, push, run).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// Platform to choose from a multi-platform index [default: the host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct PullArgs {
     /// Image: docker://REF (or bare REF), oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
     pub image: String,
-    /// Platform to choose from a multi-platform index [default: the host's]
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    /// Require HTTPS and verify certificates (false: skip verification)
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub tls_verify: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -41,26 +66,23 @@ pub struct PullSettings {
 }
 
 impl PullSettings {
-    pub fn from_args(a: &PullArgs) -> anyhow::Result<Self> {
-        let location: ImageLocation = a.image.parse().map_err(|e: crate::oci::transport::TransportError| {
+    /// `image` in any transport, with the source flags.
+    pub fn new(image: &str, source: &SourceArgs) -> anyhow::Result<Self> {
+        let location: ImageLocation = image.parse().map_err(|e: crate::oci::transport::TransportError| {
             UserError::usage(e.to_string()).with_hint(
                 "images are docker://REGISTRY/REPO:TAG (or REPO:TAG), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]",
             )
         })?;
-        let platform = parse_platform(a.platform.as_deref())?;
+        let platform = parse_platform(source.platform.as_deref())?;
         Ok(PullSettings {
             location,
             platform,
-            tls: if a.tls_verify {
-                TlsMode::Auto
-            } else {
-                TlsMode::Insecure
-            },
+            tls: source.tls.mode(),
         })
     }
 }
 
-pub fn parse_platform(p: Option<&str>) -> anyhow::Result<Platform> {
+pub fn parse_platform(p: Option<&str>) -> Result<Platform, UserError> {
     match p {
         None => Ok(Platform::host()),
         Some(s) => Ok(s
@@ -101,7 +123,7 @@ struct PullReport<'a> {
 }
 
 pub fn pull(args: PullArgs, ctx: &Context) -> anyhow::Result<()> {
-    let settings = PullSettings::from_args(&args)?;
+    let settings = PullSettings::new(&args.image, &args.source)?;
     let (store, stored) = fetch(&settings, ctx, ctx.show_progress() && !args.json)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
     let mut out = std::io::stdout().lock();
@@ -132,7 +154,7 @@ pub fn pull(args: PullArgs, ctx: &Context) -> anyhow::Result<()> {
 }
 
 pub fn size(args: SizeArgs, ctx: &Context) -> anyhow::Result<()> {
-    let settings = PullSettings::from_args(&args)?;
+    let settings = PullSettings::new(&args.image, &args.source)?;
     let (store, stored) = fetch(&settings, ctx, ctx.show_progress() && !args.json)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
     let mut out = std::io::stdout().lock();

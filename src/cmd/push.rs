@@ -18,12 +18,8 @@ pub struct PushArgs {
     pub image: String,
     /// Destination: docker://REGISTRY/REPO[:TAG] (or a bare reference)
     pub dest: String,
-    /// Platform to choose when IMAGE is a multi-platform index [default: the host's]
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    /// Require HTTPS and verify certificates (false: skip verification)
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub tls_verify: bool,
+    #[command(flatten)]
+    pub source: crate::cmd::pull::SourceArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -42,16 +38,10 @@ pub fn parse_registry_dest(dest: &str) -> Result<ImageReference, UserError> {
 
 pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     let target = parse_registry_dest(&args.dest)?;
-    let pull_args = crate::cmd::pull::PullArgs {
-        image: args.image.clone(),
-        platform: args.platform.clone(),
-        tls_verify: args.tls_verify,
-        json: args.json,
-    };
-    let settings = PullSettings::from_args(&pull_args)?;
+    let settings = PullSettings::new(&args.image, &args.source)?;
     let show = ctx.show_progress() && !args.json;
     if let ImageLocation::OciDir { path, .. } = &settings.location
-        && args.platform.is_none()
+        && args.source.platform.is_none()
         && let Some(report) =
             push_layout_in_place(ctx, &settings.location, path, &target, settings.tls, show)?
     {

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::cli::Context;
 use crate::cmd::bench::{self, BenchOptions};
-use crate::cmd::pull::{PullArgs, PullSettings, fetch};
+use crate::cmd::pull::{PullSettings, fetch};
 use crate::error::UserError;
 use crate::loadgen::{BenchResult, LoadConfig, Progress};
 use crate::oci::export::{Destination, ExportImage, export, normalize_docker_reference};
@@ -62,12 +62,8 @@ pub struct RunArgs {
     /// Put TEXT in container names (ocibench-TEXT-...), to find them in `podman ps`
     #[arg(long, value_name = "TEXT")]
     pub name_prefix: Option<String>,
-    /// Platform to choose from a multi-platform index [default: the host's]
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    /// Require HTTPS and verify certificates (false: skip verification)
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub tls_verify: bool,
+    #[command(flatten)]
+    pub source: crate::cmd::pull::SourceArgs,
     #[command(flatten)]
     pub bench: BenchOptions,
     /// Print one JSON document on stdout instead of the report
@@ -89,12 +85,7 @@ struct RunReport<'a> {
 
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     // Every flag is checked before anything is pulled or started.
-    let pull = PullSettings::from_args(&PullArgs {
-        image: args.image.clone(),
-        platform: args.platform.clone(),
-        tls_verify: args.tls_verify,
-        json: args.json,
-    })?;
+    let pull = PullSettings::new(&args.image, &args.source)?;
     let spec = spec(&args)?;
     let load = args.bench.settings()?;
     load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
