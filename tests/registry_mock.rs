@@ -3,124 +3,17 @@
 //! sends them, 503 with Retry-After, redirects to another host that must not see
 //! `Authorization`, and content that does not match its digest.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod support;
+
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest as _, Sha256};
+use support::http_server::{Handler, Reply as Resp, Request as Req, Server as MockServer};
 
-#[derive(Debug, Clone)]
-struct Req {
-    method: String,
-    path: String,
-    headers: HashMap<String, String>,
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Resp {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-    fn header(mut self, k: &str, v: &str) -> Self {
-        self.headers.push((k.to_string(), v.to_string()));
-        self
-    }
-}
-
-type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
 type BlobHook = Arc<dyn Fn(&Req, &str) -> Option<Resp> + Send + Sync>;
-
-/// A tiny HTTP/1.1 server on 127.0.0.1:0 that logs every request.
-struct MockServer {
-    addr: String,
-    log: Arc<Mutex<Vec<Req>>>,
-}
-
-impl MockServer {
-    fn start(handler: Handler) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let handler = handler.clone();
-                let log = log2.clone();
-                std::thread::spawn(move || serve(stream, handler, log));
-            }
-        });
-        MockServer { addr, log }
-    }
-    fn requests(&self) -> Vec<Req> {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut out = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let path = parts.next().unwrap_or("").to_string();
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        if let Some(n) = headers
-            .get("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-        {
-            let mut body = vec![0; n];
-            let _ = reader.read_exact(&mut body);
-        }
-        let req = Req {
-            method,
-            path,
-            headers,
-        };
-        log.lock().unwrap().push(req.clone());
-        let resp = handler(&req);
-        let mut head = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-            resp.status,
-            resp.body.len()
-        );
-        for (k, v) in &resp.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        if out.write_all(head.as_bytes()).is_err() || out.write_all(&resp.body).is_err() {
-            return;
-        }
-    }
-}
 
 fn sha(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
@@ -255,7 +148,7 @@ fn anonymous_bearer_token_flow_and_token_reuse() {
     let tokens = MockServer::start(Arc::new(|_req: &Req| {
         Resp::new(200, r#"{"token":"tok-123","expires_in":300}"#)
     }));
-    let realm = format!("http://{}/token", tokens.addr);
+    let realm = format!("http://{}/token", tokens.addr());
     let reg = MockServer::start(registry_handler(
         img.clone(),
         Some(realm),
@@ -264,7 +157,7 @@ fn anonymous_bearer_token_flow_and_token_reuse() {
     let cache = tempfile::tempdir().unwrap();
     let out = ocibench(
         cache.path(),
-        &["pull", "--json", &format!("{}/app:v1", reg.addr)],
+        &["pull", "--json", &format!("{}/app:v1", reg.addr())],
     );
     let v = json(&out);
     assert_eq!(v["image"]["compressed_bytes"], img.layer.len() as u64);
@@ -324,7 +217,7 @@ fn retries_503_with_retry_after() {
     let cache = tempfile::tempdir().unwrap();
     let v = json(&ocibench(
         cache.path(),
-        &["pull", "--json", &format!("{}/app:v1", reg.addr)],
+        &["pull", "--json", &format!("{}/app:v1", reg.addr())],
     ));
     assert_eq!(v["image"]["compressed_bytes"], img.layer.len() as u64);
     let layer_gets = reg
@@ -347,7 +240,7 @@ fn redirect_to_another_host_drops_authorization() {
             Resp::new(200, layer.clone())
         }
     }));
-    let cdn_url = format!("http://{}/blob?sig=abc", cdn.addr);
+    let cdn_url = format!("http://{}/blob?sig=abc", cdn.addr());
     let layer_digest = sha(&img.layer);
     let hook = Arc::new(move |_req: &Req, d: &str| {
         (d == layer_digest).then(|| Resp::new(307, "").header("Location", &cdn_url))
@@ -357,13 +250,13 @@ fn redirect_to_another_host_drops_authorization() {
     }));
     let reg = MockServer::start(registry_handler(
         img.clone(),
-        Some(format!("http://{}/token", tokens.addr)),
+        Some(format!("http://{}/token", tokens.addr())),
         hook,
     ));
     let cache = tempfile::tempdir().unwrap();
     let v = json(&ocibench(
         cache.path(),
-        &["pull", "--json", &format!("{}/app:v1", reg.addr)],
+        &["pull", "--json", &format!("{}/app:v1", reg.addr())],
     ));
     assert_eq!(v["image"]["layers"][0]["digest"], sha(&img.layer));
     let cdn_reqs = cdn.requests();
@@ -384,7 +277,7 @@ fn tampered_layer_is_refused_and_nothing_stored() {
     });
     let reg = MockServer::start(registry_handler(img.clone(), None, hook));
     let cache = tempfile::tempdir().unwrap();
-    let out = ocibench(cache.path(), &["pull", &format!("{}/app:v1", reg.addr)]);
+    let out = ocibench(cache.path(), &["pull", &format!("{}/app:v1", reg.addr())]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -413,7 +306,7 @@ fn diff_id_mismatch_is_refused() {
     let img = Arc::new(image(Some(&wrong)));
     let reg = MockServer::start(registry_handler(img.clone(), None, Arc::new(|_, _| None)));
     let cache = tempfile::tempdir().unwrap();
-    let out = ocibench(cache.path(), &["size", &format!("{}/app:v1", reg.addr)]);
+    let out = ocibench(cache.path(), &["size", &format!("{}/app:v1", reg.addr())]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("but the image config says"), "{err}");
@@ -425,7 +318,7 @@ fn missing_tag_and_repository_are_explained() {
     let img = Arc::new(image(None));
     let reg = MockServer::start(registry_handler(img, None, Arc::new(|_, _| None)));
     let cache = tempfile::tempdir().unwrap();
-    let out = ocibench(cache.path(), &["size", &format!("{}/app:nope", reg.addr)]);
+    let out = ocibench(cache.path(), &["size", &format!("{}/app:nope", reg.addr())]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: manifest not found"), "{err}");

@@ -43,6 +43,7 @@ pub mod context;
 pub mod expected;
 pub mod fixtures;
 pub mod http;
+pub mod http_server;
 pub mod layout;
 pub mod media;
 pub mod podman;

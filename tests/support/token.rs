@@ -9,8 +9,7 @@
 //! written in the test; a wrong password is a 401, as on Docker Hub. Every request is
 //! logged ([`TokenIssuer::requests`]) so tests can check the scopes a client asked for.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
+use super::http_server::{Reply, Request, Server};
 use super::registry::Registry;
 use super::tools;
 
@@ -112,7 +112,7 @@ pub struct TokenRequest {
 /// A running token issuer on a free loopback port (serves until the test process ends).
 #[derive(Debug)]
 pub struct TokenIssuer {
-    addr: String,
+    server: Server,
     log: Arc<Mutex<Vec<TokenRequest>>>,
 }
 
@@ -120,22 +120,19 @@ impl TokenIssuer {
     /// Starts an issuer applying `policy`.
     pub fn start(policy: Policy) -> TokenIssuer {
         let keys = keys();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind token issuer");
-        let addr = listener.local_addr().unwrap().to_string();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (log2, policy) = (log.clone(), Arc::new(policy));
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (log, policy) = (log2.clone(), policy.clone());
-                std::thread::spawn(move || serve(stream, keys, &policy, &log));
-            }
-        });
-        TokenIssuer { addr, log }
+        let log2 = log.clone();
+        let server = Server::start(Arc::new(move |req: &Request| {
+            let (status, body) =
+                answer(&req.path, req.header("authorization"), keys, &policy, &log2);
+            Reply::new(status, body).header("Content-Type", "application/json")
+        }));
+        TokenIssuer { server, log }
     }
 
     /// `http://127.0.0.1:PORT/token`, the registry's `auth.token.realm`.
     pub fn realm(&self) -> String {
-        format!("http://{}/token", self.addr)
+        format!("http://{}/token", self.server.addr())
     }
 
     /// The certificate the registry trusts (`auth.token.rootcertbundle`).
@@ -255,45 +252,6 @@ fn sign_jwt(keys: &Keys, subject: Option<&str>, access: &[(String, Vec<String>)]
     let out = child.wait_with_output().expect("openssl dgst");
     assert!(out.status.success(), "openssl dgst -sign failed");
     format!("{signing_input}.{}", b64url(&out.stdout))
-}
-
-fn serve(stream: TcpStream, keys: &Keys, policy: &Policy, log: &Mutex<Vec<TokenRequest>>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-    let mut out = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let (mut authorization, mut length) = (None, 0u64);
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "authorization" => authorization = Some(v.trim().to_string()),
-                    "content-length" => length = v.trim().parse().unwrap_or(0),
-                    _ => {}
-                }
-            }
-        }
-        let _ = reader.by_ref().take(length).read_to_end(&mut Vec::new());
-        let (status, body) = answer(&target, authorization.as_deref(), keys, policy, log);
-        let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if out.write_all(head.as_bytes()).is_err() || out.write_all(body.as_bytes()).is_err() {
-            return;
-        }
-    }
 }
 
 fn answer(
