@@ -8,8 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use support::podman::{Container, LoadedImage, ULIMITS, http_get, podman, unique_name};
-use support::{Registry, TestContext, Variant, free_port, push_fixture, run};
+use support::podman::{LoadedImage, ULIMITS, podman, serve_and_get, unique_name};
+use support::{Registry, TestContext, Variant, push_fixture, run};
 
 /// A small application tree; `stamp` varies mtimes (seconds since 1970) on disk.
 fn app_tree(dir: &Path, stamp: i64) {
@@ -216,14 +216,7 @@ fn the_built_image_runs_under_podman() {
     );
     let _image = LoadedImage(name.clone());
     run(podman().args(["load", "-i"]).arg(&archive));
-    let port = free_port();
-    let cname = unique_name("build-run");
-    let _container = Container(cname.clone());
-    run(podman()
-        .args(["run", "-d", "--name", &cname])
-        .args(ULIMITS)
-        .args(["-p", &format!("127.0.0.1:{port}:8080"), &name]));
-    let response = http_get(port, &cname);
+    let (_container, response) = serve_and_get(&name, "build-run");
     assert!(response.contains(" 200 "), "{response}");
     assert!(
         response.ends_with("hello from the built layer\n"),

@@ -6,8 +6,7 @@
 mod export_fixture;
 
 use export_fixture::{
-    APP_PAGE, Container, LoadedImage, busybox_layers, free_port, http_get, podman, run, stdout,
-    unique_name,
+    APP_PAGE, LoadedImage, busybox_layers, podman, run, serve_and_get, stdout, unique_name,
 };
 use ocibench::oci::config::{AddedLayer, ConfigEdit, edit_config};
 use ocibench::oci::export::{Destination, ExportImage, export};
@@ -103,25 +102,15 @@ fn podman_sees_the_edited_config_and_runs_it() {
     ]));
     assert_eq!(health.trim(), "[CMD /bin/true]");
 
-    let port = free_port();
-    let cname = unique_name("config-run");
-    let _container = Container(cname.clone());
-    run(podman().args([
-        "run",
-        "-d",
-        "--rm",
-        "--name",
-        &cname,
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-        "-p",
-        &format!("127.0.0.1:{port}:8080"),
-        &name,
-    ]));
-    let response = http_get(port, &cname);
+    let (container, response) = serve_and_get(&name, "config-run");
     assert!(response.ends_with(APP_PAGE), "{response}");
-    let env = stdout(podman().args(["exec", &cname, "/bin/busybox", "sh", "-c", "echo $GREETING"]));
+    let env = stdout(podman().args([
+        "exec",
+        &container.0,
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo $GREETING",
+    ]));
     assert_eq!(env.trim(), "hola");
 }

@@ -4,10 +4,7 @@
 
 mod export_fixture;
 
-use export_fixture::{
-    APP_PAGE, Container, Fixture, LoadedImage, free_port, http_get, podman, run, stdout,
-    unique_name,
-};
+use export_fixture::{APP_PAGE, Fixture, LoadedImage, podman, serve_and_get, stdout, unique_name};
 use ocibench::oci::export::{Destination, export};
 use ocibench::oci::manifest::MediaFamily;
 use ocibench::progress::NoProgress;
@@ -24,24 +21,7 @@ fn load_and_serve(archive: &std::path::Path, name: &str, image_id: &str) {
         "podman's image ID is the config digest"
     );
 
-    let port = free_port();
-    let cname = unique_name("run");
-    let _container = Container(cname.clone());
-    run(podman().args([
-        "run",
-        "-d",
-        "--rm",
-        "--name",
-        &cname,
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-        "-p",
-        &format!("127.0.0.1:{port}:8080"),
-        name,
-    ]));
-    let response = http_get(port, &cname);
+    let (_container, response) = serve_and_get(name, "run");
     assert!(
         response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
         "{response}"

@@ -274,7 +274,7 @@ pub fn listing(dir: &Path) -> Vec<String> {
 #[path = "../support/podman.rs"]
 mod podman;
 #[allow(unused_imports)]
-pub use podman::{Container, LoadedImage, http_get, podman, unique_name};
+pub use podman::{Container, LoadedImage, http_get, podman, serve_and_get, unique_name};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

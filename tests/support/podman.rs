@@ -93,3 +93,27 @@ pub fn http_get(port: u16, container: &str) -> String {
         }
     }
 }
+
+/// Starts `image` detached with its port 8080 published on a free loopback port,
+/// and GETs `/` once it answers. The container is removed when the guard drops.
+pub fn serve_and_get(image: &str, what: &str) -> (Container, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let name = unique_name(what);
+    let guard = Container(name.clone());
+    let out = podman()
+        .args(["run", "-d", "--name", &name])
+        .args(ULIMITS)
+        .args(["-p", &format!("127.0.0.1:{port}:8080"), image])
+        .output()
+        .expect("start podman");
+    assert!(
+        out.status.success(),
+        "podman run {image} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let response = http_get(port, &name);
+    (guard, response)
+}
