@@ -103,14 +103,8 @@ pub fn build_image(
 ) -> anyhow::Result<(BlobStore, BuiltImage)> {
     let epoch = layer::source_date_epoch()?;
     let edit = ConfigEdit {
-        entrypoint: settings.entrypoint.clone(),
-        cmd: settings.cmd.clone(),
-        env: settings.env.clone(),
-        workdir: settings.workdir.clone(),
-        expose: settings.expose.clone(),
-        labels: settings.labels.clone(),
-        user: settings.user.clone(),
         created_epoch: epoch,
+        ..settings.config.clone()
     };
     edit.validate()?;
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::UserError;
-use crate::oci::config;
+use crate::oci::config::{self, ConfigEdit};
 use crate::oci::export_dest::Destination;
 use crate::oci::manifest::Platform;
 use crate::oci::reference::{ImageReference, TlsMode};
@@ -78,14 +78,9 @@ pub struct BuildSettings {
     /// exportReferencesGraph files describing the closures (else nix-store is asked).
     pub nix_graphs: Vec<PathBuf>,
     pub max_layers: usize,
-    pub entrypoint: Option<Vec<String>>,
-    pub cmd: Option<Vec<String>>,
-    pub env: Vec<String>,
-    pub workdir: Option<String>,
-    /// Normalised: `8080/tcp`.
-    pub expose: Vec<String>,
-    pub labels: Vec<(String, String)>,
-    pub user: Option<String>,
+    /// The config changes (`created_epoch` is set from `SOURCE_DATE_EPOCH` at build
+    /// time); ports normalised to `8080/tcp`.
+    pub config: ConfigEdit,
     pub platform: Platform,
     pub outputs: Vec<BuildOutput>,
     pub tls: TlsMode,
@@ -155,21 +150,24 @@ impl BuildSettings {
             nix_closures: a.nix_closures.clone(),
             nix_graphs: a.nix_graphs.clone(),
             max_layers: a.max_layers,
-            entrypoint: a
-                .entrypoint
-                .as_deref()
-                .map(|s| parse_argv("--entrypoint", s))
-                .transpose()?,
-            cmd: a
-                .cmd
-                .as_deref()
-                .map(|s| parse_argv("--cmd", s))
-                .transpose()?,
-            env,
-            workdir: a.workdir.clone(),
-            expose,
-            labels,
-            user: a.user.clone(),
+            config: ConfigEdit {
+                entrypoint: a
+                    .entrypoint
+                    .as_deref()
+                    .map(|s| parse_argv("--entrypoint", s))
+                    .transpose()?,
+                cmd: a
+                    .cmd
+                    .as_deref()
+                    .map(|s| parse_argv("--cmd", s))
+                    .transpose()?,
+                env,
+                workdir: a.workdir.clone(),
+                expose,
+                labels,
+                user: a.user.clone(),
+                created_epoch: 0,
+            },
             platform,
             outputs,
             tls: a.tls.mode(),
