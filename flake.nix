@@ -16,6 +16,8 @@
           version = cargoToml.package.version;
           src = pkgs.lib.cleanSource ./.;
           cargoLock.lockFile = ./Cargo.lock;
+          # isal-sys builds ISA-L's igzip (the pull's inflater) from its vendored source.
+          nativeBuildInputs = with pkgs; [ nasm autoconf automake libtool ];
           # The integration tests start a registry, podman and nginx: run them with
           # scripts/test.sh in the dev shell, not inside the build sandbox.
           doCheck = false;

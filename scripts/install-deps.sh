@@ -3,8 +3,10 @@
 # Idempotent: installs only what is missing. Needs root (or sudo) and the apt mirror.
 set -euo pipefail
 
-# Package list by purpose; `all` is the default.
-test_pkgs=(docker-registry skopeo podman runc busybox-static apache2-utils nginx-light
+# Package list by purpose. Building ocibench itself needs a C toolchain, nasm and the
+# autotools: the isal-sys crate compiles ISA-L's igzip (the pull's inflater) from source.
+build_pkgs=(build-essential nasm autoconf automake libtool)
+test_pkgs=("${build_pkgs[@]}" docker-registry skopeo podman runc busybox-static apache2-utils nginx-light
            nix-bin debootstrap ca-certificates curl pigz jq time openssl)
 bench_pkgs=(wrk hey)
 

@@ -12,10 +12,10 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use flate2::read::MultiGzDecoder;
 use serde::Serialize;
 
 use super::digest::{Digest, HashingSink};
+use super::inflate::GzipReader;
 use super::manifest::{
     Compression, Descriptor, ImageManifest, Manifest, ManifestError, Platform, layer_compression,
 };
@@ -314,6 +314,7 @@ fn ensure_layer(
             None => {
                 // Stored by other means (e.g. a layout written by skopeo): measure it once.
                 let f = store.open_blob(&layer.digest)?;
+                let f = io::BufReader::with_capacity(HASH_CHUNK, f);
                 let meta = measure(f, compression, &layer.digest)?;
                 store.put_layer_meta(&layer.digest, &meta)?;
                 meta
@@ -459,22 +460,18 @@ fn check_diff_id(layer: &Descriptor, expected: &Digest, meta: &LayerMeta) -> Res
 }
 
 /// Decompresses (if needed) and hashes a layer: its diff_id and uncompressed length.
-/// The hashing runs on its own thread, so inflating is the only work on this one.
+/// Inflating is the only work on this thread: it fills 256 KiB chunks in place and
+/// hands each to a thread that hashes it, which hands the buffer back for reuse.
 fn measure(
-    r: impl Read,
+    input: impl io::BufRead,
     compression: Compression,
     digest: &Digest,
 ) -> Result<LayerMeta, PullError> {
-    let mut sink = ThreadedHasher::new();
     let res = match compression {
-        Compression::Gzip => copy_large(
-            &mut MultiGzDecoder::new(io::BufReader::with_capacity(256 * 1024, r)),
-            &mut sink,
-        ),
-        _ => copy_large(&mut io::BufReader::with_capacity(256 * 1024, r), &mut sink),
+        Compression::Gzip => hash_stream(GzipReader::new(input)),
+        _ => hash_stream(input),
     };
-    let (diff_id, uncompressed_bytes) = sink.finish();
-    res.map_err(|source| PullError::BadLayerData {
+    let (diff_id, uncompressed_bytes) = res.map_err(|source| PullError::BadLayerData {
         digest: digest.clone(),
         compression: "gzip",
         source,
@@ -485,94 +482,57 @@ fn measure(
     })
 }
 
-/// `io::copy` with a 256 KiB buffer: inflating into io::copy's 8 KiB one costs
-/// a call into the decoder (and its bookkeeping) per 8 KiB of output.
-fn copy_large(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; HASH_CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        w.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-}
-
-/// A `Write` that hands 256 KiB chunks to a thread computing sha256 and length.
-struct ThreadedHasher {
-    buf: Vec<u8>,
-    tx: Option<mpsc::SyncSender<Vec<u8>>>,
-    worker: Option<std::thread::JoinHandle<(Digest, u64)>>,
-}
-
 const HASH_CHUNK: usize = 256 * 1024;
 
-impl ThreadedHasher {
-    fn new() -> Self {
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
-        let worker = std::thread::spawn(move || {
+/// sha256 and length of everything `r` yields, hashed on a second thread while this
+/// one reads (inflates) the next chunk. Buffers circulate between the two threads, so
+/// a layer of any size costs a few hundred KiB and no allocation per chunk.
+fn hash_stream(mut r: impl Read) -> io::Result<(Digest, u64)> {
+    const IN_FLIGHT: usize = 4;
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
+    let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
+    for _ in 0..IN_FLIGHT {
+        free_tx.send(vec![0u8; HASH_CHUNK]).expect("room for every buffer");
+    }
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || {
             let mut sink = HashingSink::new();
-            for chunk in rx {
-                let _ = sink.write_all(&chunk);
+            for (buf, n) in full_rx {
+                let _ = sink.write_all(&buf[..n]);
+                // The reader may have stopped (an error): then nobody wants the buffer.
+                let _ = free_tx.send(buf);
             }
             sink.finish()
         });
-        ThreadedHasher {
-            buf: Vec::with_capacity(HASH_CHUNK),
-            tx: Some(tx),
-            worker: Some(worker),
-        }
-    }
-
-    fn send(&mut self) {
-        if self.buf.is_empty() {
-            return;
-        }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(HASH_CHUNK));
-        if let Some(tx) = &self.tx {
-            tx.send(full).expect("hash thread alive");
-        }
-    }
-
-    fn finish(mut self) -> (Digest, u64) {
-        self.send();
-        drop(self.tx.take());
-        self.worker
-            .take()
-            .expect("finished once")
-            .join()
-            .expect("hash thread panicked")
-    }
+        let read = (|| -> io::Result<()> {
+            loop {
+                let mut buf = free_rx.recv().expect("hash thread returns buffers");
+                let mut n = 0;
+                while n < buf.len() {
+                    match r.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if n == 0 {
+                    return Ok(());
+                }
+                full_tx.send((buf, n)).expect("hash thread alive");
+                if n < HASH_CHUNK {
+                    return Ok(());
+                }
+            }
+        })();
+        drop(full_tx);
+        let hashed = hasher.join().expect("hash thread panicked");
+        read.map(|()| hashed)
+    })
 }
 
-impl Write for ThreadedHasher {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(HASH_CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == HASH_CHUNK {
-            self.send();
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for ThreadedHasher {
-    fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
-    }
-}
-
-/// Reads the chunks a channel carries, as one stream.
+/// Reads the chunks a channel carries, as one buffered stream: `fill_buf` lends the
+/// chunk itself, so the inflater reads the downloaded bytes without another copy.
 struct ChannelReader {
     rx: mpsc::Receiver<Vec<u8>>,
     cur: Vec<u8>,
@@ -589,20 +549,30 @@ impl ChannelReader {
     }
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl io::BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(buf) => {
                     self.cur = buf;
                     self.pos = 0;
                 }
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(&[]),
             }
         }
-        let n = out.len().min(self.cur.len() - self.pos);
-        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
+        Ok(&self.cur[self.pos..])
+    }
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.len());
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = io::BufRead::fill_buf(self)?;
+        let n = out.len().min(avail.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        io::BufRead::consume(self, n);
         Ok(n)
     }
 }
@@ -649,7 +619,11 @@ pub fn size_of(
             Some(m) => m,
             None => {
                 let compression = layer_compression(&l.media_type).unwrap_or(Compression::Gzip);
-                let meta = measure(store.open_blob(&l.digest)?, compression, &l.digest)?;
+                let meta = measure(
+                    io::BufReader::with_capacity(HASH_CHUNK, store.open_blob(&l.digest)?),
+                    compression,
+                    &l.digest,
+                )?;
                 store.put_layer_meta(&l.digest, &meta)?;
                 meta
             }
@@ -705,14 +679,49 @@ mod tests {
     }
 
     #[test]
-    fn threaded_hasher_matches_one_shot() {
+    fn hash_stream_matches_one_shot() {
         let data: Vec<u8> = (0..1_000_003u32).map(|i| (i * 7 % 251) as u8).collect();
-        let mut h = ThreadedHasher::new();
-        for piece in data.chunks(77_777) {
-            h.write_all(piece).unwrap();
+        // Exactly a chunk, a chunk and a byte, several chunks, nothing.
+        for len in [HASH_CHUNK, HASH_CHUNK + 1, data.len(), 0] {
+            let got = hash_stream(&data[..len]).unwrap();
+            assert_eq!(got, (Digest::of(&data[..len]), len as u64), "{len} bytes");
         }
-        assert_eq!(h.finish(), (Digest::of(&data), data.len() as u64));
-        assert_eq!(ThreadedHasher::new().finish(), (Digest::of(b""), 0));
+    }
+
+    #[test]
+    fn hash_stream_passes_read_errors_on() {
+        struct Broken(usize);
+        impl Read for Broken {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("connection reset"));
+                }
+                let n = out.len().min(self.0);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let err = hash_stream(Broken(3 * HASH_CHUNK + 5)).unwrap_err();
+        assert_eq!(err.to_string(), "connection reset");
+    }
+
+    #[test]
+    fn measure_inflates_and_hashes_a_gzip_layer() {
+        use flate2::write::GzEncoder;
+        let tar: Vec<u8> = (0..700_000u32).map(|i| (i % 97) as u8).collect();
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(&tar).unwrap();
+        let gz = e.finish().unwrap();
+        let d = Digest::of(&gz);
+        let (tx, rx) = mpsc::sync_channel(64);
+        for piece in gz.chunks(1000) {
+            tx.send(piece.to_vec()).unwrap();
+        }
+        drop(tx);
+        let meta = measure(ChannelReader::new(rx), Compression::Gzip, &d).unwrap();
+        assert_eq!((meta.diff_id, meta.uncompressed_bytes), (Digest::of(&tar), tar.len() as u64));
+        let err = measure(&gz[..gz.len() - 3], Compression::Gzip, &d).unwrap_err();
+        assert!(matches!(err, PullError::BadLayerData { .. }), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod export;
 pub mod export_archive;
 pub mod export_dest;
 pub mod image;
+pub mod inflate;
 pub mod layer;
 pub mod layer_tar;
 pub mod layer_walk;
