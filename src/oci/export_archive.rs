@@ -11,7 +11,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
+use super::inflate::GzipReader;
 use serde::Serialize;
 use serde_json::json;
 
@@ -216,13 +216,15 @@ fn uncompressed_layer_size(
                 .open_blob(&desc.digest)
                 .map_err(|e| store_error(store, &desc.digest, e))?;
             let mut sink = HashingSink::new();
-            io::copy(&mut MultiGzDecoder::new(BufReader::new(file)), &mut sink).map_err(
-                |source| ExportError::ReadBlob {
-                    digest: desc.digest.clone(),
-                    path: src.clone(),
-                    source,
-                },
-            )?;
+            io::copy(
+                &mut GzipReader::new(BufReader::with_capacity(CHUNK, file)),
+                &mut sink,
+            )
+            .map_err(|source| ExportError::ReadBlob {
+                digest: desc.digest.clone(),
+                path: src.clone(),
+                source,
+            })?;
             let (actual, size) = sink.finish();
             if &actual != diff_id {
                 return Err(diff_id_mismatch(desc, &src, diff_id, &actual));
@@ -375,7 +377,7 @@ impl<W: Write> TarOut<'_, W> {
                     .open_blob(&desc.digest)
                     .map_err(|err| store_error(store, &desc.digest, err))?;
                 let reader: Box<dyn Read> = if *gzip {
-                    Box::new(MultiGzDecoder::new(BufReader::with_capacity(CHUNK, file)))
+                    Box::new(GzipReader::new(BufReader::with_capacity(CHUNK, file)))
                 } else {
                     Box::new(file)
                 };

@@ -373,24 +373,32 @@ fn transfer_layer(
     let measured: Result<LayerMeta, PullError> = if compression == Compression::Gzip {
         // The download thread (this one) hashes and stores; a second thread inflates
         // and hashes the tar stream. A bounded channel keeps memory flat.
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(32);
+        let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(32);
+        // Chunks the inflater has finished come back, so nothing is allocated (and
+        // zeroed) per read.
+        let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(34);
         let (copied, measured) = std::thread::scope(|s| {
-            let inflater =
-                s.spawn(move || measure(ChannelReader::new(rx), Compression::Gzip, &layer.digest));
+            let inflater = s.spawn(move || {
+                let chunks = ChannelReader::new(rx).recycling(free_tx);
+                measure(chunks, Compression::Gzip, &layer.digest)
+            });
             let copied = (|| -> io::Result<()> {
                 let mut inflating = true;
                 loop {
-                    let mut buf = vec![0u8; 256 * 1024];
+                    let mut buf = free_rx
+                        .try_recv()
+                        .ok()
+                        .filter(|b| b.len() == HASH_CHUNK)
+                        .unwrap_or_else(|| vec![0u8; HASH_CHUNK]);
                     let n = reader.read(&mut buf)?;
                     if n == 0 {
                         return Ok(());
                     }
-                    buf.truncate(n);
-                    writer.write_all(&buf)?;
+                    writer.write_all(&buf[..n])?;
                     reporter.advance(id, n as u64);
                     // If the inflater stopped early (bad data), keep downloading so the
                     // digest check below can say what went wrong.
-                    if inflating && tx.send(buf).is_err() {
+                    if inflating && tx.send((buf, n)).is_err() {
                         inflating = false;
                     }
                 }
@@ -492,7 +500,9 @@ fn hash_stream(mut r: impl Read) -> io::Result<(Digest, u64)> {
     let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
     let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
     for _ in 0..IN_FLIGHT {
-        free_tx.send(vec![0u8; HASH_CHUNK]).expect("room for every buffer");
+        free_tx
+            .send(vec![0u8; HASH_CHUNK])
+            .expect("room for every buffer");
     }
     std::thread::scope(|s| {
         let hasher = s.spawn(move || {
@@ -531,39 +541,54 @@ fn hash_stream(mut r: impl Read) -> io::Result<(Digest, u64)> {
     })
 }
 
-/// Reads the chunks a channel carries, as one buffered stream: `fill_buf` lends the
-/// chunk itself, so the inflater reads the downloaded bytes without another copy.
+/// Reads the chunks a channel carries (a buffer and how much of it is filled), as one
+/// buffered stream: `fill_buf` lends the chunk itself, so the inflater reads the
+/// downloaded bytes without another copy. Finished buffers can be sent back for reuse.
 struct ChannelReader {
-    rx: mpsc::Receiver<Vec<u8>>,
+    rx: mpsc::Receiver<(Vec<u8>, usize)>,
+    recycle: Option<mpsc::SyncSender<Vec<u8>>>,
     cur: Vec<u8>,
+    end: usize,
     pos: usize,
 }
 
 impl ChannelReader {
-    fn new(rx: mpsc::Receiver<Vec<u8>>) -> Self {
+    fn new(rx: mpsc::Receiver<(Vec<u8>, usize)>) -> Self {
         ChannelReader {
             rx,
+            recycle: None,
             cur: Vec::new(),
+            end: 0,
             pos: 0,
         }
+    }
+
+    fn recycling(mut self, to: mpsc::SyncSender<Vec<u8>>) -> Self {
+        self.recycle = Some(to);
+        self
     }
 }
 
 impl io::BufRead for ChannelReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.cur.len() {
+        while self.pos == self.end {
             match self.rx.recv() {
-                Ok(buf) => {
-                    self.cur = buf;
+                Ok((buf, end)) => {
+                    let done = std::mem::replace(&mut self.cur, buf);
+                    if let (Some(to), false) = (&self.recycle, done.is_empty()) {
+                        // Full (or the sender gone): the buffer is simply freed.
+                        let _ = to.try_send(done);
+                    }
+                    self.end = end.min(self.cur.len());
                     self.pos = 0;
                 }
                 Err(_) => return Ok(&[]),
             }
         }
-        Ok(&self.cur[self.pos..])
+        Ok(&self.cur[self.pos..self.end])
     }
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.cur.len());
+        self.pos = (self.pos + n).min(self.end);
     }
 }
 
@@ -715,11 +740,14 @@ mod tests {
         let d = Digest::of(&gz);
         let (tx, rx) = mpsc::sync_channel(64);
         for piece in gz.chunks(1000) {
-            tx.send(piece.to_vec()).unwrap();
+            tx.send((piece.to_vec(), piece.len())).unwrap();
         }
         drop(tx);
         let meta = measure(ChannelReader::new(rx), Compression::Gzip, &d).unwrap();
-        assert_eq!((meta.diff_id, meta.uncompressed_bytes), (Digest::of(&tar), tar.len() as u64));
+        assert_eq!(
+            (meta.diff_id, meta.uncompressed_bytes),
+            (Digest::of(&tar), tar.len() as u64)
+        );
         let err = measure(&gz[..gz.len() - 3], Compression::Gzip, &d).unwrap_err();
         assert!(matches!(err, PullError::BadLayerData { .. }), "{err}");
     }
@@ -727,9 +755,9 @@ mod tests {
     #[test]
     fn channel_reader_joins_chunks() {
         let (tx, rx) = mpsc::sync_channel(4);
-        tx.send(b"ab".to_vec()).unwrap();
-        tx.send(Vec::new()).unwrap();
-        tx.send(b"cde".to_vec()).unwrap();
+        tx.send((b"abXX".to_vec(), 2)).unwrap();
+        tx.send((Vec::new(), 0)).unwrap();
+        tx.send((b"cde".to_vec(), 3)).unwrap();
         drop(tx);
         let mut s = String::new();
         ChannelReader::new(rx).read_to_string(&mut s).unwrap();

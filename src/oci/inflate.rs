@@ -56,7 +56,10 @@ fn isal_error(code: i32) -> io::Error {
         isal::ISAL_INCORRECT_CHECKSUM => "gzip CRC-32 or length trailer does not match the data",
         _ => "corrupt gzip data",
     };
-    io::Error::new(io::ErrorKind::InvalidData, format!("{what} (ISA-L code {code})"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{what} (ISA-L code {code})"),
+    )
 }
 
 impl<R: BufRead> Read for GzipReader<R> {
@@ -137,7 +140,14 @@ mod tests {
 
     /// Pseudo-random but compressible bytes: words from a small vocabulary.
     fn sample(len: usize) -> Vec<u8> {
-        let words: [&[u8]; 6] = [b"layer ", b"blob ", b"sha256 ", b"\n", b"ocibench ", b"\0\0\0"];
+        let words: [&[u8]; 6] = [
+            b"layer ",
+            b"blob ",
+            b"sha256 ",
+            b"\n",
+            b"ocibench ",
+            b"\0\0\0",
+        ];
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut out = Vec::with_capacity(len + 16);
         while out.len() < len {
@@ -198,7 +208,10 @@ mod tests {
                     continue;
                 }
                 let got = inflate_all(GzipReader::new(Trickle { data: &gz, step }), out).unwrap();
-                assert!(got == data, "level {level}, input step {step}, output {out}");
+                assert!(
+                    got == data,
+                    "level {level}, input step {step}, output {out}"
+                );
             }
         }
     }
@@ -226,11 +239,31 @@ mod tests {
     fn truncated_stream_is_unexpected_eof_wherever_it_is_cut() {
         // Cut at 0 too: no bytes at all is not a gzip stream (gzip -dc </dev/null fails).
         let gz = gzip(&sample(200_000), 6);
-        for cut in [0usize, 1, 5, 10, 11, 100, gz.len() / 2, gz.len() - 8, gz.len() - 1] {
+        for cut in [
+            0usize,
+            1,
+            5,
+            10,
+            11,
+            100,
+            gz.len() / 2,
+            gz.len() - 8,
+            gz.len() - 1,
+        ] {
             for step in [3, 1 << 20] {
-                let err = inflate_all(GzipReader::new(Trickle { data: &gz[..cut], step }), 4096)
-                    .unwrap_err();
-                assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}, step {step}: {err}");
+                let err = inflate_all(
+                    GzipReader::new(Trickle {
+                        data: &gz[..cut],
+                        step,
+                    }),
+                    4096,
+                )
+                .unwrap_err();
+                assert_eq!(
+                    err.kind(),
+                    io::ErrorKind::UnexpectedEof,
+                    "cut at {cut}, step {step}: {err}"
+                );
             }
         }
     }
@@ -253,7 +286,13 @@ mod tests {
         for b in &mut body[40..60] {
             *b ^= 0xa5;
         }
-        for (name, bad) in [("crc", crc), ("len", len), ("magic", magic), ("trailing", trailing), ("body", body)] {
+        for (name, bad) in [
+            ("crc", crc),
+            ("len", len),
+            ("magic", magic),
+            ("trailing", trailing),
+            ("body", body),
+        ] {
             let err = inflate_all(GzipReader::new(&bad[..]), 65536).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{name}: {err}");
         }
@@ -264,14 +303,22 @@ mod tests {
         let mut x = 1u64;
         let data: Vec<u8> = (0..5_000_000)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (x >> 56) as u8
             })
             .collect();
         let gz = gzip(&data, 6);
         let mut via_flate2 = Vec::new();
-        flate2::read::MultiGzDecoder::new(&gz[..]).read_to_end(&mut via_flate2).unwrap();
-        let ours = inflate_all(GzipReader::new(io::BufReader::with_capacity(8192, &gz[..])), 1 << 18).unwrap();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut via_flate2)
+            .unwrap();
+        let ours = inflate_all(
+            GzipReader::new(io::BufReader::with_capacity(8192, &gz[..])),
+            1 << 18,
+        )
+        .unwrap();
         assert!(ours == via_flate2 && ours == data);
     }
 }
