@@ -390,7 +390,9 @@ fn transfer_layer(
                         .ok()
                         .filter(|b| b.len() == HASH_CHUNK)
                         .unwrap_or_else(|| vec![0u8; HASH_CHUNK]);
-                    let n = reader.read(&mut buf)?;
+                    // Whole chunks (the socket gives a few KiB per read): a wake-up
+                    // of the inflater per 256 KiB, not per read.
+                    let n = fill(&mut reader, &mut buf)?;
                     if n == 0 {
                         return Ok(());
                     }
@@ -517,15 +519,7 @@ fn hash_stream(mut r: impl Read) -> io::Result<(Digest, u64)> {
         let read = (|| -> io::Result<()> {
             loop {
                 let mut buf = free_rx.recv().expect("hash thread returns buffers");
-                let mut n = 0;
-                while n < buf.len() {
-                    match r.read(&mut buf[n..]) {
-                        Ok(0) => break,
-                        Ok(k) => n += k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+                let n = fill(&mut r, &mut buf)?;
                 if n == 0 {
                     return Ok(());
                 }
@@ -539,6 +533,20 @@ fn hash_stream(mut r: impl Read) -> io::Result<(Digest, u64)> {
         let hashed = hasher.join().expect("hash thread panicked");
         read.map(|()| hashed)
     })
+}
+
+/// Reads into `buf` until it is full or the stream ends; returns how much it holds.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Reads the chunks a channel carries (a buffer and how much of it is filled), as one
