@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! tar entries -> HashingWriter (diff_id, uncompressed length)
-//!             -> ParallelGzip -> HashingWriter (digest, compressed length) -> out
+//!             -> ParallelGzip -> out (digest, compressed length)
 //! ```
+//!
+//! The compressed stream is hashed once, by whoever receives it: the blob
+//! store's writer hashes what it stores anyway, so `write_to_store` takes the
+//! digest from it; `write_to` hashes on its own.
 //!
 //! The bytes depend only on the sources' names, contents, permission bits, link
 //! structure, the epoch, and the level; never on on-disk mtimes, owners,
@@ -192,7 +196,15 @@ impl LayerBuilder {
         out: W,
         progress: &dyn Reporter,
     ) -> Result<LayerStats, LayerError> {
-        self.write_stream(out, progress).map(|(_, stats)| stats)
+        let (out, diff_id, uncompressed_bytes) =
+            self.write_stream(HashingWriter::new(out), progress)?;
+        let (_, digest, compressed_bytes) = out.finish();
+        Ok(LayerStats {
+            digest,
+            compressed_bytes,
+            diff_id,
+            uncompressed_bytes,
+        })
     }
 
     /// Writes the layer into `store` (verified, then renamed into place) and
@@ -202,8 +214,15 @@ impl LayerBuilder {
         store: &BlobStore,
         progress: &dyn Reporter,
     ) -> Result<LayerStats, LayerError> {
-        let (w, stats) = self.write_stream(store.writer()?, progress)?;
-        w.commit(Some((&stats.digest, stats.compressed_bytes)))?;
+        // The store's writer hashes what it writes: that is the digest.
+        let (w, diff_id, uncompressed_bytes) = self.write_stream(store.writer()?, progress)?;
+        let (digest, compressed_bytes) = w.commit(None)?;
+        let stats = LayerStats {
+            digest,
+            compressed_bytes,
+            diff_id,
+            uncompressed_bytes,
+        };
         store.put_layer_meta(
             &stats.digest,
             &LayerMeta {
@@ -214,17 +233,19 @@ impl LayerBuilder {
         Ok(stats)
     }
 
+    /// Writes the compressed layer to `out`; returns `out`, the diff_id and the
+    /// uncompressed length. Hashing the compressed bytes is the caller's part.
     fn write_stream<W: Write>(
         &self,
         out: W,
         progress: &dyn Reporter,
-    ) -> Result<(W, LayerStats), LayerError> {
+    ) -> Result<(W, Digest, u64), LayerError> {
         let root = self.plan()?;
         let opts = GzipOptions {
             level: self.level,
             threads: self.threads,
         };
-        let gz = ParallelGzip::with_options(HashingWriter::new(out), opts).map_err(write_err)?;
+        let gz = ParallelGzip::with_options(out, opts).map_err(write_err)?;
         let mut emitter = Emitter {
             out: HashingWriter::new(gz),
             mtime: self.mtime,
@@ -242,16 +263,8 @@ impl LayerBuilder {
         progress.finish(self.progress_id);
         res?;
         let (gz, diff_id, uncompressed_bytes) = emitter.out.finish();
-        let (out, digest, compressed_bytes) = gz.finish().map_err(write_err)?.finish();
-        Ok((
-            out,
-            LayerStats {
-                digest,
-                compressed_bytes,
-                diff_id,
-                uncompressed_bytes,
-            },
-        ))
+        let out = gz.finish().map_err(write_err)?;
+        Ok((out, diff_id, uncompressed_bytes))
     }
 
     /// Checks what can be checked before writing: the level, every destination,
@@ -312,7 +325,7 @@ fn parse_dest(dest: &str) -> Result<Vec<Vec<u8>>, LayerError> {
 
 /// Streams entries into the tar writer.
 struct Emitter<'r, W: Write> {
-    out: HashingWriter<ParallelGzip<HashingWriter<W>>>,
+    out: HashingWriter<ParallelGzip<W>>,
     mtime: u64,
     /// (device, inode) of multiply-linked files already written -> their name.
     links: HashMap<(u64, u64), Vec<u8>>,

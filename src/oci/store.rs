@@ -345,6 +345,15 @@ impl BlobWriter {
             source: e.into_error(),
         })?;
         let target = dir.join(digest.hex());
+        // A blob already stored under this digest holds these bytes (the rule
+        // `put_bytes` follows): keep it and drop the copy. Renaming over it
+        // would cost far more than writing it: ext4 (auto_da_alloc) starts
+        // writeback of the new file and frees the old one's blocks, ~0.15 s
+        // for a 200 MB layer, as when a build makes the same layer again.
+        if fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == size) {
+            drop(tmp);
+            return Ok((digest, size));
+        }
         tmp.persist(&target).map_err(|e| StoreError::Io {
             path: target.clone(),
             source: e.error,
@@ -445,6 +454,25 @@ mod tests {
         let (d, n) = w.commit(Some((&good, 5))).unwrap();
         assert_eq!((d.clone(), n), (good.clone(), 5));
         assert_eq!(store.read_blob(&good).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn committing_a_stored_blob_keeps_the_stored_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = store.put_bytes(b"hello").unwrap();
+        let inode = fs::metadata(store.blob_path(&d)).unwrap().ino();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"hello").unwrap();
+        assert_eq!(w.commit(None).unwrap(), (d.clone(), 5));
+        assert_eq!(fs::metadata(store.blob_path(&d)).unwrap().ino(), inode);
+        assert_eq!(store.read_blob(&d).unwrap(), b"hello");
+        let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [d.hex()], "the copy is removed");
     }
 
     #[test]
