@@ -11,6 +11,11 @@
 //! - every block but the last ends with a sync flush (an empty stored block), so
 //!   the blocks concatenate into one valid deflate stream; the last ends with a
 //!   final block;
+//! - a block whose bytes look incompressible (an almost flat byte histogram, as
+//!   in already-compressed files) and that level 1 cannot shrink by 1/64 is
+//!   stored rather than searched at full level, which would take ~10x as long
+//!   to emit about the same stored bytes (klauspost/compress, whose pgzip
+//!   containerd uses, skips incompressible input the same way);
 //! - each block's CRC-32 is computed by its worker and combined in order;
 //! - one gzip member with a fixed header: no name, mtime 0, XFL as zlib sets it
 //!   for the level, and OS byte 255 ("unknown"), which is what Go's
@@ -123,17 +128,66 @@ fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
     if job.stall {
         thread::sleep(std::time::Duration::from_millis(300));
     }
-    let mut c = Compress::new(Compression::new(level), false);
-    if job.dict_len > 0 {
-        c.set_dictionary(&job.input[..job.dict_len])
-            .map_err(io::Error::other)?;
-    }
+    let dict = &job.input[..job.dict_len];
     let data = &job.input[job.dict_len..];
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
     let out = &mut job.out;
+    if level >= 2 && looks_incompressible(data) {
+        // Confirm with a fast pass (it would find repeats a byte histogram cannot
+        // see); if even that saves almost nothing, store the block: level `level`
+        // would spend ~10x the time to emit stored blocks of its own.
+        deflate_block(1, dict, data, job.last, out)?;
+        let level = if out.len() * 64 >= data.len() * 63 {
+            0
+        } else {
+            level
+        };
+        deflate_block(level, dict, data, job.last, out)?;
+    } else {
+        deflate_block(level, dict, data, job.last, out)?;
+    }
+    Ok(Done {
+        seq: job.seq,
+        input: job.input,
+        out: job.out,
+        crc,
+    })
+}
+
+/// Whether a block's bytes are spread almost evenly over all 256 values, as
+/// compressed, encrypted or random data are (and text, code and binaries are not).
+/// Integer arithmetic only: the answer, hence the output, is the same on every CPU.
+fn looks_incompressible(data: &[u8]) -> bool {
+    if data.len() < 4096 {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for &b in data {
+        counts[b as usize] += 1;
+    }
+    // For uniform bytes the sum of squared counts is n^2/256 + n(1 - 1/256), give
+    // or take a few thousandths; 1% above that is far beyond chance for 128 KiB.
+    let n = data.len() as u64;
+    let sum_sq: u64 = counts.iter().map(|&c| u64::from(c) * u64::from(c)).sum();
+    sum_sq * 256 <= (n * n + 256 * n) * 101 / 100
+}
+
+/// Raw deflate of `data` at `level`, primed with `dict`, into `out` (cleared first),
+/// ending with a sync flush, or with the final block if `last`.
+fn deflate_block(
+    level: u32,
+    dict: &[u8],
+    data: &[u8],
+    last: bool,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut c = Compress::new(Compression::new(level), false);
+    if !dict.is_empty() && level > 0 {
+        c.set_dictionary(dict).map_err(io::Error::other)?;
+    }
     out.clear();
-    let flush = if job.last {
+    let flush = if last {
         FlushCompress::Finish
     } else {
         FlushCompress::Sync
@@ -159,7 +213,7 @@ fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
         out.truncate(start + written);
         let all_in = c.total_in() as usize == data.len();
         // zlib's contract: a flush is complete once it returns with output space left.
-        let complete = if job.last {
+        let complete = if last {
             status == Status::StreamEnd
         } else {
             all_in && written < space
@@ -169,12 +223,7 @@ fn compress_block(level: u32, mut job: Job) -> io::Result<Done> {
         }
         space = 64 * 1024;
     }
-    Ok(Done {
-        seq: job.seq,
-        input: job.input,
-        out: job.out,
-        crc,
-    })
+    Ok(())
 }
 
 type WorkerResult = Result<Done, String>;
@@ -632,6 +681,56 @@ pub(crate) mod tests {
                 );
             }
         }
+    }
+
+    fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored() {
+        assert!(looks_incompressible(&random_bytes(BLOCK_SIZE, 1)));
+        assert!(!looks_incompressible(&test_bytes(BLOCK_SIZE, 1)));
+        assert!(!looks_incompressible(&[7u8; BLOCK_SIZE]));
+        assert!(
+            !looks_incompressible(&random_bytes(1000, 1)),
+            "too small to judge"
+        );
+        // Random bytes: stored blocks, i.e. the data plus a few bytes of framing
+        // per block (level 6 would also end up emitting stored blocks, slowly).
+        let data = random_bytes(10 * BLOCK_SIZE + 999, 5);
+        let z = gz(&data, 2, DEFAULT_LEVEL, 1 << 16);
+        assert!(
+            z.len() > data.len() && z.len() < data.len() + data.len() / 1000,
+            "{} bytes",
+            z.len()
+        );
+        assert_eq!(gunzip(&z), data);
+    }
+
+    #[test]
+    fn repeats_a_histogram_cannot_see_are_still_compressed() {
+        // 30 KiB of random bytes over and over (within deflate's 32 KiB reach): a
+        // nearly flat histogram, yet all but the first copy is matches.
+        let r = random_bytes(30 * 1024, 9);
+        let data: Vec<u8> = r.iter().copied().cycle().take(4 * BLOCK_SIZE).collect();
+        assert!(looks_incompressible(&data[..BLOCK_SIZE]));
+        let z = gz(&data, 2, DEFAULT_LEVEL, 1 << 16);
+        assert!(
+            z.len() < data.len() / 8,
+            "{} of {} bytes",
+            z.len(),
+            data.len()
+        );
+        assert_eq!(gunzip(&z), data);
     }
 
     #[test]
