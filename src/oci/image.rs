@@ -1,10 +1,10 @@
 //! Pulling an image into the blob store, verified, and sizing it exactly.
 //!
 //! A pull resolves the manifest (choosing a platform from an index), stores the
-//! config, then streams the missing layers in parallel. Each layer is hashed as
-//! it arrives (its digest) while a second thread decompresses it and hashes the
-//! tar stream (its diff_id and uncompressed length): download and decompression
-//! overlap. Nothing is committed until digest, size and diff_id all check out.
+//! config, then streams the missing layers in parallel. Each layer is hashed and
+//! stored as it arrives (its digest) while a second thread inflates it (ISA-L,
+//! see `inflate`) and a third hashes the tar stream (its diff_id and uncompressed
+//! length): download, decompression and hashing overlap. Nothing is committed until digest, size and diff_id all check out.
 //! Sizing afterwards reads only the manifest, the config and the remembered
 //! per-layer metadata.
 
