@@ -10,9 +10,7 @@ use std::error::Error as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri};
@@ -73,65 +71,6 @@ pub struct Connection {
     driver: Pin<Box<Driver>>,
     /// The driver finished (the server or hyper closed the connection).
     driver_done: bool,
-    /// What hyper's channels and the socket registration are given to wake.
-    wake: Arc<SelfWake>,
-    waker: Waker,
-}
-
-/// A waker that absorbs the wake-ups an exchange gives itself.
-///
-/// The exchange and its driver run in one task, talking through hyper's
-/// channels: queueing the request wakes the driver, delivering the response
-/// and its body wakes the exchange. Each such wake-up, made while the task is
-/// being polled, would make tokio poll the whole client once more for nothing.
-/// Instead, a wake-up during the poll only marks it, and `round_trip` polls
-/// again at once; wake-ups from outside (the socket is ready) reach the task.
-#[derive(Debug)]
-struct SelfWake {
-    state: AtomicU8,
-    task: Mutex<Option<Waker>>,
-}
-
-const IDLE: u8 = 0;
-const POLLING: u8 = 1;
-const WOKEN: u8 = 2;
-
-/// Polls again at once at most this often, then lets the scheduler decide
-/// (a future that keeps yielding, as hyper's after many loops, or tokio's
-/// cooperative budget running out, must not spin here).
-const MAX_REPOLLS: u32 = 4;
-
-impl Wake for SelfWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self
-            .state
-            .compare_exchange(POLLING, WOKEN, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            self.wake_task();
-        }
-    }
-}
-
-impl SelfWake {
-    fn wake_task(&self) {
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = task.as_ref() {
-            w.wake_by_ref();
-        }
-    }
-
-    /// Remembers the task to wake from outside, if it changed.
-    fn set_task(&self, waker: &Waker) {
-        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        if !task.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *task = Some(waker.clone());
-        }
-    }
 }
 
 impl Connection {
@@ -147,16 +86,10 @@ impl Connection {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| classify(&e))?;
-        let wake = Arc::new(SelfWake {
-            state: AtomicU8::new(IDLE),
-            task: Mutex::new(None),
-        });
         Ok(Connection {
             sender,
             driver: Box::pin(driver),
             driver_done: false,
-            waker: Waker::from(wake.clone()),
-            wake,
         })
     }
 
@@ -208,12 +141,10 @@ impl Connection {
         });
         let driver = &mut self.driver;
         let driver_done = &mut self.driver_done;
-        let wake = &*self.wake;
-        let waker = &self.waker;
         // Exchange, driver, exchange again: the first poll queues the request,
         // the driver writes it (or reads the response and its body), and the
         // second poll picks up what the driver just delivered, all in one wake-up.
-        let mut step = |cx: &mut Context<'_>| {
+        std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
                 return Poll::Ready(r);
             }
@@ -226,21 +157,6 @@ impl Connection {
                 *driver_done = true;
             }
             exchange.as_mut().poll(cx)
-        };
-        std::future::poll_fn(|cx| {
-            wake.set_task(cx.waker());
-            let mut inner = Context::from_waker(waker);
-            for _ in 0..MAX_REPOLLS {
-                wake.state.store(POLLING, Ordering::Release);
-                let polled = step(&mut inner);
-                let woken = wake.state.swap(IDLE, Ordering::AcqRel) == WOKEN;
-                if polled.is_ready() || !woken {
-                    return polled;
-                }
-            }
-            // Still waking itself: yield to the other clients, then come back.
-            cx.waker().wake_by_ref();
-            Poll::Pending
         })
         .await
     }
