@@ -11,18 +11,19 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::image::measure_layer;
 use super::inflate::GzipReader;
 use serde::Serialize;
 use serde_json::json;
 
 use super::config::to_canonical_bytes;
-use super::digest::{Digest, Hasher, HashingSink};
+use super::digest::{Digest, Hasher};
 use super::export::{
     ExportError, ExportImage, FILE_MODE, check_store_blob, existing_parent, next_task_id,
     store_error, write_err,
 };
 use super::manifest::{Compression, Descriptor, layer_compression};
-use super::store::{BlobStore, LayerMeta};
+use super::store::BlobStore;
 use crate::progress::Reporter;
 
 const BLOCK: usize = 512;
@@ -215,27 +216,18 @@ fn uncompressed_layer_size(
             let file = store
                 .open_blob(&desc.digest)
                 .map_err(|e| store_error(store, &desc.digest, e))?;
-            let mut sink = HashingSink::new();
-            io::copy(
-                &mut GzipReader::new(BufReader::with_capacity(CHUNK, file)),
-                &mut sink,
-            )
-            .map_err(|source| ExportError::ReadBlob {
-                digest: desc.digest.clone(),
-                path: src.clone(),
-                source,
-            })?;
-            let (actual, size) = sink.finish();
-            if &actual != diff_id {
-                return Err(diff_id_mismatch(desc, &src, diff_id, &actual));
+            let meta = measure_layer(BufReader::with_capacity(CHUNK, file), Compression::Gzip)
+                .map_err(|source| ExportError::ReadBlob {
+                    digest: desc.digest.clone(),
+                    path: src.clone(),
+                    source,
+                })?;
+            if &meta.diff_id != diff_id {
+                return Err(diff_id_mismatch(desc, &src, diff_id, &meta.diff_id));
             }
-            let meta = LayerMeta {
-                diff_id: actual,
-                uncompressed_bytes: size,
-            };
             // Only a cache of what we just computed: failing to record it is harmless.
             let _ = store.put_layer_meta(&desc.digest, &meta);
-            Ok((true, size))
+            Ok((true, meta.uncompressed_bytes))
         }
         _ => Err(ExportError::UnsupportedLayer {
             digest: desc.digest.clone(),

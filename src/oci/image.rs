@@ -4,7 +4,8 @@
 //! config, then streams the missing layers in parallel. Each layer is hashed and
 //! stored as it arrives (its digest) while a second thread inflates it (ISA-L,
 //! see `inflate`) and a third hashes the tar stream (its diff_id and uncompressed
-//! length): download, decompression and hashing overlap. Nothing is committed until digest, size and diff_id all check out.
+//! length): download, decompression and hashing overlap. Nothing is committed
+//! until digest, size and diff_id all check out.
 //! Sizing afterwards reads only the manifest, the config and the remembered
 //! per-layer metadata.
 
@@ -309,17 +310,7 @@ fn ensure_layer(
         });
     }
     if store.blob_size(&layer.digest) == Some(layer.size) {
-        let meta = match store.layer_meta(&layer.digest) {
-            Some(m) => m,
-            None => {
-                // Stored by other means (e.g. a layout written by skopeo): measure it once.
-                let f = store.open_blob(&layer.digest)?;
-                let f = io::BufReader::with_capacity(HASH_CHUNK, f);
-                let meta = measure(f, compression, &layer.digest)?;
-                store.put_layer_meta(&layer.digest, &meta)?;
-                meta
-            }
-        };
+        let meta = stored_layer_meta(store, &layer.digest, compression)?;
         check_diff_id(layer, diff_id, &meta)?;
         return Ok(false);
     }
@@ -371,8 +362,9 @@ fn transfer_layer(
     // `measured` is the inflater's verdict; it is looked at only after the digest,
     // so a corrupt blob is reported as corrupt rather than as bad gzip.
     let measured: Result<LayerMeta, PullError> = if compression == Compression::Gzip {
-        // The download thread (this one) hashes and stores; a second thread inflates
-        // and hashes the tar stream. A bounded channel keeps memory flat.
+        // The download thread (this one) hashes and stores; a second thread inflates,
+        // handing the tar stream to a third that hashes it. Bounded channels keep
+        // memory flat.
         let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(32);
         // Chunks the inflater has finished come back, so nothing is allocated (and
         // zeroed) per read.
@@ -385,6 +377,7 @@ fn transfer_layer(
             let copied = (|| -> io::Result<()> {
                 let mut inflating = true;
                 loop {
+                    // (The reader's first "finished" buffer is its empty initial one.)
                     let mut buf = free_rx
                         .try_recv()
                         .ok()
@@ -469,23 +462,46 @@ fn check_diff_id(layer: &Descriptor, expected: &Digest, meta: &LayerMeta) -> Res
     Ok(())
 }
 
-/// Decompresses (if needed) and hashes a layer: its diff_id and uncompressed length.
-/// Inflating is the only work on this thread: it fills 256 KiB chunks in place and
-/// hands each to a thread that hashes it, which hands the buffer back for reuse.
+/// A stored layer's diff_id and uncompressed length: as remembered, or, for a blob
+/// stored by other means (e.g. a layout written by skopeo), measured once and
+/// remembered.
+fn stored_layer_meta(
+    store: &BlobStore,
+    digest: &Digest,
+    compression: Compression,
+) -> Result<LayerMeta, PullError> {
+    if let Some(meta) = store.layer_meta(digest) {
+        return Ok(meta);
+    }
+    let blob = io::BufReader::with_capacity(HASH_CHUNK, store.open_blob(digest)?);
+    let meta = measure(blob, compression, digest)?;
+    store.put_layer_meta(digest, &meta)?;
+    Ok(meta)
+}
+
 fn measure(
     input: impl io::BufRead,
     compression: Compression,
     digest: &Digest,
 ) -> Result<LayerMeta, PullError> {
-    let res = match compression {
-        Compression::Gzip => hash_stream(GzipReader::new(input)),
-        _ => hash_stream(input),
-    };
-    let (diff_id, uncompressed_bytes) = res.map_err(|source| PullError::BadLayerData {
+    measure_layer(input, compression).map_err(|source| PullError::BadLayerData {
         digest: digest.clone(),
         compression: "gzip",
         source,
-    })?;
+    })
+}
+
+/// Decompresses (if needed) and hashes a layer: its diff_id and uncompressed length.
+/// Inflating is the only work on this thread: it fills 256 KiB chunks in place and
+/// hands each to a thread that hashes it, which hands the buffer back for reuse.
+pub(crate) fn measure_layer(
+    input: impl io::BufRead,
+    compression: Compression,
+) -> io::Result<LayerMeta> {
+    let (diff_id, uncompressed_bytes) = match compression {
+        Compression::Gzip => hash_stream(GzipReader::new(input))?,
+        _ => hash_stream(input)?,
+    };
     Ok(LayerMeta {
         diff_id,
         uncompressed_bytes,
@@ -583,8 +599,9 @@ impl io::BufRead for ChannelReader {
             match self.rx.recv() {
                 Ok((buf, end)) => {
                     let done = std::mem::replace(&mut self.cur, buf);
-                    if let (Some(to), false) = (&self.recycle, done.is_empty()) {
-                        // Full (or the sender gone): the buffer is simply freed.
+                    if let Some(to) = &self.recycle {
+                        // Full (or the sender gone): the buffer is simply freed. The
+                        // receiver takes only full-size buffers back.
                         let _ = to.try_send(done);
                     }
                     self.end = end.min(self.cur.len());
@@ -648,19 +665,8 @@ pub fn size_of(
     let config = store.read_blob(&manifest.config.digest)?;
     let mut layers = Vec::with_capacity(manifest.layers.len());
     for l in &manifest.layers {
-        let meta = match store.layer_meta(&l.digest) {
-            Some(m) => m,
-            None => {
-                let compression = layer_compression(&l.media_type).unwrap_or(Compression::Gzip);
-                let meta = measure(
-                    io::BufReader::with_capacity(HASH_CHUNK, store.open_blob(&l.digest)?),
-                    compression,
-                    &l.digest,
-                )?;
-                store.put_layer_meta(&l.digest, &meta)?;
-                meta
-            }
-        };
+        let compression = layer_compression(&l.media_type).unwrap_or(Compression::Gzip);
+        let meta = stored_layer_meta(store, &l.digest, compression)?;
         layers.push(LayerSize {
             digest: l.digest.clone(),
             diff_id: meta.diff_id,
