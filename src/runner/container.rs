@@ -80,6 +80,25 @@ impl RunningContainer {
         format!("http://127.0.0.1:{}{}", self.host_port, path)
     }
 
+    /// What a failed wait reports: the container's state, the last probe, its logs.
+    fn failure(
+        &self,
+        state: &ContainerState,
+        path: &str,
+        timeout: Duration,
+        last: &ProbeResult,
+    ) -> Box<ContainerFailure> {
+        Box::new(ContainerFailure {
+            name: self.name.clone(),
+            state: state.describe(),
+            exit_code: state.exit_code,
+            url: self.url(path),
+            timeout,
+            last_probe: last.describe(),
+            logs: self.logs(LOG_TAIL),
+        })
+    }
+
     /// Polls `GET path` until it answers 2xx; returns the time from the `podman
     /// run` call to that answer. Fails, with the container's last log lines, if
     /// the container stops or `timeout` (counted from `podman run`) passes.
@@ -103,28 +122,16 @@ impl RunningContainer {
                 last_state_check = Instant::now();
                 let state = self.state()?;
                 if !state.is_alive() {
-                    return Err(RunnerError::Exited(Box::new(ContainerFailure {
-                        name: self.name.clone(),
-                        state: state.describe(),
-                        exit_code: state.exit_code,
-                        url: self.url(path),
-                        timeout,
-                        last_probe: last.describe(),
-                        logs: self.logs(LOG_TAIL),
-                    })));
+                    return Err(RunnerError::Exited(
+                        self.failure(&state, path, timeout, &last),
+                    ));
                 }
             }
             if Instant::now() >= deadline {
                 let state = self.state()?;
-                return Err(RunnerError::NotReady(Box::new(ContainerFailure {
-                    name: self.name.clone(),
-                    state: state.describe(),
-                    exit_code: state.exit_code,
-                    url: self.url(path),
-                    timeout,
-                    last_probe: last.describe(),
-                    logs: self.logs(LOG_TAIL),
-                })));
+                return Err(RunnerError::NotReady(
+                    self.failure(&state, path, timeout, &last),
+                ));
             }
             // Fine-grained at first (start-up time is measured), coarser later.
             let pause = if self.started_at.elapsed() < Duration::from_secs(2) {
