@@ -36,13 +36,7 @@ fn oci_dir_is_read_by_skopeo_and_updated_in_place() {
     let fx = Fixture::new(MediaFamily::Oci);
     let dir = fx.path("layout");
     let d = dir.display().to_string();
-    let report = export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{d}:v1")),
-        &NoProgress,
-    )
-    .unwrap();
+    let report = fx.export_to(&format!("oci:{d}:v1")).unwrap();
     assert_eq!(report.manifest_digest, fx.image.digest);
     assert_eq!(report.blobs_linked, 3, "{report:?}");
 
@@ -66,21 +60,9 @@ fn oci_dir_is_read_by_skopeo_and_updated_in_place() {
     );
 
     // A second tag adds an entry; the same tag again replaces its entry; no temp files.
-    let again = export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{d}:v2")),
-        &NoProgress,
-    )
-    .unwrap();
+    let again = fx.export_to(&format!("oci:{d}:v2")).unwrap();
     assert_eq!(again.blobs_present, 4, "{again:?}");
-    export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{d}:v1")),
-        &NoProgress,
-    )
-    .unwrap();
+    fx.export_to(&format!("oci:{d}:v1")).unwrap();
     let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
     let names: Vec<&str> = index["manifests"]
         .as_array()
@@ -116,13 +98,7 @@ fn oci_dir_skopeo_writes_then_we_add_a_tag() {
     // A layout made by skopeo is a layout we update, keeping skopeo's entry.
     let fx = Fixture::new(MediaFamily::Oci);
     let first = fx.path("first").display().to_string();
-    export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{first}:a")),
-        &NoProgress,
-    )
-    .unwrap();
+    fx.export_to(&format!("oci:{first}:a")).unwrap();
     let theirs = fx.path("theirs").display().to_string();
     run(skopeo().args([
         "copy",
@@ -130,13 +106,7 @@ fn oci_dir_skopeo_writes_then_we_add_a_tag() {
         &format!("oci:{first}:a"),
         &format!("oci:{theirs}:skopeo"),
     ]));
-    export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{theirs}:ours")),
-        &NoProgress,
-    )
-    .unwrap();
+    fx.export_to(&format!("oci:{theirs}:ours")).unwrap();
     assert_eq!(raw(&format!("oci:{theirs}:skopeo")), fx.image.bytes);
     assert_eq!(raw(&format!("oci:{theirs}:ours")), fx.image.bytes);
 }
@@ -155,7 +125,7 @@ fn docker_family_image_is_converted_for_oci_layouts() {
             format!("oci-archive:{file}:latest"),
         ),
     ] {
-        let report = export(&fx.store, &fx.image, &dest(&target), &NoProgress).unwrap();
+        let report = fx.export_to(&target).unwrap();
         assert!(report.converted_to_oci);
         assert_ne!(report.manifest_digest, fx.image.digest);
         let written = raw(&r);
@@ -184,13 +154,9 @@ fn docker_family_image_is_converted_for_oci_layouts() {
         );
     }
     // A docker-archive keeps the image as it is.
-    let report = export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("docker-archive:{}", fx.path("d.tar").display())),
-        &NoProgress,
-    )
-    .unwrap();
+    let report = fx
+        .export_to(&format!("docker-archive:{}", fx.path("d.tar").display()))
+        .unwrap();
     assert!(!report.converted_to_oci);
     assert_eq!(report.manifest_digest, fx.image.digest);
 }
@@ -199,13 +165,9 @@ fn docker_family_image_is_converted_for_oci_layouts() {
 fn oci_archive_is_read_by_skopeo() {
     let fx = Fixture::new(MediaFamily::Oci);
     let file = fx.path("img.tar").display().to_string();
-    let report = export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci-archive:{file}:localhost/app:1")),
-        &NoProgress,
-    )
-    .unwrap();
+    let report = fx
+        .export_to(&format!("oci-archive:{file}:localhost/app:1"))
+        .unwrap();
     assert_eq!(report.bytes_written, fs::metadata(&file).unwrap().len());
     assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o644);
     let r = format!("oci-archive:{file}:localhost/app:1");
@@ -225,13 +187,8 @@ fn oci_archive_is_read_by_skopeo() {
 fn docker_archive_is_read_by_skopeo() {
     let fx = Fixture::new(MediaFamily::Oci);
     let file = fx.path("docker.tar").display().to_string();
-    export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("docker-archive:{file}:localhost/app:1")),
-        &NoProgress,
-    )
-    .unwrap();
+    fx.export_to(&format!("docker-archive:{file}:localhost/app:1"))
+        .unwrap();
     let r = format!("docker-archive:{file}");
     let info = inspect(&r);
     let diff_ids: Vec<String> = fx.diff_ids.iter().map(ToString::to_string).collect();
@@ -292,28 +249,13 @@ fn archives_are_deterministic() {
     ] {
         let a = fx.path(&format!("{transport}-a.tar"));
         let b = fx.path(&format!("{transport}-b.tar"));
-        export(
-            &fx.store,
-            &fx.image,
-            &dest(&format!("{transport}:{}{name}", a.display())),
-            &NoProgress,
-        )
-        .unwrap();
-        export(
-            &fx.store,
-            &fx.image,
-            &dest(&format!("{transport}:{}{name}", b.display())),
-            &NoProgress,
-        )
-        .unwrap();
+        fx.export_to(&format!("{transport}:{}{name}", a.display()))
+            .unwrap();
+        fx.export_to(&format!("{transport}:{}{name}", b.display()))
+            .unwrap();
         // Overwriting an existing archive gives the same bytes too.
-        export(
-            &fx.store,
-            &fx.image,
-            &dest(&format!("{transport}:{}{name}", b.display())),
-            &NoProgress,
-        )
-        .unwrap();
+        fx.export_to(&format!("{transport}:{}{name}", b.display()))
+            .unwrap();
         let (ba, bb) = (fs::read(&a).unwrap(), fs::read(&b).unwrap());
         assert!(ba == bb, "{transport}: two exports differ");
 
@@ -341,24 +283,14 @@ fn docker_archive_without_layer_records_is_the_same() {
     // Layer records are a cache: without them the sizes are measured (and recorded).
     let fx = Fixture::new(MediaFamily::Oci);
     let a = fx.path("with.tar");
-    export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("docker-archive:{}", a.display())),
-        &NoProgress,
-    )
-    .unwrap();
+    fx.export_to(&format!("docker-archive:{}", a.display()))
+        .unwrap();
     let records = fx.store.root().join("ocibench/layers");
     fs::remove_dir_all(&records).unwrap();
     fs::create_dir(&records).unwrap();
     let b = fx.path("without.tar");
-    export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("docker-archive:{}", b.display())),
-        &NoProgress,
-    )
-    .unwrap();
+    fx.export_to(&format!("docker-archive:{}", b.display()))
+        .unwrap();
     assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap());
     let layer = &fx.image.manifest.layers[0].digest;
     assert_eq!(fx.store.layer_meta(layer).unwrap().diff_id, fx.diff_ids[0]);
@@ -370,13 +302,7 @@ fn refuses_a_directory_that_is_not_a_layout() {
     let dir = fx.path("stuff");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("notes.txt"), "mine").unwrap();
-    let err = export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{}", dir.display())),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = fx.export_to(&format!("oci:{}", dir.display())).unwrap_err();
     assert!(matches!(err, ExportError::NotALayout(_)), "{err}");
     assert!(err.to_string().contains("stuff"), "{err}");
     assert_eq!(listing(&dir), ["notes.txt"]);
@@ -384,31 +310,17 @@ fn refuses_a_directory_that_is_not_a_layout() {
     // An empty directory becomes a layout.
     let empty = fx.path("empty");
     fs::create_dir(&empty).unwrap();
-    export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{}", empty.display())),
-        &NoProgress,
-    )
-    .unwrap();
+    fx.export_to(&format!("oci:{}", empty.display())).unwrap();
     assert_eq!(listing(&empty), ["blobs", "index.json", "oci-layout"]);
 
     // A file is not a layout; a directory is not an archive.
-    let err = export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{}", dir.join("notes.txt").display())),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = fx
+        .export_to(&format!("oci:{}", dir.join("notes.txt").display()))
+        .unwrap_err();
     assert!(matches!(err, ExportError::NotADirectory(_)), "{err}");
-    let err = export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci-archive:{}", dir.display())),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = fx
+        .export_to(&format!("oci-archive:{}", dir.display()))
+        .unwrap_err();
     assert!(matches!(err, ExportError::IsADirectory(_)), "{err}");
 }
 
@@ -417,13 +329,7 @@ fn missing_parent_is_named() {
     let fx = Fixture::new(MediaFamily::Oci);
     for t in ["oci", "oci-archive", "docker-archive"] {
         let p = fx.path("no/such/dir/out");
-        let err = export(
-            &fx.store,
-            &fx.image,
-            &dest(&format!("{t}:{}", p.display())),
-            &NoProgress,
-        )
-        .unwrap_err();
+        let err = fx.export_to(&format!("{t}:{}", p.display())).unwrap_err();
         assert!(
             matches!(err, ExportError::ParentMissing { .. }),
             "{t}: {err}"
@@ -438,24 +344,14 @@ fn unwritable_destination_leaves_nothing() {
     // Root ignores permission bits, so use a place nobody can create files in.
     let fx = Fixture::new(MediaFamily::Oci);
     for t in ["oci-archive", "docker-archive"] {
-        let err = export(
-            &fx.store,
-            &fx.image,
-            &dest(&format!("{t}:/proc/ocibench-test.tar")),
-            &NoProgress,
-        )
-        .unwrap_err();
+        let err = fx
+            .export_to(&format!("{t}:/proc/ocibench-test.tar"))
+            .unwrap_err();
         assert!(matches!(err, ExportError::Write { .. }), "{t}: {err}");
         assert!(err.to_string().contains("/proc/ocibench-test.tar"), "{err}");
         assert!(std::error::Error::source(&err).is_some());
     }
-    let err = export(
-        &fx.store,
-        &fx.image,
-        &dest("oci:/proc/ocibench-test"),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = fx.export_to("oci:/proc/ocibench-test").unwrap_err();
     assert!(matches!(err, ExportError::Write { .. }), "{err}");
     assert!(!std::path::Path::new("/proc/ocibench-test.tar").exists());
 }
@@ -473,13 +369,7 @@ fn missing_blob_leaves_no_file_and_keeps_the_old_one() {
     for t in ["oci-archive", "docker-archive"] {
         for file in ["old.tar", "new.tar"] {
             let p = out.join(file);
-            let err = export(
-                &fx.store,
-                &fx.image,
-                &dest(&format!("{t}:{}", p.display())),
-                &NoProgress,
-            )
-            .unwrap_err();
+            let err = fx.export_to(&format!("{t}:{}", p.display())).unwrap_err();
             assert!(
                 matches!(&err, ExportError::BlobMissing { digest, .. } if digest == &layer),
                 "{t}: {err}"
@@ -488,13 +378,9 @@ fn missing_blob_leaves_no_file_and_keeps_the_old_one() {
         }
     }
     let layout = out.join("layout");
-    let err = export(
-        &fx.store,
-        &fx.image,
-        &dest(&format!("oci:{}:x", layout.display())),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = fx
+        .export_to(&format!("oci:{}:x", layout.display()))
+        .unwrap_err();
     assert!(matches!(err, ExportError::BlobMissing { .. }), "{err}");
     assert!(!layout.exists(), "nothing written for an incomplete image");
     assert_eq!(fs::read(&existing).unwrap(), b"previous archive");
@@ -516,13 +402,7 @@ fn corrupt_blob_fails_midway_and_leaves_nothing() {
     fs::create_dir(&out).unwrap();
     for t in ["oci-archive", "docker-archive"] {
         let p = out.join(format!("{t}.tar"));
-        let err = export(
-            &fx.store,
-            &fx.image,
-            &dest(&format!("{t}:{}", p.display())),
-            &NoProgress,
-        )
-        .unwrap_err();
+        let err = fx.export_to(&format!("{t}:{}", p.display())).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -581,8 +461,8 @@ fn concurrent_exports_into_one_new_layout_keep_every_tag() {
         for i in 0..6 {
             let (fx, dir) = (&fx, &dir);
             s.spawn(move || {
-                let d = dest(&format!("oci:{}:t{i}", dir.display()));
-                export(&fx.store, &fx.image, &d, &NoProgress).unwrap();
+                fx.export_to(&format!("oci:{}:t{i}", dir.display()))
+                    .unwrap();
             });
         }
     });

@@ -5,9 +5,7 @@
 mod export_fixture;
 
 use export_fixture::{APP_PAGE, Fixture, LoadedImage, podman, serve_and_get, stdout, unique_name};
-use ocibench::oci::export::{Destination, export};
 use ocibench::oci::manifest::MediaFamily;
-use ocibench::progress::NoProgress;
 
 /// Loads `archive`, checks podman named it `name`, runs it and fetches the page.
 fn load_and_serve(archive: &std::path::Path, name: &str, image_id: &str) {
@@ -34,8 +32,9 @@ fn podman_loads_and_runs_the_oci_archive() {
     let fx = Fixture::new(MediaFamily::Oci);
     let name = format!("localhost/{}:latest", unique_name("oci"));
     let file = fx.path("image.tar");
-    let dest = Destination::parse(&format!("oci-archive:{}:{name}", file.display())).unwrap();
-    let report = export(&fx.store, &fx.image, &dest, &NoProgress).unwrap();
+    let report = fx
+        .export_to(&format!("oci-archive:{}:{name}", file.display()))
+        .unwrap();
     load_and_serve(&file, &name, report.image_id.hex());
 }
 
@@ -44,8 +43,9 @@ fn podman_loads_and_runs_the_docker_archive() {
     let fx = Fixture::new(MediaFamily::Oci);
     let name = format!("localhost/{}:latest", unique_name("docker"));
     let file = fx.path("image.tar");
-    let dest = Destination::parse(&format!("docker-archive:{}:{name}", file.display())).unwrap();
-    let report = export(&fx.store, &fx.image, &dest, &NoProgress).unwrap();
+    let report = fx
+        .export_to(&format!("docker-archive:{}:{name}", file.display()))
+        .unwrap();
     load_and_serve(&file, &name, report.image_id.hex());
 }
 
@@ -55,8 +55,9 @@ fn podman_loads_a_docker_family_image_from_both_archives() {
     for transport in ["oci-archive", "docker-archive"] {
         let name = format!("localhost/{}:latest", unique_name("dfam"));
         let file = fx.path(&format!("{transport}.tar"));
-        let dest = Destination::parse(&format!("{transport}:{}:{name}", file.display())).unwrap();
-        let report = export(&fx.store, &fx.image, &dest, &NoProgress).unwrap();
+        let report = fx
+            .export_to(&format!("{transport}:{}:{name}", file.display()))
+            .unwrap();
         let _image = LoadedImage(name.clone());
         let out = stdout(podman().args(["load", "-i"]).arg(&file));
         assert!(out.contains(&name), "{transport}: podman load said: {out}");

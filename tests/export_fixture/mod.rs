@@ -13,9 +13,10 @@ use std::process::{Command, Output};
 use flate2::{Compression, GzBuilder};
 use ocibench::oci::config::{AddedLayer, ConfigEdit, edit_config, scratch_config};
 use ocibench::oci::digest::Digest;
-use ocibench::oci::export::ExportImage;
+use ocibench::oci::export::{Destination, ExportError, ExportImage, ExportReport, export};
 use ocibench::oci::manifest::{Descriptor, ImageManifest, MediaFamily, Platform};
 use ocibench::oci::store::{BlobStore, LayerMeta};
+use ocibench::progress::NoProgress;
 
 /// Fails the test (never skips) when `tool` is not installed.
 pub fn require(tool: &str, package: &str) {
@@ -243,6 +244,12 @@ impl Fixture {
             config,
             diff_ids: vec![base_diff, app_diff],
         }
+    }
+
+    /// Exports the fixture's image to `dest` (skopeo's transport syntax).
+    pub fn export_to(&self, dest: &str) -> Result<ExportReport, ExportError> {
+        let dest = Destination::parse(dest).unwrap();
+        export(&self.store, &self.image, &dest, &NoProgress)
     }
 
     /// A path inside this fixture's temp dir.
