@@ -44,17 +44,9 @@ repeats = {repeats}
 }
 
 fn our_containers(prefix: &str) -> Vec<String> {
-    let out = support::tools::run_stdout(std::process::Command::new("podman").args([
-        "ps",
-        "-a",
-        "--filter",
-        "label=ocibench=1",
-        "--format",
-        "{{.Names}}",
-    ]));
-    out.lines()
+    support::podman::ocibench_containers()
+        .into_iter()
         .filter(|n| n.contains(prefix))
-        .map(str::to_string)
         .collect()
 }
 

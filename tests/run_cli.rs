@@ -18,22 +18,10 @@ fn prefix(test: &str) -> String {
 
 /// Containers whose name starts with `ocibench-PREFIX-`, any state.
 fn containers(prefix: &str) -> Vec<String> {
-    let out = std::process::Command::new(require("podman", "podman"))
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            "label=ocibench=1",
-            "--format",
-            "{{.Names}}",
-        ])
-        .output()
-        .expect("podman ps");
-    assert!(out.status.success(), "podman ps: {out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|n| n.starts_with(&format!("ocibench-{prefix}-")))
-        .map(str::to_string)
+    let start = format!("ocibench-{prefix}-");
+    support::podman::ocibench_containers()
+        .into_iter()
+        .filter(|n| n.starts_with(&start))
         .collect()
 }
 

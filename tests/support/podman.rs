@@ -49,6 +49,27 @@ pub fn podman() -> Command {
     c
 }
 
+/// Names of every container ocibench started (label `ocibench=1`), in any state.
+pub fn ocibench_containers() -> Vec<String> {
+    require("podman", "podman");
+    let out = Command::new("podman")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=ocibench=1",
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("podman ps");
+    assert!(out.status.success(), "podman ps: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Removes the test image however the test ends.
 pub struct LoadedImage(pub String);
 
