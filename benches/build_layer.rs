@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use ocibench::oci::layer::{LayerBuilder, LayerStats};
+use ocibench::oci::build::layer::{LayerBuilder, LayerStats};
 use ocibench::oci::store::BlobStore;
 use ocibench::progress::NoProgress;
 

@@ -1,16 +1,14 @@
 //! ocibench: which base image should a service be built on?
 //!
-//! The library is layered one way: `oci` (references, registry client, blob
-//! store, layers, images) and `loadgen` (the HTTP load generator) know nothing
-//! of each other nor of the command line; `cmd` composes them for the binary.
+//! The library is layered one way: `oci` (images: references, registry client,
+//! blob store, layouts, archives, building), `loadgen` (the HTTP load generator)
+//! and `runner` (podman) know nothing of each other; `compare` composes them into
+//! the experiment; `report` renders finished results. The command line lives in
+//! the binary only (`src/app/`), so nothing here can reach the terminal.
 
-pub mod cli;
-pub mod cmd;
 pub mod compare;
-pub mod error;
 pub mod loadgen;
 pub mod oci;
 pub mod progress;
 pub mod report;
 pub mod runner;
-pub mod ui;

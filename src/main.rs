@@ -5,10 +5,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ocibench::error::ExitKind;
+mod app;
+
+use app::explain::ExitKind;
 
 fn main() -> ExitCode {
-    let cli = match ocibench::cli::Cli::try_parse() {
+    let cli = match app::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints its own `error:` and usage; help and version go to stdout, exit 0.
@@ -16,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match ocibench::cli::run(cli) {
+    match app::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err),
     }
@@ -32,7 +34,7 @@ fn report(err: &anyhow::Error) -> ExitCode {
     let mut kind = ExitKind::Runtime;
     let mut hint = None;
     for cause in err.chain() {
-        if let Some((h, k)) = ocibench::cli::explain(cause) {
+        if let Some((h, k)) = app::explain::explain(cause) {
             if hint.is_none() {
                 hint = h;
             }

@@ -7,7 +7,26 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::UserError;
+/// Why a comparison file cannot be used. All of them are the input's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// Not TOML, or not the shape of a comparison; `line` where the parser knows it.
+    #[error("{file} is not a valid comparison: {message}")]
+    Syntax {
+        file: String,
+        message: String,
+        line: Option<usize>,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("{file}: no [[candidate]] given")]
+    NoCandidates { file: String },
+}
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -162,11 +181,10 @@ pub const DEFAULT_APP_SERVER: &str = include_str!("../../layers/app/server.py");
 
 impl CompareConfig {
     /// Reads and validates `path`.
-    pub fn load(path: &Path) -> Result<Self, UserError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            UserError::usage(format!("cannot read {}: {e}", path.display())).with_hint(
-                "pass the comparison file with -f FILE (see ocibench.toml in the README)",
-            )
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, dir, &path.display().to_string(), &|k| {
@@ -180,27 +198,24 @@ impl CompareConfig {
         dir: &Path,
         source: &str,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, UserError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            UserError::usage(format!(
-                "{source} is not a valid comparison: {}",
-                e.message()
-            ))
-            .with_hint(match e.span() {
-                Some(span) => format!(
-                    "at line {} of {source}",
-                    text[..span.start.min(text.len())].lines().count().max(1)
-                ),
-                None => "see the ocibench.toml example in the README".into(),
-            })
+    ) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: source.to_string(),
+            message: e.message().to_string(),
+            line: e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1)),
         })?;
-        let bad = |msg: String| UserError::usage(format!("{source}: {msg}"));
+        let bad = |message: String| ConfigError::Invalid {
+            file: source.to_string(),
+            message,
+        };
         let layers = raw
             .app
             .layers
             .iter()
             .map(|l| {
-                let (src, dest) = match crate::oci::layer::split_spec(l) {
+                let (src, dest) = match crate::oci::build::layer::split_spec(l) {
                     (src, Some(dest)) => (src, dest),
                     _ => {
                         return Err(bad(format!(
@@ -245,9 +260,9 @@ impl CompareConfig {
             ));
         }
         if raw.candidates.is_empty() {
-            return Err(bad("no [[candidate]] given".into()).with_hint(
-                "add candidates:\n[[candidate]]\nname = \"slim\"\nbase = \"python:3.12-slim\"",
-            ));
+            return Err(ConfigError::NoCandidates {
+                file: source.to_string(),
+            });
         }
         let mut candidates = Vec::new();
         for c in &raw.candidates {

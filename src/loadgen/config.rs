@@ -322,25 +322,6 @@ pub enum ConfigError {
     ZeroThreads,
 }
 
-impl ConfigError {
-    /// What to do about it, for the `hint:` line.
-    pub fn hint(&self) -> String {
-        match self {
-            ConfigError::BadUrl { .. } => "give a URL like http://127.0.0.1:8080/path".into(),
-            ConfigError::Https { .. } => "load the service's plain http:// port (terminate TLS in front of it if needed)".into(),
-            ConfigError::ZeroConcurrency => "-c is the number of connections open at once: use -c 1 or more".into(),
-            ConfigError::ZeroRequests => "use -n 1 or more, or -z DURATION for a timed run".into(),
-            ConfigError::RequestsAndDuration => "give either -n N (stop after N requests) or -z DURATION (stop after a time), not both".into(),
-            ConfigError::ZeroDuration { .. } | ConfigError::BadDuration { .. } => {
-                "durations look like 500ms, 3s, 2m".into()
-            }
-            ConfigError::BadHeader { .. } => "headers look like -H 'Accept: application/json'".into(),
-            ConfigError::BadMethod { .. } => "methods look like GET, POST, PUT, DELETE".into(),
-            ConfigError::ZeroThreads => "use --threads 1 or more (default: one per core)".into(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

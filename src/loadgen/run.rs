@@ -18,7 +18,7 @@ use super::result::{BenchResult, Tally};
 use super::worker::{Budget, Gate, Shared, run_worker};
 
 /// File descriptors kept free beyond one per connection (stdio, epoll, ...).
-const SPARE_FDS: u64 = 64;
+pub const SPARE_FDS: u64 = 64;
 
 /// A live view of a run, for progress bars: poll it from another thread.
 #[derive(Debug, Clone, Default)]
@@ -57,27 +57,6 @@ pub enum LoadError {
     },
     #[error("cannot start a worker thread")]
     Worker(#[source] std::io::Error),
-}
-
-impl LoadError {
-    /// What to do about it, for the `hint:` line.
-    pub fn hint(&self) -> String {
-        match self {
-            LoadError::Resolve { .. } => {
-                "check the host name, or use an address such as 127.0.0.1".into()
-            }
-            LoadError::FileLimit { hard, .. } => format!(
-                "lower -c below {}, or raise the hard limit (ulimit -Hn) as root",
-                hard.saturating_sub(SPARE_FDS)
-            ),
-            LoadError::RaiseLimit { .. } => {
-                "lower -c, or raise the limit with `ulimit -n` before running".into()
-            }
-            LoadError::Worker(_) => {
-                "the system may be out of threads or memory; try fewer --threads".into()
-            }
-        }
-    }
 }
 
 /// Runs the load described by `config`; `progress` counts finished requests.
@@ -266,7 +245,6 @@ mod tests {
         }
         let err = ensure_fd_limit(lim.rlim_max as u64 + 1).unwrap_err();
         assert!(matches!(err, LoadError::FileLimit { .. }), "{err}");
-        assert!(err.hint().contains("lower -c"));
     }
 
     #[test]

@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use super::digest::Digest;
-use super::manifest::{Descriptor, ImageManifest};
-use super::reference::ImageReference;
-use super::registry::{RegistryClient, RegistryError};
-use super::store::{BlobStore, StoreError};
-use crate::error::{ExitKind, Explain};
+use crate::oci::digest::Digest;
+use crate::oci::manifest::{Descriptor, ImageManifest};
+use crate::oci::reference::ImageReference;
+use crate::oci::registry::{RegistryClient, RegistryError};
+use crate::oci::store::{BlobStore, StoreError};
 use crate::progress::Reporter;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,21 +29,6 @@ pub enum PushError {
         #[source]
         source: Box<RegistryError>,
     },
-}
-
-impl Explain for PushError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            PushError::Registry(e) => e.hint(),
-            PushError::Upload { source, .. } => source.hint(),
-            PushError::Store(_) => {
-                Some("pull or build the image again to restore its blobs".into())
-            }
-        }
-    }
-    fn exit_kind(&self) -> ExitKind {
-        ExitKind::Runtime
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -188,7 +172,7 @@ pub fn push(
     let mounted = AtomicUsize::new(0);
     let existing = AtomicUsize::new(0);
     let here = format!("{}/{}", target.registry(), target.repository());
-    super::parallel::for_each(&blobs, opts.threads, |i, blob| {
+    crate::oci::parallel::for_each(&blobs, opts.threads, |i, blob| {
         if client.blob_exists(target, &blob.digest)?.is_some() {
             existing.fetch_add(1, Ordering::Relaxed);
             return Ok(());
@@ -260,7 +244,7 @@ fn upload(
     let label = format!(
         "{} {}",
         blob.digest.short(),
-        super::image::human_bytes(blob.size)
+        crate::oci::pull::human_bytes(blob.size)
     );
     let path = store.blob_path(&blob.digest);
     let mut attempt = 0;

@@ -7,16 +7,15 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::digest::{Digest, Hasher};
-use super::manifest::{
+use crate::oci::digest::{Digest, Hasher};
+use crate::oci::location::ImageLocation;
+use crate::oci::manifest::{
     DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, Descriptor, ImageManifest, MediaFamily,
     OCI_INDEX,
 };
-use super::reference::ImageReference;
-use super::registry::{BlobStream, FetchedManifest, RegistryClient, RegistryError};
-use super::store::IndexEntry;
-use super::transport::ImageLocation;
-use crate::error::{ExitKind, Explain};
+use crate::oci::reference::ImageReference;
+use crate::oci::registry::{BlobStream, FetchedManifest, RegistryClient, RegistryError};
+use crate::oci::store::IndexEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -42,31 +41,6 @@ pub enum SourceError {
     NotDockerArchive { path: PathBuf, detail: String },
     #[error("blob {digest} is missing from {path}")]
     MissingBlob { path: PathBuf, digest: Digest },
-}
-
-impl Explain for SourceError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            SourceError::Registry(e) => e.hint(),
-            SourceError::NoTag { path, .. } | SourceError::Ambiguous { path, .. } => Some(format!(
-                "name the image as oci:{}:TAG (or oci-archive:FILE:TAG)",
-                path.display()
-            )),
-            SourceError::Io { .. } => Some("check the path and its permissions".into()),
-            SourceError::NotLayout { .. } => Some(
-                "an OCI layout has oci-layout, index.json and blobs/; `skopeo copy` can make one"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-    fn exit_kind(&self) -> ExitKind {
-        match self {
-            SourceError::Registry(e) => e.exit_kind(),
-            SourceError::MissingBlob { .. } => ExitKind::Runtime,
-            _ => ExitKind::Usage,
-        }
-    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
@@ -190,7 +164,7 @@ impl LayoutSource {
         }
         let index_path = root.join("index.json");
         let bytes = fs::read(&index_path).map_err(io_err(&index_path))?;
-        let index: super::store::Index =
+        let index: crate::oci::store::Index =
             serde_json::from_slice(&bytes).map_err(|e| not_layout(format!("index.json: {e}")))?;
         let tags: Vec<String> = index
             .manifests
@@ -447,7 +421,7 @@ impl ImageSource for DockerArchiveSource {
         }
         Ok(FetchedManifest {
             bytes: self.manifest.clone(),
-            media_type: super::manifest::DOCKER_MANIFEST.to_string(),
+            media_type: crate::oci::manifest::DOCKER_MANIFEST.to_string(),
             digest: d,
         })
     }

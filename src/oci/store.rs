@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::digest::{Digest, Hasher};
+use crate::oci::digest::{Digest, Hasher};
 
 /// Errors of the blob store.
 #[derive(Debug, thiserror::Error)]

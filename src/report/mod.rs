@@ -29,7 +29,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::loadgen::BenchResult;
-use crate::oci::image::ImageSize;
+use crate::oci::pull::ImageSize;
 
 pub use analyze::analyze;
 

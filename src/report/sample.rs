@@ -3,7 +3,7 @@
 use super::{CandidateRuns, CompareInput, LoadSummary};
 use crate::loadgen::{BenchResult, ErrorCounts, LatencyMs};
 use crate::oci::digest::Digest;
-use crate::oci::image::{ImageSize, LayerSize};
+use crate::oci::pull::{ImageSize, LayerSize};
 
 const MB: u64 = 1_000_000;
 

@@ -7,7 +7,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::{ExitKind, Explain};
 use crate::loadgen::{ConfigError, LoadError};
 
 /// The last lines a container wrote (stdout and stderr, interleaved as podman kept them).
@@ -97,51 +96,4 @@ pub enum RunnerError {
     Load(#[source] LoadError),
     #[error("interrupted: containers are being removed")]
     Interrupted,
-}
-
-impl Explain for RunnerError {
-    fn hint(&self) -> Option<String> {
-        Some(match self {
-            RunnerError::PodmanMissing => {
-                "install podman (Debian/Ubuntu: apt-get install podman), or put it on PATH".into()
-            }
-            RunnerError::RuntimeMissing { runtime } if runtime == "runc" => {
-                "install runc (Debian/Ubuntu: apt-get install runc)".into()
-            }
-            RunnerError::RuntimeMissing { runtime } => format!(
-                "install {runtime}, or choose another runtime with --runtime (runc works almost everywhere)"
-            ),
-            RunnerError::CgroupsHybrid { .. } => {
-                "install runc (Debian/Ubuntu: apt-get install runc); ocibench then uses it instead of crun".into()
-            }
-            RunnerError::Ulimit { .. } => format!(
-                "pass limits within `ulimit -Hn` ({}) and `ulimit -Hu`, e.g. --podman-arg=--ulimit=nofile=1024:1024",
-                super::limits::hard_limits().nofile.map_or("?".into(), |n| n.to_string())
-            ),
-            RunnerError::Spawn { .. } | RunnerError::Podman { .. } | RunnerError::Output { .. } => {
-                "check that `podman info` works for this user".into()
-            }
-            RunnerError::NoFreePort(_) | RunnerError::PortsBusy { .. } => {
-                "free some ports on 127.0.0.1, then try again".into()
-            }
-            RunnerError::Exited(_) => {
-                "the service crashed or exited: check its command, environment (--env) and the logs above".into()
-            }
-            RunnerError::NotReady(f) if f.last_probe.starts_with("answered") => {
-                "the service answers, but not with a 2xx status: point --health at a path that does".into()
-            }
-            RunnerError::NotReady(_) => {
-                "check --port (the port the service listens on inside the container) and --health; or raise --startup-timeout".into()
-            }
-            RunnerError::LoadConfig(e) => e.hint(),
-            RunnerError::Load(e) => e.hint(),
-            RunnerError::Interrupted => return None,
-        })
-    }
-    fn exit_kind(&self) -> ExitKind {
-        match self {
-            RunnerError::LoadConfig(_) => ExitKind::Usage,
-            _ => ExitKind::Runtime,
-        }
-    }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::progress::{NoProgress, Reporter};
+use ocibench::progress::{NoProgress, Reporter};
 
 /// One bar per task (layer, blob), under a shared `MultiProgress`.
 pub struct Bars {

@@ -15,14 +15,13 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
-use super::digest::{Digest, HashingSink};
-use super::inflate::GzipReader;
-use super::manifest::{
+use crate::oci::compress::inflate::GzipReader;
+use crate::oci::digest::{Digest, HashingSink};
+use crate::oci::manifest::{
     Compression, Descriptor, ImageManifest, Manifest, ManifestError, Platform, layer_compression,
 };
-use super::source::{ImageSource, SourceError};
-use super::store::{BlobStore, IndexEntry, LayerMeta, StoreError};
-use crate::error::{ExitKind, Explain};
+use crate::oci::source::{ImageSource, SourceError};
+use crate::oci::store::{BlobStore, IndexEntry, LayerMeta, StoreError};
 use crate::progress::Reporter;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,33 +65,6 @@ pub enum PullError {
     BadConfig { digest: Digest, detail: String },
     #[error("{0} is a manifest index inside an index; nested indexes are not supported")]
     NestedIndex(Digest),
-}
-
-impl Explain for PullError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            PullError::Source(e) => e.hint(),
-            PullError::Corrupt { .. } | PullError::DiffIdMismatch { .. } | PullError::BadLayerData { .. } => Some(
-                "the source served corrupt or altered content; nothing was stored. Retry, and report it if it persists".into(),
-            ),
-            PullError::Manifest(ManifestError::NoPlatform { .. }) => {
-                Some("choose one of the available platforms with --platform OS/ARCH[/VARIANT]".into())
-            }
-            PullError::Manifest(ManifestError::Unsupported(_)) => Some(
-                "ocibench reads OCI and Docker schema 2 manifests; convert with `skopeo copy --format oci`".into(),
-            ),
-            PullError::UnsupportedLayer { .. } => {
-                Some("convert the layers to gzip with `skopeo copy --dest-compress-format gzip`".into())
-            }
-            _ => None,
-        }
-    }
-    fn exit_kind(&self) -> ExitKind {
-        match self {
-            PullError::Source(e) => e.exit_kind(),
-            _ => ExitKind::Runtime,
-        }
-    }
 }
 
 /// How to pull.
@@ -206,7 +178,7 @@ pub fn pull(
     let diff_ids = diff_ids(&config_bytes, &manifest)?;
 
     // Layers: the missing ones, in parallel.
-    super::parallel::for_each(&manifest.layers, opts.threads, |i, layer| {
+    crate::oci::parallel::for_each(&manifest.layers, opts.threads, |i, layer| {
         let fetched = ensure_layer(
             source,
             store,

@@ -11,19 +11,19 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::image::measure_layer;
-use super::inflate::GzipReader;
+use crate::oci::compress::inflate::GzipReader;
+use crate::oci::pull::measure_layer;
 use serde::Serialize;
 use serde_json::json;
 
-use super::config::to_canonical_bytes;
-use super::digest::{Digest, Hasher};
-use super::export::{
+use crate::oci::digest::{Digest, Hasher};
+use crate::oci::image_config::to_canonical_bytes;
+use crate::oci::manifest::{Compression, Descriptor, layer_compression};
+use crate::oci::publish::{
     ExportError, ExportImage, FILE_MODE, check_store_blob, existing_parent, next_task_id,
     store_error, write_err,
 };
-use super::manifest::{Compression, Descriptor, layer_compression};
-use super::store::BlobStore;
+use crate::oci::store::BlobStore;
 use crate::progress::Reporter;
 
 const BLOCK: usize = 512;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::{CredentialError, helper_server_url};
-use crate::oci::auth::{Credential, Secret};
+use crate::oci::registry::auth::{Credential, Secret};
 
 /// Helper answer (docker-credential-helpers' `credentials.Credentials`).
 #[derive(serde::Deserialize)]

@@ -16,14 +16,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::cli::Context;
-use crate::cmd::bench::{self, BenchOptions};
-use crate::cmd::pull::{PullSettings, fetch};
-use crate::error::UserError;
-use crate::loadgen::{BenchResult, LoadConfig, Progress};
-use crate::oci::export::{Destination, ExportImage, export, normalize_docker_reference};
-use crate::oci::image::{self, ImageSize, human_bytes};
-use crate::runner::{
+use crate::app::args::SourceSettings;
+use crate::app::commands::bench::{self, BenchOptions};
+use crate::app::commands::pull::fetch;
+use crate::app::explain::UserError;
+use crate::app::globals::Context;
+use ocibench::loadgen::{BenchResult, LoadConfig, Progress};
+use ocibench::oci::publish::{Destination, ExportImage, export, normalize_docker_reference};
+use ocibench::oci::pull::{self as image, ImageSize, human_bytes};
+use ocibench::runner::{
     PodmanRunner, RunObserver, RunOutcome, RunSpec, RunnerOptions, RunningContainer, cleanup,
 };
 
@@ -63,7 +64,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEXT")]
     pub name_prefix: Option<String>,
     #[command(flatten)]
-    pub source: crate::cmd::pull::SourceArgs,
+    pub source: crate::app::args::SourceArgs,
     #[command(flatten)]
     pub bench: BenchOptions,
     /// Print one JSON document on stdout instead of the report
@@ -85,7 +86,7 @@ struct RunReport<'a> {
 
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     // Every flag is checked before anything is pulled or started.
-    let pull = PullSettings::new(&args.image, &args.source)?;
+    let pull = SourceSettings::new(&args.image, &args.source)?;
     let spec = spec(&args)?;
     let load = args.bench.settings()?;
     load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
@@ -141,7 +142,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        crate::loadgen::write_summary(&outcome.bench, &mut out)?;
+        ocibench::loadgen::write_summary(&outcome.bench, &mut out)?;
         writeln!(out)?;
         write_run_summary(&mut out, &size, &spec, &outcome)?;
     }
@@ -154,12 +155,12 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
 /// the returned value drops. Shared with `compare`.
 pub fn load_into_podman(
     runner: &PodmanRunner,
-    store: &crate::oci::store::BlobStore,
-    manifest_digest: &crate::oci::digest::Digest,
+    store: &ocibench::oci::store::BlobStore,
+    manifest_digest: &ocibench::oci::digest::Digest,
     media_type: &str,
     purpose: &str,
     show: bool,
-) -> anyhow::Result<crate::runner::LoadedImage> {
+) -> anyhow::Result<ocibench::runner::LoadedImage> {
     let scratch = tempfile::Builder::new()
         .prefix(".run-")
         .tempdir_in(store.root().join("ocibench"))
@@ -173,7 +174,7 @@ pub fn load_into_podman(
     ))
     .map_err(|e| anyhow::anyhow!("internal image name: {e}"))?;
     let export_image = ExportImage::from_store(store, manifest_digest, media_type)?;
-    let reporter = crate::ui::reporter(show, "export");
+    let reporter = crate::app::terminal::reporter(show, "export");
     export(
         store,
         &export_image,
@@ -214,7 +215,7 @@ fn spec(args: &RunArgs) -> anyhow::Result<RunSpec> {
             .into());
     }
     let startup_timeout =
-        crate::loadgen::config::parse_duration("--startup-timeout", &args.startup_timeout)
+        ocibench::loadgen::config::parse_duration("--startup-timeout", &args.startup_timeout)
             .map_err(bench::usage)?;
     if startup_timeout.is_zero() {
         return Err(UserError::usage("--startup-timeout must be more than 0")
@@ -384,7 +385,7 @@ mod tests {
         ] {
             let err = parse(args).unwrap_err();
             let u = err.downcast_ref::<UserError>().expect("a UserError");
-            assert_eq!(u.kind, crate::error::ExitKind::Usage, "{args:?}");
+            assert_eq!(u.kind, crate::app::explain::ExitKind::Usage, "{args:?}");
             assert!(u.hint.is_some(), "{args:?}");
         }
     }

@@ -14,11 +14,10 @@ use std::time::Duration;
 use http::{Method, Request, StatusCode};
 use ureq::Body;
 
-use super::auth::{self, AuthCache, Authorization, Challenge, Credential, Secret};
-use super::digest::Digest;
-use super::manifest::ACCEPT_MANIFESTS;
-use super::reference::{ImageReference, TlsMode};
-use crate::error::{ExitKind, Explain};
+use crate::oci::digest::Digest;
+use crate::oci::manifest::ACCEPT_MANIFESTS;
+use crate::oci::reference::{ImageReference, TlsMode};
+use crate::oci::registry::auth::{self, AuthCache, Authorization, Challenge, Credential, Secret};
 
 /// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
 const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
@@ -88,43 +87,6 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl Explain for RegistryError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            RegistryError::Unreachable { host, url, .. } => Some(if url.starts_with("https://") {
-                format!("check that {host} is the right registry and is reachable; for a registry without TLS use --tls-verify=false")
-            } else {
-                format!("is a registry listening on {host}? (start one with: docker-registry serve CONFIG.yml)")
-            }),
-            RegistryError::NotFound { what: "manifest", .. } => {
-                Some("check the tag: `skopeo list-tags docker://REPO` lists what exists".into())
-            }
-            RegistryError::NotFound { what: "repository", .. } => Some(
-                "check the repository name; Docker Hub's official images live under library/ (python:3 is docker.io/library/python:3)".into(),
-            ),
-            RegistryError::Unauthorized { credentials, .. }
-            | RegistryError::TokenRefused { credentials, .. }
-                if credentials.starts_with("none") =>
-            {
-                Some("log in with `podman login` or `docker login`, or pass --creds USER:PASS; the repository may also be private or not exist".into())
-            }
-            RegistryError::Unauthorized { credentials, .. }
-            | RegistryError::TokenRefused { credentials, .. } => Some(format!(
-                "check the credentials from {credentials}: the password may be wrong, or the account may not have access to this repository"
-            )),
-            // The credential source's own error carries the hint.
-            RegistryError::Credentials { .. } => None,
-            RegistryError::DigestMismatch { .. } => Some(
-                "the registry served corrupt or altered content; nothing was stored. Retry, and report it to the registry's operator if it persists".into(),
-            ),
-            _ => None,
-        }
-    }
-    fn exit_kind(&self) -> ExitKind {
-        ExitKind::Runtime
-    }
 }
 
 /// How many times and how patiently to retry.

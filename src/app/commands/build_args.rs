@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::error::UserError;
-use crate::oci::config::{self, ConfigEdit};
-use crate::oci::export_dest::Destination;
-use crate::oci::manifest::Platform;
-use crate::oci::reference::{ImageReference, TlsMode};
-use crate::oci::transport::ImageLocation;
+use crate::app::explain::UserError;
+use ocibench::oci::image_config::{self as config, ConfigEdit};
+use ocibench::oci::location::Destination;
+use ocibench::oci::location::ImageLocation;
+use ocibench::oci::manifest::Platform;
+use ocibench::oci::reference::{ImageReference, TlsMode};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BuildArgs {
@@ -25,7 +25,7 @@ pub struct BuildArgs {
     #[arg(long = "nix-graph", value_name = "FILE", requires = "nix_closures")]
     pub nix_graphs: Vec<PathBuf>,
     /// At most this many layers for the Nix closure; the least popular paths share the last
-    #[arg(long, value_name = "N", default_value_t = crate::oci::nix::DEFAULT_MAX_LAYERS)]
+    #[arg(long, value_name = "N", default_value_t = ocibench::oci::build::nix::DEFAULT_MAX_LAYERS)]
     pub max_layers: usize,
     /// Entrypoint: a JSON array ('["python3","/app/server.py"]') or a single word; '' clears it
     #[arg(long, value_name = "JSON|WORD")]
@@ -55,7 +55,7 @@ pub struct BuildArgs {
     #[arg(long = "output", short = 'o', value_name = "DEST", required = true)]
     pub outputs: Vec<String>,
     #[command(flatten)]
-    pub tls: crate::cmd::pull::TlsArgs,
+    pub tls: crate::app::args::TlsArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -133,14 +133,14 @@ impl BuildSettings {
                 "--workdir {w:?} must be an absolute path"
             )));
         }
-        let platform = crate::cmd::pull::parse_platform(a.platform.as_deref())?;
+        let platform = crate::app::args::parse_platform(a.platform.as_deref())?;
         let outputs = parse_outputs(&a.outputs)?;
         if a.max_layers == 0 {
             return Err(UserError::usage("--max-layers must be at least 1"));
         }
         for p in &a.nix_closures {
-            crate::oci::nix::store_path_of(p).map_err(|e| {
-                let hint = crate::error::Explain::hint(&e).unwrap_or_default();
+            ocibench::oci::build::nix::store_path_of(p).map_err(|e| {
+                let hint = crate::app::explain::Explain::hint(&e).unwrap_or_default();
                 UserError::usage(format!("--nix-closure: {e}")).with_hint(hint)
             })?;
         }
@@ -182,7 +182,7 @@ fn valid_env_key(k: &str) -> bool {
 
 /// `SRC[:DEST]` (see `oci::layer::split_spec`), SRC checked, DEST normalised.
 pub fn parse_layer(s: &str) -> Result<LayerSpec, UserError> {
-    let (src, dest) = crate::oci::layer::split_spec(s);
+    let (src, dest) = ocibench::oci::build::layer::split_spec(s);
     if src.is_empty() {
         return Err(UserError::usage(format!("--layer {s:?}: no source path"))
             .with_hint("use --layer SRC[:DEST], e.g. --layer ./app:/app"));

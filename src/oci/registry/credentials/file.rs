@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::helper::run_helper;
 use super::{CredentialError, CredentialSource, ResolvedCredential, normalize_key};
-use crate::oci::auth::{Credential, Secret};
+use crate::oci::registry::auth::{Credential, Secret};
 
 /// One `auths` entry, secrets already wrapped.
 #[derive(Debug, Default)]

@@ -12,8 +12,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::error::{ExitKind, Explain};
-
 pub const STORE_DIR: &str = "/nix/store";
 /// dockerTools' default; registries and runtimes break past ~125 layers.
 pub const DEFAULT_MAX_LAYERS: usize = 100;
@@ -30,25 +28,6 @@ pub enum NixError {
     Query { args: String, stderr: String },
     #[error("--max-layers must be at least 1")]
     NoLayers,
-}
-
-impl Explain for NixError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            NixError::OutsideStore(_) => Some(
-                "pass a store path, e.g. the ./result link of nix-build or $(nix-build ... --no-out-link)".into(),
-            ),
-            NixError::Missing(_) => Some("build or realise it first (nix-build, nix-store --realise)".into()),
-            NixError::NoNixStore(_) => Some("install Nix (Debian: apt-get install nix-bin)".into()),
-            _ => None,
-        }
-    }
-    fn exit_kind(&self) -> ExitKind {
-        match self {
-            NixError::Query { .. } => ExitKind::Runtime,
-            _ => ExitKind::Usage,
-        }
-    }
 }
 
 /// The store path (`/nix/store/<hash>-<name>`) that `p` is or lies in, following

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::cli::Context;
-use crate::error::UserError;
-use crate::loadgen::{self, BenchResult, ConfigError, LoadConfig, LoadError, Progress, Stop};
+use crate::app::explain::UserError;
+use crate::app::globals::Context;
+use ocibench::loadgen::{self, BenchResult, ConfigError, LoadConfig, LoadError, Progress, Stop};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -196,11 +196,12 @@ fn timeout(raw: &str) -> anyhow::Result<Option<Duration>> {
 }
 
 pub(crate) fn usage(e: ConfigError) -> UserError {
-    UserError::usage(e.to_string()).with_hint(e.hint())
+    UserError::usage(e.to_string())
+        .with_hint(crate::app::explain::Explain::hint(&e).unwrap_or_default())
 }
 
 pub(crate) fn explain_load_error(e: LoadError) -> anyhow::Error {
-    let hint = e.hint();
+    let hint = crate::app::explain::Explain::hint(&e).unwrap_or_default();
     let msg = match std::error::Error::source(&e) {
         Some(src) => format!("{e}: {src}"),
         None => e.to_string(),
@@ -300,7 +301,7 @@ mod tests {
     fn usage_hint(args: &[&str]) -> (String, Option<String>) {
         let err = parse(args).unwrap_err();
         let u = err.downcast_ref::<UserError>().expect("a UserError");
-        assert_eq!(u.kind, crate::error::ExitKind::Usage, "{u}");
+        assert_eq!(u.kind, crate::app::explain::ExitKind::Usage, "{u}");
         (u.message.clone(), u.hint.clone())
     }
 

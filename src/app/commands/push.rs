@@ -3,14 +3,15 @@
 
 use std::io::Write;
 
-use crate::cli::Context;
-use crate::cmd::pull::{PullSettings, fetch};
-use crate::error::UserError;
-use crate::oci::image::human_bytes;
-use crate::oci::push::{PushOptions, PushReport, push as push_image};
-use crate::oci::reference::{ImageReference, TlsMode};
-use crate::oci::store::BlobStore;
-use crate::oci::transport::ImageLocation;
+use crate::app::args::SourceSettings;
+use crate::app::commands::pull::fetch;
+use crate::app::explain::UserError;
+use crate::app::globals::Context;
+use ocibench::oci::location::ImageLocation;
+use ocibench::oci::pull::human_bytes;
+use ocibench::oci::push::{PushOptions, PushReport, push as push_image};
+use ocibench::oci::reference::{ImageReference, TlsMode};
+use ocibench::oci::store::BlobStore;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PushArgs {
@@ -19,7 +20,7 @@ pub struct PushArgs {
     /// Destination: docker://REGISTRY/REPO[:TAG] (or a bare reference)
     pub dest: String,
     #[command(flatten)]
-    pub source: crate::cmd::pull::SourceArgs,
+    pub source: crate::app::args::SourceArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -38,7 +39,7 @@ pub fn parse_registry_dest(dest: &str) -> Result<ImageReference, UserError> {
 
 pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     let target = parse_registry_dest(&args.dest)?;
-    let settings = PullSettings::new(&args.image, &args.source)?;
+    let settings = SourceSettings::new(&args.image, &args.source)?;
     let show = ctx.show_progress() && !args.json;
     if let ImageLocation::OciDir { path, .. } = &settings.location
         && args.source.platform.is_none()
@@ -72,10 +73,10 @@ fn push_layout_in_place(
     tls: TlsMode,
     show_progress: bool,
 ) -> anyhow::Result<Option<PushReport>> {
-    use crate::oci::manifest::{ImageManifest, OCI_MANIFEST};
-    use crate::oci::push::{LayoutBlobs, PushBlobs};
+    use ocibench::oci::manifest::{ImageManifest, OCI_MANIFEST};
+    use ocibench::oci::push::{LayoutBlobs, PushBlobs};
     let client = ctx.registry_client(tls);
-    let source = crate::oci::source::open(location, &client, dir)?;
+    let source = ocibench::oci::source::open(location, &client, dir)?;
     let top = source.fetch_manifest(None)?;
     let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&top.bytes) else {
         return Ok(None);
@@ -93,7 +94,7 @@ fn push_layout_in_place(
         .filter(|m| !m.is_empty())
         .or_else(|| (!top.media_type.is_empty()).then(|| top.media_type.clone()))
         .unwrap_or_else(|| OCI_MANIFEST.to_string());
-    let reporter = crate::ui::reporter(show_progress, "push");
+    let reporter = crate::app::terminal::reporter(show_progress, "push");
     Ok(Some(push_image(
         &blobs,
         &client,
@@ -109,14 +110,14 @@ fn push_layout_in_place(
 pub fn push_stored(
     ctx: &Context,
     store: &BlobStore,
-    manifest_digest: &crate::oci::digest::Digest,
+    manifest_digest: &ocibench::oci::digest::Digest,
     media_type: &str,
     target: &ImageReference,
     tls: TlsMode,
     show_progress: bool,
 ) -> anyhow::Result<PushReport> {
     let client = ctx.registry_client(tls);
-    let reporter = crate::ui::reporter(show_progress, "push");
+    let reporter = crate::app::terminal::reporter(show_progress, "push");
     Ok(push_image(
         store,
         &client,

@@ -39,11 +39,11 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::digest::{Digest, HashingWriter};
-use super::layer_tar::{self, EntryKind, TarHeader};
-use super::layer_walk::{Level, MountNode, Origin, Stat};
-use super::pgzip::{self, GzipOptions, ParallelGzip};
-use super::store::{BlobStore, LayerMeta, StoreError};
+use crate::oci::build::layer_tar::{self, EntryKind, TarHeader};
+use crate::oci::build::layer_walk::{Level, MountNode, Origin, Stat};
+use crate::oci::compress::pgzip::{self, GzipOptions, ParallelGzip};
+use crate::oci::digest::{Digest, HashingWriter};
+use crate::oci::store::{BlobStore, LayerMeta, StoreError};
 use crate::progress::Reporter;
 
 /// Why a layer could not be built.
@@ -706,7 +706,7 @@ mod tests {
         for i in 0..40 {
             write(
                 &src.join(format!("d{}/f{i}", i % 5)),
-                &crate::oci::pgzip::tests::test_bytes(7000 * i, i as u64),
+                &crate::oci::compress::pgzip::tests::test_bytes(7000 * i, i as u64),
                 0o644,
             );
         }

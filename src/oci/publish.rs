@@ -22,17 +22,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::config::to_canonical_bytes;
-use super::digest::{Digest, HashingWriter};
-use super::export_archive;
-pub use super::export_dest::{Destination, DestinationError, normalize_docker_reference};
-use super::manifest::{
+use crate::oci::archive;
+use crate::oci::digest::{Digest, HashingWriter};
+use crate::oci::image_config::to_canonical_bytes;
+pub use crate::oci::location::{Destination, DestinationError, normalize_docker_reference};
+use crate::oci::manifest::{
     DOCKER_CONFIG, DOCKER_FOREIGN_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_MANIFEST,
     Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_NONDIST_GZIP,
     OCI_LAYER_TAR, OCI_MANIFEST,
 };
-use super::store::{BlobStore, IndexEntry, REF_NAME, StoreError};
-use crate::error::{ExitKind, Explain};
+use crate::oci::store::{BlobStore, IndexEntry, REF_NAME, StoreError};
 use crate::progress::Reporter;
 
 /// The image to export: its manifest as stored (exact bytes), digest and media type.
@@ -199,7 +198,7 @@ pub enum ExportError {
         detail: String,
     },
     #[error("the image manifest cannot be read")]
-    BadManifest(#[source] super::manifest::ManifestError),
+    BadManifest(#[source] crate::oci::manifest::ManifestError),
     #[error("{0} is not an image manifest (an index cannot be exported as one image)")]
     NotAnImage(String),
     #[error("the image config {digest} is not valid JSON")]
@@ -218,37 +217,6 @@ pub enum ExportError {
     BadIndex { path: PathBuf, detail: String },
     #[error("cannot read the cache")]
     Store(#[source] StoreError),
-}
-
-impl Explain for ExportError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            ExportError::ParentMissing { parent, .. } => {
-                Some(format!("create {} first, or write elsewhere", parent.display()))
-            }
-            ExportError::NotALayout(_) | ExportError::NotADirectory(_) => {
-                Some("choose a new or empty directory, or an existing OCI layout".into())
-            }
-            ExportError::IsADirectory(_) => Some("give a file name for the archive".into()),
-            ExportError::BlobMissing { .. } | ExportError::BlobCorrupt { .. } => Some(
-                "the cache is incomplete or damaged: pull or build the image again (or clear the cache)"
-                    .into(),
-            ),
-            ExportError::UnsupportedLayer { .. } => {
-                Some("export to oci: or oci-archive:, which keep layers as they are".into())
-            }
-            _ => None,
-        }
-    }
-    fn exit_kind(&self) -> ExitKind {
-        match self {
-            ExportError::ParentMissing { .. }
-            | ExportError::NotALayout(_)
-            | ExportError::NotADirectory(_)
-            | ExportError::IsADirectory(_) => ExitKind::Usage,
-            _ => ExitKind::Runtime,
-        }
-    }
 }
 
 pub(crate) fn store_error(store: &BlobStore, digest: &Digest, e: StoreError) -> ExportError {
@@ -302,11 +270,11 @@ pub fn export(
         }
         Destination::OciArchive { path, tag } => {
             report.bytes_written =
-                export_archive::oci_archive(store, image, path, tag.as_deref(), progress)?;
+                archive::oci_archive(store, image, path, tag.as_deref(), progress)?;
         }
         Destination::DockerArchive { path, reference } => {
             report.bytes_written =
-                export_archive::docker_archive(store, image, path, reference.as_deref(), progress)?;
+                archive::docker_archive(store, image, path, reference.as_deref(), progress)?;
         }
     }
     Ok(report)

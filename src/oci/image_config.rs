@@ -10,9 +10,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::digest::Digest;
-use super::manifest::Platform;
-use crate::error::{ExitKind, Explain};
+use crate::oci::digest::Digest;
+use crate::oci::manifest::Platform;
 
 /// What `build` changes in the base config. Empty fields leave the base's values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,34 +69,6 @@ pub enum ConfigError {
         #[source]
         source: Option<serde_json::Error>,
     },
-}
-
-impl Explain for ConfigError {
-    fn hint(&self) -> Option<String> {
-        match self {
-            ConfigError::BadPort { .. } => {
-                Some("write a port as NUMBER or NUMBER/PROTO, e.g. 8080 or 53/udp".into())
-            }
-            ConfigError::BadEnv(_) => Some("write --env KEY=VALUE, e.g. --env PORT=8080".into()),
-            ConfigError::BadExecForm { .. } => {
-                Some(r#"use the exec form, e.g. '["python3","/app/server.py"]'"#.into())
-            }
-            ConfigError::RootfsType(_) | ConfigError::Parse(_) | ConfigError::NotAnObject => {
-                Some("the base image is unusual or damaged; try another base or `scratch`".into())
-            }
-            _ => None,
-        }
-    }
-    fn exit_kind(&self) -> ExitKind {
-        match self {
-            ConfigError::BadPort { .. }
-            | ConfigError::BadEnv(_)
-            | ConfigError::BadLabel(_)
-            | ConfigError::BadEpoch(_)
-            | ConfigError::BadExecForm { .. } => ExitKind::Usage,
-            _ => ExitKind::Runtime,
-        }
-    }
 }
 
 /// The config of `scratch`: an empty image for `platform`, in the same shape
@@ -516,7 +487,6 @@ mod tests {
             };
             let err = edit_config(DOCKER_BASE.as_bytes(), &e, &[]).unwrap_err();
             assert!(matches!(err, ConfigError::BadPort { .. }), "{p}: {err}");
-            assert_eq!(err.exit_kind(), ExitKind::Usage);
         }
         assert_eq!(normalize_port("65535").unwrap(), "65535/tcp");
         assert_eq!(normalize_port("0080").unwrap(), "80/tcp");

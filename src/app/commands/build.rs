@@ -11,18 +11,19 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::Context;
-use crate::cmd::build_args::{BuildArgs, BuildOutput, BuildSettings};
-use crate::cmd::pull::{PullSettings, fetch};
-use crate::cmd::push::push_stored;
-use crate::oci::config::{self, AddedLayer, ConfigEdit};
-use crate::oci::digest::Digest;
-use crate::oci::export::{ExportImage, export};
-use crate::oci::image::{self, ImageSize};
-use crate::oci::layer::{self, LayerBuilder};
-use crate::oci::manifest::{Descriptor, ImageManifest, MediaFamily};
-use crate::oci::nix;
-use crate::oci::store::BlobStore;
+use crate::app::args::SourceSettings;
+use crate::app::commands::build_args::{BuildArgs, BuildOutput, BuildSettings};
+use crate::app::commands::pull::fetch;
+use crate::app::commands::push::push_stored;
+use crate::app::globals::Context;
+use ocibench::oci::build::layer::{self, LayerBuilder};
+use ocibench::oci::build::nix;
+use ocibench::oci::digest::Digest;
+use ocibench::oci::image_config::{self as config, AddedLayer, ConfigEdit};
+use ocibench::oci::manifest::{Descriptor, ImageManifest, MediaFamily};
+use ocibench::oci::publish::{ExportImage, export};
+use ocibench::oci::pull::{self as image, ImageSize};
+use ocibench::oci::store::BlobStore;
 
 /// A built image in the store.
 #[derive(Debug, Clone)]
@@ -44,7 +45,7 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
     let (store, mut built) = build_image(&settings, ctx, show)?;
     built.size.reference = settings.outputs[0].to_string();
 
-    let reporter = crate::ui::reporter(show, "write");
+    let reporter = crate::app::terminal::reporter(show, "write");
     let mut outputs = Vec::new();
     for out in &settings.outputs {
         match out {
@@ -83,7 +84,7 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
         writeln!(stdout)?;
     } else {
         writeln!(stdout, "Built {}", built.size.digest)?;
-        crate::cmd::pull::write_summary(&mut stdout, &built.size)?;
+        crate::app::commands::pull::write_summary(&mut stdout, &built.size)?;
         for (o, v) in settings.outputs.iter().zip(&outputs) {
             let digest = v["manifest_digest"]
                 .as_str()
@@ -117,7 +118,7 @@ pub fn build_image(
             config::scratch_config(&settings.platform),
         ),
         Some(location) => {
-            let pull = PullSettings {
+            let pull = SourceSettings {
                 location: location.clone(),
                 platform: settings.platform.clone(),
                 tls: settings.tls,
@@ -133,7 +134,7 @@ pub fn build_image(
         }
     };
 
-    let reporter = crate::ui::reporter(show_progress, "layer");
+    let reporter = crate::app::terminal::reporter(show_progress, "layer");
     let mut layers = base_layers;
     let mut added = Vec::new();
 
@@ -147,7 +148,10 @@ pub fn build_image(
                 .iter()
                 .map(|f| {
                     std::fs::read_to_string(f).map_err(|e| {
-                        crate::error::UserError::usage(format!("--nix-graph {}: {e}", f.display()))
+                        crate::app::explain::UserError::usage(format!(
+                            "--nix-graph {}: {e}",
+                            f.display()
+                        ))
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -221,29 +225,4 @@ pub fn build_image(
             size,
         },
     ))
-}
-
-// Kept here rather than in `oci::layer` so the layer module stays free of CLI wording.
-impl crate::error::Explain for layer::LayerError {
-    fn hint(&self) -> Option<String> {
-        use layer::LayerError as E;
-        match self {
-            E::Source { .. } | E::Read { .. } => {
-                Some("check that the --layer source exists and is readable".into())
-            }
-            E::Unsupported { .. } => Some(
-                "remove sockets, FIFOs and device files from the source tree (they cannot be shipped in an image)".into(),
-            ),
-            E::BadEpoch { .. } => Some("unset SOURCE_DATE_EPOCH or set it to seconds since 1970, e.g. 0".into()),
-            E::Changed { .. } => Some("something modified the source while ocibench read it; build again".into()),
-            _ => None,
-        }
-    }
-    fn exit_kind(&self) -> crate::error::ExitKind {
-        use layer::LayerError as E;
-        match self {
-            E::Write { .. } | E::Store(_) | E::Changed { .. } => crate::error::ExitKind::Runtime,
-            _ => crate::error::ExitKind::Usage,
-        }
-    }
 }

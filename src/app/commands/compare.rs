@@ -12,20 +12,20 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use crate::cli::Context;
-use crate::cmd::build::build_image;
-use crate::cmd::build_args::{BuildSettings, LayerSpec};
-use crate::cmd::run::{CliObserver, load_into_podman};
-use crate::compare::config::{CompareConfig, DEFAULT_APP_SERVER, DEFAULT_TOML};
-use crate::compare::schedule;
-use crate::error::UserError;
-use crate::loadgen::LoadConfig;
-use crate::oci::manifest::Platform;
-use crate::oci::reference::TlsMode;
-use crate::oci::store::write_atomic;
-use crate::oci::transport::ImageLocation;
-use crate::report::{self, CandidateRuns, CompareInput, Format, LoadSummary};
-use crate::runner::{PodmanRunner, RunSpec, RunnerOptions};
+use crate::app::commands::build::build_image;
+use crate::app::commands::build_args::{BuildSettings, LayerSpec};
+use crate::app::commands::run::{CliObserver, load_into_podman};
+use crate::app::explain::UserError;
+use crate::app::globals::Context;
+use ocibench::compare::config::{CompareConfig, DEFAULT_APP_SERVER, DEFAULT_TOML};
+use ocibench::compare::schedule;
+use ocibench::loadgen::LoadConfig;
+use ocibench::oci::location::ImageLocation;
+use ocibench::oci::manifest::Platform;
+use ocibench::oci::reference::TlsMode;
+use ocibench::oci::store::write_atomic;
+use ocibench::report::{self, CandidateRuns, CompareInput, Format, LoadSummary};
+use ocibench::runner::{PodmanRunner, RunSpec, RunnerOptions};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
@@ -57,7 +57,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "RUNTIME")]
     pub runtime: Option<String>,
     #[command(flatten)]
-    pub tls: crate::cmd::pull::TlsArgs,
+    pub tls: crate::app::args::TlsArgs,
 }
 
 pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -96,7 +96,7 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         }
     };
 
-    crate::runner::cleanup::on_signal(|sig| {
+    ocibench::runner::cleanup::on_signal(|sig| {
         let what = if sig == libc::SIGINT {
             "interrupted"
         } else {
@@ -131,8 +131,8 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         .with_context(|| format!("loading candidate {} into podman", c.name))?;
         say(&format!(
             "    {} on disk, {} compressed",
-            crate::oci::image::human_bytes(image.size.uncompressed_bytes),
-            crate::oci::image::human_bytes(image.size.compressed_bytes)
+            ocibench::oci::pull::human_bytes(image.size.uncompressed_bytes),
+            ocibench::oci::pull::human_bytes(image.size.compressed_bytes)
         ));
         built.push((image, loaded));
     }
@@ -284,8 +284,8 @@ fn build_settings(
             .collect(),
         nix_closures: Vec::new(),
         nix_graphs: Vec::new(),
-        max_layers: crate::oci::nix::DEFAULT_MAX_LAYERS,
-        config: crate::oci::config::ConfigEdit {
+        max_layers: ocibench::oci::build::nix::DEFAULT_MAX_LAYERS,
+        config: ocibench::oci::image_config::ConfigEdit {
             entrypoint: app.entrypoint.clone(),
             cmd: app.cmd.clone(),
             env: app.env.clone(),
@@ -308,7 +308,7 @@ fn build_settings(
 fn load_config_for(
     config: &CompareConfig,
     url: &str,
-) -> Result<LoadConfig, crate::loadgen::ConfigError> {
+) -> Result<LoadConfig, ocibench::loadgen::ConfigError> {
     LoadConfig::builder(url)
         .requests(config.load.requests)
         .concurrency(config.load.concurrency)

@@ -6,44 +6,12 @@ use std::io::Write;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::cli::Context;
-use crate::error::UserError;
-use crate::oci::image::{self, ImageSize, PullOptions, StoredImage, human_bytes};
-use crate::oci::manifest::Platform;
-use crate::oci::reference::TlsMode;
-use crate::oci::source;
-use crate::oci::store::BlobStore;
-use crate::oci::transport::ImageLocation;
-use crate::report::units::thousands;
-
-/// `--tls-verify`, as podman spells it.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TlsArgs {
-    /// Require HTTPS and verify certificates (false: skip verification)
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub tls_verify: bool,
-}
-
-impl TlsArgs {
-    pub fn mode(&self) -> TlsMode {
-        if self.tls_verify {
-            TlsMode::Auto
-        } else {
-            TlsMode::Insecure
-        }
-    }
-}
-
-/// Which image of a multi-platform index to read, and how to reach its registry:
-/// shared by every command that reads an image (pull, size, push, run).
-#[derive(Debug, Clone, clap::Args)]
-pub struct SourceArgs {
-    /// Platform to choose from a multi-platform index [default: the host's]
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    #[command(flatten)]
-    pub tls: TlsArgs,
-}
+use crate::app::args::{SourceArgs, SourceSettings};
+use crate::app::globals::Context;
+use ocibench::oci::pull::{self as image, ImageSize, PullOptions, StoredImage, human_bytes};
+use ocibench::oci::source;
+use ocibench::oci::store::BlobStore;
+use ocibench::report::units::thousands;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PullArgs {
@@ -58,44 +26,9 @@ pub struct PullArgs {
 
 pub type SizeArgs = PullArgs;
 
-/// The parsed, validated form of `PullArgs`.
-pub struct PullSettings {
-    pub location: ImageLocation,
-    pub platform: Platform,
-    pub tls: TlsMode,
-}
-
-impl PullSettings {
-    /// `image` in any transport, with the source flags.
-    pub fn new(image: &str, source: &SourceArgs) -> anyhow::Result<Self> {
-        let location: ImageLocation = image.parse().map_err(|e: crate::oci::transport::TransportError| {
-            UserError::usage(e.to_string()).with_hint(
-                "images are docker://REGISTRY/REPO:TAG (or REPO:TAG), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]",
-            )
-        })?;
-        let platform = parse_platform(source.platform.as_deref())?;
-        Ok(PullSettings {
-            location,
-            platform,
-            tls: source.tls.mode(),
-        })
-    }
-}
-
-pub fn parse_platform(p: Option<&str>) -> Result<Platform, UserError> {
-    match p {
-        None => Ok(Platform::host()),
-        Some(s) => Ok(s
-            .parse()
-            .map_err(|e: crate::oci::manifest::PlatformParseError| {
-                UserError::usage(e.to_string())
-            })?),
-    }
-}
-
 /// Pulls the image into the cache; shared by `pull`, `size` and later `build --from`.
 pub fn fetch(
-    settings: &PullSettings,
+    settings: &SourceSettings,
     ctx: &Context,
     show_progress: bool,
 ) -> anyhow::Result<(BlobStore, StoredImage)> {
@@ -106,7 +39,7 @@ pub fn fetch(
         .tempdir_in(store.root().join("ocibench"))
         .context("creating a scratch directory in the cache")?;
     let src = source::open(&settings.location, &client, scratch.path())?;
-    let reporter = crate::ui::reporter(show_progress, "pull");
+    let reporter = crate::app::terminal::reporter(show_progress, "pull");
     let opts = PullOptions {
         platform: settings.platform.clone(),
         ..PullOptions::default()
@@ -123,7 +56,7 @@ struct PullReport<'a> {
 }
 
 pub fn pull(args: PullArgs, ctx: &Context) -> anyhow::Result<()> {
-    let settings = PullSettings::new(&args.image, &args.source)?;
+    let settings = SourceSettings::new(&args.image, &args.source)?;
     let (store, stored) = fetch(&settings, ctx, ctx.show_progress() && !args.json)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
     let mut out = std::io::stdout().lock();
@@ -154,7 +87,7 @@ pub fn pull(args: PullArgs, ctx: &Context) -> anyhow::Result<()> {
 }
 
 pub fn size(args: SizeArgs, ctx: &Context) -> anyhow::Result<()> {
-    let settings = PullSettings::new(&args.image, &args.source)?;
+    let settings = SourceSettings::new(&args.image, &args.source)?;
     let (store, stored) = fetch(&settings, ctx, ctx.show_progress() && !args.json)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
     let mut out = std::io::stdout().lock();

@@ -13,9 +13,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::auth::{Credential, Secret};
-use super::registry::{CredentialProvider, ProvidedCredential};
-use crate::error::{ExitKind, Explain};
+use crate::oci::registry::auth::{Credential, Secret};
+use crate::oci::registry::{CredentialProvider, ProvidedCredential};
 
 mod file;
 mod helper;
@@ -174,57 +173,6 @@ fn fmt_message(m: &str) -> String {
         String::new()
     } else {
         format!(": {m}")
-    }
-}
-
-impl Explain for CredentialError {
-    fn hint(&self) -> Option<String> {
-        Some(match self {
-            CredentialError::FlagWithoutColon { .. }
-            | CredentialError::FlagEmptyUser { .. }
-            | CredentialError::FlagNotOneLine { .. } => {
-                "pass --creds USER:PASSWORD (the password may contain `:`), or --creds-file FILE holding that line".into()
-            }
-            CredentialError::Read { .. } => return None,
-            CredentialError::MissingAuthFile { .. } => {
-                "unset REGISTRY_AUTH_FILE, or log in to create it (`podman login`)".into()
-            }
-            CredentialError::Json { path, .. }
-            | CredentialError::Shape { path, .. }
-            | CredentialError::BadAuth { path, .. } => format!(
-                "fix or remove {}; `podman login` / `docker login` rewrite it",
-                path.display()
-            ),
-            CredentialError::BadHelperName { config, .. } => format!(
-                "a helper name is the NAME of docker-credential-NAME; fix {}",
-                config.display()
-            ),
-            CredentialError::HelperNotFound {
-                helper,
-                config,
-                field,
-            } => format!(
-                "install {helper}, or remove `{field}` from {}",
-                config.display()
-            ),
-            CredentialError::HelperIo { .. }
-            | CredentialError::HelperFailed { .. }
-            | CredentialError::HelperOutput { .. } => {
-                "check the helper works (`echo SERVER | docker-credential-NAME get`), or pass --creds USER:PASSWORD".into()
-            }
-        })
-    }
-    fn exit_kind(&self) -> ExitKind {
-        match self {
-            // A credential helper that is missing or fails is a failure of the run
-            // (exit 1); a wrong flag or a malformed file is bad input (exit 2).
-            CredentialError::HelperNotFound { .. }
-            | CredentialError::HelperIo { .. }
-            | CredentialError::HelperFailed { .. }
-            | CredentialError::HelperOutput { .. }
-            | CredentialError::Read { .. } => ExitKind::Runtime,
-            _ => ExitKind::Usage,
-        }
     }
 }
 

@@ -1,0 +1,669 @@
+//! Every hint and exit status in one place: the library's error types say what
+//! failed; this module, compiled into the binary only, says what to do about it
+//! (the `hint:` line, which may name the command line's flags) and whether the
+//! fault is the input (exit 2) or the run (exit 1).
+//!
+//! The commands wrap what they want to explain themselves in a `UserError`; for
+//! the library's errors, `explain` walks the chain and asks each cause's `Explain`.
+
+use std::fmt;
+
+use ocibench::compare::config::ConfigError as CompareConfigError;
+use ocibench::loadgen::{ConfigError as LoadConfigError, LoadError};
+use ocibench::oci::build::layer::LayerError;
+use ocibench::oci::build::nix::NixError;
+use ocibench::oci::image_config::ConfigError;
+use ocibench::oci::location::DestinationError;
+use ocibench::oci::manifest::ManifestError;
+use ocibench::oci::publish::ExportError;
+use ocibench::oci::pull::PullError;
+use ocibench::oci::push::PushError;
+use ocibench::oci::registry::RegistryError;
+use ocibench::oci::registry::credentials::CredentialError;
+use ocibench::oci::source::SourceError;
+use ocibench::oci::store::StoreError;
+use ocibench::runner::RunnerError;
+
+/// Which exit status an error deserves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// Something failed while running: network, registry, podman (exit 1).
+    Runtime,
+    /// The user's input is wrong: a bad flag value, a missing file (exit 2).
+    Usage,
+}
+
+impl ExitKind {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitKind::Runtime => 1,
+            ExitKind::Usage => 2,
+        }
+    }
+}
+
+/// Implemented by error types that know how to explain themselves.
+pub trait Explain {
+    fn hint(&self) -> Option<String> {
+        None
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Runtime
+    }
+}
+
+/// An error with a message meant for the user, an optional hint and an exit kind.
+#[derive(Debug)]
+pub struct UserError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub kind: ExitKind,
+}
+
+impl UserError {
+    /// Bad input: exit status 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        UserError {
+            message: message.into(),
+            hint: None,
+            kind: ExitKind::Usage,
+        }
+    }
+    /// Failure while running: exit status 1.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        UserError {
+            message: message.into(),
+            hint: None,
+            kind: ExitKind::Runtime,
+        }
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+impl Explain for UserError {
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+    fn exit_kind(&self) -> ExitKind {
+        self.kind
+    }
+}
+
+/// Hint and exit kind of one error in a chain, for the types that know them.
+pub fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>, ExitKind)> {
+    fn of<T: Explain>(t: &T) -> Option<(Option<String>, ExitKind)> {
+        Some((t.hint(), t.exit_kind()))
+    }
+    macro_rules! try_types {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(x) = e.downcast_ref::<$t>() {
+                return of(x);
+            })*
+        };
+    }
+    try_types!(
+        UserError,
+        PullError,
+        SourceError,
+        NixError,
+        LayerError,
+        ConfigError,
+        ExportError,
+        DestinationError,
+        CredentialError,
+        PushError,
+        RegistryError,
+        RunnerError,
+        StoreError,
+        LoadConfigError,
+        LoadError,
+        CompareConfigError,
+    );
+    None
+}
+
+impl Explain for SourceError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SourceError::Registry(e) => e.hint(),
+            SourceError::NoTag { path, .. } | SourceError::Ambiguous { path, .. } => Some(format!(
+                "name the image as oci:{}:TAG (or oci-archive:FILE:TAG)",
+                path.display()
+            )),
+            SourceError::Io { .. } => Some("check the path and its permissions".into()),
+            SourceError::NotLayout { .. } => Some(
+                "an OCI layout has oci-layout, index.json and blobs/; `skopeo copy` can make one"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            SourceError::Registry(e) => e.exit_kind(),
+            SourceError::MissingBlob { .. } => ExitKind::Runtime,
+            _ => ExitKind::Usage,
+        }
+    }
+}
+
+impl Explain for ExportError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ExportError::ParentMissing { parent, .. } => {
+                Some(format!("create {} first, or write elsewhere", parent.display()))
+            }
+            ExportError::NotALayout(_) | ExportError::NotADirectory(_) => {
+                Some("choose a new or empty directory, or an existing OCI layout".into())
+            }
+            ExportError::IsADirectory(_) => Some("give a file name for the archive".into()),
+            ExportError::BlobMissing { .. } | ExportError::BlobCorrupt { .. } => Some(
+                "the cache is incomplete or damaged: pull or build the image again (or clear the cache)"
+                    .into(),
+            ),
+            ExportError::UnsupportedLayer { .. } => {
+                Some("export to oci: or oci-archive:, which keep layers as they are".into())
+            }
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            ExportError::ParentMissing { .. }
+            | ExportError::NotALayout(_)
+            | ExportError::NotADirectory(_)
+            | ExportError::IsADirectory(_) => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+impl Explain for PushError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            PushError::Registry(e) => e.hint(),
+            PushError::Upload { source, .. } => source.hint(),
+            PushError::Store(_) => {
+                Some("pull or build the image again to restore its blobs".into())
+            }
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Runtime
+    }
+}
+
+impl Explain for PullError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            PullError::Source(e) => e.hint(),
+            PullError::Corrupt { .. } | PullError::DiffIdMismatch { .. } | PullError::BadLayerData { .. } => Some(
+                "the source served corrupt or altered content; nothing was stored. Retry, and report it if it persists".into(),
+            ),
+            PullError::Manifest(ManifestError::NoPlatform { .. }) => {
+                Some("choose one of the available platforms with --platform OS/ARCH[/VARIANT]".into())
+            }
+            PullError::Manifest(ManifestError::Unsupported(_)) => Some(
+                "ocibench reads OCI and Docker schema 2 manifests; convert with `skopeo copy --format oci`".into(),
+            ),
+            PullError::UnsupportedLayer { .. } => {
+                Some("convert the layers to gzip with `skopeo copy --dest-compress-format gzip`".into())
+            }
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            PullError::Source(e) => e.exit_kind(),
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+impl Explain for ConfigError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::BadPort { .. } => {
+                Some("write a port as NUMBER or NUMBER/PROTO, e.g. 8080 or 53/udp".into())
+            }
+            ConfigError::BadEnv(_) => Some("write --env KEY=VALUE, e.g. --env PORT=8080".into()),
+            ConfigError::BadExecForm { .. } => {
+                Some(r#"use the exec form, e.g. '["python3","/app/server.py"]'"#.into())
+            }
+            ConfigError::RootfsType(_) | ConfigError::Parse(_) | ConfigError::NotAnObject => {
+                Some("the base image is unusual or damaged; try another base or `scratch`".into())
+            }
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            ConfigError::BadPort { .. }
+            | ConfigError::BadEnv(_)
+            | ConfigError::BadLabel(_)
+            | ConfigError::BadEpoch(_)
+            | ConfigError::BadExecForm { .. } => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+impl Explain for RegistryError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Unreachable { host, url, .. } => Some(if url.starts_with("https://") {
+                format!("check that {host} is the right registry and is reachable; for a registry without TLS use --tls-verify=false")
+            } else {
+                format!("is a registry listening on {host}? (start one with: docker-registry serve CONFIG.yml)")
+            }),
+            RegistryError::NotFound { what: "manifest", .. } => {
+                Some("check the tag: `skopeo list-tags docker://REPO` lists what exists".into())
+            }
+            RegistryError::NotFound { what: "repository", .. } => Some(
+                "check the repository name; Docker Hub's official images live under library/ (python:3 is docker.io/library/python:3)".into(),
+            ),
+            RegistryError::Unauthorized { credentials, .. }
+            | RegistryError::TokenRefused { credentials, .. }
+                if credentials.starts_with("none") =>
+            {
+                Some("log in with `podman login` or `docker login`, or pass --creds USER:PASS; the repository may also be private or not exist".into())
+            }
+            RegistryError::Unauthorized { credentials, .. }
+            | RegistryError::TokenRefused { credentials, .. } => Some(format!(
+                "check the credentials from {credentials}: the password may be wrong, or the account may not have access to this repository"
+            )),
+            // The credential source's own error carries the hint.
+            RegistryError::Credentials { .. } => None,
+            RegistryError::DigestMismatch { .. } => Some(
+                "the registry served corrupt or altered content; nothing was stored. Retry, and report it to the registry's operator if it persists".into(),
+            ),
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Runtime
+    }
+}
+
+impl Explain for CredentialError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            CredentialError::FlagWithoutColon { .. }
+            | CredentialError::FlagEmptyUser { .. }
+            | CredentialError::FlagNotOneLine { .. } => {
+                "pass --creds USER:PASSWORD (the password may contain `:`), or --creds-file FILE holding that line".into()
+            }
+            CredentialError::Read { .. } => return None,
+            CredentialError::MissingAuthFile { .. } => {
+                "unset REGISTRY_AUTH_FILE, or log in to create it (`podman login`)".into()
+            }
+            CredentialError::Json { path, .. }
+            | CredentialError::Shape { path, .. }
+            | CredentialError::BadAuth { path, .. } => format!(
+                "fix or remove {}; `podman login` / `docker login` rewrite it",
+                path.display()
+            ),
+            CredentialError::BadHelperName { config, .. } => format!(
+                "a helper name is the NAME of docker-credential-NAME; fix {}",
+                config.display()
+            ),
+            CredentialError::HelperNotFound {
+                helper,
+                config,
+                field,
+            } => format!(
+                "install {helper}, or remove `{field}` from {}",
+                config.display()
+            ),
+            CredentialError::HelperIo { .. }
+            | CredentialError::HelperFailed { .. }
+            | CredentialError::HelperOutput { .. } => {
+                "check the helper works (`echo SERVER | docker-credential-NAME get`), or pass --creds USER:PASSWORD".into()
+            }
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            // A credential helper that is missing or fails is a failure of the run
+            // (exit 1); a wrong flag or a malformed file is bad input (exit 2).
+            CredentialError::HelperNotFound { .. }
+            | CredentialError::HelperIo { .. }
+            | CredentialError::HelperFailed { .. }
+            | CredentialError::HelperOutput { .. }
+            | CredentialError::Read { .. } => ExitKind::Runtime,
+            _ => ExitKind::Usage,
+        }
+    }
+}
+
+impl Explain for NixError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            NixError::OutsideStore(_) => Some(
+                "pass a store path, e.g. the ./result link of nix-build or $(nix-build ... --no-out-link)".into(),
+            ),
+            NixError::Missing(_) => Some("build or realise it first (nix-build, nix-store --realise)".into()),
+            NixError::NoNixStore(_) => Some("install Nix (Debian: apt-get install nix-bin)".into()),
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            NixError::Query { .. } => ExitKind::Runtime,
+            _ => ExitKind::Usage,
+        }
+    }
+}
+
+impl Explain for RunnerError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RunnerError::PodmanMissing => {
+                "install podman (Debian/Ubuntu: apt-get install podman), or put it on PATH".into()
+            }
+            RunnerError::RuntimeMissing { runtime } if runtime == "runc" => {
+                "install runc (Debian/Ubuntu: apt-get install runc)".into()
+            }
+            RunnerError::RuntimeMissing { runtime } => format!(
+                "install {runtime}, or choose another runtime with --runtime (runc works almost everywhere)"
+            ),
+            RunnerError::CgroupsHybrid { .. } => {
+                "install runc (Debian/Ubuntu: apt-get install runc); ocibench then uses it instead of crun".into()
+            }
+            RunnerError::Ulimit { .. } => format!(
+                "pass limits within `ulimit -Hn` ({}) and `ulimit -Hu`, e.g. --podman-arg=--ulimit=nofile=1024:1024",
+                ocibench::runner::limits::hard_limits().nofile.map_or("?".into(), |n| n.to_string())
+            ),
+            RunnerError::Spawn { .. } | RunnerError::Podman { .. } | RunnerError::Output { .. } => {
+                "check that `podman info` works for this user".into()
+            }
+            RunnerError::NoFreePort(_) | RunnerError::PortsBusy { .. } => {
+                "free some ports on 127.0.0.1, then try again".into()
+            }
+            RunnerError::Exited(_) => {
+                "the service crashed or exited: check its command, environment (--env) and the logs above".into()
+            }
+            RunnerError::NotReady(f) if f.last_probe.starts_with("answered") => {
+                "the service answers, but not with a 2xx status: point --health at a path that does".into()
+            }
+            RunnerError::NotReady(_) => {
+                "check --port (the port the service listens on inside the container) and --health; or raise --startup-timeout".into()
+            }
+            RunnerError::LoadConfig(e) => return e.hint(),
+            RunnerError::Load(e) => return e.hint(),
+            RunnerError::Interrupted => return None,
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            RunnerError::LoadConfig(_) => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+impl Explain for DestinationError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            DestinationError::BadReference { .. } => {
+                "write docker-archive:FILE:NAME:TAG, e.g. docker-archive:app.tar:localhost/app:latest".into()
+            }
+            _ => "write oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]"
+                .into(),
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Usage
+    }
+}
+
+impl Explain for LayerError {
+    fn hint(&self) -> Option<String> {
+        use LayerError as E;
+        match self {
+            E::Source { .. } | E::Read { .. } => {
+                Some("check that the --layer source exists and is readable".into())
+            }
+            E::Unsupported { .. } => Some(
+                "remove sockets, FIFOs and device files from the source tree (they cannot be shipped in an image)".into(),
+            ),
+            E::BadEpoch { .. } => Some("unset SOURCE_DATE_EPOCH or set it to seconds since 1970, e.g. 0".into()),
+            E::Changed { .. } => Some("something modified the source while ocibench read it; build again".into()),
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        use LayerError as E;
+        match self {
+            E::Write { .. } | E::Store(_) | E::Changed { .. } => ExitKind::Runtime,
+            _ => ExitKind::Usage,
+        }
+    }
+}
+
+impl Explain for StoreError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::Open { .. } => {
+                Some("set --cache-dir or OCIBENCH_CACHE to a writable directory".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Explain for LoadConfigError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            LoadConfigError::BadUrl { .. } => "give a URL like http://127.0.0.1:8080/path".into(),
+            LoadConfigError::Https { .. } => "load the service's plain http:// port (terminate TLS in front of it if needed)".into(),
+            LoadConfigError::ZeroConcurrency => "-c is the number of connections open at once: use -c 1 or more".into(),
+            LoadConfigError::ZeroRequests => "use -n 1 or more, or -z DURATION for a timed run".into(),
+            LoadConfigError::RequestsAndDuration => "give either -n N (stop after N requests) or -z DURATION (stop after a time), not both".into(),
+            LoadConfigError::ZeroDuration { .. } | LoadConfigError::BadDuration { .. } => {
+                "durations look like 500ms, 3s, 2m".into()
+            }
+            LoadConfigError::BadHeader { .. } => "headers look like -H 'Accept: application/json'".into(),
+            LoadConfigError::BadMethod { .. } => "methods look like GET, POST, PUT, DELETE".into(),
+            LoadConfigError::ZeroThreads => "use --threads 1 or more (default: one per core)".into(),
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Usage
+    }
+}
+
+impl Explain for LoadError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            LoadError::Resolve { .. } => {
+                "check the host name, or use an address such as 127.0.0.1".into()
+            }
+            LoadError::FileLimit { hard, .. } => format!(
+                "lower -c below {}, or raise the hard limit (ulimit -Hn) as root",
+                hard.saturating_sub(ocibench::loadgen::run::SPARE_FDS)
+            ),
+            LoadError::RaiseLimit { .. } => {
+                "lower -c, or raise the limit with `ulimit -n` before running".into()
+            }
+            LoadError::Worker(_) => {
+                "the system may be out of threads or memory; try fewer --threads".into()
+            }
+        })
+    }
+}
+
+impl Explain for CompareConfigError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CompareConfigError::Read { .. } => Some(
+                "pass the comparison file with -f FILE (see ocibench.toml in the README)".into(),
+            ),
+            CompareConfigError::Syntax { file, line, .. } => Some(match line {
+                Some(line) => format!("at line {line} of {file}"),
+                None => "see the ocibench.toml example in the README".into(),
+            }),
+            CompareConfigError::Invalid { .. } => None,
+            CompareConfigError::NoCandidates { .. } => Some(
+                "add candidates:\n[[candidate]]\nname = \"slim\"\nbase = \"python:3.12-slim\""
+                    .into(),
+            ),
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        ExitKind::Usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hints and exit statuses of the library's errors. The errors are made by
+    //! the library's own calls where that is cheap; the assertions moved here from
+    //! the library's tests when the hints left the library.
+    use std::path::{Path, PathBuf};
+
+    use base64::Engine as _;
+    use ocibench::oci::registry::credentials::{CredentialStore, parse_creds_flag};
+
+    use super::*;
+
+    const SECRET: &str = "s3cr3t:with:colons";
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn write(path: &Path, text: &str) -> PathBuf {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        path.to_path_buf()
+    }
+
+    fn store(files: Vec<PathBuf>) -> CredentialStore {
+        CredentialStore::with_files(None, files, None)
+    }
+
+    #[test]
+    fn creds_flag_errors_are_usage_with_a_hint() {
+        let e = parse_creds_flag("justapassword").unwrap_err();
+        assert_eq!(e.exit_kind(), ExitKind::Usage);
+        let e = parse_creds_flag(":hunter2").unwrap_err();
+        assert!(e.hint().unwrap().contains("--creds USER:PASSWORD"));
+    }
+
+    #[test]
+    fn missing_auth_file_hint() {
+        let e = CredentialError::MissingAuthFile {
+            path: "/nonexistent/auth.json".into(),
+        };
+        assert!(e.hint().unwrap().contains("unset REGISTRY_AUTH_FILE"));
+    }
+
+    #[test]
+    fn file_errors_name_file_and_key_never_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cases: Vec<(String, &str)> = vec![
+            (
+                r#"{"auths": {"r.example": {"auth": "#.to_string(),
+                "is not valid JSON",
+            ),
+            (
+                format!(r#"{{"auths": {{"r.example": {{"auth": "{SECRET}$$"}}}}}}"#),
+                "the `auth` of \"r.example\" is invalid: not base64",
+            ),
+            (
+                format!(
+                    r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
+                    &b64(SECRET)[1..]
+                ),
+                "invalid: not base64",
+            ),
+            (
+                format!(
+                    r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
+                    b64("nocolonsecret")
+                ),
+                "does not decode to USER:PASSWORD",
+            ),
+            (
+                r#"{"auths": {"r.example": {"password": 123456789}}}"#.to_string(),
+                "`auths.r.example.password` must be a string",
+            ),
+            (
+                format!(r#"{{"auths": ["{SECRET}"]}}"#),
+                "`auths` must be an object",
+            ),
+            (
+                format!(r#"{{"credsStore": ["{SECRET}"]}}"#),
+                "`credsStore` must be a string",
+            ),
+            (format!(r#"["{SECRET}"]"#), "must be an object"),
+        ];
+        for (i, (text, expected)) in cases.iter().enumerate() {
+            let f = write(&d.join(format!("{i}.json")), text);
+            let e = store(vec![f.clone()])
+                .resolve("r.example", None)
+                .unwrap_err();
+            let all = format!(
+                "{e} | {e:?} | {:?} | {:?}",
+                e.hint(),
+                std::error::Error::source(&e).map(|s| s.to_string())
+            );
+            assert!(all.contains(&f.display().to_string()), "{all}");
+            assert!(e.to_string().contains(expected), "case {i}: {e}");
+            for leak in [SECRET, "s3cr3t", "123456789", "nocolonsecret"] {
+                assert!(!all.contains(leak), "case {i} leaks: {all}");
+            }
+            assert_eq!(e.exit_kind(), ExitKind::Usage);
+            assert!(
+                e.hint().unwrap().contains("fix or remove"),
+                "{:?}",
+                e.hint()
+            );
+        }
+        // A directory where a file should be: an error naming it, not "no entry".
+        std::fs::create_dir_all(d.join("dir.json")).unwrap();
+        let e = store(vec![d.join("dir.json")])
+            .resolve("r.example", None)
+            .unwrap_err();
+        assert!(matches!(e, CredentialError::Read { .. }), "{e}");
+    }
+
+    #[test]
+    fn bad_ports_are_usage() {
+        use ocibench::oci::image_config::{ConfigEdit, edit_config};
+        let base = br#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        for p in [
+            "0", "65536", "http", "", "80/icmp", "-1", "8080/", "/tcp", "80-90", " 80",
+        ] {
+            let e = ConfigEdit {
+                expose: vec![p.into()],
+                ..ConfigEdit::default()
+            };
+            let err = edit_config(base, &e, &[]).unwrap_err();
+            assert!(matches!(err, ConfigError::BadPort { .. }), "{p}: {err}");
+            assert_eq!(err.exit_kind(), ExitKind::Usage);
+        }
+    }
+
+    #[test]
+    fn fd_limit_hint_names_c() {
+        let err = LoadError::FileLimit {
+            needed: 30_000,
+            hard: 20_000,
+        };
+        assert!(err.hint().unwrap().contains("lower -c"));
+    }
+}

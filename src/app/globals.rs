@@ -1,0 +1,56 @@
+//! Settings every command shares, resolved once from the global flags: the
+//! cache directory, `--quiet`, the registry credentials, and the ways to reach a
+//! registry and report progress that follow from them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ocibench::oci::reference::TlsMode;
+use ocibench::oci::registry::RegistryClient;
+use ocibench::oci::registry::credentials::{self, CredentialStore};
+
+use crate::app::GlobalArgs;
+
+/// Settings every command shares, resolved from the global flags.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub cache_dir: PathBuf,
+    pub quiet: bool,
+    /// Where registry credentials come from (`--creds`, then the auth files).
+    pub credentials: Arc<CredentialStore>,
+}
+
+impl Context {
+    pub fn from_args(
+        g: &GlobalArgs,
+    ) -> Result<Self, ocibench::oci::registry::credentials::CredentialError> {
+        let flag = match (&g.creds, &g.creds_file) {
+            (Some(c), _) => Some(credentials::parse_creds_flag(c)?),
+            (None, Some(f)) => Some(credentials::read_creds_file(f)?),
+            (None, None) => None,
+        };
+        Ok(Context {
+            cache_dir: g
+                .cache_dir
+                .clone()
+                .unwrap_or_else(ocibench::oci::store::BlobStore::default_root),
+            quiet: g.quiet,
+            credentials: Arc::new(CredentialStore::from_env(flag)),
+        })
+    }
+
+    /// A registry client with this context's credentials.
+    pub fn registry_client(&self, tls: TlsMode) -> Arc<RegistryClient> {
+        Arc::new(
+            RegistryClient::builder()
+                .tls(tls)
+                .credentials(self.credentials.clone().provider())
+                .build(),
+        )
+    }
+
+    /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`).
+    pub fn show_progress(&self) -> bool {
+        !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+}

@@ -1,0 +1,88 @@
+//! The command line, compiled into the binary only: clap definitions, the global
+//! flags resolved once into a `Context`, and one dispatch per subcommand. The
+//! library (`ocibench::*`) never sees any of it, so it cannot reach the terminal.
+//!
+//! - `globals`: cache dir, quiet, credentials, registry client, reporter;
+//! - `args`: clap groups shared by several commands, and their settings;
+//! - `explain`: every hint and exit status;
+//! - `terminal`: progress bars and status lines (stderr, never panicking);
+//! - `commands/`: one file per subcommand: arguments, one library call, rendering.
+
+pub mod args;
+pub mod commands;
+pub mod explain;
+pub mod globals;
+pub mod terminal;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::commands as cmd;
+use crate::app::globals::Context;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ocibench",
+    version,
+    about = "Which base image should your service be built on? Pull, size, build, run and load-test OCI images, daemonless.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Blob cache (an OCI image layout) [default: $XDG_CACHE_HOME/ocibench]
+    #[arg(long, global = true, env = "OCIBENCH_CACHE", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// No progress bars or status lines on stderr
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// Registry credentials, overriding auth.json and config.json
+    #[arg(
+        long,
+        global = true,
+        value_name = "USER:PASS",
+        conflicts_with = "creds_file"
+    )]
+    pub creds: Option<String>,
+    /// A file holding USER:PASS (keeps the password out of the process list)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub creds_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull an image into the local cache and report its sizes
+    Pull(cmd::pull::PullArgs),
+    /// Report an image's exact compressed and uncompressed sizes
+    Size(cmd::pull::SizeArgs),
+    /// Layer files onto a base image, reproducibly, and write it out
+    Build(Box<cmd::build_args::BuildArgs>),
+    /// Push an image to a registry, sending only the blobs it lacks
+    Push(cmd::push::PushArgs),
+    /// Compare base images: build the app on each, run and load each, recommend one
+    Compare(Box<cmd::compare::CompareArgs>),
+    /// Load-test an HTTP URL (an ab/wrk/oha replacement)
+    Bench(cmd::bench::BenchArgs),
+    /// Run an image with podman and load-test it: start-up time, memory, throughput
+    Run(Box<cmd::run::RunArgs>),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context::from_args(&cli.global)?;
+    match cli.command {
+        Command::Pull(a) => cmd::pull::pull(a, &ctx),
+        Command::Size(a) => cmd::pull::size(a, &ctx),
+        Command::Build(a) => cmd::build::run(*a, &ctx),
+        Command::Push(a) => cmd::push::run(a, &ctx),
+        Command::Bench(a) => cmd::bench::run(a, &ctx),
+        Command::Compare(a) => cmd::compare::run(*a, &ctx),
+        Command::Run(a) => cmd::run::run(*a, &ctx),
+    }
+}
