@@ -10,12 +10,14 @@ use std::fmt;
 
 use ocibench::compare::config::ConfigError as CompareConfigError;
 use ocibench::loadgen::{ConfigError as LoadConfigError, LoadError};
+use ocibench::oci::build::BuildError;
 use ocibench::oci::build::layer::LayerError;
 use ocibench::oci::build::nix::NixError;
 use ocibench::oci::image_config::ConfigError;
 use ocibench::oci::location::DestinationError;
 use ocibench::oci::manifest::ManifestError;
 use ocibench::oci::publish::ExportError;
+use ocibench::oci::publish::PublishError;
 use ocibench::oci::pull::PullError;
 use ocibench::oci::push::PushError;
 use ocibench::oci::registry::RegistryError;
@@ -129,6 +131,8 @@ pub fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>,
         LoadConfigError,
         LoadError,
         CompareConfigError,
+        BuildError,
+        PublishError,
     );
     None
 }
@@ -193,6 +197,7 @@ impl Explain for PushError {
     fn hint(&self) -> Option<String> {
         match self {
             PushError::Registry(e) => e.hint(),
+            PushError::Source(e) => e.hint(),
             PushError::Upload { source, .. } => source.hint(),
             PushError::Store(_) => {
                 Some("pull or build the image again to restore its blobs".into())
@@ -200,7 +205,10 @@ impl Explain for PushError {
         }
     }
     fn exit_kind(&self) -> ExitKind {
-        ExitKind::Runtime
+        match self {
+            PushError::Source(e) => e.exit_kind(),
+            _ => ExitKind::Runtime,
+        }
     }
 }
 
@@ -523,6 +531,48 @@ impl Explain for CompareConfigError {
     }
     fn exit_kind(&self) -> ExitKind {
         ExitKind::Usage
+    }
+}
+
+/// `BuildError` and `PublishError` wrap transparently (their Display is the
+/// inner error's), so the chain walk never meets the inner error: delegate.
+impl Explain for BuildError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::Pull(e) => e.hint(),
+            BuildError::Store(e) => e.hint(),
+            BuildError::Layer(e) => e.hint(),
+            BuildError::Nix(e) => e.hint(),
+            BuildError::Config(e) => e.hint(),
+            BuildError::NixGraph { .. } => {
+                Some("--nix-graph takes exportReferencesGraph files that exist".into())
+            }
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            BuildError::Pull(e) => e.exit_kind(),
+            BuildError::Store(e) => e.exit_kind(),
+            BuildError::Layer(e) => e.exit_kind(),
+            BuildError::Nix(e) => e.exit_kind(),
+            BuildError::Config(e) => e.exit_kind(),
+            BuildError::NixGraph { .. } => ExitKind::Usage,
+        }
+    }
+}
+
+impl Explain for PublishError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            PublishError::Export(e) => e.hint(),
+            PublishError::Push(e) => e.hint(),
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            PublishError::Export(e) => e.exit_kind(),
+            PublishError::Push(e) => e.exit_kind(),
+        }
     }
 }
 

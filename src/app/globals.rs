@@ -9,7 +9,11 @@ use ocibench::oci::reference::TlsMode;
 use ocibench::oci::registry::RegistryClient;
 use ocibench::oci::registry::credentials::{self, CredentialStore};
 
+use ocibench::oci::pull::{self, PullOptions, StoredImage};
+use ocibench::oci::store::BlobStore;
+
 use crate::app::GlobalArgs;
+use crate::app::args::SourceSettings;
 
 /// Settings every command shares, resolved from the global flags.
 #[derive(Debug, Clone)]
@@ -47,6 +51,30 @@ impl Context {
                 .credentials(self.credentials.clone().provider())
                 .build(),
         )
+    }
+
+    /// Pulls an image (any transport) into the cache, with progress bars when `show`.
+    /// (`anyhow`, so a cache that cannot be opened stays a `StoreError` with its hint.)
+    pub fn fetch(
+        &self,
+        settings: &SourceSettings,
+        show: bool,
+    ) -> anyhow::Result<(BlobStore, StoredImage)> {
+        let store = BlobStore::open(&self.cache_dir)?;
+        let client = self.registry_client(settings.tls);
+        let reporter = crate::app::terminal::reporter(show);
+        let opts = PullOptions {
+            platform: settings.platform.clone(),
+            ..PullOptions::default()
+        };
+        let stored = pull::fetch(
+            &settings.location,
+            &client,
+            &store,
+            &opts,
+            reporter.as_ref(),
+        )?;
+        Ok((store, stored))
     }
 
     /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`).

@@ -32,7 +32,12 @@ use crate::oci::manifest::{
     OCI_LAYER_TAR, OCI_MANIFEST,
 };
 use crate::oci::store::{BlobStore, IndexEntry, REF_NAME, StoreError};
-use crate::progress::Reporter;
+use std::sync::Arc;
+
+use crate::oci::push::{PushError, PushOptions, PushReport, push};
+use crate::oci::reference::ImageReference;
+use crate::oci::registry::RegistryClient;
+use crate::progress::{Reporter, Task};
 
 /// The image to export: its manifest as stored (exact bytes), digest and media type.
 #[derive(Debug, Clone)]
@@ -280,12 +285,6 @@ pub fn export(
     Ok(report)
 }
 
-/// Progress task ids for exports, far from the small ids other tasks use.
-pub(crate) fn next_task_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0xE000_0000);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
 /// Mode of every file an export creates (temp files start as 0600).
 pub(crate) const FILE_MODE: u32 = 0o644;
 
@@ -347,9 +346,11 @@ fn export_oci_dir(
     let _lock = open_layout(dir)?;
     let blob_dir = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blob_dir).map_err(write_err(&blob_dir))?;
-    let id = next_task_id();
-    let total = blobs.iter().map(|d| d.size).sum::<u64>() + image.bytes.len() as u64;
-    progress.start(id, &format!("oci:{}", dir.display()), Some(total));
+    let destination = format!("oci:{}", dir.display());
+    let id = progress.start(Task::Write {
+        destination: &destination,
+        bytes: blobs.iter().map(|d| d.size).sum::<u64>() + image.bytes.len() as u64,
+    });
     let result = (|| {
         for d in blobs {
             let (how, copied) = place_blob(store, d, &blob_dir, &|n| progress.advance(id, n))?;
@@ -589,4 +590,77 @@ fn link_into(src: &Path, target: &Path) -> bool {
     }
     let _ = fs::remove_file(&tmp);
     false
+}
+
+/// Where `publish` writes an image: a local destination or a registry.
+#[derive(Debug, Clone)]
+pub enum Target {
+    File(Destination),
+    Registry(ImageReference),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::File(d) => write!(f, "{d}"),
+            Target::Registry(r) => write!(f, "docker://{r}"),
+        }
+    }
+}
+
+/// What `publish` did for one target.
+#[derive(Debug, Clone)]
+pub enum Published {
+    File(ExportReport),
+    Registry(PushReport),
+}
+
+impl Published {
+    /// The manifest digest the target now holds.
+    pub fn digest(&self) -> &Digest {
+        match self {
+            Published::File(r) => &r.manifest_digest,
+            Published::Registry(r) => &r.digest,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+}
+
+/// Writes the stored image `manifest_digest` to every target, in order: files
+/// through `export`, registries through `push` (over `client`). Stops at the
+/// first failure; what was written before it stays written.
+pub fn publish(
+    store: &BlobStore,
+    manifest_digest: &Digest,
+    media_type: &str,
+    targets: &[Target],
+    client: &Arc<RegistryClient>,
+    progress: &dyn Reporter,
+) -> Result<Vec<Published>, PublishError> {
+    let mut done = Vec::with_capacity(targets.len());
+    for target in targets {
+        done.push(match target {
+            Target::File(dest) => {
+                let image = ExportImage::from_store(store, manifest_digest, media_type)?;
+                Published::File(export(store, &image, dest, progress)?)
+            }
+            Target::Registry(reference) => Published::Registry(push(
+                store,
+                client,
+                manifest_digest,
+                media_type,
+                reference,
+                &PushOptions::default(),
+                progress,
+            )?),
+        });
+    }
+    Ok(done)
 }

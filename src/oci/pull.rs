@@ -10,6 +10,7 @@
 //! per-layer metadata.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -17,12 +18,14 @@ use serde::Serialize;
 
 use crate::oci::compress::inflate::GzipReader;
 use crate::oci::digest::{Digest, HashingSink};
+use crate::oci::location::ImageLocation;
 use crate::oci::manifest::{
     Compression, Descriptor, ImageManifest, Manifest, ManifestError, Platform, layer_compression,
 };
-use crate::oci::source::{ImageSource, SourceError};
+use crate::oci::registry::RegistryClient;
+use crate::oci::source::{self, ImageSource, SourceError};
 use crate::oci::store::{BlobStore, IndexEntry, LayerMeta, StoreError};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Task, TaskId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -65,6 +68,8 @@ pub enum PullError {
     BadConfig { digest: Digest, detail: String },
     #[error("{0} is a manifest index inside an index; nested indexes are not supported")]
     NestedIndex(Digest),
+    #[error("creating a scratch directory in the cache")]
+    Scratch(#[source] io::Error),
 }
 
 /// How to pull.
@@ -97,6 +102,24 @@ pub struct StoredImage {
     /// Blobs actually transferred by this pull (layers and config).
     pub transferred_blobs: usize,
     pub transferred_bytes: u64,
+}
+
+/// Pulls the image at `location`, in any transport, into `store`: from a registry
+/// through `client`, from a layout in place, from an archive unpacked into a
+/// scratch directory inside the store (removed when the pull ends).
+pub fn fetch(
+    location: &ImageLocation,
+    client: &Arc<RegistryClient>,
+    store: &BlobStore,
+    opts: &PullOptions,
+    reporter: &dyn Reporter,
+) -> Result<StoredImage, PullError> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".unpack-")
+        .tempdir_in(store.root().join("ocibench"))
+        .map_err(PullError::Scratch)?;
+    let src = source::open(location, client, scratch.path())?;
+    pull(src.as_ref(), store, opts, reporter)
 }
 
 /// Pulls the image `source` names into `store`, verified, and records it in the
@@ -179,16 +202,7 @@ pub fn pull(
 
     // Layers: the missing ones, in parallel.
     crate::oci::parallel::for_each(&manifest.layers, opts.threads, |i, layer| {
-        let fetched = ensure_layer(
-            source,
-            store,
-            layer,
-            &diff_ids[i],
-            opts,
-            reporter,
-            i as u64,
-            &name,
-        )?;
+        let fetched = ensure_layer(source, store, layer, &diff_ids[i], opts, reporter, &name)?;
         if fetched {
             transferred.fetch_add(1, Ordering::Relaxed);
             transferred_bytes.fetch_add(layer.size, Ordering::Relaxed);
@@ -267,7 +281,6 @@ fn ensure_layer(
     diff_id: &Digest,
     opts: &PullOptions,
     reporter: &dyn Reporter,
-    id: u64,
     name: &str,
 ) -> Result<bool, PullError> {
     let compression =
@@ -286,8 +299,11 @@ fn ensure_layer(
         check_diff_id(layer, diff_id, &meta)?;
         return Ok(false);
     }
-    let label = format!("{} {}", layer.digest.short(), human_bytes(layer.size));
-    reporter.start(id, &label, Some(layer.size));
+    let digest = layer.digest.to_string();
+    let id = reporter.start(Task::Download {
+        digest: &digest,
+        bytes: layer.size,
+    });
     let mut attempt = 0;
     let result = loop {
         match transfer_layer(
@@ -321,7 +337,7 @@ fn transfer_layer(
     compression: Compression,
     diff_id: &Digest,
     reporter: &dyn Reporter,
-    id: u64,
+    id: TaskId,
     name: &str,
 ) -> Result<(), PullError> {
     let transfer_err = |source| PullError::Transfer {
@@ -662,32 +678,9 @@ pub fn size_of(
     })
 }
 
-/// `12.3 MB` (decimal units, as registries and podman display sizes).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(123_456_789), "123.5 MB");
-        assert_eq!(human_bytes(1_000), "1.0 kB");
-    }
 
     #[test]
     fn hash_stream_matches_one_shot() {

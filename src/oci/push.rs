@@ -14,7 +14,7 @@ use crate::oci::manifest::{Descriptor, ImageManifest};
 use crate::oci::reference::ImageReference;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::oci::store::{BlobStore, StoreError};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Task};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -22,6 +22,8 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] crate::oci::source::SourceError),
     #[error("uploading {digest} to {target} failed")]
     Upload {
         digest: Digest,
@@ -172,7 +174,7 @@ pub fn push(
     let mounted = AtomicUsize::new(0);
     let existing = AtomicUsize::new(0);
     let here = format!("{}/{}", target.registry(), target.repository());
-    crate::oci::parallel::for_each(&blobs, opts.threads, |i, blob| {
+    crate::oci::parallel::for_each(&blobs, opts.threads, |_, blob| {
         if client.blob_exists(target, &blob.digest)?.is_some() {
             existing.fetch_add(1, Ordering::Relaxed);
             return Ok(());
@@ -181,7 +183,7 @@ pub fn push(
             mounted.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        upload(store, client, target, blob, opts, reporter, i as u64)?;
+        upload(store, client, target, blob, opts, reporter)?;
         uploaded.fetch_add(1, Ordering::Relaxed);
         uploaded_bytes.fetch_add(blob.size, Ordering::Relaxed);
         Ok::<(), PushError>(())
@@ -239,17 +241,15 @@ fn upload(
     blob: &Descriptor,
     opts: &PushOptions,
     reporter: &dyn Reporter,
-    id: u64,
 ) -> Result<(), PushError> {
-    let label = format!(
-        "{} {}",
-        blob.digest.short(),
-        crate::oci::pull::human_bytes(blob.size)
-    );
+    let digest = blob.digest.to_string();
     let path = store.blob_path(&blob.digest);
     let mut attempt = 0;
     loop {
-        reporter.start(id, &label, Some(blob.size));
+        let id = reporter.start(Task::Upload {
+            digest: &digest,
+            bytes: blob.size,
+        });
         let on_send = |n: u64| reporter.advance(id, n);
         let r = client.upload_blob(
             target,
@@ -279,4 +279,47 @@ fn upload(
             }
         }
     }
+}
+
+/// Pushes the single image of the OCI layout at `dir` (named by `location`,
+/// an `oci:` location) straight from the layout, with no import into a cache
+/// (which would inflate every layer to measure it, for nothing a push needs).
+/// `None` when the layout's image is an index, which needs a platform chosen, or
+/// a blob is missing: the caller then imports it and reports problems properly.
+pub fn push_layout(
+    client: &std::sync::Arc<RegistryClient>,
+    location: &crate::oci::location::ImageLocation,
+    dir: &std::path::Path,
+    target: &ImageReference,
+    progress: &dyn Reporter,
+) -> Result<Option<PushReport>, PushError> {
+    use crate::oci::manifest::OCI_MANIFEST;
+    let source = crate::oci::source::open(location, client, dir)?;
+    let top = source.fetch_manifest(None)?;
+    let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&top.bytes) else {
+        return Ok(None);
+    };
+    let blobs = LayoutBlobs::new(dir);
+    let complete = std::iter::once(&manifest.config)
+        .chain(&manifest.layers)
+        .all(|d| blobs.blob_size(&d.digest) == Some(d.size));
+    if !complete || blobs.blob_size(&top.digest) != Some(top.bytes.len() as u64) {
+        return Ok(None);
+    }
+    let media_type = manifest
+        .media_type
+        .clone()
+        .filter(|m| !m.is_empty())
+        .or_else(|| (!top.media_type.is_empty()).then(|| top.media_type.clone()))
+        .unwrap_or_else(|| OCI_MANIFEST.to_string());
+    push(
+        &blobs,
+        client,
+        &top.digest,
+        &media_type,
+        target,
+        &PushOptions::default(),
+        progress,
+    )
+    .map(Some)
 }

@@ -9,7 +9,7 @@ use std::io;
 use super::table::noise_why;
 use super::units::{self, coverage, ms, p_value, pct_more, rate, seconds, thousands};
 use super::{ALPHA, PRACTICAL_THRESHOLD, Report};
-use crate::oci::pull::human_bytes;
+use crate::report::units::human_bytes;
 
 /// Writes the Markdown report.
 pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {

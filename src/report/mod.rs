@@ -12,6 +12,7 @@
 //! `svg` (a self-contained chart).
 
 mod analyze;
+pub mod image;
 pub mod json;
 pub mod markdown;
 mod recommend;

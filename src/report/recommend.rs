@@ -10,7 +10,7 @@ use super::{
     ALPHA, CandidateSummary, MIN_RUNS_FOR_SIGNIFICANCE, NoiseReason, PRACTICAL_THRESHOLD,
     Recommendation,
 };
-use crate::oci::pull::human_bytes;
+use crate::report::units::human_bytes;
 
 /// Whether any pair of these candidates could be judged significant at all.
 fn any_testable(ranked: &[usize], rps: &[Vec<f64>]) -> bool {

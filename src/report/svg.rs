@@ -9,7 +9,7 @@ use std::io;
 
 use super::units::{self, coverage, rate};
 use super::{CandidateSummary, Report};
-use crate::oci::pull::human_bytes;
+use crate::report::units::human_bytes;
 
 const WIDTH: f64 = 900.0;
 const NAME_X: f64 = 16.0;

@@ -9,7 +9,7 @@ use super::units::{self, coverage, ms, p_value, pct_more, rate, seconds};
 use super::{
     ALPHA, CandidateSummary, INTERVAL_CONFIDENCE, NoiseReason, PRACTICAL_THRESHOLD, Report, stats,
 };
-use crate::oci::pull::human_bytes;
+use crate::report::units::human_bytes;
 
 /// Paragraphs below the table wrap at this width.
 const WRAP: usize = 92;

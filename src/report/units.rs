@@ -123,6 +123,22 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// `12.3 MB` (decimal units, as registries and podman display sizes).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +170,13 @@ mod tests {
         assert_eq!(runs_each(5, 5), "5 runs each");
         assert_eq!(runs_each(1, 1), "1 run each");
         assert_eq!(runs_each(4, 6), "4–6 runs each");
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(123_456_789), "123.5 MB");
+        assert_eq!(human_bytes(1_000), "1.0 kB");
     }
 
     #[test]

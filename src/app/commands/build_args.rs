@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 
 use crate::app::explain::UserError;
+use ocibench::oci::build::{BuildSpec, LayerSpec, NixSpec};
 use ocibench::oci::image_config::{self as config, ConfigEdit};
 use ocibench::oci::location::Destination;
 use ocibench::oci::location::ImageLocation;
-use ocibench::oci::manifest::Platform;
-use ocibench::oci::reference::{ImageReference, TlsMode};
+use ocibench::oci::publish::Target;
+use ocibench::oci::reference::TlsMode;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BuildArgs {
@@ -61,28 +62,12 @@ pub struct BuildArgs {
     pub json: bool,
 }
 
-/// One `--layer`: a source on disk and where it goes in the image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerSpec {
-    pub src: PathBuf,
-    pub dest: String,
-}
-
+/// `ocibench build`'s flags, checked: what to build, where to write it.
 #[derive(Debug, Clone)]
 pub struct BuildSettings {
-    /// `None` is scratch.
-    pub from: Option<ImageLocation>,
-    pub layers: Vec<LayerSpec>,
-    /// Store paths whose closures become layers (under the `--layer`s).
-    pub nix_closures: Vec<PathBuf>,
-    /// exportReferencesGraph files describing the closures (else nix-store is asked).
-    pub nix_graphs: Vec<PathBuf>,
-    pub max_layers: usize,
-    /// The config changes (`created_epoch` is set from `SOURCE_DATE_EPOCH` at build
-    /// time); ports normalised to `8080/tcp`.
-    pub config: ConfigEdit,
-    pub platform: Platform,
-    pub outputs: Vec<BuildOutput>,
+    /// What to build; `config.expose` normalised to `8080/tcp`.
+    pub spec: BuildSpec,
+    pub outputs: Vec<Target>,
     pub tls: TlsMode,
     pub json: bool,
 }
@@ -144,31 +129,36 @@ impl BuildSettings {
                 UserError::usage(format!("--nix-closure: {e}")).with_hint(hint)
             })?;
         }
+        let config = ConfigEdit {
+            entrypoint: a
+                .entrypoint
+                .as_deref()
+                .map(|s| parse_argv("--entrypoint", s))
+                .transpose()?,
+            cmd: a
+                .cmd
+                .as_deref()
+                .map(|s| parse_argv("--cmd", s))
+                .transpose()?,
+            env,
+            workdir: a.workdir.clone(),
+            expose,
+            labels,
+            user: a.user.clone(),
+            created_epoch: 0,
+        };
         Ok(BuildSettings {
-            from,
-            layers,
-            nix_closures: a.nix_closures.clone(),
-            nix_graphs: a.nix_graphs.clone(),
-            max_layers: a.max_layers,
-            config: ConfigEdit {
-                entrypoint: a
-                    .entrypoint
-                    .as_deref()
-                    .map(|s| parse_argv("--entrypoint", s))
-                    .transpose()?,
-                cmd: a
-                    .cmd
-                    .as_deref()
-                    .map(|s| parse_argv("--cmd", s))
-                    .transpose()?,
-                env,
-                workdir: a.workdir.clone(),
-                expose,
-                labels,
-                user: a.user.clone(),
-                created_epoch: 0,
+            spec: BuildSpec {
+                from,
+                platform,
+                layers,
+                nix: NixSpec {
+                    closures: a.nix_closures.clone(),
+                    graphs: a.nix_graphs.clone(),
+                    max_layers: a.max_layers,
+                },
+                config,
             },
-            platform,
             outputs,
             tls: a.tls.mode(),
             json: a.json,
@@ -262,35 +252,19 @@ pub fn parse_port(p: &str) -> Result<String, UserError> {
     })
 }
 
-/// Where a built image goes: a file-system format, or a registry (a push).
-#[derive(Debug, Clone)]
-pub enum BuildOutput {
-    File(Destination),
-    Registry(ImageReference),
-}
-
-impl std::fmt::Display for BuildOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BuildOutput::File(d) => write!(f, "{d}"),
-            BuildOutput::Registry(r) => write!(f, "docker://{r}"),
-        }
-    }
-}
-
 /// Output destinations, no two writing the same place.
-fn parse_outputs(raw: &[String]) -> Result<Vec<BuildOutput>, UserError> {
+fn parse_outputs(raw: &[String]) -> Result<Vec<Target>, UserError> {
     const FILE_TRANSPORTS: [&str; 3] = ["oci:", "oci-archive:", "docker-archive:"];
     let hint = "outputs are oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or docker://REGISTRY/REPO:TAG";
-    let mut out: Vec<BuildOutput> = Vec::new();
+    let mut out: Vec<Target> = Vec::new();
     for o in raw {
         let parsed = if FILE_TRANSPORTS.iter().any(|t| o.starts_with(t)) {
             Destination::parse(o)
-                .map(BuildOutput::File)
+                .map(Target::File)
                 .map_err(|e| UserError::usage(format!("--output: {e}")).with_hint(hint))?
         } else {
             match o.parse::<ImageLocation>() {
-                Ok(ImageLocation::Registry(r)) => BuildOutput::Registry(r),
+                Ok(ImageLocation::Registry(r)) => Target::Registry(r),
                 Ok(other) => unreachable!("file transports are handled above: {other}"),
                 Err(e) => {
                     return Err(UserError::usage(format!("--output {o:?}: {e}")).with_hint(hint));
@@ -298,8 +272,8 @@ fn parse_outputs(raw: &[String]) -> Result<Vec<BuildOutput>, UserError> {
             }
         };
         let clash = out.iter().any(|prev| match (prev, &parsed) {
-            (BuildOutput::File(a), BuildOutput::File(b)) => a.same_target(b),
-            (BuildOutput::Registry(a), BuildOutput::Registry(b)) => a == b,
+            (Target::File(a), Target::File(b)) => a.same_target(b),
+            (Target::Registry(a), Target::Registry(b)) => a == b,
             _ => false,
         });
         if clash {

@@ -12,17 +12,16 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use crate::app::commands::build::build_image;
-use crate::app::commands::build_args::{BuildSettings, LayerSpec};
 use crate::app::commands::run::{CliObserver, load_into_podman};
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
 use ocibench::compare::config::{CompareConfig, DEFAULT_APP_SERVER, DEFAULT_TOML};
 use ocibench::compare::schedule;
 use ocibench::loadgen::LoadConfig;
+use ocibench::oci::build::{BuildSpec, ImageBuilder, LayerSpec, NixSpec};
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::manifest::Platform;
-use ocibench::oci::reference::TlsMode;
+use ocibench::oci::store::BlobStore;
 use ocibench::oci::store::write_atomic;
 use ocibench::report::{self, CandidateRuns, CompareInput, Format, LoadSummary};
 use ocibench::runner::{PodmanRunner, RunSpec, RunnerOptions};
@@ -116,9 +115,11 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     let mut built = Vec::new();
     for c in &config.candidates {
         say(&format!("==> {}: building on {}", c.name, c.base));
-        let settings = build_settings(&config, &c.base, tls)
-            .with_context(|| format!("candidate {}", c.name))?;
-        let (store, image) = build_image(&settings, ctx, show)
+        let spec = build_spec(&config, &c.base).with_context(|| format!("candidate {}", c.name))?;
+        let store = BlobStore::open(&ctx.cache_dir)?;
+        let reporter = crate::app::terminal::reporter(show);
+        let image = ImageBuilder::new(&store, ctx.registry_client(tls), reporter.as_ref())
+            .build(&spec)
             .with_context(|| format!("building candidate {} on {}", c.name, c.base))?;
         let loaded = load_into_podman(
             &runner,
@@ -131,8 +132,8 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         .with_context(|| format!("loading candidate {} into podman", c.name))?;
         say(&format!(
             "    {} on disk, {} compressed",
-            ocibench::oci::pull::human_bytes(image.size.uncompressed_bytes),
-            ocibench::oci::pull::human_bytes(image.size.compressed_bytes)
+            ocibench::report::units::human_bytes(image.size.uncompressed_bytes),
+            ocibench::report::units::human_bytes(image.size.compressed_bytes)
         ));
         built.push((image, loaded));
     }
@@ -261,18 +262,14 @@ fn load_config(file: Option<&Path>) -> anyhow::Result<(CompareConfig, Option<tem
     Ok((config, Some(dir)))
 }
 
-fn build_settings(
-    config: &CompareConfig,
-    base: &str,
-    tls: TlsMode,
-) -> anyhow::Result<BuildSettings> {
+fn build_spec(config: &CompareConfig, base: &str) -> anyhow::Result<BuildSpec> {
     let from: ImageLocation = base.parse().map_err(|e| {
         UserError::usage(format!("base {base:?}: {e}")).with_hint(
             "a base is an image reference (REGISTRY/REPO:TAG) or oci:/oci-archive:/docker-archive:",
         )
     })?;
     let app = &config.app;
-    Ok(BuildSettings {
+    Ok(BuildSpec {
         from: Some(from),
         layers: app
             .layers
@@ -282,9 +279,7 @@ fn build_settings(
                 dest: l.dest.clone(),
             })
             .collect(),
-        nix_closures: Vec::new(),
-        nix_graphs: Vec::new(),
-        max_layers: ocibench::oci::build::nix::DEFAULT_MAX_LAYERS,
+        nix: NixSpec::default(),
         config: ocibench::oci::image_config::ConfigEdit {
             entrypoint: app.entrypoint.clone(),
             cmd: app.cmd.clone(),
@@ -299,9 +294,6 @@ fn build_settings(
             created_epoch: 0,
         },
         platform: Platform::host(),
-        outputs: Vec::new(),
-        tls,
-        json: false,
     })
 }
 

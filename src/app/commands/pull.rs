@@ -3,15 +3,12 @@
 
 use std::io::Write;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::app::args::{SourceArgs, SourceSettings};
 use crate::app::globals::Context;
-use ocibench::oci::pull::{self as image, ImageSize, PullOptions, StoredImage, human_bytes};
-use ocibench::oci::source;
-use ocibench::oci::store::BlobStore;
-use ocibench::report::units::thousands;
+use ocibench::oci::pull::{self as image, ImageSize};
+use ocibench::report::{self, units::human_bytes};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PullArgs {
@@ -26,28 +23,6 @@ pub struct PullArgs {
 
 pub type SizeArgs = PullArgs;
 
-/// Pulls the image into the cache; shared by `pull`, `size` and later `build --from`.
-pub fn fetch(
-    settings: &SourceSettings,
-    ctx: &Context,
-    show_progress: bool,
-) -> anyhow::Result<(BlobStore, StoredImage)> {
-    let store = BlobStore::open(&ctx.cache_dir)?;
-    let client = ctx.registry_client(settings.tls);
-    let scratch = tempfile::Builder::new()
-        .prefix(".unpack-")
-        .tempdir_in(store.root().join("ocibench"))
-        .context("creating a scratch directory in the cache")?;
-    let src = source::open(&settings.location, &client, scratch.path())?;
-    let reporter = crate::app::terminal::reporter(show_progress, "pull");
-    let opts = PullOptions {
-        platform: settings.platform.clone(),
-        ..PullOptions::default()
-    };
-    let stored = image::pull(src.as_ref(), &store, &opts, reporter.as_ref())?;
-    Ok((store, stored))
-}
-
 #[derive(Serialize)]
 struct PullReport<'a> {
     image: &'a ImageSize,
@@ -57,7 +32,7 @@ struct PullReport<'a> {
 
 pub fn pull(args: PullArgs, ctx: &Context) -> anyhow::Result<()> {
     let settings = SourceSettings::new(&args.image, &args.source)?;
-    let (store, stored) = fetch(&settings, ctx, ctx.show_progress() && !args.json)?;
+    let (store, stored) = ctx.fetch(&settings, ctx.show_progress() && !args.json)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -81,14 +56,14 @@ pub fn pull(args: PullArgs, ctx: &Context) -> anyhow::Result<()> {
             human_bytes(stored.transferred_bytes),
             cached
         )?;
-        write_summary(&mut out, &size)?;
+        report::image::write_summary(&mut out, &size)?;
     }
     Ok(())
 }
 
 pub fn size(args: SizeArgs, ctx: &Context) -> anyhow::Result<()> {
     let settings = SourceSettings::new(&args.image, &args.source)?;
-    let (store, stored) = fetch(&settings, ctx, ctx.show_progress() && !args.json)?;
+    let (store, stored) = ctx.fetch(&settings, ctx.show_progress() && !args.json)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -96,53 +71,9 @@ pub fn size(args: SizeArgs, ctx: &Context) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         writeln!(out, "{}", size.reference)?;
-        write_summary(&mut out, &size)?;
+        report::image::write_summary(&mut out, &size)?;
         writeln!(out)?;
-        write_layers(&mut out, &size)?;
-    }
-    Ok(())
-}
-
-/// The human summary of a size object.
-pub fn write_summary(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
-    writeln!(out, "  digest        {}", s.digest)?;
-    writeln!(out, "  media type    {}", s.media_type)?;
-    writeln!(out, "  platform      {}", s.platform)?;
-    writeln!(out, "  layers        {}", s.layers.len())?;
-    writeln!(
-        out,
-        "  compressed    {:>10}  ({} bytes: layers as pulled)",
-        human_bytes(s.compressed_bytes),
-        thousands(s.compressed_bytes)
-    )?;
-    writeln!(
-        out,
-        "  uncompressed  {:>10}  ({} bytes: layers on disk)",
-        human_bytes(s.uncompressed_bytes),
-        thousands(s.uncompressed_bytes)
-    )?;
-    writeln!(
-        out,
-        "  manifest      {} bytes, config {} bytes",
-        s.manifest_bytes, s.config_bytes
-    )
-}
-
-fn write_layers(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "  {:<19} {:>14} {:>14}  MEDIA TYPE",
-        "LAYER", "COMPRESSED", "UNCOMPRESSED"
-    )?;
-    for l in &s.layers {
-        writeln!(
-            out,
-            "  {:<19} {:>14} {:>14}  {}",
-            format!("sha256:{}", l.digest.short()),
-            thousands(l.compressed_bytes),
-            thousands(l.uncompressed_bytes),
-            l.media_type
-        )?;
+        report::image::write_layers(&mut out, &size)?;
     }
     Ok(())
 }

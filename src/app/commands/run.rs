@@ -18,12 +18,12 @@ use serde::Serialize;
 
 use crate::app::args::SourceSettings;
 use crate::app::commands::bench::{self, BenchOptions};
-use crate::app::commands::pull::fetch;
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
 use ocibench::loadgen::{BenchResult, LoadConfig, Progress};
 use ocibench::oci::publish::{Destination, ExportImage, export, normalize_docker_reference};
-use ocibench::oci::pull::{self as image, ImageSize, human_bytes};
+use ocibench::oci::pull::{self as image, ImageSize};
+use ocibench::report::units::human_bytes;
 use ocibench::runner::{
     PodmanRunner, RunObserver, RunOutcome, RunSpec, RunnerOptions, RunningContainer, cleanup,
 };
@@ -104,7 +104,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
         podman: None,
         runtime: args.runtime.clone(),
     })?;
-    let (store, stored) = fetch(&pull, ctx, show)?;
+    let (store, stored) = ctx.fetch(&pull, show)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
 
     if show {
@@ -174,7 +174,7 @@ pub fn load_into_podman(
     ))
     .map_err(|e| anyhow::anyhow!("internal image name: {e}"))?;
     let export_image = ExportImage::from_store(store, manifest_digest, media_type)?;
-    let reporter = crate::app::terminal::reporter(show, "export");
+    let reporter = crate::app::terminal::reporter(show);
     export(
         store,
         &export_image,

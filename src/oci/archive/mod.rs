@@ -20,11 +20,10 @@ use crate::oci::digest::{Digest, Hasher};
 use crate::oci::image_config::to_canonical_bytes;
 use crate::oci::manifest::{Compression, Descriptor, layer_compression};
 use crate::oci::publish::{
-    ExportError, ExportImage, FILE_MODE, check_store_blob, existing_parent, next_task_id,
-    store_error, write_err,
+    ExportError, ExportImage, FILE_MODE, check_store_blob, existing_parent, store_error, write_err,
 };
 use crate::oci::store::BlobStore;
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Task};
 
 const BLOCK: usize = 512;
 const CHUNK: usize = 256 * 1024;
@@ -287,8 +286,10 @@ fn write_archive(
         .map_err(write_err(path))?;
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
 
-    let id = next_task_id();
-    progress.start(id, label, Some(entries.iter().map(Entry::size).sum()));
+    let id = progress.start(Task::Write {
+        destination: label,
+        bytes: entries.iter().map(Entry::size).sum(),
+    });
     let result = (|| {
         let mut out = TarOut {
             w: BufWriter::with_capacity(CHUNK, tmp.as_file()),

@@ -44,7 +44,7 @@ use crate::oci::build::layer_walk::{Level, MountNode, Origin, Stat};
 use crate::oci::compress::pgzip::{self, GzipOptions, ParallelGzip};
 use crate::oci::digest::{Digest, HashingWriter};
 use crate::oci::store::{BlobStore, LayerMeta, StoreError};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Task, TaskId};
 
 /// Why a layer could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +137,6 @@ pub struct LayerBuilder {
     mtime: u64,
     level: u32,
     threads: usize,
-    progress_id: u64,
 }
 
 impl Default for LayerBuilder {
@@ -154,7 +153,6 @@ impl LayerBuilder {
             mtime: 0,
             level: pgzip::DEFAULT_LEVEL,
             threads: 0,
-            progress_id: 0,
         }
     }
 
@@ -181,12 +179,6 @@ impl LayerBuilder {
     /// Compression threads; 0 (the default) means one per core. Does not change the bytes.
     pub fn threads(&mut self, threads: usize) -> &mut Self {
         self.threads = threads;
-        self
-    }
-
-    /// The id under which progress (uncompressed content bytes) is reported.
-    pub fn progress_id(&mut self, id: u64) -> &mut Self {
-        self.progress_id = id;
         self
     }
 
@@ -252,15 +244,16 @@ impl LayerBuilder {
             links: HashMap::new(),
             buf: vec![0; 256 * 1024],
             progress,
-            id: self.progress_id,
+            id: progress.start(Task::Layer {
+                dest: match &self.sources[..] {
+                    [(_, dest)] => Some(dest.as_str()),
+                    _ => None,
+                },
+                sources: self.sources.len(),
+            }),
         };
-        let label = match &self.sources[..] {
-            [(_, dest)] => format!("layer {dest}"),
-            s => format!("layer ({} sources)", s.len()),
-        };
-        progress.start(self.progress_id, &label, None);
         let res = emitter.run(&root);
-        progress.finish(self.progress_id);
+        progress.finish(emitter.id);
         res?;
         let (gz, diff_id, uncompressed_bytes) = emitter.out.finish();
         let out = gz.finish().map_err(write_err)?;
@@ -331,7 +324,7 @@ struct Emitter<'r, W: Write> {
     links: HashMap<(u64, u64), Vec<u8>>,
     buf: Vec<u8>,
     progress: &'r dyn Reporter,
-    id: u64,
+    id: TaskId,
 }
 
 impl<W: Write> Emitter<'_, W> {
