@@ -363,6 +363,7 @@ impl Explain for NixError {
             ),
             NixError::Missing(_) => Some("build or realise it first (nix-build, nix-store --realise)".into()),
             NixError::NoNixStore(_) => Some("install Nix (Debian: apt-get install nix-bin)".into()),
+            NixError::NoLayers => Some("--max-layers must be at least 1".into()),
             _ => None,
         }
     }
@@ -584,7 +585,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use base64::Engine as _;
-    use ocibench::oci::registry::credentials::{CredentialStore, parse_creds_flag};
+    use ocibench::oci::registry::credentials::{CredentialStore, parse_creds};
 
     use super::*;
 
@@ -606,9 +607,9 @@ mod tests {
 
     #[test]
     fn creds_flag_errors_are_usage_with_a_hint() {
-        let e = parse_creds_flag("justapassword").unwrap_err();
+        let e = parse_creds("justapassword", "--creds").unwrap_err();
         assert_eq!(e.exit_kind(), ExitKind::Usage);
-        let e = parse_creds_flag(":hunter2").unwrap_err();
+        let e = parse_creds(":hunter2", "--creds").unwrap_err();
         assert!(e.hint().unwrap().contains("--creds USER:PASSWORD"));
     }
 

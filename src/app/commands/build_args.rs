@@ -156,6 +156,7 @@ impl BuildSettings {
                     closures: a.nix_closures.clone(),
                     graphs: a.nix_graphs.clone(),
                     max_layers: a.max_layers,
+                    created_by: "ocibench build --nix-closure".into(),
                 },
                 config,
             },
@@ -210,6 +211,7 @@ pub fn parse_layer(s: &str) -> Result<LayerSpec, UserError> {
     }
     Ok(LayerSpec {
         src: src_path,
+        created_by: format!("ocibench build --layer {dest}"),
         dest,
     })
 }

@@ -277,6 +277,7 @@ fn build_spec(config: &CompareConfig, base: &str) -> anyhow::Result<BuildSpec> {
             .map(|l| LayerSpec {
                 src: l.src.clone(),
                 dest: l.dest.clone(),
+                created_by: format!("ocibench build --layer {}", l.dest),
             })
             .collect(),
         nix: NixSpec::default(),

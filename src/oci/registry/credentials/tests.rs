@@ -33,16 +33,16 @@ fn basic(user: &str, pass: &str) -> Credential {
 
 #[test]
 fn creds_flag_splits_at_first_colon() {
-    let f = parse_creds_flag("me:pa:ss:").unwrap();
+    let f = parse_creds("me:pa:ss:", "--creds").unwrap();
     assert_eq!(f.username, "me");
     assert_eq!(f.password.expose(), "pa:ss:");
     assert_eq!(f.origin, "--creds");
-    assert_eq!(parse_creds_flag("me:").unwrap().password.expose(), "");
+    assert_eq!(parse_creds("me:", "--creds").unwrap().password.expose(), "");
 
-    let e = parse_creds_flag("justapassword").unwrap_err();
+    let e = parse_creds("justapassword", "--creds").unwrap_err();
     assert!(matches!(e, CredentialError::FlagWithoutColon { .. }));
     assert!(!e.to_string().contains("justapassword"), "{e}");
-    let e = parse_creds_flag(":hunter2").unwrap_err();
+    let e = parse_creds(":hunter2", "--creds").unwrap_err();
     assert!(matches!(e, CredentialError::FlagEmptyUser { .. }));
     assert!(!format!("{e} {e:?}").contains("hunter2"));
 }
@@ -51,20 +51,20 @@ fn creds_flag_splits_at_first_colon() {
 fn creds_file_drops_one_trailing_newline() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir.path().join("creds"), "bot:tok en:x\r\n");
-    let f = read_creds_file(&p).unwrap();
+    let f = read_creds_file(&p, format!("--creds-file {}", p.display())).unwrap();
     assert_eq!(
         (f.username.as_str(), f.password.expose()),
         ("bot", "tok en:x")
     );
     assert_eq!(f.origin, format!("--creds-file {}", p.display()));
     let p = write(&dir.path().join("bad"), "nocolon\n");
-    let e = read_creds_file(&p).unwrap_err();
+    let e = read_creds_file(&p, format!("--creds-file {}", p.display())).unwrap_err();
     assert!(e.to_string().starts_with("--creds-file "), "{e}");
     let p = write(&dir.path().join("two"), "bot:pw\nhunter2\n");
-    let e = read_creds_file(&p).unwrap_err();
+    let e = read_creds_file(&p, format!("--creds-file {}", p.display())).unwrap_err();
     assert!(matches!(e, CredentialError::FlagNotOneLine { .. }), "{e}");
     assert!(!format!("{e:?}").contains("hunter2"));
-    let e = read_creds_file(&dir.path().join("missing")).unwrap_err();
+    let e = read_creds_file(&dir.path().join("missing"), "--creds-file missing").unwrap_err();
     assert!(matches!(e, CredentialError::Read { .. }), "{e}");
 }
 
@@ -223,7 +223,10 @@ fn precedence_over_files() {
     assert!(matches!(e, CredentialError::MissingAuthFile { .. }), "{e}");
 
     // --creds beats every file.
-    let s = CredentialStore::new(Some(parse_creds_flag("flag:pw").unwrap()), &lookup(false));
+    let s = CredentialStore::new(
+        Some(parse_creds("flag:pw", "--creds").unwrap()),
+        &lookup(false),
+    );
     let r = s.resolve("reg.example", None).unwrap().unwrap();
     assert_eq!(r.credential, basic("flag", "pw"));
     assert_eq!(r.source, CredentialSource::Flag("--creds".into()));
@@ -393,7 +396,7 @@ fn nothing_prints_a_secret() {
             b64(&format!("u:{SECRET}"))
         ),
     );
-    let flag = parse_creds_flag(&format!("u:{SECRET}")).unwrap();
+    let flag = parse_creds(&format!("u:{SECRET}"), "--creds").unwrap();
     let with_flag = CredentialStore::with_files(Some(flag.clone()), vec![f.clone()], None);
     let s = store(vec![f]);
     let a = s.resolve("a.example", None).unwrap().unwrap();
