@@ -9,6 +9,7 @@ use crate::support::fixtures::{
     self, ConfigSpec, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
     OCI_LAYER_GZIP, OCI_MANIFEST,
 };
+use crate::support::podman::{ULIMITS, podman};
 use crate::support::tools::{self, run, run_fails, run_stdout, sha256_bytes};
 use crate::support::{FixtureImage, LoggedRequest, Registry, TestContext, Variant, push_fixture};
 
@@ -451,15 +452,7 @@ fn layouts_are_deterministic() {
 #[test]
 fn busybox_fixture_runs_under_podman() {
     let layout = fixtures::fixture_layout(Variant::Oci);
-    let out = run(tools::command("podman", "podman").args([
-        "--runtime",
-        tools::require("runc", "runc").to_str().unwrap(),
-        "run",
-        "--rm",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
+    let out = run(podman().args(["run", "--rm"]).args(ULIMITS).args([
         &layout.oci_ref(),
         "cat",
         "/www/index.html",
@@ -518,15 +511,7 @@ fn python_base_builds_pushes_and_runs() {
         ]));
     let pushed = support::read_registry(&registry, "python", "3.11-slim-bookworm");
     assert_eq!(pushed.manifest_digest, base.image.manifest_digest);
-    let out = run(tools::command("podman", "podman").args([
-        "--runtime",
-        tools::require("runc", "runc").to_str().unwrap(),
-        "run",
-        "--rm",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
+    let out = run(podman().args(["run", "--rm"]).args(ULIMITS).args([
         &base.oci_ref(),
         "python3",
         "-c",

@@ -24,6 +24,22 @@ fn raw(reference: &str) -> Vec<u8> {
     run(skopeo().args(["inspect", "--raw", reference])).stdout
 }
 
+/// The tags in the OCI layout `dir`'s `index.json`, in index order.
+fn tags(dir: &std::path::Path) -> Vec<String> {
+    let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 #[test]
 fn oci_dir_is_read_by_skopeo_and_updated_in_place() {
     let fx = Fixture::new(MediaFamily::Oci);
@@ -56,17 +72,7 @@ fn oci_dir_is_read_by_skopeo_and_updated_in_place() {
     let again = fx.export_to(&format!("oci:{d}:v2")).unwrap();
     assert_eq!(again.blobs_present, 4, "{again:?}");
     fx.export_to(&format!("oci:{d}:v1")).unwrap();
-    let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let names: Vec<&str> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            m["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .unwrap()
-        })
-        .collect();
+    let names = tags(&dir);
     assert_eq!(names, ["v2", "v1"]);
     assert_eq!(listing(&dir), ["blobs", "index.json", "oci-layout"]);
     assert!(
@@ -459,18 +465,7 @@ fn concurrent_exports_into_one_new_layout_keep_every_tag() {
             });
         }
     });
-    let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let mut names: Vec<String> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            m["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let mut names = tags(&dir);
     names.sort();
     assert_eq!(names, ["t0", "t1", "t2", "t3", "t4", "t5"]);
     assert_eq!(raw(&format!("oci:{}:t3", dir.display())), fx.image.bytes);

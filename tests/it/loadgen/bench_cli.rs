@@ -3,13 +3,14 @@
 //! input gives `error:` + `hint:` and exit status 2.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::support::TestContext;
 use crate::support::hyper_server::{HttpServer, Reply, closed_port_url};
 
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ocibench"))
-        .arg("bench")
+    TestContext::new()
+        .cmd(["bench"])
         .args(args)
         .output()
         .expect("run ocibench")

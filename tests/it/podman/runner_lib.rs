@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::tools::run_stdout;
 use crate::support::{Variant, export_fixture, podman::unique_name, require};
 use ocibench::loadgen::LoadConfig;
 use ocibench::runner::{
@@ -47,9 +48,9 @@ fn container_exists(name: &str) -> bool {
 }
 
 fn podman_stdout(args: &[&str]) -> String {
-    let out = Command::new("podman").args(args).output().unwrap();
-    assert!(out.status.success(), "podman {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    run_stdout(Command::new("podman").args(args))
+        .trim()
+        .to_string()
 }
 
 #[test]

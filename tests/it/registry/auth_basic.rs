@@ -18,15 +18,7 @@ fn registry() -> Registry {
 fn assert_no_secret(out: &Output) {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
-    for secret in [PASSWORD, b64.as_str()] {
-        assert!(
-            !out.stdout.contains(secret) && !out.stderr.contains(secret),
-            "a secret was printed by `{}`:\n{}\n{}",
-            out.command,
-            out.stdout,
-            out.stderr
-        );
-    }
+    out.assert_hides(&[PASSWORD, &b64]);
 }
 
 /// Exit 1 with `error:` naming the registry, the credential source and a `hint:`.

@@ -58,13 +58,7 @@ fn skopeo_digest(registry: &Registry, repo_tag: &str, creds: &str) -> String {
 
 #[track_caller]
 fn assert_no_secret(out: &Output) {
-    assert!(
-        !out.stdout.contains(ALICE_PW) && !out.stderr.contains(ALICE_PW),
-        "password printed by `{}`:\n{}\n{}",
-        out.command,
-        out.stdout,
-        out.stderr
-    );
+    out.assert_hides(&[ALICE_PW]);
 }
 
 fn with_scope<'a>(requests: &'a [TokenRequest], scope: &str) -> Vec<&'a TokenRequest> {

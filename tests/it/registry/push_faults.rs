@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support;
+use crate::support::fixtures::FixtureLayout;
 use crate::support::http_server::{Reply, Request, RequestHead, Server, read_head, write_response};
 use crate::support::registry::blob_data_path;
-use crate::support::{Registry, TestContext, Variant, fixture_layout, push_fixture};
+use crate::support::{Output, Registry, TestContext, Variant, fixture_layout, push_fixture};
 
 /// What the proxy does besides forwarding.
 #[derive(Debug, Clone, Default)]
@@ -251,6 +252,18 @@ impl BlobServer {
     }
 }
 
+/// `ocibench push --json` of `layout` to `busybox:1` through `proxy`; must succeed.
+fn push_through(proxy: &Proxy, layout: &FixtureLayout) -> Output {
+    TestContext::new()
+        .run([
+            "push",
+            &layout.oci_ref(),
+            &format!("docker://{}/busybox:1", proxy.addr),
+            "--json",
+        ])
+        .success()
+}
+
 fn hex(digest: &str) -> String {
     digest.trim_start_matches("sha256:").to_string()
 }
@@ -306,16 +319,8 @@ fn a_throttled_upload_waits_for_retry_after_and_succeeds() {
             ..Faults::default()
         },
     );
-    let ctx = TestContext::new();
     let started = Instant::now();
-    let out = ctx
-        .run([
-            "push",
-            &layout.oci_ref(),
-            &format!("docker://{}/busybox:1", proxy.addr),
-            "--json",
-        ])
-        .success();
+    let out = push_through(&proxy, layout);
     let elapsed = started.elapsed();
     assert_eq!(out.json()["digest"], layout.image.manifest_digest);
     assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
@@ -346,15 +351,7 @@ fn a_connection_dropped_mid_upload_is_retried_and_nothing_is_corrupt() {
             ..Faults::default()
         },
     );
-    let ctx = TestContext::new();
-    let out = ctx
-        .run([
-            "push",
-            &layout.oci_ref(),
-            &format!("docker://{}/busybox:1", proxy.addr),
-            "--json",
-        ])
-        .success();
+    let out = push_through(&proxy, layout);
     let report = out.json();
     assert_eq!(report["digest"], layout.image.manifest_digest);
     assert_eq!(report["uploaded_blobs"], 2, "{report}");

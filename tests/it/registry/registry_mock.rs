@@ -5,9 +5,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+use crate::support::TestContext;
 use crate::support::http_server::{Handler, Reply as Resp, Request as Req, Server as MockServer};
 use crate::support::tools::listing;
 use sha2::{Digest as _, Sha256};
@@ -107,15 +107,9 @@ fn registry_handler(img: Arc<Image>, token_realm: Option<String>, blob_hook: Blo
     })
 }
 
-fn ocibench(cache: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ocibench"))
-        .args(args)
-        .env("OCIBENCH_CACHE", cache)
-        .env("HOME", cache)
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("REGISTRY_AUTH_FILE")
-        .output()
-        .unwrap()
+/// Runs `ocibench ARGS` in `ctx` (its own cache, no credentials of the developer's).
+fn ocibench(ctx: &TestContext, args: &[&str]) -> std::process::Output {
+    ctx.cmd(args).output().unwrap()
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {
@@ -151,11 +145,8 @@ fn anonymous_bearer_token_flow_and_token_reuse() {
         Some(realm),
         Arc::new(|_, _| None),
     ));
-    let cache = tempfile::tempdir().unwrap();
-    let out = ocibench(
-        cache.path(),
-        &["pull", "--json", &format!("{}/app:v1", reg.addr())],
-    );
+    let ctx = TestContext::new();
+    let out = ocibench(&ctx, &["pull", "--json", &format!("{}/app:v1", reg.addr())]);
     let v = json(&out);
     assert_eq!(v["image"]["compressed_bytes"], img.layer.len() as u64);
     assert_eq!(v["image"]["uncompressed_bytes"], img.tar.len() as u64);
@@ -211,9 +202,9 @@ fn retries_503_with_retry_after() {
         })
     };
     let reg = MockServer::start(registry_handler(img.clone(), None, hook));
-    let cache = tempfile::tempdir().unwrap();
+    let ctx = TestContext::new();
     let v = json(&ocibench(
-        cache.path(),
+        &ctx,
         &["pull", "--json", &format!("{}/app:v1", reg.addr())],
     ));
     assert_eq!(v["image"]["compressed_bytes"], img.layer.len() as u64);
@@ -250,9 +241,9 @@ fn redirect_to_another_host_drops_authorization() {
         Some(format!("http://{}/token", tokens.addr())),
         hook,
     ));
-    let cache = tempfile::tempdir().unwrap();
+    let ctx = TestContext::new();
     let v = json(&ocibench(
-        cache.path(),
+        &ctx,
         &["pull", "--json", &format!("{}/app:v1", reg.addr())],
     ));
     assert_eq!(v["image"]["layers"][0]["digest"], sha(&img.layer));
@@ -273,8 +264,8 @@ fn tampered_layer_is_refused_and_nothing_stored() {
         (d == layer_digest).then(|| Resp::new(200, bad.clone()))
     });
     let reg = MockServer::start(registry_handler(img.clone(), None, hook));
-    let cache = tempfile::tempdir().unwrap();
-    let out = ocibench(cache.path(), &["pull", &format!("{}/app:v1", reg.addr())]);
+    let ctx = TestContext::new();
+    let out = ocibench(&ctx, &["pull", &format!("{}/app:v1", reg.addr())]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -282,7 +273,7 @@ fn tampered_layer_is_refused_and_nothing_stored() {
         "{err}"
     );
     assert!(err.contains("hint:"), "{err}");
-    let blobs = stored_blobs(cache.path());
+    let blobs = stored_blobs(&ctx.cache_dir);
     assert!(
         !blobs.contains(&sha(&img.layer)[7..].to_string()),
         "corrupt layer stored: {blobs:?}"
@@ -302,20 +293,20 @@ fn diff_id_mismatch_is_refused() {
     let wrong = format!("sha256:{}", "0".repeat(64));
     let img = Arc::new(image(Some(&wrong)));
     let reg = MockServer::start(registry_handler(img.clone(), None, Arc::new(|_, _| None)));
-    let cache = tempfile::tempdir().unwrap();
-    let out = ocibench(cache.path(), &["size", &format!("{}/app:v1", reg.addr())]);
+    let ctx = TestContext::new();
+    let out = ocibench(&ctx, &["size", &format!("{}/app:v1", reg.addr())]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("but the image config says"), "{err}");
-    assert!(!stored_blobs(cache.path()).contains(&sha(&img.layer)[7..].to_string()));
+    assert!(!stored_blobs(&ctx.cache_dir).contains(&sha(&img.layer)[7..].to_string()));
 }
 
 #[test]
 fn missing_tag_and_repository_are_explained() {
     let img = Arc::new(image(None));
     let reg = MockServer::start(registry_handler(img, None, Arc::new(|_, _| None)));
-    let cache = tempfile::tempdir().unwrap();
-    let out = ocibench(cache.path(), &["size", &format!("{}/app:nope", reg.addr())]);
+    let ctx = TestContext::new();
+    let out = ocibench(&ctx, &["size", &format!("{}/app:nope", reg.addr())]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: manifest not found"), "{err}");
@@ -325,7 +316,7 @@ fn missing_tag_and_repository_are_explained() {
 
 #[test]
 fn bad_input_exits_2() {
-    let cache = tempfile::tempdir().unwrap();
+    let ctx = TestContext::new();
     for args in [
         vec!["size", "Python:3"],
         vec!["size", "oci:"],
@@ -333,7 +324,7 @@ fn bad_input_exits_2() {
         vec!["size", "--platform", "linux", "busybox"],
         vec!["size", "oci:/nonexistent/dir"],
     ] {
-        let out = ocibench(cache.path(), &args);
+        let out = ocibench(&ctx, &args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");

@@ -220,6 +220,20 @@ impl Output {
         self
     }
 
+    /// Asserts that none of `secrets` was printed, on stdout or stderr.
+    #[track_caller]
+    pub fn assert_hides(&self, secrets: &[&str]) {
+        for secret in secrets {
+            assert!(
+                !self.stdout.contains(secret) && !self.stderr.contains(secret),
+                "a secret was printed by `{}`:\n{}\n{}",
+                self.command,
+                self.stdout,
+                self.stderr
+            );
+        }
+    }
+
     /// Parses stdout as one JSON document.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
