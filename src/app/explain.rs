@@ -717,4 +717,59 @@ mod tests {
         };
         assert!(err.hint().unwrap().contains("lower -c"));
     }
+
+    /// Moved from tests/credentials_helpers.rs with the hints: the errors the real
+    /// helper scripts produce there, made directly.
+    #[test]
+    fn helper_failure_hints() {
+        let e = CredentialError::HelperFailed {
+            helper: "docker-credential-test".into(),
+            server: "r.example".into(),
+            status: "exit status: 2".into(),
+            message: format!("answered {SECRET}"),
+        };
+        assert_eq!(e.exit_kind(), ExitKind::Runtime);
+        assert!(e.hint().unwrap().contains("--creds"), "{:?}", e.hint());
+        assert!(!e.hint().unwrap().contains(SECRET));
+
+        let cfg = PathBuf::from("/home/u/.docker/config.json");
+        let e = CredentialError::HelperNotFound {
+            helper: "docker-credential-desktop".into(),
+            config: cfg.clone(),
+            field: "credsStore",
+        };
+        assert_eq!(
+            e.hint().unwrap(),
+            format!(
+                "install docker-credential-desktop, or remove `credsStore` from {}",
+                cfg.display()
+            )
+        );
+        let e = CredentialError::HelperNotFound {
+            helper: "docker-credential-gone".into(),
+            config: cfg,
+            field: "credHelpers",
+        };
+        assert!(
+            e.hint().unwrap().contains("remove `credHelpers`"),
+            "{:?}",
+            e.hint()
+        );
+    }
+
+    /// Moved from tests/runner_lib.rs: a wrong port's NotReady names --port.
+    #[test]
+    fn not_ready_hint_names_port() {
+        let err = RunnerError::NotReady(Box::new(ocibench::runner::ContainerFailure {
+            name: "ocibench-x".into(),
+            state: "is running".into(),
+            exit_code: None,
+            url: "http://127.0.0.1:1/".into(),
+            timeout: std::time::Duration::from_secs(2),
+            last_probe: "connection refused".into(),
+            logs: Default::default(),
+        }));
+        let hint = err.hint().unwrap();
+        assert!(hint.contains("--port"), "{hint}");
+    }
 }

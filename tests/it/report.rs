@@ -3,7 +3,7 @@
 
 use ocibench::loadgen::{BenchResult, ErrorCounts, LatencyMs};
 use ocibench::oci::digest::Digest;
-use ocibench::oci::image::ImageSize;
+use ocibench::oci::pull::ImageSize;
 use ocibench::report::{self, CandidateRuns, CompareInput, Format, LoadSummary};
 use serde_json::Value;
 

@@ -7,8 +7,8 @@ use std::os::unix::fs::MetadataExt;
 
 use crate::support::store_fixture::Fixture;
 use crate::support::tools::{listing, run, run_stdout, skopeo};
-use ocibench::oci::export::{Destination, ExportError, ExportImage, export};
 use ocibench::oci::manifest::MediaFamily;
+use ocibench::oci::publish::{Destination, ExportError, ExportImage, export};
 use ocibench::progress::NoProgress;
 use serde_json::Value;
 

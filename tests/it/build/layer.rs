@@ -13,8 +13,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use ocibench::oci::build::layer::{LayerBuilder, LayerError, LayerStats};
 use ocibench::oci::digest::Digest;
-use ocibench::oci::layer::{LayerBuilder, LayerError, LayerStats};
 use ocibench::oci::store::BlobStore;
 use ocibench::progress::NoProgress;
 

@@ -6,9 +6,9 @@
 use crate::support::podman::{LoadedImage, podman, serve_and_get, unique_name};
 use crate::support::store_fixture::{APP_PAGE, busybox_layers};
 use crate::support::tools::{run, run_stdout};
-use ocibench::oci::config::{AddedLayer, ConfigEdit, edit_config};
-use ocibench::oci::export::{Destination, ExportImage, export};
+use ocibench::oci::image_config::{AddedLayer, ConfigEdit, edit_config};
 use ocibench::oci::manifest::{Descriptor, ImageManifest, MediaFamily};
+use ocibench::oci::publish::{Destination, ExportImage, export};
 use ocibench::oci::store::BlobStore;
 use ocibench::progress::NoProgress;
 use serde_json::{Value, json};

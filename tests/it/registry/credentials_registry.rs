@@ -7,9 +7,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::support::http_server::{Reply, Request, Server};
-use ocibench::oci::credentials::{CredentialError, CredentialStore};
 use ocibench::oci::reference::ImageReference;
 use ocibench::oci::registry::RegistryClient;
+use ocibench::oci::registry::credentials::{CredentialError, CredentialStore};
 
 const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
 

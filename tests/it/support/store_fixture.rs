@@ -8,10 +8,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use flate2::{Compression, GzBuilder};
-use ocibench::oci::config::{AddedLayer, ConfigEdit, edit_config, scratch_config};
 use ocibench::oci::digest::Digest;
-use ocibench::oci::export::{Destination, ExportError, ExportImage, ExportReport, export};
+use ocibench::oci::image_config::{AddedLayer, ConfigEdit, edit_config, scratch_config};
 use ocibench::oci::manifest::{Descriptor, ImageManifest, MediaFamily, Platform};
+use ocibench::oci::publish::{Destination, ExportError, ExportImage, ExportReport, export};
 use ocibench::oci::store::{BlobStore, LayerMeta};
 use ocibench::progress::NoProgress;
 
