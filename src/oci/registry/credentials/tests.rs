@@ -414,3 +414,77 @@ fn nothing_prints_a_secret() {
     }
     assert!(printed.contains("<redacted>"));
 }
+
+#[test]
+fn file_errors_name_file_and_key_never_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            r#"{"auths": {"r.example": {"auth": "#.to_string(),
+            "is not valid JSON",
+        ),
+        (
+            format!(r#"{{"auths": {{"r.example": {{"auth": "{SECRET}$$"}}}}}}"#),
+            "the `auth` of \"r.example\" is invalid: not base64",
+        ),
+        (
+            format!(
+                r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
+                &b64(SECRET)[1..]
+            ),
+            "invalid: not base64",
+        ),
+        (
+            format!(
+                r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
+                b64("nocolonsecret")
+            ),
+            "does not decode to USER:PASSWORD",
+        ),
+        (
+            r#"{"auths": {"r.example": {"password": 123456789}}}"#.to_string(),
+            "`auths.r.example.password` must be a string",
+        ),
+        (
+            format!(r#"{{"auths": ["{SECRET}"]}}"#),
+            "`auths` must be an object",
+        ),
+        (
+            format!(r#"{{"credsStore": ["{SECRET}"]}}"#),
+            "`credsStore` must be a string",
+        ),
+        (format!(r#"["{SECRET}"]"#), "must be an object"),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let f = write(&d.join(format!("{i}.json")), text);
+        let e = store(vec![f.clone()])
+            .resolve("r.example", None)
+            .unwrap_err();
+        let all = format!(
+            "{e} | {e:?} | {:?}",
+            std::error::Error::source(&e).map(|s| s.to_string())
+        );
+        assert!(all.contains(&f.display().to_string()), "{all}");
+        assert!(e.to_string().contains(expected), "case {i}: {e}");
+        for leak in [SECRET, "s3cr3t", "123456789", "nocolonsecret"] {
+            assert!(!all.contains(leak), "case {i} leaks: {all}");
+        }
+        // Its hint ("fix or remove", exit 2): app::explain::tests::bad_file_hints.
+        assert!(
+            matches!(
+                e,
+                CredentialError::Json { .. }
+                    | CredentialError::Shape { .. }
+                    | CredentialError::BadAuth { .. }
+            ),
+            "case {i}: {e:?}"
+        );
+    }
+    // A directory where a file should be: an error naming it, not "no entry".
+    std::fs::create_dir_all(d.join("dir.json")).unwrap();
+    let e = store(vec![d.join("dir.json")])
+        .resolve("r.example", None)
+        .unwrap_err();
+    assert!(matches!(e, CredentialError::Read { .. }), "{e}");
+}
