@@ -11,14 +11,17 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::commands::build_args::{BuildArgs, BuildSettings};
 use crate::app::globals::Context;
 use crate::app::terminal;
+pub use args::BuildArgs;
+use args::BuildSettings;
 use ocibench::oci::build::ImageBuilder;
 use ocibench::oci::publish::{Published, publish};
 use ocibench::oci::pull::ImageSize;
 use ocibench::oci::store::BlobStore;
 use ocibench::report;
+
+mod args;
 
 #[derive(Serialize)]
 struct BuildReport<'a> {
