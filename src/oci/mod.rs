@@ -10,6 +10,7 @@ pub mod build;
 pub mod compress;
 pub mod digest;
 pub mod image_config;
+pub mod layout;
 pub mod location;
 pub mod manifest;
 pub mod parallel;
