@@ -9,6 +9,7 @@ pub mod archive;
 pub mod build;
 pub mod compress;
 pub mod digest;
+pub mod export;
 pub mod image_config;
 pub mod layout;
 pub mod location;

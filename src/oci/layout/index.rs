@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::oci::digest::Digest;
 use crate::oci::image_config::to_canonical_bytes;
-use crate::oci::layout::{LayoutError, index_path, write_file};
+use crate::oci::layout::dir::{LayoutError, write_file};
+use crate::oci::layout::paths::index_path;
 use crate::oci::manifest::OCI_INDEX;
 
 /// The annotation naming an image in a layout (`oci:DIR:NAME`).
