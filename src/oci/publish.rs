@@ -29,11 +29,10 @@ use crate::oci::export::{check_store_blob, store_error, write_err};
 use crate::oci::layout::{self, FILE_MODE};
 pub use crate::oci::location::{Destination, DestinationError, normalize_docker_reference};
 use crate::oci::manifest::Descriptor;
-use crate::oci::store::BlobStore;
-
 use crate::oci::push::{PushError, PushOptions, PushReport, push};
 use crate::oci::reference::ImageReference;
 use crate::oci::registry::RegistryClient;
+use crate::oci::store::BlobStore;
 use crate::progress::{Reporter, Task};
 
 /// Writes `image` from `store` to `dest`.

@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(w.commit(None).unwrap(), (d.clone(), 5));
         assert_eq!(fs::metadata(store.blob_path(&d)).unwrap().ino(), inode);
         assert_eq!(store.read_blob(&d).unwrap(), b"hello");
-        let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+        let names: Vec<_> = fs::read_dir(layout::blob_dir(dir.path()))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
@@ -410,7 +410,7 @@ mod tests {
         let err = w.commit(Some((&want, 5))).unwrap_err();
         assert!(matches!(err, StoreError::Mismatch { .. }));
         assert!(!store.has(&want));
-        let left: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+        let left: Vec<_> = fs::read_dir(layout::blob_dir(dir.path()))
             .unwrap()
             .collect();
         assert!(left.is_empty(), "temp file left behind: {left:?}");
@@ -424,9 +424,7 @@ mod tests {
         w.write_all(b"partial").unwrap();
         drop(w);
         assert_eq!(
-            fs::read_dir(dir.path().join("blobs/sha256"))
-                .unwrap()
-                .count(),
+            fs::read_dir(layout::blob_dir(dir.path())).unwrap().count(),
             0
         );
     }

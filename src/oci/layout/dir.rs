@@ -132,3 +132,42 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_locked_makes_a_layout_of_a_new_or_empty_directory_only() {
+        let d = tempfile::tempdir().unwrap();
+        let new = d.path().join("new");
+        drop(open_locked(&new).unwrap());
+        assert_eq!(
+            fs::read(new.join("oci-layout")).unwrap(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#
+        );
+        let mode = fs::metadata(new.join("oci-layout"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, FILE_MODE);
+        assert!(new.join("blobs/sha256").is_dir());
+        drop(open_locked(&new).unwrap());
+
+        let full = d.path().join("full");
+        fs::create_dir(&full).unwrap();
+        fs::write(full.join("f"), "x").unwrap();
+        assert!(matches!(
+            open_locked(&full),
+            Err(LayoutError::NotALayout(_))
+        ));
+        assert!(matches!(
+            open_locked(&full.join("f")),
+            Err(LayoutError::NotADirectory(_))
+        ));
+        assert!(matches!(
+            open_locked(&d.path().join("no/such")),
+            Err(LayoutError::ParentMissing { .. })
+        ));
+    }
+}

@@ -180,3 +180,64 @@ pub fn add_to_index(dir: &Path, entry: &IndexEntry) -> Result<(), LayoutError> {
     manifests.push(serde_json::to_value(entry).expect("index entry serializes"));
     write_file(&path, &to_canonical_bytes(&index))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::manifest::OCI_MANIFEST;
+
+    fn entry(bytes: &[u8], name: Option<&str>) -> IndexEntry {
+        IndexEntry::new(OCI_MANIFEST, Digest::of(bytes), bytes.len() as u64).named(name)
+    }
+
+    #[test]
+    fn single_image_index_is_canonical() {
+        let d = Digest::of(b"m");
+        assert_eq!(
+            String::from_utf8(Index::single(entry(b"m", Some("t")))).unwrap(),
+            format!(
+                r#"{{"manifests":[{{"annotations":{{"{REF_NAME}":"t"}},"digest":"{d}","mediaType":"{OCI_MANIFEST}","size":1}}],"mediaType":"{OCI_INDEX}","schemaVersion":2}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn add_to_index_replaces_names_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            index_path(dir.path()),
+            r#"{"schemaVersion":2,"x-mine":{"b":1},"manifests":[{"mediaType":"m","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1,"annotations":{"org.opencontainers.image.ref.name":"a","other":"kept"}}]}"#,
+        )
+        .unwrap();
+        add_to_index(dir.path(), &entry(b"one", Some("a"))).unwrap();
+        add_to_index(dir.path(), &entry(b"two", None)).unwrap();
+        add_to_index(dir.path(), &entry(b"two", None)).unwrap();
+        let (index, bytes) = read_index(dir.path()).unwrap();
+        let names: Vec<_> = index.manifests.iter().map(|m| m.ref_name()).collect();
+        assert_eq!(names, [Some("a"), None], "one entry per name, one untagged");
+        assert_eq!(index.find("a").unwrap().digest, Digest::of(b"one"));
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["x-mine"]["b"], 1, "unknown fields are kept");
+    }
+
+    #[test]
+    fn add_to_index_refuses_a_bad_index() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(index_path(dir.path()), r#"{"manifests":3}"#).unwrap();
+        let err = add_to_index(dir.path(), &entry(b"one", None)).unwrap_err();
+        assert!(
+            matches!(&err, LayoutError::BadIndex { detail, .. } if detail == "`manifests` is not a list"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tag_replaces_an_older_entry_of_the_name() {
+        let mut index = Index::default();
+        index.tag("x", entry(b"1", None));
+        index.tag("y", entry(b"2", None));
+        index.tag("x", entry(b"3", None));
+        assert_eq!(index.find("x").unwrap().digest, Digest::of(b"3"));
+        assert_eq!(index.manifests.len(), 2);
+    }
+}

@@ -36,3 +36,23 @@ pub fn index_path(root: &Path) -> PathBuf {
 pub fn is_layout(root: &Path) -> bool {
     root.join(LAYOUT_FILE).is_file()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_fixes_these_names() {
+        let d = Digest::of(b"x");
+        let root = Path::new("/l");
+        assert_eq!(blob_name(&d), format!("blobs/sha256/{}", d.hex()));
+        assert_eq!(
+            blob_path(root, &d),
+            Path::new("/l/blobs/sha256").join(d.hex())
+        );
+        assert_eq!(blob_dir(root), Path::new("/l/blobs/sha256"));
+        assert_eq!(index_path(root), Path::new("/l/index.json"));
+        assert_eq!(LAYOUT_FILE, "oci-layout");
+        assert_eq!(LAYOUT_VERSION, br#"{"imageLayoutVersion":"1.0.0"}"#);
+    }
+}
