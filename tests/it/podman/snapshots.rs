@@ -4,6 +4,7 @@
 
 use insta::assert_snapshot;
 
+use crate::support::podman::busybox_image_lock;
 use crate::support::snapshot::load_settings;
 use crate::support::{TestContext, Variant, fixture_layout, require};
 
@@ -11,6 +12,7 @@ use crate::support::{TestContext, Variant, fixture_layout, require};
 fn run_prints_the_bench_report_then_the_container_measurements() {
     require("podman", "podman");
     require("runc", "runc");
+    let _store = busybox_image_lock();
     let ctx = TestContext::new();
     let layout = fixture_layout(Variant::Oci);
     let out = ctx
