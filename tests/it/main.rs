@@ -4,22 +4,24 @@
 //! Suites are modules grouped by the system packages they need, so each group runs
 //! apart with a name filter (`cargo test --test it -- FILTER`):
 //!
-//! | filter              | modules                                                  | needs                          |
-//! |---------------------|----------------------------------------------------------|--------------------------------|
-//! | `registry::`        | pull, auth_basic, auth_token, credentials_registry,      | docker-registry, skopeo,       |
-//! |                     | push_registry, push_faults, registry_mock, snapshots     | apache2-utils, openssl, podman |
-//! | `podman::`          | run_cli, runner_lib, compare, export_podman,             | podman, runc, skopeo,          |
-//! |                     | config_podman, snapshots                                 | docker-registry                |
-//! | `loadgen::`         | bench_cli, bench_lib, snapshots                          | nothing but loopback           |
-//! | `build::`           | build, layer, nix, export_oci, snapshots                 | tar, gzip, skopeo, nix-bin,    |
-//! |                     |                                                          | podman, docker-registry        |
-//! | `report::`          | the compare report's API and its table snapshot          | nothing                        |
-//! | `credentials_helpers::` | `docker-credential-*` helpers run for real           | sh                             |
-//! | `support_selftest::`| the support itself (registry, fixtures, TestContext)     | all of the above               |
+//! | filter                  | modules                                              | needs                               |
+//! |-------------------------|------------------------------------------------------|-------------------------------------|
+//! | `registry::`            | pull, auth_basic, auth_token, credentials_registry,  | docker-registry, skopeo, openssl,   |
+//! |                         | push_registry, push_faults, registry_mock, snapshots | apache2-utils, podman (push_registry) |
+//! | `podman::`              | run_cli, runner_lib, compare, export_podman,         | podman, runc, skopeo, busybox-static, |
+//! |                         | config_podman, snapshots                             | docker-registry (run_cli, compare)  |
+//! | `loadgen::`             | bench_cli, bench_lib, snapshots                      | loopback only                       |
+//! | `build::`               | build_cli, layer, nix, export_oci, snapshots         | tar, gzip, skopeo, nix-bin, podman, |
+//! |                         |                                                      | docker-registry (build_cli)         |
+//! | `report::`              | the report API, and snapshots of its table           | nothing                             |
+//! | `credentials_helpers::` | `docker-credential-*` helpers run for real           | sh                                  |
+//! | `support_selftest::`    | the support itself (registry, fixtures, context)     | all of the above                    |
 //!
-//! `registry::` and `podman::` match no test outside those two modules (no other module
-//! path contains `registry::` or `podman::`). Each suite's human-output snapshots
-//! (`insta`, inline) live in its `snapshots` module: `-- snapshots::` runs them all.
+//! `-- registry::` and `-- podman::` run exactly those two suites: no other test's
+//! path contains `registry::` or `podman::` (libtest filters by substring). The
+//! snapshots of the human output (`insta`, inline; see [`support::snapshot`]) live in
+//! each suite's `snapshots` module and in `report` (`-- snapshots:: the_table` runs
+//! them); `podman::compare`'s end-to-end test also snapshots its table, filtered.
 //!
 //! Everything the suites share is in [`support`]: one `require` (path of a tool, or a
 //! panic naming its Debian package), one `run`, one `free_port`, the real registry,

@@ -138,6 +138,78 @@ fn json_has_the_design_schema() {
     assert_eq!(v["recommendation"]["name"], "slim-bookworm");
 }
 
+/// The terminal table of a fixed comparison, as reviewed: columns, units, the
+/// significance and noise paragraphs and the recommendation (`report` has no
+/// randomness, so nothing is hidden).
+#[test]
+fn the_table_reads_as_reviewed() {
+    let report = report::analyze(input());
+    let table = String::from_utf8(Format::Table.render(&report)).unwrap();
+    insta::assert_snapshot!(table, @"
+      Candidate      Size (disk / compressed)  Start-up   Memory  Requests/s median [interval]  Mean latency  p99 latency  Total time
+      bookworm              1.0 GB / 380.0 MB    250 ms  25.0 MB           3,113 [3,090–3,150]       16.1 ms      28.9 ms     0.321 s
+    * slim-bookworm       131.0 MB /  47.5 MB    250 ms  25.0 MB           3,118 [3,087–3,142]       16.0 ms      28.9 ms     0.321 s
+      alpine               58.0 MB /  19.0 MB    250 ms  25.0 MB           2,706 [2,690–2,735]       18.5 ms      33.3 ms     0.370 s
+    Medians over 6 runs each; [interval]: distribution-free interval for the median of
+    requests/s (96.9% with 6 runs, the range of the runs). * recommended.
+
+    Significant differences (two-sided Mann–Whitney U at p < 0.05, and at least 1%):
+      slim-bookworm is 15.2% faster than alpine (p = 0.002)
+      bookworm is 15% faster than alpine (p = 0.002)
+    Not shown to differ:
+      slim-bookworm and bookworm: 0.16% apart (p = 0.94, not significant)
+
+    Recommendation: slim-bookworm: smallest image (131.0 MB on disk, 47.5 MB compressed) among
+    the 2 candidates whose throughput is within noise of the best (it has the highest median
+    itself, 3,118 req/s; differences under 1% or not significant at p < 0.05 over 6 runs each).
+    alpine is smaller (58.0 MB on disk) but significantly slower: 13.2% fewer requests/s than
+    slim-bookworm (p = 0.002).
+    ");
+}
+
+/// Three runs each: too few for significance, so the table warns and the
+/// recommendation calls every candidate tied.
+#[test]
+fn the_table_of_three_runs_warns_as_reviewed() {
+    let mut three = input();
+    for c in &mut three.candidates {
+        c.runs.truncate(3);
+        c.startup_ms.truncate(3);
+        c.peak_memory_bytes.truncate(3);
+        c.generator_cpu_share.truncate(3);
+    }
+    three.load.repeats = 3;
+    let table = String::from_utf8(Format::Table.render(&report::analyze(three))).unwrap();
+    insta::assert_snapshot!(table, @"
+      Candidate      Size (disk / compressed)  Start-up   Memory  Requests/s median [interval]  Mean latency  p99 latency  Total time
+      bookworm              1.0 GB / 380.0 MB    250 ms  25.0 MB           3,120 [3,090–3,150]       16.0 ms      28.8 ms     0.321 s
+      slim-bookworm       131.0 MB /  47.5 MB    250 ms  25.0 MB           3,110 [3,087–3,142]       16.1 ms      28.9 ms     0.322 s
+    * alpine               58.0 MB /  19.0 MB    250 ms  25.0 MB           2,710 [2,690–2,735]       18.5 ms      33.2 ms     0.369 s
+    Medians over 3 runs each; [interval]: distribution-free interval for the median of
+    requests/s (75% with 3 runs, the range of the runs). * recommended.
+
+    Significant differences (two-sided Mann–Whitney U at p < 0.05, and at least 1%): none
+    Not shown to differ:
+      bookworm and slim-bookworm: 0.32% apart (p = 0.70, not significant)
+      bookworm and alpine: 15.1% apart (p = 0.10, not significant)
+      slim-bookworm and alpine: 14.8% apart (p = 0.10, not significant)
+
+    Warnings:
+      - with 3 runs per candidate, the interval for the median is the range of the runs and
+        covers it with only 75% confidence (6 runs give 96.9%)
+      - with 3 runs per candidate, the Mann–Whitney test cannot reach p < 0.05 (its smallest
+        possible p-value is 0.100), so no difference between them can be significant; use 4 or
+        more runs (5 recommended)
+
+    Recommendation: alpine: smallest image (58.0 MB on disk, 19.0 MB compressed). With 3 runs
+    per candidate, the Mann–Whitney test cannot reach p < 0.05 (its smallest possible p-value is
+    0.10), so no throughput difference can be significant; all 3 candidates count as tied
+    (medians 2,710–3,120 req/s). Run more repeats (5 or more) to tell them apart. Beware:
+    bookworm's median is 15.1% higher, a difference these few runs can neither confirm nor rule
+    out.
+    ");
+}
+
 #[test]
 fn every_format_renders() {
     let report = report::analyze(input());

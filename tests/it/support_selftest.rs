@@ -9,7 +9,7 @@ use crate::support::fixtures::{
     self, ConfigSpec, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
     OCI_LAYER_GZIP, OCI_MANIFEST,
 };
-use crate::support::podman::{ULIMITS, podman};
+use crate::support::podman::{ULIMITS, busybox_image_lock, podman};
 use crate::support::tools::{self, run, run_fails, run_stdout, sha256_bytes};
 use crate::support::{FixtureImage, LoggedRequest, Registry, TestContext, Variant, push_fixture};
 
@@ -451,6 +451,7 @@ fn layouts_are_deterministic() {
 
 #[test]
 fn busybox_fixture_runs_under_podman() {
+    let _store = busybox_image_lock();
     let layout = fixtures::fixture_layout(Variant::Oci);
     let out = run(podman().args(["run", "--rm"]).args(ULIMITS).args([
         &layout.oci_ref(),

@@ -5,3 +5,4 @@ mod build_cli;
 mod export_oci;
 mod layer;
 mod nix;
+mod snapshots;

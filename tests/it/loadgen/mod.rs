@@ -3,3 +3,4 @@
 
 mod bench_cli;
 mod bench_lib;
+mod snapshots;

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::support;
+use crate::support::snapshot::compare_table_settings;
 use crate::support::{Registry, TestContext, Variant, push_fixture};
 
 /// A comparison of busybox httpd serving a page, on the given bases.
@@ -83,6 +84,14 @@ fn two_busybox_candidates_end_to_end() {
         "{}",
         out.stdout
     );
+    // The table's header and rows (what follows depends on the measurements: which
+    // candidate was faster, which warnings apply; report.rs pins that wording).
+    let table: Vec<&str> = out.stdout.lines().take(3).collect();
+    compare_table_settings().bind(|| insta::assert_snapshot!(table.join("\n"), @"
+     Candidate Size (disk / compressed) Start-up Memory Requests/s median [interval] Mean latency p[N] latency Total time
+     oci-base [SIZE] / [SIZE] [TIME] [SIZE] [N] [[N]–[N]] [TIME] [TIME] [TIME]
+    * docker-base [SIZE] / [SIZE] [TIME] [SIZE] [N] [[N]–[N]] [TIME] [TIME] [TIME]
+    "));
 
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let candidates = report["candidates"].as_array().unwrap();

@@ -7,3 +7,4 @@ mod config_podman;
 mod export_podman;
 mod run_cli;
 mod runner_lib;
+mod snapshots;

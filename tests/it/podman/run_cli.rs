@@ -8,6 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support;
+use crate::support::podman::busybox_image_lock;
 use crate::support::{Registry, TestContext, Variant, fixture_layout, push_fixture, require};
 
 /// A name prefix unique to this test and process.
@@ -59,6 +60,7 @@ fn tools() {
 #[test]
 fn run_json_reports_bench_startup_and_memory() {
     tools();
+    let _store = busybox_image_lock();
     let registry = Registry::start();
     let image = push_fixture(&registry, "busybox", "run", Variant::Oci);
     let ctx = TestContext::new();
@@ -121,6 +123,7 @@ fn run_json_reports_bench_startup_and_memory() {
 #[test]
 fn run_prints_the_bench_summary_startup_and_memory() {
     tools();
+    let _store = busybox_image_lock();
     let ctx = TestContext::new();
     let p = prefix("text");
     let layout = fixture_layout(Variant::Oci);
@@ -157,6 +160,7 @@ fn run_prints_the_bench_summary_startup_and_memory() {
 #[test]
 fn unhealthy_service_fails_and_leaves_no_container() {
     tools();
+    let _store = busybox_image_lock();
     let ctx = TestContext::new();
     let p = prefix("health");
     let layout = fixture_layout(Variant::Oci);
@@ -188,6 +192,7 @@ fn unhealthy_service_fails_and_leaves_no_container() {
 #[test]
 fn service_that_exits_fails_with_its_logs() {
     tools();
+    let _store = busybox_image_lock();
     let ctx = TestContext::new();
     let p = prefix("exits");
     let layout = fixture_layout(Variant::Oci);
@@ -215,6 +220,7 @@ fn service_that_exits_fails_with_its_logs() {
 /// Starts a `-z 30s` run, waits until its container answers, then sends `signal`.
 fn interrupt_during_load(test: &str, signal: libc::c_int, expected_code: i32) {
     tools();
+    let _store = busybox_image_lock();
     let ctx = TestContext::new();
     let p = prefix(test);
     let layout = fixture_layout(Variant::Oci);

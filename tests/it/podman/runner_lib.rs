@@ -6,8 +6,9 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::podman::{busybox_image_lock, unique_name};
 use crate::support::tools::run_stdout;
-use crate::support::{Variant, export_fixture, podman::unique_name, require};
+use crate::support::{Variant, export_fixture, require};
 use ocibench::loadgen::LoadConfig;
 use ocibench::runner::{
     NoObserver, PodmanRunner, RunSpec, RunnerError, RunnerOptions, StartOptions, limits,
@@ -55,6 +56,7 @@ fn podman_stdout(args: &[&str]) -> String {
 
 #[test]
 fn one_load_many_rounds_each_in_a_fresh_container() {
+    let _store = busybox_image_lock();
     let runner = runner();
     let (_dir, path, name) = archive("rounds");
     let image = runner.load(&path).unwrap();
@@ -91,6 +93,7 @@ fn one_load_many_rounds_each_in_a_fresh_container() {
 
 #[test]
 fn an_image_that_existed_before_is_kept() {
+    let _store = busybox_image_lock();
     let runner = runner();
     let (_dir, path, name) = archive("kept");
     let first = runner.load(&path).unwrap();
@@ -104,6 +107,7 @@ fn an_image_that_existed_before_is_kept() {
 
 #[test]
 fn containers_get_ulimits_within_the_hard_limits_unless_given() {
+    let _store = busybox_image_lock();
     let runner = runner();
     let (_dir, path, _name) = archive("ulimit");
     let image = runner.load(&path).unwrap();
@@ -152,6 +156,7 @@ fn containers_get_ulimits_within_the_hard_limits_unless_given() {
 
 #[test]
 fn a_wrong_port_is_not_ready_with_the_logs() {
+    let _store = busybox_image_lock();
     let runner = runner();
     let (_dir, path, _name) = archive("port");
     let image = runner.load(&path).unwrap();
@@ -205,6 +210,7 @@ exec {real} "$@"
 
 #[test]
 fn crun_on_cgroup_v1_is_replaced_by_runc_up_front() {
+    let _store = busybox_image_lock();
     require("runc", "runc");
     let dir = tempfile::tempdir().unwrap();
     let runner = PodmanRunner::new(RunnerOptions {
@@ -223,6 +229,7 @@ fn crun_on_cgroup_v1_is_replaced_by_runc_up_front() {
 
 #[test]
 fn crun_failing_at_run_time_switches_to_runc() {
+    let _store = busybox_image_lock();
     require("runc", "runc");
     let dir = tempfile::tempdir().unwrap();
     let runner = PodmanRunner::new(RunnerOptions {

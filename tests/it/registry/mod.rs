@@ -10,3 +10,4 @@ mod pull;
 mod push_faults;
 mod push_registry;
 mod registry_mock;
+mod snapshots;

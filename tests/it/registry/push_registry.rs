@@ -4,7 +4,7 @@
 //! layers are mounted from the repository they were pulled from; large blobs go up in
 //! PATCH chunks.
 
-use crate::support::podman::{LoadedImage, podman, serve_and_get};
+use crate::support::podman::{LoadedImage, busybox_image_lock, podman, serve_and_get};
 use crate::support::rootfs::INDEX_HTML;
 use crate::support::tools::{run_stdout, sha256_file};
 use crate::support::{
@@ -48,6 +48,7 @@ fn put_digest(r: &LoggedRequest) -> Option<String> {
 
 #[test]
 fn pushed_images_read_back_identically_and_run() {
+    let _store = busybox_image_lock();
     let registry = Registry::start();
     let layout = fixture_layout(Variant::Oci);
     let ctx = TestContext::new();

@@ -28,7 +28,8 @@
 //! [`http_server`] (a tiny std-only HTTP server for mock registries), [`hyper_server`]
 //! (hyper servers for the load generator), [`media`] (media types), [`podman`] (runc,
 //! ulimits, cleanup guards), [`store_fixture`] (a busybox image in a `BlobStore`),
-//! [`python_base`] (Debian Python bases from `scripts/make-python-base.sh`, cached).
+//! [`python_base`] (Debian Python bases from `scripts/make-python-base.sh`, cached),
+//! [`snapshot`] (what insta snapshots of the human output hide, and the tiny image).
 //!
 //! Facts measured on Debian 12 (skopeo 1.9.3, Distribution 2.8.2) that shaped this code:
 //! - `skopeo copy --all` pushes an OCI index with an attestation entry
@@ -52,6 +53,7 @@ pub mod podman;
 pub mod python_base;
 pub mod registry;
 pub mod rootfs;
+pub mod snapshot;
 pub mod store_fixture;
 pub mod token;
 pub mod tools;

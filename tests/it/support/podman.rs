@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::tools::{command, free_port, require, run, run_stdout};
@@ -16,6 +17,18 @@ pub const ULIMITS: [&str; 4] = [
     "--ulimit",
     "nproc=1024:1024",
 ];
+
+/// Serializes the tests that put the busybox fixture into podman's image store.
+///
+/// Every such test stores the same image (one config, one image ID) under its own name,
+/// and podman keeps one record per ID: a `podman pull` of it then reports the digest of
+/// whichever copy came first, and removing one name can race with another test's load.
+/// One test binary runs all suites at once, so they take turns (a panicking holder
+/// does not block the others).
+pub fn busybox_image_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A unique name for podman objects made by a test.
 pub fn unique_name(what: &str) -> String {
