@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::oci::build::LayerSpec;
+
 /// Why a comparison file cannot be used. All of them are the input's fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -125,16 +127,10 @@ struct RawCandidate {
     base: String,
 }
 
-/// One `SRC:DEST` layer of the application, SRC resolved against the file's folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppLayer {
-    pub src: PathBuf,
-    pub dest: String,
-}
-
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    pub layers: Vec<AppLayer>,
+    /// One layer per `SRC:DEST`, SRC resolved against the file's folder.
+    pub layers: Vec<LayerSpec>,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub env: Vec<String>,
@@ -227,7 +223,7 @@ impl CompareConfig {
                 if !src.exists() {
                     return Err(bad(format!("app.layers: {} does not exist", src.display())));
                 }
-                Ok(AppLayer {
+                Ok(LayerSpec {
                     src,
                     dest: dest.to_string(),
                 })
