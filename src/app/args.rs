@@ -3,6 +3,7 @@
 //! error with a hint.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ocibench::loadgen::{self, BenchResult, ConfigError, LoadConfig};
@@ -11,6 +12,8 @@ use ocibench::oci::manifest::Platform;
 use ocibench::oci::reference::TlsMode;
 
 use crate::app::explain::UserError;
+use crate::app::terminal::{signal_word, status};
+use ocibench::runner::{PodmanRunner, RunnerError, RunnerOptions, cleanup};
 
 /// `--tls-verify`, as podman spells it.
 #[derive(Debug, Clone, clap::Args)]
@@ -250,4 +253,28 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
     ))
     .with_hint(hint)
     .into())
+}
+
+// ---------------------------------------------------------------- podman (run, compare)
+
+/// podman, found and probed with `--runtime`; a signal from here on removes
+/// what the runner created, after a line saying it removes `what`.
+pub fn podman_runner(
+    runtime: Option<String>,
+    what: &'static str,
+) -> Result<PodmanRunner, RunnerError> {
+    // `on_signal` takes a plain `fn`: the words wait in a static.
+    static WHAT: OnceLock<&'static str> = OnceLock::new();
+    let _ = WHAT.set(what);
+    cleanup::on_signal(|sig| {
+        status(format_args!(
+            "ocibench: {}; removing {}",
+            signal_word(sig),
+            WHAT.get().copied().unwrap_or("containers")
+        ));
+    });
+    PodmanRunner::new(RunnerOptions {
+        podman: None,
+        runtime,
+    })
 }

@@ -9,16 +9,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::app::args::podman_runner;
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
-use crate::app::terminal::{self, CliObserver, signal_word, status};
+use crate::app::terminal::{self, CliObserver};
 use ocibench::compare::config::{CompareConfig, DEFAULT_APP_SERVER, DEFAULT_TOML};
 use ocibench::compare::experiment;
 use ocibench::compare::lab::{PodmanLab, load_config};
 use ocibench::oci::build::ImageBuilder;
 use ocibench::oci::store::{BlobStore, write_atomic};
 use ocibench::report::Format;
-use ocibench::runner::{PodmanRunner, RunnerOptions, cleanup};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
@@ -83,16 +83,7 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     load_config(&config.load, "http://127.0.0.1:1/")?;
     let show = ctx.show_progress();
 
-    cleanup::on_signal(|sig| {
-        status(format_args!(
-            "ocibench: {}; removing containers and images",
-            signal_word(sig)
-        ));
-    });
-    let runner = PodmanRunner::new(RunnerOptions {
-        podman: None,
-        runtime: args.runtime.clone(),
-    })?;
+    let runner = podman_runner(args.runtime.clone(), "containers and images")?;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let progress = terminal::reporter(show);
     let builder = ImageBuilder::new(

@@ -1,23 +1,22 @@
 //! `ocibench run IMAGE --port PORT`: one image, one container, one load.
 //!
-//! Pulls IMAGE (any transport) into the cache, exports it as a docker-archive
-//! and `podman load`s it, starts a container publishing `--port` on 127.0.0.1,
-//! waits for `--health` to answer 2xx (start-up time), runs the load against
-//! `--path` while sampling the container's memory and CPU, removes the
-//! container and the loaded image, and prints the bench summary with start-up
-//! time and peak memory (or one JSON document with `--json`).
+//! Checks every flag, pulls IMAGE (any transport) into the cache, then one
+//! trial (`compare::trial::run_stored`): the image loaded into podman, a
+//! container publishing `--port` on 127.0.0.1, `--health` waited for (start-up
+//! time), the load against `--path` while the container's memory and CPU are
+//! sampled, container and image removed. Prints `report::run`'s text (the bench
+//! summary with start-up time and peak memory) or one JSON document (`--json`).
 
 use std::io::Write;
 
-use crate::app::args::{BenchOptions, SourceSettings, check_any_response, usage};
+use crate::app::args::{BenchOptions, SourceSettings, check_any_response, podman_runner, usage};
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
-use crate::app::terminal::{self, CliObserver, signal_word, status};
+use crate::app::terminal::{self, CliObserver, status};
 use ocibench::compare::image::StoredManifest;
 use ocibench::compare::trial::{TrialSpec, run_stored};
 use ocibench::oci::pull as image;
 use ocibench::report::run::{RunReport, write_text};
-use ocibench::runner::{PodmanRunner, RunnerOptions, cleanup};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -64,16 +63,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
     let show = ctx.show_progress() && !args.json;
 
-    cleanup::on_signal(|sig| {
-        status(format_args!(
-            "ocibench: {}; removing the container",
-            signal_word(sig)
-        ));
-    });
-    let runner = PodmanRunner::new(RunnerOptions {
-        podman: None,
-        runtime: args.runtime.clone(),
-    })?;
+    let runner = podman_runner(args.runtime.clone(), "the container")?;
     let (store, stored) = ctx.fetch(&pull, show)?;
     let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
 
