@@ -584,10 +584,7 @@ impl Explain for TrialError {
             TrialError::Export(e) => e.hint(),
             TrialError::LoadConfig(e) => e.hint(),
             TrialError::Load(e) => e.hint(),
-            TrialError::Scratch(_) => {
-                Some("set --cache-dir or OCIBENCH_CACHE to a writable directory".into())
-            }
-            TrialError::ImageName(_) => None,
+            TrialError::Scratch(_) | TrialError::ImageName(_) => None,
         }
     }
     fn exit_kind(&self) -> ExitKind {

@@ -1,6 +1,6 @@
 //! The HTTP load generator behind `ocibench bench` (hyper 1.x on tokio).
 //!
-//! Knows nothing of `oci`: it takes a `LoadConfig` and returns a finished result.
+//! Knows nothing of `oci` or `runner`: it takes a `LoadConfig` and returns a finished result.
 //! It never prints: `run` returns a `BenchResult` (`report::bench` renders it as
 //! ab's text), and `Progress` is a counter the caller may poll.
 //!

@@ -147,3 +147,67 @@ fn check_writable(path: &Path) -> Result<(), UserError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::app::explain::{ExitKind, explain};
+    use ocibench::compare::experiment::ExperimentError;
+    use ocibench::compare::trial::TrialError;
+    use ocibench::runner::RunnerError;
+
+    /// The `error:` line and the first hint, as `main` prints them.
+    fn shown(e: ExperimentError) -> (String, Option<String>, ExitKind) {
+        let err = anyhow::Error::from(e);
+        let mut hint = None;
+        let mut kind = ExitKind::Runtime;
+        for cause in err.chain() {
+            if let Some((h, k)) = explain(cause) {
+                hint = hint.or(h);
+                if k == ExitKind::Usage {
+                    kind = k;
+                }
+            }
+        }
+        (format!("{err:#}"), hint, kind)
+    }
+
+    #[test]
+    fn experiment_errors_keep_the_causes_words_and_hints() {
+        let (line, hint, kind) = shown(ExperimentError::Trial {
+            round: 2,
+            name: "slim".into(),
+            source: TrialError::Runner(RunnerError::PortsBusy { attempts: 5 }),
+        });
+        assert_eq!(
+            line,
+            "round 2 of candidate slim: no free host port after 5 attempts (another process took each one first)"
+        );
+        assert!(hint.unwrap().contains("free some ports"));
+        assert_eq!(kind, ExitKind::Runtime);
+
+        let (line, hint, _) = shown(ExperimentError::Load {
+            name: "slim".into(),
+            source: TrialError::Runner(RunnerError::PodmanMissing),
+        });
+        assert_eq!(
+            line,
+            "loading candidate slim into podman: podman is not installed (not found on PATH)"
+        );
+        assert!(hint.unwrap().contains("install podman"));
+
+        let base = "bad base!!";
+        let (line, hint, kind) = shown(ExperimentError::Base {
+            name: "slim".into(),
+            base: base.into(),
+            source: base
+                .parse::<ocibench::oci::location::ImageLocation>()
+                .unwrap_err(),
+        });
+        assert!(
+            line.starts_with(r#"candidate slim: base "bad base!!": invalid image reference"#),
+            "{line}"
+        );
+        assert!(hint.unwrap().starts_with("a base is an image reference"));
+        assert_eq!(kind, ExitKind::Usage);
+    }
+}
