@@ -278,3 +278,10 @@ pub fn podman_runner(
         runtime,
     })
 }
+
+/// The history line (`created_by`) of a layer from `--layer SRC:DEST` or
+/// `[app] layers`: it names the destination only (source paths differ between
+/// machines; the image must not), so both build the same bytes.
+pub fn layer_created_by(dest: &str) -> String {
+    format!("ocibench build --layer {dest}")
+}

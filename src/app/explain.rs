@@ -367,6 +367,7 @@ impl Explain for NixError {
             ),
             NixError::Missing(_) => Some("build or realise it first (nix-build, nix-store --realise)".into()),
             NixError::NoNixStore(_) => Some("install Nix (Debian: apt-get install nix-bin)".into()),
+            NixError::NoLayers => Some("--max-layers must be at least 1".into()),
             _ => None,
         }
     }
@@ -621,34 +622,19 @@ mod tests {
     //! The hints and exit statuses of the library's errors. The errors are made by
     //! the library's own calls where that is cheap; the assertions moved here from
     //! the library's tests when the hints left the library.
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
-    use base64::Engine as _;
-    use ocibench::oci::registry::credentials::{CredentialStore, parse_creds_flag};
+    use ocibench::oci::registry::credentials::parse_creds;
 
     use super::*;
 
     const SECRET: &str = "s3cr3t:with:colons";
 
-    fn b64(s: &str) -> String {
-        base64::engine::general_purpose::STANDARD.encode(s)
-    }
-
-    fn write(path: &Path, text: &str) -> PathBuf {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-        path.to_path_buf()
-    }
-
-    fn store(files: Vec<PathBuf>) -> CredentialStore {
-        CredentialStore::with_files(None, files, None)
-    }
-
     #[test]
     fn creds_flag_errors_are_usage_with_a_hint() {
-        let e = parse_creds_flag("justapassword").unwrap_err();
+        let e = parse_creds("justapassword", "--creds").unwrap_err();
         assert_eq!(e.exit_kind(), ExitKind::Usage);
-        let e = parse_creds_flag(":hunter2").unwrap_err();
+        let e = parse_creds(":hunter2", "--creds").unwrap_err();
         assert!(e.hint().unwrap().contains("--creds USER:PASSWORD"));
     }
 
@@ -660,75 +646,33 @@ mod tests {
         assert!(e.hint().unwrap().contains("unset REGISTRY_AUTH_FILE"));
     }
 
+    /// The hint of every error a malformed credential file gives (the library's
+    /// `file_errors_name_file_and_key_never_the_value` makes them from real files).
     #[test]
-    fn file_errors_name_file_and_key_never_the_value() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let cases: Vec<(String, &str)> = vec![
-            (
-                r#"{"auths": {"r.example": {"auth": "#.to_string(),
-                "is not valid JSON",
-            ),
-            (
-                format!(r#"{{"auths": {{"r.example": {{"auth": "{SECRET}$$"}}}}}}"#),
-                "the `auth` of \"r.example\" is invalid: not base64",
-            ),
-            (
-                format!(
-                    r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
-                    &b64(SECRET)[1..]
-                ),
-                "invalid: not base64",
-            ),
-            (
-                format!(
-                    r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
-                    b64("nocolonsecret")
-                ),
-                "does not decode to USER:PASSWORD",
-            ),
-            (
-                r#"{"auths": {"r.example": {"password": 123456789}}}"#.to_string(),
-                "`auths.r.example.password` must be a string",
-            ),
-            (
-                format!(r#"{{"auths": ["{SECRET}"]}}"#),
-                "`auths` must be an object",
-            ),
-            (
-                format!(r#"{{"credsStore": ["{SECRET}"]}}"#),
-                "`credsStore` must be a string",
-            ),
-            (format!(r#"["{SECRET}"]"#), "must be an object"),
-        ];
-        for (i, (text, expected)) in cases.iter().enumerate() {
-            let f = write(&d.join(format!("{i}.json")), text);
-            let e = store(vec![f.clone()])
-                .resolve("r.example", None)
-                .unwrap_err();
-            let all = format!(
-                "{e} | {e:?} | {:?} | {:?}",
-                e.hint(),
-                std::error::Error::source(&e).map(|s| s.to_string())
-            );
-            assert!(all.contains(&f.display().to_string()), "{all}");
-            assert!(e.to_string().contains(expected), "case {i}: {e}");
-            for leak in [SECRET, "s3cr3t", "123456789", "nocolonsecret"] {
-                assert!(!all.contains(leak), "case {i} leaks: {all}");
-            }
+    fn bad_file_hints() {
+        let path = PathBuf::from("/run/containers/0/auth.json");
+        let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        for e in [
+            CredentialError::Json {
+                path: path.clone(),
+                source: json,
+            },
+            CredentialError::Shape {
+                path: path.clone(),
+                field: "auths".into(),
+                expected: "an object",
+            },
+            CredentialError::BadAuth {
+                path: path.clone(),
+                key: "r.example".into(),
+                reason: "not base64".into(),
+            },
+        ] {
             assert_eq!(e.exit_kind(), ExitKind::Usage);
-            assert!(
-                e.hint().unwrap().contains("fix or remove"),
-                "{:?}",
-                e.hint()
-            );
+            let hint = e.hint().unwrap();
+            assert!(hint.contains("fix or remove"), "{hint}");
+            assert!(!hint.contains(SECRET), "{hint}");
         }
-        // A directory where a file should be: an error naming it, not "no entry".
-        std::fs::create_dir_all(d.join("dir.json")).unwrap();
-        let e = store(vec![d.join("dir.json")])
-            .resolve("r.example", None)
-            .unwrap_err();
-        assert!(matches!(e, CredentialError::Read { .. }), "{e}");
     }
 
     #[test]
@@ -755,5 +699,60 @@ mod tests {
             hard: 20_000,
         };
         assert!(err.hint().unwrap().contains("lower -c"));
+    }
+
+    /// Moved from tests/credentials_helpers.rs with the hints: the errors the real
+    /// helper scripts produce there, made directly.
+    #[test]
+    fn helper_failure_hints() {
+        let e = CredentialError::HelperFailed {
+            helper: "docker-credential-test".into(),
+            server: "r.example".into(),
+            status: "exit status: 2".into(),
+            message: format!("answered {SECRET}"),
+        };
+        assert_eq!(e.exit_kind(), ExitKind::Runtime);
+        assert!(e.hint().unwrap().contains("--creds"), "{:?}", e.hint());
+        assert!(!e.hint().unwrap().contains(SECRET));
+
+        let cfg = PathBuf::from("/home/u/.docker/config.json");
+        let e = CredentialError::HelperNotFound {
+            helper: "docker-credential-desktop".into(),
+            config: cfg.clone(),
+            field: "credsStore",
+        };
+        assert_eq!(
+            e.hint().unwrap(),
+            format!(
+                "install docker-credential-desktop, or remove `credsStore` from {}",
+                cfg.display()
+            )
+        );
+        let e = CredentialError::HelperNotFound {
+            helper: "docker-credential-gone".into(),
+            config: cfg,
+            field: "credHelpers",
+        };
+        assert!(
+            e.hint().unwrap().contains("remove `credHelpers`"),
+            "{:?}",
+            e.hint()
+        );
+    }
+
+    /// Moved from tests/runner_lib.rs: a wrong port's NotReady names --port.
+    #[test]
+    fn not_ready_hint_names_port() {
+        let err = RunnerError::NotReady(Box::new(ocibench::runner::ContainerFailure {
+            name: "ocibench-x".into(),
+            state: "is running".into(),
+            exit_code: None,
+            url: "http://127.0.0.1:1/".into(),
+            timeout: std::time::Duration::from_secs(2),
+            last_probe: "connection refused".into(),
+            logs: Default::default(),
+        }));
+        let hint = err.hint().unwrap();
+        assert!(hint.contains("--port"), "{hint}");
     }
 }

@@ -29,8 +29,11 @@ impl Context {
         g: &GlobalArgs,
     ) -> Result<Self, ocibench::oci::registry::credentials::CredentialError> {
         let flag = match (&g.creds, &g.creds_file) {
-            (Some(c), _) => Some(credentials::parse_creds_flag(c)?),
-            (None, Some(f)) => Some(credentials::read_creds_file(f)?),
+            (Some(c), _) => Some(credentials::parse_creds(c, "--creds")?),
+            (None, Some(f)) => Some(credentials::read_creds_file(
+                f,
+                format!("--creds-file {}", f.display()),
+            )?),
             (None, None) => None,
         };
         Ok(Context {

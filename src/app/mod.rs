@@ -63,7 +63,7 @@ pub enum Command {
     /// Report an image's exact compressed and uncompressed sizes
     Size(cmd::pull::SizeArgs),
     /// Layer files onto a base image, reproducibly, and write it out
-    Build(Box<cmd::build_args::BuildArgs>),
+    Build(Box<cmd::build::BuildArgs>),
     /// Push an image to a registry, sending only the blobs it lacks
     Push(cmd::push::PushArgs),
     /// Compare base images: build the app on each, run and load each, recommend one

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::oci::build::LayerSpec;
-
 /// Why a comparison file cannot be used. All of them are the input's fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -127,10 +125,16 @@ struct RawCandidate {
     base: String,
 }
 
+/// One `SRC:DEST` layer of the application, SRC resolved against the file's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppLayer {
+    pub src: PathBuf,
+    pub dest: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    /// One layer per `SRC:DEST`, SRC resolved against the file's folder.
-    pub layers: Vec<LayerSpec>,
+    pub layers: Vec<AppLayer>,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub env: Vec<String>,
@@ -223,7 +227,7 @@ impl CompareConfig {
                 if !src.exists() {
                     return Err(bad(format!("app.layers: {} does not exist", src.display())));
                 }
-                Ok(LayerSpec {
+                Ok(AppLayer {
                     src,
                     dest: dest.to_string(),
                 })

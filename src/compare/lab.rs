@@ -5,7 +5,7 @@
 //! comes from `ocibench.toml` (`config`).
 
 use crate::loadgen::{self, LoadConfig};
-use crate::oci::build::{BuildSpec, ImageBuilder, NixSpec};
+use crate::oci::build::{BuildSpec, ImageBuilder, LayerSpec, NixSpec};
 use crate::oci::image_config::ConfigEdit;
 use crate::oci::location::ImageLocation;
 use crate::oci::manifest::Platform;
@@ -27,8 +27,13 @@ pub struct PodmanLab<'a> {
     progress: &'a dyn Reporter,
     app: &'a AppConfig,
     load: &'a LoadSettings,
+    layer_history: LayerHistory,
     spec: TrialSpec,
 }
+
+/// Words the history line (`created_by`) of an application layer from its
+/// destination: the caller says how its layers were made.
+pub type LayerHistory = fn(dest: &str) -> String;
 
 impl<'a> PodmanLab<'a> {
     /// A lab for `config`'s application; `builder` builds into `store`.
@@ -38,6 +43,7 @@ impl<'a> PodmanLab<'a> {
         builder: ImageBuilder<'a>,
         progress: &'a dyn Reporter,
         config: &'a CompareConfig,
+        layer_history: LayerHistory,
     ) -> Self {
         let app = &config.app;
         PodmanLab {
@@ -47,6 +53,7 @@ impl<'a> PodmanLab<'a> {
             progress,
             app,
             load: &config.load,
+            layer_history,
             spec: TrialSpec {
                 container_port: app.port,
                 health_path: app.health.clone(),
@@ -75,7 +82,7 @@ impl Lab for PodmanLab<'_> {
         })?;
         let built = self
             .builder
-            .build(&build_spec(self.app, from))
+            .build(&build_spec(self.app, from, self.layer_history))
             .map_err(|source| ExperimentError::Build {
                 candidate: Box::new(c.clone()),
                 source,
@@ -129,10 +136,18 @@ pub fn load_config(load: &LoadSettings, url: &str) -> Result<LoadConfig, loadgen
 }
 
 /// The application of `[app]` on `from`, for this machine's platform.
-fn build_spec(app: &AppConfig, from: ImageLocation) -> BuildSpec {
+fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> BuildSpec {
     BuildSpec {
         from: Some(from),
-        layers: app.layers.clone(),
+        layers: app
+            .layers
+            .iter()
+            .map(|l| LayerSpec {
+                src: l.src.clone(),
+                dest: l.dest.clone(),
+                created_by: history(&l.dest),
+            })
+            .collect(),
         nix: NixSpec::default(),
         config: ConfigEdit {
             entrypoint: app.entrypoint.clone(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::app::args::podman_runner;
+use crate::app::args::{layer_created_by, podman_runner};
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
 use crate::app::terminal::{self, CliObserver};
@@ -91,7 +91,14 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         ctx.registry_client(args.tls.mode()),
         progress.as_ref(),
     );
-    let lab = PodmanLab::new(&runner, &store, builder, progress.as_ref(), &config);
+    let lab = PodmanLab::new(
+        &runner,
+        &store,
+        builder,
+        progress.as_ref(),
+        &config,
+        layer_created_by,
+    );
     let report = experiment::run(&lab, &config, &CliObserver::new(show, !ctx.quiet))?;
 
     for (file, format) in [

@@ -1,9 +1,10 @@
-//! One module per subcommand: each turns its arguments into library calls and
-//! prints the result (human text on stdout, or one JSON document with `--json`).
+//! One module per subcommand: each turns its arguments into settings, makes one
+//! library call and renders the result (human text on stdout, or one JSON
+//! document with `--json`). No subcommand imports another: what several share
+//! lives in `app::args`, `app::globals` or `app::terminal`.
 
 pub mod bench;
 pub mod build;
-pub mod build_args;
 pub mod compare;
 pub mod pull;
 pub mod push;

@@ -32,6 +32,10 @@ pub struct LayerSpec {
     pub src: PathBuf,
     /// Absolute, normalised (`/app`).
     pub dest: String,
+    /// The layer's history line (`created_by`): the caller says how it was made.
+    /// It names the destination only: source paths differ between machines, and
+    /// the config must not.
+    pub created_by: String,
 }
 
 /// Nix store paths whose closures become layers, under the `LayerSpec`s.
@@ -42,6 +46,8 @@ pub struct NixSpec {
     pub graphs: Vec<PathBuf>,
     /// At most this many layers; the least popular paths share the last.
     pub max_layers: usize,
+    /// History lines are `{created_by}: {store path names}`.
+    pub created_by: String,
 }
 
 /// What to build.
@@ -165,7 +171,7 @@ impl<'a> ImageBuilder<'a> {
                     .collect();
                 add(
                     stats,
-                    format!("ocibench build --nix-closure: {}", names.join(" ")),
+                    format!("{}: {}", spec.nix.created_by, names.join(" ")),
                 );
             }
         }
@@ -176,9 +182,7 @@ impl<'a> ImageBuilder<'a> {
                 .add(&spec.src, &spec.dest)
                 .mtime(epoch)
                 .write_to_store(store, self.progress)?;
-            // The history names the destination only: source paths differ between
-            // machines, and the config must not.
-            add(stats, format!("ocibench build --layer {}", spec.dest));
+            add(stats, spec.created_by.clone());
         }
 
         let config = image_config::edit_config(&base_config, &edit, &added)?;

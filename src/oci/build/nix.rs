@@ -22,11 +22,11 @@ pub enum NixError {
     OutsideStore(PathBuf),
     #[error("store path {0} does not exist")]
     Missing(PathBuf),
-    #[error("nix-store is not installed (needed for --nix-closure)")]
+    #[error("nix-store is not installed (needed to read a Nix closure)")]
     NoNixStore(#[source] std::io::Error),
     #[error("nix-store {args} failed: {stderr}")]
     Query { args: String, stderr: String },
-    #[error("--max-layers must be at least 1")]
+    #[error("a closure needs at least one layer")]
     NoLayers,
 }
 

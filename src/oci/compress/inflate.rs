@@ -300,15 +300,7 @@ mod tests {
 
     #[test]
     fn agrees_with_flate2_on_a_large_incompressible_stream() {
-        let mut x = 1u64;
-        let data: Vec<u8> = (0..5_000_000)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 56) as u8
-            })
-            .collect();
+        let data = crate::oci::compress::pgzip::tests::random_bytes(5_000_000, 1);
         let gz = gzip(&data, 6);
         let mut via_flate2 = Vec::new();
         flate2::read::MultiGzDecoder::new(&gz[..])

@@ -683,7 +683,8 @@ pub(crate) mod tests {
         }
     }
 
-    fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    /// Incompressible pseudo-random bytes (the top byte of a 64-bit LCG).
+    pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
         let mut x = seed;
         (0..len)
             .map(|_| {
@@ -745,15 +746,7 @@ pub(crate) mod tests {
     fn dictionary_helps_repetitive_input() {
         // A 20 KiB random pattern repeated: without the dictionary each block
         // would pay the pattern again (8 x 20 KiB); with it, only the first does.
-        let mut x = 7u64;
-        let pattern: Vec<u8> = (0..20 * 1024)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 56) as u8
-            })
-            .collect();
+        let pattern = random_bytes(20 * 1024, 7);
         let data: Vec<u8> = pattern
             .iter()
             .copied()

@@ -1,11 +1,17 @@
-//! Registry authentication: `WWW-Authenticate` challenges, credentials that
-//! never print themselves, and bearer tokens cached per registry, repository
-//! and action until they expire.
+//! Registry authentication: `WWW-Authenticate` challenges and the answer to a 401
+//! (a Bearer token fetched from realm/service/scope, or Basic), credentials that
+//! never print themselves, and authorisations cached per host and scope until they
+//! expire. It needs only the HTTP agent it is handed, never the client.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use http::{Method, Request};
+
+use super::{CredentialSourceError, RegistryError};
+use crate::oci::reference::ImageReference;
 
 /// A secret string: `Debug` and `Display` print `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -209,6 +215,177 @@ impl TokenResponse {
     }
 }
 
+/// A credential and where it came from (named in errors, never its value).
+#[derive(Debug, Clone)]
+pub struct ProvidedCredential {
+    pub credential: Credential,
+    pub source: String,
+}
+
+/// Supplies the credential for (registry, repository): `None` is anonymous.
+pub type CredentialProvider = Arc<
+    dyn Fn(&str, &str) -> Result<Option<ProvidedCredential>, CredentialSourceError> + Send + Sync,
+>;
+
+/// Answers challenges for one client: whom to ask for credentials, the
+/// authorisations got so far, and where each host's credential came from.
+pub(super) struct Authenticator {
+    credentials: CredentialProvider,
+    auth: AuthCache,
+    /// Per host: where the credential last presented came from, for error messages.
+    sources: Mutex<HashMap<String, String>>,
+}
+
+impl Authenticator {
+    pub(super) fn new(credentials: CredentialProvider) -> Self {
+        Authenticator {
+            credentials,
+            auth: AuthCache::default(),
+            sources: Default::default(),
+        }
+    }
+
+    /// The cached authorisation for (host, scope), if still valid.
+    pub(super) fn get(&self, host: &str, scope: &str) -> Option<Authorization> {
+        self.auth.get(host, scope)
+    }
+
+    /// Where the credential last presented to `host` came from, for error messages.
+    pub(super) fn source_of(&self, host: &str) -> String {
+        self.sources
+            .lock()
+            .expect("sources lock")
+            .get(host)
+            .cloned()
+            .unwrap_or_else(|| "none (anonymous)".to_string())
+    }
+
+    /// Answers a challenge: fetches a bearer token (anonymously, with Basic
+    /// credentials, or by an OAuth2 refresh-token grant) or prepares Basic credentials.
+    pub(super) fn authenticate(
+        &self,
+        agent: &ureq::Agent,
+        image: &ImageReference,
+        host: &str,
+        scopes: &[String],
+        challenge: &Challenge,
+    ) -> Result<(), RegistryError> {
+        let scope = scopes.join(" ");
+        let scope = scope.as_str();
+        let provided =
+            (self.credentials)(image.registry(), image.repository()).map_err(|source| {
+                RegistryError::Credentials {
+                    registry: image.registry().to_string(),
+                    source,
+                }
+            })?;
+        let source_name = provided
+            .as_ref()
+            .map(|p| p.source.clone())
+            .unwrap_or_else(|| "none (anonymous)".to_string());
+        self.sources
+            .lock()
+            .expect("sources lock")
+            .insert(host.to_string(), source_name.clone());
+        let credential = provided.map(|p| p.credential).unwrap_or_default();
+        if challenge.scheme == "basic" {
+            return match credential.basic_header() {
+                Some(h) => {
+                    self.auth
+                        .put(host, scope, Authorization::Basic(Secret::new(h)));
+                    Ok(())
+                }
+                None => Err(RegistryError::Unauthorized {
+                    host: host.to_string(),
+                    repository: image.repository().to_string(),
+                    detail: "the registry requires a username and password".into(),
+                    credentials: source_name,
+                }),
+            };
+        }
+        let realm = challenge.param("realm").unwrap_or_default().to_string();
+        let mut token_url = url::Url::parse(&realm).map_err(|e| RegistryError::BadRedirect {
+            url: realm.clone(),
+            detail: format!("bad token realm: {e}"),
+        })?;
+        let service = challenge.param("service").unwrap_or_default().to_string();
+        let req = if let Credential::IdentityToken(refresh) = &credential {
+            // OAuth2 refresh-token grant (what `docker login` stores as identitytoken).
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("service", &service)
+                .append_pair("client_id", "ocibench")
+                .append_pair("refresh_token", refresh.expose());
+            for sc in scopes {
+                form.append_pair("scope", sc);
+            }
+            Request::builder()
+                .method(Method::POST)
+                .uri(token_url.as_str())
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form.finish().into_bytes())
+        } else {
+            {
+                let mut q = token_url.query_pairs_mut();
+                if !service.is_empty() {
+                    q.append_pair("service", &service);
+                }
+                for sc in scopes {
+                    q.append_pair("scope", sc);
+                }
+            }
+            let mut req = Request::builder()
+                .method(Method::GET)
+                .uri(token_url.as_str());
+            if let Some(h) = credential.basic_header() {
+                req = req.header("Authorization", h);
+            }
+            req.body(Vec::new())
+        };
+        let req = req.expect("token request builds");
+        let resp = agent
+            .run(req)
+            .map_err(|source| RegistryError::Unreachable {
+                host: token_url.host_str().unwrap_or("").to_string(),
+                url: realm.clone(),
+                source,
+            })?;
+        if !resp.status().is_success() {
+            return Err(RegistryError::TokenRefused {
+                realm,
+                status: resp.status().as_u16(),
+                credentials: source_name,
+            });
+        }
+        let parsed: TokenResponse =
+            resp.into_body()
+                .read_json()
+                .map_err(|e| RegistryError::Body {
+                    url: realm.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+        let token = parsed.into_token().ok_or(RegistryError::TokenRefused {
+            realm,
+            status: 200,
+            credentials: source_name,
+        })?;
+        self.auth.put(host, scope, Authorization::Bearer(token));
+        Ok(())
+    }
+}
+
+/// Bearer is preferred over Basic when a registry offers both.
+pub(super) fn pick_challenge(cs: Vec<Challenge>) -> Option<Challenge> {
+    let mut cs = cs;
+    cs.sort_by_key(|c| match c.scheme.as_str() {
+        "bearer" => 0,
+        "basic" => 1,
+        _ => 2,
+    });
+    cs.into_iter()
+        .find(|c| c.scheme == "bearer" || c.scheme == "basic")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +477,11 @@ mod tests {
         assert!(t.expires > Instant::now() + Duration::from_secs(200));
         let r: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert!(r.into_token().is_none());
+    }
+
+    #[test]
+    fn bearer_preferred() {
+        let cs = parse_challenges(r#"Basic realm="x", Bearer realm="y""#);
+        assert_eq!(pick_challenge(cs).unwrap().scheme, "bearer");
     }
 }

@@ -4,5 +4,13 @@
 pub mod auth;
 mod client;
 pub mod credentials;
+mod error;
+mod send;
 
-pub use client::*;
+pub use auth::{CredentialProvider, ProvidedCredential};
+pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
+pub use error::{CredentialSourceError, RegistryError};
+pub use send::{CallBody, RetryPolicy};
+
+/// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
+const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;

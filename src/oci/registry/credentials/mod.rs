@@ -31,24 +31,28 @@ pub const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
 pub struct CredsFlag {
     pub username: String,
     pub password: Secret,
-    /// Where they came from, for messages: `--creds` or `--creds-file PATH`.
+    /// Where they came from, for messages (the caller names it: the command line
+    /// says `--creds` or `--creds-file PATH`).
     pub origin: String,
 }
 
 /// Parses `USER:PASS`, split at the first colon (a password may hold colons).
-pub fn parse_creds_flag(s: &str) -> Result<CredsFlag, CredentialError> {
-    parse_user_pass(s, "--creds".to_string())
+pub fn parse_creds(s: &str, origin: impl Into<String>) -> Result<CredsFlag, CredentialError> {
+    parse_user_pass(s, origin.into())
 }
 
 /// Reads `USER:PASS` from a file (one line; a trailing newline is ignored).
-pub fn read_creds_file(path: &Path) -> Result<CredsFlag, CredentialError> {
+pub fn read_creds_file(
+    path: &Path,
+    origin: impl Into<String>,
+) -> Result<CredsFlag, CredentialError> {
     let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let line = text.strip_suffix('\n').unwrap_or(&text);
     let line = line.strip_suffix('\r').unwrap_or(line);
-    parse_user_pass(line, format!("--creds-file {}", path.display()))
+    parse_user_pass(line, origin.into())
 }
 
 fn parse_user_pass(s: &str, origin: String) -> Result<CredsFlag, CredentialError> {

@@ -33,16 +33,16 @@ fn basic(user: &str, pass: &str) -> Credential {
 
 #[test]
 fn creds_flag_splits_at_first_colon() {
-    let f = parse_creds_flag("me:pa:ss:").unwrap();
+    let f = parse_creds("me:pa:ss:", "--creds").unwrap();
     assert_eq!(f.username, "me");
     assert_eq!(f.password.expose(), "pa:ss:");
     assert_eq!(f.origin, "--creds");
-    assert_eq!(parse_creds_flag("me:").unwrap().password.expose(), "");
+    assert_eq!(parse_creds("me:", "--creds").unwrap().password.expose(), "");
 
-    let e = parse_creds_flag("justapassword").unwrap_err();
+    let e = parse_creds("justapassword", "--creds").unwrap_err();
     assert!(matches!(e, CredentialError::FlagWithoutColon { .. }));
     assert!(!e.to_string().contains("justapassword"), "{e}");
-    let e = parse_creds_flag(":hunter2").unwrap_err();
+    let e = parse_creds(":hunter2", "--creds").unwrap_err();
     assert!(matches!(e, CredentialError::FlagEmptyUser { .. }));
     assert!(!format!("{e} {e:?}").contains("hunter2"));
 }
@@ -51,20 +51,20 @@ fn creds_flag_splits_at_first_colon() {
 fn creds_file_drops_one_trailing_newline() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir.path().join("creds"), "bot:tok en:x\r\n");
-    let f = read_creds_file(&p).unwrap();
+    let f = read_creds_file(&p, format!("--creds-file {}", p.display())).unwrap();
     assert_eq!(
         (f.username.as_str(), f.password.expose()),
         ("bot", "tok en:x")
     );
     assert_eq!(f.origin, format!("--creds-file {}", p.display()));
     let p = write(&dir.path().join("bad"), "nocolon\n");
-    let e = read_creds_file(&p).unwrap_err();
+    let e = read_creds_file(&p, format!("--creds-file {}", p.display())).unwrap_err();
     assert!(e.to_string().starts_with("--creds-file "), "{e}");
     let p = write(&dir.path().join("two"), "bot:pw\nhunter2\n");
-    let e = read_creds_file(&p).unwrap_err();
+    let e = read_creds_file(&p, format!("--creds-file {}", p.display())).unwrap_err();
     assert!(matches!(e, CredentialError::FlagNotOneLine { .. }), "{e}");
     assert!(!format!("{e:?}").contains("hunter2"));
-    let e = read_creds_file(&dir.path().join("missing")).unwrap_err();
+    let e = read_creds_file(&dir.path().join("missing"), "--creds-file missing").unwrap_err();
     assert!(matches!(e, CredentialError::Read { .. }), "{e}");
 }
 
@@ -223,7 +223,10 @@ fn precedence_over_files() {
     assert!(matches!(e, CredentialError::MissingAuthFile { .. }), "{e}");
 
     // --creds beats every file.
-    let s = CredentialStore::new(Some(parse_creds_flag("flag:pw").unwrap()), &lookup(false));
+    let s = CredentialStore::new(
+        Some(parse_creds("flag:pw", "--creds").unwrap()),
+        &lookup(false),
+    );
     let r = s.resolve("reg.example", None).unwrap().unwrap();
     assert_eq!(r.credential, basic("flag", "pw"));
     assert_eq!(r.source, CredentialSource::Flag("--creds".into()));
@@ -393,7 +396,7 @@ fn nothing_prints_a_secret() {
             b64(&format!("u:{SECRET}"))
         ),
     );
-    let flag = parse_creds_flag(&format!("u:{SECRET}")).unwrap();
+    let flag = parse_creds(&format!("u:{SECRET}"), "--creds").unwrap();
     let with_flag = CredentialStore::with_files(Some(flag.clone()), vec![f.clone()], None);
     let s = store(vec![f]);
     let a = s.resolve("a.example", None).unwrap().unwrap();
@@ -410,4 +413,78 @@ fn nothing_prints_a_secret() {
         assert!(!printed.contains(leak), "{printed}");
     }
     assert!(printed.contains("<redacted>"));
+}
+
+#[test]
+fn file_errors_name_file_and_key_never_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            r#"{"auths": {"r.example": {"auth": "#.to_string(),
+            "is not valid JSON",
+        ),
+        (
+            format!(r#"{{"auths": {{"r.example": {{"auth": "{SECRET}$$"}}}}}}"#),
+            "the `auth` of \"r.example\" is invalid: not base64",
+        ),
+        (
+            format!(
+                r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
+                &b64(SECRET)[1..]
+            ),
+            "invalid: not base64",
+        ),
+        (
+            format!(
+                r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
+                b64("nocolonsecret")
+            ),
+            "does not decode to USER:PASSWORD",
+        ),
+        (
+            r#"{"auths": {"r.example": {"password": 123456789}}}"#.to_string(),
+            "`auths.r.example.password` must be a string",
+        ),
+        (
+            format!(r#"{{"auths": ["{SECRET}"]}}"#),
+            "`auths` must be an object",
+        ),
+        (
+            format!(r#"{{"credsStore": ["{SECRET}"]}}"#),
+            "`credsStore` must be a string",
+        ),
+        (format!(r#"["{SECRET}"]"#), "must be an object"),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let f = write(&d.join(format!("{i}.json")), text);
+        let e = store(vec![f.clone()])
+            .resolve("r.example", None)
+            .unwrap_err();
+        let all = format!(
+            "{e} | {e:?} | {:?}",
+            std::error::Error::source(&e).map(|s| s.to_string())
+        );
+        assert!(all.contains(&f.display().to_string()), "{all}");
+        assert!(e.to_string().contains(expected), "case {i}: {e}");
+        for leak in [SECRET, "s3cr3t", "123456789", "nocolonsecret"] {
+            assert!(!all.contains(leak), "case {i} leaks: {all}");
+        }
+        // Its hint ("fix or remove", exit 2): app::explain::tests::bad_file_hints.
+        assert!(
+            matches!(
+                e,
+                CredentialError::Json { .. }
+                    | CredentialError::Shape { .. }
+                    | CredentialError::BadAuth { .. }
+            ),
+            "case {i}: {e:?}"
+        );
+    }
+    // A directory where a file should be: an error naming it, not "no entry".
+    std::fs::create_dir_all(d.join("dir.json")).unwrap();
+    let e = store(vec![d.join("dir.json")])
+        .resolve("r.example", None)
+        .unwrap_err();
+    assert!(matches!(e, CredentialError::Read { .. }), "{e}");
 }

@@ -1,0 +1,365 @@
+//! `ocibench build` arguments, resolved once into validated `BuildSettings`, so
+//! every bad input is refused (exit 2) before anything is pulled or written.
+
+use std::path::PathBuf;
+
+use crate::app::explain::UserError;
+use ocibench::oci::build::{BuildSpec, LayerSpec, NixSpec};
+use ocibench::oci::image_config::{self as config, ConfigEdit};
+use ocibench::oci::location::Destination;
+use ocibench::oci::location::ImageLocation;
+use ocibench::oci::publish::Target;
+use ocibench::oci::reference::TlsMode;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildArgs {
+    /// Base image (any input transport), or `scratch` for an empty base
+    #[arg(long, value_name = "IMAGE|scratch")]
+    pub from: String,
+    /// Add SRC (a directory or a file) at DEST [default DEST: /NAME-OF-SRC]; one layer each, in order
+    #[arg(long = "layer", value_name = "SRC[:DEST]")]
+    pub layers: Vec<String>,
+    /// Add a Nix store path's closure (nix-store -qR), one layer per store path
+    #[arg(long = "nix-closure", value_name = "STORE_PATH")]
+    pub nix_closures: Vec<PathBuf>,
+    /// Read the closure from exportReferencesGraph files instead of asking nix-store (inside a Nix build)
+    #[arg(long = "nix-graph", value_name = "FILE", requires = "nix_closures")]
+    pub nix_graphs: Vec<PathBuf>,
+    /// At most this many layers for the Nix closure; the least popular paths share the last
+    #[arg(long, value_name = "N", default_value_t = ocibench::oci::build::nix::DEFAULT_MAX_LAYERS)]
+    pub max_layers: usize,
+    /// Entrypoint: a JSON array ('["python3","/app/server.py"]') or a single word; '' clears it
+    #[arg(long, value_name = "JSON|WORD")]
+    pub entrypoint: Option<String>,
+    /// Default arguments: a JSON array or a single word; '' clears them
+    #[arg(long, value_name = "JSON|WORD")]
+    pub cmd: Option<String>,
+    /// Environment variable, merged by key into the base's
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory (absolute)
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Port to expose: PORT or PORT/tcp|udp|sctp
+    #[arg(long = "expose", value_name = "PORT[/PROTO]")]
+    pub expose: Vec<String>,
+    /// Label, merged by key into the base's
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// User (name or UID[:GID]) the container runs as
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Platform of the base to choose (and of a scratch image) [default: the host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
+    #[arg(long = "output", short = 'o', value_name = "DEST", required = true)]
+    pub outputs: Vec<String>,
+    #[command(flatten)]
+    pub tls: crate::app::args::TlsArgs,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ocibench build`'s flags, checked: what to build, where to write it.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    /// What to build; `config.expose` normalised to `8080/tcp`.
+    pub spec: BuildSpec,
+    pub outputs: Vec<Target>,
+    pub tls: TlsMode,
+    pub json: bool,
+}
+
+impl BuildSettings {
+    pub fn from_args(a: &BuildArgs) -> Result<Self, UserError> {
+        let from = if a.from == "scratch" {
+            None
+        } else {
+            Some(a.from.parse::<ImageLocation>().map_err(|e| {
+                UserError::usage(format!("--from: {e}"))
+                    .with_hint("use an image (REPO:TAG, oci:DIR[:TAG], ...) or `scratch`")
+            })?)
+        };
+        let layers = a
+            .layers
+            .iter()
+            .map(|s| parse_layer(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env = a
+            .env
+            .iter()
+            .map(|e| match e.split_once('=') {
+                Some((k, _)) if valid_env_key(k) => Ok(e.clone()),
+                _ => Err(UserError::usage(format!("--env {e:?}: expected KEY=VALUE"))
+                    .with_hint("for example --env PORT=8080")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let labels = a
+            .labels
+            .iter()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                _ => Err(UserError::usage(format!(
+                    "--label {l:?}: expected KEY=VALUE"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let expose = a
+            .expose
+            .iter()
+            .map(|p| parse_port(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(w) = &a.workdir
+            && !w.starts_with('/')
+        {
+            return Err(UserError::usage(format!(
+                "--workdir {w:?} must be an absolute path"
+            )));
+        }
+        let platform = crate::app::args::parse_platform(a.platform.as_deref())?;
+        let outputs = parse_outputs(&a.outputs)?;
+        if a.max_layers == 0 {
+            return Err(UserError::usage("--max-layers must be at least 1"));
+        }
+        for p in &a.nix_closures {
+            ocibench::oci::build::nix::store_path_of(p).map_err(|e| {
+                let hint = crate::app::explain::Explain::hint(&e).unwrap_or_default();
+                UserError::usage(format!("--nix-closure: {e}")).with_hint(hint)
+            })?;
+        }
+        let config = ConfigEdit {
+            entrypoint: a
+                .entrypoint
+                .as_deref()
+                .map(|s| parse_argv("--entrypoint", s))
+                .transpose()?,
+            cmd: a
+                .cmd
+                .as_deref()
+                .map(|s| parse_argv("--cmd", s))
+                .transpose()?,
+            env,
+            workdir: a.workdir.clone(),
+            expose,
+            labels,
+            user: a.user.clone(),
+            created_epoch: 0,
+        };
+        Ok(BuildSettings {
+            spec: BuildSpec {
+                from,
+                platform,
+                layers,
+                nix: NixSpec {
+                    closures: a.nix_closures.clone(),
+                    graphs: a.nix_graphs.clone(),
+                    max_layers: a.max_layers,
+                    created_by: "ocibench build --nix-closure".into(),
+                },
+                config,
+            },
+            outputs,
+            tls: a.tls.mode(),
+            json: a.json,
+        })
+    }
+}
+
+fn valid_env_key(k: &str) -> bool {
+    !k.is_empty() && !k.contains(char::is_whitespace)
+}
+
+/// `SRC[:DEST]` (see `oci::layer::split_spec`), SRC checked, DEST normalised.
+pub fn parse_layer(s: &str) -> Result<LayerSpec, UserError> {
+    let (src, dest) = ocibench::oci::build::layer::split_spec(s);
+    if src.is_empty() {
+        return Err(UserError::usage(format!("--layer {s:?}: no source path"))
+            .with_hint("use --layer SRC[:DEST], e.g. --layer ./app:/app"));
+    }
+    let src_path = PathBuf::from(src);
+    let meta = std::fs::symlink_metadata(&src_path).map_err(|e| {
+        UserError::usage(format!("--layer {s:?}: cannot read {src}: {e}"))
+            .with_hint("the source must be an existing directory or file")
+    })?;
+    let dest = match dest {
+        Some(d) => normalise_dest(d).ok_or_else(|| {
+            UserError::usage(format!(
+                "--layer {s:?}: destination {d:?} must be an absolute path without '..'"
+            ))
+        })?,
+        None => {
+            let name = src_path
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            if name.is_empty() {
+                return Err(UserError::usage(format!(
+                    "--layer {s:?}: cannot derive a destination"
+                ))
+                .with_hint("name one: --layer SRC:/DEST"));
+            }
+            format!("/{name}")
+        }
+    };
+    if meta.is_file() && dest == "/" {
+        return Err(UserError::usage(format!(
+            "--layer {s:?}: {src} is a file; DEST must name the file, not /"
+        )));
+    }
+    Ok(LayerSpec {
+        src: src_path,
+        created_by: format!("ocibench build --layer {dest}"),
+        dest,
+    })
+}
+
+/// `/a//b/` -> `/a/b`; `None` for relative paths or `..`.
+fn normalise_dest(d: &str) -> Option<String> {
+    if !d.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for c in d.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return None,
+            c => parts.push(c),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// A JSON array of strings (exec form) or a single word; an empty string clears.
+pub fn parse_argv(flag: &str, s: &str) -> Result<Vec<String>, UserError> {
+    if s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    config::parse_exec_form(s).map_err(|e| {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        UserError::usage(format!("{flag}: {e}")).with_hint(format!(
+            "write it as a JSON array: {flag} '{}'",
+            serde_json::to_string(&words).unwrap_or_default()
+        ))
+    })
+}
+
+/// `8080` -> `8080/tcp`; validates the number and protocol.
+pub fn parse_port(p: &str) -> Result<String, UserError> {
+    config::normalize_port(p).map_err(|e| {
+        UserError::usage(format!("--expose: {e}"))
+            .with_hint("use PORT or PORT/PROTO with PORT in 1..65535 and PROTO tcp, udp or sctp, e.g. --expose 8080")
+    })
+}
+
+/// Output destinations, no two writing the same place.
+fn parse_outputs(raw: &[String]) -> Result<Vec<Target>, UserError> {
+    const FILE_TRANSPORTS: [&str; 3] = ["oci:", "oci-archive:", "docker-archive:"];
+    let hint = "outputs are oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or docker://REGISTRY/REPO:TAG";
+    let mut out: Vec<Target> = Vec::new();
+    for o in raw {
+        let parsed = if FILE_TRANSPORTS.iter().any(|t| o.starts_with(t)) {
+            Destination::parse(o)
+                .map(Target::File)
+                .map_err(|e| UserError::usage(format!("--output: {e}")).with_hint(hint))?
+        } else {
+            match o.parse::<ImageLocation>() {
+                Ok(ImageLocation::Registry(r)) => Target::Registry(r),
+                Ok(other) => unreachable!("file transports are handled above: {other}"),
+                Err(e) => {
+                    return Err(UserError::usage(format!("--output {o:?}: {e}")).with_hint(hint));
+                }
+            }
+        };
+        let clash = out.iter().any(|prev| match (prev, &parsed) {
+            (Target::File(a), Target::File(b)) => a.same_target(b),
+            (Target::Registry(a), Target::Registry(b)) => a == b,
+            _ => false,
+        });
+        if clash {
+            return Err(
+                UserError::usage(format!("--output {o:?} is given twice")).with_hint(
+                    "each output must be a different file, directory tag or registry reference",
+                ),
+            );
+        }
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_specs() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        let a = app.to_str().unwrap();
+        assert_eq!(
+            parse_layer(&format!("{a}:/srv//x/")).unwrap().dest,
+            "/srv/x"
+        );
+        assert_eq!(parse_layer(a).unwrap().dest, "/app");
+        assert!(parse_layer(&format!("{a}:/a/../b")).is_err());
+        assert!(parse_layer("/definitely/missing:/x").is_err());
+        let f = dir.path().join("f.txt");
+        std::fs::write(&f, "x").unwrap();
+        assert!(parse_layer(&format!("{}:/", f.display())).is_err());
+        assert_eq!(
+            parse_layer(&format!("{}:/etc/f", f.display()))
+                .unwrap()
+                .dest,
+            "/etc/f"
+        );
+    }
+
+    #[test]
+    fn argv_forms() {
+        assert_eq!(
+            parse_argv("--cmd", r#"["a","b c"]"#).unwrap(),
+            vec!["a", "b c"]
+        );
+        assert_eq!(parse_argv("--cmd", "python3").unwrap(), vec!["python3"]);
+        assert!(parse_argv("--cmd", "").unwrap().is_empty());
+        let e = parse_argv("--cmd", "python3 -m http.server").unwrap_err();
+        assert!(
+            e.hint
+                .unwrap()
+                .contains(r#"["python3","-m","http.server"]"#)
+        );
+        assert!(parse_argv("--cmd", "[1,2]").is_err());
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("8080").unwrap(), "8080/tcp");
+        assert_eq!(parse_port("53/UDP").unwrap(), "53/udp");
+        for bad in ["abc", "0", "70000", "80/icmp", ""] {
+            assert!(parse_port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn duplicate_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.tar");
+        let same = vec![
+            format!("oci-archive:{}", f.display()),
+            format!("docker-archive:{}/./a.tar", dir.path().display()),
+        ];
+        assert!(parse_outputs(&same).is_err());
+        let two = vec![
+            format!("oci:{}/l:a", dir.path().display()),
+            format!("oci:{}/l:b", dir.path().display()),
+        ];
+        assert!(
+            parse_outputs(&two).is_ok(),
+            "two tags in one layout are fine"
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! Sending one registry request: retries with backoff on 408/429/5xx and broken
+//! connections (honouring `Retry-After`), a 401 answered once through `auth`, and
+//! redirects followed by hand so that `Authorization` never reaches another origin.
+//! The API calls in `client` describe a request as a `Call`; this file delivers it.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode};
+use ureq::Body;
+
+use super::RegistryError;
+use super::auth::{self, Authenticator, pick_challenge};
+use crate::oci::reference::ImageReference;
+
+const MAX_REDIRECTS: usize = 5;
+
+/// How many times and how patiently to retry.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn delay(&self, attempt: u32) -> Duration {
+        self.base_delay
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_delay)
+    }
+}
+
+/// A request body that can be produced again for a retry.
+#[derive(Clone)]
+pub enum CallBody {
+    Empty,
+    Bytes(Arc<[u8]>),
+    /// `len` bytes of a file from `offset`, streamed; `progress` is told of each read.
+    File {
+        path: std::path::PathBuf,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// The parts of a request that `send` may repeat (retries, re-auth, redirects).
+pub(super) struct Call<'a> {
+    pub(super) image: &'a ImageReference,
+    /// Token scopes, e.g. `repository:a:pull,push` (the first is the image's own).
+    pub(super) scopes: Vec<String>,
+    pub(super) method: Method,
+    pub(super) url: String,
+    pub(super) headers: Vec<(&'static str, String)>,
+    pub(super) body: CallBody,
+    /// Told of each body chunk sent (upload progress).
+    pub(super) on_send: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+impl<'a> Call<'a> {
+    pub(super) fn get(image: &'a ImageReference, url: String) -> Self {
+        Call {
+            image,
+            scopes: vec![format!("repository:{}:pull", image.repository())],
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            body: CallBody::Empty,
+            on_send: None,
+        }
+    }
+}
+
+/// A reader that reports how much has been read.
+struct Counting<'a, R> {
+    inner: R,
+    on_read: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(f) = self.on_read {
+            f(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+/// Sends a request with authentication, retries and safe redirects.
+pub(super) fn send(
+    agent: &ureq::Agent,
+    retry: &RetryPolicy,
+    authenticator: &Authenticator,
+    call: Call<'_>,
+) -> Result<http::Response<Body>, RegistryError> {
+    let host = call.image.api_host().to_string();
+    let scope = call.scopes.join(" ");
+    let mut url = call.url.clone();
+    let mut attempt = 0u32;
+    let mut authenticated_once = false;
+    let mut redirects = 0usize;
+    let mut foreign = false; // after a cross-host redirect: no Authorization
+    loop {
+        let auth = if foreign {
+            None
+        } else {
+            authenticator.get(&host, &scope)
+        };
+        let mut req = Request::builder().method(call.method.clone()).uri(&url);
+        for (k, v) in &call.headers {
+            req = req.header(*k, v);
+        }
+        if let Some(a) = &auth {
+            req = req.header("Authorization", a.header());
+        }
+        let result = match &call.body {
+            CallBody::Empty => req.body(()).map(|r| agent.run(r)),
+            CallBody::Bytes(b) => req.body(b.to_vec()).map(|r| agent.run(r)),
+            CallBody::File { path, offset, len } => {
+                let mut f = std::fs::File::open(path).map_err(|source| RegistryError::Body {
+                    url: url.clone(),
+                    source,
+                })?;
+                std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset)).map_err(
+                    |source| RegistryError::Body {
+                        url: url.clone(),
+                        source,
+                    },
+                )?;
+                // ureq reads straight into its 128 KiB output buffer (no BufReader
+                // copy), and the explicit length keeps the body sized: a reader alone
+                // would go out with `Transfer-Encoding: chunked`.
+                let mut reader = Counting {
+                    inner: f.take(*len),
+                    on_read: call.on_send,
+                };
+                req.header("Content-Length", len.to_string())
+                    .body(ureq::SendBody::from_reader(&mut reader))
+                    .map(|r| agent.run(r))
+            }
+        };
+        let result = result.map_err(|e| RegistryError::BadRedirect {
+            url: url.clone(),
+            detail: e.to_string(),
+        })?;
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) if attempt + 1 < retry.attempts && transient(&e) => {
+                std::thread::sleep(retry.delay(attempt));
+                attempt += 1;
+                continue;
+            }
+            Err(source) => {
+                return Err(RegistryError::Unreachable { host, url, source });
+            }
+        };
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED && !foreign && !authenticated_once {
+            if let Some(challenge) = header(&resp, "www-authenticate")
+                .map(|h| auth::parse_challenges(&h))
+                .and_then(pick_challenge)
+            {
+                authenticated_once = true;
+                authenticator.authenticate(agent, call.image, &host, &call.scopes, &challenge)?;
+                continue;
+            }
+            return Ok(resp);
+        }
+        if matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+            && attempt + 1 < retry.attempts
+        {
+            let wait = retry_after(&resp)
+                .unwrap_or_else(|| retry.delay(attempt))
+                .min(retry.max_delay);
+            drop(resp);
+            std::thread::sleep(wait);
+            attempt += 1;
+            continue;
+        }
+        if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+            redirects += 1;
+            let location = header(&resp, "location").ok_or_else(|| RegistryError::BadRedirect {
+                url: url.clone(),
+                detail: format!("HTTP {} without Location", status.as_u16()),
+            })?;
+            if redirects > MAX_REDIRECTS {
+                return Err(RegistryError::BadRedirect {
+                    url,
+                    detail: "too many redirects".into(),
+                });
+            }
+            let next = resolve_location(&url, &location)?;
+            if origin(&next) != origin(&call.url) {
+                foreign = true;
+            }
+            url = next;
+            continue;
+        }
+        return Ok(resp);
+    }
+}
+
+pub(super) fn header(resp: &http::Response<Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(resp: &http::Response<Body>) -> Option<Duration> {
+    let v = header(resp, "retry-after")?;
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v.trim()).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Connection-level failures worth another try.
+fn transient(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
+    )
+}
+
+/// The registry's error code and message (`{"errors":[{"code":..,"message":..}]}`).
+pub(super) fn error_detail(resp: http::Response<Body>) -> (Option<String>, String) {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let body = resp
+        .into_body()
+        .into_with_config()
+        .limit(64 * 1024)
+        .read_to_vec()
+        .unwrap_or_default();
+    match serde_json::from_slice::<Errors>(&body) {
+        Ok(e) if !e.errors.is_empty() => {
+            let code = e.errors[0].code.clone();
+            let text = e
+                .errors
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{}{}",
+                        x.code.as_deref().unwrap_or(""),
+                        x.message
+                            .as_deref()
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            (code, text)
+        }
+        _ => (
+            None,
+            String::from_utf8_lossy(&body)
+                .trim()
+                .chars()
+                .take(200)
+                .collect(),
+        ),
+    }
+}
+
+pub(super) fn resolve_location(base: &str, location: &str) -> Result<String, RegistryError> {
+    let base_url = url::Url::parse(base).map_err(|e| RegistryError::BadRedirect {
+        url: base.to_string(),
+        detail: e.to_string(),
+    })?;
+    base_url
+        .join(location)
+        .map(|u| u.to_string())
+        .map_err(|e| RegistryError::BadRedirect {
+            url: base.to_string(),
+            detail: format!("bad Location {location:?}: {e}"),
+        })
+}
+
+/// scheme://host:port of a URL, for same-origin checks.
+fn origin(u: &str) -> String {
+    url::Url::parse(u)
+        .map(|p| p.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_relative_and_absolute() {
+        let base = "http://127.0.0.1:5000/v2/a/blobs/sha256:x";
+        assert_eq!(
+            resolve_location(base, "/v2/a/blobs/uploads/u?state=1").unwrap(),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/u?state=1"
+        );
+        assert_eq!(
+            resolve_location(base, "http://cdn.local:9/b?sig=z").unwrap(),
+            "http://cdn.local:9/b?sig=z"
+        );
+        assert_ne!(origin("http://a:1/x"), origin("http://a:2/x"));
+        assert_eq!(origin("http://a:1/x"), origin("http://a:1/y"));
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(0), Duration::from_millis(200));
+        assert_eq!(p.delay(2), Duration::from_millis(800));
+        assert_eq!(p.delay(30), Duration::from_secs(30));
+    }
+}

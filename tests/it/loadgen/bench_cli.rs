@@ -1,0 +1,168 @@
+//! `ocibench bench` as users run it: the built binary against in-test servers.
+//! Checks the `--json` document's exact shape, the text report, and that bad
+//! input gives `error:` + `hint:` and exit status 2.
+
+use std::collections::BTreeSet;
+use std::process::Output;
+
+use crate::support::TestContext;
+use crate::support::hyper_server::{HttpServer, Reply, closed_port_url};
+
+fn bench(args: &[&str]) -> Output {
+    TestContext::new()
+        .cmd(["bench"])
+        .args(args)
+        .output()
+        .expect("run ocibench")
+}
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object().expect("an object").keys().cloned().collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn json_has_exactly_the_documented_fields() {
+    let server = HttpServer::start(|n| Reply::Status(if n % 3 == 2 { 503 } else { 200 }));
+    let url = server.url("/x");
+    let out = bench(&[&url, "-n", "30", "-c", "4", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "nothing on stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "url",
+            "requests",
+            "concurrency",
+            "keepalive",
+            "completed",
+            "successful",
+            "non_2xx",
+            "failed",
+            "status_codes",
+            "errors",
+            "total_seconds",
+            "requests_per_second",
+            "mean_ms_per_request",
+            "mean_ms_across_concurrent",
+            "latency_ms",
+            "bytes_received",
+            "transfer_kib_per_second",
+        ])
+    );
+    assert_eq!(
+        keys(&v["errors"]),
+        set(&["timeout", "connect", "reset", "other"])
+    );
+    assert_eq!(
+        keys(&v["latency_ms"]),
+        set(&[
+            "min", "mean", "stddev", "p50", "p66", "p75", "p80", "p90", "p95", "p98", "p99",
+            "p999", "max"
+        ])
+    );
+    assert_eq!(v["url"], url.as_str());
+    assert_eq!(v["requests"], 30);
+    assert_eq!(v["concurrency"], 4);
+    assert_eq!(v["keepalive"], true);
+    assert_eq!(v["completed"], 30);
+    assert_eq!(v["successful"], 20);
+    assert_eq!(v["non_2xx"], 10);
+    assert_eq!(v["failed"], 0);
+    assert_eq!(v["status_codes"], serde_json::json!({"200": 20, "503": 10}));
+    assert!(v["requests_per_second"].as_f64().unwrap() > 0.0);
+    // The library type reads its own document back (the compare command does).
+    let r: ocibench::loadgen::BenchResult = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.completed, 30);
+    assert_eq!(server.counts.requests(), 30);
+}
+
+#[test]
+fn text_report_is_ab_like() {
+    let server = HttpServer::ok();
+    let out = bench(&[
+        &server.url("/"),
+        "-n",
+        "25",
+        "-c",
+        "5",
+        "--no-keepalive",
+        "--warmup",
+        "5",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "Concurrency Level:      5\n",
+        "Complete requests:      25\n",
+        "Failed requests:        0\n",
+        "Keep-Alive:             no\n",
+        "Requests per second:",
+        "Time per request:",
+        "(mean, across all concurrent requests)",
+        "Transfer rate:",
+        "Percentage of the requests served within a certain time (ms)",
+        "(longest request)",
+        "  200: 25\n",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    assert_eq!(server.counts.requests(), 30, "warm-up reaches the server");
+    assert_eq!(server.counts.connections(), 30);
+}
+
+#[test]
+fn all_refused_reports_then_exits_1() {
+    let url = closed_port_url();
+    let out = bench(&[&url, "-n", "5", "-c", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the report is still printed");
+    assert_eq!(v["failed"], 5);
+    assert_eq!(v["errors"]["connect"], 5);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("error: every connection was refused"), "{err}");
+    assert!(err.contains("hint: "), "{err}");
+}
+
+#[test]
+fn bad_input_gives_error_hint_and_exit_2() {
+    let server = HttpServer::ok();
+    let url = server.url("/");
+    let cases: &[&[&str]] = &[
+        &["not a url"],
+        &["https://127.0.0.1:1/"],
+        &[&url, "-c", "0"],
+        &[&url, "-n", "0"],
+        &[&url, "-n", "10", "-z", "1s"],
+        &[&url, "-z", "ten seconds"],
+        &[&url, "--timeout", "1 fortnight"],
+        &[&url, "-H", "no colon here"],
+        &[&url, "-D", "/nonexistent/ocibench-body"],
+    ];
+    for args in cases {
+        let out = bench(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains("\nhint: "), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(server.counts.requests(), 0, "bad input sends nothing");
+}

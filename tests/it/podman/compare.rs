@@ -1,0 +1,192 @@
+//! `ocibench compare` end to end: real registry, real podman (runc), fixture bases.
+
+use std::path::Path;
+
+use crate::support;
+use crate::support::{Registry, TestContext, Variant, push_fixture};
+
+/// A comparison of busybox httpd serving a page, on the given bases.
+fn write_config(
+    dir: &Path,
+    bases: &[(&str, &str)],
+    health: &str,
+    repeats: u32,
+) -> std::path::PathBuf {
+    let www = dir.join("site/www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "compare me\n").unwrap();
+    std::fs::write(www.join("health"), "ok\n").unwrap();
+    let mut toml = format!(
+        r#"[app]
+layers = ["site:/srv"]
+entrypoint = ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/srv/www"]
+port = 8080
+health = "{health}"
+path = "/index.html"
+startup_timeout = "20s"
+
+[load]
+requests = 300
+concurrency = 8
+warmup = 20
+repeats = {repeats}
+"#
+    );
+    for (name, base) in bases {
+        toml.push_str(&format!(
+            "\n[[candidate]]\nname = \"{name}\"\nbase = \"{base}\"\n"
+        ));
+    }
+    let file = dir.join("ocibench.toml");
+    std::fs::write(&file, toml).unwrap();
+    file
+}
+
+fn our_containers(prefix: &str) -> Vec<String> {
+    support::podman::ocibench_containers()
+        .into_iter()
+        .filter(|n| n.contains(prefix))
+        .collect()
+}
+
+#[test]
+fn two_busybox_candidates_end_to_end() {
+    let registry = Registry::start();
+    let oci = push_fixture(&registry, "busybox", "oci", Variant::Oci);
+    let docker = push_fixture(&registry, "busybox", "docker", Variant::DockerV2s2);
+    let ctx = TestContext::new();
+    let file = write_config(
+        ctx.root(),
+        &[
+            ("oci-base", &oci.reference),
+            ("docker-base", &docker.reference),
+        ],
+        "/health",
+        3,
+    );
+    let (json, md, svg) = (ctx.path("r.json"), ctx.path("r.md"), ctx.path("r.svg"));
+    let out = ctx
+        .run([
+            "compare",
+            "-f",
+            &file.display().to_string(),
+            "--json",
+            &json.display().to_string(),
+            "--markdown",
+            &md.display().to_string(),
+            "--svg",
+            &svg.display().to_string(),
+        ])
+        .success();
+    assert!(
+        out.stdout.contains("oci-base") && out.stdout.contains("docker-base"),
+        "{}",
+        out.stdout
+    );
+
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let candidates = report["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 2);
+    for (c, base) in candidates.iter().zip([&oci, &docker]) {
+        assert_eq!(c["base"], base.reference);
+        // The built image is the base plus one small layer: its base layer is the
+        // fixture's, byte for byte, and the sizes add up.
+        let layers = c["image"]["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 2);
+        assert_eq!(layers[0]["digest"], base.layers[0].digest);
+        let sum: u64 = layers
+            .iter()
+            .map(|l| l["compressed_bytes"].as_u64().unwrap())
+            .sum();
+        assert_eq!(c["image"]["compressed_bytes"], sum);
+        assert_eq!(
+            c["image"]["uncompressed_bytes"].as_u64().unwrap(),
+            base.uncompressed_bytes() + layers[1]["uncompressed_bytes"].as_u64().unwrap()
+        );
+        let runs = c["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 3, "one run per round");
+        for r in runs {
+            assert_eq!(r["completed"], 300);
+            assert_eq!(r["successful"], 300);
+        }
+        let rps = &c["requests_per_second"];
+        assert!(rps["low"].as_f64().unwrap() <= rps["median"].as_f64().unwrap());
+        assert!(rps["median"].as_f64().unwrap() <= rps["high"].as_f64().unwrap());
+        assert!(c["startup_ms"].as_f64().unwrap() > 0.0);
+        assert!(c["peak_memory_bytes"].as_u64().unwrap() > 0);
+        assert!(
+            c["latency_ms"]["p99"].as_f64().unwrap()
+                >= c["latency_ms"]["mean"].as_f64().unwrap() * 0.5
+        );
+    }
+    let rec = report["recommendation"]["name"].as_str().unwrap();
+    assert!(rec == "oci-base" || rec == "docker-base", "{report:#}");
+    assert!(report["significant"].is_array());
+
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        markdown.contains("| oci-base") || markdown.contains("oci-base |"),
+        "{markdown}"
+    );
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        chart.starts_with("<svg") || chart.starts_with("<?xml"),
+        "{}",
+        &chart[..100.min(chart.len())]
+    );
+    assert!(
+        our_containers("compare")
+            .iter()
+            .all(|n| !n.contains(&std::process::id().to_string()))
+    );
+}
+
+#[test]
+fn a_candidate_that_never_becomes_healthy_fails_with_its_logs() {
+    let registry = Registry::start();
+    let oci = push_fixture(&registry, "busybox", "oci", Variant::Oci);
+    let ctx = TestContext::new();
+    let file = write_config(
+        ctx.root(),
+        &[("broken", &oci.reference)],
+        "/no-such-health-page",
+        1,
+    );
+    let before = our_containers("compare");
+    let out = ctx
+        .run(["compare", "-f", &file.display().to_string()])
+        .failure(1)
+        .stderr_contains("error:")
+        .stderr_contains("broken");
+    assert!(
+        out.stderr.contains("404") || out.stderr.contains("health"),
+        "{}",
+        out.stderr
+    );
+    let after = our_containers("compare");
+    let left: Vec<_> = after.iter().filter(|n| !before.contains(n)).collect();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+}
+
+#[test]
+fn bad_comparison_files_are_refused_before_any_work() {
+    let ctx = TestContext::new();
+    let file = ctx.path("bad.toml");
+    std::fs::write(&file, "[app]\nport = 8080\n").unwrap();
+    ctx.run(["compare", "-f", &file.display().to_string()])
+        .failure(2)
+        .stderr_contains("no [[candidate]]");
+    ctx.run(["compare", "-f", "/no/such/file.toml"])
+        .failure(2)
+        .stderr_contains("cannot read");
+    let ok = write_config(ctx.root(), &[("a", "127.0.0.1:1/x:1")], "/health", 1);
+    ctx.run([
+        "compare",
+        "-f",
+        &ok.display().to_string(),
+        "--markdown",
+        "/no/such/dir/r.md",
+    ])
+    .failure(2)
+    .stderr_contains("not a directory");
+}

@@ -1,0 +1,9 @@
+//! Everything that runs containers with real podman (and runc, see ENVIRONMENT.md):
+//! `ocibench run`, the `PodmanRunner` library, `compare` end to end, and exported
+//! archives and edited configs as podman loads and runs them.
+
+mod compare;
+mod config_podman;
+mod export_podman;
+mod run_cli;
+mod runner_lib;

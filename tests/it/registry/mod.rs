@@ -1,0 +1,12 @@
+//! The registry client and the commands that talk to registries (`pull`, `size`,
+//! `push`, `build --output docker://`), against the real Distribution registry
+//! (`docker-registry`), in-process mock registries, and faults in between. Judged by
+//! independent readers: skopeo, podman, the registry's storage and access log.
+
+mod auth_basic;
+mod auth_token;
+mod credentials_registry;
+mod pull;
+mod push_faults;
+mod push_registry;
+mod registry_mock;

@@ -1,0 +1,171 @@
+//! The report's public API as `compare` uses it: measurements in (also read
+//! back from JSON), `analyze`, and every output format.
+
+use ocibench::loadgen::{BenchResult, ErrorCounts, LatencyMs};
+use ocibench::oci::digest::Digest;
+use ocibench::oci::pull::ImageSize;
+use ocibench::report::{self, CandidateRuns, CompareInput, Format, LoadSummary};
+use serde_json::Value;
+
+fn run(rps: f64) -> BenchResult {
+    let total = 1000.0 / rps;
+    BenchResult {
+        url: "http://127.0.0.1:40000/".into(),
+        requests: 1000,
+        concurrency: 50,
+        keepalive: true,
+        completed: 1000,
+        successful: 1000,
+        non_2xx: 0,
+        failed: 0,
+        status_codes: [("200".to_string(), 1000)].into(),
+        errors: ErrorCounts::default(),
+        total_seconds: total,
+        requests_per_second: rps,
+        mean_ms_per_request: 50.0 * total,
+        mean_ms_across_concurrent: total,
+        latency_ms: LatencyMs {
+            mean: 50.0 * total,
+            p99: 90.0 * total,
+            ..LatencyMs::default()
+        },
+        bytes_received: 120_000,
+        transfer_kib_per_second: 120.0 * rps / 1024.0,
+    }
+}
+
+fn candidate(name: &str, uncompressed: u64, compressed: u64, rps: &[f64]) -> CandidateRuns {
+    CandidateRuns {
+        name: name.into(),
+        base: format!("localhost:5000/python:3.11-{name}"),
+        image: ImageSize {
+            reference: format!("oci-archive:/tmp/{name}.tar"),
+            digest: Digest::of(name.as_bytes()),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            platform: "linux/amd64".into(),
+            manifest_bytes: 700,
+            config_bytes: 2000,
+            compressed_bytes: compressed,
+            uncompressed_bytes: uncompressed,
+            layers: vec![],
+        },
+        startup_ms: rps.iter().map(|_| 250.0).collect(),
+        peak_memory_bytes: rps.iter().map(|_| 25_000_000).collect(),
+        service_cpu_percent: vec![],
+        generator_cpu_share: rps.iter().map(|_| 0.3).collect(),
+        runs: rps.iter().map(|&r| run(r)).collect(),
+    }
+}
+
+fn input() -> CompareInput {
+    CompareInput {
+        candidates: vec![
+            candidate(
+                "bookworm",
+                1_020_000_000,
+                380_000_000,
+                &[3120.0, 3090.0, 3150.0, 3105.0, 3131.0, 3098.0],
+            ),
+            candidate(
+                "slim-bookworm",
+                131_000_000,
+                47_500_000,
+                &[3110.0, 3142.0, 3087.0, 3125.0, 3101.0, 3133.0],
+            ),
+            candidate(
+                "alpine",
+                58_000_000,
+                19_000_000,
+                &[2710.0, 2690.0, 2735.0, 2702.0, 2721.0, 2698.0],
+            ),
+        ],
+        load: LoadSummary {
+            requests: 1000,
+            concurrency: 50,
+            keepalive: true,
+            warmup: 100,
+            repeats: 6,
+            path: "/".into(),
+        },
+    }
+}
+
+#[test]
+fn measurements_read_back_from_json() {
+    let text = serde_json::to_string(&input()).unwrap();
+    let back: CompareInput = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.candidates.len(), 3);
+    assert_eq!(back.load, input().load);
+}
+
+#[test]
+fn json_has_the_design_schema() {
+    let report = report::analyze(input());
+    let v: Value = serde_json::from_slice(&Format::Json.render(&report)).unwrap();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    for k in ["candidates", "significant", "recommendation"] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    let c = &v["candidates"][1];
+    for k in [
+        "name",
+        "base",
+        "image",
+        "startup_ms",
+        "peak_memory_bytes",
+        "requests_per_second",
+        "latency_ms",
+        "runs",
+    ] {
+        assert!(keys(c).contains(&k.to_string()), "candidate lacks {k}");
+    }
+    assert_eq!(c["startup_ms"], 250.0);
+    assert_eq!(c["peak_memory_bytes"], 25_000_000);
+    assert_eq!(c["service_cpu_percent"], Value::Null, "not measured: null");
+    // Six runs: the order-statistic interval is the range, covering 96.9%.
+    assert_eq!(c["requests_per_second"]["low"], 3087.0);
+    assert_eq!(c["requests_per_second"]["high"], 3142.0);
+    assert_eq!(c["requests_per_second"]["coverage"], 0.968_75);
+    for d in v["significant"].as_array().unwrap() {
+        assert_eq!(keys(d), ["faster", "p_value", "ratio", "slower"]);
+        assert_eq!(d["slower"], "alpine");
+    }
+    assert_eq!(keys(&v["recommendation"]), ["name", "reason"]);
+    assert_eq!(v["recommendation"]["name"], "slim-bookworm");
+}
+
+#[test]
+fn every_format_renders() {
+    let report = report::analyze(input());
+    let table = String::from_utf8(Format::Table.render(&report)).unwrap();
+    assert!(table.contains("* slim-bookworm"), "{table}");
+    assert!(
+        table.contains(
+            "Recommendation: slim-bookworm: smallest image (131.0 MB on disk, 47.5 MB compressed)"
+        ),
+        "{table}"
+    );
+    let md = String::from_utf8(Format::Markdown.render(&report)).unwrap();
+    assert!(md.starts_with("| Image "), "{md}");
+    assert!(md.contains("| **slim-bookworm** |"), "{md}");
+    assert!(md.contains("Interval (96.9%)"), "{md}");
+    let svg = String::from_utf8(Format::Svg.render(&report)).unwrap();
+    assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>\n"));
+    // A writer other than a Vec: through a BufWriter into a file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.md");
+    Format::Markdown
+        .write(
+            &report,
+            std::io::BufWriter::new(std::fs::File::create(&path).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), md);
+    if let Ok(out) = std::env::var("OCIBENCH_SVG_OUT") {
+        std::fs::write(out, svg).unwrap();
+    }
+}
