@@ -4,7 +4,8 @@
 //! then, round after round in rotating order, runs each in a fresh container and
 //! loads it; the measurements go to `report` for analysis. This is the one
 //! module that composes the others: `oci` builds, `runner` runs containers,
-//! `loadgen` loads them, `report` analyses; none of those knows the others.
+//! `loadgen` loads them, `report` analyses; `oci`, `runner` and `loadgen` know
+//! none of the others.
 //!
 //! - `config`: `ocibench.toml`, validated;
 //! - `schedule`: the rotating order of the rounds;
