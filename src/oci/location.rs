@@ -5,6 +5,9 @@
 //! `ImageLocation` is where an image is read from; `Destination` where one is
 //! written, parsed once so a command can reject a bad `--output` before doing any
 //! work, and compared (`same_target`) so two outputs cannot overwrite each other.
+//! There is one parser, `ImageLocation`'s: `Destination::parse` runs it and adds
+//! what writing needs (a local transport, a clean tag, a normalized docker-archive
+//! reference).
 
 use std::fmt;
 use std::fs;
@@ -209,25 +212,31 @@ pub enum DestinationError {
 }
 
 impl Destination {
-    /// Parses skopeo's syntax. The path ends at the first `:` after the transport;
-    /// the rest is the tag (`oci:out:localhost/app:1` has tag `localhost/app:1`).
-    /// An empty tag means none, as in skopeo.
+    /// Parses skopeo's syntax with `ImageLocation`'s parser, then checks what
+    /// writing needs: a local transport, a tag without control characters, and
+    /// for `docker-archive:` a reference normalized as Docker does. The path
+    /// ends at the first `:` after the transport; the rest is the tag
+    /// (`oci:out:localhost/app:1` has tag `localhost/app:1`). An empty tag means
+    /// none, as in skopeo.
     pub fn parse(s: &str) -> Result<Destination, DestinationError> {
-        let (transport, rest) = s
-            .split_once(':')
-            .ok_or_else(|| DestinationError::NotLocal(s.to_string()))?;
-        let (path, name) = match rest.split_once(':') {
-            Some((p, n)) => (p, Some(n).filter(|n| !n.is_empty())),
-            None => (rest, None),
+        let location = s.parse::<ImageLocation>().map_err(|e| match e {
+            TransportError::EmptyPath { .. } => DestinationError::EmptyPath(s.to_string()),
+            _ => DestinationError::NotLocal(s.to_string()),
+        })?;
+        let mut dest = match location {
+            ImageLocation::Registry(_) => return Err(DestinationError::NotLocal(s.to_string())),
+            ImageLocation::OciDir { path, tag } => Destination::OciDir { path, tag },
+            ImageLocation::OciArchive { path, tag } => Destination::OciArchive { path, tag },
+            ImageLocation::DockerArchive { path, reference } => {
+                Destination::DockerArchive { path, reference }
+            }
         };
-        if !matches!(transport, "oci" | "oci-archive" | "docker-archive") {
-            return Err(DestinationError::NotLocal(s.to_string()));
-        }
-        if path.is_empty() {
-            return Err(DestinationError::EmptyPath(s.to_string()));
-        }
-        let path = PathBuf::from(path);
-        if let Some(tag) = name
+        let (Destination::OciDir { tag: name, .. }
+        | Destination::OciArchive { tag: name, .. }
+        | Destination::DockerArchive {
+            reference: name, ..
+        }) = &dest;
+        if let Some(tag) = name.as_deref()
             && tag.chars().any(char::is_control)
         {
             return Err(DestinationError::BadTag {
@@ -235,25 +244,18 @@ impl Destination {
                 tag: tag.to_string(),
             });
         }
-        let tag = name.map(str::to_string);
-        Ok(match transport {
-            "oci" => Destination::OciDir { path, tag },
-            "oci-archive" => Destination::OciArchive { path, tag },
-            _ => Destination::DockerArchive {
-                path,
-                reference: name
-                    .map(|r| {
-                        normalize_docker_reference(r).map_err(|reason| {
-                            DestinationError::BadReference {
-                                dest: s.to_string(),
-                                reference: r.to_string(),
-                                reason,
-                            }
-                        })
-                    })
-                    .transpose()?,
-            },
-        })
+        if let Destination::DockerArchive {
+            reference: Some(r), ..
+        } = &mut dest
+        {
+            *r =
+                normalize_docker_reference(r).map_err(|reason| DestinationError::BadReference {
+                    dest: s.to_string(),
+                    reference: r.clone(),
+                    reason,
+                })?;
+        }
+        Ok(dest)
     }
 
     pub fn path(&self) -> &Path {

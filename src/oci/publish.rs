@@ -9,235 +9,31 @@
 //! entries, mtime 0, uid/gid 0): the same image always gives the same bytes.
 //! Blobs are streamed and verified against their digests on the way out.
 //!
-//! Destinations are parsed in `export_dest`; the tar writing lives in
-//! `export_archive`.
+//! Destinations are parsed in `oci::location`; the image, report and error
+//! types live in `oci::export`, the tar writing in `oci::archive`, and what a
+//! layout looks like in `oci::layout`. Here: the `oci:DIR` writer, `export`
+//! choosing among the writers, and `publish` adding registries.
 
 use std::borrow::Cow;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::oci::archive;
 use crate::oci::digest::{Digest, HashingWriter};
-use crate::oci::image_config::to_canonical_bytes;
+pub use crate::oci::export::{ExportError, ExportImage, ExportReport};
+use crate::oci::export::{check_store_blob, store_error, write_err};
+use crate::oci::layout::{self, FILE_MODE};
 pub use crate::oci::location::{Destination, DestinationError, normalize_docker_reference};
-use crate::oci::manifest::{
-    DOCKER_CONFIG, DOCKER_FOREIGN_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_MANIFEST,
-    Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_NONDIST_GZIP,
-    OCI_LAYER_TAR, OCI_MANIFEST,
-};
-use crate::oci::store::{BlobStore, IndexEntry, REF_NAME, StoreError};
-use std::sync::Arc;
-
+use crate::oci::manifest::Descriptor;
 use crate::oci::push::{PushError, PushOptions, PushReport, push};
 use crate::oci::reference::ImageReference;
 use crate::oci::registry::RegistryClient;
+use crate::oci::store::BlobStore;
 use crate::progress::{Reporter, Task};
-
-/// The image to export: its manifest as stored (exact bytes), digest and media type.
-#[derive(Debug, Clone)]
-pub struct ExportImage {
-    pub bytes: Vec<u8>,
-    pub digest: Digest,
-    pub media_type: String,
-    pub manifest: ImageManifest,
-}
-
-impl ExportImage {
-    /// Parses manifest `bytes` (an OCI or Docker schema 2 image manifest).
-    pub fn new(bytes: Vec<u8>, media_type: &str) -> Result<Self, ExportError> {
-        let (media_type, parsed) =
-            Manifest::parse(media_type, &bytes).map_err(ExportError::BadManifest)?;
-        let Manifest::Image(manifest) = parsed else {
-            return Err(ExportError::NotAnImage(media_type));
-        };
-        if !matches!(media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST) {
-            return Err(ExportError::NotAnImage(media_type));
-        }
-        Ok(ExportImage {
-            digest: Digest::of(&bytes),
-            bytes,
-            media_type,
-            manifest: *manifest,
-        })
-    }
-
-    /// The manifest stored in `store` under `digest`.
-    pub fn from_store(
-        store: &BlobStore,
-        digest: &Digest,
-        media_type: &str,
-    ) -> Result<Self, ExportError> {
-        let bytes = store
-            .read_blob(digest)
-            .map_err(|e| store_error(store, digest, e))?;
-        let image = ExportImage::new(bytes, media_type)?;
-        if &image.digest != digest {
-            return Err(ExportError::BlobCorrupt {
-                digest: digest.clone(),
-                path: store.blob_path(digest),
-                detail: format!("its content hashes to {}", image.digest),
-            });
-        }
-        Ok(image)
-    }
-
-    /// The manifest an `index.json` entry (of the cache, or any layout) names.
-    pub fn from_index_entry(store: &BlobStore, entry: &IndexEntry) -> Result<Self, ExportError> {
-        Self::from_store(store, &entry.digest, &entry.media_type)
-    }
-
-    /// The image's blobs in the order they are written: layers, then the config.
-    /// A digest used twice (an empty layer repeated) appears once.
-    pub(crate) fn blobs(&self) -> Vec<&Descriptor> {
-        let mut seen = std::collections::HashSet::new();
-        self.manifest
-            .layers
-            .iter()
-            .chain(std::iter::once(&self.manifest.config))
-            .filter(|d| seen.insert(&d.digest))
-            .collect()
-    }
-
-    /// The image as an OCI layout must hold it. Readers of layouts (skopeo,
-    /// podman) only look at OCI manifests, so a Docker schema 2 manifest is
-    /// rewritten with the OCI media types, as `skopeo copy` does; the config and
-    /// layer blobs stay byte for byte. The manifest digest changes with it.
-    pub fn to_oci(&self) -> Cow<'_, ExportImage> {
-        if self.media_type == OCI_MANIFEST {
-            return Cow::Borrowed(self);
-        }
-        let oci_type = |t: &str| {
-            match t {
-                DOCKER_CONFIG => OCI_CONFIG,
-                DOCKER_LAYER_GZIP => OCI_LAYER_GZIP,
-                DOCKER_LAYER_TAR => OCI_LAYER_TAR,
-                DOCKER_FOREIGN_GZIP => OCI_LAYER_NONDIST_GZIP,
-                other => other,
-            }
-            .to_string()
-        };
-        let mut m = self.manifest.clone();
-        m.media_type = Some(OCI_MANIFEST.to_string());
-        m.config.media_type = oci_type(&m.config.media_type);
-        for l in &mut m.layers {
-            l.media_type = oci_type(&l.media_type);
-        }
-        let bytes = m.to_bytes();
-        Cow::Owned(ExportImage {
-            digest: Digest::of(&bytes),
-            bytes,
-            media_type: OCI_MANIFEST.to_string(),
-            manifest: m,
-        })
-    }
-
-    pub(crate) fn index_entry(&self, tag: Option<&str>) -> Value {
-        let mut e = json!({
-            "mediaType": self.media_type,
-            "digest": self.digest.to_string(),
-            "size": self.bytes.len(),
-        });
-        if let Some(t) = tag {
-            e["annotations"] = json!({ REF_NAME: t });
-        }
-        e
-    }
-}
-
-/// What an export did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ExportReport {
-    /// The destination as given back in skopeo syntax.
-    pub destination: String,
-    /// The digest of the manifest written (differs from the image's own when a
-    /// Docker manifest was converted for an OCI layout).
-    pub manifest_digest: Digest,
-    /// Whether a Docker schema 2 manifest was rewritten as OCI (`oci:`, `oci-archive:`).
-    pub converted_to_oci: bool,
-    /// The config digest: the image ID podman shows after loading.
-    pub image_id: Digest,
-    /// Bytes written: the archive's size, or the bytes copied into a layout.
-    pub bytes_written: u64,
-    /// Layout only: blobs hard-linked from the cache, copied, or already present.
-    pub blobs_linked: usize,
-    pub blobs_copied: usize,
-    pub blobs_present: usize,
-}
-
-/// Why an export failed. Each names the path involved.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error("cannot write {path}: {} is not an existing directory", parent.display())]
-    ParentMissing { path: PathBuf, parent: PathBuf },
-    #[error("{0} exists and is not an OCI image layout (no oci-layout file, not empty)")]
-    NotALayout(PathBuf),
-    #[error("{0} exists and is not a directory")]
-    NotADirectory(PathBuf),
-    #[error("{0} is a directory, not a file")]
-    IsADirectory(PathBuf),
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot read blob {digest} from the cache at {path}")]
-    ReadBlob {
-        digest: Digest,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("blob {digest} is not in the cache (expected at {path})")]
-    BlobMissing { digest: Digest, path: PathBuf },
-    #[error("blob {digest} in the cache at {path} is damaged: {detail}")]
-    BlobCorrupt {
-        digest: Digest,
-        path: PathBuf,
-        detail: String,
-    },
-    #[error("the image manifest cannot be read")]
-    BadManifest(#[source] crate::oci::manifest::ManifestError),
-    #[error("{0} is not an image manifest (an index cannot be exported as one image)")]
-    NotAnImage(String),
-    #[error("the image config {digest} is not valid JSON")]
-    BadConfig {
-        digest: Digest,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("the image config lists {diff_ids} diff_ids for {layers} layers")]
-    LayerCount { diff_ids: usize, layers: usize },
-    #[error(
-        "layer {digest} has media type {media_type}, which a docker-archive cannot hold (only tar and tar+gzip layers)"
-    )]
-    UnsupportedLayer { digest: Digest, media_type: String },
-    #[error("{path} has an invalid index.json: {detail}")]
-    BadIndex { path: PathBuf, detail: String },
-    #[error("cannot read the cache")]
-    Store(#[source] StoreError),
-}
-
-pub(crate) fn store_error(store: &BlobStore, digest: &Digest, e: StoreError) -> ExportError {
-    match e {
-        StoreError::Missing(d) => ExportError::BlobMissing {
-            path: store.blob_path(&d),
-            digest: d,
-        },
-        StoreError::Io { path, source } => ExportError::ReadBlob {
-            digest: digest.clone(),
-            path,
-            source,
-        },
-        other => ExportError::Store(other),
-    }
-}
 
 /// Writes `image` from `store` to `dest`.
 pub fn export(
@@ -285,49 +81,6 @@ pub fn export(
     Ok(report)
 }
 
-/// Mode of every file an export creates (temp files start as 0600).
-pub(crate) const FILE_MODE: u32 = 0o644;
-
-pub(crate) fn write_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
-    move |source| ExportError::Write {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// The existing parent directory of `path` (`.` for a bare file name).
-pub(crate) fn existing_parent(path: &Path) -> Result<PathBuf, ExportError> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(ExportError::ParentMissing {
-            path: path.to_path_buf(),
-            parent,
-        });
-    }
-    Ok(parent)
-}
-
-/// Writes `bytes` to `path` via a temp file in the same directory and a rename.
-fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let dir = existing_parent(path)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(&dir)
-        .map_err(write_err(&dir))?;
-    tmp.write_all(bytes).map_err(write_err(tmp.path()))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(FILE_MODE))
-        .map_err(write_err(tmp.path()))?;
-    tmp.persist(path).map_err(|e| ExportError::Write {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
-}
-
 /// Creates or updates the OCI layout at `dir`: blobs first (so a reader never
 /// sees an index entry whose blobs are missing), then `index.json`.
 fn export_oci_dir(
@@ -343,9 +96,7 @@ fn export_oci_dir(
     for d in &blobs {
         check_store_blob(store, d)?;
     }
-    let _lock = open_layout(dir)?;
-    let blob_dir = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blob_dir).map_err(write_err(&blob_dir))?;
+    let _lock = layout::open_locked(dir)?;
     let destination = format!("oci:{}", dir.display());
     let id = progress.start(Task::Write {
         destination: &destination,
@@ -353,7 +104,7 @@ fn export_oci_dir(
     });
     let result = (|| {
         for d in blobs {
-            let (how, copied) = place_blob(store, d, &blob_dir, &|n| progress.advance(id, n))?;
+            let (how, copied) = place_blob(store, d, dir, &|n| progress.advance(id, n))?;
             report.bytes_written += copied;
             match how {
                 Placed::Present => report.blobs_present += 1,
@@ -361,140 +112,19 @@ fn export_oci_dir(
                 Placed::Copied => report.blobs_copied += 1,
             }
         }
-        let manifest_path = blob_dir.join(image.digest.hex());
+        let manifest_path = layout::blob_path(dir, &image.digest);
         if fs::metadata(&manifest_path).map(|m| m.len()).ok() == Some(image.bytes.len() as u64) {
             report.blobs_present += 1;
         } else {
-            write_file_atomic(&manifest_path, &image.bytes)?;
+            layout::write_file(&manifest_path, &image.bytes)?;
             report.blobs_copied += 1;
             report.bytes_written += image.bytes.len() as u64;
         }
         progress.advance(id, image.bytes.len() as u64);
-        update_index(dir, image, tag)
+        Ok(layout::add_to_index(dir, &image.index_entry(tag))?)
     })();
     progress.finish(id);
     result
-}
-
-/// Checks DIR is usable as a layout and makes it one (`oci-layout` written),
-/// creating DIR when missing. Returns the layout's lock: the checks run under
-/// it, so concurrent exports into one new directory do not trip over each other.
-fn open_layout(dir: &Path) -> Result<File, ExportError> {
-    match fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => return Err(ExportError::NotADirectory(dir.to_path_buf())),
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            existing_parent(dir)?;
-            match fs::create_dir(dir) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                    return Err(write_err(dir)(e));
-                }
-                _ => {}
-            }
-        }
-        Err(e) => return Err(write_err(dir)(e)),
-    }
-    let lock = lock_dir(dir)?;
-    let layout = dir.join("oci-layout");
-    if layout.exists() {
-        let ok = fs::read(&layout)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .is_some_and(|v| v.get("imageLayoutVersion").is_some());
-        if !ok {
-            return Err(ExportError::NotALayout(dir.to_path_buf()));
-        }
-        return Ok(lock);
-    }
-    let empty = fs::read_dir(dir).map_err(write_err(dir))?.next().is_none();
-    if !empty {
-        return Err(ExportError::NotALayout(dir.to_path_buf()));
-    }
-    write_file_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    Ok(lock)
-}
-
-/// An exclusive lock on the layout directory itself (no extra file in the
-/// user's layout), so two exports into one layout do not lose index entries.
-fn lock_dir(dir: &Path) -> Result<File, ExportError> {
-    let f = File::open(dir).map_err(write_err(dir))?;
-    // SAFETY: flock on a valid, owned file descriptor.
-    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
-    if rc != 0 {
-        return Err(write_err(dir)(io::Error::last_os_error()));
-    }
-    Ok(f)
-}
-
-/// Adds the image to `index.json`, replacing an entry with the same tag. An
-/// untagged export adds nothing when an untagged entry for it already exists.
-/// Other entries and unknown fields are kept as they are.
-fn update_index(dir: &Path, image: &ExportImage, tag: Option<&str>) -> Result<(), ExportError> {
-    let path = dir.join("index.json");
-    let bad = |detail: &str| ExportError::BadIndex {
-        path: dir.to_path_buf(),
-        detail: detail.to_string(),
-    };
-    let mut index: Value = match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| bad(&e.to_string()))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [],
-        }),
-        Err(e) => return Err(write_err(&path)(e)),
-    };
-    let obj = index.as_object_mut().ok_or_else(|| bad("not an object"))?;
-    let manifests = obj
-        .entry("manifests")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if manifests.is_null() {
-        *manifests = Value::Array(Vec::new());
-    }
-    let manifests = manifests
-        .as_array_mut()
-        .ok_or_else(|| bad("`manifests` is not a list"))?;
-    let ref_name = |e: &Value| {
-        e.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    match tag {
-        Some(t) => manifests.retain(|e| ref_name(e).as_deref() != Some(t)),
-        None => {
-            let digest = image.digest.to_string();
-            if manifests
-                .iter()
-                .any(|e| ref_name(e).is_none() && e["digest"].as_str() == Some(digest.as_str()))
-            {
-                return Ok(());
-            }
-        }
-    }
-    manifests.push(image.index_entry(tag));
-    write_file_atomic(&path, &to_canonical_bytes(&index))
-}
-
-/// Checks a blob is in the store with the size its descriptor gives.
-pub(crate) fn check_store_blob(store: &BlobStore, d: &Descriptor) -> Result<(), ExportError> {
-    let path = store.blob_path(&d.digest);
-    match fs::metadata(&path) {
-        Ok(m) if m.len() == d.size => Ok(()),
-        Ok(m) => Err(ExportError::BlobCorrupt {
-            digest: d.digest.clone(),
-            path,
-            detail: format!("{} bytes, the manifest says {}", m.len(), d.size),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ExportError::BlobMissing {
-            digest: d.digest.clone(),
-            path,
-        }),
-        Err(source) => Err(ExportError::ReadBlob {
-            digest: d.digest.clone(),
-            path,
-            source,
-        }),
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -504,16 +134,16 @@ enum Placed {
     Copied,
 }
 
-/// Puts blob `d` into `blob_dir`: nothing when a file of the right size is
+/// Puts blob `d` into the layout at `dir`: nothing when a file of the right size is
 /// there, else a hard link to the cache's file (same filesystem), else a
 /// verified copy. Returns how, and the bytes copied.
 fn place_blob(
     store: &BlobStore,
     d: &Descriptor,
-    blob_dir: &Path,
+    dir: &Path,
     advance: &dyn Fn(u64),
 ) -> Result<(Placed, u64), ExportError> {
-    let target = blob_dir.join(d.digest.hex());
+    let target = layout::blob_path(dir, &d.digest);
     if fs::metadata(&target).map(|m| m.len()).ok() == Some(d.size) {
         advance(d.size);
         return Ok((Placed::Present, 0));
@@ -526,10 +156,11 @@ fn place_blob(
     let mut from = store
         .open_blob(&d.digest)
         .map_err(|e| store_error(store, &d.digest, e))?;
+    let blob_dir = layout::blob_dir(dir);
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
-        .tempfile_in(blob_dir)
-        .map_err(write_err(blob_dir))?;
+        .tempfile_in(&blob_dir)
+        .map_err(write_err(&blob_dir))?;
     let mut to = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp));
     let mut buf = vec![0u8; 256 * 1024];
     loop {

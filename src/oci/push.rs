@@ -97,10 +97,7 @@ impl LayoutBlobs {
 
 impl PushBlobs for LayoutBlobs {
     fn blob_path(&self, digest: &Digest) -> std::path::PathBuf {
-        self.root
-            .join("blobs")
-            .join(digest.algorithm())
-            .join(digest.hex())
+        crate::oci::layout::blob_path(&self.root, digest)
     }
     fn blob_size(&self, digest: &Digest) -> Option<u64> {
         std::fs::metadata(self.blob_path(digest))

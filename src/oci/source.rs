@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::oci::digest::{Digest, Hasher};
+use crate::oci::layout::{self, IndexEntry, ReadIndexError};
 use crate::oci::location::ImageLocation;
 use crate::oci::manifest::{
     DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, Descriptor, ImageManifest, MediaFamily,
@@ -15,7 +16,6 @@ use crate::oci::manifest::{
 };
 use crate::oci::reference::ImageReference;
 use crate::oci::registry::{BlobStream, FetchedManifest, RegistryClient, RegistryError};
-use crate::oci::store::IndexEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -152,7 +152,7 @@ impl LayoutSource {
             path: shown.clone(),
             detail,
         };
-        if !root.join("oci-layout").is_file() {
+        if !layout::is_layout(root) {
             return Err(if root.exists() {
                 not_layout("no oci-layout file".into())
             } else {
@@ -162,10 +162,10 @@ impl LayoutSource {
                 }
             });
         }
-        let index_path = root.join("index.json");
-        let bytes = fs::read(&index_path).map_err(io_err(&index_path))?;
-        let index: crate::oci::store::Index =
-            serde_json::from_slice(&bytes).map_err(|e| not_layout(format!("index.json: {e}")))?;
+        let (index, bytes) = layout::read_index(root).map_err(|e| match e {
+            ReadIndexError::Io { path, source } => SourceError::Io { path, source },
+            ReadIndexError::Json { source, .. } => not_layout(format!("index.json: {source}")),
+        })?;
         let tags: Vec<String> = index
             .manifests
             .iter()
@@ -218,7 +218,7 @@ impl LayoutSource {
     }
 
     fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs").join(d.algorithm()).join(d.hex())
+        layout::blob_path(&self.root, d)
     }
 
     fn read_small(&self, d: &Digest) -> Result<Vec<u8>, SourceError> {
@@ -248,7 +248,7 @@ impl ImageSource for LayoutSource {
     fn fetch_manifest(&self, digest: Option<&Digest>) -> Result<FetchedManifest, SourceError> {
         let (bytes, media_type) = match digest {
             None if self.top_is_index_json => (
-                fs::read(self.root.join("index.json")).map_err(io_err(&self.root))?,
+                fs::read(layout::index_path(&self.root)).map_err(io_err(&self.root))?,
                 OCI_INDEX.to_string(),
             ),
             None => (

@@ -1,7 +1,7 @@
 //! The content-addressed blob store: an OCI image layout on disk.
 //!
-//! `root/oci-layout`, `root/index.json` and `root/blobs/sha256/<hex>` make the
-//! cache readable by skopeo and umoci (`oci:ROOT:NAME`). Every write goes to a
+//! Being a layout (`oci::layout`) makes the cache readable by skopeo and umoci
+//! (`oci:ROOT:NAME`). Every write goes to a
 //! temporary file in the blob folder, is verified against its expected digest
 //! and size, and only then renamed into place: an interrupted or corrupt
 //! transfer never leaves a partial blob under a digest's name.
@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::oci::digest::{Digest, Hasher};
+use crate::oci::layout::{self, ReadIndexError};
+pub use crate::oci::layout::{Index, IndexEntry, REF_NAME};
 
 /// Errors of the blob store.
 #[derive(Debug, thiserror::Error)]
@@ -98,21 +100,8 @@ impl BlobStore {
             path: root.clone(),
             source,
         };
-        fs::create_dir_all(root.join("blobs").join("sha256")).map_err(open_err)?;
         fs::create_dir_all(root.join("ocibench").join("layers")).map_err(open_err)?;
-        let layout = root.join("oci-layout");
-        if !layout.exists() {
-            write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(open_err)?;
-        }
-        let index = root.join("index.json");
-        if !index.exists() {
-            let empty = Index::default();
-            write_atomic(
-                &index,
-                &serde_json::to_vec(&empty).expect("index serializes"),
-            )
-            .map_err(open_err)?;
-        }
+        layout::create(&root, write_atomic).map_err(open_err)?;
         let store = BlobStore { root };
         store.remove_stale_temps();
         Ok(store)
@@ -123,11 +112,11 @@ impl BlobStore {
     }
 
     fn blob_dir(&self) -> PathBuf {
-        self.root.join("blobs").join("sha256")
+        layout::blob_dir(&self.root)
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.blob_dir().join(digest.hex())
+        layout::blob_path(&self.root, digest)
     }
 
     /// Size of the stored blob, or `None` when it is not stored.
@@ -243,44 +232,31 @@ impl BlobStore {
     pub fn tag(&self, name: &str, manifest: IndexEntry) -> Result<(), StoreError> {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
-        index.manifests.retain(|m| m.ref_name() != Some(name));
-        let mut entry = manifest;
-        entry
-            .annotations
-            .insert(REF_NAME.to_string(), name.to_string());
-        index.manifests.push(entry);
-        let path = self.root.join("index.json");
-        let json = serde_json::to_vec(&index).expect("index serializes");
-        write_atomic(&path, &json).map_err(io_err(&path))
+        index.tag(name, manifest);
+        let path = layout::index_path(&self.root);
+        write_atomic(&path, &index.to_bytes()).map_err(io_err(&path))
     }
 
     /// The manifest entry recorded under `name`, if any.
     pub fn resolve(&self, name: &str) -> Result<Option<IndexEntry>, StoreError> {
-        Ok(self
-            .read_index()?
-            .manifests
-            .into_iter()
-            .find(|m| m.ref_name() == Some(name)))
+        Ok(self.read_index()?.find(name).cloned())
     }
 
     fn read_index(&self) -> Result<Index, StoreError> {
-        let path = self.root.join("index.json");
-        let bytes = fs::read(&path).map_err(io_err(&path))?;
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::BadIndex { path, source })
+        match layout::read_index(&self.root) {
+            Ok((index, _)) => Ok(index),
+            Err(ReadIndexError::Io { path, source }) => Err(StoreError::Io { path, source }),
+            Err(ReadIndexError::Json { path, source }) => {
+                Err(StoreError::BadIndex { path, source })
+            }
+        }
     }
 
     /// An exclusive lock on the index, released on drop (flock: dies with the process).
     fn lock(&self) -> Result<File, StoreError> {
         let path = self.root.join("ocibench").join("index.lock");
         let f = File::create(&path).map_err(io_err(&path))?;
-        // SAFETY: flock on a valid, owned file descriptor.
-        let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
-        if rc != 0 {
-            return Err(StoreError::Io {
-                path,
-                source: io::Error::last_os_error(),
-            });
-        }
+        layout::lock_exclusive(&f).map_err(io_err(&path))?;
         Ok(f)
     }
 
@@ -389,57 +365,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-/// `index.json` of an OCI layout.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Index {
-    pub schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    #[serde(default)]
-    pub manifests: Vec<IndexEntry>,
-}
-
-impl Default for Index {
-    fn default() -> Self {
-        Index {
-            schema_version: 2,
-            media_type: Some("application/vnd.oci.image.index.v1+json".to_string()),
-            manifests: Vec::new(),
-        }
-    }
-}
-
-/// One descriptor in `index.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct IndexEntry {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub annotations: std::collections::BTreeMap<String, String>,
-}
-
-impl IndexEntry {
-    pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Self {
-        IndexEntry {
-            media_type: media_type.into(),
-            digest,
-            size,
-            platform: None,
-            annotations: Default::default(),
-        }
-    }
-    pub fn ref_name(&self) -> Option<&str> {
-        self.annotations.get(REF_NAME).map(String::as_str)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,7 +393,7 @@ mod tests {
         assert_eq!(w.commit(None).unwrap(), (d.clone(), 5));
         assert_eq!(fs::metadata(store.blob_path(&d)).unwrap().ino(), inode);
         assert_eq!(store.read_blob(&d).unwrap(), b"hello");
-        let names: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+        let names: Vec<_> = fs::read_dir(layout::blob_dir(dir.path()))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
@@ -485,7 +410,7 @@ mod tests {
         let err = w.commit(Some((&want, 5))).unwrap_err();
         assert!(matches!(err, StoreError::Mismatch { .. }));
         assert!(!store.has(&want));
-        let left: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+        let left: Vec<_> = fs::read_dir(layout::blob_dir(dir.path()))
             .unwrap()
             .collect();
         assert!(left.is_empty(), "temp file left behind: {left:?}");
@@ -499,9 +424,7 @@ mod tests {
         w.write_all(b"partial").unwrap();
         drop(w);
         assert_eq!(
-            fs::read_dir(dir.path().join("blobs/sha256"))
-                .unwrap()
-                .count(),
+            fs::read_dir(layout::blob_dir(dir.path())).unwrap().count(),
             0
         );
     }

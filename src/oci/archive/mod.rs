@@ -11,17 +11,14 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::oci::compress::inflate::GzipReader;
-use crate::oci::pull::measure_layer;
 use serde::Serialize;
-use serde_json::json;
 
+use crate::oci::compress::inflate::GzipReader;
 use crate::oci::digest::{Digest, Hasher};
-use crate::oci::image_config::to_canonical_bytes;
+use crate::oci::export::{ExportError, ExportImage, check_store_blob, store_error, write_err};
+use crate::oci::layout::{self, ArchiveEntry, FILE_MODE};
 use crate::oci::manifest::{Compression, Descriptor, layer_compression};
-use crate::oci::publish::{
-    ExportError, ExportImage, FILE_MODE, check_store_blob, existing_parent, store_error, write_err,
-};
+use crate::oci::pull::measure_layer;
 use crate::oci::store::BlobStore;
 use crate::progress::{Reporter, Task};
 
@@ -72,27 +69,25 @@ pub(crate) fn oci_archive(
     for d in &blobs {
         check_store_blob(store, d)?;
     }
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [image.index_entry(tag)],
-    });
-    let mut entries = vec![
-        dir("blobs/"),
-        dir("blobs/sha256/"),
-        bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-        bytes("index.json", to_canonical_bytes(&index)),
-    ];
-    let manifest_path = format!("blobs/sha256/{}", image.digest.hex());
+    let mut entries: Vec<Entry> = layout::archive_entries(image.index_entry(tag))
+        .into_iter()
+        .map(|e| match e {
+            ArchiveEntry::Dir(path) => dir(&path),
+            ArchiveEntry::File(path, b) => bytes(&path, b),
+        })
+        .collect();
     for d in blobs {
         if d.digest != image.digest {
             entries.push(Entry {
-                path: format!("blobs/sha256/{}", d.digest.hex()),
+                path: layout::blob_name(&d.digest),
                 content: Content::Blob(d),
             });
         }
     }
-    entries.push(bytes(&manifest_path, image.bytes.clone()));
+    entries.push(bytes(
+        &layout::blob_name(&image.digest),
+        image.bytes.clone(),
+    ));
     let label = format!("oci-archive:{}", path.display());
     write_archive(store, path, &label, entries, progress)
 }
@@ -262,7 +257,7 @@ fn check_target(path: &Path) -> Result<std::path::PathBuf, ExportError> {
     if path.is_dir() {
         return Err(ExportError::IsADirectory(path.to_path_buf()));
     }
-    existing_parent(path)
+    Ok(layout::existing_parent(path)?)
 }
 
 /// Streams `entries` (sorted here) into `FILE.tmp-XXXX` beside `path`, then
@@ -290,7 +285,7 @@ fn write_archive(
         destination: label,
         bytes: entries.iter().map(Entry::size).sum(),
     });
-    let result = (|| {
+    let result = (|| -> Result<u64, ExportError> {
         let mut out = TarOut {
             w: BufWriter::with_capacity(CHUNK, tmp.as_file()),
             written: 0,

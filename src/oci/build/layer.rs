@@ -39,55 +39,14 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+pub use crate::oci::build::layer_error::LayerError;
+use crate::oci::build::layer_error::read_err;
 use crate::oci::build::layer_tar::{self, EntryKind, TarHeader};
 use crate::oci::build::layer_walk::{Level, MountNode, Origin, Stat};
 use crate::oci::compress::pgzip::{self, GzipOptions, ParallelGzip};
 use crate::oci::digest::{Digest, HashingWriter};
-use crate::oci::store::{BlobStore, LayerMeta, StoreError};
+use crate::oci::store::{BlobStore, LayerMeta};
 use crate::progress::{Reporter, Task, TaskId};
-
-/// Why a layer could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum LayerError {
-    #[error("layer destination {dest:?} is not valid: {reason}")]
-    BadDest { dest: String, reason: &'static str },
-    #[error("layer source {path} cannot be used")]
-    Source {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{path} is a {kind}; a layer holds only files, directories and links")]
-    Unsupported { path: PathBuf, kind: &'static str },
-    #[error("{path} changed size while the layer was being written")]
-    Changed { path: PathBuf },
-    #[error("{dest} in the layer is a directory in one source and not in another ({sources:?})")]
-    Conflict { dest: String, sources: Vec<PathBuf> },
-    #[error("SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds since 1970-01-01")]
-    BadEpoch { value: String },
-    #[error("gzip level {0} is out of range 0..=9")]
-    BadLevel(u32),
-    #[error("writing the layer failed")]
-    Write {
-        #[source]
-        source: io::Error,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-pub(super) fn read_err(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_ {
-    move |source| LayerError::Read {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 fn write_err(source: io::Error) -> LayerError {
     LayerError::Write { source }

@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use crate::oci::build::layer::{LayerError, read_err};
+use crate::oci::build::layer_error::{LayerError, read_err};
 
 /// A destination path: the sources placed exactly here (in `add` order) and deeper ones.
 #[derive(Default)]

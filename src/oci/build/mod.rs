@@ -8,6 +8,7 @@
 //! builds of the same inputs give the same manifest digest on any machine.
 
 pub mod layer;
+mod layer_error;
 pub mod layer_tar;
 pub mod layer_walk;
 pub mod nix;
