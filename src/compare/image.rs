@@ -4,8 +4,9 @@
 //! per candidate) go this way; the loaded image is removed when dropped.
 
 use crate::oci::digest::Digest;
-use crate::oci::location::normalize_docker_reference;
-use crate::oci::publish::{Destination, ExportImage, export};
+use crate::oci::export::ExportImage;
+use crate::oci::location::{Destination, normalize_docker_reference};
+use crate::oci::publish::export;
 use crate::oci::store::BlobStore;
 use crate::progress::Reporter;
 use crate::runner::{LoadedImage, PodmanRunner, cleanup};

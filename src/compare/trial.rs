@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::loadgen::{self, BenchResult, ConfigError, LoadConfig, LoadError, Progress};
-use crate::oci::publish::ExportError;
+use crate::oci::export::ExportError;
 use crate::oci::store::BlobStore;
 use crate::progress::Reporter;
 use crate::runner::{LoadedImage, PodmanRunner, RunnerError, RunningContainer, StartOptions};
