@@ -9,6 +9,8 @@
 use std::fmt;
 
 use ocibench::compare::config::ConfigError as CompareConfigError;
+use ocibench::compare::experiment::ExperimentError;
+use ocibench::compare::trial::TrialError;
 use ocibench::loadgen::{ConfigError as LoadConfigError, LoadError};
 use ocibench::oci::build::BuildError;
 use ocibench::oci::build::layer::LayerError;
@@ -133,6 +135,8 @@ pub fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>,
         CompareConfigError,
         BuildError,
         PublishError,
+        TrialError,
+        ExperimentError,
     );
     None
 }
@@ -409,16 +413,11 @@ impl Explain for RunnerError {
             RunnerError::NotReady(_) => {
                 "check --port (the port the service listens on inside the container) and --health; or raise --startup-timeout".into()
             }
-            RunnerError::LoadConfig(e) => return e.hint(),
-            RunnerError::Load(e) => return e.hint(),
             RunnerError::Interrupted => return None,
         })
     }
     fn exit_kind(&self) -> ExitKind {
-        match self {
-            RunnerError::LoadConfig(_) => ExitKind::Usage,
-            _ => ExitKind::Runtime,
-        }
+        ExitKind::Runtime
     }
 }
 
@@ -573,6 +572,47 @@ impl Explain for PublishError {
         match self {
             PublishError::Export(e) => e.exit_kind(),
             PublishError::Push(e) => e.exit_kind(),
+        }
+    }
+}
+
+/// `TrialError` wraps podman's and the export's errors transparently (their
+/// Display is the inner error's), so the chain walk never meets them: delegate.
+impl Explain for TrialError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            TrialError::Runner(e) => e.hint(),
+            TrialError::Export(e) => e.hint(),
+            TrialError::LoadConfig(e) => e.hint(),
+            TrialError::Load(e) => e.hint(),
+            TrialError::Scratch(_) | TrialError::ImageName(_) => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            TrialError::Runner(e) => e.exit_kind(),
+            TrialError::Export(e) => e.exit_kind(),
+            TrialError::LoadConfig(_) => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+/// The experiment's errors name the candidate; the cause in the chain explains.
+impl Explain for ExperimentError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ExperimentError::Base { .. } => Some(
+                "a base is an image reference (REGISTRY/REPO:TAG) or oci:/oci-archive:/docker-archive:"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            ExperimentError::Base { .. } => ExitKind::Usage,
+            _ => ExitKind::Runtime,
         }
     }
 }

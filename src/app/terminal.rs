@@ -1,13 +1,43 @@
-//! Terminal progress bars (indicatif): the binary's implementation of `Reporter`.
-//! Drawn only when stderr is a terminal and `--quiet` is off.
+//! Everything the binary draws on stderr: progress bars (indicatif, the
+//! binary's `Reporter`), the load's progress bar, status lines, and the
+//! observers that turn the library's events (`compare::trial`,
+//! `compare::experiment`) into those lines. Bars are drawn only when stderr is a
+//! terminal and `--quiet` is off; status lines never panic, even when stderr is
+//! closed (`eprintln!` would).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use ocibench::compare::config::Candidate;
+use ocibench::compare::experiment::ExperimentObserver;
+use ocibench::compare::trial::{TrialObserver, TrialOutcome};
+use ocibench::loadgen::{LoadConfig, Progress, Stop};
+use ocibench::oci::digest::Digest;
+use ocibench::oci::pull::ImageSize;
 use ocibench::progress::{NoProgress, Reporter, Task, TaskId, next_task_id};
 use ocibench::report::units::human_bytes;
+use ocibench::runner::RunningContainer;
+
+/// One status line on stderr; a closed or broken stderr is ignored.
+pub fn status(line: fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `interrupted` (SIGINT) or `terminated`, for the line a signal handler prints.
+pub fn signal_word(signal: i32) -> &'static str {
+    if signal == libc::SIGINT {
+        "interrupted"
+    } else {
+        "terminated"
+    }
+}
 
 /// One bar per task (layer, blob, output), under a shared `MultiProgress`.
 pub struct Bars {
@@ -91,5 +121,134 @@ pub fn reporter(show: bool) -> Box<dyn Reporter> {
         Box::new(Bars::new())
     } else {
         Box::new(NoProgress)
+    }
+}
+
+/// Draws the load's bar on stderr until `done`, polling the library's counter.
+pub fn draw_load_progress(config: &LoadConfig, progress: &Progress, done: &AtomicBool) {
+    let bar = match config.stop {
+        Stop::Requests(n) => {
+            let bar = ProgressBar::new(n);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        }
+        Stop::Duration(d) => {
+            let bar = ProgressBar::new(d.as_millis() as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        }
+    };
+    let started = std::time::Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        let n = progress.finished();
+        let secs = started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        match config.stop {
+            Stop::Requests(_) => {
+                bar.set_position(n);
+                bar.set_message(format!("{rate:.0} req/s"));
+            }
+            Stop::Duration(_) => {
+                bar.set_position(started.elapsed().as_millis() as u64);
+                bar.set_message(format!("{n} requests, {rate:.0} req/s"));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+}
+
+/// The library's events as status lines and the load's bar: `progress` lines
+/// (containers, podman loads, the bar) on a terminal only, as every bar;
+/// `summary` lines (what is built, each round's result) unless `--quiet`.
+pub struct CliObserver {
+    progress: bool,
+    summary: bool,
+    bar: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
+}
+
+impl CliObserver {
+    pub fn new(progress: bool, summary: bool) -> Self {
+        CliObserver {
+            progress,
+            summary,
+            bar: Mutex::new(None),
+        }
+    }
+}
+
+impl TrialObserver for CliObserver {
+    fn container_started(&self, c: &RunningContainer) {
+        if self.progress {
+            status(format_args!(
+                "Started {} (127.0.0.1:{} -> {})",
+                c.name(),
+                c.host_port(),
+                c.container_port()
+            ));
+        }
+    }
+    fn container_ready(&self, _c: &RunningContainer, startup: Duration) {
+        if self.progress {
+            status(format_args!(
+                "Ready after {:.1} ms",
+                startup.as_secs_f64() * 1000.0
+            ));
+        }
+    }
+    fn load_started(&self, config: &LoadConfig, progress: &Progress) {
+        if !self.progress {
+            return;
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let (config, progress, flag) = (config.clone(), progress.clone(), done.clone());
+        let handle = std::thread::spawn(move || draw_load_progress(&config, &progress, &flag));
+        *self.bar.lock().unwrap_or_else(|p| p.into_inner()) = Some((done, handle));
+    }
+    fn load_finished(&self) {
+        if let Some((done, handle)) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            done.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl ExperimentObserver for CliObserver {
+    fn building(&self, c: &Candidate) {
+        if self.summary {
+            status(format_args!("==> {}: building on {}", c.name, c.base));
+        }
+    }
+    fn loading(&self, _c: &Candidate, manifest: &Digest) {
+        if self.progress {
+            status(format_args!("Loading {manifest} into podman"));
+        }
+    }
+    fn prepared(&self, _c: &Candidate, size: &ImageSize) {
+        if self.summary {
+            status(format_args!(
+                "    {} on disk, {} compressed",
+                human_bytes(size.uncompressed_bytes),
+                human_bytes(size.compressed_bytes)
+            ));
+        }
+    }
+    fn trial_finished(&self, round: usize, rounds: usize, c: &Candidate, o: &TrialOutcome) {
+        if self.summary {
+            status(format_args!(
+                "    round {round}/{rounds}: {:<20} {:>10.1} req/s  (start-up {:.0} ms)",
+                c.name,
+                o.bench.requests_per_second,
+                o.startup.as_secs_f64() * 1000.0
+            ));
+        }
     }
 }

@@ -1,37 +1,25 @@
-//! `ocibench compare`: the whole experiment. Builds the application on every
-//! candidate base, then, round after round in rotating order, runs each in a fresh
-//! podman container and loads it; the measurements go to `report` for analysis.
+//! `ocibench compare`: the whole experiment of DESIGN.md's "Origin", done properly.
+//!
+//! Builds the application on every candidate base, loads each image into podman,
+//! then, round after round in rotating order, runs each in a fresh container and
+//! loads it; the measurements go to `report` for analysis. This is the one
+//! module that composes the others: `oci` builds, `runner` runs containers,
+//! `loadgen` loads them, `report` analyses; `oci`, `runner` and `loadgen` know
+//! none of the others.
+//!
+//! - `config`: `ocibench.toml`, validated;
+//! - `schedule`: the rotating order of the rounds;
+//! - `trial`: one container, start to removal, with one measured load;
+//! - `experiment`: build all, load all, the rounds, the measurements, behind a
+//!   `Lab` trait, so the loop is tested without podman;
+//! - `image`: a stored image into podman (`run` and `lab` share it);
+//! - `lab`: the real `Lab`: images built into the cache and loaded into podman.
 
 pub mod config;
+pub mod experiment;
+pub mod image;
+pub mod lab;
+pub mod schedule;
+pub mod trial;
 
-/// The order of the candidates in each round: rotated by one each round, so that
-/// every candidate runs first, second, ... equally often and slow drift of the
-/// machine (thermal, other load) spreads evenly instead of favouring one position.
-pub fn schedule(candidates: usize, rounds: u32) -> Vec<Vec<usize>> {
-    (0..rounds as usize)
-        .map(|r| {
-            (0..candidates)
-                .map(|i| (i + r) % candidates.max(1))
-                .collect()
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rounds_rotate() {
-        assert_eq!(
-            super::schedule(3, 4),
-            vec![vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1], vec![0, 1, 2]]
-        );
-        assert_eq!(super::schedule(1, 2), vec![vec![0], vec![0]]);
-        // Each candidate takes each position equally often over a full cycle.
-        let s = super::schedule(4, 4);
-        for pos in 0..4 {
-            let mut seen: Vec<usize> = s.iter().map(|r| r[pos]).collect();
-            seen.sort();
-            assert_eq!(seen, vec![0, 1, 2, 3]);
-        }
-    }
-}
+pub use schedule::schedule;

@@ -1,8 +1,8 @@
 //! The HTTP load generator behind `ocibench bench` (hyper 1.x on tokio).
 //!
-//! Knows nothing of `oci`: it takes a `LoadConfig` and returns a finished result.
-//! It never prints: `run` returns a `BenchResult`, `write_summary` renders one
-//! into any writer, and `Progress` is a counter the caller may poll.
+//! Knows nothing of `oci` or `runner`: it takes a `LoadConfig` and returns a finished result.
+//! It never prints: `run` returns a `BenchResult` (`report::bench` renders it as
+//! ab's text), and `Progress` is a counter the caller may poll.
 //!
 //! ```no_run
 //! use ocibench::loadgen::{LoadConfig, Progress, run};
@@ -19,7 +19,7 @@
 //! connection, error kinds), `deadline` (timeouts without a timer per
 //! request), `worker` (the per-thread hot loop), `histogram`
 //! (HdrHistogram latencies), `result` (tallies and the serde result), `run`
-//! (threads, limits, merge), `summary` (the ab-style text).
+//! (threads, limits, merge).
 
 pub mod config;
 pub mod connection;
@@ -27,11 +27,9 @@ pub mod deadline;
 pub mod histogram;
 pub mod result;
 pub mod run;
-pub mod summary;
 pub mod worker;
 
 pub use config::{ConfigError, LoadConfig, LoadConfigBuilder, Stop};
 pub use histogram::{LatencyHistogram, LatencyMs};
 pub use result::{BenchResult, ErrorCounts, ErrorKind};
 pub use run::{LoadError, Progress, run};
-pub use summary::write_summary;

@@ -1,6 +1,8 @@
-//! The comparison report: from finished measurements (`CompareInput`, filled
-//! by `compare`) to statistics and a recommendation (`analyze` -> `Report`),
-//! and from a `Report` to each output format.
+//! Every renderer of finished results. Mostly the comparison report: from
+//! finished measurements (`CompareInput`, filled by `compare`) to statistics and
+//! a recommendation (`analyze` -> `Report`), and from a `Report` to each output
+//! format; also the text of one load (`bench`, ab's layout) and of one
+//! `ocibench run` (`run`).
 //!
 //! Everything here is a pure function of its input: no clock, no I/O but the
 //! writer handed in, no randomness. Measurement never prints; formats never
@@ -9,13 +11,16 @@
 //! Each format is one small file with `write(&Report, impl io::Write)` and
 //! `render(&Report) -> Vec<u8>`: `table` (the terminal), `markdown` (the table
 //! people paste in their docs), `json` (`compare --json`, DESIGN.md's schema),
-//! `svg` (a self-contained chart).
+//! `svg` (a self-contained chart). `bench` and `run` render a `BenchResult` and
+//! a `RunReport` the same way.
 
 mod analyze;
+pub mod bench;
 pub mod image;
 pub mod json;
 pub mod markdown;
 mod recommend;
+pub mod run;
 pub mod stats;
 pub mod svg;
 pub mod table;
@@ -23,7 +28,7 @@ pub mod units;
 mod warnings;
 
 #[cfg(test)]
-mod sample;
+pub(crate) mod sample;
 
 use std::io;
 

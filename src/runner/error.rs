@@ -7,8 +7,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::loadgen::{ConfigError, LoadError};
-
 /// The last lines a container wrote (stdout and stderr, interleaved as podman kept them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerLogs {
@@ -90,10 +88,6 @@ pub enum RunnerError {
         .0.name, .0.url, humantime::format_duration(.0.timeout), .0.last_probe, .0.logs
     )]
     NotReady(Box<ContainerFailure>),
-    #[error("the load configuration is invalid")]
-    LoadConfig(#[source] ConfigError),
-    #[error("the load could not run")]
-    Load(#[source] LoadError),
     #[error("interrupted: containers are being removed")]
     Interrupted,
 }

@@ -1,5 +1,6 @@
-//! Running images with podman: load, start, wait until healthy, load-test,
-//! sample memory and CPU, and always remove what was created.
+//! Running images with podman: load, start, wait until healthy, sample memory
+//! and CPU, and always remove what was created. It knows nothing of the load
+//! generator: a trial (`compare::trial`) puts the two together.
 //!
 //! `PodmanRunner` wraps the `podman` command (daemonless, no API socket). It
 //! works where podman's defaults fail (see ENVIRONMENT.md): it picks runc when
@@ -7,23 +8,21 @@
 //! limits. Every container is named `ocibench-...` and labelled `ocibench=1`
 //! (`podman ps -a --filter label=ocibench=1` shows them), removed on drop, on
 //! errors, on panics (drop runs on unwind) and on SIGINT/SIGTERM (`cleanup`).
-//!
-//! A caller comparing images loads each once (`load`) and starts a fresh
-//! container per round (`run_once`). This module never prints; progress and
-//! phases go to a `RunObserver`.
+//! This module never prints.
 //!
 //! ```no_run
-//! use ocibench::loadgen::LoadConfig;
-//! use ocibench::runner::{NoObserver, PodmanRunner, RunSpec, RunnerOptions};
+//! use ocibench::runner::{PodmanRunner, RunnerOptions, StartOptions};
+//! # use std::time::Duration;
 //! # fn main() -> Result<(), ocibench::runner::RunnerError> {
 //! let runner = PodmanRunner::new(RunnerOptions::default())?;
 //! let image = runner.load("app.tar".as_ref())?; // a docker-archive; removed on drop
-//! let spec = RunSpec { health_path: "/health".into(), ..RunSpec::new(8080) };
-//! let load = |url: &str| LoadConfig::builder(url).requests(1000).concurrency(100).build();
-//! for _round in 0..5 {
-//!     let o = runner.run_once(&image, &spec, &load, &NoObserver)?;
-//!     println!("{:.0} req/s, up in {:?}", o.bench.requests_per_second, o.startup);
-//! }
+//! let container = runner.start(&image, 8080, &StartOptions::default())?;
+//! let startup = container.wait_ready("/health", Duration::from_secs(60))?;
+//! let sampler = container.sample_memory();
+//! // ... load http://127.0.0.1:PORT/ (container.url("/")) ...
+//! let usage = sampler.stop();
+//! container.remove()?; // also done on drop
+//! println!("up in {startup:?}, peak memory {:?} bytes", usage.peak_memory_bytes);
 //! # Ok(()) }
 //! ```
 
@@ -38,14 +37,13 @@ pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use container::{ContainerState, RunningContainer};
 pub use error::{ContainerFailure, ContainerLogs, RunnerError};
 pub use image::LoadedImage;
 pub use stats::{ResourceUsage, StatsSampler};
 
-use crate::loadgen::{self, BenchResult, ConfigError, LoadConfig, Progress};
 use cleanup::Resource;
 use podman::{HYBRID_CGROUPS, detached, output, raw_output};
 
@@ -72,79 +70,6 @@ pub struct StartOptions {
     /// Inserted in the name: `ocibench-PREFIX-IMAGEID-RANDOM`.
     pub name_prefix: Option<String>,
 }
-
-/// One measured run of an image: what `run_once` does.
-#[derive(Debug, Clone)]
-pub struct RunSpec {
-    /// The port the service listens on inside the container.
-    pub container_port: u16,
-    /// Must answer 2xx before the load starts.
-    pub health_path: String,
-    /// What the load hits (`/`, `/api?q=1`).
-    pub path: String,
-    /// From `podman run` to the first 2xx of `health_path`.
-    pub startup_timeout: Duration,
-    pub env: Vec<String>,
-    pub extra_args: Vec<String>,
-    pub name_prefix: Option<String>,
-}
-
-impl RunSpec {
-    /// A spec with the usual defaults: health and load on `/`, 60 s to start.
-    pub fn new(container_port: u16) -> RunSpec {
-        RunSpec {
-            container_port,
-            health_path: "/".into(),
-            path: "/".into(),
-            startup_timeout: Duration::from_secs(60),
-            env: Vec::new(),
-            extra_args: Vec::new(),
-            name_prefix: None,
-        }
-    }
-
-    fn start_options(&self) -> StartOptions {
-        StartOptions {
-            env: self.env.clone(),
-            extra_args: self.extra_args.clone(),
-            name_prefix: self.name_prefix.clone(),
-        }
-    }
-}
-
-/// What one `run_once` measured.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    /// The container's name (it no longer exists).
-    pub container: String,
-    /// From the `podman run` call to the first 2xx answer of the health path.
-    pub startup: Duration,
-    /// Highest memory use seen during the load (`podman stats`).
-    pub peak_memory_bytes: Option<u64>,
-    /// Highest CPU use between two samples, in percent of one core.
-    pub cpu_percent_peak: Option<f64>,
-    /// CPU use over the load, in percent of one core (tells whether the
-    /// service or the load generator was the bottleneck).
-    pub cpu_percent_mean: Option<f64>,
-    pub bench: BenchResult,
-}
-
-/// Builds the load for a container's URL (`http://127.0.0.1:PORT/path`).
-pub type LoadFor<'a> = dyn Fn(&str) -> Result<LoadConfig, ConfigError> + 'a;
-
-/// Phases of `run_once`, for progress display. All methods default to nothing.
-pub trait RunObserver {
-    fn container_started(&self, _container: &RunningContainer) {}
-    fn container_ready(&self, _container: &RunningContainer, _startup: Duration) {}
-    /// The measured load starts; poll `progress` for finished requests.
-    fn load_started(&self, _config: &LoadConfig, _progress: &Progress) {}
-    fn load_finished(&self) {}
-}
-
-/// An observer that ignores everything.
-pub struct NoObserver;
-
-impl RunObserver for NoObserver {}
 
 /// podman, found and probed; see the module header.
 #[derive(Debug)]
@@ -293,40 +218,6 @@ impl PodmanRunner {
             return Err(podman::failed("podman run", &out));
         }
         Err(RunnerError::PortsBusy { attempts })
-    }
-
-    /// Starts a fresh container of `image`, waits for `spec.health_path`, runs
-    /// the load `load_for` builds for its URL while sampling memory and CPU, and
-    /// removes the container (also when anything fails).
-    pub fn run_once(
-        &self,
-        image: &LoadedImage,
-        spec: &RunSpec,
-        load_for: &LoadFor<'_>,
-        observer: &dyn RunObserver,
-    ) -> Result<RunOutcome, RunnerError> {
-        let container = self.start(image, spec.container_port, &spec.start_options())?;
-        observer.container_started(&container);
-        let startup = container.wait_ready(&spec.health_path, spec.startup_timeout)?;
-        observer.container_ready(&container, startup);
-        let config = load_for(&container.url(&spec.path)).map_err(RunnerError::LoadConfig)?;
-        let sampler = container.sample_memory();
-        let progress = Progress::new();
-        observer.load_started(&config, &progress);
-        let result = loadgen::run(&config, &progress);
-        let usage = sampler.stop();
-        observer.load_finished();
-        let bench = result.map_err(RunnerError::Load)?;
-        let name = container.name().to_string();
-        container.remove()?;
-        Ok(RunOutcome {
-            container: name,
-            startup,
-            peak_memory_bytes: usage.peak_memory_bytes,
-            cpu_percent_peak: usage.cpu_percent_peak,
-            cpu_percent_mean: usage.cpu_percent_mean,
-            bench,
-        })
     }
 }
 

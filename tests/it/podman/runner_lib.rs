@@ -1,5 +1,5 @@
-//! `PodmanRunner` as `compare` uses it: load an image once, start a fresh
-//! container per round, measure, and leave nothing behind. Real podman; the
+//! `PodmanRunner` as `compare` uses it (through `compare::trial`): load an image
+//! once, start a fresh container per round, measure, and leave nothing behind. Real podman; the
 //! busybox fixture (its `httpd` serves `INDEX_HTML` on 8080) exported to a
 //! docker-archive by skopeo, not by ocibench.
 
@@ -9,10 +9,9 @@ use std::time::Duration;
 use crate::support::podman::{busybox_image_lock, unique_name};
 use crate::support::tools::run_stdout;
 use crate::support::{Variant, export_fixture, require};
+use ocibench::compare::trial::{NoObserver, TrialError, TrialSpec, run_trial};
 use ocibench::loadgen::LoadConfig;
-use ocibench::runner::{
-    NoObserver, PodmanRunner, RunSpec, RunnerError, RunnerOptions, StartOptions, limits,
-};
+use ocibench::runner::{PodmanRunner, RunnerError, RunnerOptions, StartOptions, limits};
 
 fn runner() -> PodmanRunner {
     require("podman", "podman");
@@ -64,10 +63,10 @@ fn one_load_many_rounds_each_in_a_fresh_container() {
     assert!(!image.existed);
     assert_eq!(image.id.len(), 64, "{image:?}");
 
-    let spec = RunSpec {
+    let spec = TrialSpec {
         name_prefix: Some(unique_name("rounds")),
         startup_timeout: Duration::from_secs(60),
-        ..RunSpec::new(8080)
+        ..TrialSpec::new(8080)
     };
     let load = |url: &str| {
         LoadConfig::builder(url)
@@ -77,7 +76,7 @@ fn one_load_many_rounds_each_in_a_fresh_container() {
     };
     let mut names = Vec::new();
     for _ in 0..2 {
-        let o = runner.run_once(&image, &spec, &load, &NoObserver).unwrap();
+        let o = run_trial(&runner, &image, &spec, &load, &NoObserver).unwrap();
         assert_eq!((o.bench.completed, o.bench.successful), (100, 100));
         assert!(o.startup > Duration::ZERO);
         assert!(o.peak_memory_bytes.unwrap() > 0, "{o:?}");
@@ -160,18 +159,16 @@ fn a_wrong_port_is_not_ready_with_the_logs() {
     let runner = runner();
     let (_dir, path, _name) = archive("port");
     let image = runner.load(&path).unwrap();
-    let spec = RunSpec {
+    let spec = TrialSpec {
         // Nothing listens on 9999 inside the container.
         startup_timeout: Duration::from_secs(2),
         name_prefix: Some(unique_name("port")),
-        ..RunSpec::new(9999)
+        ..TrialSpec::new(9999)
     };
     let load = |url: &str| LoadConfig::builder(url).requests(1).build();
-    let err = runner
-        .run_once(&image, &spec, &load, &NoObserver)
-        .unwrap_err();
+    let err = run_trial(&runner, &image, &spec, &load, &NoObserver).unwrap_err();
     match &err {
-        RunnerError::NotReady(f) => {
+        TrialError::Runner(RunnerError::NotReady(f)) => {
             assert!(f.url.ends_with('/'), "{err}");
             assert_eq!(f.state, "is running", "{err}");
             assert!(!container_exists(&f.name), "{} left", f.name);

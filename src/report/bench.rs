@@ -1,5 +1,7 @@
-//! The ab-compatible text report: a pure function of a `BenchResult` written
-//! into any `io::Write`, so tests render into a `Vec<u8>`.
+//! The ab-compatible text report of one load (`ocibench bench`, `ocibench run`):
+//! a pure function of a `BenchResult` written into any `io::Write`, so tests
+//! render into a `Vec<u8>`. It lives with the other renderers, not in `loadgen`,
+//! so the load generator only measures.
 //!
 //! Lines keep ab's labels (people grep for "Requests per second"), with the
 //! additions ab lacks: failed requests by kind, status codes, p99.9, latency
@@ -7,7 +9,7 @@
 
 use std::io::{self, Write};
 
-use super::result::BenchResult;
+use crate::loadgen::BenchResult;
 
 /// Writes the human report of `r`.
 pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Result<()> {

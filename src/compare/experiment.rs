@@ -1,0 +1,244 @@
+//! The experiment: build the application on every candidate base, make each
+//! image ready to run, then `repeats` rounds in rotating order (`schedule`), a
+//! fresh container per trial, collecting what `report::analyze` needs: every
+//! run's load result, start-up time, peak memory, the service's CPU and the load
+//! generator's share of its own CPU.
+//!
+//! The loop knows the lab only through the `Lab` trait (prepare a candidate, run
+//! one trial of it), so its rules are unit-tested with a mock lab and no podman:
+//! the rotation, a fresh container per trial, every prepared image removed when
+//! any step fails, and the CPU-share arithmetic. `lab::PodmanLab` is the real one.
+//! Nothing here prints: progress goes to an `ExperimentObserver`.
+
+use std::time::Instant;
+
+use crate::oci::build::BuildError;
+use crate::oci::digest::Digest;
+use crate::oci::location::TransportError;
+use crate::oci::pull::ImageSize;
+use crate::report::{self, CandidateRuns, CompareInput, LoadSummary, Report};
+
+use super::config::{Candidate, CompareConfig};
+use super::schedule;
+use super::trial::{NoObserver, TrialError, TrialObserver, TrialOutcome};
+
+/// Where candidates are prepared and tried: podman (`lab::PodmanLab`), or a mock.
+pub trait Lab {
+    /// A candidate's image, ready for trials; dropping it removes it from the lab.
+    type Image;
+    /// Builds the application on `candidate`'s base and makes it ready to run.
+    fn prepare(
+        &self,
+        candidate: &Candidate,
+        observer: &dyn ExperimentObserver,
+    ) -> Result<Prepared<Self::Image>, ExperimentError>;
+    /// One trial of `image`: a fresh container, started, loaded and removed
+    /// before this returns, also when it fails.
+    fn trial(
+        &self,
+        image: &Self::Image,
+        observer: &dyn TrialObserver,
+    ) -> Result<TrialOutcome, TrialError>;
+}
+
+/// A candidate, built and ready for trials.
+pub struct Prepared<I> {
+    pub image: I,
+    /// The built image's sizes.
+    pub size: ImageSize,
+}
+
+/// Phases of the experiment, for status lines. All methods default to nothing;
+/// the trial's own phases come through `TrialObserver`.
+pub trait ExperimentObserver: TrialObserver {
+    /// `candidate`'s image is about to be built.
+    fn building(&self, _candidate: &Candidate) {}
+    /// The built image (`manifest`) is being loaded into the lab.
+    fn loading(&self, _candidate: &Candidate, _manifest: &Digest) {}
+    /// `candidate` is built and ready for trials.
+    fn prepared(&self, _candidate: &Candidate, _size: &ImageSize) {}
+    /// A trial of `candidate` finished; `round` counts from 1 to `rounds`.
+    fn trial_finished(
+        &self,
+        _round: usize,
+        _rounds: usize,
+        _candidate: &Candidate,
+        _outcome: &TrialOutcome,
+    ) {
+    }
+}
+
+impl ExperimentObserver for NoObserver {}
+
+/// Why the experiment stopped. Every image prepared so far has been removed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error("candidate {name}: base {base:?}")]
+    Base {
+        name: String,
+        base: String,
+        #[source]
+        source: TransportError,
+    },
+    /// The candidate is boxed to keep every `Result` small (`BuildError` is large).
+    #[error("building candidate {} on {}", .candidate.name, .candidate.base)]
+    Build {
+        candidate: Box<Candidate>,
+        #[source]
+        source: BuildError,
+    },
+    #[error("loading candidate {name} into podman")]
+    Load {
+        name: String,
+        #[source]
+        source: TrialError,
+    },
+    #[error("round {round} of candidate {name}")]
+    Trial {
+        round: usize,
+        name: String,
+        #[source]
+        source: TrialError,
+    },
+}
+
+/// Runs the whole experiment `config` describes in `lab` and analyses it.
+pub fn run<L: Lab>(
+    lab: &L,
+    config: &CompareConfig,
+    observer: &dyn ExperimentObserver,
+) -> Result<Report, ExperimentError> {
+    let input = measure(lab, config, observer, &ProcessClock::new())?;
+    Ok(report::analyze(input))
+}
+
+/// Where the experiment reads time: this process's CPU and the wall clock.
+/// A trait so the tests can drive both.
+trait Clock {
+    /// CPU seconds (user + system, all threads) this process has used so far.
+    fn cpu_seconds(&self) -> f64;
+    /// Wall-clock seconds since a fixed point.
+    fn wall_seconds(&self) -> f64;
+}
+
+struct ProcessClock(Instant);
+
+impl ProcessClock {
+    fn new() -> Self {
+        ProcessClock(Instant::now())
+    }
+}
+
+impl Clock for ProcessClock {
+    fn cpu_seconds(&self) -> f64 {
+        // SAFETY: getrusage fills the struct we pass; RUSAGE_SELF is always valid.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+            return 0.0;
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(u.ru_utime) + tv(u.ru_stime)
+    }
+    fn wall_seconds(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+/// The load generator's share of the CPU it had during one trial: the process's
+/// CPU seconds over the whole trial (the start-up wait included, so at most the
+/// trial's wall time) over the load's threads × the load's wall time. An upper
+/// bound on the generator's share, at most 1.
+pub fn generator_cpu_share(
+    cpu_seconds: f64,
+    trial_wall_seconds: f64,
+    load_threads: usize,
+    load_seconds: f64,
+) -> f64 {
+    let load_secs = load_seconds.max(1e-9);
+    let cpu = cpu_seconds.max(0.0);
+    (cpu.min(trial_wall_seconds) / (load_threads.max(1) as f64 * load_secs)).min(1.0)
+}
+
+/// Prepares every candidate, then runs the rounds; the measurements, unanalysed.
+fn measure<L: Lab>(
+    lab: &L,
+    config: &CompareConfig,
+    observer: &dyn ExperimentObserver,
+    clock: &dyn Clock,
+) -> Result<CompareInput, ExperimentError> {
+    // 1. Build every candidate and make it ready. An error drops `prepared`,
+    // which removes the images prepared so far.
+    let mut prepared = Vec::with_capacity(config.candidates.len());
+    for c in &config.candidates {
+        observer.building(c);
+        let p = lab.prepare(c, observer)?;
+        observer.prepared(c, &p.size);
+        prepared.push(p);
+    }
+
+    // 2. Rounds in rotating order, a fresh container each trial.
+    let mut runs: Vec<CandidateRuns> = config
+        .candidates
+        .iter()
+        .zip(&prepared)
+        .map(|(c, p)| CandidateRuns {
+            name: c.name.clone(),
+            base: c.base.clone(),
+            image: p.size.clone(),
+            startup_ms: Vec::new(),
+            peak_memory_bytes: Vec::new(),
+            service_cpu_percent: Vec::new(),
+            generator_cpu_share: Vec::new(),
+            runs: Vec::new(),
+        })
+        .collect();
+    let rounds = schedule(config.candidates.len(), config.load.repeats);
+    for (r, order) in rounds.iter().enumerate() {
+        for &i in order {
+            let candidate = &config.candidates[i];
+            let (cpu_before, wall_before) = (clock.cpu_seconds(), clock.wall_seconds());
+            let outcome = lab.trial(&prepared[i].image, observer).map_err(|source| {
+                ExperimentError::Trial {
+                    round: r + 1,
+                    name: candidate.name.clone(),
+                    source,
+                }
+            })?;
+            let share = generator_cpu_share(
+                clock.cpu_seconds() - cpu_before,
+                clock.wall_seconds() - wall_before,
+                outcome.load_threads,
+                outcome.bench.total_seconds,
+            );
+            let c = &mut runs[i];
+            c.startup_ms.push(outcome.startup.as_secs_f64() * 1000.0);
+            if let Some(m) = outcome.peak_memory_bytes {
+                c.peak_memory_bytes.push(m);
+            }
+            // The mean over the load says whether the service was saturated;
+            // a peak between two samples can overstate it.
+            if let Some(p) = outcome.cpu_percent_mean.or(outcome.cpu_percent_peak) {
+                c.service_cpu_percent.push(p);
+            }
+            c.generator_cpu_share.push(share);
+            observer.trial_finished(r + 1, rounds.len(), candidate, &outcome);
+            c.runs.push(outcome.bench);
+        }
+    }
+    drop(prepared); // removes the images from the lab
+
+    Ok(CompareInput {
+        candidates: runs,
+        load: LoadSummary {
+            requests: config.load.requests,
+            concurrency: config.load.concurrency,
+            keepalive: config.load.keepalive,
+            warmup: config.load.warmup,
+            repeats: config.load.repeats,
+            path: config.app.path.clone(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

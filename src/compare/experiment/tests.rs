@@ -1,0 +1,376 @@
+//! The experiment's loop with a mock lab: no podman, no build, a fake clock.
+//! The mock logs every image and container it creates and removes, so the tests
+//! check the loop's promises from the outside.
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::loadgen::result::Tally;
+use crate::runner::RunnerError;
+
+/// What the mock lab did, in order, and the fake clock it advances.
+#[derive(Default)]
+struct Log {
+    events: RefCell<Vec<String>>,
+    live_images: Cell<i32>,
+    live_containers: Cell<i32>,
+    /// The most containers alive at once.
+    peak_containers: Cell<i32>,
+    containers: Cell<u32>,
+    trials: Cell<u32>,
+    cpu: Cell<f64>,
+    wall: Cell<f64>,
+}
+
+impl Log {
+    fn push(&self, e: String) {
+        self.events.borrow_mut().push(e);
+    }
+    fn events(&self) -> Vec<String> {
+        self.events.borrow().clone()
+    }
+    fn starts(&self) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.starts_with("start "))
+            .collect()
+    }
+}
+
+impl Clock for Log {
+    fn cpu_seconds(&self) -> f64 {
+        self.cpu.get()
+    }
+    fn wall_seconds(&self) -> f64 {
+        self.wall.get()
+    }
+}
+
+struct MockImage<'a> {
+    name: String,
+    log: &'a Log,
+}
+
+impl Drop for MockImage<'_> {
+    fn drop(&mut self) {
+        self.log.push(format!("remove image {}", self.name));
+        self.log.live_images.set(self.log.live_images.get() - 1);
+    }
+}
+
+/// How much CPU and wall time one trial takes, and the load it reports.
+#[derive(Clone, Copy)]
+struct TrialCost {
+    cpu: f64,
+    wall: f64,
+    load_seconds: f64,
+    threads: usize,
+}
+
+const CHEAP: TrialCost = TrialCost {
+    cpu: 0.1,
+    wall: 1.0,
+    load_seconds: 0.5,
+    threads: 1,
+};
+
+struct MockLab<'a> {
+    log: &'a Log,
+    /// The candidate whose preparation fails.
+    fail_prepare: Option<&'static str>,
+    /// The trial (counted from 1 over the whole experiment) that fails.
+    fail_trial: Option<u32>,
+    cost: TrialCost,
+}
+
+impl<'a> MockLab<'a> {
+    fn new(log: &'a Log) -> Self {
+        MockLab {
+            log,
+            fail_prepare: None,
+            fail_trial: None,
+            cost: CHEAP,
+        }
+    }
+}
+
+impl<'a> Lab for MockLab<'a> {
+    type Image = MockImage<'a>;
+
+    fn prepare(
+        &self,
+        c: &Candidate,
+        _observer: &dyn ExperimentObserver,
+    ) -> Result<Prepared<MockImage<'a>>, ExperimentError> {
+        // Building costs CPU too; it must not count in any trial's share.
+        self.log.cpu.set(self.log.cpu.get() + 5.0);
+        self.log.wall.set(self.log.wall.get() + 5.0);
+        if self.fail_prepare == Some(c.name.as_str()) {
+            return Err(ExperimentError::Load {
+                name: c.name.clone(),
+                source: TrialError::Runner(RunnerError::PodmanMissing),
+            });
+        }
+        self.log.push(format!("load image {}", c.name));
+        self.log.live_images.set(self.log.live_images.get() + 1);
+        let mut size = crate::report::sample::image(&c.name, 1, 1);
+        size.compressed_bytes = c.name.len() as u64;
+        Ok(Prepared {
+            image: MockImage {
+                name: c.name.clone(),
+                log: self.log,
+            },
+            size,
+        })
+    }
+
+    fn trial(
+        &self,
+        image: &MockImage<'a>,
+        _observer: &dyn TrialObserver,
+    ) -> Result<TrialOutcome, TrialError> {
+        let log = self.log;
+        let n = log.containers.get() + 1;
+        log.containers.set(n);
+        log.trials.set(log.trials.get() + 1);
+        log.push(format!("start {} {}", image.name, n));
+        log.live_containers.set(log.live_containers.get() + 1);
+        log.peak_containers
+            .set(log.peak_containers.get().max(log.live_containers.get()));
+        log.cpu.set(log.cpu.get() + self.cost.cpu);
+        log.wall.set(log.wall.get() + self.cost.wall);
+        // The container goes on every path, as `RunningContainer` does on drop.
+        log.push(format!("remove container {n}"));
+        log.live_containers.set(log.live_containers.get() - 1);
+        if self.fail_trial == Some(log.trials.get()) {
+            return Err(TrialError::Runner(RunnerError::PortsBusy { attempts: 5 }));
+        }
+        let mut t = Tally::new();
+        t.response(200, 100, Duration::from_millis(3));
+        Ok(TrialOutcome {
+            container: format!("ocibench-mock-{n}"),
+            startup: Duration::from_millis(100 + u64::from(n)),
+            peak_memory_bytes: Some(1000 * u64::from(n)),
+            cpu_percent_peak: Some(90.0),
+            cpu_percent_mean: Some(50.0),
+            load_threads: self.cost.threads,
+            bench: t.into_result(
+                "http://127.0.0.1:1/",
+                1,
+                true,
+                Duration::from_secs_f64(self.cost.load_seconds),
+            ),
+        })
+    }
+}
+
+fn config(names: &[&str], repeats: u32) -> CompareConfig {
+    let mut toml = format!("[app]\nport = 8080\npath = \"/x\"\n[load]\nrepeats = {repeats}\n");
+    for n in names {
+        toml.push_str(&format!(
+            "[[candidate]]\nname = \"{n}\"\nbase = \"oci:/bases/{n}\"\n"
+        ));
+    }
+    CompareConfig::parse(&toml, Path::new("."), "test.toml", &|_| None).unwrap()
+}
+
+fn measure_with(lab: &MockLab<'_>, c: &CompareConfig) -> Result<CompareInput, ExperimentError> {
+    measure(lab, c, &NoObserver, lab.log)
+}
+
+#[test]
+fn rounds_rotate_the_order_of_the_trials() {
+    let log = Log::default();
+    let input = measure_with(&MockLab::new(&log), &config(&["a", "b", "c"], 4)).unwrap();
+    let order: Vec<String> = log
+        .starts()
+        .iter()
+        .map(|s| s.split(' ').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        order.join(""),
+        ["abc", "bca", "cab", "abc"].concat(),
+        "{:?}",
+        log.events()
+    );
+    // Results land with their candidate, whatever the position.
+    for c in &input.candidates {
+        assert_eq!(c.runs.len(), 4, "{}", c.name);
+        assert_eq!(c.startup_ms.len(), 4);
+        assert_eq!(c.image.compressed_bytes, c.name.len() as u64);
+        assert_eq!(c.base, format!("oci:/bases/{}", c.name));
+    }
+    assert_eq!(input.load.repeats, 4);
+    assert_eq!(input.load.path, "/x");
+}
+
+#[test]
+fn every_trial_gets_a_fresh_container_removed_before_the_next() {
+    let log = Log::default();
+    let input = measure_with(&MockLab::new(&log), &config(&["a", "b"], 3)).unwrap();
+    let events = log.events();
+    // All images are loaded before the first trial, and removed after the last.
+    let first_start = events.iter().position(|e| e.starts_with("start")).unwrap();
+    assert!(
+        events[..first_start]
+            .iter()
+            .all(|e| e.starts_with("load image"))
+    );
+    let trials: Vec<&String> = events
+        .iter()
+        .filter(|e| e.starts_with("start") || e.starts_with("remove container"))
+        .collect();
+    assert_eq!(trials.len(), 2 * 6, "{events:?}");
+    for (k, pair) in trials.chunks(2).enumerate() {
+        let n = k + 1;
+        assert!(pair[0].ends_with(&format!(" {n}")), "{pair:?}");
+        assert_eq!(pair[1], &format!("remove container {n}"));
+    }
+    assert_eq!(log.peak_containers.get(), 1);
+    assert_eq!(log.live_containers.get(), 0);
+    assert_eq!(log.live_images.get(), 0);
+    assert!(events.ends_with(&["remove image a".to_string(), "remove image b".to_string()]));
+    // One container's figures per run: start-up times differ run by run.
+    let a = &input.candidates[0];
+    assert_eq!(a.startup_ms, vec![101.0, 104.0, 105.0]);
+    assert_eq!(a.peak_memory_bytes, vec![1000, 4000, 5000]);
+    assert_eq!(a.service_cpu_percent, vec![50.0; 3]);
+}
+
+#[test]
+fn a_failing_trial_removes_every_image_and_names_round_and_candidate() {
+    let log = Log::default();
+    let lab = MockLab {
+        // The fifth trial: round 2 (b c a), the second in order: c.
+        fail_trial: Some(5),
+        ..MockLab::new(&log)
+    };
+    let err = measure_with(&lab, &config(&["a", "b", "c"], 3)).unwrap_err();
+    match &err {
+        ExperimentError::Trial {
+            round: 2,
+            name,
+            source: TrialError::Runner(RunnerError::PortsBusy { .. }),
+        } if name == "c" => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "round 2 of candidate c",
+        "the context, then the cause in the chain"
+    );
+    assert_eq!(log.trials.get(), 5, "no trial after the failure");
+    assert_eq!(log.live_containers.get(), 0);
+    assert_eq!(log.live_images.get(), 0, "{:?}", log.events());
+    let events = log.events();
+    let tail: Vec<&str> = events[events.len() - 3..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(tail, ["remove image a", "remove image b", "remove image c"]);
+}
+
+#[test]
+fn a_failing_preparation_removes_the_images_prepared_before_it() {
+    let log = Log::default();
+    let lab = MockLab {
+        fail_prepare: Some("b"),
+        ..MockLab::new(&log)
+    };
+    let err = measure_with(&lab, &config(&["a", "b", "c"], 2)).unwrap_err();
+    assert!(
+        matches!(&err, ExperimentError::Load { name, .. } if name == "b"),
+        "{err:?}"
+    );
+    assert_eq!(
+        log.events(),
+        ["load image a", "remove image a"],
+        "c is never prepared, nothing runs"
+    );
+    assert_eq!(log.live_images.get(), 0);
+}
+
+#[test]
+fn generator_share_counts_each_trial_alone() {
+    let log = Log::default();
+    // Each trial: 0.6 CPU seconds in 2 s of wall time, a 1.5 s load on 2 threads.
+    let lab = MockLab {
+        cost: TrialCost {
+            cpu: 0.6,
+            wall: 2.0,
+            load_seconds: 1.5,
+            threads: 2,
+        },
+        ..MockLab::new(&log)
+    };
+    let input = measure_with(&lab, &config(&["a", "b"], 2)).unwrap();
+    for c in &input.candidates {
+        // The 5 CPU seconds of each build are outside every trial.
+        for s in &c.generator_cpu_share {
+            assert!((s - 0.6 / (2.0 * 1.5)).abs() < 1e-12, "{s}");
+        }
+        assert_eq!(c.generator_cpu_share.len(), 2);
+    }
+}
+
+#[test]
+fn generator_share_arithmetic() {
+    // CPU over threads × load time.
+    assert!((generator_cpu_share(0.5, 3.0, 1, 1.0) - 0.5).abs() < 1e-12);
+    assert!((generator_cpu_share(1.5, 3.0, 2, 1.0) - 0.75).abs() < 1e-12);
+    // The CPU counted is at most the trial's wall time ...
+    assert!((generator_cpu_share(4.0, 1.0, 4, 1.0) - 0.25).abs() < 1e-12);
+    // ... the share at most 1, never negative, and a zero-length load is no division by zero.
+    assert_eq!(generator_cpu_share(3.0, 3.0, 1, 1.0), 1.0);
+    assert_eq!(generator_cpu_share(-0.1, 3.0, 1, 1.0), 0.0);
+    assert_eq!(generator_cpu_share(0.5, 1.0, 1, 0.0), 1.0);
+    // Zero threads count as one.
+    assert_eq!(
+        generator_cpu_share(0.5, 3.0, 0, 1.0),
+        generator_cpu_share(0.5, 3.0, 1, 1.0)
+    );
+}
+
+/// The observer's events, as status lines would show them.
+#[derive(Default)]
+struct Recorder(RefCell<Vec<String>>);
+
+impl TrialObserver for Recorder {}
+
+impl ExperimentObserver for Recorder {
+    fn building(&self, c: &Candidate) {
+        self.0.borrow_mut().push(format!("building {}", c.name));
+    }
+    fn prepared(&self, c: &Candidate, size: &ImageSize) {
+        self.0
+            .borrow_mut()
+            .push(format!("prepared {} {}", c.name, size.compressed_bytes));
+    }
+    fn trial_finished(&self, round: usize, rounds: usize, c: &Candidate, o: &TrialOutcome) {
+        self.0
+            .borrow_mut()
+            .push(format!("round {round}/{rounds} {} {}", c.name, o.container));
+    }
+}
+
+#[test]
+fn the_observer_hears_each_phase_in_order() {
+    let log = Log::default();
+    let rec = Recorder::default();
+    measure(&MockLab::new(&log), &config(&["a", "bb"], 2), &rec, &log).unwrap();
+    assert_eq!(
+        rec.0.into_inner(),
+        [
+            "building a",
+            "prepared a 1",
+            "building bb",
+            "prepared bb 2",
+            "round 1/2 a ocibench-mock-1",
+            "round 1/2 bb ocibench-mock-2",
+            "round 2/2 bb ocibench-mock-3",
+            "round 2/2 a ocibench-mock-4",
+        ]
+    );
+}

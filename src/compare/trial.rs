@@ -1,0 +1,168 @@
+//! One trial: one fresh container of a loaded image, started, waited on until
+//! healthy, warmed up and loaded by the load generator while its memory and CPU
+//! are sampled, and always removed.
+//!
+//! This is where podman (`runner`) and the load generator (`loadgen`) meet: the
+//! runner knows containers and nothing of the load, the load generator knows
+//! URLs and nothing of containers. `ocibench run` is one trial; `compare` runs
+//! one per candidate per round. Progress goes to a `TrialObserver`.
+
+use std::time::Duration;
+
+use crate::loadgen::{self, BenchResult, ConfigError, LoadConfig, LoadError, Progress};
+use crate::oci::export::ExportError;
+use crate::oci::store::BlobStore;
+use crate::progress::Reporter;
+use crate::runner::{LoadedImage, PodmanRunner, RunnerError, RunningContainer, StartOptions};
+
+use super::image::{StoredManifest, load_into_podman};
+
+/// How to run one trial of an image.
+#[derive(Debug, Clone)]
+pub struct TrialSpec {
+    /// The port the service listens on inside the container.
+    pub container_port: u16,
+    /// Must answer 2xx before the load starts.
+    pub health_path: String,
+    /// What the load hits (`/`, `/api?q=1`).
+    pub path: String,
+    /// From `podman run` to the first 2xx of `health_path`.
+    pub startup_timeout: Duration,
+    /// `K=V` (or `K`, taken from ocibench's environment), as `podman run -e`.
+    pub env: Vec<String>,
+    /// More `podman run` arguments, placed before the image.
+    pub extra_args: Vec<String>,
+    /// Inserted in the container's name: `ocibench-PREFIX-...`.
+    pub name_prefix: Option<String>,
+}
+
+impl TrialSpec {
+    /// A spec with the usual defaults: health and load on `/`, 60 s to start.
+    pub fn new(container_port: u16) -> TrialSpec {
+        TrialSpec {
+            container_port,
+            health_path: "/".into(),
+            path: "/".into(),
+            startup_timeout: Duration::from_secs(60),
+            env: Vec::new(),
+            extra_args: Vec::new(),
+            name_prefix: None,
+        }
+    }
+
+    fn start_options(&self) -> StartOptions {
+        StartOptions {
+            env: self.env.clone(),
+            extra_args: self.extra_args.clone(),
+            name_prefix: self.name_prefix.clone(),
+        }
+    }
+}
+
+/// What one trial measured.
+#[derive(Debug, Clone)]
+pub struct TrialOutcome {
+    /// The container's name (it no longer exists).
+    pub container: String,
+    /// From the `podman run` call to the first 2xx answer of the health path.
+    pub startup: Duration,
+    /// Highest memory use seen during the load (`podman stats`).
+    pub peak_memory_bytes: Option<u64>,
+    /// Highest CPU use between two samples, in percent of one core.
+    pub cpu_percent_peak: Option<f64>,
+    /// CPU use over the load, in percent of one core (tells whether the
+    /// service or the load generator was the bottleneck).
+    pub cpu_percent_mean: Option<f64>,
+    /// The load generator's worker threads (at least 1).
+    pub load_threads: usize,
+    pub bench: BenchResult,
+}
+
+/// Builds the load for a container's URL (`http://127.0.0.1:PORT/path`).
+pub type LoadFor<'a> = dyn Fn(&str) -> Result<LoadConfig, ConfigError> + 'a;
+
+/// Phases of a trial, for progress display. All methods default to nothing.
+pub trait TrialObserver {
+    fn container_started(&self, _container: &RunningContainer) {}
+    fn container_ready(&self, _container: &RunningContainer, _startup: Duration) {}
+    /// The measured load starts; poll `progress` for finished requests.
+    fn load_started(&self, _config: &LoadConfig, _progress: &Progress) {}
+    fn load_finished(&self) {}
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+
+impl TrialObserver for NoObserver {}
+
+/// Why a trial, or getting its image into podman (`image::load_into_podman`), failed.
+///
+/// `Runner` and `Export` are transparent: their own message says it all
+/// (`container ... did not answer ...`), as it did before the trial had a type of
+/// its own; `app::explain` asks the error inside for the hint.
+#[derive(Debug, thiserror::Error)]
+pub enum TrialError {
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    #[error("the load configuration is invalid")]
+    LoadConfig(#[source] ConfigError),
+    #[error("the load could not run")]
+    Load(#[source] LoadError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("creating a scratch directory in the cache")]
+    Scratch(#[source] std::io::Error),
+    #[error("internal image name: {0}")]
+    ImageName(&'static str),
+}
+
+/// Starts a fresh container of `image`, waits for `spec.health_path`, runs
+/// the load `load_for` builds for its URL while sampling memory and CPU, and
+/// removes the container (on every path: `RunningContainer` removes itself
+/// when dropped).
+pub fn run_trial(
+    runner: &PodmanRunner,
+    image: &LoadedImage,
+    spec: &TrialSpec,
+    load_for: &LoadFor<'_>,
+    observer: &dyn TrialObserver,
+) -> Result<TrialOutcome, TrialError> {
+    let container = runner.start(image, spec.container_port, &spec.start_options())?;
+    observer.container_started(&container);
+    let startup = container.wait_ready(&spec.health_path, spec.startup_timeout)?;
+    observer.container_ready(&container, startup);
+    let config = load_for(&container.url(&spec.path)).map_err(TrialError::LoadConfig)?;
+    let sampler = container.sample_memory();
+    let progress = Progress::new();
+    observer.load_started(&config, &progress);
+    let result = loadgen::run(&config, &progress);
+    let usage = sampler.stop();
+    observer.load_finished();
+    let bench = result.map_err(TrialError::Load)?;
+    let name = container.name().to_string();
+    container.remove()?;
+    Ok(TrialOutcome {
+        container: name,
+        startup,
+        peak_memory_bytes: usage.peak_memory_bytes,
+        cpu_percent_peak: usage.cpu_percent_peak,
+        cpu_percent_mean: usage.cpu_percent_mean,
+        load_threads: config.threads.max(1),
+        bench,
+    })
+}
+
+/// `ocibench run`: loads a stored image into podman, runs one trial of it and
+/// removes the image again.
+pub fn run_stored(
+    runner: &PodmanRunner,
+    store: &BlobStore,
+    image: StoredManifest<'_>,
+    spec: &TrialSpec,
+    load_for: &LoadFor<'_>,
+    observer: &dyn TrialObserver,
+    export_progress: &dyn Reporter,
+) -> Result<TrialOutcome, TrialError> {
+    let loaded = load_into_podman(runner, store, image, "run", export_progress)?;
+    run_trial(runner, &loaded, spec, load_for, observer)
+}
