@@ -266,12 +266,16 @@ pub fn podman_runner(
     // `on_signal` takes a plain `fn`: the words wait in a static.
     static WHAT: OnceLock<&'static str> = OnceLock::new();
     let _ = WHAT.set(what);
-    cleanup::on_signal(|sig| {
-        status(format_args!(
-            "ocibench: {}; removing {}",
-            signal_word(sig),
-            WHAT.get().copied().unwrap_or("containers")
-        ));
+    cleanup::on_signal(cleanup::OnSignal {
+        notice: |sig| {
+            status(format_args!(
+                "ocibench: {}; removing {}",
+                signal_word(sig),
+                WHAT.get().copied().unwrap_or("containers")
+            ))
+        },
+        // The shell's convention for a command ended by a signal.
+        exit: |sig| std::process::exit(128 + sig),
     });
     PodmanRunner::new(RunnerOptions {
         podman: None,

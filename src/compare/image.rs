@@ -30,10 +30,7 @@ pub fn load_into_podman(
     purpose: &str,
     progress: &dyn Reporter,
 ) -> Result<LoadedImage, TrialError> {
-    let scratch = tempfile::Builder::new()
-        .prefix(".run-")
-        .tempdir_in(store.root().join("ocibench"))
-        .map_err(TrialError::Scratch)?;
+    let scratch = store.scratch_dir(".run-").map_err(TrialError::Scratch)?;
     let scratch_guard = cleanup::remove_on_signal(scratch.path());
     let archive = scratch.path().join("image.tar");
     let reference = normalize_docker_reference(&format!(

@@ -114,10 +114,7 @@ pub fn fetch(
     opts: &PullOptions,
     reporter: &dyn Reporter,
 ) -> Result<StoredImage, PullError> {
-    let scratch = tempfile::Builder::new()
-        .prefix(".unpack-")
-        .tempdir_in(store.root().join("ocibench"))
-        .map_err(PullError::Scratch)?;
+    let scratch = store.scratch_dir(".unpack-").map_err(PullError::Scratch)?;
     let src = source::open(location, client, scratch.path())?;
     pull(src.as_ref(), store, opts, reporter)
 }

@@ -111,6 +111,14 @@ impl BlobStore {
         &self.root
     }
 
+    /// A fresh scratch directory inside the cache (`ocibench/PREFIXxxxx`), on the
+    /// same file system as the blobs; removed when the returned value drops.
+    pub fn scratch_dir(&self, prefix: &str) -> io::Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(self.root.join("ocibench"))
+    }
+
     fn blob_dir(&self) -> PathBuf {
         layout::blob_dir(&self.root)
     }

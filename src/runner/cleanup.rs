@@ -107,13 +107,22 @@ pub fn remove_on_signal(path: &Path) -> Registration {
     record(Resource::Path(path.to_path_buf()))
 }
 
-/// Called on the signal thread before anything is removed (the library never
-/// prints; the binary uses this to say what is happening).
-static ON_SIGNAL: OnceLock<fn(i32)> = OnceLock::new();
+/// What the binary does around the cleanup a signal triggers (the library never
+/// prints and picks no exit status).
+#[derive(Debug, Clone, Copy)]
+pub struct OnSignal {
+    /// Called on the signal thread before anything is removed: to say so.
+    pub notice: fn(signal: i32),
+    /// Called once everything is removed: ends the process.
+    pub exit: fn(signal: i32) -> !,
+}
 
-/// Sets the function told about a signal (once per process; later calls are ignored).
-pub fn on_signal(f: fn(signal: i32)) {
-    let _ = ON_SIGNAL.set(f);
+static ON_SIGNAL: OnceLock<OnSignal> = OnceLock::new();
+
+/// Sets what happens around a signal's cleanup (once per process; later calls are
+/// ignored). Without it, the cleanup is followed by the signal's default action.
+pub fn on_signal(handling: OnSignal) {
+    let _ = ON_SIGNAL.set(handling);
 }
 
 fn install_handler() {
@@ -127,12 +136,20 @@ fn install_handler() {
                 .name("ocibench-signals".into())
                 .spawn(move || {
                     if let Some(sig) = signals.forever().next() {
-                        if let Some(f) = ON_SIGNAL.get() {
+                        let handling = ON_SIGNAL.get().copied();
+                        if let Some(h) = handling {
                             // Whatever it does, the containers still go.
-                            let _ = std::panic::catch_unwind(|| f(sig));
+                            let _ = std::panic::catch_unwind(|| (h.notice)(sig));
                         }
                         remove_all();
-                        std::process::exit(128 + sig);
+                        match handling {
+                            Some(h) => (h.exit)(sig),
+                            None => {
+                                // As if the handler had never been there.
+                                let _ = signal_hook::low_level::emulate_default_handler(sig);
+                                std::process::abort();
+                            }
+                        }
                     }
                 });
         }

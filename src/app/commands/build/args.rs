@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::app::args::layer_created_by;
 use crate::app::explain::UserError;
 use ocibench::oci::build::{BuildSpec, LayerSpec, NixSpec};
 use ocibench::oci::image_config::{self as config, ConfigEdit};
@@ -211,7 +212,7 @@ pub fn parse_layer(s: &str) -> Result<LayerSpec, UserError> {
     }
     Ok(LayerSpec {
         src: src_path,
-        created_by: format!("ocibench build --layer {dest}"),
+        created_by: layer_created_by(&dest),
         dest,
     })
 }
