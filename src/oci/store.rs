@@ -15,11 +15,11 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
-
+use crate::oci::compress::measure::{CHUNK, measure_layer};
 use crate::oci::digest::{Digest, Hasher};
 use crate::oci::layout::{self, ReadIndexError};
 pub use crate::oci::layout::{Index, IndexEntry, REF_NAME};
+use crate::oci::manifest::Compression;
 
 /// Errors of the blob store.
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +62,20 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
-/// What the store remembers about a layer blob (its compressed digest is the key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LayerMeta {
-    pub diff_id: Digest,
-    pub uncompressed_bytes: u64,
+pub use crate::oci::compress::measure::LayerMeta;
+
+/// Why a stored layer could not be measured.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blob is not valid data of its compression.
+    #[error("layer {digest} cannot be decompressed")]
+    Data {
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// An OCI image layout used as a content-addressed cache.
@@ -194,6 +203,30 @@ impl BlobStore {
     pub fn layer_meta(&self, digest: &Digest) -> Option<LayerMeta> {
         let bytes = fs::read(self.meta_path(digest)).ok()?;
         serde_json::from_slice(&bytes).ok()
+    }
+
+    /// A stored layer's diff_id and uncompressed length: remembered beside the
+    /// blob, else measured from it (one pass: inflate, hash) and remembered. A
+    /// record that disagrees with `expected` is measured again. Remembering is
+    /// best-effort: a cache that cannot be written still answers.
+    pub fn layer_meta_or_measure(
+        &self,
+        digest: &Digest,
+        compression: Compression,
+        expected: Option<&Digest>,
+    ) -> Result<LayerMeta, MeasureError> {
+        if let Some(meta) = self.layer_meta(digest)
+            && expected.is_none_or(|d| *d == meta.diff_id)
+        {
+            return Ok(meta);
+        }
+        let blob = io::BufReader::with_capacity(CHUNK, self.open_blob(digest)?);
+        let meta = measure_layer(blob, compression).map_err(|source| MeasureError::Data {
+            digest: digest.clone(),
+            source,
+        })?;
+        let _ = self.put_layer_meta(digest, &meta);
+        Ok(meta)
     }
 
     pub fn put_layer_meta(&self, digest: &Digest, meta: &LayerMeta) -> Result<(), StoreError> {

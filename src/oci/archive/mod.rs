@@ -18,8 +18,7 @@ use crate::oci::digest::{Digest, Hasher};
 use crate::oci::export::{ExportError, ExportImage, check_store_blob, store_error, write_err};
 use crate::oci::layout::{self, ArchiveEntry, FILE_MODE};
 use crate::oci::manifest::{Compression, Descriptor, layer_compression};
-use crate::oci::pull::measure_layer;
-use crate::oci::store::BlobStore;
+use crate::oci::store::{BlobStore, MeasureError};
 use crate::progress::{Reporter, Task};
 
 const BLOCK: usize = 512;
@@ -201,26 +200,24 @@ fn uncompressed_layer_size(
     match layer_compression(&desc.media_type) {
         Some(Compression::None) => Ok((false, desc.size)),
         Some(Compression::Gzip) => {
-            if let Some(meta) = store.layer_meta(&desc.digest)
-                && &meta.diff_id == diff_id
-            {
-                return Ok((true, meta.uncompressed_bytes));
-            }
-            let src = store.blob_path(&desc.digest);
-            let file = store
-                .open_blob(&desc.digest)
-                .map_err(|e| store_error(store, &desc.digest, e))?;
-            let meta = measure_layer(BufReader::with_capacity(CHUNK, file), Compression::Gzip)
-                .map_err(|source| ExportError::ReadBlob {
-                    digest: desc.digest.clone(),
-                    path: src.clone(),
-                    source,
+            let meta = store
+                .layer_meta_or_measure(&desc.digest, Compression::Gzip, Some(diff_id))
+                .map_err(|e| match e {
+                    MeasureError::Store(e) => store_error(store, &desc.digest, e),
+                    MeasureError::Data { source, .. } => ExportError::ReadBlob {
+                        digest: desc.digest.clone(),
+                        path: store.blob_path(&desc.digest),
+                        source,
+                    },
                 })?;
             if &meta.diff_id != diff_id {
-                return Err(diff_id_mismatch(desc, &src, diff_id, &meta.diff_id));
+                return Err(diff_id_mismatch(
+                    desc,
+                    &store.blob_path(&desc.digest),
+                    diff_id,
+                    &meta.diff_id,
+                ));
             }
-            // Only a cache of what we just computed: failing to record it is harmless.
-            let _ = store.put_layer_meta(&desc.digest, &meta);
             Ok((true, meta.uncompressed_bytes))
         }
         _ => Err(ExportError::UnsupportedLayer {
