@@ -44,6 +44,18 @@ pub struct SourceArgs {
     pub tls: TlsArgs,
 }
 
+/// An image to read and report on: `pull` and `size`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImageArgs {
+    /// Image: docker://REF (or bare REF), oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
+    pub image: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// An image to read and how: the location, the platform, TLS.
 pub struct SourceSettings {
     pub location: ImageLocation,

@@ -59,9 +59,9 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Pull an image into the local cache and report its sizes
-    Pull(cmd::pull::PullArgs),
+    Pull(crate::app::args::ImageArgs),
     /// Report an image's exact compressed and uncompressed sizes
-    Size(cmd::pull::SizeArgs),
+    Size(crate::app::args::ImageArgs),
     /// Layer files onto a base image, reproducibly, and write it out
     Build(Box<cmd::build::BuildArgs>),
     /// Push an image to a registry, sending only the blobs it lacks
@@ -77,8 +77,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::from_args(&cli.global)?;
     match cli.command {
-        Command::Pull(a) => cmd::pull::pull(a, &ctx),
-        Command::Size(a) => cmd::pull::size(a, &ctx),
+        Command::Pull(a) => cmd::pull::run(a, &ctx),
+        Command::Size(a) => cmd::size::run(a, &ctx),
         Command::Build(a) => cmd::build::run(*a, &ctx),
         Command::Push(a) => cmd::push::run(a, &ctx),
         Command::Bench(a) => cmd::bench::run(a, &ctx),

@@ -1,9 +1,10 @@
-//! The human text of an image's sizes (`size`, `pull`, `build`): a summary of
-//! the size object and its per-layer table.
+//! The human text of images: `size` (the summary and a per-layer table), `pull`
+//! (what was transferred, then the summary), `build` (the summary) and `push`.
 
 use std::io::Write;
 
 use crate::oci::pull::ImageSize;
+use crate::oci::push::PushReport;
 use crate::report::units::{human_bytes, thousands};
 
 /// The human summary of a size object.
@@ -48,4 +49,46 @@ pub fn write_layers(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `size`: the reference, the summary and the per-layer table.
+pub fn write_sized(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
+    writeln!(out, "{}", s.reference)?;
+    write_summary(out, s)?;
+    writeln!(out)?;
+    write_layers(out, s)
+}
+
+/// `pull`: what this pull transferred (the rest was cached), then the summary.
+pub fn write_pulled(
+    out: &mut dyn Write,
+    s: &ImageSize,
+    transferred_blobs: usize,
+    transferred_bytes: u64,
+) -> std::io::Result<()> {
+    writeln!(out, "Pulled {}", s.reference)?;
+    // Layers and the config are the blobs a pull may transfer.
+    let blobs = s.layers.len() + 1;
+    writeln!(
+        out,
+        "  transferred   {} blobs, {} ({} already cached)",
+        transferred_blobs,
+        human_bytes(transferred_bytes),
+        blobs - transferred_blobs.min(blobs)
+    )?;
+    write_summary(out, s)
+}
+
+/// `push`: where it went and how each blob got there.
+pub fn write_pushed(out: &mut dyn Write, r: &PushReport) -> std::io::Result<()> {
+    writeln!(out, "Pushed {}", r.reference)?;
+    writeln!(out, "  digest      {}", r.digest)?;
+    writeln!(
+        out,
+        "  blobs       {} uploaded ({}), {} mounted, {} already there",
+        r.uploaded_blobs,
+        human_bytes(r.uploaded_bytes),
+        r.mounted_blobs,
+        r.existing_blobs
+    )
 }

@@ -9,3 +9,4 @@ pub mod compare;
 pub mod pull;
 pub mod push;
 pub mod run;
+pub mod size;

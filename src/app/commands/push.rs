@@ -10,7 +10,7 @@ use crate::app::terminal;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::push::{PushOptions, PushReport, push, push_layout};
 use ocibench::oci::reference::ImageReference;
-use ocibench::report::units::human_bytes;
+use ocibench::report;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PushArgs {
@@ -71,16 +71,7 @@ fn print_report(report: &PushReport, json: bool) -> anyhow::Result<()> {
         serde_json::to_writer_pretty(&mut out, report)?;
         writeln!(out)?;
     } else {
-        writeln!(out, "Pushed {}", report.reference)?;
-        writeln!(out, "  digest      {}", report.digest)?;
-        writeln!(
-            out,
-            "  blobs       {} uploaded ({}), {} mounted, {} already there",
-            report.uploaded_blobs,
-            human_bytes(report.uploaded_bytes),
-            report.mounted_blobs,
-            report.existing_blobs
-        )?;
+        report::image::write_pushed(&mut out, report)?;
     }
     Ok(())
 }
