@@ -233,8 +233,16 @@ fn timeout(raw: &str) -> anyhow::Result<Option<Duration>> {
 }
 
 pub fn usage(e: ConfigError) -> UserError {
-    UserError::usage(e.to_string())
-        .with_hint(crate::app::explain::Explain::hint(&e).unwrap_or_default())
+    // The load generator's words for the settings it checks, in the flags' names.
+    let message = match e {
+        ConfigError::RequestsAndDuration => {
+            "-n (a request count) and -z (a duration) exclude each other".to_string()
+        }
+        ConfigError::ZeroDuration => "-z must be longer than zero".to_string(),
+        ConfigError::ZeroTimeout => "--timeout must be longer than zero".to_string(),
+        ref other => other.to_string(),
+    };
+    UserError::usage(message).with_hint(crate::app::explain::Explain::hint(&e).unwrap_or_default())
 }
 
 /// Exit 1 when not a single request got a response: nothing was measured.

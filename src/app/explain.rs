@@ -479,7 +479,9 @@ impl Explain for LoadConfigError {
             LoadConfigError::ZeroConcurrency => "-c is the number of connections open at once: use -c 1 or more".into(),
             LoadConfigError::ZeroRequests => "use -n 1 or more, or -z DURATION for a timed run".into(),
             LoadConfigError::RequestsAndDuration => "give either -n N (stop after N requests) or -z DURATION (stop after a time), not both".into(),
-            LoadConfigError::ZeroDuration { .. } | LoadConfigError::BadDuration { .. } => {
+            LoadConfigError::ZeroDuration
+            | LoadConfigError::ZeroTimeout
+            | LoadConfigError::BadDuration { .. } => {
                 "durations look like 500ms, 3s, 2m".into()
             }
             LoadConfigError::BadHeader { .. } => "headers look like -H 'Accept: application/json'".into(),

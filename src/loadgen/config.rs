@@ -154,13 +154,13 @@ impl LoadConfigBuilder {
             (Some(0), None) => return Err(ConfigError::ZeroRequests),
             (Some(n), None) => Stop::Requests(n),
             (None, Some(d)) if d.is_zero() => {
-                return Err(ConfigError::ZeroDuration { flag: "-z" });
+                return Err(ConfigError::ZeroDuration);
             }
             (None, Some(d)) => Stop::Duration(d),
             (None, None) => Stop::Requests(DEFAULT_REQUESTS),
         };
         if self.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(ConfigError::ZeroDuration { flag: "--timeout" });
+            return Err(ConfigError::ZeroTimeout);
         }
         let threads = match self.threads {
             Some(0) => return Err(ConfigError::ZeroThreads),
@@ -256,7 +256,7 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
     })
 }
 
-/// Parses `-H 'Name: value'`.
+/// Parses a header line, `Name: value`.
 pub fn parse_header(raw: &str) -> Result<(HeaderName, HeaderValue), ConfigError> {
     let bad = |reason: &str| ConfigError::BadHeader {
         header: raw.to_string(),
@@ -272,21 +272,22 @@ pub fn parse_header(raw: &str) -> Result<(HeaderName, HeaderValue), ConfigError>
     Ok((name, value))
 }
 
-/// Parses a duration such as `500ms`, `3s`, `2m` (humantime); a bare number is seconds.
-pub fn parse_duration(flag: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+/// Parses a duration such as `500ms`, `3s`, `2m` (humantime); a bare number is
+/// seconds. `what` names the setting in the error.
+pub fn parse_duration(what: &'static str, raw: &str) -> Result<Duration, ConfigError> {
     let raw_trim = raw.trim();
     let parsed = match raw_trim.parse::<u64>() {
         Ok(secs) => Ok(Duration::from_secs(secs)),
         Err(_) => humantime::parse_duration(raw_trim).map_err(|e| e.to_string()),
     };
     parsed.map_err(|reason| ConfigError::BadDuration {
-        flag,
+        what,
         value: raw.to_string(),
         reason,
     })
 }
 
-/// Parses `-m`: any token, upper-cased (`get` means `GET`).
+/// Parses a method: any token, upper-cased (`get` means `GET`).
 pub fn parse_method(raw: &str) -> Result<Method, ConfigError> {
     Method::from_bytes(raw.to_ascii_uppercase().as_bytes()).map_err(|_| ConfigError::BadMethod {
         method: raw.to_string(),
@@ -304,13 +305,16 @@ pub enum ConfigError {
     ZeroConcurrency,
     #[error("the number of requests must be at least 1")]
     ZeroRequests,
-    #[error("-n (a request count) and -z (a duration) exclude each other")]
+    #[error("a request count and a duration exclude each other")]
     RequestsAndDuration,
-    #[error("{flag} must be longer than zero")]
-    ZeroDuration { flag: &'static str },
-    #[error("bad duration `{value}` for {flag}: {reason}")]
+    #[error("a timed run must last longer than zero")]
+    ZeroDuration,
+    #[error("a timeout must be longer than zero")]
+    ZeroTimeout,
+    /// `what` is the caller's name for the setting (the command line says `-z`).
+    #[error("bad duration `{value}` for {what}: {reason}")]
     BadDuration {
-        flag: &'static str,
+        what: &'static str,
         value: String,
         reason: String,
     },
@@ -384,7 +388,7 @@ mod tests {
         ));
         assert!(matches!(
             b().duration(Duration::ZERO).build(),
-            Err(ConfigError::ZeroDuration { .. })
+            Err(ConfigError::ZeroDuration)
         ));
         assert!(matches!(
             b().threads(0).build(),
