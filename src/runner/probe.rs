@@ -54,10 +54,13 @@ fn get_status_line(port: u16, path: &str, timeout: Duration) -> std::io::Result<
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(
-        s,
+    // One write: `write!` on the socket would send each formatted piece in its own
+    // segment, and a server that reads the request once (or closes after its first
+    // read) would see half of it; Nagle would also hold back the later pieces.
+    let request = format!(
         "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: ocibench-probe\r\nAccept: */*\r\n\r\n"
-    )?;
+    );
+    s.write_all(request.as_bytes())?;
     let mut buf = Vec::with_capacity(128);
     let mut chunk = [0u8; 256];
     while !buf.contains(&b'\n') && buf.len() < 1024 {
