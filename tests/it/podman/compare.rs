@@ -43,6 +43,15 @@ repeats = {repeats}
     file
 }
 
+/// The podman compare runs take turns: every compare container is named
+/// `ocibench-compare-*`, so one run's before/after count would see the other's
+/// containers (a panicking holder does not block the other).
+fn compare_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn our_containers(prefix: &str) -> Vec<String> {
     support::podman::ocibench_containers()
         .into_iter()
@@ -52,6 +61,7 @@ fn our_containers(prefix: &str) -> Vec<String> {
 
 #[test]
 fn two_busybox_candidates_end_to_end() {
+    let _turn = compare_lock();
     let registry = Registry::start();
     let oci = push_fixture(&registry, "busybox", "oci", Variant::Oci);
     let docker = push_fixture(&registry, "busybox", "docker", Variant::DockerV2s2);
@@ -152,6 +162,7 @@ fn two_busybox_candidates_end_to_end() {
 
 #[test]
 fn a_candidate_that_never_becomes_healthy_fails_with_its_logs() {
+    let _turn = compare_lock();
     let registry = Registry::start();
     let oci = push_fixture(&registry, "busybox", "oci", Variant::Oci);
     let ctx = TestContext::new();
