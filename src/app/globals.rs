@@ -9,7 +9,7 @@ use ocibench::oci::reference::TlsMode;
 use ocibench::oci::registry::RegistryClient;
 use ocibench::oci::registry::credentials::{self, CredentialStore};
 
-use ocibench::oci::pull::{self, PullOptions, StoredImage};
+use ocibench::oci::pull::{self, ImageSize, PullOptions, StoredImage};
 use ocibench::oci::store::BlobStore;
 
 use crate::app::GlobalArgs;
@@ -78,6 +78,17 @@ impl Context {
             reporter.as_ref(),
         )?;
         Ok((store, stored))
+    }
+
+    /// `fetch`, then the image's exact sizes (from the store's records).
+    pub fn fetch_sized(
+        &self,
+        settings: &SourceSettings,
+        show: bool,
+    ) -> anyhow::Result<(BlobStore, StoredImage, ImageSize)> {
+        let (store, stored) = self.fetch(settings, show)?;
+        let size = pull::size_of(&store, &stored.name, &stored.manifest_digest)?;
+        Ok((store, stored, size))
     }
 
     /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`).

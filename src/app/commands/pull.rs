@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::app::args::{ImageArgs, SourceSettings};
 use crate::app::globals::Context;
-use ocibench::oci::pull::{ImageSize, size_of};
+use ocibench::oci::pull::ImageSize;
 use ocibench::report;
 
 #[derive(Serialize)]
@@ -19,8 +19,7 @@ struct PullReport<'a> {
 
 pub fn run(args: ImageArgs, ctx: &Context) -> anyhow::Result<()> {
     let settings = SourceSettings::new(&args.image, &args.source)?;
-    let (store, stored) = ctx.fetch(&settings, ctx.show_progress() && !args.json)?;
-    let size = size_of(&store, &stored.name, &stored.manifest_digest)?;
+    let (_, stored, size) = ctx.fetch_sized(&settings, ctx.show_progress() && !args.json)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let report = PullReport {

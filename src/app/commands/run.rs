@@ -15,7 +15,6 @@ use crate::app::globals::Context;
 use crate::app::terminal::{self, CliObserver, status};
 use ocibench::compare::image::StoredManifest;
 use ocibench::compare::trial::{TrialSpec, run_stored};
-use ocibench::oci::pull as image;
 use ocibench::report::run::{RunReport, write_text};
 
 #[derive(Debug, clap::Args)]
@@ -64,8 +63,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     let show = ctx.show_progress() && !args.json;
 
     let runner = podman_runner(args.runtime.clone(), "the container")?;
-    let (store, stored) = ctx.fetch(&pull, show)?;
-    let size = image::size_of(&store, &stored.name, &stored.manifest_digest)?;
+    let (store, stored, size) = ctx.fetch_sized(&pull, show)?;
 
     if show {
         status(format_args!("Loading {} into podman", size.reference));

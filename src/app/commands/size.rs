@@ -5,13 +5,11 @@ use std::io::Write;
 
 use crate::app::args::{ImageArgs, SourceSettings};
 use crate::app::globals::Context;
-use ocibench::oci::pull::size_of;
 use ocibench::report;
 
 pub fn run(args: ImageArgs, ctx: &Context) -> anyhow::Result<()> {
     let settings = SourceSettings::new(&args.image, &args.source)?;
-    let (store, stored) = ctx.fetch(&settings, ctx.show_progress() && !args.json)?;
-    let size = size_of(&store, &stored.name, &stored.manifest_digest)?;
+    let (_, _, size) = ctx.fetch_sized(&settings, ctx.show_progress() && !args.json)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &size)?;
