@@ -125,7 +125,7 @@ pub fn reporter(show: bool) -> Box<dyn Reporter> {
 }
 
 /// Draws the load's bar on stderr until `done`, polling the library's counter.
-pub fn draw_load_progress(config: &LoadConfig, progress: &Progress, done: &AtomicBool) {
+fn draw_load_progress(config: &LoadConfig, progress: &Progress, done: &AtomicBool) {
     let bar = match config.stop {
         Stop::Requests(n) => {
             let bar = ProgressBar::new(n);

@@ -459,11 +459,7 @@ fn stored_layer_meta(
         .layer_meta_or_measure(digest, compression, None)
         .map_err(|e| match e {
             MeasureError::Store(e) => PullError::Store(e),
-            MeasureError::Data { source, .. } => PullError::BadLayerData {
-                digest: digest.clone(),
-                compression: "gzip",
-                source,
-            },
+            MeasureError::Data { source, .. } => bad_layer_data(digest)(source),
         })
 }
 
@@ -472,11 +468,16 @@ fn measure(
     compression: Compression,
     digest: &Digest,
 ) -> Result<LayerMeta, PullError> {
-    measure_layer(input, compression).map_err(|source| PullError::BadLayerData {
+    measure_layer(input, compression).map_err(bad_layer_data(digest))
+}
+
+/// A layer whose bytes do not inflate (the only compression measured here is gzip).
+fn bad_layer_data(digest: &Digest) -> impl FnOnce(io::Error) -> PullError + '_ {
+    move |source| PullError::BadLayerData {
         digest: digest.clone(),
         compression: "gzip",
         source,
-    })
+    }
 }
 
 /// DESIGN.md's size object.

@@ -6,13 +6,12 @@
 //! response is reported, then fails with exit status 1 (as ab and oha do).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::app::args::{BenchOptions, check_any_response};
-use crate::app::explain::UserError;
 use crate::app::globals::Context;
-use crate::app::terminal::draw_load_progress;
-use ocibench::loadgen::{self, LoadConfig, LoadError, Progress};
+use crate::app::terminal::CliObserver;
+use ocibench::compare::trial::TrialObserver;
+use ocibench::loadgen::{self, LoadConfig, Progress};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -28,17 +27,13 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = settings(&args)?;
     let progress = Progress::new();
-    let show_bar = ctx.show_progress() && !args.json;
-    let done = AtomicBool::new(false);
-    let result = std::thread::scope(|s| {
-        if show_bar {
-            s.spawn(|| draw_load_progress(&config, &progress, &done));
-        }
-        let r = loadgen::run(&config, &progress);
-        done.store(true, Ordering::Relaxed);
-        r
-    })
-    .map_err(explain_load_error)?;
+    // The same bar `run` and `compare` draw around their loads.
+    let bar = CliObserver::new(ctx.show_progress() && !args.json, false);
+    bar.load_started(&config, &progress);
+    let result = loadgen::run(&config, &progress);
+    bar.load_finished();
+    // A LoadError's message, its cause and hint come through app::explain.
+    let result = result?;
 
     let mut stdout = std::io::stdout().lock();
     if args.json {
@@ -56,18 +51,10 @@ fn settings(args: &BenchArgs) -> anyhow::Result<LoadConfig> {
     args.options.settings()?.load_config(args.url.clone())
 }
 
-fn explain_load_error(e: LoadError) -> anyhow::Error {
-    let hint = crate::app::explain::Explain::hint(&e).unwrap_or_default();
-    let msg = match std::error::Error::source(&e) {
-        Some(src) => format!("{e}: {src}"),
-        None => e.to_string(),
-    };
-    UserError::runtime(msg).with_hint(hint).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::explain::UserError;
     use clap::Parser;
     use ocibench::loadgen::Stop;
     use std::time::Duration;
