@@ -275,12 +275,19 @@ pub fn publish(
     client: &Arc<RegistryClient>,
     progress: &dyn Reporter,
 ) -> Result<Vec<Published>, PublishError> {
+    // Read and parsed once, for the first file target, then shared.
+    let mut image = None;
     let mut done = Vec::with_capacity(targets.len());
     for target in targets {
         done.push(match target {
             Target::File(dest) => {
-                let image = ExportImage::from_store(store, manifest_digest, media_type)?;
-                Published::File(export(store, &image, dest, progress)?)
+                let image = match &image {
+                    Some(image) => image,
+                    None => {
+                        image.insert(ExportImage::from_store(store, manifest_digest, media_type)?)
+                    }
+                };
+                Published::File(export(store, image, dest, progress)?)
             }
             Target::Registry(reference) => Published::Registry(push(
                 store,
