@@ -7,11 +7,10 @@
 //! sampled, container and image removed. Prints `report::run`'s text (the bench
 //! summary with start-up time and peak memory) or one JSON document (`--json`).
 
-use std::io::Write;
-
 use crate::app::args::{BenchOptions, SourceSettings, check_any_response, podman_runner, usage};
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
+use crate::app::output::{self, write_stdout};
 use crate::app::terminal::{self, CliObserver, status};
 use ocibench::compare::image::StoredManifest;
 use ocibench::compare::trial::{TrialSpec, run_stored};
@@ -90,15 +89,16 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
         cpu_percent_mean: outcome.cpu_percent_mean,
         bench: outcome.bench,
     };
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
-        write_text(&report, &spec.health_path, &mut out)?;
-    }
-    out.flush()?;
-    check_any_response(&report.bench)
+    let written = write_stdout(|out| {
+        if args.json {
+            output::json(out, &report)
+        } else {
+            write_text(&report, &spec.health_path, out)
+        }
+    });
+    // A run that measured nothing fails, whether or not stdout was still open.
+    check_any_response(&report.bench)?;
+    written
 }
 
 /// Flags -> a `TrialSpec`; bad paths and durations are usage errors.
