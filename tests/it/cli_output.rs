@@ -13,7 +13,12 @@ use crate::support::{Output, TestContext};
 /// `ocibench ARGS` with stdout a pipe whose reading end is already closed: the
 /// first write fails with EPIPE, deterministically (unlike a real `| head`).
 fn with_closed_stdout(ctx: &TestContext, args: &[&str]) -> Output {
-    let (reader, writer) = std::io::pipe().expect("a pipe");
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two descriptors, which we then own (std::io::pipe
+    // is newer than the crate's MSRV).
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(reader);
     let mut cmd = ctx.cmd(args);
     cmd.stdout(Stdio::from(writer)).stderr(Stdio::piped());
