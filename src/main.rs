@@ -19,7 +19,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match app::run(cli) {
+    let result = app::run(cli);
+    // A Ctrl-C's cleanup under way decides the exit status (130) itself.
+    ocibench::runner::cleanup::wait_for_signal_cleanup();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err),
     }
