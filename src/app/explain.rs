@@ -520,6 +520,13 @@ impl Explain for LoadError {
             }
         })
     }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            // -c asks for more connections than this process may ever open.
+            LoadError::FileLimit { .. } => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
 }
 
 impl Explain for CompareConfigError {
@@ -603,6 +610,7 @@ impl Explain for TrialError {
             TrialError::Runner(e) => e.exit_kind(),
             TrialError::Export(e) => e.exit_kind(),
             TrialError::LoadConfig(_) => ExitKind::Usage,
+            TrialError::Load(e) => e.exit_kind(),
             _ => ExitKind::Runtime,
         }
     }

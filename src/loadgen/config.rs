@@ -230,6 +230,9 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
     }
     let host = url.host_str().ok_or_else(|| bad("no host"))?;
     let port = url.port_or_known_default().unwrap_or(80);
+    if port == 0 {
+        return Err(bad("port 0 is not a port a server listens on"));
+    }
     // Host header: as written in the URL, port only when not the default.
     let host_header = match url.port() {
         Some(p) => format!("{host}:{p}"),
@@ -362,7 +365,14 @@ mod tests {
 
     #[test]
     fn bad_urls() {
-        for u in ["127.0.0.1:80", "ftp://x/", "http://", "not a url"] {
+        for u in [
+            "127.0.0.1:80",
+            "ftp://x/",
+            "http://",
+            "not a url",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:99999/",
+        ] {
             assert!(matches!(build(u), Err(ConfigError::BadUrl { .. })), "{u}");
         }
         assert!(matches!(

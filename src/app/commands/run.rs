@@ -58,7 +58,9 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     let pull = SourceSettings::new(&args.image, &args.source)?;
     let spec = spec(&args)?;
     let load = args.bench.settings()?;
-    load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
+    let probe = load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
+    // -c beyond the file-descriptor limit fails now, not after the container started.
+    ocibench::loadgen::reserve_fds(&probe)?;
     let show = ctx.show_progress() && !args.json;
 
     let runner = podman_runner(args.runtime.clone(), "the container")?;

@@ -396,6 +396,15 @@ fn bad_flags_fail_before_podman_with_usage() {
     ctx.run(["run", "busybox", "--port", "8080", "-n", "5", "-z", "1s"])
         .failure(2)
         .stderr_contains("hint: ");
+    ctx.run(["run", "busybox", "--port", "99999"]).failure(2);
+    // More connections than the hard fd limit allows: refused before podman.
+    let hard = ocibench::runner::limits::hard_limits()
+        .nofile
+        .unwrap_or(1 << 20);
+    let c = (hard + 1).to_string();
+    ctx.run(["run", "busybox", "--port", "8080", "-z", "1s", "-c", &c])
+        .failure(2)
+        .stderr_contains("hint: lower -c");
 }
 
 #[test]
