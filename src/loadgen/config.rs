@@ -261,8 +261,11 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
 
 /// Parses a header line, `Name: value`.
 pub fn parse_header(raw: &str) -> Result<(HeaderName, HeaderValue), ConfigError> {
+    // The name only: a header's value may be a credential (`Authorization`).
     let bad = |reason: &str| ConfigError::BadHeader {
-        header: raw.to_string(),
+        name: raw
+            .split_once(':')
+            .map_or_else(String::new, |(n, _)| n.trim().to_string()),
         reason: reason.to_string(),
     };
     let (name, value) = raw.split_once(':').ok_or_else(|| bad("no `:`"))?;
@@ -321,8 +324,9 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
-    #[error("bad header `{header}`: {reason}")]
-    BadHeader { header: String, reason: String },
+    /// Names the header, never its value (it may be a token).
+    #[error("bad header{}: {reason}", if name.is_empty() { String::new() } else { format!(" `{name}`") })]
+    BadHeader { name: String, reason: String },
     #[error("bad method `{method}`")]
     BadMethod { method: String },
     #[error("the number of threads must be at least 1")]
@@ -424,6 +428,17 @@ mod tests {
                 "{bad}"
             );
         }
+        // The value never appears: it may be a credential.
+        for bad in ["Authorization: Bearer s3cr3t\x01x", "s3cr3t"] {
+            let e = parse_header(bad).unwrap_err().to_string();
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+        assert_eq!(
+            parse_header("Authorization: Bearer s3cr3t\x01x")
+                .unwrap_err()
+                .to_string(),
+            "bad header `Authorization`: invalid value"
+        );
         let (n, v) = parse_header("Host: example.test").unwrap();
         let c = LoadConfig::builder("http://127.0.0.1:1/")
             .header(n, v)
