@@ -23,7 +23,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Stop {
     /// After exactly this many requests (`-n`).
     Requests(u64),
-    /// After this long (`-z`); requests still in flight then are abandoned.
+    /// After this long (`-z`); requests still in flight then are abandoned and
+    /// reported as `unfinished`.
     Duration(Duration),
 }
 

@@ -3,7 +3,8 @@
 //! Turns flags into a validated `LoadConfig` (bad input: exit 2 with a hint),
 //! runs it while a progress bar polls the library's counter, then prints the
 //! ab-style report or one JSON document. A run in which no request got any
-//! response is reported, then fails with exit status 1 (as ab and oha do).
+//! response (refused, timed out, or unfinished at a `-z` deadline) is reported,
+//! then fails with exit status 1 (wrk and oha exit 0 there).
 
 use crate::app::args::{BenchOptions, check_any_response};
 use crate::app::globals::Context;
