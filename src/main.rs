@@ -8,6 +8,7 @@ use clap::Parser;
 mod app;
 
 use app::explain::ExitKind;
+use app::output::StdoutClosed;
 
 fn main() -> ExitCode {
     let cli = match app::Cli::try_parse() {
@@ -18,7 +19,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match app::run(cli) {
+    let result = app::run(cli);
+    // A Ctrl-C's cleanup under way decides the exit status (130) itself.
+    ocibench::runner::cleanup::wait_for_signal_cleanup();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err),
     }
@@ -26,7 +30,8 @@ fn main() -> ExitCode {
 
 /// Prints the error chain and the first hint found in it; picks the exit status.
 fn report(err: &anyhow::Error) -> ExitCode {
-    if is_broken_pipe(err) {
+    // The report's reader went away after the work was done: see app::output.
+    if err.downcast_ref::<StdoutClosed>().is_some() {
         return ExitCode::SUCCESS;
     }
     let mut stderr = std::io::stderr().lock();
@@ -49,9 +54,16 @@ fn report(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(kind.code())
 }
 
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A broken pipe that is not stdout's (a registry closing an upload, a
+    /// credential helper gone) is a failure, never a quiet exit 0.
+    #[test]
+    fn a_broken_pipe_elsewhere_is_a_failure() {
+        let err = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("uploading blob sha256:abc");
+        assert_eq!(report(&err), ExitCode::from(1));
+    }
 }

@@ -245,21 +245,30 @@ pub fn usage(e: ConfigError) -> UserError {
     UserError::usage(message).with_hint(crate::app::explain::Explain::hint(&e).unwrap_or_default())
 }
 
-/// Exit 1 when not a single request got a response: nothing was measured.
+/// Exit 1 when not a single request got a response: nothing was measured
+/// (failed or unfinished requests alike: a silent server is no success).
 pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
-    if r.completed > 0 || r.failed == 0 {
+    if r.completed > 0 {
         return Ok(());
     }
     let e = &r.errors;
-    let (what, hint) = if e.connect == r.failed {
+    let (what, hint) = if r.failed > 0 && e.connect == r.failed && r.unfinished == 0 {
         (
             "every connection was refused",
             format!("is a server listening at {}?", r.url),
         )
-    } else if e.timeout == r.failed {
+    } else if r.failed > 0 && e.timeout == r.failed && r.unfinished == 0 {
         (
             "every request timed out",
             "the server does not answer in time: check it, or raise --timeout".to_string(),
+        )
+    } else if r.failed == 0 && r.unfinished > 0 {
+        (
+            "no request got a response",
+            format!(
+                "the server at {} accepted connections but did not answer within the run: check it, or run longer (-z)",
+                r.url
+            ),
         )
     } else {
         (
@@ -267,8 +276,13 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
             format!("check the server at {}", r.url),
         )
     };
+    let unfinished = if r.unfinished > 0 {
+        format!("; {} unfinished when the run ended", r.unfinished)
+    } else {
+        String::new()
+    };
     Err(UserError::runtime(format!(
-        "{what}: nothing was measured ({} failed: {} connect, {} reset, {} timeout, {} other)",
+        "{what}: nothing was measured ({} failed: {} connect, {} reset, {} timeout, {} other{unfinished})",
         r.failed, e.connect, e.reset, e.timeout, e.other
     ))
     .with_hint(hint)

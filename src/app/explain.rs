@@ -150,6 +150,14 @@ impl Explain for SourceError {
                 path.display()
             )),
             SourceError::Io { .. } => Some("check the path and its permissions".into()),
+            SourceError::NotDockerArchive { .. } => Some(
+                "a docker-archive is what `docker save` and `podman save` write (manifest.json, the config, layer tars); `skopeo copy` can make one"
+                    .into(),
+            ),
+            SourceError::NotTar { .. } => Some(
+                "oci-archive: and docker-archive: name tar files, as `skopeo copy` and `podman save` write them; for a directory use oci:DIR"
+                    .into(),
+            ),
             SourceError::NotLayout { .. } => Some(
                 "an OCI layout has oci-layout, index.json and blobs/; `skopeo copy` can make one"
                     .into(),
@@ -512,6 +520,13 @@ impl Explain for LoadError {
             }
         })
     }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            // -c asks for more connections than this process may ever open.
+            LoadError::FileLimit { .. } => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
 }
 
 impl Explain for CompareConfigError {
@@ -595,6 +610,7 @@ impl Explain for TrialError {
             TrialError::Runner(e) => e.exit_kind(),
             TrialError::Export(e) => e.exit_kind(),
             TrialError::LoadConfig(_) => ExitKind::Usage,
+            TrialError::Load(e) => e.exit_kind(),
             _ => ExitKind::Runtime,
         }
     }

@@ -6,12 +6,14 @@
 //! - `args`: clap groups shared by several commands, and their settings;
 //! - `explain`: every hint and exit status;
 //! - `terminal`: progress bars and status lines (stderr, never panicking);
+//! - `output`: the report on stdout; a closed stdout ends a command quietly;
 //! - `commands/`: one file per subcommand: arguments, one library call, rendering.
 
 pub mod args;
 pub mod commands;
 pub mod explain;
 pub mod globals;
+pub mod output;
 pub mod terminal;
 
 use std::path::PathBuf;

@@ -199,12 +199,14 @@ impl CompareConfig {
         source: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: source.to_string(),
-            message: e.message().to_string(),
-            line: e
-                .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1)),
+        // By position and kind: toml would quote the line (it may hold a secret).
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let e = crate::oci::parse_error::ParseError::toml(&e, text);
+            ConfigError::Syntax {
+                file: source.to_string(),
+                message: e.to_string(),
+                line: e.line,
+            }
         })?;
         let bad = |message: String| ConfigError::Invalid {
             file: source.to_string(),

@@ -23,7 +23,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Stop {
     /// After exactly this many requests (`-n`).
     Requests(u64),
-    /// After this long (`-z`); requests still in flight then are abandoned.
+    /// After this long (`-z`); requests still in flight then are abandoned and
+    /// reported as `unfinished`.
     Duration(Duration),
 }
 
@@ -230,6 +231,9 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
     }
     let host = url.host_str().ok_or_else(|| bad("no host"))?;
     let port = url.port_or_known_default().unwrap_or(80);
+    if port == 0 {
+        return Err(bad("port 0 is not a port a server listens on"));
+    }
     // Host header: as written in the URL, port only when not the default.
     let host_header = match url.port() {
         Some(p) => format!("{host}:{p}"),
@@ -258,8 +262,11 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
 
 /// Parses a header line, `Name: value`.
 pub fn parse_header(raw: &str) -> Result<(HeaderName, HeaderValue), ConfigError> {
+    // The name only: a header's value may be a credential (`Authorization`).
     let bad = |reason: &str| ConfigError::BadHeader {
-        header: raw.to_string(),
+        name: raw
+            .split_once(':')
+            .map_or_else(String::new, |(n, _)| n.trim().to_string()),
         reason: reason.to_string(),
     };
     let (name, value) = raw.split_once(':').ok_or_else(|| bad("no `:`"))?;
@@ -318,8 +325,9 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
-    #[error("bad header `{header}`: {reason}")]
-    BadHeader { header: String, reason: String },
+    /// Names the header, never its value (it may be a token).
+    #[error("bad header{}: {reason}", if name.is_empty() { String::new() } else { format!(" `{name}`") })]
+    BadHeader { name: String, reason: String },
     #[error("bad method `{method}`")]
     BadMethod { method: String },
     #[error("the number of threads must be at least 1")]
@@ -362,7 +370,14 @@ mod tests {
 
     #[test]
     fn bad_urls() {
-        for u in ["127.0.0.1:80", "ftp://x/", "http://", "not a url"] {
+        for u in [
+            "127.0.0.1:80",
+            "ftp://x/",
+            "http://",
+            "not a url",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:99999/",
+        ] {
             assert!(matches!(build(u), Err(ConfigError::BadUrl { .. })), "{u}");
         }
         assert!(matches!(
@@ -414,6 +429,17 @@ mod tests {
                 "{bad}"
             );
         }
+        // The value never appears: it may be a credential.
+        for bad in ["Authorization: Bearer s3cr3t\x01x", "s3cr3t"] {
+            let e = parse_header(bad).unwrap_err().to_string();
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+        assert_eq!(
+            parse_header("Authorization: Bearer s3cr3t\x01x")
+                .unwrap_err()
+                .to_string(),
+            "bad header `Authorization`: invalid value"
+        );
         let (n, v) = parse_header("Host: example.test").unwrap();
         let c = LoadConfig::builder("http://127.0.0.1:1/")
             .header(n, v)

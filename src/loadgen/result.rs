@@ -61,7 +61,7 @@ pub struct BenchResult {
     pub url: String,
     /// `-n` runs: the requested count (= completed + failed). `-z` runs: the
     /// requests counted in the window (completed + failed); requests still in
-    /// flight at the deadline are abandoned and not counted.
+    /// flight at the deadline are `unfinished`, not counted here.
     pub requests: u64,
     pub concurrency: u64,
     pub keepalive: bool,
@@ -72,6 +72,10 @@ pub struct BenchResult {
     pub non_2xx: u64,
     /// Requests that got no response (see `errors`).
     pub failed: u64,
+    /// `-z` runs: requests sent but not answered when the run ended (abandoned
+    /// at the deadline; neither completed nor failed). Always 0 for `-n` runs.
+    #[serde(default)]
+    pub unfinished: u64,
     /// Responses per status code ("200", "503", ...).
     pub status_codes: BTreeMap<String, u64>,
     pub errors: ErrorCounts,
@@ -79,12 +83,15 @@ pub struct BenchResult {
     pub total_seconds: f64,
     /// completed / total_seconds.
     pub requests_per_second: f64,
-    /// ab's "Time per request (mean)": concurrency * total / completed, in ms.
-    pub mean_ms_per_request: f64,
-    /// ab's "(mean, across all concurrent requests)": total / completed, in ms.
-    pub mean_ms_across_concurrent: f64,
-    /// Latency of responses and of timed-out requests (at their timeout).
-    pub latency_ms: LatencyMs,
+    /// ab's "Time per request (mean)": concurrency * total / completed, in ms;
+    /// `None` (JSON `null`) without any response: there is no mean of nothing.
+    pub mean_ms_per_request: Option<f64>,
+    /// ab's "(mean, across all concurrent requests)": total / completed, in ms;
+    /// `None` without any response.
+    pub mean_ms_across_concurrent: Option<f64>,
+    /// Latency of responses and of timed-out requests (at their timeout);
+    /// `None` (JSON `null`) when there is neither, never a row of zeros.
+    pub latency_ms: Option<LatencyMs>,
     /// Response bytes, status line and headers included (ab's "Total transferred").
     pub bytes_received: u64,
     pub transfer_kib_per_second: f64,
@@ -99,6 +106,8 @@ pub struct Tally {
     /// Index = status code (100..=999).
     statuses: Box<[u64; 1000]>,
     errors: ErrorCounts,
+    /// Requests cut at the `-z` deadline (sent, never answered within the run).
+    unfinished: u64,
     bytes: u64,
 }
 
@@ -116,6 +125,7 @@ impl Tally {
             successful: 0,
             statuses: Box::new([0; 1000]),
             errors: ErrorCounts::default(),
+            unfinished: 0,
             bytes: 0,
         }
     }
@@ -141,6 +151,12 @@ impl Tally {
         }
     }
 
+    /// A request was still waiting for its response when the `-z` run ended.
+    #[inline]
+    pub fn unfinished(&mut self) {
+        self.unfinished += 1;
+    }
+
     pub fn merge(&mut self, o: &Tally) {
         self.latency.merge(&o.latency);
         self.completed += o.completed;
@@ -149,6 +165,7 @@ impl Tally {
             *a += b;
         }
         self.errors.merge(&o.errors);
+        self.unfinished += o.unfinished;
         self.bytes += o.bytes;
     }
 
@@ -166,13 +183,7 @@ impl Tally {
         elapsed: Duration,
     ) -> BenchResult {
         let secs = elapsed.as_secs_f64();
-        let per = |x: f64| {
-            if self.completed == 0 {
-                0.0
-            } else {
-                x / self.completed as f64
-            }
-        };
+        let per = |x: f64| (self.completed > 0).then(|| x / self.completed as f64);
         let rate = |x: f64| if secs > 0.0 { x / secs } else { 0.0 };
         let status_codes = self
             .statuses
@@ -190,13 +201,14 @@ impl Tally {
             successful: self.successful,
             non_2xx: self.completed - self.successful,
             failed: self.errors.total(),
+            unfinished: self.unfinished,
             status_codes,
             errors: self.errors,
             total_seconds: secs,
             requests_per_second: rate(self.completed as f64),
             mean_ms_per_request: per(concurrency as f64 * secs * 1000.0),
             mean_ms_across_concurrent: per(secs * 1000.0),
-            latency_ms: self.latency.summary(),
+            latency_ms: (!self.latency.is_empty()).then(|| self.latency.summary()),
             bytes_received: self.bytes,
             transfer_kib_per_second: rate(self.bytes as f64 / 1024.0),
         }
@@ -242,20 +254,28 @@ mod tests {
         assert_eq!(r.requests_per_second, 4.5);
         assert_eq!(r.bytes_received, 900);
         assert_eq!(r.transfer_kib_per_second, 900.0 / 1024.0 / 2.0);
-        assert!((r.mean_ms_per_request - 4.0 * 2000.0 / 9.0).abs() < 1e-9);
-        assert!((r.mean_ms_across_concurrent - 2000.0 / 9.0).abs() < 1e-9);
+        assert!((r.mean_ms_per_request.unwrap() - 4.0 * 2000.0 / 9.0).abs() < 1e-9);
+        assert!((r.mean_ms_across_concurrent.unwrap() - 2000.0 / 9.0).abs() < 1e-9);
         // 9 responses at 2 ms and one timeout recorded at 50 ms.
-        assert_eq!(r.latency_ms.max, 50.0);
-        assert_eq!(r.latency_ms.p50, 2.0, "exact below 2 ms... and at 2 ms");
+        let l = r.latency_ms.unwrap();
+        assert_eq!(l.max, 50.0);
+        assert_eq!(l.p50, 2.0, "exact below 2 ms... and at 2 ms");
     }
 
     #[test]
-    fn no_responses_gives_zeros_not_nan() {
+    fn no_responses_gives_nulls_not_zeros_or_nan() {
         let mut t = Tally::new();
         t.failure(ErrorKind::Connect, None);
+        t.unfinished();
         let r = t.into_result("http://x/", 1, true, Duration::from_millis(1));
-        assert_eq!(r.mean_ms_per_request, 0.0);
+        assert_eq!(r.mean_ms_per_request, None);
+        assert_eq!(r.latency_ms, None);
+        assert_eq!((r.requests, r.failed, r.unfinished), (1, 1, 1));
         assert_eq!(r.requests_per_second, 0.0);
-        assert!(serde_json::to_string(&r).unwrap().contains("\"failed\":1"));
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"failed\":1"), "{json}");
+        assert!(json.contains("\"unfinished\":1"), "{json}");
+        assert!(json.contains("\"latency_ms\":null"), "{json}");
+        assert!(json.contains("\"mean_ms_per_request\":null"), "{json}");
     }
 }

@@ -59,15 +59,24 @@ pub enum LoadError {
     Worker(#[source] std::io::Error),
 }
 
-/// Runs the load described by `config`; `progress` counts finished requests.
-pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, LoadError> {
-    let addr = resolve(&config.host, config.port)?;
+/// Makes room for the sockets `config` opens: raises the soft RLIMIT_NOFILE
+/// (up to the hard limit, as wrk and oha users expect of `ulimit -n`), or
+/// refuses with `FileLimit` when even the hard limit is too low. `run` does it
+/// too; callers with work to do before the load (`ocibench run` starts a
+/// container) call it first, to fail before that work.
+pub fn reserve_fds(config: &LoadConfig) -> Result<(), LoadError> {
     // At most one open connection per client, and no more clients busy than requests.
     let connections = match config.stop {
         Stop::Requests(n) => config.concurrency.min(n.max(config.warmup)),
         Stop::Duration(_) => config.concurrency,
     };
-    ensure_fd_limit(connections + SPARE_FDS)?;
+    ensure_fd_limit(connections + SPARE_FDS)
+}
+
+/// Runs the load described by `config`; `progress` counts finished requests.
+pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, LoadError> {
+    let addr = resolve(&config.host, config.port)?;
+    reserve_fds(config)?;
 
     let threads = (config.threads as u64).min(config.concurrency).max(1);
     let (gate, gate_rx) = tokio::sync::watch::channel(Gate::Wait);

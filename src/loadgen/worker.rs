@@ -192,12 +192,14 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
         };
         let outcome = slot.bound(deadline, pin!(send(&shared, &mut conn))).await;
         let done = Instant::now();
+        let mut tally = state.tally.borrow_mut();
         if run_deadline.is_some_and(|end| done > end) && timeout_at.is_none_or(|t| done < t) {
-            // Finished after the `-z` deadline (the watchdog is a tick late at
-            // most): it was in flight at the deadline, so it is not counted.
+            // Cut at the `-z` deadline, or finished just after it (the watchdog
+            // is a tick late at most): in flight when the run ended. Neither a
+            // response nor a failure, but reported, never silently dropped.
+            tally.unfinished();
             break;
         }
-        let mut tally = state.tally.borrow_mut();
         match outcome {
             Some(Ok(resp)) => tally.response(resp.status, resp.bytes, done - sent),
             Some(Err(kind)) => tally.failure(kind, None),
@@ -206,7 +208,8 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
                 if timeout_at.is_some_and(|t| done >= t) {
                     tally.failure(ErrorKind::Timeout, shared.timeout);
                 } else {
-                    // Cut at the `-z` deadline: abandoned, not counted.
+                    // Cut at the `-z` deadline (exactly at it): as above.
+                    tally.unfinished();
                     break;
                 }
             }

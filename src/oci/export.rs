@@ -187,7 +187,7 @@ pub enum ExportError {
     BadConfig {
         digest: Digest,
         #[source]
-        source: serde_json::Error,
+        source: crate::oci::parse_error::ParseError,
     },
     #[error("the image config lists {diff_ids} diff_ids for {layers} layers")]
     LayerCount { diff_ids: usize, layers: usize },

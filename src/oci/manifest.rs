@@ -5,6 +5,7 @@
 //! of types serves both; `MediaFamily` says which a document belongs to, and a
 //! built image keeps its base's family (never a mix).
 
+use crate::oci::parse_error::ParseError;
 use std::fmt;
 use std::str::FromStr;
 
@@ -173,11 +174,12 @@ pub enum Manifest {
 pub enum ManifestError {
     #[error("unsupported manifest media type {0:?}")]
     Unsupported(String),
+    /// By position and kind only: the document is input (see `parse_error`).
     #[error("manifest is not valid JSON of type {media_type}")]
     Parse {
         media_type: String,
         #[source]
-        source: serde_json::Error,
+        source: ParseError,
     },
     #[error("no image for platform {wanted} in the index (available: {available})")]
     NoPlatform { wanted: String, available: String },
@@ -206,11 +208,10 @@ impl Manifest {
                 config: Option<serde_json::Value>,
                 schema_version: Option<u32>,
             }
-            let sniff: Sniff =
-                serde_json::from_slice(bytes).map_err(|source| ManifestError::Parse {
-                    media_type: mt.clone(),
-                    source,
-                })?;
+            let sniff: Sniff = serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse {
+                media_type: mt.clone(),
+                source: ParseError::json(&e),
+            })?;
             mt = match (sniff.media_type, sniff.schema_version) {
                 (Some(t), _) => t,
                 (None, Some(2)) if sniff.manifests.is_some() => OCI_INDEX.to_string(),
@@ -219,9 +220,9 @@ impl Manifest {
                 _ => mt,
             };
         }
-        let parse_err = |source| ManifestError::Parse {
+        let parse_err = |e: serde_json::Error| ManifestError::Parse {
             media_type: mt.clone(),
-            source,
+            source: ParseError::json(&e),
         };
         let m = match mt.as_str() {
             OCI_MANIFEST | DOCKER_MANIFEST => {

@@ -15,6 +15,7 @@ pub mod layout;
 pub mod location;
 pub mod manifest;
 pub mod parallel;
+pub mod parse_error;
 pub mod publish;
 pub mod pull;
 pub mod push;

@@ -242,7 +242,8 @@ fn diff_ids(config: &[u8], manifest: &ImageManifest) -> Result<Vec<Digest>, Pull
         digest: manifest.config.digest.clone(),
         detail,
     };
-    let c: Config = serde_json::from_slice(config).map_err(|e| bad(e.to_string()))?;
+    let c: Config = serde_json::from_slice(config)
+        .map_err(|e| bad(crate::oci::parse_error::ParseError::json(&e).to_string()))?;
     if c.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(bad(format!(
             "{} diff_ids for {} layers",

@@ -2,6 +2,7 @@
 //! archive, or a `docker save` archive, behind one `ImageSource` trait so that
 //! pulling, verifying and sizing are written once.
 
+use crate::oci::parse_error::{ParseError, TarProblem};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,10 @@ pub enum SourceError {
     Ambiguous { path: PathBuf, available: String },
     #[error("{path} is not a docker-archive: {detail}")]
     NotDockerArchive { path: PathBuf, detail: String },
+    /// An `oci-archive:`/`docker-archive:` file that tar cannot read. The tar
+    /// crate's own message quotes header bytes (the file's first 100 bytes): not kept.
+    #[error("{path} is not a tar archive (or it is damaged or truncated)")]
+    NotTar { path: PathBuf },
     #[error("blob {digest} is missing from {path}")]
     MissingBlob { path: PathBuf, digest: Digest },
 }
@@ -103,7 +108,15 @@ fn unpack(archive: &Path, into: &Path) -> Result<(), SourceError> {
     let mut ar = tar::Archive::new(BufReader::with_capacity(256 * 1024, f));
     ar.set_preserve_permissions(false);
     ar.set_overwrite(true);
-    ar.unpack(into).map_err(io_err(archive))
+    ar.unpack(into).map_err(|e| match TarProblem::of(&e) {
+        TarProblem::System(source) => SourceError::Io {
+            path: archive.to_path_buf(),
+            source,
+        },
+        TarProblem::Format => SourceError::NotTar {
+            path: archive.to_path_buf(),
+        },
+    })
 }
 
 /// A registry repository at a tag or digest.
@@ -312,8 +325,8 @@ impl DockerArchiveSource {
         };
         let mpath = root.join("manifest.json");
         let bytes = fs::read(&mpath).map_err(|_| bad("no manifest.json".into()))?;
-        let entries: Vec<Entry> =
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest.json: {e}")))?;
+        let entries: Vec<Entry> = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("manifest.json: {}", ParseError::json(&e))))?;
         let tags = |e: &Entry| e.repo_tags.clone().unwrap_or_default();
         let entry = match reference {
             Some(r) => entries

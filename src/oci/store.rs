@@ -51,7 +51,7 @@ pub enum StoreError {
     BadIndex {
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        source: crate::oci::parse_error::ParseError,
     },
 }
 

@@ -89,13 +89,22 @@ fn summarize(c: CandidateRuns) -> CandidateSummary {
     let of_runs = |f: fn(&crate::loadgen::BenchResult) -> f64| {
         median(&c.runs.iter().map(f).collect::<Vec<_>>())
     };
+    // Runs without any latency (nothing answered) have no say in the medians.
+    let of_latency = |f: fn(&crate::loadgen::LatencyMs) -> f64| {
+        median(
+            &c.runs
+                .iter()
+                .filter_map(|r| r.latency_ms.as_ref().map(f))
+                .collect::<Vec<_>>(),
+        )
+    };
     CandidateSummary {
         startup_ms: median(&c.startup_ms),
         peak_memory_bytes: median_u64(&c.peak_memory_bytes),
         requests_per_second,
         latency_ms: LatencySummary {
-            mean: of_runs(|r| r.latency_ms.mean).unwrap_or(0.0),
-            p99: of_runs(|r| r.latency_ms.p99).unwrap_or(0.0),
+            mean: of_latency(|l| l.mean).unwrap_or(0.0),
+            p99: of_latency(|l| l.p99).unwrap_or(0.0),
         },
         total_seconds: of_runs(|r| r.total_seconds),
         service_cpu_percent: median(&c.service_cpu_percent),

@@ -5,11 +5,17 @@
 //!
 //! Lines keep ab's labels (people grep for "Requests per second"), with the
 //! additions ab lacks: failed requests by kind, status codes, p99.9, latency
-//! spread, and milliseconds with microsecond resolution.
+//! spread, milliseconds with microsecond resolution, and requests a `-z` run
+//! left unanswered at its end. Without any response the time and latency lines
+//! say "no responses" instead of printing zeros.
 
 use std::io::{self, Write};
 
 use crate::loadgen::BenchResult;
+
+/// What the time and latency lines say when nothing was answered (wrk prints
+/// 0.00us, oha NaN and -inf; neither is a measurement).
+const NONE: &str = "no responses";
 
 /// Writes the human report of `r`.
 pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Result<()> {
@@ -40,6 +46,13 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
             e.connect, e.reset, e.timeout, e.other
         )?;
     }
+    if r.unfinished > 0 {
+        writeln!(
+            out,
+            "Unfinished requests:    {} (still waiting when the run ended)",
+            r.unfinished
+        )?;
+    }
     writeln!(out, "Successful (2xx):       {}", r.successful)?;
     if r.non_2xx > 0 {
         writeln!(out, "Non-2xx responses:      {}", r.non_2xx)?;
@@ -50,16 +63,16 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
         "Requests per second:    {:.2} [#/sec] (mean)",
         r.requests_per_second
     )?;
-    writeln!(
-        out,
-        "Time per request:       {:.3} [ms] (mean)",
-        r.mean_ms_per_request
-    )?;
-    writeln!(
-        out,
-        "Time per request:       {:.3} [ms] (mean, across all concurrent requests)",
-        r.mean_ms_across_concurrent
-    )?;
+    match (r.mean_ms_per_request, r.mean_ms_across_concurrent) {
+        (Some(mean), Some(across)) => {
+            writeln!(out, "Time per request:       {mean:.3} [ms] (mean)")?;
+            writeln!(
+                out,
+                "Time per request:       {across:.3} [ms] (mean, across all concurrent requests)"
+            )?;
+        }
+        _ => writeln!(out, "Time per request:       {NONE}")?,
+    }
     writeln!(
         out,
         "Transfer rate:          {:.2} [Kbytes/sec] received",
@@ -75,7 +88,11 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
         writeln!(out)?;
     }
 
-    let l = &r.latency_ms;
+    let Some(l) = &r.latency_ms else {
+        // Nothing to summarise: say so rather than print a table of zeros.
+        writeln!(out, "Latency (ms):           {NONE}")?;
+        return Ok(());
+    };
     writeln!(out, "Latency (ms):   min    mean[+/-sd]      max")?;
     writeln!(
         out,

@@ -20,20 +20,21 @@ pub fn bench(rps: f64) -> BenchResult {
         successful: 1000,
         non_2xx: 0,
         failed: 0,
+        unfinished: 0,
         status_codes: [("200".to_string(), 1000)].into(),
         errors: ErrorCounts::default(),
         total_seconds: total,
         requests_per_second: rps,
-        mean_ms_per_request: mean,
-        mean_ms_across_concurrent: total,
-        latency_ms: LatencyMs {
+        mean_ms_per_request: Some(mean),
+        mean_ms_across_concurrent: Some(total),
+        latency_ms: Some(LatencyMs {
             min: mean / 4.0,
             mean,
             p50: mean * 0.9,
             p99: mean * 1.8,
             max: mean * 2.5,
             ..LatencyMs::default()
-        },
+        }),
         bytes_received: 150_000,
         transfer_kib_per_second: 150.0 * rps / 1024.0,
     }

@@ -120,9 +120,28 @@ pub struct OnSignal {
 static ON_SIGNAL: OnceLock<OnSignal> = OnceLock::new();
 
 /// Sets what happens around a signal's cleanup (once per process; later calls are
-/// ignored). Without it, the cleanup is followed by the signal's default action.
+/// ignored), and starts listening for the signals at once: a signal before
+/// anything is recorded (while podman is probed or the image read) then ends
+/// the process as one during the run does (`exit`, after removing nothing),
+/// not by the signal's default action. Without it, the cleanup is followed by
+/// the signal's default action.
 pub fn on_signal(handling: OnSignal) {
     let _ = ON_SIGNAL.set(handling);
+    install_handler();
+}
+
+/// Blocks for good if a signal's cleanup is under way (it ends the process).
+///
+/// The binary calls it before it exits on its own: an error caused by the
+/// cleanup itself (a container removed under a waiting `run`) must not end the
+/// process, with status 1, before the cleanup has removed everything and
+/// exited with 128 + the signal.
+pub fn wait_for_signal_cleanup() {
+    if registry().shutting_down {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 fn install_handler() {

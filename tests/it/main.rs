@@ -13,6 +13,7 @@
 //! | `loadgen::`             | bench_cli, bench_lib, snapshots                      | loopback only                       |
 //! | `build::`               | build_cli, layer, nix, export_oci, snapshots         | tar, gzip, skopeo, nix-bin, podman, |
 //! |                         |                                                      | docker-registry (build_cli)         |
+//! | `cli_output::`          | closed stdout, errors that never echo input files    | tar, gzip                           |
 //! | `report::`              | the report API, and snapshots of its table           | nothing                             |
 //! | `credentials_helpers::` | `docker-credential-*` helpers run for real           | sh                                  |
 //! | `support_selftest::`    | the support itself (registry, fixtures, context)     | all of the above                    |
@@ -32,6 +33,7 @@
 mod support;
 
 mod build;
+mod cli_output;
 mod credentials_helpers;
 mod loadgen;
 mod podman;

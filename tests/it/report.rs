@@ -18,17 +18,18 @@ fn run(rps: f64) -> BenchResult {
         successful: 1000,
         non_2xx: 0,
         failed: 0,
+        unfinished: 0,
         status_codes: [("200".to_string(), 1000)].into(),
         errors: ErrorCounts::default(),
         total_seconds: total,
         requests_per_second: rps,
-        mean_ms_per_request: 50.0 * total,
-        mean_ms_across_concurrent: total,
-        latency_ms: LatencyMs {
+        mean_ms_per_request: Some(50.0 * total),
+        mean_ms_across_concurrent: Some(total),
+        latency_ms: Some(LatencyMs {
             mean: 50.0 * total,
             p99: 90.0 * total,
             ..LatencyMs::default()
-        },
+        }),
         bytes_received: 120_000,
         transfer_kib_per_second: 120.0 * rps / 1024.0,
     }

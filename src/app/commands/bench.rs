@@ -3,12 +3,12 @@
 //! Turns flags into a validated `LoadConfig` (bad input: exit 2 with a hint),
 //! runs it while a progress bar polls the library's counter, then prints the
 //! ab-style report or one JSON document. A run in which no request got any
-//! response is reported, then fails with exit status 1 (as ab and oha do).
-
-use std::io::Write;
+//! response (refused, timed out, or unfinished at a `-z` deadline) is reported,
+//! then fails with exit status 1 (wrk and oha exit 0 there).
 
 use crate::app::args::{BenchOptions, check_any_response};
 use crate::app::globals::Context;
+use crate::app::output::{self, write_stdout};
 use crate::app::terminal::CliObserver;
 use ocibench::compare::trial::TrialObserver;
 use ocibench::loadgen::{self, LoadConfig, Progress};
@@ -35,15 +35,16 @@ pub fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<()> {
     // A LoadError's message, its cause and hint come through app::explain.
     let result = result?;
 
-    let mut stdout = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut stdout, &result)?;
-        writeln!(stdout)?;
-    } else {
-        ocibench::report::bench::write_summary(&result, &mut stdout)?;
-    }
-    stdout.flush()?;
-    check_any_response(&result)
+    let written = write_stdout(|out| {
+        if args.json {
+            output::json(out, &result)
+        } else {
+            ocibench::report::bench::write_summary(&result, out)
+        }
+    });
+    // A run that measured nothing fails, whether or not stdout was still open.
+    check_any_response(&result)?;
+    written
 }
 
 /// Flags -> a validated `LoadConfig`; every mistake is a usage error with a hint.
@@ -57,6 +58,7 @@ mod tests {
     use crate::app::explain::UserError;
     use clap::Parser;
     use ocibench::loadgen::Stop;
+    use std::io::Write;
     use std::time::Duration;
 
     #[derive(Debug, Parser)]

@@ -4,7 +4,6 @@
 //! checks the outputs can be written, runs the experiment in podman, and renders
 //! the report: a table on stdout, Markdown, JSON and SVG files on request.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -12,6 +11,7 @@ use anyhow::Context as _;
 use crate::app::args::{layer_created_by, podman_runner};
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
+use crate::app::output::write_stdout;
 use crate::app::terminal::{self, CliObserver};
 use ocibench::compare::config::{CompareConfig, DEFAULT_APP_SERVER, DEFAULT_TOML};
 use ocibench::compare::experiment;
@@ -111,10 +111,7 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
     }
-    let mut out = std::io::stdout().lock();
-    Format::Table.write(&report, &mut out)?;
-    out.flush()?;
-    Ok(())
+    write_stdout(|out| Format::Table.write(&report, out))
 }
 
 /// `-f FILE`, else `./ocibench.toml`, else the embedded demo (written to a temp dir).

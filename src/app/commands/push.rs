@@ -1,11 +1,10 @@
 //! `ocibench push IMAGE DEST`: copy any image ocibench can read to a registry,
 //! sending only the blobs the registry lacks.
 
-use std::io::Write;
-
 use crate::app::args::SourceSettings;
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
+use crate::app::output::{self, write_stdout};
 use crate::app::terminal;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::push::{PushOptions, PushReport, push, push_layout};
@@ -66,12 +65,11 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
 }
 
 fn print_report(report: &PushReport, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, report)?;
-        writeln!(out)?;
-    } else {
-        report::image::write_pushed(&mut out, report)?;
-    }
-    Ok(())
+    write_stdout(|out| {
+        if json {
+            output::json(out, report)
+        } else {
+            report::image::write_pushed(out, report)
+        }
+    })
 }

@@ -7,11 +7,10 @@
 //! sampled, container and image removed. Prints `report::run`'s text (the bench
 //! summary with start-up time and peak memory) or one JSON document (`--json`).
 
-use std::io::Write;
-
 use crate::app::args::{BenchOptions, SourceSettings, check_any_response, podman_runner, usage};
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
+use crate::app::output::{self, write_stdout};
 use crate::app::terminal::{self, CliObserver, status};
 use ocibench::compare::image::StoredManifest;
 use ocibench::compare::trial::{TrialSpec, run_stored};
@@ -59,7 +58,9 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     let pull = SourceSettings::new(&args.image, &args.source)?;
     let spec = spec(&args)?;
     let load = args.bench.settings()?;
-    load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
+    let probe = load.load_config(format!("http://127.0.0.1:1{}", spec.path))?;
+    // -c beyond the file-descriptor limit fails now, not after the container started.
+    ocibench::loadgen::reserve_fds(&probe)?;
     let show = ctx.show_progress() && !args.json;
 
     let runner = podman_runner(args.runtime.clone(), "the container")?;
@@ -90,15 +91,16 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
         cpu_percent_mean: outcome.cpu_percent_mean,
         bench: outcome.bench,
     };
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
-        write_text(&report, &spec.health_path, &mut out)?;
-    }
-    out.flush()?;
-    check_any_response(&report.bench)
+    let written = write_stdout(|out| {
+        if args.json {
+            output::json(out, &report)
+        } else {
+            write_text(&report, &spec.health_path, out)
+        }
+    });
+    // A run that measured nothing fails, whether or not stdout was still open.
+    check_any_response(&report.bench)?;
+    written
 }
 
 /// Flags -> a `TrialSpec`; bad paths and durations are usage errors.

@@ -1,21 +1,19 @@
 //! `ocibench size IMAGE`: an image's exact compressed and uncompressed sizes, per
 //! layer; a cached image is sized from the store's records, reading no layer data.
 
-use std::io::Write;
-
 use crate::app::args::{ImageArgs, SourceSettings};
 use crate::app::globals::Context;
+use crate::app::output::{self, write_stdout};
 use ocibench::report;
 
 pub fn run(args: ImageArgs, ctx: &Context) -> anyhow::Result<()> {
     let settings = SourceSettings::new(&args.image, &args.source)?;
     let (_, _, size) = ctx.fetch_sized(&settings, ctx.show_progress() && !args.json)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &size)?;
-        writeln!(out)?;
-    } else {
-        report::image::write_sized(&mut out, &size)?;
-    }
-    Ok(())
+    write_stdout(|out| {
+        if args.json {
+            output::json(out, &size)
+        } else {
+            report::image::write_sized(out, &size)
+        }
+    })
 }

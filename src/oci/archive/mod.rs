@@ -183,9 +183,9 @@ fn config_diff_ids(config: &[u8], digest: &Digest) -> Result<Vec<Digest>, Export
     }
     serde_json::from_slice::<Config>(config)
         .map(|c| c.rootfs.diff_ids)
-        .map_err(|source| ExportError::BadConfig {
+        .map_err(|e| ExportError::BadConfig {
             digest: digest.clone(),
-            source,
+            source: crate::oci::parse_error::ParseError::json(&e),
         })
 }
 

@@ -113,11 +113,12 @@ pub enum ReadIndexError {
         #[source]
         source: io::Error,
     },
+    /// By position and kind only (see `parse_error`): never the file's text.
     #[error("{path} is not valid JSON")]
     Json {
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        source: crate::oci::parse_error::ParseError,
     },
 }
 
@@ -130,7 +131,10 @@ pub fn read_index(root: &Path) -> Result<(Index, Vec<u8>), ReadIndexError> {
     };
     match serde_json::from_slice(&bytes) {
         Ok(index) => Ok((index, bytes)),
-        Err(source) => Err(ReadIndexError::Json { path, source }),
+        Err(e) => Err(ReadIndexError::Json {
+            path,
+            source: crate::oci::parse_error::ParseError::json(&e),
+        }),
     }
 }
 
@@ -144,7 +148,8 @@ pub fn add_to_index(dir: &Path, entry: &IndexEntry) -> Result<(), LayoutError> {
         detail: detail.to_string(),
     };
     let mut index: Value = match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| bad(&e.to_string()))?,
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| bad(&crate::oci::parse_error::ParseError::json(&e).to_string()))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             serde_json::to_value(Index::default()).expect("index serializes")
         }

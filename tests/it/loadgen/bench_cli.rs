@@ -51,6 +51,7 @@ fn json_has_exactly_the_documented_fields() {
             "successful",
             "non_2xx",
             "failed",
+            "unfinished",
             "status_codes",
             "errors",
             "total_seconds",
@@ -81,6 +82,7 @@ fn json_has_exactly_the_documented_fields() {
     assert_eq!(v["successful"], 20);
     assert_eq!(v["non_2xx"], 10);
     assert_eq!(v["failed"], 0);
+    assert_eq!(v["unfinished"], 0);
     assert_eq!(v["status_codes"], serde_json::json!({"200": 20, "503": 10}));
     assert!(v["requests_per_second"].as_f64().unwrap() > 0.0);
     // The library type reads its own document back (the compare command does).
@@ -165,4 +167,101 @@ fn bad_input_gives_error_hint_and_exit_2() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     assert_eq!(server.counts.requests(), 0, "bad input sends nothing");
+}
+
+/// A server that accepts connections and never answers: a timed run must say its
+/// requests were unfinished (never zeros), and nothing answered is exit status 1.
+#[test]
+fn timed_run_against_a_silent_server_reports_unfinished_and_exits_1() {
+    let server = HttpServer::start(|_| Reply::Hang);
+    let url = server.url("/");
+    let out = bench(&[&url, "-z", "300ms", "-c", "3", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the report is still printed");
+    assert_eq!(v["completed"], 0, "{v:#}");
+    assert_eq!(v["failed"], 0, "{v:#}");
+    assert_eq!(v["unfinished"], 3, "{v:#}");
+    assert!(v["latency_ms"].is_null(), "no latency, not zeros: {v:#}");
+    assert!(v["mean_ms_per_request"].is_null(), "{v:#}");
+    assert!(v["mean_ms_across_concurrent"].is_null(), "{v:#}");
+    assert!(err.contains("error: no request got a response"), "{err}");
+    assert!(err.contains("3 unfinished"), "{err}");
+    assert!(err.contains("hint: "), "{err}");
+
+    let out = bench(&[&url, "-z", "300ms", "-c", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Unfinished requests:    2 (still waiting when the run ended)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Latency (ms):           no responses\n"),
+        "{text}"
+    );
+    assert!(!text.contains("0.000"), "no made-up zeros:\n{text}");
+}
+
+/// `bench ARGS` with RLIMIT_NOFILE set to `soft`/`hard` (as `ulimit -Sn`/`-Hn`).
+fn bench_with_fd_limit(soft: u64, hard: u64, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let ctx = TestContext::new();
+    let mut cmd = ctx.cmd(["bench"]);
+    cmd.args(args);
+    // SAFETY: setrlimit is async-signal-safe; only the child's limits change.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run ocibench")
+}
+
+#[test]
+fn concurrency_above_the_hard_fd_limit_is_bad_input() {
+    let server = HttpServer::ok();
+    let out = bench_with_fd_limit(256, 256, &[&server.url("/"), "-z", "200ms", "-c", "1000"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("hint: lower -c"), "{err}");
+    assert_eq!(server.counts.requests(), 0, "refused before any request");
+}
+
+#[test]
+fn concurrency_above_the_soft_fd_limit_raises_it() {
+    let server = HttpServer::ok();
+    let out = bench_with_fd_limit(
+        64,
+        4096,
+        &[&server.url("/"), "-n", "400", "-c", "400", "--json"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["completed"], 400, "{v:#}");
+    assert_eq!(v["failed"], 0, "no EMFILE: {v:#}");
+}
+
+#[test]
+fn ports_out_of_range_are_bad_input() {
+    for url in [
+        "http://127.0.0.1:99999/",
+        "http://127.0.0.1:0/",
+        "http://localhost:65536/",
+    ] {
+        let out = bench(&[url, "-n", "1"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains("hint: "), "{url}: {err}");
+    }
 }

@@ -136,11 +136,8 @@ fn a_server_that_never_answers_times_out_at_the_timeout() {
     assert_eq!((r.completed, r.failed, r.errors.timeout), (0, 6, 6));
     // Recorded at the timeout (within the histogram's 0.1% resolution), not dropped.
     let near = |ms: f64| (ms - 200.0).abs() <= 0.5;
-    assert!(
-        near(r.latency_ms.p50) && near(r.latency_ms.min) && near(r.latency_ms.max),
-        "{:?}",
-        r.latency_ms
-    );
+    let l = r.latency_ms.expect("timeouts have a latency");
+    assert!(near(l.p50) && near(l.min) && near(l.max), "{l:?}");
     assert!(r.total_seconds < 30.0, "bounded: {}", r.total_seconds);
     // Timed-out connections are dropped and re-opened.
     assert_eq!(server.counts.connections(), 6);
@@ -155,8 +152,10 @@ fn a_timed_run_against_a_silent_server_ends_at_its_deadline() {
             .concurrency(3)
             .timeout(Some(Duration::from_secs(60))),
     );
-    // In flight at the deadline: abandoned, not counted.
+    // In flight at the deadline: neither completed nor failed, but unfinished.
     assert_eq!((r.requests, r.completed, r.failed), (0, 0, 0));
+    assert_eq!(r.unfinished, 3, "one per client");
+    assert_eq!(r.latency_ms, None, "no latency, not zeros");
     assert!(r.total_seconds <= 0.3 + 1e-9, "{}", r.total_seconds);
 }
 
@@ -189,6 +188,7 @@ fn a_timed_run_does_not_count_what_was_in_flight_at_the_end() {
     );
     assert!(r.completed <= 4, "{} completed", r.completed);
     assert_eq!((r.failed, r.requests), (0, r.completed));
+    assert_eq!(r.unfinished, 2, "each client had one in flight at the end");
     assert!(
         server.counts.requests() > r.completed,
         "the cut requests reached the server"
@@ -204,7 +204,7 @@ fn refused_connections_are_connect_errors() {
     );
     assert_eq!((r.completed, r.failed, r.errors.connect), (0, 10, 10));
     assert_eq!(
-        r.latency_ms.max, 0.0,
+        r.latency_ms, None,
         "failed requests without a timeout have no latency"
     );
 }
@@ -217,7 +217,7 @@ fn latency_is_in_milliseconds() {
             .requests(20)
             .concurrency(5),
     );
-    let l = r.latency_ms;
+    let l = r.latency_ms.unwrap();
     assert!((45.0..150.0).contains(&l.p50), "{l:?}");
     assert!(l.min >= 45.0 && l.max < 1000.0, "{l:?}");
     assert!(
@@ -225,7 +225,11 @@ fn latency_is_in_milliseconds() {
         "{l:?}"
     );
     // ab's means: 20 requests in 4 rounds of ~50 ms at concurrency 5.
-    assert!((r.mean_ms_per_request - 5.0 * r.mean_ms_across_concurrent).abs() < 1e-6);
+    let (per, across) = (
+        r.mean_ms_per_request.unwrap(),
+        r.mean_ms_across_concurrent.unwrap(),
+    );
+    assert!((per - 5.0 * across).abs() < 1e-6);
 }
 
 #[test]

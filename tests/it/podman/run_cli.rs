@@ -307,6 +307,86 @@ fn sigterm_during_load_exits_143_and_removes_the_container() {
     interrupt_during_load("sigterm", libc::SIGTERM, 143);
 }
 
+/// Starts `run` on a container that never answers (its entrypoint only sleeps),
+/// sends SIGINT once `ready` (given the prefix, the pid and the time since the
+/// spawn) says the start-up reached the phase under test, and
+/// checks: exit 130, and no container or image of this run is left.
+fn interrupt_during_startup(test: &str, ready: &dyn Fn(&str, u32, Duration) -> bool) {
+    tools();
+    let _store = busybox_image_lock();
+    let ctx = TestContext::new();
+    let p = prefix(test);
+    let layout = fixture_layout(Variant::Oci);
+    let mut child: Child = ctx
+        .cmd([
+            "run",
+            layout.oci_ref().as_str(),
+            "--port",
+            "8080",
+            r#"--podman-arg=--entrypoint=["sh","-c","sleep 120"]"#,
+            "--startup-timeout",
+            "120s",
+            "-n",
+            "10",
+            "--name-prefix",
+            &p,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ocibench");
+    let pid = child.id();
+    let spawned = Instant::now();
+    let deadline = spawned + Duration::from_secs(90);
+    while !ready(&p, pid, spawned.elapsed()) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ocibench ended early: {:?}",
+            child.wait_with_output()
+        );
+        assert!(Instant::now() < deadline, "the phase was never reached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) }, 0);
+    let sent = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if sent.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("ocibench did not exit within 90 s of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(exit.code(), Some(130), "{exit}: {stderr}");
+    assert!(containers(&p).is_empty(), "left: {:?}", containers(&p));
+    assert!(images_of(pid).is_empty(), "left: {:?}", images_of(pid));
+}
+
+#[test]
+fn sigint_while_waiting_for_the_service_exits_130_and_leaves_nothing() {
+    // The container exists: `run` is waiting for it to answer.
+    interrupt_during_startup("sigint-wait", &|p, _, _| !containers(p).is_empty());
+}
+
+#[test]
+fn sigint_once_the_image_is_loaded_exits_130_and_leaves_nothing() {
+    // podman has the image: `run` is between the load and the start.
+    interrupt_during_startup("sigint-load", &|_, pid, _| !images_of(pid).is_empty());
+}
+
+#[test]
+fn sigint_before_podman_has_anything_exits_130() {
+    // Early: probing podman (`podman info`), reading and exporting the image.
+    interrupt_during_startup("sigint-early", &|_, _, since| {
+        since > Duration::from_millis(150)
+    });
+}
+
 #[test]
 fn bad_flags_fail_before_podman_with_usage() {
     let ctx = TestContext::new();
@@ -316,6 +396,15 @@ fn bad_flags_fail_before_podman_with_usage() {
     ctx.run(["run", "busybox", "--port", "8080", "-n", "5", "-z", "1s"])
         .failure(2)
         .stderr_contains("hint: ");
+    ctx.run(["run", "busybox", "--port", "99999"]).failure(2);
+    // More connections than the hard fd limit allows: refused before podman.
+    let hard = ocibench::runner::limits::hard_limits()
+        .nofile
+        .unwrap_or(1 << 20);
+    let c = (hard + 1).to_string();
+    ctx.run(["run", "busybox", "--port", "8080", "-z", "1s", "-c", &c])
+        .failure(2)
+        .stderr_contains("hint: lower -c");
 }
 
 #[test]

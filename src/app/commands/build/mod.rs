@@ -6,12 +6,11 @@
 //! JSON; the manifest keeps the base's media-type family. Every output is written
 //! to a temporary name and renamed, so a failed build leaves no partial output.
 
-use std::io::Write;
-
 use serde::Serialize;
 use serde_json::json;
 
 use crate::app::globals::Context;
+use crate::app::output::{self, write_stdout};
 use crate::app::terminal;
 pub use args::BuildArgs;
 use args::BuildSettings;
@@ -58,22 +57,22 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
         });
     }
 
-    let mut stdout = std::io::stdout().lock();
-    if settings.json {
-        serde_json::to_writer_pretty(
-            &mut stdout,
-            &BuildReport {
-                image: &built.size,
-                outputs,
-            },
-        )?;
-        writeln!(stdout)?;
-    } else {
-        writeln!(stdout, "Built {}", built.size.digest)?;
-        report::image::write_summary(&mut stdout, &built.size)?;
-        for (target, done) in settings.outputs.iter().zip(&published) {
-            writeln!(stdout, "  wrote         {target} ({})", done.digest())?;
+    write_stdout(|stdout| {
+        if settings.json {
+            output::json(
+                stdout,
+                &BuildReport {
+                    image: &built.size,
+                    outputs,
+                },
+            )
+        } else {
+            writeln!(stdout, "Built {}", built.size.digest)?;
+            report::image::write_summary(stdout, &built.size)?;
+            for (target, done) in settings.outputs.iter().zip(&published) {
+                writeln!(stdout, "  wrote         {target} ({})", done.digest())?;
+            }
+            Ok(())
         }
-    }
-    Ok(())
+    })
 }
