@@ -13,6 +13,8 @@
 //! | `loadgen::`             | bench_cli, bench_lib, snapshots                      | loopback only                       |
 //! | `build::`               | build_cli, layer, nix, export_oci, snapshots         | tar, gzip, skopeo, nix-bin, podman, |
 //! |                         |                                                      | docker-registry (build_cli)         |
+//! | `chaos::`               | concurrent ops through a fault-injecting proxy;      | docker-registry, skopeo, busybox-   |
+//! |                         | `OCIBENCH_CHAOS_OPS` (scripts/chaos.sh runs 1,000)   | static                              |
 //! | `report::`              | the report API, and snapshots of its table           | nothing                             |
 //! | `credentials_helpers::` | `docker-credential-*` helpers run for real           | sh                                  |
 //! | `support_selftest::`    | the support itself (registry, fixtures, context)     | all of the above                    |
@@ -32,6 +34,7 @@
 mod support;
 
 mod build;
+mod chaos;
 mod credentials_helpers;
 mod loadgen;
 mod podman;
