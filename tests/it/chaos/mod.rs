@@ -29,6 +29,7 @@
 //! time) is printed whatever happens; run with `--nocapture` to see it.
 
 mod checks;
+mod scripted;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -280,9 +281,10 @@ fn summary(
     let injected = proxy.injected();
     let _ = writeln!(
         s,
-        "faults injected: {} in {} requests",
+        "faults injected: {} in {} requests ({} not answered by the registry)",
         injected.values().sum::<u64>(),
-        proxy.requests()
+        proxy.requests(),
+        proxy.unforwarded()
     );
     for (fault, n) in &injected {
         let _ = writeln!(s, "  {:<24}{n:>6}", fault.name());

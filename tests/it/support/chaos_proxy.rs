@@ -128,6 +128,10 @@ pub struct ChaosConfig {
     pub weights: BTreeMap<Fault, u32>,
     /// How long stalls last.
     pub stall: Duration,
+    /// Only requests whose `METHOD TARGET` contains this get faults (scripted tests).
+    pub only: Option<String>,
+    /// At most this many faults in all (scripted tests).
+    pub limit: Option<u64>,
 }
 
 impl Default for ChaosConfig {
@@ -146,6 +150,8 @@ impl Default for ChaosConfig {
                 })
                 .collect(),
             stall: Duration::from_millis(1500),
+            only: None,
+            limit: None,
         }
     }
 }
@@ -170,6 +176,20 @@ impl ChaosConfig {
         if let Some(v) = var("OCIBENCH_CHAOS_FAULTS") {
             c.set_weights(&v);
         }
+        c
+    }
+
+    /// Exactly `times` faults of kind `fault`, on the first requests whose `METHOD TARGET`
+    /// contains `only`: for tests that replay one thing the chaos test found.
+    pub fn scripted(fault: Fault, only: &str, times: u64) -> ChaosConfig {
+        let mut c = ChaosConfig {
+            rate: 1.0,
+            only: Some(only.to_string()),
+            limit: Some(times),
+            ..ChaosConfig::default()
+        };
+        c.weights.values_mut().for_each(|w| *w = 0);
+        c.weights.insert(fault, 1);
         c
     }
 
@@ -207,6 +227,8 @@ struct State {
     config: ChaosConfig,
     rng: Mutex<fastrand::Rng>,
     requests: AtomicU64,
+    /// Requests the registry did not answer (the client's connection is then closed).
+    unforwarded: AtomicU64,
     injected: Mutex<BTreeMap<Fault, u64>>,
     events: Mutex<Vec<Event>>,
     started: Instant,
@@ -239,6 +261,7 @@ impl ChaosProxy {
             rng: Mutex::new(fastrand::Rng::with_seed(config.seed)),
             config,
             requests: AtomicU64::new(0),
+            unforwarded: AtomicU64::new(0),
             injected: Mutex::new(BTreeMap::new()),
             events: Mutex::new(Vec::new()),
             started: Instant::now(),
@@ -266,6 +289,12 @@ impl ChaosProxy {
     /// Requests received so far.
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests the registry itself did not answer, so the proxy closed the client's
+    /// connection (not a fault it chose; should stay 0).
+    pub fn unforwarded(&self) -> u64 {
+        self.state.unforwarded.load(Ordering::Relaxed)
     }
 
     /// Faults injected so far, by kind (kinds never injected are absent).
@@ -344,8 +373,19 @@ enum Next {
 }
 
 impl State {
-    /// Picks a fault for a request with `method`, or `None` (forward untouched).
-    fn pick(&self, method: &str) -> Option<Fault> {
+    /// Picks a fault for a request, or `None` (forward untouched).
+    fn pick(&self, head: &RequestHead) -> Option<Fault> {
+        let method = head.method.as_str();
+        if let Some(only) = &self.config.only
+            && !format!("{method} {}", head.target).contains(only.as_str())
+        {
+            return None;
+        }
+        if let Some(limit) = self.config.limit
+            && self.injected.lock().unwrap().values().sum::<u64>() >= limit
+        {
+            return None;
+        }
         let mut rng = self.rng.lock().unwrap();
         if rng.f64() >= self.config.rate {
             return None;
@@ -394,7 +434,7 @@ impl State {
         let mut out = stream;
         while let Some(head) = read_head(&mut reader) {
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let fault = self.pick(&head.method);
+            let fault = self.pick(&head);
             if fault == Some(Fault::DropBefore) {
                 self.count(Fault::DropBefore, &head);
                 let _ = out.shutdown(Shutdown::Both);
@@ -527,7 +567,11 @@ impl State {
         // The registry builds its Location URLs from these: uploads come back here.
         headers.push(("X-Forwarded-Host", &self.addr));
         headers.push(("X-Forwarded-Proto", "http"));
-        http::request(&self.upstream, &head.method, &head.target, &headers, body).ok()
+        let resp = http::request(&self.upstream, &head.method, &head.target, &headers, body).ok();
+        if resp.is_none() {
+            self.unforwarded.fetch_add(1, Ordering::Relaxed);
+        }
+        resp
     }
 
     /// Writes `resp` to the client, whole or broken by `fault` (`StallBody`, `Truncate`).

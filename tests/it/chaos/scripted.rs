@@ -1,0 +1,46 @@
+//! The chaos test's faults one at a time, on purpose: the proxy scripted to break
+//! exactly one request ([`ChaosConfig::scripted`]), then the command must still do its
+//! job. Deterministic where the random run is not, so each thing the random run found
+//! is pinned here by the fault and the request it hit.
+
+use crate::support::chaos_proxy::{ChaosConfig, ChaosProxy, Fault};
+use crate::support::{Output, Registry, TestContext, Variant, fixture_layout};
+
+/// `push --json` of the busybox layout in 64 KiB chunks (its layer is 16 of them)
+/// through a proxy that breaks the first request matching `only` with `fault`, once;
+/// when the push succeeds, the registry must hold the image whole.
+fn push_through(fault: Fault, only: &str) -> Output {
+    let registry = Registry::start();
+    let layout = fixture_layout(Variant::Oci);
+    let proxy = ChaosProxy::start(registry.addr(), ChaosConfig::scripted(fault, only, 1));
+    let dest = format!("docker://{}/chaos/x:1", proxy.addr());
+    let out = Output::of(
+        TestContext::new()
+            .cmd(["push", "--json", &layout.oci_ref(), &dest])
+            .env("OCIBENCH_PUSH_CHUNK_BYTES", "65536"),
+    );
+    assert_eq!(
+        proxy.injected().get(&fault),
+        Some(&1),
+        "the fault was injected"
+    );
+    if out.code() == Some(0) {
+        registry.assert_holds("chaos/x:1", &layout.image.manifest_digest);
+    }
+    out
+}
+
+#[test]
+fn a_chunk_whose_answer_was_lost_is_not_fatal() {
+    push_through(Fault::DropAfter, "PATCH /v2/chaos/x/blobs/uploads/").success();
+}
+
+#[test]
+fn a_chunk_held_back_and_sent_late_is_not_fatal() {
+    push_through(Fault::ReorderChunk, "PATCH /v2/chaos/x/blobs/uploads/").success();
+}
+
+#[test]
+fn a_chunk_sent_twice_is_not_fatal() {
+    push_through(Fault::ReplayChunk, "PATCH /v2/chaos/x/blobs/uploads/").success();
+}
