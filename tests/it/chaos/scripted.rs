@@ -4,7 +4,9 @@
 //! is pinned here by the fault and the request it hit.
 
 use crate::support::chaos_proxy::{ChaosConfig, ChaosProxy, Fault};
-use crate::support::{Output, Registry, TestContext, Variant, fixture_layout};
+use crate::support::{
+    FixtureImage, Output, Registry, TestContext, Variant, fixture_layout, push_fixture,
+};
 
 /// `push --json` of the busybox layout in 64 KiB chunks (its layer is 16 of them)
 /// through a proxy that breaks the first request matching `only` with `fault`, once;
@@ -43,4 +45,35 @@ fn a_chunk_held_back_and_sent_late_is_not_fatal() {
 #[test]
 fn a_chunk_sent_twice_is_not_fatal() {
     push_through(Fault::ReplayChunk, "PATCH /v2/chaos/x/blobs/uploads/").success();
+}
+
+/// `pull --json` of a busybox image through a proxy that breaks the first request
+/// matching `only(image)` with `fault`, once.
+fn pull_through(fault: Fault, only: impl Fn(&FixtureImage) -> String) -> (Output, FixtureImage) {
+    let registry = Registry::start();
+    let image = push_fixture(&registry, "base/busybox", "1", Variant::Oci);
+    let config = ChaosConfig::scripted(fault, &only(&image), 1);
+    let proxy = ChaosProxy::start(registry.addr(), config);
+    let src = format!("{}/base/busybox:1", proxy.addr());
+    let out = TestContext::new().run(["pull", "--json", &src]);
+    assert_eq!(
+        proxy.injected().get(&fault),
+        Some(&1),
+        "the fault was injected"
+    );
+    (out, image)
+}
+
+/// Found by the chaos run (seed 7): `pull` exited 1 with "transfer of <config> failed:
+/// Peer disconnected" after one truncated config body; layers were retried, the
+/// config was not.
+#[test]
+fn a_config_download_cut_short_is_fetched_again() {
+    let (out, image) = pull_through(Fault::Truncate, |i| {
+        format!("GET /v2/base/busybox/blobs/{}", i.config_digest)
+    });
+    assert_eq!(
+        out.success().json()["image"]["digest"],
+        image.manifest_digest
+    );
 }
