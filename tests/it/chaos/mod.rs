@@ -11,7 +11,7 @@
 //!
 //! | variable                   | default | meaning                                      |
 //! |----------------------------|---------|----------------------------------------------|
-//! | `OCIBENCH_CHAOS_OPS`       | 40      | operations in all                            |
+//! | `OCIBENCH_CHAOS_OPS`       | 200     | operations in all                            |
 //! | `OCIBENCH_CHAOS_WORKERS`   | 4       | `ocibench` processes at once                 |
 //! | `OCIBENCH_CHAOS_SEED`      | 12      | seeds the proxy and the workload             |
 //! | `OCIBENCH_CHAOS_RATE`      | 0.08    | probability that a request gets a fault      |
@@ -54,7 +54,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[test]
 fn concurrent_pulls_pushes_and_builds_through_faults_keep_cache_and_registry_whole() {
-    let ops: usize = env_or("OCIBENCH_CHAOS_OPS", 40);
+    let ops: usize = env_or("OCIBENCH_CHAOS_OPS", 200);
     let workers: usize = env_or("OCIBENCH_CHAOS_WORKERS", 4);
     let kill_rate: f64 = env_or("OCIBENCH_CHAOS_KILL", 0.05);
     let chunk_bytes: u64 = env_or("OCIBENCH_CHAOS_CHUNK", 64 * 1024);
