@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::workload::Pushed;
+use super::workload::{OpResult, Outcome, Pushed, archive_digest, archive_name};
 use crate::support::Registry;
 use crate::support::tools;
 
@@ -236,4 +236,44 @@ pub fn check_registry(registry: &Registry, pushed: &[Pushed], threads: usize) ->
             .flat_map(|h| h.join().expect("registry check thread"))
             .collect()
     })
+}
+
+/// What the check of the builds' file outputs found.
+#[derive(Debug, Default)]
+pub struct OutputFindings {
+    /// Archives found whole (every one must be).
+    pub archives: usize,
+    /// Temp files beside them left by builds the test SIGKILLed (nothing can remove
+    /// those but a later write of the same output).
+    pub killed_temps: usize,
+    pub problems: Vec<String>,
+}
+
+/// Every `op-N.tar` in `out_dir` is a whole archive skopeo reads, whatever became of
+/// its build; a temp file beside it is allowed only if the test SIGKILLed that build.
+pub fn check_outputs(out_dir: &Path, results: &[OpResult]) -> OutputFindings {
+    let mut found = OutputFindings::default();
+    let killed = |name: &str| {
+        results.iter().any(|r| {
+            r.outcome == Outcome::Killed && name.starts_with(&format!("{}.", archive_name(r.id)))
+        })
+    };
+    for path in walk(out_dir) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if is_temp(&name) {
+            if killed(&name) {
+                found.killed_temps += 1;
+            } else {
+                found.problems.push(format!(
+                    "{name} left beside the outputs by a build that ended"
+                ));
+            }
+            continue;
+        }
+        match archive_digest(&path) {
+            Ok(_) => found.archives += 1,
+            Err(e) => found.problems.push(format!("half-written output: {e}")),
+        }
+    }
+    found
 }

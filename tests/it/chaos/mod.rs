@@ -81,6 +81,8 @@ fn concurrent_pulls_pushes_and_builds_through_faults_keep_cache_and_registry_who
     let seed = config.seed;
     let proxy = ChaosProxy::start(registry.addr(), config);
     let ctx = TestContext::new();
+    let out_dir = ctx.root().join("outputs");
+    std::fs::create_dir_all(&out_dir).expect("mkdir outputs");
     let world = World {
         ctx: &ctx,
         proxy: proxy.addr().to_string(),
@@ -90,6 +92,7 @@ fn concurrent_pulls_pushes_and_builds_through_faults_keep_cache_and_registry_who
         kill_rate,
         watchdog,
         epoch: proxy.started(),
+        out_dir: out_dir.clone(),
     };
 
     let started = Instant::now();
@@ -142,6 +145,8 @@ fn concurrent_pulls_pushes_and_builds_through_faults_keep_cache_and_registry_who
         ));
     }
     violations.extend(cache.problems.iter().cloned());
+    let outputs = checks::check_outputs(&out_dir, &results);
+    violations.extend(outputs.problems.iter().cloned());
     let pushed: Vec<_> = results.iter().filter_map(|r| r.pushed.clone()).collect();
     violations.extend(checks::check_registry(&registry, &pushed, 2));
 
@@ -152,6 +157,7 @@ fn concurrent_pulls_pushes_and_builds_through_faults_keep_cache_and_registry_who
             &results,
             &proxy,
             &cache,
+            &outputs,
             pushed.len(),
             chaos_time,
             started.elapsed()
@@ -224,6 +230,7 @@ fn summary(
     results: &[OpResult],
     proxy: &ChaosProxy,
     cache: &checks::CacheFindings,
+    outputs: &checks::OutputFindings,
     pushed: usize,
     chaos_time: Duration,
     total_time: Duration,
@@ -304,10 +311,13 @@ fn summary(
     let _ = write!(
         s,
         "checked: {} cache blobs hashed, {} cache images complete-checked, {} temp files, \
-         {pushed} pushed images verified by skopeo",
+         {pushed} pushed images verified by skopeo, {} archives read by skopeo ({} temp \
+         files beside them, all of SIGKILLed builds)",
         cache.blobs,
         cache.images,
-        cache.temps.len()
+        cache.temps.len(),
+        outputs.archives,
+        outputs.killed_temps
     );
     s
 }

@@ -72,6 +72,8 @@ pub struct World<'a> {
     pub kill_rate: f64,
     /// An operation still running after this is killed and reported as hung.
     pub watchdog: Duration,
+    /// Where builds write their `oci-archive:` outputs (shared by all workers).
+    pub out_dir: PathBuf,
     /// Times in [`OpResult`] count from here (the proxy's start, as its events do).
     pub epoch: Instant,
 }
@@ -121,10 +123,11 @@ enum Expect {
     },
     /// A push of `image` to `repo_tag`.
     Push { repo_tag: String, digest: String },
-    /// A build on `base` written to `repo_tag`.
+    /// A build on `base` written to `repo_tag` (and to `archive`, if any).
     Build {
         repo_tag: String,
         base: FixtureImage,
+        archive: Option<PathBuf>,
     },
 }
 
@@ -171,15 +174,23 @@ pub fn run_op(world: &World, id: usize, rng: &mut fastrand::Rng) -> OpResult {
             let repo_tag = format!("chaos/build-{}:op-{id}", id % 4);
             let dest = format!("docker://{}/{repo_tag}", world.proxy);
             let layer_arg = format!("{}:/chaos", layer.display());
-            (
-                strings(&[
-                    "build", "--json", "--from", &from, "--layer", &layer_arg, "--output", &dest,
-                ]),
-                Expect::Build {
-                    repo_tag,
-                    base: source.image.clone(),
-                },
-            )
+            let mut args = strings(&[
+                "build", "--json", "--from", &from, "--layer", &layer_arg, "--output", &dest,
+            ]);
+            // Half the builds also write an archive: a file output, renamed into place.
+            let archive = rng.bool().then(|| world.out_dir.join(archive_name(id)));
+            if let Some(a) = &archive {
+                args.extend(strings(&[
+                    "--output",
+                    &format!("oci-archive:{}", a.display()),
+                ]));
+            }
+            let expect = Expect::Build {
+                repo_tag,
+                base: source.image.clone(),
+                archive,
+            };
+            (args, expect)
         }
     };
     let kill_after = (rng.f64() < world.kill_rate).then(|| Duration::from_millis(rng.u64(5..600)));
@@ -205,6 +216,28 @@ pub fn run_op(world: &World, id: usize, rng: &mut fastrand::Rng) -> OpResult {
         span,
         stderr,
     }
+}
+
+/// The archive a build op writes: `op-<id>.tar` in [`World::out_dir`].
+pub fn archive_name(id: usize) -> String {
+    format!("op-{id}.tar")
+}
+
+/// The manifest digest of an `oci-archive:` file, as skopeo reads it (`inspect --raw`).
+pub fn archive_digest(path: &Path) -> Result<String, String> {
+    let out = crate::support::tools::skopeo()
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}", path.display()))
+        .output()
+        .map_err(|e| format!("skopeo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "skopeo cannot read {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(crate::support::tools::sha256_bytes(&out.stdout))
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -356,7 +389,11 @@ fn check_success(id: usize, stdout: &str, expect: &Expect) -> Result<Option<Push
                 op: id,
             }))
         }
-        Expect::Build { repo_tag, base } => {
+        Expect::Build {
+            repo_tag,
+            base,
+            archive,
+        } => {
             let built = json["image"]["digest"].as_str().unwrap_or_default();
             let output = json["outputs"][0]["digest"].as_str().unwrap_or_default();
             if built.is_empty() || built != output {
@@ -375,6 +412,18 @@ fn check_success(id: usize, stdout: &str, expect: &Expect) -> Result<Option<Push
                 return Err(format!(
                     "the built image's layers do not start with the base's: {layers:?}"
                 ));
+            }
+            if let Some(archive) = archive {
+                // An archive is OCI: a Docker-schema2 build is converted, so its digest
+                // is the one the output's report gives, not the built manifest's.
+                let reported = json["outputs"][1]["manifest_digest"].as_str();
+                let digest = archive_digest(archive)?;
+                if reported != Some(digest.as_str()) {
+                    return Err(format!(
+                        "{} holds {digest}, the report says {reported:?}",
+                        archive.display()
+                    ));
+                }
             }
             Ok(Some(Pushed {
                 repo_tag: repo_tag.clone(),
