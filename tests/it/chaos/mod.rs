@@ -25,6 +25,11 @@
 //! `stall_body`: GETs only) and 6 for the chunk faults (`replay_chunk`,
 //! `reorder_chunk`: PATCHes only); names in [`crate::support::chaos_proxy::Fault`].
 //!
+//! On main as of 4f599bd the run fails on one check only: SIGKILLed pulls and builds
+//! leave `blobs/sha256/.tmp-*` and `ocibench/.unpack-*` that no later command removes
+//! (the store sweeps temp files only after 24 h). That is the cache work of issue 12;
+//! `OCIBENCH_CHAOS_KILL=0` checks everything else meanwhile.
+//!
 //! The summary (ops, outcomes and faults by kind, the commonest `error:` lines, wall
 //! time) is printed whatever happens; run with `--nocapture` to see it.
 
