@@ -169,27 +169,9 @@ pub fn pull(
     let config_bytes = match store.blob_size(&manifest.config.digest) {
         Some(n) if n == manifest.config.size => store.read_blob(&manifest.config.digest)?,
         _ => {
-            let mut stream = source.open_blob(&manifest.config)?;
-            let mut buf = Vec::new();
-            (&mut stream.reader)
-                .take(manifest.config.size + 1)
-                .read_to_end(&mut buf)
-                .map_err(|e| PullError::Transfer {
-                    digest: manifest.config.digest.clone(),
-                    source: e,
-                })?;
-            let mut w = store.writer()?;
-            w.write_all(&buf).map_err(|e| PullError::Transfer {
-                digest: manifest.config.digest.clone(),
-                source: e,
+            let buf = with_attempts(opts, || {
+                fetch_config(source, store, &manifest.config, &name)
             })?;
-            w.commit(Some((&manifest.config.digest, manifest.config.size)))
-                .map_err(|cause| PullError::Corrupt {
-                    what: "config",
-                    digest: manifest.config.digest.clone(),
-                    source_name: name.clone(),
-                    cause: Box::new(cause),
-                })?;
             transferred.fetch_add(1, Ordering::Relaxed);
             transferred_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
             buf
@@ -226,6 +208,56 @@ pub fn pull(
         transferred_blobs: transferred.into_inner(),
         transferred_bytes: transferred_bytes.into_inner(),
     })
+}
+
+/// Runs one whole-blob transfer up to `opts.attempts` times: again after a broken
+/// connection or body (`Transfer`, `Source`), never after content that arrived whole
+/// but wrong.
+fn with_attempts<T>(
+    opts: &PullOptions,
+    mut transfer: impl FnMut() -> Result<T, PullError>,
+) -> Result<T, PullError> {
+    let mut attempt = 0;
+    loop {
+        match transfer() {
+            Err(PullError::Transfer { .. } | PullError::Source(_))
+                if attempt + 1 < opts.attempts =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(300 << attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Downloads the config blob whole, verifies and stores it; returns its bytes.
+fn fetch_config(
+    source: &dyn ImageSource,
+    store: &BlobStore,
+    config: &Descriptor,
+    name: &str,
+) -> Result<Vec<u8>, PullError> {
+    let transfer_err = |source| PullError::Transfer {
+        digest: config.digest.clone(),
+        source,
+    };
+    let mut stream = source.open_blob(config)?;
+    let mut buf = Vec::new();
+    (&mut stream.reader)
+        .take(config.size + 1)
+        .read_to_end(&mut buf)
+        .map_err(transfer_err)?;
+    let mut w = store.writer()?;
+    w.write_all(&buf).map_err(transfer_err)?;
+    w.commit(Some((&config.digest, config.size)))
+        .map_err(|cause| PullError::Corrupt {
+            what: "config",
+            digest: config.digest.clone(),
+            source_name: name.to_string(),
+            cause: Box::new(cause),
+        })?;
+    Ok(buf)
 }
 
 /// The config's `rootfs.diff_ids`, one per manifest layer.
@@ -302,9 +334,8 @@ fn ensure_layer(
         digest: &digest,
         bytes: layer.size,
     });
-    let mut attempt = 0;
-    let result = loop {
-        match transfer_layer(
+    let result = with_attempts(opts, || {
+        transfer_layer(
             source,
             store,
             layer,
@@ -313,16 +344,8 @@ fn ensure_layer(
             reporter,
             id,
             name,
-        ) {
-            Err(PullError::Transfer { .. } | PullError::Source(_))
-                if attempt + 1 < opts.attempts =>
-            {
-                attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(300 << attempt));
-            }
-            other => break other,
-        }
-    };
+        )
+    });
     reporter.finish(id);
     result.map(|()| true)
 }

@@ -43,11 +43,20 @@ pub struct PushOptions {
     pub attempts: u32,
 }
 
+/// Overrides the upload chunk size (bytes). Undocumented for users: it exists so the
+/// chaos test can push small blobs in several PATCHes and break them in between.
+pub const CHUNK_BYTES_ENV: &str = "OCIBENCH_PUSH_CHUNK_BYTES";
+
 impl Default for PushOptions {
     fn default() -> Self {
+        let chunk_bytes = std::env::var(CHUNK_BYTES_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(64 * 1024 * 1024);
         PushOptions {
             threads: 4,
-            chunk_bytes: 64 * 1024 * 1024,
+            chunk_bytes,
             attempts: 3,
         }
     }

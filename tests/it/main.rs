@@ -14,6 +14,8 @@
 //! | `build::`               | build_cli, layer, nix, export_oci, snapshots         | tar, gzip, skopeo, nix-bin, podman, |
 //! |                         |                                                      | docker-registry (build_cli)         |
 //! | `cli_output::`          | closed stdout, errors that never echo input files    | tar, gzip                           |
+//! | `chaos::`               | concurrent ops through a fault-injecting proxy;      | docker-registry, skopeo, busybox-   |
+//! |                         | `OCIBENCH_CHAOS_OPS` (scripts/chaos.sh runs 1,000)   | static                              |
 //! | `report::`              | the report API, and snapshots of its table           | nothing                             |
 //! | `credentials_helpers::` | `docker-credential-*` helpers run for real           | sh                                  |
 //! | `support_selftest::`    | the support itself (registry, fixtures, context)     | all of the above                    |
@@ -33,6 +35,7 @@
 mod support;
 
 mod build;
+mod chaos;
 mod cli_output;
 mod credentials_helpers;
 mod loadgen;

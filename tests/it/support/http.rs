@@ -78,13 +78,22 @@ pub fn request_with_timeout(
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
+    let sent = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .and_then(|()| stream.flush());
+    // A server may answer (an error) and close before reading the whole body: its
+    // answer is still the response, as it would be for any client.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse(&raw, method == "HEAD")
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    let read = stream.read_to_end(&mut raw);
+    match parse(&raw, method == "HEAD") {
+        Ok(resp) => Ok(resp),
+        Err(e) => {
+            sent?;
+            read?;
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        }
+    }
 }
 
 fn parse(raw: &[u8], head_only: bool) -> Result<HttpResponse, String> {

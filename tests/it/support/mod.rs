@@ -20,7 +20,8 @@
 //! judge it; [`store_fixture`] is the exception, for tests of `export` that start from
 //! ocibench's own blob store.
 //!
-//! Modules: [`registry`] (the server, its request log), [`fixtures`] (variants, push,
+//! Modules: [`registry`] (the server, its request log), [`chaos_proxy`] (a seeded
+//! fault-injecting proxy in front of it, for the chaos suite), [`fixtures`] (variants, push,
 //! tamper, cached layouts), [`expected`] (values read back from blobs), [`layout`]
 //! (writing OCI layouts with tar/gzip/sha256sum), [`rootfs`] (busybox and app roots),
 //! [`context`] (`TestContext`, `Output`), [`token`] (a Docker token issuer for `auth: token`),
@@ -41,6 +42,7 @@
 //! - The registry writes an Apache combined access log on stdout (independent of
 //!   `log.level`); its own log goes to stderr. Both land in the registry's temp dir.
 
+pub mod chaos_proxy;
 pub mod context;
 pub mod expected;
 pub mod fixtures;
