@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri};
@@ -171,8 +172,11 @@ impl LoadConfigBuilder {
 
         let mut headers = HeaderMap::new();
         headers.insert(HOST, target.host_header);
+        if let Some(auth) = target.authorization {
+            headers.insert(http::header::AUTHORIZATION, auth);
+        }
         for (name, value) in self.headers {
-            if name == HOST {
+            if name == HOST || name == http::header::AUTHORIZATION {
                 headers.insert(name, value);
             } else {
                 headers.append(name, value);
@@ -182,7 +186,7 @@ impl LoadConfigBuilder {
             headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         Ok(LoadConfig {
-            url: self.url,
+            url: redact_password(&self.url),
             host: target.host,
             port: target.port,
             method: self.method,
@@ -212,11 +216,13 @@ struct Target {
     port: u16,
     host_header: HeaderValue,
     path: Uri,
+    /// `Basic` credentials from the URL's `user:password@`, as curl sends them.
+    authorization: Option<HeaderValue>,
 }
 
 fn parse_target(raw: &str) -> Result<Target, ConfigError> {
     let bad = |reason: &str| ConfigError::BadUrl {
-        url: raw.to_string(),
+        url: redact_password(raw),
         reason: reason.to_string(),
     };
     let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
@@ -224,7 +230,7 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
         "http" => {}
         "https" => {
             return Err(ConfigError::Https {
-                url: raw.to_string(),
+                url: redact_password(raw),
             });
         }
         other => return Err(bad(&format!("unsupported scheme `{other}`"))),
@@ -248,6 +254,17 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
     let path: Uri = path
         .parse()
         .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    let authorization = if url.username().is_empty() && url.password().is_none() {
+        None
+    } else {
+        let user = percent_decode(url.username());
+        let password = percent_decode(url.password().unwrap_or(""));
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut value = HeaderValue::from_str(&format!("Basic {token}"))
+            .map_err(|_| bad("credentials that cannot be sent in a header"))?;
+        value.set_sensitive(true);
+        Some(value)
+    };
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -257,6 +274,7 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
         port,
         host_header,
         path,
+        authorization,
     })
 }
 
@@ -292,6 +310,36 @@ pub fn parse_duration(what: &'static str, raw: &str) -> Result<Duration, ConfigE
         value: raw.to_string(),
         reason,
     })
+}
+
+/// The URL with the password of its `user:password@` part replaced by `***`, so a
+/// report or an error never shows it. Textual, so it also covers a URL that does
+/// not parse (`http://u:p@host:99999/`).
+fn redact_password(raw: &str) -> String {
+    let Some(scheme_end) = raw.find("://").map(|i| i + 3) else {
+        return raw.to_string();
+    };
+    let rest = &raw[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return raw.to_string();
+    };
+    let Some(colon) = authority[..at].find(':') else {
+        return raw.to_string();
+    };
+    format!(
+        "{}{}***{}",
+        &raw[..scheme_end],
+        &authority[..=colon],
+        &raw[scheme_end + at..]
+    )
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Parses a method: any token, upper-cased (`get` means `GET`).
@@ -355,6 +403,45 @@ mod tests {
         let c = build("http://[::1]:9000/").unwrap();
         assert_eq!(c.host, "::1");
         assert_eq!(c.headers[HOST], "[::1]:9000");
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_sent_as_basic_auth_and_never_shown() {
+        let c = build("http://alice:s3cr3t@127.0.0.1:8080/x").unwrap();
+        let plus = build("http://a%40b:p+q%21@h/").unwrap();
+        // base64("a@b:p+q!")
+        assert_eq!(
+            plus.headers[http::header::AUTHORIZATION],
+            "Basic YUBiOnArcSE="
+        );
+        assert_eq!(c.url, "http://alice:***@127.0.0.1:8080/x");
+        // base64("alice:s3cr3t"), as curl sends it.
+        assert_eq!(
+            c.headers[http::header::AUTHORIZATION],
+            "Basic YWxpY2U6czNjcjN0"
+        );
+        // An explicit -H Authorization wins, as with curl.
+        let c = LoadConfig::builder("http://alice:s3cr3t@127.0.0.1:8080/")
+            .header(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_static("Bearer t"),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(c.headers[http::header::AUTHORIZATION], "Bearer t");
+        assert_eq!(
+            c.headers
+                .get_all(http::header::AUTHORIZATION)
+                .iter()
+                .count(),
+            1
+        );
+        // A URL that does not parse is not echoed with its password either.
+        let e = build("http://alice:s3cr3t@127.0.0.1:99999/")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(e.contains("alice:***@"), "{e}");
     }
 
     #[test]
