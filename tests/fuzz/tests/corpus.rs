@@ -16,7 +16,12 @@ fn every_corpus_input_keeps_its_properties() {
         for f in files {
             let data = std::fs::read(&f).unwrap();
             let result = std::panic::catch_unwind(|| (target.run)(&data));
-            assert!(result.is_ok(), "{}: {} breaks a property", target.name, f.display());
+            assert!(
+                result.is_ok(),
+                "{}: {} breaks a property",
+                target.name,
+                f.display()
+            );
             ran += 1;
         }
     }

@@ -9,7 +9,10 @@ fn main() {
     let name = args.next().unwrap_or_default();
     let Some(target) = ocibench_fuzz::target(&name) else {
         let names: Vec<&str> = ocibench_fuzz::TARGETS.iter().map(|t| t.name).collect();
-        eprintln!("usage: replay TARGET FILE... (TARGET one of: {})", names.join(", "));
+        eprintln!(
+            "usage: replay TARGET FILE... (TARGET one of: {})",
+            names.join(", ")
+        );
         std::process::exit(2);
     };
     let mut files: Vec<PathBuf> = Vec::new();
@@ -30,5 +33,9 @@ fn main() {
         (target.run)(&data);
     }
     ocibench_fuzz::remove_scratch();
-    eprintln!("{}: {} inputs, no property broken", target.name, files.len());
+    eprintln!(
+        "{}: {} inputs, no property broken",
+        target.name,
+        files.len()
+    );
 }

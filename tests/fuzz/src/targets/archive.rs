@@ -108,10 +108,7 @@ fn blob(src: &dyn ImageSource, desc: &Descriptor, inside: &HashSet<Digest>) {
         return;
     };
     let mut bytes = Vec::new();
-    let read = stream
-        .reader
-        .take(READ_LIMIT + 1)
-        .read_to_end(&mut bytes);
+    let read = stream.reader.take(READ_LIMIT + 1).read_to_end(&mut bytes);
     if read.is_ok() && (bytes.len() as u64) <= READ_LIMIT {
         served(&format!("blob {}", desc.digest), &bytes, inside);
     }
@@ -144,10 +141,11 @@ fn regular_files(dir: &Path) -> HashSet<Digest> {
             };
             if meta.is_dir() {
                 todo.push(e.path());
-            } else if meta.is_file() && meta.len() <= READ_LIMIT {
-                if let Ok(b) = std::fs::read(e.path()) {
-                    out.insert(Digest::of(&b));
-                }
+            } else if meta.is_file()
+                && meta.len() <= READ_LIMIT
+                && let Ok(b) = std::fs::read(e.path())
+            {
+                out.insert(Digest::of(&b));
             }
         }
     }

@@ -21,19 +21,36 @@ pub fn run(data: &[u8]) {
             assert!(!c.candidates.is_empty());
             for (i, a) in c.candidates.iter().enumerate() {
                 assert!(!a.name.is_empty());
-                assert!(c.candidates[..i].iter().all(|b| b.name != a.name), "{:?} twice", a.name);
+                assert!(
+                    c.candidates[..i].iter().all(|b| b.name != a.name),
+                    "{:?} twice",
+                    a.name
+                );
             }
             for l in &c.app.layers {
-                assert!(l.dest.starts_with('/'), "layer DEST {:?} not absolute", l.dest);
+                assert!(
+                    l.dest.starts_with('/'),
+                    "layer DEST {:?} not absolute",
+                    l.dest
+                );
                 assert!(l.src.exists());
             }
         }
-        Err(ConfigError::Syntax { line: Some(line), .. }) => {
-            assert!(line >= 1 && line <= text.lines().count().max(1) + 1, "line {line}");
+        Err(ConfigError::Syntax {
+            line: Some(line), ..
+        }) => {
+            assert!(
+                line >= 1 && line <= text.lines().count().max(1) + 1,
+                "line {line}"
+            );
         }
         Err(_) => {}
     }
     if !text.contains("${") {
-        assert_eq!(expand(text, &env).as_deref(), Ok(text), "expand changed plain text");
+        assert_eq!(
+            expand(text, &env).as_deref(),
+            Ok(text),
+            "expand changed plain text"
+        );
     }
 }

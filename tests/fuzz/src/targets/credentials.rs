@@ -36,12 +36,19 @@ pub fn run(data: &[u8]) {
     let result = store.resolve(registry, repository);
 
     let mut secrets = Vec::new();
-    let mut innocent = format!("{} {registry} {} {VOCABULARY}", path.display(), repository.unwrap_or(""));
+    let mut innocent = format!(
+        "{} {registry} {} {VOCABULARY}",
+        path.display(),
+        repository.unwrap_or("")
+    );
     if let Ok(v) = serde_json::from_str::<Value>(file) {
         collect(&v, None, &mut secrets, &mut innocent);
     }
     let shown = match &result {
-        Ok(found) => format!("{found:?} {:?}", found.as_ref().map(|f| f.source.to_string())),
+        Ok(found) => format!(
+            "{found:?} {:?}",
+            found.as_ref().map(|f| f.source.to_string())
+        ),
         Err(e) => {
             let mut s = format!("{e:?} {e}");
             let mut source = std::error::Error::source(e);
@@ -59,8 +66,14 @@ pub fn run(data: &[u8]) {
         innocent.push_str(username);
     }
     for secret in &secrets {
-        if secret.len() >= 8 && !secret.contains(char::is_whitespace) && !innocent.contains(secret.as_str()) {
-            assert!(!shown.contains(secret.as_str()), "secret {secret:?} shown: {shown}");
+        if secret.len() >= 8
+            && !secret.contains(char::is_whitespace)
+            && !innocent.contains(secret.as_str())
+        {
+            assert!(
+                !shown.contains(secret.as_str()),
+                "secret {secret:?} shown: {shown}"
+            );
         }
     }
     if let Ok(Some(found)) = &result
@@ -74,11 +87,17 @@ pub fn run(data: &[u8]) {
 /// `--creds USER:PASS`: split at the first colon, one line, user not empty.
 fn creds_flag(line: &str) {
     if let Ok(c) = parse_creds(line, "--creds") {
-        assert!(!c.username.is_empty() && !c.username.contains(':'), "{line:?}");
+        assert!(
+            !c.username.is_empty() && !c.username.contains(':'),
+            "{line:?}"
+        );
         assert_eq!(format!("{}:{}", c.username, c.password.expose()), line);
         let pass = c.password.expose();
         if pass.len() >= 8 && !c.username.contains(pass) && !"--creds".contains(pass) {
-            assert!(!format!("{c:?}").contains(pass), "--creds password in Debug");
+            assert!(
+                !format!("{c:?}").contains(pass),
+                "--creds password in Debug"
+            );
         }
     }
 }
@@ -94,7 +113,9 @@ fn collect(v: &Value, key: Option<&str>, secrets: &mut Vec<String>, innocent: &m
                 collect(inner, Some(k), secrets, innocent);
             }
         }
-        Value::Array(items) => items.iter().for_each(|i| collect(i, None, secrets, innocent)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| collect(i, None, secrets, innocent)),
         Value::String(s) => match key {
             Some("password" | "identitytoken") => secrets.push(s.clone()),
             Some("auth") => {

@@ -45,18 +45,32 @@ pub fn run(data: &[u8]) {
                 let n = ours.len().min(theirs.len());
                 assert_eq!(ours[..n], theirs[..n], "outputs differ before the limit");
             } else {
-                assert!(ours == theirs, "outputs differ ({} vs {} bytes)", ours.len(), theirs.len());
+                assert!(
+                    ours == theirs,
+                    "outputs differ ({} vs {} bytes)",
+                    ours.len(),
+                    theirs.len()
+                );
             }
         }
         (Err(_), Err(_)) => {}
         (Err(e), Ok(_)) => {
-            if ours.len() < OUT_LIMIT && theirs.len() < OUT_LIMIT && !split_header_defect(stream, &theirs) {
-                panic!("ISA-L fails ({e}) where zlib-rs inflates {} bytes", theirs.len())
+            if ours.len() < OUT_LIMIT
+                && theirs.len() < OUT_LIMIT
+                && !split_header_defect(stream, &theirs)
+            {
+                panic!(
+                    "ISA-L fails ({e}) where zlib-rs inflates {} bytes",
+                    theirs.len()
+                )
             }
         }
         (Ok(()), Err(e)) => {
             if ours.len() < OUT_LIMIT && !reserved_flags(stream) {
-                panic!("ISA-L inflates {} bytes where zlib-rs fails ({e})", ours.len())
+                panic!(
+                    "ISA-L inflates {} bytes where zlib-rs fails ({e})",
+                    ours.len()
+                )
             }
         }
     }

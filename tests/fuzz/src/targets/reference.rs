@@ -21,7 +21,10 @@ pub fn run(data: &[u8]) {
             s.contains('@'),
             "{s:?}: digest lost or invented"
         );
-        assert!(r.tag().is_some() || r.digest().is_some(), "{s:?}: no tag nor digest");
+        assert!(
+            r.tag().is_some() || r.digest().is_some(),
+            "{s:?}: no tag nor digest"
+        );
         let url = r.base_url(TlsMode::Auto);
         assert!(url.ends_with(r.api_host()), "{s:?}: {url}");
         let _ = r.manifest_reference();
@@ -42,9 +45,9 @@ pub fn run(data: &[u8]) {
     if let Ok(n) = normalize_docker_reference(s) {
         // What goes into a docker-archive's RepoTags must be a reference Docker
         // (and our own parser) reads back as itself.
-        let r = n.parse::<ImageReference>().unwrap_or_else(|e| {
-            panic!("{s:?} normalises to {n:?}, which is not a reference: {e}")
-        });
+        let r = n
+            .parse::<ImageReference>()
+            .unwrap_or_else(|e| panic!("{s:?} normalises to {n:?}, which is not a reference: {e}"));
         assert_eq!(r.to_string(), n, "{s:?}: normalised form is not canonical");
         assert_eq!(
             normalize_docker_reference(&n).as_deref(),
@@ -52,6 +55,10 @@ pub fn run(data: &[u8]) {
             "{s:?}: normalising is not idempotent"
         );
         let direct = s.parse::<ImageReference>().map(|r| r.to_string()).ok();
-        assert_eq!(direct.as_deref(), Some(n.as_str()), "{s:?}: normaliser and parser disagree");
+        assert_eq!(
+            direct.as_deref(),
+            Some(n.as_str()),
+            "{s:?}: normaliser and parser disagree"
+        );
     }
 }
