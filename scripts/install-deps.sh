@@ -14,7 +14,9 @@ want=("${test_pkgs[@]}")
 case "${1:-test}" in
   test) ;;
   bench) want+=("${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
+  # scripts/fuzz.sh: the C toolchain also builds AFL++ (cargo-afl compiles it).
+  fuzz) want=("${build_pkgs[@]}") ;;
+  *) echo "usage: $0 [test|bench|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()

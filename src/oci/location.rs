@@ -320,7 +320,8 @@ fn normalized(p: &Path) -> PathBuf {
 
 /// Docker's reference normalization, as `docker-archive:FILE:REF` needs it for
 /// `RepoTags`: `app` -> `docker.io/library/app:latest`, `localhost/app` ->
-/// `localhost/app:latest`. Digests are refused (an archive needs a tag).
+/// `localhost/app:latest`, `index.docker.io/a/b` -> `docker.io/a/b:latest`.
+/// Digests are refused (an archive needs a tag).
 pub fn normalize_docker_reference(r: &str) -> Result<String, &'static str> {
     if r.contains('@') {
         return Err("an archive needs a tag, not a digest");
@@ -371,7 +372,13 @@ pub fn normalize_docker_reference(r: &str) -> Result<String, &'static str> {
     if full.len() > 255 {
         return Err("the name is longer than 255 characters");
     }
-    Ok(format!("{full}:{tag}"))
+    // The checks above word the common mistakes; the reference parser has the
+    // last word (host grammar, Docker Hub's aliases), so RepoTags always read
+    // back as the same name.
+    match format!("{full}:{tag}").parse::<ImageReference>() {
+        Ok(parsed) => Ok(parsed.to_string()),
+        Err(_) => Err("the registry host is not a valid host[:port]"),
+    }
 }
 
 #[cfg(test)]
@@ -485,6 +492,30 @@ mod destination_tests {
         assert_eq!(n("localhost/app"), "localhost/app:latest");
         assert_eq!(n("localhost:5000/a/b:x.y"), "localhost:5000/a/b:x.y");
         assert_eq!(n("ghcr.io/o/r:1"), "ghcr.io/o/r:1");
+    }
+
+    /// Found by the `reference` fuzz target (tests/fuzz): RepoTags must be what
+    /// the reference parser (and Docker) reads back as the same name.
+    #[test]
+    fn docker_reference_normalization_agrees_with_the_parser() {
+        let n = normalize_docker_reference;
+        assert_eq!(
+            n("index.docker.io/user/app").as_deref(),
+            Ok("docker.io/user/app:latest")
+        );
+        assert_eq!(
+            n("docker.io/app:1").as_deref(),
+            Ok("docker.io/library/app:1")
+        );
+        for bad in [
+            "docker-archive:img.tar:localhost/app:1",
+            "oci:/tmp/lay:v1",
+            "a..b/app:1",
+            "-a.b/app:1",
+            "host:port/app:1",
+        ] {
+            assert!(n(bad).is_err(), "{bad:?} accepted as {:?}", n(bad));
+        }
     }
 
     #[test]

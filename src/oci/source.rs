@@ -46,6 +46,10 @@ pub enum SourceError {
     NotTar { path: PathBuf },
     #[error("blob {digest} is missing from {path}")]
     MissingBlob { path: PathBuf, digest: Digest },
+    /// A symlink in an archive that leads out of it: reading through it would
+    /// serve (and cache, and push) a file of this machine as part of the image.
+    #[error("{path} is refused: its entry {entry} links outside the archive")]
+    LinkOutside { path: PathBuf, entry: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
@@ -103,6 +107,10 @@ pub fn open(
     })
 }
 
+/// Unpacks an archive into `into`. tar keeps every write inside `into`, but
+/// creates symlinks as written; one whose target resolves outside `into` is
+/// refused, so that every later read of the unpacked image stays inside it
+/// (Docker's own `<id>/layer.tar -> ../blobs/sha256/<hex>` links stay allowed).
 fn unpack(archive: &Path, into: &Path) -> Result<(), SourceError> {
     let f = File::open(archive).map_err(io_err(archive))?;
     let mut ar = tar::Archive::new(BufReader::with_capacity(256 * 1024, f));
@@ -116,7 +124,35 @@ fn unpack(archive: &Path, into: &Path) -> Result<(), SourceError> {
         TarProblem::Format => SourceError::NotTar {
             path: archive.to_path_buf(),
         },
-    })
+    })?;
+    let root = fs::canonicalize(into).map_err(io_err(into))?;
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let path = entry.map_err(io_err(&dir))?.path();
+            let kind = fs::symlink_metadata(&path)
+                .map_err(io_err(&path))?
+                .file_type();
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if kind.is_symlink() {
+                // A link that resolves nowhere is left: reading it fails anyway.
+                if let Ok(target) = fs::canonicalize(&path)
+                    && !target.starts_with(&root)
+                {
+                    return Err(SourceError::LinkOutside {
+                        path: archive.to_path_buf(),
+                        entry: path
+                            .strip_prefix(&root)
+                            .unwrap_or(&path)
+                            .display()
+                            .to_string(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A registry repository at a tag or digest.
@@ -452,5 +488,97 @@ impl ImageSource for DockerArchiveSource {
             reader: Box::new(f),
             content_length: Some(desc.size),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A docker-archive whose layer is `layer` (a symlink to `link` when given).
+    fn docker_archive(dir: &Path, link: Option<&Path>) -> PathBuf {
+        let config = br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let manifest =
+            br#"[{"Config":"config.json","RepoTags":["localhost/x:1"],"Layers":["l/layer.tar"]}]"#;
+        let path = dir.join("in.tar");
+        let mut b = tar::Builder::new(File::create(&path).unwrap());
+        let mut add = |name: &str, bytes: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, bytes).unwrap();
+        };
+        add("config.json", config);
+        add("manifest.json", manifest);
+        match link {
+            Some(target) => {
+                let mut h = tar::Header::new_ustar();
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                h.set_mode(0o777);
+                b.append_link(&mut h, "l/layer.tar", target).unwrap();
+            }
+            None => add("l/layer.tar", b"not a secret"),
+        }
+        b.into_inner().unwrap();
+        path
+    }
+
+    fn open_docker(archive: &Path, scratch: &Path) -> Result<Box<dyn ImageSource>, SourceError> {
+        let client = Arc::new(RegistryClient::builder().build());
+        let location = ImageLocation::DockerArchive {
+            path: archive.to_path_buf(),
+            reference: None,
+        };
+        open(&location, &client, scratch)
+    }
+
+    /// Found by the `docker_archive` fuzz target (tests/fuzz): a layer entry that
+    /// is a symlink out of the archive made ocibench read that file as a layer.
+    #[test]
+    fn archive_symlinks_out_of_the_archive_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let secret = d.path().join("secret");
+        fs::write(&secret, b"a file of this machine").unwrap();
+        for target in [secret.clone(), PathBuf::from("../../secret")] {
+            let scratch = tempfile::tempdir_in(d.path()).unwrap();
+            let archive = docker_archive(d.path(), Some(&target));
+            match open_docker(&archive, scratch.path()) {
+                Err(SourceError::LinkOutside { entry, .. }) => {
+                    assert_eq!(entry, "l/layer.tar", "{target:?}")
+                }
+                Err(e) => panic!("{target:?}: unexpected error {e}"),
+                Ok(src) => {
+                    let m = src.fetch_manifest(None).unwrap();
+                    let m: ImageManifest = serde_json::from_slice(&m.bytes).unwrap();
+                    let mut layer = Vec::new();
+                    src.open_blob(&m.layers[0])
+                        .unwrap()
+                        .reader
+                        .read_to_end(&mut layer)
+                        .unwrap();
+                    panic!(
+                        "{target:?}: opened; the layer reads {:?}",
+                        String::from_utf8_lossy(&layer)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn archive_symlinks_inside_the_archive_still_work() {
+        let d = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir_in(d.path()).unwrap();
+        // As Docker 25's `docker save`: the layer links to a file beside it.
+        let archive = docker_archive(d.path(), Some(Path::new("../config.json")));
+        let src = open_docker(&archive, scratch.path()).unwrap();
+        let m = src.fetch_manifest(None).unwrap();
+        let m: ImageManifest = serde_json::from_slice(&m.bytes).unwrap();
+        assert_eq!(m.layers[0].digest, m.config.digest);
+        let plain = docker_archive(d.path(), None);
+        let scratch = tempfile::tempdir_in(d.path()).unwrap();
+        assert!(open_docker(&plain, scratch.path()).is_ok());
     }
 }

@@ -92,18 +92,27 @@ impl<R: BufRead> Read for GzipReader<R> {
             // state holds no pointer into either after the call: ISA-L copies any
             // partial input and the history window into buffers of its own.
             let ret = unsafe { isal::isal_inflate(st) };
-            let consumed = in_len - st.avail_in as usize;
-            let produced = out_len - st.avail_out as usize;
+            // On corrupt data ISA-L can report more input left than it was given
+            // (it hands back read-ahead bits from an earlier call): the error comes
+            // first, and the counts are checked, never trusted to subtract.
+            let consumed = in_len.checked_sub(st.avail_in as usize);
+            let produced = out_len.checked_sub(st.avail_out as usize);
             let after = (st.block_state, st.tmp_in_size, st.wrapper_flag);
             st.next_in = std::ptr::null_mut();
             st.next_out = std::ptr::null_mut();
             st.avail_in = 0;
             st.avail_out = 0;
-            let finished = st.block_state == isal::isal_block_state_ISAL_BLOCK_FINISH;
-            self.inner.consume(consumed);
             if ret < 0 {
                 return Err(isal_error(ret));
             }
+            let (Some(consumed), Some(produced)) = (consumed, produced) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "corrupt gzip data (ISA-L's input count went backwards)",
+                ));
+            };
+            let finished = st.block_state == isal::isal_block_state_ISAL_BLOCK_FINISH;
+            self.inner.consume(consumed);
             if finished {
                 self.member_done = true;
             }
@@ -312,5 +321,20 @@ mod tests {
         )
         .unwrap();
         assert!(ours == via_flate2 && ours == data);
+    }
+
+    /// Found by the `inflate` fuzz target (tests/fuzz): on this corrupt stream,
+    /// read through a 63-byte buffer, ISA-L reports more input left than it
+    /// was given; the wrapper subtracted and overflowed (a panic, or a wrapped
+    /// count in release builds) before it looked at the error.
+    #[test]
+    fn corrupt_stream_is_an_error_not_an_overflow() {
+        let stream: &[u8] = &[
+            0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x03, 0x03, 0x03, 0x03, 0x03,
+            0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let r = GzipReader::new(io::BufReader::with_capacity(63, stream));
+        let err = inflate_all(r, 68).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
     }
 }

@@ -221,15 +221,18 @@ pub(super) fn header(resp: &http::Response<Body>, name: &str) -> Option<String> 
 
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(resp: &http::Response<Body>) -> Option<Duration> {
-    let v = header(resp, "retry-after")?;
-    if let Ok(secs) = v.trim().parse::<u64>() {
+    parse_retry_after(&header(resp, "retry-after")?, std::time::SystemTime::now())
+}
+
+/// A `Retry-After` value (delay seconds or an HTTP date) as a delay from `now`; a
+/// date already past is no delay. Public so the fuzz targets (`tests/fuzz`) reach it.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = httpdate::parse_http_date(v.trim()).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Connection-level failures worth another try.
