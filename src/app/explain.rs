@@ -162,6 +162,10 @@ impl Explain for SourceError {
                 "an OCI layout has oci-layout, index.json and blobs/; `skopeo copy` can make one"
                     .into(),
             ),
+            SourceError::LinkOutside { .. } => Some(
+                "an archive may link between its own files only; this one would read a file of this machine into the image: do not trust where it came from"
+                    .into(),
+            ),
             _ => None,
         }
     }

@@ -23,6 +23,8 @@ pub struct GzipReader<R: BufRead> {
     state: Box<isal::inflate_state>,
     /// The current member ended; the next byte (if any) starts another member.
     member_done: bool,
+    /// The current member's header is still to be read.
+    header_pending: bool,
 }
 
 impl<R: BufRead> GzipReader<R> {
@@ -31,12 +33,58 @@ impl<R: BufRead> GzipReader<R> {
         // isal_inflate_init sets every field that decoding reads first.
         let mut state: Box<isal::inflate_state> = Box::new(unsafe { std::mem::zeroed() });
         unsafe { isal::isal_inflate_init(&mut *state) };
-        state.crc_flag = isal::ISAL_GZIP;
         GzipReader {
             inner,
             state,
             member_done: false,
+            header_pending: true,
         }
+    }
+
+    /// Reads one member's header (RFC 1952) and sets ISA-L up for the deflate data
+    /// and trailer after it. The header is parsed here, not by ISA-L: ISA-L's own
+    /// parser failed on optional fields (FEXTRA, FNAME, FCOMMENT, FHCRC) that
+    /// arrived split across reads, and ignored reserved flag bits. The fields are
+    /// skipped as they stream by, never collected, so a hostile name cannot grow
+    /// memory.
+    fn read_header(&mut self) -> io::Result<()> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut fixed = [0u8; 10];
+        read_exact(&mut self.inner, &mut fixed, &mut crc)?;
+        if fixed[..2] != [0x1f, 0x8b] {
+            return Err(isal_error(isal::ISAL_INVALID_WRAPPER));
+        }
+        if fixed[2] != 8 {
+            return Err(isal_error(isal::ISAL_UNSUPPORTED_METHOD));
+        }
+        let flags = fixed[3];
+        if flags & 0xe0 != 0 {
+            return Err(invalid("reserved gzip header flags are set"));
+        }
+        if flags & FEXTRA != 0 {
+            let mut xlen = [0u8; 2];
+            read_exact(&mut self.inner, &mut xlen, &mut crc)?;
+            skip(&mut self.inner, u16::from_le_bytes(xlen).into(), &mut crc)?;
+        }
+        for field in [FNAME, FCOMMENT] {
+            if flags & field != 0 {
+                skip_through_zero(&mut self.inner, &mut crc)?;
+            }
+        }
+        if flags & FHCRC != 0 {
+            let want = crc.clone().finalize() as u16;
+            let mut got = [0u8; 2];
+            read_exact(&mut self.inner, &mut got, &mut crc)?;
+            if u16::from_le_bytes(got) != want {
+                return Err(invalid("gzip header CRC does not match the header"));
+            }
+        }
+        // SAFETY: the state is ours and holds no pointer into any buffer between calls.
+        unsafe { isal::isal_inflate_reset(&mut *self.state) };
+        // Raw deflate, then the CRC-32 and length trailer, verified by ISA-L.
+        self.state.crc_flag = isal::ISAL_GZIP_NO_HDR_VER;
+        self.header_pending = false;
+        Ok(())
     }
 
     /// Bytes of decompressed output so far in the current member.
@@ -44,6 +92,73 @@ impl<R: BufRead> GzipReader<R> {
     fn member_out(&self) -> u32 {
         self.state.total_out
     }
+}
+
+const FHCRC: u8 = 0x02;
+const FEXTRA: u8 = 0x04;
+const FNAME: u8 = 0x08;
+const FCOMMENT: u8 = 0x10;
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+fn ends_early() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "gzip stream ends early")
+}
+
+/// Passes header bytes through `take` (at most `n` of what `fill_buf` offers,
+/// returning how many it took), hashing what it takes.
+fn consume_with(
+    r: &mut impl BufRead,
+    crc: &mut crc32fast::Hasher,
+    mut take: impl FnMut(&[u8]) -> (usize, bool),
+) -> io::Result<()> {
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Err(ends_early());
+        }
+        let (n, done) = take(buf);
+        crc.update(&buf[..n]);
+        r.consume(n);
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+fn read_exact(r: &mut impl BufRead, out: &mut [u8], crc: &mut crc32fast::Hasher) -> io::Result<()> {
+    let mut filled = 0;
+    if out.is_empty() {
+        return Ok(());
+    }
+    consume_with(r, crc, |buf| {
+        let n = buf.len().min(out.len() - filled);
+        out[filled..filled + n].copy_from_slice(&buf[..n]);
+        filled += n;
+        (n, filled == out.len())
+    })
+}
+
+fn skip(r: &mut impl BufRead, n: usize, crc: &mut crc32fast::Hasher) -> io::Result<()> {
+    let mut left = n;
+    if left == 0 {
+        return Ok(());
+    }
+    consume_with(r, crc, |buf| {
+        let k = buf.len().min(left);
+        left -= k;
+        (k, left == 0)
+    })
+}
+
+/// Skips a zero-terminated header field (FNAME, FCOMMENT), the zero included.
+fn skip_through_zero(r: &mut impl BufRead, crc: &mut crc32fast::Hasher) -> io::Result<()> {
+    consume_with(r, crc, |buf| match buf.iter().position(|&b| b == 0) {
+        Some(i) => (i + 1, true),
+        None => (buf.len(), false),
+    })
 }
 
 fn isal_error(code: i32) -> io::Error {
@@ -75,8 +190,11 @@ impl<R: BufRead> Read for GzipReader<R> {
                 if self.inner.fill_buf()?.is_empty() {
                     return Ok(0);
                 }
-                unsafe { isal::isal_inflate_reset(&mut *self.state) };
                 self.member_done = false;
+                self.header_pending = true;
+            }
+            if self.header_pending {
+                self.read_header()?;
             }
             let input = self.inner.fill_buf()?;
             let eof = input.is_empty();
@@ -336,5 +454,56 @@ mod tests {
         let r = GzipReader::new(io::BufReader::with_capacity(63, stream));
         let err = inflate_all(r, 68).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+    }
+    /// A member with every optional header field (FEXTRA, FNAME, FCOMMENT, FHCRC),
+    /// as `gzip file` writes FNAME. Found by the `inflate` fuzz target: when the
+    /// header reached ISA-L in pieces it failed with "invalid deflate block".
+    fn gzip_with_all_header_fields(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::GzBuilder::new()
+            .filename("layer.tar")
+            .comment("a comment")
+            .extra(vec![b'O', b'B', 3, 0, 1, 2, 3])
+            .write(Vec::new(), Compression::new(6));
+        e.write_all(data).unwrap();
+        let gz = e.finish().unwrap();
+        // Header: 10 fixed bytes, XLEN + extra, name\0, comment\0; then FHCRC.
+        let header_len = 10 + 2 + 7 + "layer.tar".len() + 1 + "a comment".len() + 1;
+        let mut header = gz[..header_len].to_vec();
+        header[3] |= 0x02;
+        let crc = crc32fast::hash(&header);
+        let mut out = header;
+        out.extend_from_slice(&(crc as u16).to_le_bytes());
+        out.extend_from_slice(&gz[header_len..]);
+        out
+    }
+
+    #[test]
+    fn optional_header_fields_read_however_the_bytes_arrive() {
+        let data = sample(50_000);
+        let mut multi = gzip_with_all_header_fields(&data);
+        multi.extend(gzip_with_all_header_fields(b"second"));
+        let mut want = data.clone();
+        want.extend_from_slice(b"second");
+        // flate2 agrees the stream is valid (header CRC included).
+        let mut theirs = Vec::new();
+        flate2::read::MultiGzDecoder::new(&multi[..])
+            .read_to_end(&mut theirs)
+            .unwrap();
+        assert!(theirs == want);
+        for step in [1, 2, 7, 32, 1 << 16] {
+            let got = inflate_all(GzipReader::new(Trickle { data: &multi, step }), 4096)
+                .unwrap_or_else(|e| panic!("step {step}: {e}"));
+            assert!(got == want, "step {step}");
+        }
+        // A wrong header CRC, and reserved flag bits (RFC 1952: must refuse), are errors.
+        let mut bad_crc = gzip_with_all_header_fields(b"x");
+        let at = 10 + 2 + 7 + 10 + 10;
+        bad_crc[at] ^= 0xff;
+        let mut reserved = gzip(b"x", 6);
+        reserved[3] |= 0x20;
+        for (name, stream) in [("header crc", bad_crc), ("reserved flags", reserved)] {
+            let err = inflate_all(GzipReader::new(&stream[..]), 64).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{name}: {err}");
+        }
     }
 }
