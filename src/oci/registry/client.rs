@@ -443,6 +443,7 @@ impl RegistryClient {
 
     /// Sends a request with authentication, retries and safe redirects.
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
-        send::send(&self.agent, &self.retry, &self.auth, call)
+        let home = call.image.base_url(self.tls);
+        send::send(&self.agent, &self.retry, &self.auth, &home, call)
     }
 }

@@ -1,6 +1,8 @@
 //! Sending one registry request: retries with backoff on 408/429/5xx and broken
 //! connections (honouring `Retry-After`), a 401 answered once through `auth`, and
-//! redirects followed by hand so that `Authorization` never reaches another origin.
+//! redirects followed by hand. `Authorization` goes only to the registry's own
+//! origin (scheme, host, port): a redirect or an upload `Location` on another origin
+//! is followed without it, as S3-style upload and download URLs expect.
 //! The API calls in `client` describe a request as a `Call`; this file delivers it.
 
 use std::io::Read;
@@ -98,21 +100,26 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// Sends a request with authentication, retries and safe redirects.
+/// Sends a request with authentication, retries and safe redirects. `home` is the
+/// registry's base URL: only requests to its origin carry `Authorization`.
 pub(super) fn send(
     agent: &ureq::Agent,
     retry: &RetryPolicy,
     authenticator: &Authenticator,
+    home: &str,
     call: Call<'_>,
 ) -> Result<http::Response<Body>, RegistryError> {
     let host = call.image.api_host().to_string();
     let scope = call.scopes.join(" ");
+    let home = origin(home);
     let mut url = call.url.clone();
     let mut attempt = 0u32;
     let mut authenticated_once = false;
     let mut redirects = 0usize;
-    let mut foreign = false; // after a cross-host redirect: no Authorization
     loop {
+        // Whatever led here (a redirect, an upload session's Location), another
+        // origin never sees the registry's credentials or tokens.
+        let foreign = origin(&url) != home;
         let auth = if foreign {
             None
         } else {
@@ -201,11 +208,7 @@ pub(super) fn send(
                     detail: "too many redirects".into(),
                 });
             }
-            let next = resolve_location(&url, &location)?;
-            if origin(&next) != origin(&call.url) {
-                foreign = true;
-            }
-            url = next;
+            url = resolve_location(&url, &location)?;
             continue;
         }
         return Ok(resp);

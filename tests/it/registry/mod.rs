@@ -11,3 +11,4 @@ mod push_faults;
 mod push_registry;
 mod registry_mock;
 mod snapshots;
+mod trust;
