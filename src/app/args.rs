@@ -33,6 +33,18 @@ impl TlsArgs {
     }
 }
 
+/// skopeo's `--src-creds`/`--dest-creds`, for commands that read from one registry
+/// and write to another (push, build); the global `--creds` is the destination's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CopyCredsArgs {
+    /// Credentials for the source registry only
+    #[arg(long, value_name = "USER:PASS")]
+    pub src_creds: Option<String>,
+    /// Credentials for the destination registry only (what --creds means here)
+    #[arg(long, value_name = "USER:PASS")]
+    pub dest_creds: Option<String>,
+}
+
 /// Which image of a multi-platform index to read, and how to reach its registry:
 /// shared by every command that reads an image (pull, size, push, run).
 #[derive(Debug, Clone, clap::Args)]

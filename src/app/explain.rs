@@ -289,7 +289,7 @@ impl Explain for RegistryError {
             | RegistryError::TokenRefused { credentials, .. }
                 if credentials.starts_with("none") =>
             {
-                Some("log in with `podman login` or `docker login`, or pass --creds USER:PASS; the repository may also be private or not exist".into())
+                Some("log in with `podman login` or `docker login`, or pass --creds USER:PASS (--src-creds for the image push or build reads); the repository may also be private or not exist".into())
             }
             RegistryError::Unauthorized { credentials, .. }
             | RegistryError::TokenRefused { credentials, .. } => Some(format!(

@@ -43,7 +43,8 @@ pub struct GlobalArgs {
     /// No progress bars or status lines on stderr
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
-    /// Registry credentials, overriding auth.json and config.json
+    /// Credentials for the registry the command writes to (push, build), else the one
+    /// it reads from; other registries get only what auth.json/config.json hold
     #[arg(
         long,
         global = true,
@@ -51,7 +52,7 @@ pub struct GlobalArgs {
         conflicts_with = "creds_file"
     )]
     pub creds: Option<String>,
-    /// A file holding USER:PASS (keeps the password out of the process list)
+    /// A file holding USER:PASS, used as --creds (keeps the password out of the process list)
     #[arg(long, global = true, value_name = "FILE")]
     pub creds_file: Option<PathBuf>,
 }

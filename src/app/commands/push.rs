@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::app::args::SourceSettings;
 use crate::app::explain::UserError;
-use crate::app::globals::Context;
+use crate::app::globals::{Context, registry_of};
 use crate::app::terminal;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::push::{PushOptions, PushReport, push, push_layout};
@@ -20,6 +20,8 @@ pub struct PushArgs {
     pub dest: String,
     #[command(flatten)]
     pub source: crate::app::args::SourceArgs,
+    #[command(flatten)]
+    pub creds: crate::app::args::CopyCredsArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -39,6 +41,8 @@ pub fn parse_registry_dest(dest: &str) -> Result<ImageReference, UserError> {
 pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     let target = parse_registry_dest(&args.dest)?;
     let settings = SourceSettings::new(&args.image, &args.source)?;
+    let sources: Vec<&ImageReference> = registry_of(&settings.location).into_iter().collect();
+    let ctx = &ctx.bind_creds(&sources, &[&target], &args.creds)?;
     let show = ctx.show_progress() && !args.json;
     if let ImageLocation::OciDir { path, .. } = &settings.location
         && args.source.platform.is_none()

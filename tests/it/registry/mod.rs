@@ -6,6 +6,7 @@
 mod auth_basic;
 mod auth_token;
 mod credentials_registry;
+mod creds_scope;
 mod pull;
 mod push_faults;
 mod push_registry;

@@ -58,6 +58,8 @@ pub struct BuildArgs {
     pub outputs: Vec<String>,
     #[command(flatten)]
     pub tls: crate::app::args::TlsArgs,
+    #[command(flatten)]
+    pub creds: crate::app::args::CopyCredsArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
