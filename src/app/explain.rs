@@ -297,6 +297,9 @@ impl Explain for RegistryError {
             )),
             // The credential source's own error carries the hint.
             RegistryError::Credentials { .. } => None,
+            RegistryError::InsecureRealm { host, .. } => Some(format!(
+                "nothing was sent: credentials and tokens for {host} travel over HTTPS only. Ask its operator to serve the token realm over HTTPS"
+            )),
             RegistryError::DigestMismatch { .. } => Some(
                 "the registry served corrupt or altered content; nothing was stored. Retry, and report it to the registry's operator if it persists".into(),
             ),

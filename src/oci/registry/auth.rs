@@ -262,14 +262,19 @@ impl Authenticator {
 
     /// Answers a challenge: fetches a bearer token (anonymously, with Basic
     /// credentials, or by an OAuth2 refresh-token grant) or prepares Basic credentials.
+    /// `home` is the registry's base URL. The token realm may be another host (Docker
+    /// Hub's is `auth.docker.io`): the protocol sends it the registry's credentials,
+    /// so it must be HTTPS when the registry is; a plain-HTTP realm is refused before
+    /// anything is sent.
     pub(super) fn authenticate(
         &self,
         agent: &ureq::Agent,
         image: &ImageReference,
-        host: &str,
+        home: &str,
         scopes: &[String],
         challenge: &Challenge,
     ) -> Result<(), RegistryError> {
+        let host = image.api_host();
         let scope = scopes.join(" ");
         let scope = scope.as_str();
         let provided =
@@ -308,6 +313,19 @@ impl Authenticator {
             url: realm.clone(),
             detail: format!("bad token realm: {e}"),
         })?;
+        let downgrade = home.starts_with("https://") && token_url.scheme() != "https";
+        if downgrade {
+            return Err(RegistryError::InsecureRealm {
+                host: host.to_string(),
+                realm,
+            });
+        }
+        if !matches!(token_url.scheme(), "http" | "https") {
+            return Err(RegistryError::BadRedirect {
+                url: realm,
+                detail: "a token realm must be an http(s) URL".into(),
+            });
+        }
         let service = challenge.param("service").unwrap_or_default().to_string();
         let req = if let Credential::IdentityToken(refresh) = &credential {
             // OAuth2 refresh-token grant (what `docker login` stores as identitytoken).
@@ -477,6 +495,51 @@ mod tests {
         assert!(t.expires > Instant::now() + Duration::from_secs(200));
         let r: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert!(r.into_token().is_none());
+    }
+
+    #[test]
+    fn an_https_registry_never_sends_credentials_to_a_plain_http_realm() {
+        // A listener that would see the token request (Basic credentials and all).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .into();
+        let provider: CredentialProvider = Arc::new(|_, _| {
+            Ok(Some(ProvidedCredential {
+                credential: Credential::Basic {
+                    username: "u".into(),
+                    password: Secret::new("hunter2"),
+                },
+                source: "--creds".into(),
+            }))
+        });
+        let auth = Authenticator::new(provider);
+        let image: ImageReference = "registry.example/app:1".parse().unwrap();
+        let challenge = parse_challenges(&format!(r#"Bearer realm="{realm}",service="s""#))
+            .pop()
+            .unwrap();
+        let scopes = ["repository:app:pull".to_string()];
+        let err = auth
+            .authenticate(
+                &agent,
+                &image,
+                &image.base_url(crate::oci::reference::TlsMode::Auto),
+                &scopes,
+                &challenge,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InsecureRealm { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&realm), "{err}");
+        assert!(
+            listener.accept().is_err(),
+            "the plain-HTTP realm was contacted"
+        );
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub enum RegistryError {
         status: u16,
         credentials: String,
     },
+    #[error("registry {host} (HTTPS) sent its token requests to {realm}, over plain HTTP: refused")]
+    InsecureRealm { host: String, realm: String },
     #[error("cannot get credentials for {registry}")]
     Credentials {
         registry: String,

@@ -111,6 +111,7 @@ pub(super) fn send(
 ) -> Result<http::Response<Body>, RegistryError> {
     let host = call.image.api_host().to_string();
     let scope = call.scopes.join(" ");
+    let base = home;
     let home = origin(home);
     let mut url = call.url.clone();
     let mut attempt = 0u32;
@@ -180,7 +181,7 @@ pub(super) fn send(
                 .and_then(pick_challenge)
             {
                 authenticated_once = true;
-                authenticator.authenticate(agent, call.image, &host, &call.scopes, &challenge)?;
+                authenticator.authenticate(agent, call.image, base, &call.scopes, &challenge)?;
                 continue;
             }
             return Ok(resp);
