@@ -229,6 +229,10 @@ impl Explain for PullError {
             PullError::Manifest(ManifestError::Unsupported(_)) => Some(
                 "ocibench reads OCI and Docker schema 2 manifests; convert with `skopeo copy --format oci`".into(),
             ),
+            PullError::ConfigTooLarge { .. } => Some(format!(
+                "image configs are a few KiB (ocibench reads up to {} MiB, as podman and skopeo do): the manifest is damaged or hostile; `skopeo inspect --raw` shows it",
+                ocibench::oci::pull::MAX_CONFIG_BYTES >> 20
+            )),
             PullError::UnsupportedLayer { .. } => {
                 Some("convert the layers to gzip with `skopeo copy --dest-compress-format gzip`".into())
             }

@@ -27,6 +27,11 @@ use crate::oci::source::{self, ImageSource, SourceError};
 use crate::oci::store::{BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
 use crate::progress::{Reporter, Task, TaskId};
 
+/// Image configs larger than this are refused, before any byte is read: the config
+/// is read whole into memory, and real ones are a few KiB (containers/image caps
+/// them at 4 MiB too). Manifests have their own cap in the registry client.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     #[error(transparent)]
@@ -64,6 +69,15 @@ pub enum PullError {
     },
     #[error("layer {digest} has media type {media_type}, which ocibench cannot read")]
     UnsupportedLayer { digest: Digest, media_type: String },
+    #[error(
+        "image config {digest} from {source_name} declares {size} bytes, more than ocibench reads ({} MiB)",
+        MAX_CONFIG_BYTES >> 20
+    )]
+    ConfigTooLarge {
+        digest: Digest,
+        size: u64,
+        source_name: String,
+    },
     #[error("image config {digest} is invalid: {detail}")]
     BadConfig { digest: Digest, detail: String },
     #[error("{0} is a manifest index inside an index; nested indexes are not supported")]
@@ -165,12 +179,21 @@ pub fn pull(
     let transferred = AtomicUsize::new(0);
     let transferred_bytes = AtomicU64::new(0);
 
-    // Config: small, verified, stored.
+    // Config: small (capped before a byte is read), verified, stored.
+    if manifest.config.size > MAX_CONFIG_BYTES {
+        return Err(PullError::ConfigTooLarge {
+            digest: manifest.config.digest.clone(),
+            size: manifest.config.size,
+            source_name: name,
+        });
+    }
     let config_bytes = match store.blob_size(&manifest.config.digest) {
         Some(n) if n == manifest.config.size => store.read_blob(&manifest.config.digest)?,
         _ => {
             let mut stream = source.open_blob(&manifest.config)?;
             let mut buf = Vec::new();
+            // One byte past the declared size is enough to tell a server that sends
+            // more; nothing beyond it is read (the declared size is within the cap).
             (&mut stream.reader)
                 .take(manifest.config.size + 1)
                 .read_to_end(&mut buf)
