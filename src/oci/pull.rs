@@ -340,7 +340,9 @@ fn ensure_layer(
                 if attempt + 1 < opts.attempts =>
             {
                 attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(300 << attempt));
+                std::thread::sleep(crate::oci::registry::jitter(
+                    std::time::Duration::from_millis(300 << attempt),
+                ));
             }
             other => break other,
         }

@@ -10,7 +10,7 @@ mod send;
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use error::{CredentialSourceError, RegistryError};
-pub use send::{CallBody, RetryPolicy};
+pub use send::{CallBody, RetryPolicy, jitter};
 
 /// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
 const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;

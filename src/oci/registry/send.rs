@@ -37,11 +37,29 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The wait before retry `attempt` (from 0): exponential, capped, with "equal
+    /// jitter" (half of it fixed, half random), so that threads which failed
+    /// together do not all come back together.
     pub fn delay(&self, attempt: u32) -> Duration {
-        self.base_delay
-            .saturating_mul(1 << attempt.min(16))
-            .min(self.max_delay)
+        jitter(
+            self.base_delay
+                .saturating_mul(1 << attempt.min(16))
+                .min(self.max_delay),
+        )
     }
+
+    /// The wait after a `Retry-After` of `asked`: at least that (capped at
+    /// `max_delay`), plus a random part of the backoff for this attempt.
+    pub fn delay_after(&self, attempt: u32, asked: Duration) -> Duration {
+        let spread = self.delay(attempt) / 2;
+        asked.min(self.max_delay) + spread.mul_f64(fastrand::f64())
+    }
+}
+
+/// `d` with equal jitter: uniformly between `d / 2` and `d`. Every retry loop of
+/// the client (requests, whole blobs) waits through this.
+pub fn jitter(d: Duration) -> Duration {
+    d / 2 + (d / 2).mul_f64(fastrand::f64())
 }
 
 /// A request body that can be produced again for a retry.
@@ -189,9 +207,10 @@ pub(super) fn send(
         if matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
             && attempt + 1 < retry.attempts
         {
-            let wait = retry_after(&resp)
-                .unwrap_or_else(|| retry.delay(attempt))
-                .min(retry.max_delay);
+            let wait = match retry_after(&resp) {
+                Some(asked) => retry.delay_after(attempt, asked),
+                None => retry.delay(attempt),
+            };
             drop(resp);
             std::thread::sleep(wait);
             attempt += 1;
@@ -336,10 +355,29 @@ mod tests {
     }
 
     #[test]
+    fn retries_after_a_shared_failure_spread_out() {
+        // Four blob threads hit by one 429 must not come back in lockstep.
+        let p = RetryPolicy::default();
+        let samples: std::collections::HashSet<Duration> = (0..64).map(|_| p.delay(2)).collect();
+        assert!(samples.len() > 1, "no jitter: {samples:?}");
+    }
+
+    #[test]
     fn backoff_grows_and_caps() {
         let p = RetryPolicy::default();
-        assert_eq!(p.delay(0), Duration::from_millis(200));
-        assert_eq!(p.delay(2), Duration::from_millis(800));
-        assert_eq!(p.delay(30), Duration::from_secs(30));
+        let within = |d: Duration, lo: u64, hi: u64| {
+            assert!(
+                (Duration::from_millis(lo)..=Duration::from_millis(hi)).contains(&d),
+                "{d:?} not in {lo}..={hi} ms"
+            );
+        };
+        for _ in 0..32 {
+            within(p.delay(0), 100, 200);
+            within(p.delay(2), 400, 800);
+            within(p.delay(30), 15_000, 30_000);
+            // Retry-After is a lower bound; the spread comes on top.
+            within(p.delay_after(0, Duration::from_secs(1)), 1000, 1100);
+            within(p.delay_after(0, Duration::from_secs(3600)), 30_000, 30_100);
+        }
     }
 }
