@@ -10,6 +10,7 @@ use ocibench::loadgen::{self, BenchResult, ConfigError, LoadConfig};
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::manifest::Platform;
 use ocibench::oci::reference::TlsMode;
+use ocibench::oci::registry::SpeedLimit;
 
 use crate::app::explain::UserError;
 use crate::app::terminal::{signal_word, status};
@@ -45,6 +46,65 @@ pub struct CopyCredsArgs {
     pub dest_creds: Option<String>,
 }
 
+/// Time limits on registry traffic: `--timeout` for the whole command, and the
+/// low-speed limit (hidden: its default suits every working link; tests and odd
+/// networks set it, also through the environment).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetArgs {
+    /// Give up on registries after this long in all (500ms, 3s, 2m) [default: no limit]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Abandon (and retry) a transfer below this many bytes/s over --low-speed-time (0: off)
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "OCIBENCH_LOW_SPEED_LIMIT",
+        hide = true
+    )]
+    pub low_speed_limit: Option<u64>,
+    /// The window the low-speed limit is averaged over
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "OCIBENCH_LOW_SPEED_TIME",
+        hide = true
+    )]
+    pub low_speed_time: Option<String>,
+}
+
+/// `NetArgs`, checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetSettings {
+    pub timeout: Option<Duration>,
+    pub speed: Option<SpeedLimit>,
+}
+
+impl NetArgs {
+    pub fn settings(&self) -> anyhow::Result<NetSettings> {
+        let duration = |what, raw: &Option<String>| -> anyhow::Result<Option<Duration>> {
+            raw.as_deref()
+                .map(|r| loadgen::config::parse_duration(what, r).map_err(usage))
+                .transpose()
+                .map_err(Into::into)
+        };
+        let timeout = duration("--timeout", &self.timeout)?;
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(UserError::usage("--timeout must be longer than zero")
+                .with_hint("leave --timeout out for no overall limit")
+                .into());
+        }
+        let default = SpeedLimit::default();
+        let speed = SpeedLimit {
+            bytes_per_sec: self.low_speed_limit.unwrap_or(default.bytes_per_sec),
+            over: duration("--low-speed-time", &self.low_speed_time)?.unwrap_or(default.over),
+        };
+        Ok(NetSettings {
+            timeout,
+            speed: (speed.bytes_per_sec > 0 && !speed.over.is_zero()).then_some(speed),
+        })
+    }
+}
+
 /// Which image of a multi-platform index to read, and how to reach its registry:
 /// shared by every command that reads an image (pull, size, push, run).
 #[derive(Debug, Clone, clap::Args)]
@@ -63,6 +123,8 @@ pub struct ImageArgs {
     pub image: String,
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,

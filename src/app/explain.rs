@@ -22,8 +22,8 @@ use ocibench::oci::publish::ExportError;
 use ocibench::oci::publish::PublishError;
 use ocibench::oci::pull::PullError;
 use ocibench::oci::push::PushError;
-use ocibench::oci::registry::RegistryError;
 use ocibench::oci::registry::credentials::CredentialError;
+use ocibench::oci::registry::{RegistryError, TransferTimeout};
 use ocibench::oci::source::SourceError;
 use ocibench::oci::store::StoreError;
 use ocibench::runner::RunnerError;
@@ -236,6 +236,7 @@ impl Explain for PullError {
             PullError::UnsupportedLayer { .. } => {
                 Some("convert the layers to gzip with `skopeo copy --dest-compress-format gzip`".into())
             }
+            PullError::Transfer { source, .. } => TransferTimeout::of(source).map(timeout_hint),
             _ => None,
         }
     }
@@ -301,6 +302,9 @@ impl Explain for RegistryError {
             )),
             // The credential source's own error carries the hint.
             RegistryError::Credentials { .. } => None,
+            RegistryError::TimedOut { .. } => Some(timeout_hint(&TransferTimeout::Deadline {
+                after: Default::default(),
+            })),
             RegistryError::InsecureRealm { host, .. } => Some(format!(
                 "nothing was sent: credentials and tokens for {host} travel over HTTPS only. Ask its operator to serve the token realm over HTTPS"
             )),
@@ -312,6 +316,14 @@ impl Explain for RegistryError {
     }
     fn exit_kind(&self) -> ExitKind {
         ExitKind::Runtime
+    }
+}
+
+/// What to do about a transfer cut short by a time limit.
+fn timeout_hint(t: &TransferTimeout) -> String {
+    match t {
+        TransferTimeout::TooSlow { .. } => "the registry, or the network to it, is stalling: each attempt was abandoned and retried. Check the connection and try again later".into(),
+        TransferTimeout::Deadline { .. } => "--timeout bounds the whole command: raise it, or leave it out for no overall limit".into(),
     }
 }
 

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::reference::ImageReference;
 use ocibench::oci::reference::TlsMode;
-use ocibench::oci::registry::RegistryClient;
 use ocibench::oci::registry::credentials::{self, CredentialStore, CredsFlag, ScopedCreds};
+use ocibench::oci::registry::{Deadline, RegistryClient, SpeedLimit};
 
 use ocibench::oci::pull::{self, ImageSize, PullOptions, StoredImage};
 use ocibench::oci::store::BlobStore;
 
 use crate::app::GlobalArgs;
-use crate::app::args::{CopyCredsArgs, SourceSettings};
+use crate::app::args::{CopyCredsArgs, NetArgs, NetSettings, SourceSettings};
 use crate::app::explain::UserError;
 
 /// Settings every command shares, resolved from the global flags.
@@ -31,6 +31,10 @@ pub struct Context {
     pub credentials: Arc<CredentialStore>,
     /// `--creds`/`--creds-file`, not yet bound to a registry.
     creds: Option<CredsFlag>,
+    /// The low-speed limit of registry transfers.
+    speed: Option<SpeedLimit>,
+    /// When registry traffic stops (`--timeout`), for every client of the command.
+    deadline: Deadline,
 }
 
 impl Context {
@@ -53,7 +57,18 @@ impl Context {
             quiet: g.quiet,
             credentials: Arc::new(CredentialStore::from_env(Vec::new())),
             creds: flag,
+            speed: Some(SpeedLimit::default()),
+            deadline: Deadline::default(),
         })
+    }
+
+    /// This context with the time limits of `net` (`--timeout` counts from now).
+    pub fn with_net(&self, net: &NetArgs) -> anyhow::Result<Context> {
+        let NetSettings { timeout, speed } = net.settings()?;
+        let mut ctx = self.clone();
+        ctx.speed = speed;
+        ctx.deadline = Deadline::after(timeout);
+        Ok(ctx)
     }
 
     /// This context with the command line's credentials bound to the registries
@@ -94,6 +109,8 @@ impl Context {
             RegistryClient::builder()
                 .tls(tls)
                 .credentials(self.credentials.clone().provider())
+                .speed_limit(self.speed)
+                .deadline(self.deadline)
                 .build(),
         )
     }

@@ -22,7 +22,7 @@ use crate::oci::location::ImageLocation;
 use crate::oci::manifest::{
     Compression, Descriptor, ImageManifest, Manifest, ManifestError, Platform, layer_compression,
 };
-use crate::oci::registry::RegistryClient;
+use crate::oci::registry::{RegistryClient, RegistryError, TransferTimeout};
 use crate::oci::source::{self, ImageSource, SourceError};
 use crate::oci::store::{BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
 use crate::progress::{Reporter, Task, TaskId};
@@ -84,6 +84,22 @@ pub enum PullError {
     NestedIndex(Digest),
     #[error("creating a scratch directory in the cache")]
     Scratch(#[source] io::Error),
+}
+
+impl PullError {
+    /// Whether the command's deadline (`--timeout`) has passed: no retry then.
+    fn out_of_time(&self) -> bool {
+        match self {
+            PullError::Transfer { source, .. } => {
+                matches!(
+                    TransferTimeout::of(source),
+                    Some(TransferTimeout::Deadline { .. })
+                )
+            }
+            PullError::Source(SourceError::Registry(RegistryError::TimedOut { .. })) => true,
+            _ => false,
+        }
+    }
 }
 
 /// How to pull.
@@ -336,8 +352,8 @@ fn ensure_layer(
             id,
             name,
         ) {
-            Err(PullError::Transfer { .. } | PullError::Source(_))
-                if attempt + 1 < opts.attempts =>
+            Err(e @ (PullError::Transfer { .. } | PullError::Source(_)))
+                if attempt + 1 < opts.attempts && !e.out_of_time() =>
             {
                 attempt += 1;
                 std::thread::sleep(crate::oci::registry::jitter(

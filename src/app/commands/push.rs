@@ -22,6 +22,8 @@ pub struct PushArgs {
     pub source: crate::app::args::SourceArgs,
     #[command(flatten)]
     pub creds: crate::app::args::CopyCredsArgs,
+    #[command(flatten)]
+    pub net: crate::app::args::NetArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -42,7 +44,9 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     let target = parse_registry_dest(&args.dest)?;
     let settings = SourceSettings::new(&args.image, &args.source)?;
     let sources: Vec<&ImageReference> = registry_of(&settings.location).into_iter().collect();
-    let ctx = &ctx.bind_creds(&sources, &[&target], &args.creds)?;
+    let ctx = &ctx
+        .with_net(&args.net)?
+        .bind_creds(&sources, &[&target], &args.creds)?;
     let show = ctx.show_progress() && !args.json;
     if let ImageLocation::OciDir { path, .. } = &settings.location
         && args.source.platform.is_none()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request};
 
-use super::{CredentialSourceError, RegistryError};
+use super::{CredentialSourceError, Deadline, RegistryError};
 use crate::oci::reference::ImageReference;
 
 /// A secret string: `Debug` and `Display` print `<redacted>`.
@@ -273,6 +273,7 @@ impl Authenticator {
         home: &str,
         scopes: &[String],
         challenge: &Challenge,
+        deadline: Deadline,
     ) -> Result<(), RegistryError> {
         let host = image.api_host();
         let scope = scopes.join(" ");
@@ -361,13 +362,19 @@ impl Authenticator {
             req.body(Vec::new())
         };
         let req = req.expect("token request builds");
-        let resp = agent
-            .run(req)
-            .map_err(|source| RegistryError::Unreachable {
+        let resp = super::limits::run(agent, req, deadline).map_err(|source| {
+            if deadline.passed() {
+                return RegistryError::TimedOut {
+                    host: host.to_string(),
+                    after: deadline.timeout().unwrap_or_default(),
+                };
+            }
+            RegistryError::Unreachable {
                 host: token_url.host_str().unwrap_or("").to_string(),
                 url: realm.clone(),
                 source,
-            })?;
+            }
+        })?;
         if !resp.status().is_success() {
             return Err(RegistryError::TokenRefused {
                 realm,
@@ -529,6 +536,7 @@ mod tests {
                 &image.base_url(crate::oci::reference::TlsMode::Auto),
                 &scopes,
                 &challenge,
+                Deadline::default(),
             )
             .unwrap_err();
         assert!(

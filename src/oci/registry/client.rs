@@ -11,7 +11,10 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
-use super::send::{self, Call, CallBody, RetryPolicy, error_detail, header, resolve_location};
+use super::limits::{Deadline, SpeedLimit, Watched};
+use super::send::{
+    self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
+};
 use super::{MAX_MANIFEST_BYTES, RegistryError};
 use crate::oci::digest::Digest;
 use crate::oci::manifest::ACCEPT_MANIFESTS;
@@ -22,6 +25,8 @@ pub struct RegistryClientBuilder {
     tls: TlsMode,
     retry: RetryPolicy,
     credentials: CredentialProvider,
+    speed: Option<SpeedLimit>,
+    deadline: Deadline,
 }
 
 impl Default for RegistryClientBuilder {
@@ -30,6 +35,8 @@ impl Default for RegistryClientBuilder {
             tls: TlsMode::Auto,
             retry: RetryPolicy::default(),
             credentials: Arc::new(|_, _| Ok(None)),
+            speed: Some(SpeedLimit::default()),
+            deadline: Deadline::default(),
         }
     }
 }
@@ -47,7 +54,19 @@ impl RegistryClientBuilder {
         self.credentials = provider;
         self
     }
+    /// The low-speed limit (`None`: off). Also the longest wait for any one read.
+    pub fn speed_limit(mut self, speed: Option<SpeedLimit>) -> Self {
+        self.speed = speed.filter(|s| s.bytes_per_sec > 0 && !s.over.is_zero());
+        self
+    }
+    /// When every call of this client stops: nothing is sent or retried after it.
+    pub fn deadline(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
+    }
     pub fn build(self) -> RegistryClient {
+        // Without a low-speed limit, a read may still wait no longer than a minute.
+        let per_io = self.speed.map_or(Duration::from_secs(60), |s| s.over);
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::PlatformVerifier)
             .disable_verification(self.tls == TlsMode::Insecure)
@@ -59,25 +78,28 @@ impl RegistryClientBuilder {
             .user_agent(concat!("ocibench/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(per_io))
+            .timeout_per_write(Some(per_io))
             .max_idle_connections_per_host(16)
             .build()
             .into();
         RegistryClient {
-            agent,
             tls: self.tls,
-            retry: self.retry,
-            auth: Authenticator::new(self.credentials),
+            transport: Transport {
+                agent,
+                retry: self.retry,
+                auth: Authenticator::new(self.credentials),
+                deadline: self.deadline,
+                speed: self.speed,
+            },
         }
     }
 }
 
 /// A registry API client shared by all threads of a pull or push.
 pub struct RegistryClient {
-    agent: ureq::Agent,
     tls: TlsMode,
-    retry: RetryPolicy,
-    auth: Authenticator,
+    transport: Transport,
 }
 
 /// A manifest as served: bytes, content type and their digest.
@@ -231,8 +253,14 @@ impl RegistryClient {
         }
         let resp = self.check_status(image, "GET", &url, resp)?;
         let content_length = header(&resp, "content-length").and_then(|v| v.parse().ok());
+        // Watched: below the low-speed limit or past the deadline, a read fails
+        // with a `TransferTimeout` saying which (the first is worth retrying).
         Ok(BlobStream {
-            reader: Box::new(resp.into_body().into_reader()),
+            reader: Box::new(Watched::new(
+                resp.into_body().into_reader(),
+                self.transport.speed,
+                self.transport.deadline,
+            )),
             content_length,
         })
     }
@@ -416,7 +444,7 @@ impl RegistryClient {
         }
         let (_, detail) = error_detail(resp);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let credentials = self.auth.source_of(image.api_host());
+            let credentials = self.transport.auth.source_of(image.api_host());
             return Err(RegistryError::Unauthorized {
                 host: image.api_host().to_string(),
                 repository: image.repository().to_string(),
@@ -444,6 +472,6 @@ impl RegistryClient {
     /// Sends a request with authentication, retries and safe redirects.
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
         let home = call.image.base_url(self.tls);
-        send::send(&self.agent, &self.retry, &self.auth, &home, call)
+        send::send(&self.transport, &home, call)
     }
 }

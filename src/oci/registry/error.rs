@@ -39,6 +39,11 @@ pub enum RegistryError {
     },
     #[error("registry {host} (HTTPS) sent its token requests to {realm}, over plain HTTP: refused")]
     InsecureRealm { host: String, realm: String },
+    #[error("timed out after {} talking to registry {host}", humantime::format_duration(*after))]
+    TimedOut {
+        host: String,
+        after: std::time::Duration,
+    },
     #[error("cannot get credentials for {registry}")]
     Credentials {
         registry: String,

@@ -5,11 +5,13 @@ pub mod auth;
 mod client;
 pub mod credentials;
 mod error;
+mod limits;
 mod send;
 
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use error::{CredentialSourceError, RegistryError};
+pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use send::{CallBody, RetryPolicy, jitter};
 
 /// Manifests larger than this are refused (the distribution spec suggests 4 MiB).

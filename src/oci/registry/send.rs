@@ -14,6 +14,7 @@ use ureq::Body;
 
 use super::RegistryError;
 use super::auth::{self, Authenticator, pick_challenge};
+use super::limits::{self, Deadline, SpeedLimit, Watched};
 use crate::oci::reference::ImageReference;
 
 const MAX_REDIRECTS: usize = 5;
@@ -118,16 +119,29 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// What every request of one client goes through: the agent, the retry policy,
+/// the authorisations, and the time limits.
+pub(super) struct Transport {
+    pub(super) agent: ureq::Agent,
+    pub(super) retry: RetryPolicy,
+    pub(super) auth: Authenticator,
+    pub(super) deadline: Deadline,
+    pub(super) speed: Option<SpeedLimit>,
+}
+
 /// Sends a request with authentication, retries and safe redirects. `home` is the
 /// registry's base URL: only requests to its origin carry `Authorization`.
 pub(super) fn send(
-    agent: &ureq::Agent,
-    retry: &RetryPolicy,
-    authenticator: &Authenticator,
+    t: &Transport,
     home: &str,
     call: Call<'_>,
 ) -> Result<http::Response<Body>, RegistryError> {
+    let (agent, retry, authenticator, deadline) = (&t.agent, &t.retry, &t.auth, t.deadline);
     let host = call.image.api_host().to_string();
+    let timed_out = |host: &str| RegistryError::TimedOut {
+        host: host.to_string(),
+        after: deadline.timeout().unwrap_or_default(),
+    };
     let scope = call.scopes.join(" ");
     let base = home;
     let home = origin(home);
@@ -139,6 +153,9 @@ pub(super) fn send(
         // Whatever led here (a redirect, an upload session's Location), another
         // origin never sees the registry's credentials or tokens.
         let foreign = origin(&url) != home;
+        if deadline.passed() {
+            return Err(timed_out(&host));
+        }
         let auth = if foreign {
             None
         } else {
@@ -152,8 +169,10 @@ pub(super) fn send(
             req = req.header("Authorization", a.header());
         }
         let result = match &call.body {
-            CallBody::Empty => req.body(()).map(|r| agent.run(r)),
-            CallBody::Bytes(b) => req.body(b.to_vec()).map(|r| agent.run(r)),
+            CallBody::Empty => req.body(()).map(|r| limits::run(agent, r, deadline)),
+            CallBody::Bytes(b) => req
+                .body(b.to_vec())
+                .map(|r| limits::run(agent, r, deadline)),
             CallBody::File { path, offset, len } => {
                 let mut f = std::fs::File::open(path).map_err(|source| RegistryError::Body {
                     url: url.clone(),
@@ -168,13 +187,19 @@ pub(super) fn send(
                 // ureq reads straight into its 128 KiB output buffer (no BufReader
                 // copy), and the explicit length keeps the body sized: a reader alone
                 // would go out with `Transfer-Encoding: chunked`.
-                let mut reader = Counting {
-                    inner: f.take(*len),
-                    on_read: call.on_send,
-                };
+                // Watched: a registry taking the body slower than the low-speed limit
+                // fails this attempt, retried below like a broken connection.
+                let mut reader = Watched::new(
+                    Counting {
+                        inner: f.take(*len),
+                        on_read: call.on_send,
+                    },
+                    t.speed,
+                    deadline,
+                );
                 req.header("Content-Length", len.to_string())
                     .body(ureq::SendBody::from_reader(&mut reader))
-                    .map(|r| agent.run(r))
+                    .map(|r| limits::run(agent, r, deadline))
             }
         };
         let result = result.map_err(|e| RegistryError::BadRedirect {
@@ -183,8 +208,9 @@ pub(super) fn send(
         })?;
         let resp = match result {
             Ok(r) => r,
+            Err(_) if deadline.passed() => return Err(timed_out(&host)),
             Err(e) if attempt + 1 < retry.attempts && transient(&e) => {
-                std::thread::sleep(retry.delay(attempt));
+                sleep_within(retry.delay(attempt), deadline);
                 attempt += 1;
                 continue;
             }
@@ -199,7 +225,14 @@ pub(super) fn send(
                 .and_then(pick_challenge)
             {
                 authenticated_once = true;
-                authenticator.authenticate(agent, call.image, base, &call.scopes, &challenge)?;
+                authenticator.authenticate(
+                    agent,
+                    call.image,
+                    base,
+                    &call.scopes,
+                    &challenge,
+                    deadline,
+                )?;
                 continue;
             }
             return Ok(resp);
@@ -212,7 +245,7 @@ pub(super) fn send(
                 None => retry.delay(attempt),
             };
             drop(resp);
-            std::thread::sleep(wait);
+            sleep_within(wait, deadline);
             attempt += 1;
             continue;
         }
@@ -233,6 +266,11 @@ pub(super) fn send(
         }
         return Ok(resp);
     }
+}
+
+/// Sleeps `d`, or until the deadline if that comes first (the loop then stops).
+fn sleep_within(d: Duration, deadline: Deadline) {
+    std::thread::sleep(deadline.remaining().map_or(d, |left| d.min(left)));
 }
 
 pub(super) fn header(resp: &http::Response<Body>, name: &str) -> Option<String> {

@@ -1,14 +1,20 @@
 //! Limits a hostile or broken registry cannot push ocibench past: an image config
 //! declared (or served) larger than the cap is refused before it is read into
-//! memory.
+//! memory; a blob trickling in below the low-speed limit is abandoned and retried;
+//! `--timeout` ends a registry command that would otherwise wait on a stalled
+//! server. The time limits are tiny here (env, hidden flags) and only failures are
+//! timed: never a threshold on success.
 
-use std::io::Write;
+use std::io::{BufReader, Write};
+use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
 use crate::support::TestContext;
-use crate::support::http_server::{Reply, Request, Server};
+use crate::support::http_server::{Reply, Request, Server, read_head, write_response};
 
 fn sha(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
@@ -102,4 +108,122 @@ fn a_config_declared_larger_than_the_cap_is_refused_unread() {
         assert!(out.stderr.contains("\nhint: "), "{}", out.stderr);
         assert_eq!(config_gets(&server, &config), 0, "the config was fetched");
     }
+}
+
+/// How the blob (layer) answer misbehaves.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// Headers, then one byte every 50 ms.
+    Trickle,
+    /// Headers, then nothing.
+    Stall,
+}
+
+/// A registry serving `img` as `app:v1` whose layer blob answers at `pace`;
+/// counts the layer GETs.
+fn slow_registry(img: Image, pace: Pace) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let img = Arc::new(img);
+    let layer_gets = Arc::new(AtomicUsize::new(0));
+    let gets = layer_gets.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (img, gets) = (img.clone(), gets.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                while let Some(head) = read_head(&mut reader) {
+                    let none: &[(String, String)] = &[];
+                    let path = head.target.as_str();
+                    let ok = if path == "/v2/app/manifests/v1" {
+                        let h = [(
+                            "Content-Type".to_string(),
+                            "application/vnd.oci.image.manifest.v1+json".to_string(),
+                        )];
+                        write_response(&mut out, 200, &h, &img.manifest)
+                    } else if path.ends_with(&sha(&img.config)) {
+                        write_response(&mut out, 200, none, &img.config)
+                    } else if path.ends_with(&sha(&img.layer)) {
+                        gets.fetch_add(1, Ordering::SeqCst);
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                            img.layer.len()
+                        );
+                        if out.write_all(head.as_bytes()).is_err() {
+                            return;
+                        }
+                        match pace {
+                            Pace::Trickle => {
+                                for b in &img.layer {
+                                    std::thread::sleep(Duration::from_millis(50));
+                                    if out.write_all(&[*b]).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            Pace::Stall => {
+                                std::thread::sleep(Duration::from_secs(600));
+                                return;
+                            }
+                        }
+                        true
+                    } else {
+                        write_response(&mut out, 404, none, b"{}")
+                    };
+                    if !ok {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, layer_gets)
+}
+
+#[test]
+fn a_blob_below_the_low_speed_limit_is_abandoned_and_retried() {
+    let (addr, layer_gets) = slow_registry(image(None), Pace::Trickle);
+    let ctx = TestContext::new();
+    // 20 bytes/s against a limit of 1000 bytes/s over 300 ms.
+    let out = crate::support::Output::of(
+        ctx.cmd(["size", &format!("{addr}/app:v1")])
+            .env("OCIBENCH_LOW_SPEED_LIMIT", "1000")
+            .env("OCIBENCH_LOW_SPEED_TIME", "300ms"),
+    )
+    .failure(1);
+    assert!(
+        out.stderr.contains("fewer than 1000 bytes/s"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("\nhint: "), "{}", out.stderr);
+    assert_eq!(
+        layer_gets.load(Ordering::SeqCst),
+        3,
+        "each attempt abandoned, then retried like a broken connection"
+    );
+    let blobs = ctx.cache_dir.join("blobs/sha256");
+    let left: Vec<_> = std::fs::read_dir(&blobs)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|n| !n.to_string_lossy().starts_with(".tmp")),
+        "partial blob left: {left:?}"
+    );
+}
+
+#[test]
+fn timeout_ends_a_pull_from_a_stalled_registry() {
+    let (addr, _) = slow_registry(image(None), Pace::Stall);
+    let ctx = TestContext::new();
+    let out = crate::support::Output::of(
+        ctx.cmd(["pull", "--timeout", "1s", &format!("{addr}/app:v1")])
+            // The low-speed limit off: only the overall timeout can end this.
+            .env("OCIBENCH_LOW_SPEED_LIMIT", "0"),
+    )
+    .failure(1);
+    assert!(out.stderr.contains("timed out after 1s"), "{}", out.stderr);
+    assert!(out.stderr.contains("--timeout"), "{}", out.stderr);
 }

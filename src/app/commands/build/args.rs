@@ -60,6 +60,8 @@ pub struct BuildArgs {
     pub tls: crate::app::args::TlsArgs,
     #[command(flatten)]
     pub creds: crate::app::args::CopyCredsArgs,
+    #[command(flatten)]
+    pub net: crate::app::args::NetArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,

@@ -47,7 +47,9 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
             Target::File(_) => None,
         })
         .collect();
-    let ctx = &ctx.bind_creds(&sources, &destinations, &args.creds)?;
+    let ctx = &ctx
+        .with_net(&args.net)?
+        .bind_creds(&sources, &destinations, &args.creds)?;
     let show = ctx.show_progress() && !settings.json;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let client = ctx.registry_client(settings.tls);
