@@ -134,6 +134,8 @@ pub struct ImageArgs {
 pub struct SourceSettings {
     pub location: ImageLocation,
     pub platform: Platform,
+    /// `--platform` was given (not the host's default).
+    pub platform_required: bool,
     pub tls: TlsMode,
 }
 
@@ -149,6 +151,7 @@ impl SourceSettings {
         Ok(SourceSettings {
             location,
             platform,
+            platform_required: source.platform.is_some(),
             tls: source.tls.mode(),
         })
     }

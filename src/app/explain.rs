@@ -237,6 +237,9 @@ impl Explain for PullError {
                 Some("convert the layers to gzip with `skopeo copy --dest-compress-format gzip`".into())
             }
             PullError::Transfer { source, .. } => TransferTimeout::of(source).map(timeout_hint),
+            PullError::PlatformMismatch { found, .. } => Some(format!(
+                "this image exists for {found} only: leave --platform out to use it as it is, or choose an image built for the platform you want"
+            )),
             _ => None,
         }
     }
@@ -279,11 +282,25 @@ impl Explain for ConfigError {
 impl Explain for RegistryError {
     fn hint(&self) -> Option<String> {
         match self {
+            RegistryError::Unreachable { host, source, .. } if unanswered(source) => Some(format!(
+                "{host} accepted the connection but did not answer in time: the registry is overloaded or stuck; try again later"
+            )),
+            RegistryError::Unreachable { host, source: ureq::Error::Timeout(_), .. } => Some(format!(
+                "could not connect to {host} in time: check the name, the port and the network"
+            )),
+            RegistryError::Unreachable { source: ureq::Error::Io(e), .. }
+                if TransferTimeout::of(e).is_some() =>
+            {
+                TransferTimeout::of(e).map(timeout_hint)
+            }
             RegistryError::Unreachable { host, url, .. } => Some(if url.starts_with("https://") {
                 format!("check that {host} is the right registry and is reachable; for a registry without TLS use --tls-verify=false")
             } else {
                 format!("is a registry listening on {host}? (start one with: docker-registry serve CONFIG.yml)")
             }),
+            RegistryError::NotFound { what: "manifest digest", .. } => Some(
+                "check the digest: `skopeo inspect docker://REGISTRY/REPO:TAG` prints the one a tag points to (a platform's manifest and its index have different digests)".into(),
+            ),
             RegistryError::NotFound { what: "manifest", .. } => {
                 Some("check the tag: `skopeo list-tags docker://REPO` lists what exists".into())
             }
@@ -317,6 +334,13 @@ impl Explain for RegistryError {
     fn exit_kind(&self) -> ExitKind {
         ExitKind::Runtime
     }
+}
+
+/// Whether a registry request timed out after the connection was made (waiting for
+/// the answer or reading it), rather than while connecting.
+fn unanswered(e: &ureq::Error) -> bool {
+    use ureq::Timeout as T;
+    matches!(e, ureq::Error::Timeout(t) if !matches!(t, T::Resolve | T::Connect))
 }
 
 /// What to do about a transfer cut short by a time limit.

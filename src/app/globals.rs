@@ -127,6 +127,7 @@ impl Context {
         let reporter = crate::app::terminal::reporter(show);
         let opts = PullOptions {
             platform: settings.platform.clone(),
+            platform_required: settings.platform_required,
             ..PullOptions::default()
         };
         let stored = pull::fetch(

@@ -80,6 +80,12 @@ pub enum PullError {
     },
     #[error("image config {digest} is invalid: {detail}")]
     BadConfig { digest: Digest, detail: String },
+    #[error("{image} is a single-platform image for {found}, not {wanted}")]
+    PlatformMismatch {
+        image: String,
+        wanted: String,
+        found: String,
+    },
     #[error("{0} is a manifest index inside an index; nested indexes are not supported")]
     NestedIndex(Digest),
     #[error("creating a scratch directory in the cache")]
@@ -106,6 +112,10 @@ impl PullError {
 #[derive(Debug, Clone)]
 pub struct PullOptions {
     pub platform: Platform,
+    /// The platform was asked for (`--platform`): a single-platform image of
+    /// another platform is then an error, not silently taken. Otherwise
+    /// `platform` only chooses from an index.
+    pub platform_required: bool,
     /// Layers transferred at once.
     pub threads: usize,
     /// Whole-layer attempts when a transfer breaks mid-stream.
@@ -116,6 +126,7 @@ impl Default for PullOptions {
     fn default() -> Self {
         PullOptions {
             platform: Platform::host(),
+            platform_required: false,
             threads: 4,
             attempts: 3,
         }
@@ -160,6 +171,7 @@ pub fn pull(
     let name = source.name();
     let top = source.fetch_manifest(None)?;
     let (mut media_type, parsed) = Manifest::parse(&top.media_type, &top.bytes)?;
+    let single = matches!(parsed, Manifest::Image(_));
     let (bytes, digest, manifest) = match parsed {
         Manifest::Image(m) => (top.bytes, top.digest, *m),
         Manifest::Index(index) => {
@@ -235,6 +247,18 @@ pub fn pull(
         }
     };
     let diff_ids = diff_ids(&config_bytes, &manifest)?;
+    // An index was chosen from by platform already; a lone image must be the one asked for.
+    if single
+        && opts.platform_required
+        && let Some(found) = config_platform(&config_bytes)
+        && !found.satisfies(&opts.platform)
+    {
+        return Err(PullError::PlatformMismatch {
+            image: name,
+            wanted: opts.platform.to_string(),
+            found: found.to_string(),
+        });
+    }
 
     // Layers: the missing ones, in parallel.
     crate::oci::parallel::for_each(&manifest.layers, opts.threads, |i, layer| {

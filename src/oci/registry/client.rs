@@ -144,6 +144,14 @@ impl RegistryClient {
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
             let (code, detail) = error_detail(resp);
+            // Asked by digest: the tags are beside the point.
+            if code.as_deref() != Some("NAME_UNKNOWN") && reference.parse::<Digest>().is_ok() {
+                return Err(RegistryError::NotFound {
+                    what: "manifest digest",
+                    reference: format!("{}/{}@{reference}", image.registry(), image.repository()),
+                    detail: "the repository has no manifest with this digest".into(),
+                });
+            }
             // Registries answer MANIFEST_UNKNOWN for a missing repository too; the tag
             // list tells the two apart and names the tags that do exist.
             let tags = match code.as_deref() {

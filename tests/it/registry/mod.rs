@@ -7,6 +7,7 @@ mod auth_basic;
 mod auth_token;
 mod credentials_registry;
 mod creds_scope;
+mod hints;
 mod limits;
 mod pull;
 mod push_faults;
