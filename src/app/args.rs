@@ -11,6 +11,7 @@ use ocibench::oci::location::ImageLocation;
 use ocibench::oci::manifest::Platform;
 use ocibench::oci::reference::TlsMode;
 use ocibench::oci::registry::SpeedLimit;
+use ocibench::oci::registry::auth::Secret;
 
 use crate::app::explain::UserError;
 use crate::app::terminal::{signal_word, status};
@@ -34,16 +35,41 @@ impl TlsArgs {
     }
 }
 
+/// A `USER:PASS` flag value as parsed arguments hold it: `Debug` prints
+/// `<redacted>`, so a `{:?}` of the command line cannot leak the password.
+#[derive(Clone)]
+pub struct CredsValue(Secret);
+
+impl CredsValue {
+    /// The raw `USER:PASS`, to parse into credentials. Never print it.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl std::str::FromStr for CredsValue {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(CredsValue(Secret::new(s)))
+    }
+}
+
+impl std::fmt::Debug for CredsValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
 /// skopeo's `--src-creds`/`--dest-creds`, for commands that read from one registry
 /// and write to another (push, build); the global `--creds` is the destination's.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CopyCredsArgs {
     /// Credentials for the source registry only
     #[arg(long, value_name = "USER:PASS")]
-    pub src_creds: Option<String>,
+    pub src_creds: Option<CredsValue>,
     /// Credentials for the destination registry only (what --creds means here)
     #[arg(long, value_name = "USER:PASS")]
-    pub dest_creds: Option<String>,
+    pub dest_creds: Option<CredsValue>,
 }
 
 /// Time limits on registry traffic: `--timeout` for the whole command, and the

@@ -42,7 +42,7 @@ impl Context {
         g: &GlobalArgs,
     ) -> Result<Self, ocibench::oci::registry::credentials::CredentialError> {
         let flag = match (&g.creds, &g.creds_file) {
-            (Some(c), _) => Some(credentials::parse_creds(c, "--creds")?),
+            (Some(c), _) => Some(credentials::parse_creds(c.expose(), "--creds")?),
             (None, Some(f)) => Some(credentials::read_creds_file(
                 f,
                 format!("--creds-file {}", f.display()),
@@ -83,13 +83,13 @@ impl Context {
     ) -> anyhow::Result<Context> {
         let src = copy
             .src_creds
-            .as_deref()
-            .map(|c| credentials::parse_creds(c, "--src-creds"))
+            .as_ref()
+            .map(|c| credentials::parse_creds(c.expose(), "--src-creds"))
             .transpose()?;
         let dest = copy
             .dest_creds
-            .as_deref()
-            .map(|c| credentials::parse_creds(c, "--dest-creds"))
+            .as_ref()
+            .map(|c| credentials::parse_creds(c.expose(), "--dest-creds"))
             .transpose()?;
         let flags = scope_creds(self.creds.clone(), src, dest, sources, destinations)?;
         let mut ctx = self.clone();

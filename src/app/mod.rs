@@ -51,7 +51,7 @@ pub struct GlobalArgs {
         value_name = "USER:PASS",
         conflicts_with = "creds_file"
     )]
-    pub creds: Option<String>,
+    pub creds: Option<crate::app::args::CredsValue>,
     /// A file holding USER:PASS, used as --creds (keeps the password out of the process list)
     #[arg(long, global = true, value_name = "FILE")]
     pub creds_file: Option<PathBuf>,
@@ -85,5 +85,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => cmd::bench::run(a, &ctx),
         Command::Compare(a) => cmd::compare::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    #[test]
+    fn parsed_arguments_never_print_a_password() {
+        for args in [
+            &["ocibench", "--creds", "u:hunter2", "pull", "x"][..],
+            &[
+                "ocibench",
+                "push",
+                "--src-creds",
+                "a:hunter2",
+                "--dest-creds",
+                "b:hunter2",
+                "x",
+                "y",
+            ],
+        ] {
+            let cli = super::Cli::try_parse_from(args).unwrap();
+            let shown = format!("{cli:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 }

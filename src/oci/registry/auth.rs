@@ -311,19 +311,19 @@ impl Authenticator {
         }
         let realm = challenge.param("realm").unwrap_or_default().to_string();
         let mut token_url = url::Url::parse(&realm).map_err(|e| RegistryError::BadRedirect {
-            url: realm.clone(),
+            url: realm.clone().into(),
             detail: format!("bad token realm: {e}"),
         })?;
         let downgrade = home.starts_with("https://") && token_url.scheme() != "https";
         if downgrade {
             return Err(RegistryError::InsecureRealm {
                 host: host.to_string(),
-                realm,
+                realm: realm.into(),
             });
         }
         if !matches!(token_url.scheme(), "http" | "https") {
             return Err(RegistryError::BadRedirect {
-                url: realm,
+                url: realm.into(),
                 detail: "a token realm must be an http(s) URL".into(),
             });
         }
@@ -371,13 +371,13 @@ impl Authenticator {
             }
             RegistryError::Unreachable {
                 host: token_url.host_str().unwrap_or("").to_string(),
-                url: realm.clone(),
+                url: realm.clone().into(),
                 source,
             }
         })?;
         if !resp.status().is_success() {
             return Err(RegistryError::TokenRefused {
-                realm,
+                realm: realm.into(),
                 status: resp.status().as_u16(),
                 credentials: source_name,
             });
@@ -386,11 +386,11 @@ impl Authenticator {
             resp.into_body()
                 .read_json()
                 .map_err(|e| RegistryError::Body {
-                    url: realm.clone(),
+                    url: realm.clone().into(),
                     source: std::io::Error::other(e),
                 })?;
         let token = parsed.into_token().ok_or(RegistryError::TokenRefused {
-            realm,
+            realm: realm.into(),
             status: 200,
             credentials: source_name,
         })?;

@@ -192,7 +192,7 @@ impl RegistryClient {
                     host: image.api_host().to_string(),
                 },
                 other => RegistryError::Body {
-                    url: url.clone(),
+                    url: url.clone().into(),
                     source: std::io::Error::other(other),
                 },
             })?;
@@ -237,7 +237,7 @@ impl RegistryClient {
             .limit(1024 * 1024)
             .read_json()
             .map_err(|e| RegistryError::Body {
-                url,
+                url: url.into(),
                 source: std::io::Error::other(e),
             })?;
         Ok(Some(tags.tags.unwrap_or_default()))
@@ -310,7 +310,7 @@ impl RegistryClient {
     ) -> Result<bool, RegistryError> {
         let mut u = url::Url::parse(&self.url(image, "blobs/uploads/")).map_err(|e| {
             RegistryError::BadRedirect {
-                url: image.to_string(),
+                url: image.to_string().into(),
                 detail: e.to_string(),
             }
         })?;
@@ -375,7 +375,7 @@ impl RegistryClient {
             }
         }
         let mut put_url = url::Url::parse(&location).map_err(|e| RegistryError::BadRedirect {
-            url: location.clone(),
+            url: location.clone().into(),
             detail: e.to_string(),
         })?;
         put_url
@@ -401,7 +401,7 @@ impl RegistryClient {
         resp: &http::Response<Body>,
     ) -> Result<String, RegistryError> {
         let loc = header(resp, "location").ok_or_else(|| RegistryError::BadRedirect {
-            url: base.to_string(),
+            url: base.to_string().into(),
             detail: "upload answer without Location".into(),
         })?;
         resolve_location(base, &loc)
@@ -464,10 +464,16 @@ impl RegistryClient {
                 credentials,
             });
         }
+        // An upload session may live on another host (its Location): name that one.
+        let answered_by = url::Url::parse(url)
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .filter(|h| h != image.api_host() && !h.starts_with(&format!("{}:", image.api_host())))
+            .unwrap_or_else(|| image.api_host().to_string());
         Err(RegistryError::Status {
-            host: image.api_host().to_string(),
+            host: answered_by,
             method: method.to_string(),
-            url: url.to_string(),
+            url: url.to_string().into(),
             status: status.as_u16(),
             detail: if detail.is_empty() {
                 String::new()

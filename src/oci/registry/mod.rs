@@ -10,7 +10,7 @@ mod send;
 
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
-pub use error::{CredentialSourceError, RegistryError};
+pub use error::{CredentialSourceError, RegistryError, ShownUrl};
 pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use send::{CallBody, RetryPolicy, jitter};
 

@@ -175,12 +175,12 @@ pub(super) fn send(
                 .map(|r| limits::run(agent, r, deadline)),
             CallBody::File { path, offset, len } => {
                 let mut f = std::fs::File::open(path).map_err(|source| RegistryError::Body {
-                    url: url.clone(),
+                    url: url.clone().into(),
                     source,
                 })?;
                 std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset)).map_err(
                     |source| RegistryError::Body {
-                        url: url.clone(),
+                        url: url.clone().into(),
                         source,
                     },
                 )?;
@@ -203,7 +203,7 @@ pub(super) fn send(
             }
         };
         let result = result.map_err(|e| RegistryError::BadRedirect {
-            url: url.clone(),
+            url: url.clone().into(),
             detail: e.to_string(),
         })?;
         let resp = match result {
@@ -215,7 +215,11 @@ pub(super) fn send(
                 continue;
             }
             Err(source) => {
-                return Err(RegistryError::Unreachable { host, url, source });
+                return Err(RegistryError::Unreachable {
+                    host,
+                    url: url.into(),
+                    source,
+                });
             }
         };
         let status = resp.status();
@@ -252,12 +256,12 @@ pub(super) fn send(
         if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
             redirects += 1;
             let location = header(&resp, "location").ok_or_else(|| RegistryError::BadRedirect {
-                url: url.clone(),
+                url: url.clone().into(),
                 detail: format!("HTTP {} without Location", status.as_u16()),
             })?;
             if redirects > MAX_REDIRECTS {
                 return Err(RegistryError::BadRedirect {
-                    url,
+                    url: url.into(),
                     detail: "too many redirects".into(),
                 });
             }
@@ -354,14 +358,14 @@ pub(super) fn error_detail(resp: http::Response<Body>) -> (Option<String>, Strin
 
 pub(super) fn resolve_location(base: &str, location: &str) -> Result<String, RegistryError> {
     let base_url = url::Url::parse(base).map_err(|e| RegistryError::BadRedirect {
-        url: base.to_string(),
+        url: base.to_string().into(),
         detail: e.to_string(),
     })?;
     base_url
         .join(location)
         .map(|u| u.to_string())
         .map_err(|e| RegistryError::BadRedirect {
-            url: base.to_string(),
+            url: base.to_string().into(),
             detail: format!("bad Location {location:?}: {e}"),
         })
 }

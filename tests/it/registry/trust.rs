@@ -72,9 +72,13 @@ fn luring_registry(foreign: String, lure: Lure) -> Server {
 
 /// The other origin: accepts any PATCH/PUT of an upload.
 fn upload_sink() -> Server {
-    Server::start(Arc::new(|req: &Request| match req.method.as_str() {
+    sink_answering_put(201)
+}
+
+fn sink_answering_put(status: u16) -> Server {
+    Server::start(Arc::new(move |req: &Request| match req.method.as_str() {
         "PATCH" => Reply::new(202, "").header("Location", &req.path),
-        "PUT" => Reply::new(201, ""),
+        "PUT" => Reply::new(status, ""),
         _ => Reply::new(405, ""),
     }))
 }
@@ -157,4 +161,23 @@ fn a_patch_answering_a_foreign_location_does_not_carry_the_credentials_there() {
         "a chunked upload"
     );
     assert_no_authorization(&sink);
+}
+
+#[test]
+fn a_failed_upload_names_the_url_without_its_signature() {
+    // A pre-signed upload URL's query is a credential of its own.
+    let sink = sink_answering_put(400);
+    let registry = luring_registry(format!("http://{}", sink.addr()), Lure::PostLocation);
+    let ctx = TestContext::new();
+    let out = ctx.run([
+        "push",
+        &fixture_layout(Variant::Oci).oci_ref(),
+        &format!("docker://{}/app:v1", registry.addr()),
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+    ]);
+    assert_no_secret(&out);
+    let out = out.failure(1);
+    assert!(out.stderr.contains(sink.addr()), "{}", out.stderr);
+    out.assert_hides(&["s3cr3t"]);
 }
