@@ -319,6 +319,7 @@ impl Explain for RegistryError {
             )),
             // The credential source's own error carries the hint.
             RegistryError::Credentials { .. } => None,
+            RegistryError::Body { source, .. } => TransferTimeout::of(source).map(timeout_hint),
             RegistryError::TimedOut { .. } => Some(timeout_hint(&TransferTimeout::Deadline {
                 after: Default::default(),
             })),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request};
 
-use super::{CredentialSourceError, Deadline, RegistryError};
+use super::{CredentialSourceError, Deadline, RegistryError, SpeedLimit};
 use crate::oci::reference::ImageReference;
 
 /// A secret string: `Debug` and `Display` print `<redacted>`.
@@ -273,7 +273,7 @@ impl Authenticator {
         home: &str,
         scopes: &[String],
         challenge: &Challenge,
-        deadline: Deadline,
+        (deadline, speed): (Deadline, Option<SpeedLimit>),
     ) -> Result<(), RegistryError> {
         let host = image.api_host();
         let scope = scopes.join(" ");
@@ -382,13 +382,18 @@ impl Authenticator {
                 credentials: source_name,
             });
         }
+        // Tokens are a few KiB; the answer is read under the same time limits.
+        let body = super::limits::read_capped(resp.into_body(), 1024 * 1024, speed, deadline)
+            .and_then(|b| b.ok_or_else(|| std::io::Error::other("token answer over 1 MiB")))
+            .map_err(|source| RegistryError::Body {
+                url: (&realm).into(),
+                source,
+            })?;
         let parsed: TokenResponse =
-            resp.into_body()
-                .read_json()
-                .map_err(|e| RegistryError::Body {
-                    url: realm.clone().into(),
-                    source: std::io::Error::other(e),
-                })?;
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Body {
+                url: (&realm).into(),
+                source: std::io::Error::other(e),
+            })?;
         let token = parsed.into_token().ok_or(RegistryError::TokenRefused {
             realm: realm.into(),
             status: 200,
@@ -536,7 +541,7 @@ mod tests {
                 &image.base_url(crate::oci::reference::TlsMode::Auto),
                 &scopes,
                 &challenge,
-                Deadline::default(),
+                (Deadline::default(), None),
             )
             .unwrap_err();
         assert!(

@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
-use super::limits::{Deadline, SpeedLimit, Watched};
+use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
 use super::send::{
     self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
 };
@@ -131,8 +131,33 @@ impl RegistryClient {
     }
 
     /// GETs a manifest by tag or digest and verifies it when the digest is known
-    /// (asked by digest, or announced in `Docker-Content-Digest`).
+    /// (asked by digest, or announced in `Docker-Content-Digest`). A body arriving
+    /// below the low-speed limit is abandoned and asked for again.
     pub fn fetch_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let retry = &self.transport.retry;
+        let mut attempt = 0;
+        loop {
+            match self.fetch_manifest_once(image, reference) {
+                Err(RegistryError::Body { source, .. })
+                    if attempt + 1 < retry.attempts
+                        && matches!(
+                            TransferTimeout::of(&source),
+                            Some(TransferTimeout::TooSlow { .. })
+                        ) =>
+                {
+                    std::thread::sleep(retry.delay(attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn fetch_manifest_once(
         &self,
         image: &ImageReference,
         reference: &str,
@@ -143,7 +168,7 @@ impl RegistryClient {
         let resp = self.send(call)?;
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
-            let (code, detail) = error_detail(resp);
+            let (code, detail) = error_detail(&self.transport, resp);
             // Asked by digest: the tags are beside the point.
             if code.as_deref() != Some("NAME_UNKNOWN") && reference.parse::<Digest>().is_ok() {
                 return Err(RegistryError::NotFound {
@@ -182,19 +207,15 @@ impl RegistryClient {
         let resp = self.check_status(image, "GET", &url, resp)?;
         let media_type = header(&resp, "content-type").unwrap_or_default();
         let announced = header(&resp, "docker-content-digest");
-        let bytes = resp
-            .into_body()
-            .into_with_config()
-            .limit(MAX_MANIFEST_BYTES)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => RegistryError::ManifestTooLarge {
-                    host: image.api_host().to_string(),
-                },
-                other => RegistryError::Body {
-                    url: url.clone().into(),
-                    source: std::io::Error::other(other),
-                },
+        let bytes = self
+            .transport
+            .read_capped(resp.into_body(), MAX_MANIFEST_BYTES)
+            .map_err(|source| RegistryError::Body {
+                url: url.clone().into(),
+                source,
+            })?
+            .ok_or_else(|| RegistryError::ManifestTooLarge {
+                host: image.api_host().to_string(),
             })?;
         let digest = Digest::of(&bytes);
         let expected = reference
@@ -231,15 +252,18 @@ impl RegistryClient {
             return Ok(None);
         }
         let resp = self.check_status(image, "GET", &url, resp)?;
-        let tags: Tags = resp
-            .into_body()
-            .into_with_config()
-            .limit(1024 * 1024)
-            .read_json()
-            .map_err(|e| RegistryError::Body {
-                url: url.into(),
-                source: std::io::Error::other(e),
+        let body = self
+            .transport
+            .read_capped(resp.into_body(), 1024 * 1024)
+            .and_then(|b| b.ok_or_else(|| std::io::Error::other("tag list over 1 MiB")))
+            .map_err(|source| RegistryError::Body {
+                url: (&url).into(),
+                source,
             })?;
+        let tags: Tags = serde_json::from_slice(&body).map_err(|e| RegistryError::Body {
+            url: url.into(),
+            source: std::io::Error::other(e),
+        })?;
         Ok(Some(tags.tags.unwrap_or_default()))
     }
 
@@ -252,7 +276,7 @@ impl RegistryClient {
         let url = self.url(image, &format!("blobs/{digest}"));
         let resp = self.send(Call::get(image, url.clone()))?;
         if resp.status() == StatusCode::NOT_FOUND {
-            let (_, detail) = error_detail(resp);
+            let (_, detail) = error_detail(&self.transport, resp);
             return Err(RegistryError::NotFound {
                 what: "blob",
                 reference: format!("{}/{}@{digest}", image.registry(), image.repository()),
@@ -450,7 +474,7 @@ impl RegistryClient {
         if status.is_success() {
             return Ok(resp);
         }
-        let (_, detail) = error_detail(resp);
+        let (_, detail) = error_detail(&self.transport, resp);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let credentials = self.transport.auth.source_of(image.api_host());
             return Err(RegistryError::Unauthorized {

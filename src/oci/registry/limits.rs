@@ -121,6 +121,22 @@ pub(super) fn run<B: ureq::AsSendBody>(
     }
 }
 
+/// Reads a small body whole (a manifest, a tag list, an error, a token) under the
+/// low-speed limit and the deadline: a few bytes a second must not stretch even a
+/// 64 KiB error body over hours. `Ok(None)` when it holds more than `limit` bytes.
+pub(super) fn read_capped(
+    body: ureq::Body,
+    limit: u64,
+    speed: Option<SpeedLimit>,
+    deadline: Deadline,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    Watched::new(body.into_reader(), speed, deadline)
+        .take(limit + 1)
+        .read_to_end(&mut buf)?;
+    Ok((buf.len() as u64 <= limit).then_some(buf))
+}
+
 /// A body (download or upload) watched for the low-speed limit and the deadline.
 pub(super) struct Watched<R> {
     inner: R,

@@ -235,7 +235,7 @@ pub(super) fn send(
                     base,
                     &call.scopes,
                     &challenge,
-                    deadline,
+                    (deadline, t.speed),
                 )?;
                 continue;
             }
@@ -308,8 +308,15 @@ fn transient(e: &ureq::Error) -> bool {
     )
 }
 
+impl Transport {
+    /// `limits::read_capped` with this transport's limits.
+    pub(super) fn read_capped(&self, body: Body, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+        limits::read_capped(body, limit, self.speed, self.deadline)
+    }
+}
+
 /// The registry's error code and message (`{"errors":[{"code":..,"message":..}]}`).
-pub(super) fn error_detail(resp: http::Response<Body>) -> (Option<String>, String) {
+pub(super) fn error_detail(t: &Transport, resp: http::Response<Body>) -> (Option<String>, String) {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,
@@ -319,11 +326,10 @@ pub(super) fn error_detail(resp: http::Response<Body>) -> (Option<String>, Strin
         code: Option<String>,
         message: Option<String>,
     }
-    let body = resp
-        .into_body()
-        .into_with_config()
-        .limit(64 * 1024)
-        .read_to_vec()
+    let body = t
+        .read_capped(resp.into_body(), 64 * 1024)
+        .ok()
+        .flatten()
         .unwrap_or_default();
     match serde_json::from_slice::<Errors>(&body) {
         Ok(e) if !e.errors.is_empty() => {

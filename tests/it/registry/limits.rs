@@ -110,7 +110,7 @@ fn a_config_declared_larger_than_the_cap_is_refused_unread() {
     }
 }
 
-/// How the blob (layer) answer misbehaves.
+/// How the slow answer misbehaves.
 #[derive(Clone, Copy)]
 enum Pace {
     /// Headers, then one byte every 50 ms.
@@ -119,14 +119,42 @@ enum Pace {
     Stall,
 }
 
-/// A registry serving `img` as `app:v1` whose layer blob answers at `pace`;
-/// counts the layer GETs.
-fn slow_registry(img: Image, pace: Pace) -> (String, Arc<AtomicUsize>) {
+/// Which answer is slow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slow {
+    Manifest,
+    Layer,
+}
+
+/// Writes a 200 with `body` at `pace`; false once the client has gone.
+fn answer_slowly(out: &mut impl Write, headers: &str, body: &[u8], pace: Pace) -> bool {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    if out.write_all(head.as_bytes()).is_err() {
+        return false;
+    }
+    match pace {
+        Pace::Trickle => body.iter().all(|b| {
+            std::thread::sleep(Duration::from_millis(50));
+            out.write_all(&[*b]).is_ok()
+        }),
+        Pace::Stall => {
+            std::thread::sleep(Duration::from_secs(600));
+            false
+        }
+    }
+}
+
+/// A registry serving `img` as `app:v1` whose `slow` answer comes at `pace`;
+/// counts the GETs of that answer.
+fn slow_registry(img: Image, slow: Slow, pace: Pace) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let img = Arc::new(img);
-    let layer_gets = Arc::new(AtomicUsize::new(0));
-    let gets = layer_gets.clone();
+    let slow_gets = Arc::new(AtomicUsize::new(0));
+    let gets = slow_gets.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let (img, gets) = (img.clone(), gets.clone());
@@ -134,42 +162,33 @@ fn slow_registry(img: Image, pace: Pace) -> (String, Arc<AtomicUsize>) {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut out = stream;
                 while let Some(head) = read_head(&mut reader) {
-                    let none: &[(String, String)] = &[];
                     let path = head.target.as_str();
-                    let ok = if path == "/v2/app/manifests/v1" {
-                        let h = [(
-                            "Content-Type".to_string(),
-                            "application/vnd.oci.image.manifest.v1+json".to_string(),
-                        )];
-                        write_response(&mut out, 200, &h, &img.manifest)
+                    let (headers, body, which) = if path == "/v2/app/manifests/v1" {
+                        (
+                            "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n",
+                            &img.manifest,
+                            Some(Slow::Manifest),
+                        )
                     } else if path.ends_with(&sha(&img.config)) {
-                        write_response(&mut out, 200, none, &img.config)
+                        ("", &img.config, None)
                     } else if path.ends_with(&sha(&img.layer)) {
-                        gets.fetch_add(1, Ordering::SeqCst);
-                        let head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-                            img.layer.len()
-                        );
-                        if out.write_all(head.as_bytes()).is_err() {
+                        ("", &img.layer, Some(Slow::Layer))
+                    } else {
+                        if !write_response(&mut out, 404, &[], b"{}") {
                             return;
                         }
-                        match pace {
-                            Pace::Trickle => {
-                                for b in &img.layer {
-                                    std::thread::sleep(Duration::from_millis(50));
-                                    if out.write_all(&[*b]).is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                            Pace::Stall => {
-                                std::thread::sleep(Duration::from_secs(600));
-                                return;
-                            }
-                        }
-                        true
+                        continue;
+                    };
+                    let ok = if which == Some(slow) {
+                        gets.fetch_add(1, Ordering::SeqCst);
+                        answer_slowly(&mut out, headers, body, pace)
                     } else {
-                        write_response(&mut out, 404, none, b"{}")
+                        let h: Vec<(String, String)> = headers
+                            .split_once(": ")
+                            .map(|(k, v)| (k.to_string(), v.trim_end().to_string()))
+                            .into_iter()
+                            .collect();
+                        write_response(&mut out, 200, &h, body)
                     };
                     if !ok {
                         return;
@@ -178,12 +197,12 @@ fn slow_registry(img: Image, pace: Pace) -> (String, Arc<AtomicUsize>) {
             });
         }
     });
-    (addr, layer_gets)
+    (addr, slow_gets)
 }
 
 #[test]
 fn a_blob_below_the_low_speed_limit_is_abandoned_and_retried() {
-    let (addr, layer_gets) = slow_registry(image(None), Pace::Trickle);
+    let (addr, layer_gets) = slow_registry(image(None), Slow::Layer, Pace::Trickle);
     let ctx = TestContext::new();
     // 20 bytes/s against a limit of 1000 bytes/s over 300 ms.
     let out = crate::support::Output::of(
@@ -216,7 +235,7 @@ fn a_blob_below_the_low_speed_limit_is_abandoned_and_retried() {
 
 #[test]
 fn timeout_ends_a_pull_from_a_stalled_registry() {
-    let (addr, _) = slow_registry(image(None), Pace::Stall);
+    let (addr, _) = slow_registry(image(None), Slow::Layer, Pace::Stall);
     let ctx = TestContext::new();
     let out = crate::support::Output::of(
         ctx.cmd(["pull", "--timeout", "1s", &format!("{addr}/app:v1")])
@@ -226,4 +245,25 @@ fn timeout_ends_a_pull_from_a_stalled_registry() {
     .failure(1);
     assert!(out.stderr.contains("timed out after 1s"), "{}", out.stderr);
     assert!(out.stderr.contains("--timeout"), "{}", out.stderr);
+}
+
+#[test]
+fn a_manifest_below_the_low_speed_limit_is_abandoned_and_retried() {
+    let (addr, manifest_gets) = slow_registry(image(None), Slow::Manifest, Pace::Trickle);
+    let ctx = TestContext::new();
+    let out = crate::support::Output::of(
+        ctx.cmd(["size", &format!("{addr}/app:v1")])
+            .env("OCIBENCH_LOW_SPEED_LIMIT", "1000")
+            .env("OCIBENCH_LOW_SPEED_TIME", "300ms"),
+    )
+    .failure(1);
+    assert!(
+        out.stderr.contains("fewer than 1000 bytes/s"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        manifest_gets.load(Ordering::SeqCst) > 1,
+        "abandoned, then retried like a broken connection"
+    );
 }
