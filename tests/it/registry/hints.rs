@@ -125,3 +125,26 @@ fn platform_asked_of_a_single_platform_image_of_another_is_an_error() {
     ctx.run(["size", "--platform", "linux/amd64", &image])
         .success();
 }
+
+#[test]
+fn build_platform_asked_of_a_single_platform_base_of_another_is_an_error() {
+    let reg = amd64_registry();
+    let ctx = TestContext::new();
+    let out = ctx
+        .run([
+            "build",
+            "--from",
+            &format!("{}/app:v1", reg.addr()),
+            "--platform",
+            "linux/arm64",
+            "--output",
+            &format!("oci:{}", ctx.path("out").display()),
+        ])
+        .failure(1);
+    assert!(
+        out.stderr.contains("linux/amd64") && out.stderr.contains("linux/arm64"),
+        "{}",
+        out.stderr
+    );
+    assert!(!ctx.path("out").exists(), "no output written");
+}

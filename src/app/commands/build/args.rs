@@ -156,6 +156,7 @@ impl BuildSettings {
             spec: BuildSpec {
                 from,
                 platform,
+                platform_required: a.platform.is_some(),
                 layers,
                 nix: NixSpec {
                     closures: a.nix_closures.clone(),
