@@ -65,8 +65,13 @@ impl RegistryClientBuilder {
         self
     }
     pub fn build(self) -> RegistryClient {
-        // Without a low-speed limit, a read may still wait no longer than a minute.
-        let per_io = self.speed.map_or(Duration::from_secs(60), |s| s.over);
+        // One read or write (response headers included) may wait two low-speed
+        // windows: with the default 30 s window, the minute it always had (a
+        // registry finishing a large upload may think that long before it answers).
+        // Without a low-speed limit, also a minute.
+        let per_io = self
+            .speed
+            .map_or(Duration::from_secs(60), |s| s.over.saturating_mul(2));
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::PlatformVerifier)
             .disable_verification(self.tls == TlsMode::Insecure)

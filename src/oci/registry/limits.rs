@@ -4,9 +4,10 @@
 //! abandoned and retried like a broken connection) and an overall deadline for a
 //! whole command (`--timeout`), after which nothing is retried.
 //!
-//! Both are enforced on streamed bodies by [`Watched`], which wraps blob downloads
-//! and upload bodies; the deadline also bounds every request through ureq's
-//! per-request `timeout_global`.
+//! Both are enforced on bodies by [`Watched`], which wraps blob downloads, upload
+//! bodies and the small bodies read whole; a read or write with no progress at all
+//! fails after two windows (ureq's per-read and per-write timeouts); the deadline
+//! also bounds every request through ureq's per-request `timeout_global`.
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
