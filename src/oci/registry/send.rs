@@ -143,8 +143,7 @@ pub(super) fn send(
         after: deadline.timeout().unwrap_or_default(),
     };
     let scope = call.scopes.join(" ");
-    let base = home;
-    let home = origin(home);
+    let home_origin = origin(home);
     let mut url = call.url.clone();
     let mut attempt = 0u32;
     let mut authenticated_once = false;
@@ -152,7 +151,7 @@ pub(super) fn send(
     loop {
         // Whatever led here (a redirect, an upload session's Location), another
         // origin never sees the registry's credentials or tokens.
-        let foreign = origin(&url) != home;
+        let foreign = origin(&url) != home_origin;
         if deadline.passed() {
             return Err(timed_out(&host));
         }
@@ -232,7 +231,7 @@ pub(super) fn send(
                 authenticator.authenticate(
                     agent,
                     call.image,
-                    base,
+                    home,
                     &call.scopes,
                     &challenge,
                     (deadline, t.speed),
