@@ -10,6 +10,8 @@ use ocibench::loadgen::{self, BenchResult, ConfigError, LoadConfig};
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::manifest::Platform;
 use ocibench::oci::reference::TlsMode;
+use ocibench::oci::registry::SpeedLimit;
+use ocibench::oci::registry::auth::Secret;
 
 use crate::app::explain::UserError;
 use crate::app::terminal::{signal_word, status};
@@ -33,6 +35,102 @@ impl TlsArgs {
     }
 }
 
+/// A `USER:PASS` flag value as parsed arguments hold it: `Debug` prints
+/// `<redacted>`, so a `{:?}` of the command line cannot leak the password.
+#[derive(Clone)]
+pub struct CredsValue(Secret);
+
+impl CredsValue {
+    /// The raw `USER:PASS`, to parse into credentials. Never print it.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl std::str::FromStr for CredsValue {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(CredsValue(Secret::new(s)))
+    }
+}
+
+impl std::fmt::Debug for CredsValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// skopeo's `--src-creds`/`--dest-creds`, for commands that read from one registry
+/// and write to another (push, build); the global `--creds` is the destination's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CopyCredsArgs {
+    /// Credentials for the source registry only
+    #[arg(long, value_name = "USER:PASS")]
+    pub src_creds: Option<CredsValue>,
+    /// Credentials for the destination registry only (what --creds means here)
+    #[arg(long, value_name = "USER:PASS")]
+    pub dest_creds: Option<CredsValue>,
+}
+
+/// Time limits on registry traffic: `--timeout` for the whole command, and the
+/// low-speed limit (hidden: its default suits every working link; tests and odd
+/// networks set it, also through the environment).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetArgs {
+    /// Give up on registries after this long in all (500ms, 3s, 2m) [default: no limit]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Abandon (and retry) a transfer below this many bytes/s over --low-speed-time (0: off)
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "OCIBENCH_LOW_SPEED_LIMIT",
+        hide = true
+    )]
+    pub low_speed_limit: Option<u64>,
+    /// The window the low-speed limit is averaged over
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "OCIBENCH_LOW_SPEED_TIME",
+        hide = true
+    )]
+    pub low_speed_time: Option<String>,
+}
+
+/// `NetArgs`, checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetSettings {
+    pub timeout: Option<Duration>,
+    pub speed: Option<SpeedLimit>,
+}
+
+impl NetArgs {
+    pub fn settings(&self) -> anyhow::Result<NetSettings> {
+        let duration = |what, raw: &Option<String>| -> anyhow::Result<Option<Duration>> {
+            raw.as_deref()
+                .map(|r| loadgen::config::parse_duration(what, r).map_err(usage))
+                .transpose()
+                .map_err(Into::into)
+        };
+        let timeout = duration("--timeout", &self.timeout)?;
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(UserError::usage("--timeout must be longer than zero")
+                .with_hint("leave --timeout out for no overall limit")
+                .into());
+        }
+        let default = SpeedLimit::default();
+        let speed = SpeedLimit {
+            bytes_per_sec: self.low_speed_limit.unwrap_or(default.bytes_per_sec),
+            over: duration("--low-speed-time", &self.low_speed_time)?.unwrap_or(default.over),
+        };
+        Ok(NetSettings {
+            timeout,
+            speed: (speed.bytes_per_sec > 0 && !speed.over.is_zero()).then_some(speed),
+        })
+    }
+}
+
 /// Which image of a multi-platform index to read, and how to reach its registry:
 /// shared by every command that reads an image (pull, size, push, run).
 #[derive(Debug, Clone, clap::Args)]
@@ -51,6 +149,8 @@ pub struct ImageArgs {
     pub image: String,
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -60,6 +160,8 @@ pub struct ImageArgs {
 pub struct SourceSettings {
     pub location: ImageLocation,
     pub platform: Platform,
+    /// `--platform` was given (not the host's default).
+    pub platform_required: bool,
     pub tls: TlsMode,
 }
 
@@ -75,6 +177,7 @@ impl SourceSettings {
         Ok(SourceSettings {
             location,
             platform,
+            platform_required: source.platform.is_some(),
             tls: source.tls.mode(),
         })
     }

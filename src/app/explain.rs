@@ -22,8 +22,8 @@ use ocibench::oci::publish::ExportError;
 use ocibench::oci::publish::PublishError;
 use ocibench::oci::pull::PullError;
 use ocibench::oci::push::PushError;
-use ocibench::oci::registry::RegistryError;
 use ocibench::oci::registry::credentials::CredentialError;
+use ocibench::oci::registry::{RegistryError, TransferTimeout};
 use ocibench::oci::source::SourceError;
 use ocibench::oci::store::StoreError;
 use ocibench::runner::RunnerError;
@@ -241,9 +241,17 @@ impl Explain for PullError {
             PullError::Manifest(ManifestError::Unsupported(_)) => Some(
                 "ocibench reads OCI and Docker schema 2 manifests; convert with `skopeo copy --format oci`".into(),
             ),
+            PullError::ConfigTooLarge { .. } => Some(format!(
+                "image configs are a few KiB (ocibench reads up to {} MiB, as podman and skopeo do): the manifest is damaged or hostile; `skopeo inspect --raw` shows it",
+                ocibench::oci::pull::MAX_CONFIG_BYTES >> 20
+            )),
             PullError::UnsupportedLayer { .. } => {
                 Some("convert the layers to gzip with `skopeo copy --dest-compress-format gzip`".into())
             }
+            PullError::Transfer { source, .. } => TransferTimeout::of(source).map(timeout_hint),
+            PullError::PlatformMismatch { found, .. } => Some(format!(
+                "this image exists for {found} only: leave --platform out to use it as it is, or choose an image built for the platform you want"
+            )),
             _ => None,
         }
     }
@@ -286,11 +294,25 @@ impl Explain for ConfigError {
 impl Explain for RegistryError {
     fn hint(&self) -> Option<String> {
         match self {
+            RegistryError::Unreachable { host, source, .. } if unanswered(source) => Some(format!(
+                "{host} accepted the connection but did not answer in time: the registry is overloaded or stuck; try again later"
+            )),
+            RegistryError::Unreachable { host, source: ureq::Error::Timeout(_), .. } => Some(format!(
+                "could not connect to {host} in time: check the name, the port and the network"
+            )),
+            RegistryError::Unreachable { source: ureq::Error::Io(e), .. }
+                if TransferTimeout::of(e).is_some() =>
+            {
+                TransferTimeout::of(e).map(timeout_hint)
+            }
             RegistryError::Unreachable { host, url, .. } => Some(if url.starts_with("https://") {
                 format!("check that {host} is the right registry and is reachable; for a registry without TLS use --tls-verify=false")
             } else {
                 format!("is a registry listening on {host}? (start one with: docker-registry serve CONFIG.yml)")
             }),
+            RegistryError::NotFound { what: "manifest digest", .. } => Some(
+                "check the digest: `skopeo inspect docker://REGISTRY/REPO:TAG` prints the one a tag points to (a platform's manifest and its index have different digests)".into(),
+            ),
             RegistryError::NotFound { what: "manifest", .. } => {
                 Some("check the tag: `skopeo list-tags docker://REPO` lists what exists".into())
             }
@@ -301,7 +323,7 @@ impl Explain for RegistryError {
             | RegistryError::TokenRefused { credentials, .. }
                 if credentials.starts_with("none") =>
             {
-                Some("log in with `podman login` or `docker login`, or pass --creds USER:PASS; the repository may also be private or not exist".into())
+                Some("log in with `podman login` or `docker login`, or pass --creds USER:PASS (--src-creds for the image push or build reads); the repository may also be private or not exist".into())
             }
             RegistryError::Unauthorized { credentials, .. }
             | RegistryError::TokenRefused { credentials, .. } => Some(format!(
@@ -309,6 +331,13 @@ impl Explain for RegistryError {
             )),
             // The credential source's own error carries the hint.
             RegistryError::Credentials { .. } => None,
+            RegistryError::Body { source, .. } => TransferTimeout::of(source).map(timeout_hint),
+            RegistryError::TimedOut { .. } => Some(timeout_hint(&TransferTimeout::Deadline {
+                after: Default::default(),
+            })),
+            RegistryError::InsecureRealm { host, .. } => Some(format!(
+                "nothing was sent: credentials and tokens for {host} travel over HTTPS only. Ask its operator to serve the token realm over HTTPS"
+            )),
             RegistryError::DigestMismatch { .. } => Some(
                 "the registry served corrupt or altered content; nothing was stored. Retry, and report it to the registry's operator if it persists".into(),
             ),
@@ -317,6 +346,21 @@ impl Explain for RegistryError {
     }
     fn exit_kind(&self) -> ExitKind {
         ExitKind::Runtime
+    }
+}
+
+/// Whether a registry request timed out after the connection was made (waiting for
+/// the answer or reading it), rather than while connecting.
+fn unanswered(e: &ureq::Error) -> bool {
+    use ureq::Timeout as T;
+    matches!(e, ureq::Error::Timeout(t) if !matches!(t, T::Resolve | T::Connect))
+}
+
+/// What to do about a transfer cut short by a time limit.
+fn timeout_hint(t: &TransferTimeout) -> String {
+    match t {
+        TransferTimeout::TooSlow { .. } => "the registry, or the network to it, is stalling: each attempt was abandoned and retried. Check the connection and try again later".into(),
+        TransferTimeout::Deadline { .. } => "--timeout bounds the whole command: raise it, or leave it out for no overall limit".into(),
     }
 }
 

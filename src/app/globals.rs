@@ -1,27 +1,40 @@
 //! Settings every command shares, resolved once from the global flags: the
 //! cache directory, `--quiet`, the registry credentials, and the ways to reach a
 //! registry and report progress that follow from them.
+//!
+//! Credentials from the command line reach no registry until a command binds
+//! them ([`Context::bind_creds`]) to the registries they are for: a forgotten
+//! binding means anonymous (or the auth files), never a password sent astray.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ocibench::oci::location::ImageLocation;
+use ocibench::oci::reference::ImageReference;
 use ocibench::oci::reference::TlsMode;
-use ocibench::oci::registry::RegistryClient;
-use ocibench::oci::registry::credentials::{self, CredentialStore};
+use ocibench::oci::registry::credentials::{self, CredentialStore, CredsFlag, ScopedCreds};
+use ocibench::oci::registry::{Deadline, RegistryClient, SpeedLimit};
 
 use ocibench::oci::pull::{self, ImageSize, PullOptions, StoredImage};
 use ocibench::oci::store::BlobStore;
 
 use crate::app::GlobalArgs;
-use crate::app::args::SourceSettings;
+use crate::app::args::{CopyCredsArgs, NetArgs, NetSettings, SourceSettings};
+use crate::app::explain::UserError;
 
 /// Settings every command shares, resolved from the global flags.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub cache_dir: PathBuf,
     pub quiet: bool,
-    /// Where registry credentials come from (`--creds`, then the auth files).
+    /// Where registry credentials come from: `--creds` once bound, then the auth files.
     pub credentials: Arc<CredentialStore>,
+    /// `--creds`/`--creds-file`, not yet bound to a registry.
+    creds: Option<CredsFlag>,
+    /// The low-speed limit of registry transfers.
+    speed: Option<SpeedLimit>,
+    /// When registry traffic stops (`--timeout`), for every client of the command.
+    deadline: Deadline,
 }
 
 impl Context {
@@ -29,7 +42,7 @@ impl Context {
         g: &GlobalArgs,
     ) -> Result<Self, ocibench::oci::registry::credentials::CredentialError> {
         let flag = match (&g.creds, &g.creds_file) {
-            (Some(c), _) => Some(credentials::parse_creds(c, "--creds")?),
+            (Some(c), _) => Some(credentials::parse_creds(c.expose(), "--creds")?),
             (None, Some(f)) => Some(credentials::read_creds_file(
                 f,
                 format!("--creds-file {}", f.display()),
@@ -42,8 +55,52 @@ impl Context {
                 .clone()
                 .unwrap_or_else(ocibench::oci::store::BlobStore::default_root),
             quiet: g.quiet,
-            credentials: Arc::new(CredentialStore::from_env(flag)),
+            credentials: Arc::new(CredentialStore::from_env(Vec::new())),
+            creds: flag,
+            speed: Some(SpeedLimit::default()),
+            deadline: Deadline::default(),
         })
+    }
+
+    /// This context with the time limits of `net` (`--timeout` counts from now).
+    pub fn with_net(&self, net: &NetArgs) -> anyhow::Result<Context> {
+        let NetSettings { timeout, speed } = net.settings()?;
+        let mut ctx = self.clone();
+        ctx.speed = speed;
+        ctx.deadline = Deadline::after(timeout);
+        Ok(ctx)
+    }
+
+    /// This context with the command line's credentials bound to the registries
+    /// they are for: `--creds` to the registries written to (or, when the command
+    /// writes to none, the ones read from), `--src-creds`/`--dest-creds` to their
+    /// side. Each flag names one registry; other registries are never offered it.
+    pub fn bind_creds(
+        &self,
+        sources: &[&ImageReference],
+        destinations: &[&ImageReference],
+        copy: &CopyCredsArgs,
+    ) -> anyhow::Result<Context> {
+        let src = copy
+            .src_creds
+            .as_ref()
+            .map(|c| credentials::parse_creds(c.expose(), "--src-creds"))
+            .transpose()?;
+        let dest = copy
+            .dest_creds
+            .as_ref()
+            .map(|c| credentials::parse_creds(c.expose(), "--dest-creds"))
+            .transpose()?;
+        let flags = scope_creds(self.creds.clone(), src, dest, sources, destinations)?;
+        let mut ctx = self.clone();
+        ctx.credentials = Arc::new(CredentialStore::from_env(flags));
+        Ok(ctx)
+    }
+
+    /// `bind_creds` for a command that only reads `location` (pull, size, run).
+    pub fn bind_creds_to_source(&self, location: &ImageLocation) -> anyhow::Result<Context> {
+        let sources: Vec<&ImageReference> = registry_of(location).into_iter().collect();
+        self.bind_creds(&sources, &[], &CopyCredsArgs::default())
     }
 
     /// A registry client with this context's credentials.
@@ -52,6 +109,8 @@ impl Context {
             RegistryClient::builder()
                 .tls(tls)
                 .credentials(self.credentials.clone().provider())
+                .speed_limit(self.speed)
+                .deadline(self.deadline)
                 .build(),
         )
     }
@@ -68,6 +127,7 @@ impl Context {
         let reporter = crate::app::terminal::reporter(show);
         let opts = PullOptions {
             platform: settings.platform.clone(),
+            platform_required: settings.platform_required,
             ..PullOptions::default()
         };
         let stored = pull::fetch(
@@ -94,5 +154,155 @@ impl Context {
     /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`).
     pub fn show_progress(&self) -> bool {
         !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+}
+
+/// The registry reference of a location, if it names one.
+pub fn registry_of(location: &ImageLocation) -> Option<&ImageReference> {
+    match location {
+        ImageLocation::Registry(r) => Some(r),
+        _ => None,
+    }
+}
+
+/// Binds each command-line credential to its registry (see `Context::bind_creds`).
+/// A flag that would have to serve two registries is refused: it is meant for one.
+fn scope_creds(
+    creds: Option<CredsFlag>,
+    src: Option<CredsFlag>,
+    dest: Option<CredsFlag>,
+    sources: &[&ImageReference],
+    destinations: &[&ImageReference],
+) -> Result<Vec<ScopedCreds>, UserError> {
+    let (mut src, mut dest) = (src, dest);
+    if let Some(c) = creds {
+        let (slot, other) = if destinations.is_empty() {
+            (&mut src, "--src-creds")
+        } else {
+            (&mut dest, "--dest-creds")
+        };
+        if slot.is_some() {
+            return Err(UserError::usage(format!(
+                "{} and {other} name the same registry's credentials",
+                c.origin
+            ))
+            .with_hint("give one of them"));
+        }
+        *slot = Some(c);
+    }
+    let one_registry = |flag: &CredsFlag, refs: &[&ImageReference], side: &str| {
+        let mut registries: Vec<String> = refs
+            .iter()
+            .map(|r| credentials::normalize_registry(r.registry()))
+            .collect();
+        registries.sort();
+        registries.dedup();
+        match registries.len() {
+            1 => Ok(registries.remove(0)),
+            0 => Err(UserError::usage(format!(
+                "{}: the {side} is not in a registry",
+                flag.origin
+            ))
+            .with_hint("credentials are for registries (docker://REGISTRY/REPO:TAG)")),
+            _ => Err(UserError::usage(format!(
+                "{} is for one registry, but the {side} is in {}",
+                flag.origin,
+                registries.join(" and ")
+            ))
+            .with_hint(
+                "log in to each registry with `podman login REGISTRY` (ocibench reads its auth.json), so each gets only its own credentials",
+            )),
+        }
+    };
+    let mut flags = Vec::new();
+    let src_registry = match &src {
+        // `--creds` for a command that reads from no registry (scratch, oci:) is unused.
+        Some(f) if sources.is_empty() && f.origin.starts_with("--creds") => None,
+        Some(f) => Some(one_registry(f, sources, "source")?),
+        None => None,
+    };
+    let dest_registry = match &dest {
+        Some(f) => Some(one_registry(f, destinations, "destination")?),
+        None => None,
+    };
+    // Both ends in one registry with two users: each user for its own repositories.
+    let split = src_registry.is_some() && src_registry == dest_registry;
+    if let (Some(f), Some(registry)) = (src, src_registry) {
+        if split {
+            flags.extend(
+                sources
+                    .iter()
+                    .map(|r| f.clone().scoped(&registry, Some(r.repository()))),
+            );
+        } else {
+            flags.push(f.scoped(&registry, None));
+        }
+    }
+    if let (Some(f), Some(registry)) = (dest, dest_registry) {
+        if split {
+            flags.extend(
+                destinations
+                    .iter()
+                    .map(|r| f.clone().scoped(&registry, Some(r.repository()))),
+            );
+        } else {
+            flags.push(f.scoped(&registry, None));
+        }
+    }
+    Ok(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> ImageReference {
+        s.parse().unwrap()
+    }
+    fn flag(origin: &str) -> Option<CredsFlag> {
+        Some(credentials::parse_creds("u:p", origin).unwrap())
+    }
+    fn bound(v: &[ScopedCreds]) -> Vec<&str> {
+        v.iter().map(ScopedCreds::registry).collect()
+    }
+
+    #[test]
+    fn creds_bind_to_the_destination_else_the_source() {
+        let (hub, private) = (r("python:3"), r("private.example/app:1"));
+        let v = scope_creds(flag("--creds"), None, None, &[&hub], &[&private]).unwrap();
+        assert_eq!(bound(&v), ["private.example"]);
+        let v = scope_creds(flag("--creds"), None, None, &[&private], &[]).unwrap();
+        assert_eq!(bound(&v), ["private.example"]);
+        let v = scope_creds(
+            None,
+            flag("--src-creds"),
+            flag("--dest-creds"),
+            &[&hub],
+            &[&private],
+        )
+        .unwrap();
+        assert_eq!(bound(&v), ["docker.io", "private.example"]);
+        // No registry to read from: `--creds` is unused; `--src-creds` is a mistake.
+        assert!(
+            scope_creds(flag("--creds"), None, None, &[], &[])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(scope_creds(None, flag("--src-creds"), None, &[], &[&private]).is_err());
+    }
+
+    #[test]
+    fn one_flag_never_serves_two_registries() {
+        let (a, b) = (r("a.example/x:1"), r("b.example/y:1"));
+        let e = scope_creds(flag("--creds"), None, None, &[], &[&a, &b]).unwrap_err();
+        assert!(
+            e.message.contains("a.example and b.example"),
+            "{}",
+            e.message
+        );
+        let e = scope_creds(flag("--creds"), None, None, &[&a, &b], &[]).unwrap_err();
+        assert!(e.message.contains("source"), "{}", e.message);
+        let e = scope_creds(flag("--creds"), None, flag("--dest-creds"), &[], &[&a]).unwrap_err();
+        assert!(e.message.contains("--dest-creds"), "{}", e.message);
     }
 }

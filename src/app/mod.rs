@@ -45,15 +45,16 @@ pub struct GlobalArgs {
     /// No progress bars or status lines on stderr
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
-    /// Registry credentials, overriding auth.json and config.json
+    /// Credentials for the registry the command writes to (push, build), else the one
+    /// it reads from; other registries get only what auth.json/config.json hold
     #[arg(
         long,
         global = true,
         value_name = "USER:PASS",
         conflicts_with = "creds_file"
     )]
-    pub creds: Option<String>,
-    /// A file holding USER:PASS (keeps the password out of the process list)
+    pub creds: Option<crate::app::args::CredsValue>,
+    /// A file holding USER:PASS, used as --creds (keeps the password out of the process list)
     #[arg(long, global = true, value_name = "FILE")]
     pub creds_file: Option<PathBuf>,
 }
@@ -86,5 +87,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => cmd::bench::run(a, &ctx),
         Command::Compare(a) => cmd::compare::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    #[test]
+    fn parsed_arguments_never_print_a_password() {
+        for args in [
+            &["ocibench", "--creds", "u:hunter2", "pull", "x"][..],
+            &[
+                "ocibench",
+                "push",
+                "--src-creds",
+                "a:hunter2",
+                "--dest-creds",
+                "b:hunter2",
+                "x",
+                "y",
+            ],
+        ] {
+            let cli = super::Cli::try_parse_from(args).unwrap();
+            let shown = format!("{cli:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 }

@@ -163,5 +163,6 @@ fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> Bu
             created_epoch: 0,
         },
         platform: Platform::host(),
+        platform_required: false,
     }
 }

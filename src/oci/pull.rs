@@ -22,10 +22,15 @@ use crate::oci::location::ImageLocation;
 use crate::oci::manifest::{
     Compression, Descriptor, ImageManifest, Manifest, ManifestError, Platform, layer_compression,
 };
-use crate::oci::registry::RegistryClient;
+use crate::oci::registry::{RegistryClient, RegistryError, TransferTimeout};
 use crate::oci::source::{self, ImageSource, SourceError};
 use crate::oci::store::{BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
 use crate::progress::{Reporter, Task, TaskId};
+
+/// Image configs larger than this are refused, before any byte is read: the config
+/// is read whole into memory, and real ones are a few KiB (containers/image caps
+/// them at 4 MiB too). Manifests have their own cap in the registry client.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -64,18 +69,53 @@ pub enum PullError {
     },
     #[error("layer {digest} has media type {media_type}, which ocibench cannot read")]
     UnsupportedLayer { digest: Digest, media_type: String },
+    #[error(
+        "image config {digest} from {source_name} declares {size} bytes, more than ocibench reads ({} MiB)",
+        MAX_CONFIG_BYTES >> 20
+    )]
+    ConfigTooLarge {
+        digest: Digest,
+        size: u64,
+        source_name: String,
+    },
     #[error("image config {digest} is invalid: {detail}")]
     BadConfig { digest: Digest, detail: String },
+    #[error("{image} is a single-platform image for {found}, not {wanted}")]
+    PlatformMismatch {
+        image: String,
+        wanted: String,
+        found: String,
+    },
     #[error("{0} is a manifest index inside an index; nested indexes are not supported")]
     NestedIndex(Digest),
     #[error("creating a scratch directory in the cache")]
     Scratch(#[source] io::Error),
 }
 
+impl PullError {
+    /// Whether the command's deadline (`--timeout`) has passed: no retry then.
+    fn out_of_time(&self) -> bool {
+        match self {
+            PullError::Transfer { source, .. } => {
+                matches!(
+                    TransferTimeout::of(source),
+                    Some(TransferTimeout::Deadline { .. })
+                )
+            }
+            PullError::Source(SourceError::Registry(RegistryError::TimedOut { .. })) => true,
+            _ => false,
+        }
+    }
+}
+
 /// How to pull.
 #[derive(Debug, Clone)]
 pub struct PullOptions {
     pub platform: Platform,
+    /// The platform was asked for (`--platform`): a single-platform image of
+    /// another platform is then an error, not silently taken. Otherwise
+    /// `platform` only chooses from an index.
+    pub platform_required: bool,
     /// Layers transferred at once.
     pub threads: usize,
     /// Whole-layer attempts when a transfer breaks mid-stream.
@@ -86,6 +126,7 @@ impl Default for PullOptions {
     fn default() -> Self {
         PullOptions {
             platform: Platform::host(),
+            platform_required: false,
             threads: 4,
             attempts: 3,
         }
@@ -130,6 +171,7 @@ pub fn pull(
     let name = source.name();
     let top = source.fetch_manifest(None)?;
     let (mut media_type, parsed) = Manifest::parse(&top.media_type, &top.bytes)?;
+    let single = matches!(parsed, Manifest::Image(_));
     let (bytes, digest, manifest) = match parsed {
         Manifest::Image(m) => (top.bytes, top.digest, *m),
         Manifest::Index(index) => {
@@ -165,7 +207,14 @@ pub fn pull(
     let transferred = AtomicUsize::new(0);
     let transferred_bytes = AtomicU64::new(0);
 
-    // Config: small, verified, stored.
+    // Config: small (capped before a byte is read), verified, stored.
+    if manifest.config.size > MAX_CONFIG_BYTES {
+        return Err(PullError::ConfigTooLarge {
+            digest: manifest.config.digest.clone(),
+            size: manifest.config.size,
+            source_name: name,
+        });
+    }
     let config_bytes = match store.blob_size(&manifest.config.digest) {
         Some(n) if n == manifest.config.size => store.read_blob(&manifest.config.digest)?,
         _ => {
@@ -178,6 +227,18 @@ pub fn pull(
         }
     };
     let diff_ids = diff_ids(&config_bytes, &manifest)?;
+    // An index was chosen from by platform already; a lone image must be the one asked for.
+    if single
+        && opts.platform_required
+        && let Some(found) = config_platform(&config_bytes)
+        && !found.satisfies(&opts.platform)
+    {
+        return Err(PullError::PlatformMismatch {
+            image: name,
+            wanted: opts.platform.to_string(),
+            found: found.to_string(),
+        });
+    }
 
     // Layers: the missing ones, in parallel.
     crate::oci::parallel::for_each(&manifest.layers, opts.threads, |i, layer| {
@@ -220,11 +281,13 @@ fn with_attempts<T>(
     let mut attempt = 0;
     loop {
         match transfer() {
-            Err(PullError::Transfer { .. } | PullError::Source(_))
-                if attempt + 1 < opts.attempts =>
+            Err(e @ (PullError::Transfer { .. } | PullError::Source(_)))
+                if attempt + 1 < opts.attempts && !e.out_of_time() =>
             {
                 attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(300 << attempt));
+                std::thread::sleep(crate::oci::registry::jitter(
+                    std::time::Duration::from_millis(300 << attempt),
+                ));
             }
             other => return other,
         }

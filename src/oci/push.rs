@@ -274,7 +274,9 @@ fn upload(
                 | RegistryError::Body { .. },
             ) if attempt + 1 < opts.attempts => {
                 attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(300 << attempt));
+                std::thread::sleep(crate::oci::registry::jitter(
+                    std::time::Duration::from_millis(300 << attempt),
+                ));
             }
             Err(source) => {
                 return Err(PushError::Upload {

@@ -63,7 +63,7 @@ impl Fixture {
 
     fn store(&self, files: Vec<PathBuf>) -> CredentialStore {
         let path = format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display());
-        CredentialStore::with_files(None, files, Some(path.into()))
+        CredentialStore::with_files(Vec::new(), files, Some(path.into()))
     }
 }
 
@@ -347,7 +347,7 @@ fn flag_wins_without_running_helpers() {
             .unwrap();
     let path = format!("{}:/usr/bin:/bin", fx.dir.path().join("bin").display());
     let s = Arc::new(CredentialStore::with_files(
-        Some(flag),
+        vec![flag.scoped("r.example", None)],
         vec![cfg],
         Some(path.into()),
     ));
@@ -365,7 +365,7 @@ fn helper_path_is_the_given_path_only() {
     let cfg = fx.config("config.json", r#"{"credsStore":"test"}"#);
     // Without PATH, or with only an empty (current directory) entry, nothing is found.
     for path in [None, Some("")] {
-        let s = CredentialStore::with_files(None, vec![cfg.clone()], path.map(Into::into));
+        let s = CredentialStore::with_files(Vec::new(), vec![cfg.clone()], path.map(Into::into));
         let e = s.resolve("r.example", None).unwrap_err();
         assert!(
             matches!(e, CredentialError::HelperNotFound { .. }),

@@ -10,13 +10,14 @@ use anyhow::Context as _;
 
 use crate::app::args::{layer_created_by, podman_runner};
 use crate::app::explain::UserError;
-use crate::app::globals::Context;
+use crate::app::globals::{Context, registry_of};
 use crate::app::output::write_stdout;
 use crate::app::terminal::{self, CliObserver};
 use ocibench::compare::config::{CompareConfig, DEFAULT_APP_SERVER, DEFAULT_TOML};
 use ocibench::compare::experiment;
 use ocibench::compare::lab::{PodmanLab, load_config};
 use ocibench::oci::build::ImageBuilder;
+use ocibench::oci::location::ImageLocation;
 use ocibench::oci::store::{BlobStore, write_atomic};
 use ocibench::report::Format;
 
@@ -83,6 +84,14 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     load_config(&config.load, "http://127.0.0.1:1/")?;
     let show = ctx.show_progress();
 
+    // `--creds` is for the candidates' registry (one registry only, or refused).
+    let bases: Vec<ImageLocation> = config
+        .candidates
+        .iter()
+        .filter_map(|c| c.base.parse().ok())
+        .collect();
+    let sources: Vec<_> = bases.iter().filter_map(registry_of).collect();
+    let ctx = &ctx.bind_creds(&sources, &[], &Default::default())?;
     let runner = podman_runner(args.runtime.clone(), "containers and images")?;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let progress = terminal::reporter(show);

@@ -3,7 +3,7 @@
 
 use crate::app::args::SourceSettings;
 use crate::app::explain::UserError;
-use crate::app::globals::Context;
+use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
 use crate::app::terminal;
 use ocibench::oci::location::ImageLocation;
@@ -19,6 +19,10 @@ pub struct PushArgs {
     pub dest: String,
     #[command(flatten)]
     pub source: crate::app::args::SourceArgs,
+    #[command(flatten)]
+    pub creds: crate::app::args::CopyCredsArgs,
+    #[command(flatten)]
+    pub net: crate::app::args::NetArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -38,6 +42,10 @@ pub fn parse_registry_dest(dest: &str) -> Result<ImageReference, UserError> {
 pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     let target = parse_registry_dest(&args.dest)?;
     let settings = SourceSettings::new(&args.image, &args.source)?;
+    let sources: Vec<&ImageReference> = registry_of(&settings.location).into_iter().collect();
+    let ctx = &ctx
+        .with_net(&args.net)?
+        .bind_creds(&sources, &[&target], &args.creds)?;
     let show = ctx.show_progress() && !args.json;
     if let ImageLocation::OciDir { path, .. } = &settings.location
         && args.source.platform.is_none()

@@ -64,6 +64,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     let show = ctx.show_progress() && !args.json;
 
     let runner = podman_runner(args.runtime.clone(), "the container")?;
+    let ctx = &ctx.bind_creds_to_source(&pull.location)?;
     let (store, stored, size) = ctx.fetch_sized(&pull, show)?;
 
     if show {

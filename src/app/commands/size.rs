@@ -8,6 +8,9 @@ use ocibench::report;
 
 pub fn run(args: ImageArgs, ctx: &Context) -> anyhow::Result<()> {
     let settings = SourceSettings::new(&args.image, &args.source)?;
+    let ctx = &ctx
+        .with_net(&args.net)?
+        .bind_creds_to_source(&settings.location)?;
     let (_, _, size) = ctx.fetch_sized(&settings, ctx.show_progress() && !args.json)?;
     write_stdout(|out| {
         if args.json {

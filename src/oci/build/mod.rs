@@ -58,6 +58,8 @@ pub struct BuildSpec {
     pub from: Option<ImageLocation>,
     /// Of the base to choose from an index, and of a scratch image.
     pub platform: Platform,
+    /// `platform` was asked for: a single-platform base of another is an error.
+    pub platform_required: bool,
     pub layers: Vec<LayerSpec>,
     pub nix: NixSpec,
     /// The config changes; `created_epoch` is set from `SOURCE_DATE_EPOCH` at build time.
@@ -132,6 +134,7 @@ impl<'a> ImageBuilder<'a> {
             Some(location) => {
                 let opts = PullOptions {
                     platform: spec.platform.clone(),
+                    platform_required: spec.platform_required,
                     ..PullOptions::default()
                 };
                 let base = pull::fetch(location, &self.client, store, &opts, self.progress)?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request};
 
-use super::{CredentialSourceError, RegistryError};
+use super::{CredentialSourceError, Deadline, RegistryError, SpeedLimit};
 use crate::oci::reference::ImageReference;
 
 /// A secret string: `Debug` and `Display` print `<redacted>`.
@@ -262,14 +262,20 @@ impl Authenticator {
 
     /// Answers a challenge: fetches a bearer token (anonymously, with Basic
     /// credentials, or by an OAuth2 refresh-token grant) or prepares Basic credentials.
+    /// `home` is the registry's base URL. The token realm may be another host (Docker
+    /// Hub's is `auth.docker.io`): the protocol sends it the registry's credentials,
+    /// so it must be HTTPS when the registry is; a plain-HTTP realm is refused before
+    /// anything is sent.
     pub(super) fn authenticate(
         &self,
         agent: &ureq::Agent,
         image: &ImageReference,
-        host: &str,
+        home: &str,
         scopes: &[String],
         challenge: &Challenge,
+        (deadline, speed): (Deadline, Option<SpeedLimit>),
     ) -> Result<(), RegistryError> {
+        let host = image.api_host();
         let scope = scopes.join(" ");
         let scope = scope.as_str();
         let provided =
@@ -305,9 +311,22 @@ impl Authenticator {
         }
         let realm = challenge.param("realm").unwrap_or_default().to_string();
         let mut token_url = url::Url::parse(&realm).map_err(|e| RegistryError::BadRedirect {
-            url: realm.clone(),
+            url: realm.clone().into(),
             detail: format!("bad token realm: {e}"),
         })?;
+        let downgrade = home.starts_with("https://") && token_url.scheme() != "https";
+        if downgrade {
+            return Err(RegistryError::InsecureRealm {
+                host: host.to_string(),
+                realm: realm.into(),
+            });
+        }
+        if !matches!(token_url.scheme(), "http" | "https") {
+            return Err(RegistryError::BadRedirect {
+                url: realm.into(),
+                detail: "a token realm must be an http(s) URL".into(),
+            });
+        }
         let service = challenge.param("service").unwrap_or_default().to_string();
         let req = if let Credential::IdentityToken(refresh) = &credential {
             // OAuth2 refresh-token grant (what `docker login` stores as identitytoken).
@@ -343,29 +362,40 @@ impl Authenticator {
             req.body(Vec::new())
         };
         let req = req.expect("token request builds");
-        let resp = agent
-            .run(req)
-            .map_err(|source| RegistryError::Unreachable {
+        let resp = super::limits::run(agent, req, deadline).map_err(|source| {
+            if deadline.passed() {
+                return RegistryError::TimedOut {
+                    host: host.to_string(),
+                    after: deadline.timeout().unwrap_or_default(),
+                };
+            }
+            RegistryError::Unreachable {
                 host: token_url.host_str().unwrap_or("").to_string(),
-                url: realm.clone(),
+                url: realm.clone().into(),
                 source,
-            })?;
+            }
+        })?;
         if !resp.status().is_success() {
             return Err(RegistryError::TokenRefused {
-                realm,
+                realm: realm.into(),
                 status: resp.status().as_u16(),
                 credentials: source_name,
             });
         }
+        // Tokens are a few KiB; the answer is read under the same time limits.
+        let body = super::limits::read_capped(resp.into_body(), 1024 * 1024, speed, deadline)
+            .and_then(|b| b.ok_or_else(|| std::io::Error::other("token answer over 1 MiB")))
+            .map_err(|source| RegistryError::Body {
+                url: (&realm).into(),
+                source,
+            })?;
         let parsed: TokenResponse =
-            resp.into_body()
-                .read_json()
-                .map_err(|e| RegistryError::Body {
-                    url: realm.clone(),
-                    source: std::io::Error::other(e),
-                })?;
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Body {
+                url: (&realm).into(),
+                source: std::io::Error::other(e),
+            })?;
         let token = parsed.into_token().ok_or(RegistryError::TokenRefused {
-            realm,
+            realm: realm.into(),
             status: 200,
             credentials: source_name,
         })?;
@@ -477,6 +507,52 @@ mod tests {
         assert!(t.expires > Instant::now() + Duration::from_secs(200));
         let r: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert!(r.into_token().is_none());
+    }
+
+    #[test]
+    fn an_https_registry_never_sends_credentials_to_a_plain_http_realm() {
+        // A listener that would see the token request (Basic credentials and all).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .into();
+        let provider: CredentialProvider = Arc::new(|_, _| {
+            Ok(Some(ProvidedCredential {
+                credential: Credential::Basic {
+                    username: "u".into(),
+                    password: Secret::new("hunter2"),
+                },
+                source: "--creds".into(),
+            }))
+        });
+        let auth = Authenticator::new(provider);
+        let image: ImageReference = "registry.example/app:1".parse().unwrap();
+        let challenge = parse_challenges(&format!(r#"Bearer realm="{realm}",service="s""#))
+            .pop()
+            .unwrap();
+        let scopes = ["repository:app:pull".to_string()];
+        let err = auth
+            .authenticate(
+                &agent,
+                &image,
+                &image.base_url(crate::oci::reference::TlsMode::Auto),
+                &scopes,
+                &challenge,
+                (Deadline::default(), None),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InsecureRealm { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&realm), "{err}");
+        assert!(
+            listener.accept().is_err(),
+            "the plain-HTTP realm was contacted"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
-use super::send::{self, Call, CallBody, RetryPolicy, error_detail, header, resolve_location};
+use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
+use super::send::{
+    self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
+};
 use super::{MAX_MANIFEST_BYTES, RegistryError};
 use crate::oci::digest::Digest;
 use crate::oci::manifest::ACCEPT_MANIFESTS;
@@ -22,6 +25,8 @@ pub struct RegistryClientBuilder {
     tls: TlsMode,
     retry: RetryPolicy,
     credentials: CredentialProvider,
+    speed: Option<SpeedLimit>,
+    deadline: Deadline,
 }
 
 impl Default for RegistryClientBuilder {
@@ -30,6 +35,8 @@ impl Default for RegistryClientBuilder {
             tls: TlsMode::Auto,
             retry: RetryPolicy::default(),
             credentials: Arc::new(|_, _| Ok(None)),
+            speed: Some(SpeedLimit::default()),
+            deadline: Deadline::default(),
         }
     }
 }
@@ -47,7 +54,24 @@ impl RegistryClientBuilder {
         self.credentials = provider;
         self
     }
+    /// The low-speed limit (`None`: off). Also the longest wait for any one read.
+    pub fn speed_limit(mut self, speed: Option<SpeedLimit>) -> Self {
+        self.speed = speed.filter(|s| s.bytes_per_sec > 0 && !s.over.is_zero());
+        self
+    }
+    /// When every call of this client stops: nothing is sent or retried after it.
+    pub fn deadline(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
+    }
     pub fn build(self) -> RegistryClient {
+        // One read or write (response headers included) may wait two low-speed
+        // windows: with the default 30 s window, the minute it always had (a
+        // registry finishing a large upload may think that long before it answers).
+        // Without a low-speed limit, also a minute.
+        let per_io = self
+            .speed
+            .map_or(Duration::from_secs(60), |s| s.over.saturating_mul(2));
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::PlatformVerifier)
             .disable_verification(self.tls == TlsMode::Insecure)
@@ -59,25 +83,28 @@ impl RegistryClientBuilder {
             .user_agent(concat!("ocibench/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(per_io))
+            .timeout_per_write(Some(per_io))
             .max_idle_connections_per_host(16)
             .build()
             .into();
         RegistryClient {
-            agent,
             tls: self.tls,
-            retry: self.retry,
-            auth: Authenticator::new(self.credentials),
+            transport: Transport {
+                agent,
+                retry: self.retry,
+                auth: Authenticator::new(self.credentials),
+                deadline: self.deadline,
+                speed: self.speed,
+            },
         }
     }
 }
 
 /// A registry API client shared by all threads of a pull or push.
 pub struct RegistryClient {
-    agent: ureq::Agent,
     tls: TlsMode,
-    retry: RetryPolicy,
-    auth: Authenticator,
+    transport: Transport,
 }
 
 /// A manifest as served: bytes, content type and their digest.
@@ -109,8 +136,33 @@ impl RegistryClient {
     }
 
     /// GETs a manifest by tag or digest and verifies it when the digest is known
-    /// (asked by digest, or announced in `Docker-Content-Digest`).
+    /// (asked by digest, or announced in `Docker-Content-Digest`). A body arriving
+    /// below the low-speed limit is abandoned and asked for again.
     pub fn fetch_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let retry = &self.transport.retry;
+        let mut attempt = 0;
+        loop {
+            match self.fetch_manifest_once(image, reference) {
+                Err(RegistryError::Body { source, .. })
+                    if attempt + 1 < retry.attempts
+                        && matches!(
+                            TransferTimeout::of(&source),
+                            Some(TransferTimeout::TooSlow { .. })
+                        ) =>
+                {
+                    std::thread::sleep(retry.delay(attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn fetch_manifest_once(
         &self,
         image: &ImageReference,
         reference: &str,
@@ -121,7 +173,15 @@ impl RegistryClient {
         let resp = self.send(call)?;
         let status = resp.status();
         if status == StatusCode::NOT_FOUND {
-            let (code, detail) = error_detail(resp);
+            let (code, detail) = error_detail(&self.transport, resp);
+            // Asked by digest: the tags are beside the point.
+            if code.as_deref() != Some("NAME_UNKNOWN") && reference.parse::<Digest>().is_ok() {
+                return Err(RegistryError::NotFound {
+                    what: "manifest digest",
+                    reference: format!("{}/{}@{reference}", image.registry(), image.repository()),
+                    detail: "the repository has no manifest with this digest".into(),
+                });
+            }
             // Registries answer MANIFEST_UNKNOWN for a missing repository too; the tag
             // list tells the two apart and names the tags that do exist.
             let tags = match code.as_deref() {
@@ -152,19 +212,15 @@ impl RegistryClient {
         let resp = self.check_status(image, "GET", &url, resp)?;
         let media_type = header(&resp, "content-type").unwrap_or_default();
         let announced = header(&resp, "docker-content-digest");
-        let bytes = resp
-            .into_body()
-            .into_with_config()
-            .limit(MAX_MANIFEST_BYTES)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => RegistryError::ManifestTooLarge {
-                    host: image.api_host().to_string(),
-                },
-                other => RegistryError::Body {
-                    url: url.clone(),
-                    source: std::io::Error::other(other),
-                },
+        let bytes = self
+            .transport
+            .read_capped(resp.into_body(), MAX_MANIFEST_BYTES)
+            .map_err(|source| RegistryError::Body {
+                url: url.clone().into(),
+                source,
+            })?
+            .ok_or_else(|| RegistryError::ManifestTooLarge {
+                host: image.api_host().to_string(),
             })?;
         let digest = Digest::of(&bytes);
         let expected = reference
@@ -201,15 +257,18 @@ impl RegistryClient {
             return Ok(None);
         }
         let resp = self.check_status(image, "GET", &url, resp)?;
-        let tags: Tags = resp
-            .into_body()
-            .into_with_config()
-            .limit(1024 * 1024)
-            .read_json()
-            .map_err(|e| RegistryError::Body {
-                url,
-                source: std::io::Error::other(e),
+        let body = self
+            .transport
+            .read_capped(resp.into_body(), 1024 * 1024)
+            .and_then(|b| b.ok_or_else(|| std::io::Error::other("tag list over 1 MiB")))
+            .map_err(|source| RegistryError::Body {
+                url: (&url).into(),
+                source,
             })?;
+        let tags: Tags = serde_json::from_slice(&body).map_err(|e| RegistryError::Body {
+            url: url.into(),
+            source: std::io::Error::other(e),
+        })?;
         Ok(Some(tags.tags.unwrap_or_default()))
     }
 
@@ -222,7 +281,7 @@ impl RegistryClient {
         let url = self.url(image, &format!("blobs/{digest}"));
         let resp = self.send(Call::get(image, url.clone()))?;
         if resp.status() == StatusCode::NOT_FOUND {
-            let (_, detail) = error_detail(resp);
+            let (_, detail) = error_detail(&self.transport, resp);
             return Err(RegistryError::NotFound {
                 what: "blob",
                 reference: format!("{}/{}@{digest}", image.registry(), image.repository()),
@@ -231,8 +290,14 @@ impl RegistryClient {
         }
         let resp = self.check_status(image, "GET", &url, resp)?;
         let content_length = header(&resp, "content-length").and_then(|v| v.parse().ok());
+        // Watched: below the low-speed limit or past the deadline, a read fails
+        // with a `TransferTimeout` saying which (the first is worth retrying).
         Ok(BlobStream {
-            reader: Box::new(resp.into_body().into_reader()),
+            reader: Box::new(Watched::new(
+                resp.into_body().into_reader(),
+                self.transport.speed,
+                self.transport.deadline,
+            )),
             content_length,
         })
     }
@@ -274,7 +339,7 @@ impl RegistryClient {
     ) -> Result<bool, RegistryError> {
         let mut u = url::Url::parse(&self.url(image, "blobs/uploads/")).map_err(|e| {
             RegistryError::BadRedirect {
-                url: image.to_string(),
+                url: image.to_string().into(),
                 detail: e.to_string(),
             }
         })?;
@@ -339,7 +404,7 @@ impl RegistryClient {
             }
         }
         let mut put_url = url::Url::parse(&location).map_err(|e| RegistryError::BadRedirect {
-            url: location.clone(),
+            url: location.clone().into(),
             detail: e.to_string(),
         })?;
         put_url
@@ -365,7 +430,7 @@ impl RegistryClient {
         resp: &http::Response<Body>,
     ) -> Result<String, RegistryError> {
         let loc = header(resp, "location").ok_or_else(|| RegistryError::BadRedirect {
-            url: base.to_string(),
+            url: base.to_string().into(),
             detail: "upload answer without Location".into(),
         })?;
         resolve_location(base, &loc)
@@ -414,9 +479,9 @@ impl RegistryClient {
         if status.is_success() {
             return Ok(resp);
         }
-        let (_, detail) = error_detail(resp);
+        let (_, detail) = error_detail(&self.transport, resp);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let credentials = self.auth.source_of(image.api_host());
+            let credentials = self.transport.auth.source_of(image.api_host());
             return Err(RegistryError::Unauthorized {
                 host: image.api_host().to_string(),
                 repository: image.repository().to_string(),
@@ -428,10 +493,16 @@ impl RegistryClient {
                 credentials,
             });
         }
+        // An upload session may live on another host (its Location): name that one.
+        let answered_by = url::Url::parse(url)
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .filter(|h| h != image.api_host() && !h.starts_with(&format!("{}:", image.api_host())))
+            .unwrap_or_else(|| image.api_host().to_string());
         Err(RegistryError::Status {
-            host: image.api_host().to_string(),
+            host: answered_by,
             method: method.to_string(),
-            url: url.to_string(),
+            url: url.to_string().into(),
             status: status.as_u16(),
             detail: if detail.is_empty() {
                 String::new()
@@ -443,6 +514,7 @@ impl RegistryClient {
 
     /// Sends a request with authentication, retries and safe redirects.
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
-        send::send(&self.agent, &self.retry, &self.auth, call)
+        let home = call.image.base_url(self.tls);
+        send::send(&self.transport, &home, call)
     }
 }

@@ -2,14 +2,95 @@
 //! client, the send loop and the token exchange. It sits apart so that each of
 //! those can name it without depending on the others.
 
+use std::fmt;
+
 use super::MAX_MANIFEST_BYTES;
+
+/// A URL as errors show it: without user info, fragment, or the values of query
+/// parameters that are not the registry API's own. A pre-signed upload URL's
+/// signature, or a token realm's, is a credential; `digest=` and `mount=` help.
+/// Redacted when made, so neither `Display` nor `Debug` can leak.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ShownUrl(String);
+
+/// Query parameters of the registry API, shown as they are.
+const PLAIN_QUERY: &[&str] = &["digest", "mount", "from", "n", "last", "service", "scope"];
+
+impl ShownUrl {
+    pub fn new(raw: &str) -> Self {
+        let Ok(mut u) = url::Url::parse(raw) else {
+            // Not a URL: shown only up to where a query or user info could start.
+            let cut = raw.find(['?', '@', '#']).unwrap_or(raw.len());
+            return ShownUrl(raw[..cut].to_string());
+        };
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.set_fragment(None);
+        if u.query().is_some() {
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if PLAIN_QUERY.contains(&k.as_ref()) {
+                        v.into_owned()
+                    } else {
+                        "redacted".to_string()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        ShownUrl(u.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ShownUrl {
+    fn from(s: &str) -> Self {
+        ShownUrl::new(s)
+    }
+}
+
+impl From<String> for ShownUrl {
+    fn from(s: String) -> Self {
+        ShownUrl::new(&s)
+    }
+}
+
+impl From<&String> for ShownUrl {
+    fn from(s: &String) -> Self {
+        ShownUrl::new(s)
+    }
+}
+
+impl std::ops::Deref for ShownUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ShownUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ShownUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot reach registry {host} ({url})")]
     Unreachable {
         host: String,
-        url: String,
+        url: ShownUrl,
         #[source]
         source: ureq::Error,
     },
@@ -33,9 +114,16 @@ pub enum RegistryError {
         "token server {realm} refused the credentials: HTTP {status} (credentials: {credentials})"
     )]
     TokenRefused {
-        realm: String,
+        realm: ShownUrl,
         status: u16,
         credentials: String,
+    },
+    #[error("registry {host} (HTTPS) sent its token requests to {realm}, over plain HTTP: refused")]
+    InsecureRealm { host: String, realm: ShownUrl },
+    #[error("timed out after {} talking to registry {host}", humantime::format_duration(*after))]
+    TimedOut {
+        host: String,
+        after: std::time::Duration,
     },
     #[error("cannot get credentials for {registry}")]
     Credentials {
@@ -47,7 +135,7 @@ pub enum RegistryError {
     Status {
         host: String,
         method: String,
-        url: String,
+        url: ShownUrl,
         status: u16,
         detail: String,
     },
@@ -61,10 +149,10 @@ pub enum RegistryError {
     #[error("manifest from {host} is larger than {MAX_MANIFEST_BYTES} bytes")]
     ManifestTooLarge { host: String },
     #[error("bad redirect from {url}: {detail}")]
-    BadRedirect { url: String, detail: String },
+    BadRedirect { url: ShownUrl, detail: String },
     #[error("reading the response from {url}")]
     Body {
-        url: String,
+        url: ShownUrl,
         #[source]
         source: std::io::Error,
     },
@@ -72,3 +160,23 @@ pub enum RegistryError {
 
 /// Why a credential source could not answer (a malformed file, a failing helper).
 pub type CredentialSourceError = Box<dyn std::error::Error + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::ShownUrl;
+
+    #[test]
+    fn urls_in_errors_lose_their_secrets_not_their_digest() {
+        let u = ShownUrl::new(
+            "https://user:pw@s3.example/up/1?X-Amz-Signature=abc&digest=sha256%3Aff&_state=st#frag",
+        );
+        assert_eq!(
+            u.as_str(),
+            "https://s3.example/up/1?X-Amz-Signature=redacted&digest=sha256%3Aff&_state=redacted"
+        );
+        assert_eq!(format!("{u:?}"), format!("{:?}", u.as_str()));
+        let plain = "http://127.0.0.1:5000/v2/a/blobs/sha256:ff";
+        assert_eq!(ShownUrl::new(plain).as_str(), plain);
+        assert_eq!(ShownUrl::new("not a url?token=x").as_str(), "not a url");
+    }
+}

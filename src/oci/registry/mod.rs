@@ -5,12 +5,14 @@ pub mod auth;
 mod client;
 pub mod credentials;
 mod error;
+mod limits;
 mod send;
 
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
-pub use error::{CredentialSourceError, RegistryError};
-pub use send::{CallBody, RetryPolicy, parse_retry_after};
+pub use error::{CredentialSourceError, RegistryError, ShownUrl};
+pub use limits::{Deadline, SpeedLimit, TransferTimeout};
+pub use send::{CallBody, RetryPolicy, jitter, parse_retry_after};
 
 /// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
 const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;

@@ -1,6 +1,8 @@
 //! Sending one registry request: retries with backoff on 408/429/5xx and broken
 //! connections (honouring `Retry-After`), a 401 answered once through `auth`, and
-//! redirects followed by hand so that `Authorization` never reaches another origin.
+//! redirects followed by hand. `Authorization` goes only to the registry's own
+//! origin (scheme, host, port): a redirect or an upload `Location` on another origin
+//! is followed without it, as S3-style upload and download URLs expect.
 //! The API calls in `client` describe a request as a `Call`; this file delivers it.
 
 use std::io::Read;
@@ -12,6 +14,7 @@ use ureq::Body;
 
 use super::RegistryError;
 use super::auth::{self, Authenticator, pick_challenge};
+use super::limits::{self, Deadline, SpeedLimit, Watched};
 use crate::oci::reference::ImageReference;
 
 const MAX_REDIRECTS: usize = 5;
@@ -35,11 +38,29 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The wait before retry `attempt` (from 0): exponential, capped, with "equal
+    /// jitter" (half of it fixed, half random), so that threads which failed
+    /// together do not all come back together.
     pub fn delay(&self, attempt: u32) -> Duration {
-        self.base_delay
-            .saturating_mul(1 << attempt.min(16))
-            .min(self.max_delay)
+        jitter(
+            self.base_delay
+                .saturating_mul(1 << attempt.min(16))
+                .min(self.max_delay),
+        )
     }
+
+    /// The wait after a `Retry-After` of `asked`: at least that (capped at
+    /// `max_delay`), plus a random part of the backoff for this attempt.
+    pub fn delay_after(&self, attempt: u32, asked: Duration) -> Duration {
+        let spread = self.delay(attempt) / 2;
+        asked.min(self.max_delay) + spread.mul_f64(fastrand::f64())
+    }
+}
+
+/// `d` with equal jitter: uniformly between `d / 2` and `d`. Every retry loop of
+/// the client (requests, whole blobs) waits through this.
+pub fn jitter(d: Duration) -> Duration {
+    d / 2 + (d / 2).mul_f64(fastrand::f64())
 }
 
 /// A request body that can be produced again for a retry.
@@ -98,21 +119,42 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// Sends a request with authentication, retries and safe redirects.
+/// What every request of one client goes through: the agent, the retry policy,
+/// the authorisations, and the time limits.
+pub(super) struct Transport {
+    pub(super) agent: ureq::Agent,
+    pub(super) retry: RetryPolicy,
+    pub(super) auth: Authenticator,
+    pub(super) deadline: Deadline,
+    pub(super) speed: Option<SpeedLimit>,
+}
+
+/// Sends a request with authentication, retries and safe redirects. `home` is the
+/// registry's base URL: only requests to its origin carry `Authorization`.
 pub(super) fn send(
-    agent: &ureq::Agent,
-    retry: &RetryPolicy,
-    authenticator: &Authenticator,
+    t: &Transport,
+    home: &str,
     call: Call<'_>,
 ) -> Result<http::Response<Body>, RegistryError> {
+    let (agent, retry, authenticator, deadline) = (&t.agent, &t.retry, &t.auth, t.deadline);
     let host = call.image.api_host().to_string();
+    let timed_out = |host: &str| RegistryError::TimedOut {
+        host: host.to_string(),
+        after: deadline.timeout().unwrap_or_default(),
+    };
     let scope = call.scopes.join(" ");
+    let home_origin = origin(home);
     let mut url = call.url.clone();
     let mut attempt = 0u32;
     let mut authenticated_once = false;
     let mut redirects = 0usize;
-    let mut foreign = false; // after a cross-host redirect: no Authorization
     loop {
+        // Whatever led here (a redirect, an upload session's Location), another
+        // origin never sees the registry's credentials or tokens.
+        let foreign = origin(&url) != home_origin;
+        if deadline.passed() {
+            return Err(timed_out(&host));
+        }
         let auth = if foreign {
             None
         } else {
@@ -126,44 +168,57 @@ pub(super) fn send(
             req = req.header("Authorization", a.header());
         }
         let result = match &call.body {
-            CallBody::Empty => req.body(()).map(|r| agent.run(r)),
-            CallBody::Bytes(b) => req.body(b.to_vec()).map(|r| agent.run(r)),
+            CallBody::Empty => req.body(()).map(|r| limits::run(agent, r, deadline)),
+            CallBody::Bytes(b) => req
+                .body(b.to_vec())
+                .map(|r| limits::run(agent, r, deadline)),
             CallBody::File { path, offset, len } => {
                 let mut f = std::fs::File::open(path).map_err(|source| RegistryError::Body {
-                    url: url.clone(),
+                    url: url.clone().into(),
                     source,
                 })?;
                 std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset)).map_err(
                     |source| RegistryError::Body {
-                        url: url.clone(),
+                        url: url.clone().into(),
                         source,
                     },
                 )?;
                 // ureq reads straight into its 128 KiB output buffer (no BufReader
                 // copy), and the explicit length keeps the body sized: a reader alone
                 // would go out with `Transfer-Encoding: chunked`.
-                let mut reader = Counting {
-                    inner: f.take(*len),
-                    on_read: call.on_send,
-                };
+                // Watched: a registry taking the body slower than the low-speed limit
+                // fails this attempt, retried below like a broken connection.
+                let mut reader = Watched::new(
+                    Counting {
+                        inner: f.take(*len),
+                        on_read: call.on_send,
+                    },
+                    t.speed,
+                    deadline,
+                );
                 req.header("Content-Length", len.to_string())
                     .body(ureq::SendBody::from_reader(&mut reader))
-                    .map(|r| agent.run(r))
+                    .map(|r| limits::run(agent, r, deadline))
             }
         };
         let result = result.map_err(|e| RegistryError::BadRedirect {
-            url: url.clone(),
+            url: url.clone().into(),
             detail: e.to_string(),
         })?;
         let resp = match result {
             Ok(r) => r,
+            Err(_) if deadline.passed() => return Err(timed_out(&host)),
             Err(e) if attempt + 1 < retry.attempts && transient(&e) => {
-                std::thread::sleep(retry.delay(attempt));
+                sleep_within(retry.delay(attempt), deadline);
                 attempt += 1;
                 continue;
             }
             Err(source) => {
-                return Err(RegistryError::Unreachable { host, url, source });
+                return Err(RegistryError::Unreachable {
+                    host,
+                    url: url.into(),
+                    source,
+                });
             }
         };
         let status = resp.status();
@@ -173,7 +228,14 @@ pub(super) fn send(
                 .and_then(pick_challenge)
             {
                 authenticated_once = true;
-                authenticator.authenticate(agent, call.image, &host, &call.scopes, &challenge)?;
+                authenticator.authenticate(
+                    agent,
+                    call.image,
+                    home,
+                    &call.scopes,
+                    &challenge,
+                    (deadline, t.speed),
+                )?;
                 continue;
             }
             return Ok(resp);
@@ -181,35 +243,37 @@ pub(super) fn send(
         if matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
             && attempt + 1 < retry.attempts
         {
-            let wait = retry_after(&resp)
-                .unwrap_or_else(|| retry.delay(attempt))
-                .min(retry.max_delay);
+            let wait = match retry_after(&resp) {
+                Some(asked) => retry.delay_after(attempt, asked),
+                None => retry.delay(attempt),
+            };
             drop(resp);
-            std::thread::sleep(wait);
+            sleep_within(wait, deadline);
             attempt += 1;
             continue;
         }
         if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
             redirects += 1;
             let location = header(&resp, "location").ok_or_else(|| RegistryError::BadRedirect {
-                url: url.clone(),
+                url: url.clone().into(),
                 detail: format!("HTTP {} without Location", status.as_u16()),
             })?;
             if redirects > MAX_REDIRECTS {
                 return Err(RegistryError::BadRedirect {
-                    url,
+                    url: url.into(),
                     detail: "too many redirects".into(),
                 });
             }
-            let next = resolve_location(&url, &location)?;
-            if origin(&next) != origin(&call.url) {
-                foreign = true;
-            }
-            url = next;
+            url = resolve_location(&url, &location)?;
             continue;
         }
         return Ok(resp);
     }
+}
+
+/// Sleeps `d`, or until the deadline if that comes first (the loop then stops).
+fn sleep_within(d: Duration, deadline: Deadline) {
+    std::thread::sleep(deadline.remaining().map_or(d, |left| d.min(left)));
 }
 
 pub(super) fn header(resp: &http::Response<Body>, name: &str) -> Option<String> {
@@ -246,8 +310,15 @@ fn transient(e: &ureq::Error) -> bool {
     )
 }
 
+impl Transport {
+    /// `limits::read_capped` with this transport's limits.
+    pub(super) fn read_capped(&self, body: Body, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+        limits::read_capped(body, limit, self.speed, self.deadline)
+    }
+}
+
 /// The registry's error code and message (`{"errors":[{"code":..,"message":..}]}`).
-pub(super) fn error_detail(resp: http::Response<Body>) -> (Option<String>, String) {
+pub(super) fn error_detail(t: &Transport, resp: http::Response<Body>) -> (Option<String>, String) {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,
@@ -257,11 +328,10 @@ pub(super) fn error_detail(resp: http::Response<Body>) -> (Option<String>, Strin
         code: Option<String>,
         message: Option<String>,
     }
-    let body = resp
-        .into_body()
-        .into_with_config()
-        .limit(64 * 1024)
-        .read_to_vec()
+    let body = t
+        .read_capped(resp.into_body(), 64 * 1024)
+        .ok()
+        .flatten()
         .unwrap_or_default();
     match serde_json::from_slice::<Errors>(&body) {
         Ok(e) if !e.errors.is_empty() => {
@@ -296,14 +366,14 @@ pub(super) fn error_detail(resp: http::Response<Body>) -> (Option<String>, Strin
 
 pub(super) fn resolve_location(base: &str, location: &str) -> Result<String, RegistryError> {
     let base_url = url::Url::parse(base).map_err(|e| RegistryError::BadRedirect {
-        url: base.to_string(),
+        url: base.to_string().into(),
         detail: e.to_string(),
     })?;
     base_url
         .join(location)
         .map(|u| u.to_string())
         .map_err(|e| RegistryError::BadRedirect {
-            url: base.to_string(),
+            url: base.to_string().into(),
             detail: format!("bad Location {location:?}: {e}"),
         })
 }
@@ -335,10 +405,29 @@ mod tests {
     }
 
     #[test]
+    fn retries_after_a_shared_failure_spread_out() {
+        // Four blob threads hit by one 429 must not come back in lockstep.
+        let p = RetryPolicy::default();
+        let samples: std::collections::HashSet<Duration> = (0..64).map(|_| p.delay(2)).collect();
+        assert!(samples.len() > 1, "no jitter: {samples:?}");
+    }
+
+    #[test]
     fn backoff_grows_and_caps() {
         let p = RetryPolicy::default();
-        assert_eq!(p.delay(0), Duration::from_millis(200));
-        assert_eq!(p.delay(2), Duration::from_millis(800));
-        assert_eq!(p.delay(30), Duration::from_secs(30));
+        let within = |d: Duration, lo: u64, hi: u64| {
+            assert!(
+                (Duration::from_millis(lo)..=Duration::from_millis(hi)).contains(&d),
+                "{d:?} not in {lo}..={hi} ms"
+            );
+        };
+        for _ in 0..32 {
+            within(p.delay(0), 100, 200);
+            within(p.delay(2), 400, 800);
+            within(p.delay(30), 15_000, 30_000);
+            // Retry-After is a lower bound; the spread comes on top.
+            within(p.delay_after(0, Duration::from_secs(1)), 1000, 1100);
+            within(p.delay_after(0, Duration::from_secs(3600)), 30_000, 30_100);
+        }
     }
 }

@@ -69,7 +69,11 @@ fn auth_file_password_reaches_the_registry() {
         ),
     )
     .unwrap();
-    let store = Arc::new(CredentialStore::with_files(None, vec![cfg.clone()], None));
+    let store = Arc::new(CredentialStore::with_files(
+        Vec::new(),
+        vec![cfg.clone()],
+        None,
+    ));
     let image: ImageReference = format!("{addr}/team/app:v1").parse().unwrap();
     let client = RegistryClient::builder()
         .credentials(store.clone().provider())
@@ -92,7 +96,7 @@ fn broken_helper_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.json");
     std::fs::write(&cfg, r#"{"credsStore":"not-installed"}"#).unwrap();
-    let store = Arc::new(CredentialStore::with_files(None, vec![cfg], None));
+    let store = Arc::new(CredentialStore::with_files(Vec::new(), vec![cfg], None));
     let client = RegistryClient::builder()
         .credentials(store.clone().provider())
         .build();

@@ -6,8 +6,12 @@
 mod auth_basic;
 mod auth_token;
 mod credentials_registry;
+mod creds_scope;
+mod hints;
+mod limits;
 mod pull;
 mod push_faults;
 mod push_registry;
 mod registry_mock;
 mod snapshots;
+mod trust;

@@ -58,6 +58,10 @@ pub struct BuildArgs {
     pub outputs: Vec<String>,
     #[command(flatten)]
     pub tls: crate::app::args::TlsArgs,
+    #[command(flatten)]
+    pub creds: crate::app::args::CopyCredsArgs,
+    #[command(flatten)]
+    pub net: crate::app::args::NetArgs,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -152,6 +156,7 @@ impl BuildSettings {
             spec: BuildSpec {
                 from,
                 platform,
+                platform_required: a.platform.is_some(),
                 layers,
                 nix: NixSpec {
                     closures: a.nix_closures.clone(),

@@ -9,14 +9,15 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::globals::Context;
+use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
 use crate::app::terminal;
 pub use args::BuildArgs;
 use args::BuildSettings;
 use ocibench::oci::build::ImageBuilder;
-use ocibench::oci::publish::{Published, publish};
+use ocibench::oci::publish::{Published, Target, publish};
 use ocibench::oci::pull::ImageSize;
+use ocibench::oci::reference::ImageReference;
 use ocibench::oci::store::BlobStore;
 use ocibench::report;
 
@@ -30,6 +31,24 @@ struct BuildReport<'a> {
 
 pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
     let settings = BuildSettings::from_args(&args)?;
+    let sources: Vec<&ImageReference> = settings
+        .spec
+        .from
+        .as_ref()
+        .and_then(registry_of)
+        .into_iter()
+        .collect();
+    let destinations: Vec<&ImageReference> = settings
+        .outputs
+        .iter()
+        .filter_map(|t| match t {
+            Target::Registry(r) => Some(r),
+            Target::File(_) => None,
+        })
+        .collect();
+    let ctx = &ctx
+        .with_net(&args.net)?
+        .bind_creds(&sources, &destinations, &args.creds)?;
     let show = ctx.show_progress() && !settings.json;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let client = ctx.registry_client(settings.tls);

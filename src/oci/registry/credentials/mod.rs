@@ -2,6 +2,10 @@
 //! `auth.json` files, Docker's `config.json`, and the `docker-credential-*`
 //! helpers either may name, in the order podman and Docker users expect.
 //!
+//! A credential from the command line is bound to the registry it is for
+//! ([`ScopedCreds`]): offered to any other registry, it would hand a private
+//! password to, say, Docker Hub's token realm while a base image is pulled.
+//!
 //! Every secret is a [`Secret`] from the moment it is read, and no error names
 //! a value from a file: a mistyped field, bad base64 or a failing helper is
 //! reported by file, key and helper name only.
@@ -34,6 +38,48 @@ pub struct CredsFlag {
     /// Where they came from, for messages (the caller names it: the command line
     /// says `--creds` or `--creds-file PATH`).
     pub origin: String,
+}
+
+impl CredsFlag {
+    /// These credentials, for `registry` alone (a reference's registry: `docker.io`,
+    /// `localhost:5000`) and, if given, only its `repository`.
+    pub fn scoped(self, registry: &str, repository: Option<&str>) -> ScopedCreds {
+        let (registry, repository) = cache_key(registry, repository);
+        ScopedCreds {
+            registry,
+            repository,
+            creds: self,
+        }
+    }
+}
+
+/// Command-line credentials bound to the registry (and maybe repository) they are
+/// for; no other registry is ever offered them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedCreds {
+    registry: String,
+    repository: Option<String>,
+    creds: CredsFlag,
+}
+
+impl ScopedCreds {
+    /// The registry these credentials are for (normalised: `docker.io`).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// How well they fit (registry, repository): 2 for the very repository,
+    /// 1 for any repository of the registry, `None` for another registry.
+    fn fit(&self, key: &CacheKey) -> Option<u8> {
+        if self.registry != key.0 {
+            return None;
+        }
+        match &self.repository {
+            None => Some(1),
+            Some(r) if Some(r) == key.1.as_ref() => Some(2),
+            Some(_) => None,
+        }
+    }
 }
 
 /// Parses `USER:PASS`, split at the first colon (a password may hold colons).
@@ -297,7 +343,8 @@ fn current_uid() -> u32 {
 /// asked about; answers are cached, so a helper runs once per registry.
 #[derive(Debug)]
 pub struct CredentialStore {
-    flag: Option<CredsFlag>,
+    /// `--creds` and friends, each for its own registry.
+    flags: Vec<ScopedCreds>,
     files: Vec<PathBuf>,
     /// `REGISTRY_AUTH_FILE`: as in podman, naming a missing file is an error.
     required: Option<PathBuf>,
@@ -332,12 +379,12 @@ fn cache_key(registry: &str, repository: Option<&str>) -> CacheKey {
 
 impl CredentialStore {
     /// The process's environment: the files of [`CredentialEnv::auth_files`] and `PATH`.
-    pub fn from_env(flag: Option<CredsFlag>) -> Self {
-        Self::new(flag, &CredentialEnv::from_process())
+    pub fn from_env(flags: Vec<ScopedCreds>) -> Self {
+        Self::new(flags, &CredentialEnv::from_process())
     }
 
-    pub fn new(flag: Option<CredsFlag>, env: &CredentialEnv) -> Self {
-        let mut store = Self::with_files(flag, env.auth_files(), env.path.clone());
+    pub fn new(flags: Vec<ScopedCreds>, env: &CredentialEnv) -> Self {
+        let mut store = Self::with_files(flags, env.auth_files(), env.path.clone());
         store.required = env.registry_auth_file.clone();
         store
     }
@@ -345,12 +392,12 @@ impl CredentialStore {
     /// Explicit auth files (highest precedence first) and `PATH` for helpers.
     /// Helpers run with this `PATH` and otherwise the process's environment.
     pub fn with_files(
-        flag: Option<CredsFlag>,
+        flags: Vec<ScopedCreds>,
         files: Vec<PathBuf>,
         path: Option<OsString>,
     ) -> Self {
         CredentialStore {
-            flag,
+            flags,
             files,
             required: None,
             path,
@@ -389,17 +436,19 @@ impl CredentialStore {
         if let Some(hit) = state.answers.get(&key) {
             return Ok(hit.clone());
         }
-        let found = self.lookup(&key.0, key.1.as_deref())?;
+        let found = self.lookup(&key)?;
         state.answers.insert(key, found.clone());
         Ok(found)
     }
 
-    fn lookup(
-        &self,
-        registry: &str,
-        repository: Option<&str>,
-    ) -> Result<Option<ResolvedCredential>, CredentialError> {
-        if let Some(f) = &self.flag {
+    fn lookup(&self, key: &CacheKey) -> Result<Option<ResolvedCredential>, CredentialError> {
+        let (registry, repository) = (key.0.as_str(), key.1.as_deref());
+        let flag = self
+            .flags
+            .iter()
+            .filter_map(|f| Some((f.fit(key)?, &f.creds)))
+            .max_by_key(|(fit, _)| *fit);
+        if let Some((_, f)) = flag {
             return Ok(Some(ResolvedCredential {
                 credential: Credential::Basic {
                     username: f.username.clone(),

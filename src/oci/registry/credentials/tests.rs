@@ -21,7 +21,7 @@ fn write(path: &Path, text: &str) -> PathBuf {
 }
 
 fn store(files: Vec<PathBuf>) -> CredentialStore {
-    CredentialStore::with_files(None, files, None)
+    CredentialStore::with_files(Vec::new(), files, None)
 }
 
 fn basic(user: &str, pass: &str) -> Credential {
@@ -193,7 +193,7 @@ fn precedence_over_files() {
         }
         other => panic!("{other:?}"),
     };
-    let s = CredentialStore::new(None, &lookup(false));
+    let s = CredentialStore::new(Vec::new(), &lookup(false));
     let (u, src) = user(&s, "reg.example");
     assert_eq!(u, "runtime");
     assert_eq!(
@@ -208,7 +208,7 @@ fn precedence_over_files() {
     assert_eq!(user(&s, "only-docker.example").0, "docker");
     assert_eq!(s.resolve("nowhere.example", None).unwrap(), None);
 
-    let s = CredentialStore::new(None, &lookup(true));
+    let s = CredentialStore::new(Vec::new(), &lookup(true));
     assert_eq!(user(&s, "reg.example").0, "explicit");
     assert_eq!(s.files().len(), 2);
     assert_eq!(s.resolve("only-runtime.example", None).unwrap(), None);
@@ -217,14 +217,18 @@ fn precedence_over_files() {
 
     // As in podman, a REGISTRY_AUTH_FILE that does not exist is an error.
     std::fs::remove_file(d.join("explicit.json")).unwrap();
-    let e = CredentialStore::new(None, &lookup(true))
+    let e = CredentialStore::new(Vec::new(), &lookup(true))
         .resolve("reg.example", None)
         .unwrap_err();
     assert!(matches!(e, CredentialError::MissingAuthFile { .. }), "{e}");
 
     // --creds beats every file.
     let s = CredentialStore::new(
-        Some(parse_creds("flag:pw", "--creds").unwrap()),
+        vec![
+            parse_creds("flag:pw", "--creds")
+                .unwrap()
+                .scoped("reg.example", None),
+        ],
         &lookup(false),
     );
     let r = s.resolve("reg.example", None).unwrap().unwrap();
@@ -397,7 +401,11 @@ fn nothing_prints_a_secret() {
         ),
     );
     let flag = parse_creds(&format!("u:{SECRET}"), "--creds").unwrap();
-    let with_flag = CredentialStore::with_files(Some(flag.clone()), vec![f.clone()], None);
+    let with_flag = CredentialStore::with_files(
+        vec![flag.clone().scoped("a.example", None)],
+        vec![f.clone()],
+        None,
+    );
     let s = store(vec![f]);
     let a = s.resolve("a.example", None).unwrap().unwrap();
     let t = s.resolve("t.example", None).unwrap().unwrap();
@@ -487,4 +495,51 @@ fn file_errors_name_file_and_key_never_the_value() {
         .resolve("r.example", None)
         .unwrap_err();
     assert!(matches!(e, CredentialError::Read { .. }), "{e}");
+}
+
+#[test]
+fn command_line_creds_are_offered_to_their_registry_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir.path().join("auth.json"),
+        &format!(
+            r#"{{"auths":{{"docker.io":{{"auth":"{}"}}}}}}"#,
+            b64("hub:hubpw")
+        ),
+    );
+    let private = parse_creds("me:private", "--creds").unwrap();
+    let s = CredentialStore::with_files(
+        vec![private.clone().scoped("private.example", None)],
+        vec![f.clone()],
+        None,
+    );
+    let r = s.resolve("private.example", Some("app")).unwrap().unwrap();
+    assert_eq!(r.credential, basic("me", "private"));
+    // Docker Hub gets what the auth file holds for it, never the private password.
+    let hub = s
+        .resolve("registry-1.docker.io", Some("python"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(hub.credential, basic("hub", "hubpw"));
+    assert_eq!(s.resolve("other.example", None).unwrap(), None);
+
+    // One registry, two repositories, two users (`--src-creds`, `--dest-creds`).
+    let src = parse_creds("reader:r", "--src-creds").unwrap();
+    let dest = parse_creds("writer:w", "--dest-creds").unwrap();
+    let s = CredentialStore::with_files(
+        vec![
+            src.scoped("Reg.Example", Some("base")),
+            dest.scoped("reg.example", Some("app")),
+        ],
+        Vec::new(),
+        None,
+    );
+    let got = |repo| {
+        s.resolve("reg.example", Some(repo))
+            .unwrap()
+            .map(|r| r.credential)
+    };
+    assert_eq!(got("base"), Some(basic("reader", "r")));
+    assert_eq!(got("app"), Some(basic("writer", "w")));
+    assert_eq!(got("third"), None);
 }
