@@ -136,8 +136,9 @@ impl RegistryClient {
     }
 
     /// GETs a manifest by tag or digest and verifies it when the digest is known
-    /// (asked by digest, or announced in `Docker-Content-Digest`). A body arriving
-    /// below the low-speed limit is abandoned and asked for again.
+    /// (asked by digest, or announced in `Docker-Content-Digest`). A body cut short
+    /// (a dropped connection, as the chaos suite injects) or arriving below the
+    /// low-speed limit is asked for again, as blobs are; not after `--timeout`.
     pub fn fetch_manifest(
         &self,
         image: &ImageReference,
@@ -149,9 +150,9 @@ impl RegistryClient {
             match self.fetch_manifest_once(image, reference) {
                 Err(RegistryError::Body { source, .. })
                     if attempt + 1 < retry.attempts
-                        && matches!(
+                        && !matches!(
                             TransferTimeout::of(&source),
-                            Some(TransferTimeout::TooSlow { .. })
+                            Some(TransferTimeout::Deadline { .. })
                         ) =>
                 {
                     std::thread::sleep(retry.delay(attempt));

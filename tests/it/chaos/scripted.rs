@@ -80,10 +80,8 @@ fn a_config_download_cut_short_is_fetched_again() {
 
 /// Found by the chaos run (16 of 1,000 ops, seed 12): `pull`, `size`, `push` and `build`
 /// exited 1 with "reading the response from .../manifests/1: io: Peer disconnected"
-/// after one manifest body was cut short. Manifests are read in `oci/registry/client.rs`,
-/// which issue 12's registry work owns: un-ignore once it retries a broken body.
+/// after one manifest body was cut short; the registry client now asks again.
 #[test]
-#[ignore = "fails on main (4f599bd): a manifest body cut short is not fetched again"]
 fn a_manifest_cut_short_is_fetched_again() {
     let (out, image) = pull_through(Fault::Truncate, |_| {
         "GET /v2/base/busybox/manifests/1".to_string()
