@@ -6,12 +6,14 @@
 //! - `args`: clap groups shared by several commands, and their settings;
 //! - `explain`: every hint and exit status;
 //! - `terminal`: progress bars and status lines (stderr, never panicking);
+//! - `interrupt`: what a signal does to the commands that write files;
 //! - `commands/`: one file per subcommand: arguments, one library call, rendering.
 
 pub mod args;
 pub mod commands;
 pub mod explain;
 pub mod globals;
+pub mod interrupt;
 pub mod terminal;
 
 use std::path::PathBuf;
@@ -72,10 +74,18 @@ pub enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Run an image with podman and load-test it: start-up time, memory, throughput
     Run(Box<cmd::run::RunArgs>),
+    /// Look after the blob cache: verify (and repair) it, prune it
+    Cache(cmd::cache::CacheArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::from_args(&cli.global)?;
+    if !matches!(
+        cli.command,
+        Command::Bench(_) | Command::Run(_) | Command::Compare(_)
+    ) {
+        crate::app::interrupt::remove_temporaries_on_signal();
+    }
     match cli.command {
         Command::Pull(a) => cmd::pull::run(a, &ctx),
         Command::Size(a) => cmd::size::run(a, &ctx),
@@ -84,5 +94,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => cmd::bench::run(a, &ctx),
         Command::Compare(a) => cmd::compare::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
+        Command::Cache(a) => cmd::cache::run(a, &ctx),
     }
 }

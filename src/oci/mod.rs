@@ -22,3 +22,4 @@ pub mod reference;
 pub mod registry;
 pub mod source;
 pub mod store;
+pub mod temp;

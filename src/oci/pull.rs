@@ -24,7 +24,7 @@ use crate::oci::manifest::{
 };
 use crate::oci::registry::RegistryClient;
 use crate::oci::source::{self, ImageSource, SourceError};
-use crate::oci::store::{BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
+use crate::oci::store::{BlobState, BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
 use crate::progress::{Reporter, Task, TaskId};
 
 #[derive(Debug, thiserror::Error)]
@@ -114,8 +114,17 @@ pub fn fetch(
     opts: &PullOptions,
     reporter: &dyn Reporter,
 ) -> Result<StoredImage, PullError> {
-    let scratch = store.scratch_dir(".unpack-").map_err(PullError::Scratch)?;
-    let src = source::open(location, client, scratch.path())?;
+    // Only an archive needs a scratch copy (a read-only cache serves the rest).
+    let scratch = match location {
+        ImageLocation::OciArchive { .. } | ImageLocation::DockerArchive { .. } => {
+            Some(store.scratch_dir(".unpack-").map_err(PullError::Scratch)?)
+        }
+        _ => None,
+    };
+    let dir = scratch
+        .as_ref()
+        .map_or_else(|| store.root().to_path_buf(), |s| s.path().to_path_buf());
+    let src = source::open(location, client, &dir)?;
     pull(src.as_ref(), store, opts, reporter)
 }
 
@@ -165,10 +174,18 @@ pub fn pull(
     let transferred = AtomicUsize::new(0);
     let transferred_bytes = AtomicU64::new(0);
 
-    // Config: small, verified, stored.
-    let config_bytes = match store.blob_size(&manifest.config.digest) {
-        Some(n) if n == manifest.config.size => store.read_blob(&manifest.config.digest)?,
-        _ => {
+    // Config: small, verified (also when cached: a damaged copy is fetched again), stored.
+    let cached_config = match store.blob_size(&manifest.config.digest) {
+        Some(n) if n == manifest.config.size => match store.read_blob(&manifest.config.digest) {
+            Ok(bytes) => Some(bytes),
+            Err(StoreError::Corrupt { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        _ => None,
+    };
+    let config_bytes = match cached_config {
+        Some(bytes) => bytes,
+        None => {
             let mut stream = source.open_blob(&manifest.config)?;
             let mut buf = Vec::new();
             (&mut stream.reader)
@@ -178,6 +195,7 @@ pub fn pull(
                     digest: manifest.config.digest.clone(),
                     source: e,
                 })?;
+            store.remove_blob(&manifest.config.digest)?;
             let mut w = store.writer()?;
             w.write_all(&buf).map_err(|e| PullError::Transfer {
                 digest: manifest.config.digest.clone(),
@@ -291,10 +309,17 @@ fn ensure_layer(
             media_type: layer.media_type.clone(),
         });
     }
-    if store.blob_size(&layer.digest) == Some(layer.size) {
-        let meta = stored_layer_meta(store, &layer.digest, compression)?;
-        check_diff_id(layer, diff_id, &meta)?;
-        return Ok(false);
+    // What an "already cached" layer must pass: its size, and its file unchanged
+    // since its content was last hashed (else it is hashed now). A damaged copy is
+    // removed and fetched again.
+    match store.check_blob(&layer.digest, layer.size)? {
+        BlobState::Intact => {
+            let meta = stored_layer_meta(store, &layer.digest, compression)?;
+            check_diff_id(layer, diff_id, &meta)?;
+            return Ok(false);
+        }
+        BlobState::Corrupt(_) | BlobState::WrongSize(_) => store.remove_blob(&layer.digest)?,
+        BlobState::Missing => {}
     }
     let digest = layer.digest.to_string();
     let id = reporter.start(Task::Download {

@@ -5,7 +5,9 @@
 
 mod auth_basic;
 mod auth_token;
+mod cache_integrity;
 mod credentials_registry;
+mod interrupt;
 mod pull;
 mod push_faults;
 mod push_registry;
