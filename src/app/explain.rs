@@ -204,9 +204,9 @@ impl Explain for PushError {
             PushError::Registry(e) => e.hint(),
             PushError::Source(e) => e.hint(),
             PushError::Upload { source, .. } => source.hint(),
-            PushError::Store(_) => {
-                Some("pull or build the image again to restore its blobs".into())
-            }
+            PushError::Store(e) => e
+                .hint()
+                .or_else(|| Some("pull or build the image again to restore its blobs".into())),
         }
     }
     fn exit_kind(&self) -> ExitKind {

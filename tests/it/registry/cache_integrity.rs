@@ -277,3 +277,21 @@ fn a_damaged_index_json_says_how_to_recover() {
         .json();
     assert_eq!(again["transferred_blobs"], 0, "{again:#}");
 }
+
+#[test]
+fn a_push_refuses_a_damaged_cached_blob() {
+    let registry = Registry::start();
+    let want = push_fixture(&registry, "busybox", "1", Variant::TwoLayers);
+    let ctx = TestContext::new();
+    ctx.run(["pull", &want.reference]).success();
+    let layer = &want.layers[0].digest;
+    flip_bytes(&cached_blob(&ctx, layer), true);
+    // Another registry: nothing to mount from, the blob is uploaded from the cache.
+    let other = Registry::start();
+    let dest = format!("{}/copy:1", other.addr());
+    ctx.run(["push", &want.reference, &dest])
+        .failure(1)
+        .stderr_contains("cache corrupt")
+        .stderr_contains(&format!("blob {layer}"))
+        .stderr_contains("hint: run `ocibench cache verify --repair`");
+}
