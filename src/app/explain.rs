@@ -474,6 +474,14 @@ impl Explain for StoreError {
             StoreError::Corrupt { .. } | StoreError::Missing(_) => {
                 Some(CACHE_REPAIR_HINT.into())
             }
+            StoreError::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                Some("the cache cannot be written: set --cache-dir or OCIBENCH_CACHE to a writable directory (a read-only cache serves only what it already holds)".into())
+            }
             StoreError::Busy(_) => Some(
                 "another ocibench (pull, build, compare, ...) is using the cache: run this again when it ends".into(),
             ),

@@ -315,8 +315,12 @@ impl BlobStore {
 
     /// Removes a stored blob (damaged, or unreachable) and what is known of its file.
     pub fn remove_blob(&self, digest: &Digest) -> Result<(), StoreError> {
-        stamp::forget(&self.root, digest);
         let path = self.blob_path(digest);
+        if fs::symlink_metadata(&path).is_err() {
+            // Nothing to remove (and a read-only cache would refuse even that).
+            return Ok(());
+        }
+        stamp::forget(&self.root, digest);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&path)(e)),
             _ => Ok(()),

@@ -295,3 +295,21 @@ fn a_push_refuses_a_damaged_cached_blob() {
         .stderr_contains(&format!("blob {layer}"))
         .stderr_contains("hint: run `ocibench cache verify --repair`");
 }
+
+#[test]
+fn a_read_only_cache_that_lacks_an_image_says_what_to_do() {
+    let registry = Registry::start();
+    let want = push_fixture(&registry, "busybox", "1", Variant::Oci);
+    let ctx = TestContext::new();
+    ctx.run(["cache", "verify"]).success();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c"])
+        .arg(r#"mount --bind -o ro "$OCIBENCH_CACHE" "$OCIBENCH_CACHE" && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_ocibench"));
+    let mut cmd = with_ctx_env(&ctx, cmd);
+    cmd.args(["pull", &want.reference]);
+    Output::of(&mut cmd)
+        .failure(1)
+        .stderr_contains("Read-only file system")
+        .stderr_contains("hint: the cache cannot be written: set --cache-dir or OCIBENCH_CACHE");
+}
