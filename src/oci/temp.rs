@@ -101,6 +101,17 @@ fn still_named(path: &Path, f: &File) -> bool {
     }
 }
 
+/// Names tried before giving up on a directory whose temporaries keep vanishing
+/// between creation and locking (each vanishing is another process's sweep).
+const MAX_TRIES: usize = 100;
+
+fn lost_race(dir: &Path) -> io::Error {
+    io::Error::other(format!(
+        "temporary files in {} keep being removed by another process",
+        dir.display()
+    ))
+}
+
 /// A temporary file, locked while it lives; removed on drop unless persisted.
 #[derive(Debug)]
 pub struct TempFile {
@@ -111,7 +122,7 @@ pub struct TempFile {
 impl TempFile {
     /// A new temporary file `PREFIXxxxxxx` in `dir`.
     pub fn new_in(dir: &Path, prefix: &str) -> io::Result<TempFile> {
-        loop {
+        for _ in 0..MAX_TRIES {
             let file = tempfile::Builder::new().prefix(prefix).tempfile_in(dir)?;
             let registration = register(file.path())?;
             flock(file.as_file(), FlockOperation::LockExclusive)?;
@@ -123,6 +134,7 @@ impl TempFile {
             }
             // Swept by another process before we held it: take another name.
         }
+        Err(lost_race(dir))
     }
 
     pub fn path(&self) -> &Path {
@@ -171,7 +183,7 @@ pub struct TempDir {
 impl TempDir {
     /// A new directory `PREFIXxxxxxx` in `parent`, mode `DIR_MODE`.
     pub fn new_in(parent: &Path, prefix: &str) -> io::Result<TempDir> {
-        loop {
+        for _ in 0..MAX_TRIES {
             let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
             let registration = register(dir.path())?;
             let lock = File::open(dir.path())?;
@@ -185,6 +197,7 @@ impl TempDir {
                 });
             }
         }
+        Err(lost_race(parent))
     }
 
     pub fn path(&self) -> &Path {
@@ -194,7 +207,14 @@ impl TempDir {
     /// Renames the directory to `target` (absent, or an empty directory). On
     /// failure it stays temporary (and is removed on drop).
     pub fn persist(mut self, target: &Path) -> io::Result<()> {
+        // Under the records' lock: a signal handler removing this directory file
+        // by file must not see it renamed into place half-way.
+        let l = live();
+        if l.stopping {
+            return Err(io::Error::other("interrupted by a signal"));
+        }
         fs::rename(self.path(), target)?;
+        drop(l);
         let _ = self.dir.take().map(tempfile::TempDir::keep);
         Ok(())
     }
