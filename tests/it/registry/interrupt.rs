@@ -199,6 +199,31 @@ fn an_interrupted_pull_removes_its_partial_blob_and_exits_128_plus_the_signal() 
 }
 
 #[test]
+fn size_build_and_push_are_interrupted_the_same_way() {
+    let registry = StallingRegistry::start();
+    let image = registry.reference();
+    let dest = format!("{}/elsewhere:1", registry.addr);
+    for args in [
+        vec!["size", image.as_str()],
+        vec!["build", "--from", image.as_str(), "--output", "oci:out"],
+        vec!["push", image.as_str(), dest.as_str()],
+    ] {
+        let ctx = TestContext::new();
+        let blobs = ctx.cache_dir.join("blobs/sha256");
+        let child = spawn(&ctx, &args);
+        wait_for("a partial blob", || !entries(&blobs, ".tmp-").is_empty());
+        signal(&child, libc::SIGINT);
+        let (status, stderr) = finish(child);
+        assert_eq!(status, Some(130), "{args:?}: {stderr}");
+        assert_eq!(entries(&blobs, ".tmp-"), Vec::<PathBuf>::new(), "{args:?}");
+        assert_eq!(
+            crate::support::tools::listing(&ctx.work_dir),
+            Vec::<String>::new()
+        );
+    }
+}
+
+#[test]
 fn what_a_killed_pull_leaves_is_swept_by_the_next_run() {
     let registry = StallingRegistry::start();
     let ctx = TestContext::new();
