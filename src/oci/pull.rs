@@ -8,6 +8,12 @@
 //! until digest, size and diff_id all check out.
 //! Sizing afterwards reads only the manifest, the config and the remembered
 //! per-layer metadata.
+//!
+//! An image already cached is checked, not trusted: the manifest and config are
+//! hashed (small), and each layer must have its size and a file unchanged (size,
+//! mtime, inode) since its content was last hashed (`BlobStore::check_blob`);
+//! a layer that fails is hashed, and if damaged removed and fetched again. Damage
+//! that keeps the mtime is caught where the blob is copied out (outputs, push).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
