@@ -106,6 +106,19 @@ fn write_verify(out: &mut impl Write, r: &VerifyReport) -> std::io::Result<()> {
     if r.index_reset {
         writeln!(out, "  reset     index.json (cached blobs kept)")?;
     }
+    if r.permissions_fixed > 0 {
+        writeln!(
+            out,
+            "  readable  {} files and directories made readable by all",
+            r.permissions_fixed
+        )?;
+    } else if r.unreadable > 0 {
+        writeln!(
+            out,
+            "  private   {} files and directories others cannot read (--repair makes them readable)",
+            r.unreadable
+        )?;
+    }
     if !r.damaged() && r.corrupt.is_empty() && !r.index_corrupt {
         writeln!(out, "  all intact")?;
     }

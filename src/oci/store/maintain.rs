@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -16,7 +17,7 @@ use serde::Serialize;
 use crate::oci::digest::Digest;
 use crate::oci::layout;
 use crate::oci::manifest::Manifest;
-use crate::oci::store::{BlobState, BlobStore, Index, StoreError, TEMP_PREFIX};
+use crate::oci::store::{BlobState, BlobStore, Index, SCRATCH_PREFIXES, StoreError, TEMP_PREFIX};
 
 /// A blob whose content does not hash to its name.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -44,6 +45,10 @@ pub struct VerifyReport {
     pub removed_blobs: Vec<Digest>,
     pub removed_entries: Vec<String>,
     pub index_reset: bool,
+    /// Files and directories others cannot read (an older ocibench wrote 0600),
+    /// so the cache cannot be shared; not damage. Repair adds the read bits.
+    pub unreadable: usize,
+    pub permissions_fixed: usize,
 }
 
 impl VerifyReport {
@@ -130,6 +135,41 @@ fn reach(
     }
 }
 
+/// Files and directories under `root` that others cannot read, with the mode that
+/// lets them (read bits for all; search bits on directories). Temporaries aside.
+fn unreadable_paths(root: &std::path::Path) -> Vec<(PathBuf, u32)> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TEMP_PREFIX) || SCRATCH_PREFIXES.iter().any(|p| name.starts_with(p))
+            {
+                continue;
+            }
+            let Ok(meta) = e.path().symlink_metadata() else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            let want = if meta.is_dir() {
+                todo.push(e.path());
+                mode | 0o055
+            } else if meta.is_file() {
+                mode | 0o044
+            } else {
+                continue;
+            };
+            if want != mode {
+                out.push((e.path(), want & 0o7777));
+            }
+        }
+    }
+    out
+}
+
 fn entry_name(e: &layout::IndexEntry) -> String {
     e.ref_name()
         .map(str::to_string)
@@ -178,8 +218,15 @@ impl BlobStore {
                 }
             }
         }
+        let unreadable = unreadable_paths(self.root());
+        report.unreadable = unreadable.len();
         if !repair {
             return Ok(report);
+        }
+        for (path, mode) in unreadable {
+            if fs::set_permissions(&path, fs::Permissions::from_mode(mode)).is_ok() {
+                report.permissions_fixed += 1;
+            }
         }
         for c in &report.corrupt {
             self.remove_blob(&c.digest)?;
@@ -247,5 +294,40 @@ impl BlobStore {
         }
         report.freed_bytes = report.removed_blob_bytes + report.removed_temporary_bytes;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    #[test]
+    fn repair_makes_files_of_an_older_cache_readable_by_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = store.put_bytes(b"blob").unwrap();
+        // What ocibench before issue 12 wrote: 0600 files, a 0700 directory.
+        let private = [store.blob_path(&d), layout::index_path(dir.path())];
+        for p in &private {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let layers = dir.path().join("ocibench/layers");
+        fs::set_permissions(&layers, fs::Permissions::from_mode(0o700)).unwrap();
+        let report = store.verify(false).unwrap();
+        assert_eq!(report.unreadable, 3, "{report:?}");
+        assert!(
+            !report.damaged(),
+            "not damage: nothing is wrong with the content"
+        );
+        let report = store.verify(true).unwrap();
+        assert_eq!(report.permissions_fixed, 3, "{report:?}");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for p in &private {
+            assert_eq!(mode(p), 0o644);
+        }
+        assert_eq!(mode(&layers), 0o755);
+        assert_eq!(store.verify(false).unwrap().unreadable, 0);
     }
 }
