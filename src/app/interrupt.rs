@@ -6,8 +6,21 @@
 //! (`args::podman_runner`), which removes these too: two handlers would race to exit.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::app::terminal::{signal_word, status};
+
+/// A signal is being handled: the handler thread ends the process.
+static HANDLING: AtomicBool = AtomicBool::new(false);
+
+/// Called when a command returns: while a signal is being handled, waits for the
+/// handler to end the process, so that a command failing because its files were
+/// just removed does not exit 1 before the handler exits 128 + the signal.
+pub fn wait_if_interrupted() {
+    while HANDLING.load(Ordering::SeqCst) {
+        std::thread::park();
+    }
+}
 
 /// Installs the handler (once per process).
 pub fn remove_temporaries_on_signal() {
@@ -23,6 +36,7 @@ pub fn remove_temporaries_on_signal() {
             .name("ocibench-signals".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
+                    HANDLING.store(true, Ordering::SeqCst);
                     status(format_args!(
                         "ocibench: {}; removing partial files",
                         signal_word(sig)

@@ -86,7 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     ) {
         crate::app::interrupt::remove_temporaries_on_signal();
     }
-    match cli.command {
+    let result = match cli.command {
         Command::Pull(a) => cmd::pull::run(a, &ctx),
         Command::Size(a) => cmd::size::run(a, &ctx),
         Command::Build(a) => cmd::build::run(*a, &ctx),
@@ -95,5 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(a) => cmd::compare::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
         Command::Cache(a) => cmd::cache::run(a, &ctx),
-    }
+    };
+    crate::app::interrupt::wait_if_interrupted();
+    result
 }
