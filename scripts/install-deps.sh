@@ -7,7 +7,8 @@ set -euo pipefail
 # autotools: the isal-sys crate compiles ISA-L's igzip (the pull's inflater) from source.
 build_pkgs=(build-essential nasm autoconf automake libtool)
 test_pkgs=("${build_pkgs[@]}" docker-registry skopeo podman runc busybox-static apache2-utils nginx-light
-           nix-bin debootstrap ca-certificates curl pigz jq time openssl)
+           nix-bin debootstrap ca-certificates curl pigz jq time openssl
+           util-linux mount)  # unshare, setpriv, mount: the cache tests' read-only and full-disk cases
 bench_pkgs=(wrk hey)
 
 want=("${test_pkgs[@]}")

@@ -411,8 +411,12 @@ pub fn podman_runner(
                 WHAT.get().copied().unwrap_or("containers")
             ))
         },
-        // The shell's convention for a command ended by a signal.
-        exit: |sig| std::process::exit(128 + sig),
+        // The shell's convention for a command ended by a signal; the cache's and
+        // outputs' temporaries go too (app::interrupt is not installed here).
+        exit: |sig| {
+            ocibench::oci::temp::remove_all_live();
+            std::process::exit(128 + sig)
+        },
     });
     PodmanRunner::new(RunnerOptions {
         podman: None,

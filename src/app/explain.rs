@@ -181,17 +181,18 @@ impl Explain for SourceError {
 impl Explain for ExportError {
     fn hint(&self) -> Option<String> {
         match self {
-            ExportError::ParentMissing { parent, .. } => {
-                Some(format!("create {} first, or write elsewhere", parent.display()))
-            }
+            ExportError::ParentMissing { parent, .. } => Some(format!(
+                "create {} first, or write elsewhere",
+                parent.display()
+            )),
             ExportError::NotALayout(_) | ExportError::NotADirectory(_) => {
                 Some("choose a new or empty directory, or an existing OCI layout".into())
             }
             ExportError::IsADirectory(_) => Some("give a file name for the archive".into()),
-            ExportError::BlobMissing { .. } | ExportError::BlobCorrupt { .. } => Some(
-                "the cache is incomplete or damaged: pull or build the image again (or clear the cache)"
-                    .into(),
-            ),
+            ExportError::BlobMissing { .. } | ExportError::BlobCorrupt { .. } => {
+                Some(CACHE_REPAIR_HINT.into())
+            }
+            ExportError::Store(e) => e.hint(),
             ExportError::UnsupportedLayer { .. } => {
                 Some("export to oci: or oci-archive:, which keep layers as they are".into())
             }
@@ -215,9 +216,9 @@ impl Explain for PushError {
             PushError::Registry(e) => e.hint(),
             PushError::Source(e) => e.hint(),
             PushError::Upload { source, .. } => source.hint(),
-            PushError::Store(_) => {
-                Some("pull or build the image again to restore its blobs".into())
-            }
+            PushError::Store(e) => e
+                .hint()
+                .or_else(|| Some("pull or build the image again to restore its blobs".into())),
         }
     }
     fn exit_kind(&self) -> ExitKind {
@@ -232,6 +233,7 @@ impl Explain for PullError {
     fn hint(&self) -> Option<String> {
         match self {
             PullError::Source(e) => e.hint(),
+            PullError::Store(e) => e.hint(),
             PullError::Corrupt { .. } | PullError::DiffIdMismatch { .. } | PullError::BadLayerData { .. } => Some(
                 "the source served corrupt or altered content; nothing was stored. Retry, and report it if it persists".into(),
             ),
@@ -522,10 +524,31 @@ impl Explain for StoreError {
             StoreError::Open { .. } => {
                 Some("set --cache-dir or OCIBENCH_CACHE to a writable directory".into())
             }
+            StoreError::BadIndex { .. } => Some(
+                "run `ocibench cache verify --repair`: it resets the cache's index (cached blobs are kept, so pulling again transfers nothing)".into(),
+            ),
+            StoreError::Corrupt { .. } | StoreError::Missing(_) => {
+                Some(CACHE_REPAIR_HINT.into())
+            }
+            StoreError::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                Some("the cache cannot be written: set --cache-dir or OCIBENCH_CACHE to a writable directory (a read-only cache serves only what it already holds)".into())
+            }
+            StoreError::Busy(_) => Some(
+                "another ocibench (pull, build, compare, ...) is using the cache: run this again when it ends".into(),
+            ),
             _ => None,
         }
     }
 }
+
+/// What to do about a damaged or incomplete cache.
+const CACHE_REPAIR_HINT: &str =
+    "run `ocibench cache verify --repair`, then pull or build the image again";
 
 impl Explain for LoadConfigError {
     fn hint(&self) -> Option<String> {

@@ -7,12 +7,14 @@
 //! - `explain`: every hint and exit status;
 //! - `terminal`: progress bars and status lines (stderr, never panicking);
 //! - `output`: the report on stdout; a closed stdout ends a command quietly;
+//! - `interrupt`: what a signal does to the commands that write files;
 //! - `commands/`: one file per subcommand: arguments, one library call, rendering.
 
 pub mod args;
 pub mod commands;
 pub mod explain;
 pub mod globals;
+pub mod interrupt;
 pub mod output;
 pub mod terminal;
 
@@ -75,11 +77,19 @@ pub enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Run an image with podman and load-test it: start-up time, memory, throughput
     Run(Box<cmd::run::RunArgs>),
+    /// Look after the blob cache: verify (and repair) it, prune it
+    Cache(cmd::cache::CacheArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::from_args(&cli.global)?;
-    match cli.command {
+    if !matches!(
+        cli.command,
+        Command::Bench(_) | Command::Run(_) | Command::Compare(_)
+    ) {
+        crate::app::interrupt::remove_temporaries_on_signal();
+    }
+    let result = match cli.command {
         Command::Pull(a) => cmd::pull::run(a, &ctx),
         Command::Size(a) => cmd::size::run(a, &ctx),
         Command::Build(a) => cmd::build::run(*a, &ctx),
@@ -87,7 +97,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => cmd::bench::run(a, &ctx),
         Command::Compare(a) => cmd::compare::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
-    }
+        Command::Cache(a) => cmd::cache::run(a, &ctx),
+    };
+    crate::app::interrupt::wait_if_interrupted();
+    result
 }
 
 #[cfg(test)]

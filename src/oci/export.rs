@@ -173,7 +173,7 @@ pub enum ExportError {
     },
     #[error("blob {digest} is not in the cache (expected at {path})")]
     BlobMissing { digest: Digest, path: PathBuf },
-    #[error("blob {digest} in the cache at {path} is damaged: {detail}")]
+    #[error("cache corrupt: blob {digest} at {path} is damaged: {detail}")]
     BlobCorrupt {
         digest: Digest,
         path: PathBuf,

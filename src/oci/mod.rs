@@ -23,3 +23,4 @@ pub mod reference;
 pub mod registry;
 pub mod source;
 pub mod store;
+pub mod temp;

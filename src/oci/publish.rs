@@ -2,10 +2,13 @@
 //! transport syntax: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
 //! `docker-archive:FILE[:REF]`.
 //!
-//! Every file appears whole or not at all: blobs and `index.json` of a layout go
-//! through a temp file and a rename; an archive is written to `FILE.tmp-XXXX`
-//! beside FILE and renamed at the end, so a failed export leaves an existing FILE
-//! untouched and no partial file behind. Archives are deterministic (sorted
+//! Every output appears whole or not at all: a new layout is staged in
+//! `DIR.tmp-XXXX` beside DIR and renamed; blobs and `index.json` of an existing
+//! layout go through a temp file and a rename, and a failed export removes what it
+//! added; an archive is written to `FILE.tmp-XXXX` beside FILE and renamed at the
+//! end, so a failed export leaves an existing FILE untouched and no partial file
+//! behind. Temporaries are locked while written (`oci::temp`): a signal removes
+//! them, and the next export to the same place sweeps what a killed one left. Archives are deterministic (sorted
 //! entries, mtime 0, uid/gid 0): the same image always gives the same bytes.
 //! Blobs are streamed and verified against their digests on the way out.
 //!
@@ -18,9 +21,8 @@ use std::borrow::Cow;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::oci::archive;
 use crate::oci::digest::{Digest, HashingWriter};
@@ -32,7 +34,8 @@ use crate::oci::manifest::Descriptor;
 use crate::oci::push::{PushError, PushOptions, PushReport, push};
 use crate::oci::reference::ImageReference;
 use crate::oci::registry::RegistryClient;
-use crate::oci::store::BlobStore;
+use crate::oci::store::{BlobState, BlobStore};
+use crate::oci::temp::{self, TempDir, TempFile};
 use crate::progress::{Reporter, Task};
 
 /// Writes `image` from `store` to `dest`.
@@ -81,8 +84,10 @@ pub fn export(
     Ok(report)
 }
 
-/// Creates or updates the OCI layout at `dir`: blobs first (so a reader never
-/// sees an index entry whose blobs are missing), then `index.json`.
+/// Creates or updates the OCI layout at `dir`, whole or not at all. A new layout is
+/// staged in `DIR.tmp-XXXX` beside it and renamed into place; an existing one gets
+/// its blobs first (so a reader never sees an index entry whose blobs are missing),
+/// then `index.json`, and on failure loses what this export added, nothing else.
 fn export_oci_dir(
     store: &BlobStore,
     image: &ExportImage,
@@ -96,35 +101,113 @@ fn export_oci_dir(
     for d in &blobs {
         check_store_blob(store, d)?;
     }
-    let _lock = layout::open_locked(dir)?;
+    let parent = layout::existing_parent(dir)?;
+    let staging_prefix = format!(
+        "{}.tmp-",
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "layout".into())
+    );
+    // What a killed export into this layout left beside it.
+    temp::sweep(&parent, &staging_prefix);
     let destination = format!("oci:{}", dir.display());
+    let bytes = blobs.iter().map(|d| d.size).sum::<u64>() + image.bytes.len() as u64;
+    if fs::symlink_metadata(dir).is_err() {
+        let staging = TempDir::new_in(&parent, &staging_prefix).map_err(write_err(dir))?;
+        layout::init(staging.path())?;
+        let id = progress.start(Task::Write {
+            destination: &destination,
+            bytes,
+        });
+        let mut staged = report.clone();
+        let result = write_image(store, image, staging.path(), tag, &mut staged, &mut |n| {
+            progress.advance(id, n)
+        });
+        progress.finish(id);
+        result?;
+        match staging.persist(dir) {
+            Ok(()) => {
+                *report = staged;
+                return Ok(());
+            }
+            // Another export made DIR meanwhile: add to it, as to any layout.
+            Err(_) if dir.is_dir() => {}
+            Err(e) => return Err(write_err(dir)(e)),
+        }
+    }
+    let was_layout = layout::is_layout(dir);
+    let _lock = layout::open_locked(dir)?;
+    temp::sweep(dir, ".tmp-");
+    temp::sweep(&layout::blob_dir(dir), ".tmp-");
     let id = progress.start(Task::Write {
         destination: &destination,
-        bytes: blobs.iter().map(|d| d.size).sum::<u64>() + image.bytes.len() as u64,
+        bytes,
     });
-    let result = (|| {
-        for d in blobs {
-            let (how, copied) = place_blob(store, d, dir, &|n| progress.advance(id, n))?;
-            report.bytes_written += copied;
-            match how {
-                Placed::Present => report.blobs_present += 1,
-                Placed::Linked => report.blobs_linked += 1,
-                Placed::Copied => report.blobs_copied += 1,
-            }
-        }
-        let manifest_path = layout::blob_path(dir, &image.digest);
-        if fs::metadata(&manifest_path).map(|m| m.len()).ok() == Some(image.bytes.len() as u64) {
-            report.blobs_present += 1;
-        } else {
-            layout::write_file(&manifest_path, &image.bytes)?;
-            report.blobs_copied += 1;
-            report.bytes_written += image.bytes.len() as u64;
-        }
-        progress.advance(id, image.bytes.len() as u64);
-        Ok(layout::add_to_index(dir, &image.index_entry(tag))?)
-    })();
+    let mut added = Vec::new();
+    let result = write_image_adding(store, image, dir, tag, report, &mut added, &mut |n| {
+        progress.advance(id, n)
+    });
     progress.finish(id);
+    if result.is_err() {
+        // Back to what the directory held: what this export added goes.
+        for p in added.iter().rev() {
+            let _ = fs::remove_file(p);
+        }
+        if !was_layout {
+            let _ = fs::remove_file(dir.join("oci-layout"));
+            let blobs = layout::blob_dir(dir);
+            let _ = fs::remove_dir(&blobs);
+            let _ = blobs.parent().map(fs::remove_dir);
+        }
+    }
     result
+}
+
+/// Writes the image's blobs, manifest and index entry into the layout at `dir`.
+fn write_image(
+    store: &BlobStore,
+    image: &ExportImage,
+    dir: &Path,
+    tag: Option<&str>,
+    report: &mut ExportReport,
+    advance: &mut dyn FnMut(u64),
+) -> Result<(), ExportError> {
+    write_image_adding(store, image, dir, tag, report, &mut Vec::new(), advance)
+}
+
+/// `write_image`, listing in `added` every file it creates.
+fn write_image_adding(
+    store: &BlobStore,
+    image: &ExportImage,
+    dir: &Path,
+    tag: Option<&str>,
+    report: &mut ExportReport,
+    added: &mut Vec<PathBuf>,
+    advance: &mut dyn FnMut(u64),
+) -> Result<(), ExportError> {
+    for d in image.blobs() {
+        let (how, copied) = place_blob(store, d, dir, advance)?;
+        report.bytes_written += copied;
+        match how {
+            Placed::Present => report.blobs_present += 1,
+            Placed::Linked => report.blobs_linked += 1,
+            Placed::Copied => report.blobs_copied += 1,
+        }
+        if how != Placed::Present {
+            added.push(layout::blob_path(dir, &d.digest));
+        }
+    }
+    let manifest_path = layout::blob_path(dir, &image.digest);
+    if fs::metadata(&manifest_path).map(|m| m.len()).ok() == Some(image.bytes.len() as u64) {
+        report.blobs_present += 1;
+    } else {
+        layout::write_file(&manifest_path, &image.bytes)?;
+        added.push(manifest_path);
+        report.blobs_copied += 1;
+        report.bytes_written += image.bytes.len() as u64;
+    }
+    advance(image.bytes.len() as u64);
+    Ok(layout::add_to_index(dir, &image.index_entry(tag))?)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,13 +218,14 @@ enum Placed {
 }
 
 /// Puts blob `d` into the layout at `dir`: nothing when a file of the right size is
-/// there, else a hard link to the cache's file (same filesystem), else a
-/// verified copy. Returns how, and the bytes copied.
+/// there, else a hard link to the cache's file (same filesystem) once the cache's
+/// file is hashed and found intact, else a copy verified on the way. Returns how,
+/// and the bytes copied.
 fn place_blob(
     store: &BlobStore,
     d: &Descriptor,
     dir: &Path,
-    advance: &dyn Fn(u64),
+    advance: &mut dyn FnMut(u64),
 ) -> Result<(Placed, u64), ExportError> {
     let target = layout::blob_path(dir, &d.digest);
     if fs::metadata(&target).map(|m| m.len()).ok() == Some(d.size) {
@@ -149,18 +233,36 @@ fn place_blob(
         return Ok((Placed::Present, 0));
     }
     let src = store.blob_path(&d.digest);
-    if link_into(&src, &target) {
-        advance(d.size);
-        return Ok((Placed::Linked, 0));
+    let blob_dir = layout::blob_dir(dir);
+    if let Some(link) = temp::hard_link_in(&src, &blob_dir, ".tmp-link-") {
+        // A link copies nothing, so nothing is hashed on the way: hash first.
+        match store.verify_now(&d.digest) {
+            Ok(BlobState::Intact) => {}
+            Ok(BlobState::Corrupt(actual)) => {
+                return Err(ExportError::BlobCorrupt {
+                    digest: d.digest.clone(),
+                    path: src,
+                    detail: format!("its content hashes to {actual}"),
+                });
+            }
+            Ok(_) | Err(_) => {
+                return Err(check_store_blob(store, d).err().unwrap_or_else(|| {
+                    ExportError::BlobMissing {
+                        digest: d.digest.clone(),
+                        path: src.clone(),
+                    }
+                }));
+            }
+        }
+        if make_readable(link.path()) && link.persist(&target).is_ok() {
+            advance(d.size);
+            return Ok((Placed::Linked, 0));
+        }
     }
     let mut from = store
         .open_blob(&d.digest)
         .map_err(|e| store_error(store, &d.digest, e))?;
-    let blob_dir = layout::blob_dir(dir);
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(&blob_dir)
-        .map_err(write_err(&blob_dir))?;
+    let tmp = TempFile::new_in(&blob_dir, ".tmp-").map_err(write_err(&blob_dir))?;
     let mut to = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp));
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -190,37 +292,15 @@ fn place_blob(
     let tmp = w
         .into_inner()
         .map_err(|e| write_err(&target)(e.into_error()))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(FILE_MODE))
-        .map_err(write_err(&target))?;
-    tmp.persist(&target)
-        .map_err(|e| write_err(&target)(e.error))?;
+    tmp.persist(&target).map_err(write_err(&target))?;
     Ok((Placed::Copied, size))
 }
 
-/// Hard-links `src` to `target` via a temp name and a rename; false when the
-/// filesystem refuses (another device, no permission), so the caller copies.
-/// The shared inode is made world-readable (0644), as a copy would be.
-fn link_into(src: &Path, target: &Path) -> bool {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let Some(dir) = target.parent() else {
-        return false;
-    };
-    let tmp = dir.join(format!(
-        ".tmp-link-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    if fs::hard_link(src, &tmp).is_err() {
-        return false;
-    }
-    let readable = fs::metadata(&tmp).is_ok_and(|m| m.permissions().mode() & 0o044 == 0o044)
-        || fs::set_permissions(&tmp, fs::Permissions::from_mode(FILE_MODE)).is_ok();
-    if readable && fs::rename(&tmp, target).is_ok() {
-        return true;
-    }
-    let _ = fs::remove_file(&tmp);
-    false
+/// Makes a linked blob world-readable (0644), as a copy would be; the inode is
+/// shared with the cache, whose blobs are 0644 already.
+fn make_readable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 == 0o044)
+        || fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE)).is_ok()
 }
 
 /// Where `publish` writes an image: a local destination or a registry.

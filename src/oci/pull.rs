@@ -8,6 +8,12 @@
 //! until digest, size and diff_id all check out.
 //! Sizing afterwards reads only the manifest, the config and the remembered
 //! per-layer metadata.
+//!
+//! An image already cached is checked, not trusted: the manifest and config are
+//! hashed (small), and each layer must have its size and a file unchanged (size,
+//! mtime, inode) since its content was last hashed (`BlobStore::check_blob`);
+//! a layer that fails is hashed, and if damaged removed and fetched again. Damage
+//! that keeps the mtime is caught where the blob is copied out (outputs, push).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use crate::oci::manifest::{
 };
 use crate::oci::registry::{RegistryClient, RegistryError, TransferTimeout};
 use crate::oci::source::{self, ImageSource, SourceError};
-use crate::oci::store::{BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
+use crate::oci::store::{BlobState, BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
 use crate::progress::{Reporter, Task, TaskId};
 
 /// Image configs larger than this are refused, before any byte is read: the config
@@ -155,8 +161,17 @@ pub fn fetch(
     opts: &PullOptions,
     reporter: &dyn Reporter,
 ) -> Result<StoredImage, PullError> {
-    let scratch = store.scratch_dir(".unpack-").map_err(PullError::Scratch)?;
-    let src = source::open(location, client, scratch.path())?;
+    // Only an archive needs a scratch copy (a read-only cache serves the rest).
+    let scratch = match location {
+        ImageLocation::OciArchive { .. } | ImageLocation::DockerArchive { .. } => {
+            Some(store.scratch_dir(".unpack-").map_err(PullError::Scratch)?)
+        }
+        _ => None,
+    };
+    let dir = scratch
+        .as_ref()
+        .map_or_else(|| store.root().to_path_buf(), |s| s.path().to_path_buf());
+    let src = source::open(location, client, &dir)?;
     pull(src.as_ref(), store, opts, reporter)
 }
 
@@ -207,7 +222,8 @@ pub fn pull(
     let transferred = AtomicUsize::new(0);
     let transferred_bytes = AtomicU64::new(0);
 
-    // Config: small (capped before a byte is read), verified, stored.
+    // Config: small (capped before a byte is read), verified (also when cached: a
+    // damaged copy is fetched again), stored.
     if manifest.config.size > MAX_CONFIG_BYTES {
         return Err(PullError::ConfigTooLarge {
             digest: manifest.config.digest.clone(),
@@ -215,9 +231,17 @@ pub fn pull(
             source_name: name,
         });
     }
-    let config_bytes = match store.blob_size(&manifest.config.digest) {
-        Some(n) if n == manifest.config.size => store.read_blob(&manifest.config.digest)?,
-        _ => {
+    let cached_config = match store.blob_size(&manifest.config.digest) {
+        Some(n) if n == manifest.config.size => match store.read_blob(&manifest.config.digest) {
+            Ok(bytes) => Some(bytes),
+            Err(StoreError::Corrupt { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        _ => None,
+    };
+    let config_bytes = match cached_config {
+        Some(bytes) => bytes,
+        None => {
             let buf = with_attempts(opts, || {
                 fetch_config(source, store, &manifest.config, &name)
             })?;
@@ -311,6 +335,7 @@ fn fetch_config(
         .take(config.size + 1)
         .read_to_end(&mut buf)
         .map_err(transfer_err)?;
+    store.remove_blob(&config.digest)?;
     let mut w = store.writer()?;
     w.write_all(&buf).map_err(transfer_err)?;
     w.commit(Some((&config.digest, config.size)))
@@ -387,10 +412,17 @@ fn ensure_layer(
             media_type: layer.media_type.clone(),
         });
     }
-    if store.blob_size(&layer.digest) == Some(layer.size) {
-        let meta = stored_layer_meta(store, &layer.digest, compression)?;
-        check_diff_id(layer, diff_id, &meta)?;
-        return Ok(false);
+    // What an "already cached" layer must pass: its size, and its file unchanged
+    // since its content was last hashed (else it is hashed now). A damaged copy is
+    // removed and fetched again.
+    match store.check_blob(&layer.digest, layer.size)? {
+        BlobState::Intact => {
+            let meta = stored_layer_meta(store, &layer.digest, compression)?;
+            check_diff_id(layer, diff_id, &meta)?;
+            return Ok(false);
+        }
+        BlobState::Corrupt(_) | BlobState::WrongSize(_) => store.remove_blob(&layer.digest)?,
+        BlobState::Missing => {}
     }
     let digest = layer.digest.to_string();
     let id = reporter.start(Task::Download {

@@ -71,6 +71,11 @@ pub trait PushBlobs: Sync {
     fn origins(&self, digest: &Digest) -> Vec<String>;
     /// Remembers that the blob now lives in `repo` too.
     fn record_origin(&self, digest: &Digest, repo: &str) -> Result<(), StoreError>;
+    /// Checks the blob's content before it is uploaded (the registry would refuse a
+    /// damaged one only after the transfer, as DIGEST_INVALID).
+    fn verify(&self, _digest: &Digest) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl PushBlobs for BlobStore {
@@ -88,6 +93,17 @@ impl PushBlobs for BlobStore {
     }
     fn record_origin(&self, digest: &Digest, repo: &str) -> Result<(), StoreError> {
         BlobStore::record_origin(self, digest, repo)
+    }
+    /// Hashed now: an upload reads the blob from its file, not through a hasher.
+    fn verify(&self, digest: &Digest) -> Result<(), StoreError> {
+        match self.verify_now(digest)? {
+            crate::oci::store::BlobState::Corrupt(actual) => Err(StoreError::Corrupt {
+                digest: digest.clone(),
+                path: BlobStore::blob_path(self, digest),
+                actual,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -248,6 +264,7 @@ fn upload(
     opts: &PushOptions,
     reporter: &dyn Reporter,
 ) -> Result<(), PushError> {
+    store.verify(&blob.digest)?;
     let digest = blob.digest.to_string();
     let path = store.blob_path(&blob.digest);
     let mut attempt = 0;

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod cache;
 pub mod compare;
 pub mod pull;
 pub mod push;

@@ -2,13 +2,12 @@
 //! `docker-archive` (what `docker save` writes and `podman load` reads).
 //!
 //! Both are written as one sorted list of entries, streamed blob by blob from the
-//! cache into a temp file beside the destination, then renamed over it. Entries
+//! cache (each hashed on the way) into a locked temp file beside the destination
+//! (`oci::temp`), then renamed over it. Entries
 //! carry mtime 0, uid/gid 0, no user or group names and fixed modes, so the same
 //! image gives the same archive bytes on any machine.
 
-use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde::Serialize;
@@ -16,9 +15,10 @@ use serde::Serialize;
 use crate::oci::compress::inflate::GzipReader;
 use crate::oci::digest::{Digest, Hasher};
 use crate::oci::export::{ExportError, ExportImage, check_store_blob, store_error, write_err};
-use crate::oci::layout::{self, ArchiveEntry, FILE_MODE};
+use crate::oci::layout::{self, ArchiveEntry};
 use crate::oci::manifest::{Compression, Descriptor, layer_compression};
 use crate::oci::store::{BlobStore, MeasureError};
+use crate::oci::temp::{self, TempFile};
 use crate::progress::{Reporter, Task};
 
 const BLOCK: usize = 512;
@@ -272,10 +272,10 @@ fn write_archive(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "archive".into());
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("{name}.tmp-"))
-        .tempfile_in(&parent)
-        .map_err(write_err(path))?;
+    // What a killed export of this file left beside it, then our own temp file.
+    let prefix = format!("{name}.tmp-");
+    temp::sweep(&parent, &prefix);
+    let tmp = TempFile::new_in(&parent, &prefix).map_err(write_err(path))?;
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
 
     let id = progress.start(Task::Write {
@@ -300,11 +300,8 @@ fn write_archive(
     })();
     progress.finish(id);
     let written = result?;
-    let file = tmp.as_file();
-    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
-        .map_err(write_err(path))?;
-    file.sync_all().map_err(write_err(path))?;
-    tmp.persist(path).map_err(|e| write_err(path)(e.error))?;
+    tmp.as_file().sync_all().map_err(write_err(path))?;
+    tmp.persist(path).map_err(write_err(path))?;
     Ok(written)
 }
 
@@ -366,7 +363,22 @@ impl<W: Write> TarOut<'_, W> {
                 } else {
                     Box::new(file)
                 };
-                let (actual, _) = self.stream(reader, *size, &desc.digest, &src, advance)?;
+                // Data that does not inflate is a damaged blob, as is one that
+                // inflates to the wrong diff_id.
+                let (actual, _) = self
+                    .stream(reader, *size, &desc.digest, &src, advance)
+                    .map_err(|e| match e {
+                        ExportError::ReadBlob { source, .. }
+                            if source.kind() == io::ErrorKind::InvalidData =>
+                        {
+                            ExportError::BlobCorrupt {
+                                digest: desc.digest.clone(),
+                                path: src.clone(),
+                                detail: format!("it does not decompress: {source}"),
+                            }
+                        }
+                        other => other,
+                    })?;
                 if &actual != diff_id {
                     return Err(diff_id_mismatch(desc, &src, diff_id, &actual));
                 }

@@ -3,15 +3,13 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::oci::layout::paths::{LAYOUT_FILE, LAYOUT_VERSION, blob_dir};
-
-/// Mode of every file an export creates (temp files start as 0600).
-pub const FILE_MODE: u32 = 0o644;
+pub use crate::oci::temp::FILE_MODE;
+use crate::oci::temp::{self, TempFile};
 
 /// Why a layout directory could not be made or written. Each names the path involved.
 #[derive(Debug, thiserror::Error)]
@@ -49,16 +47,19 @@ pub fn open_locked(dir: &Path) -> Result<File, LayoutError> {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             existing_parent(dir)?;
-            match fs::create_dir(dir) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                    return Err(write_err(dir)(e));
-                }
-                _ => {}
-            }
+            temp::create_dir(dir).map_err(write_err(dir))?;
         }
         Err(e) => return Err(write_err(dir)(e)),
     }
     let lock = lock_dir(dir)?;
+    init(dir)?;
+    Ok(lock)
+}
+
+/// Makes DIR (an existing directory, new or empty, or a layout) a layout: the
+/// checks and writes of `open_locked`, for a directory the caller already holds
+/// (a staging directory, locked by `oci::temp`).
+pub fn init(dir: &Path) -> Result<(), LayoutError> {
     let layout = dir.join(LAYOUT_FILE);
     if layout.exists() {
         let ok = fs::read(&layout)
@@ -76,8 +77,10 @@ pub fn open_locked(dir: &Path) -> Result<File, LayoutError> {
         write_file(&layout, LAYOUT_VERSION)?;
     }
     let blobs = blob_dir(dir);
-    fs::create_dir_all(&blobs).map_err(write_err(&blobs))?;
-    Ok(lock)
+    for d in [blobs.parent().expect("blobs/ALG"), &blobs] {
+        temp::create_dir(d).map_err(write_err(d))?;
+    }
+    Ok(())
 }
 
 /// An exclusive lock on the layout directory itself (no extra file in the
@@ -91,12 +94,10 @@ fn lock_dir(dir: &Path) -> Result<File, LayoutError> {
 /// Takes an exclusive flock on `f`, waiting for it; released when `f` is
 /// closed, and with the process.
 pub fn lock_exclusive(f: &File) -> io::Result<()> {
-    // SAFETY: flock on a valid, owned file descriptor.
-    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(f), libc::LOCK_EX) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::fs::flock(
+        f,
+        rustix::fs::FlockOperation::LockExclusive,
+    )?)
 }
 
 /// The existing parent directory of `path` (`.` for a bare file name).
@@ -114,22 +115,13 @@ pub fn existing_parent(path: &Path) -> Result<PathBuf, LayoutError> {
     Ok(parent)
 }
 
-/// Writes `bytes` to `path` (mode `FILE_MODE`) via a temp file in the same
+/// Writes `bytes` to `path` (mode `FILE_MODE`) via a locked temp file in the same
 /// directory and a rename.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
     let dir = existing_parent(path)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(&dir)
-        .map_err(write_err(&dir))?;
-    tmp.write_all(bytes).map_err(write_err(tmp.path()))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(FILE_MODE))
-        .map_err(write_err(tmp.path()))?;
-    tmp.persist(path).map_err(|e| LayoutError::Write {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
+    let mut tmp = TempFile::new_in(&dir, ".tmp-").map_err(write_err(&dir))?;
+    tmp.write_all(bytes).map_err(write_err(path))?;
+    tmp.persist(path).map_err(write_err(path))?;
     Ok(())
 }
 
@@ -146,6 +138,7 @@ mod tests {
             fs::read(new.join("oci-layout")).unwrap(),
             br#"{"imageLayoutVersion":"1.0.0"}"#
         );
+        use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(new.join("oci-layout"))
             .unwrap()
             .permissions()

@@ -5,4 +5,5 @@ mod build_cli;
 mod export_oci;
 mod layer;
 mod nix;
+mod output_whole;
 mod snapshots;

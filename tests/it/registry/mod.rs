@@ -5,9 +5,11 @@
 
 mod auth_basic;
 mod auth_token;
+mod cache_integrity;
 mod credentials_registry;
 mod creds_scope;
 mod hints;
+mod interrupt;
 mod limits;
 mod pull;
 mod push_faults;
