@@ -4,38 +4,22 @@
 //! listening", and `--platform` asked of a single-platform image of another
 //! platform is an error, not a silent size report of the wrong image.
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::support::http_server::{Reply, Request, Server, read_head};
+use crate::support::mock_image::{MockImage, sha};
 use crate::support::{Output, TestContext};
 
-fn sha(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
-
-/// A linux/amd64 image (one empty-tar layer) served as `app:v1`.
+/// A linux/amd64 image (one small layer) served as `app:v1`.
 fn amd64_registry() -> Server {
-    let tar = vec![0u8; 1024];
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    let layer = gz.finish().unwrap();
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-        sha(&tar)
-    )
-    .into_bytes();
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
-        sha(&config),
-        config.len(),
-        sha(&layer),
-        layer.len()
-    )
-    .into_bytes();
+    let MockImage {
+        manifest,
+        config,
+        layer,
+        ..
+    } = MockImage::one_file("f.txt", b"amd64\n").build();
     Server::start(Arc::new(move |req: &Request| {
         let path = req.path.as_str();
         if path.starts_with("/v2/app/tags/list") {

@@ -13,13 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest as _, Sha256};
-
+use crate::support::mock_image::{MockImage, sha};
 use crate::support::{TestContext, Variant, export_fixture};
-
-fn sha(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
 
 /// A registry serving one image (`stall:1`) whose layer stops after half its bytes
 /// and never finishes. `stalled` turns true once the half has been sent.
@@ -37,30 +32,14 @@ impl StallingRegistry {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             *b = (x >> 16) as u8;
         }
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(0);
-        h.set_cksum();
-        tar.append_data(&mut h, "noise.bin", &data[..]).unwrap();
-        let tar = tar.into_inner().unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&tar).unwrap();
-        let layer = gz.finish().unwrap();
-        let config = format!(
-            r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-            sha(&tar)
-        )
-        .into_bytes();
-        let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
-            sha(&config),
-            config.len(),
-            sha(&layer),
-            layer.len()
-        )
-        .into_bytes();
+        let MockImage {
+            manifest,
+            config,
+            layer,
+            ..
+        } = MockImage::one_file("noise.bin", &data)
+            .compression(flate2::Compression::fast())
+            .build();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let stalled = Arc::new(AtomicBool::new(false));

@@ -11,52 +11,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::support::TestContext;
 use crate::support::http_server::{Reply, Request, Server, read_head, write_response};
+use crate::support::mock_image::{MockImage, sha};
 
-fn sha(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
+type Image = MockImage;
 
 /// A one-layer image whose manifest says the config has `config_size` bytes.
-struct Image {
-    manifest: Vec<u8>,
-    config: Vec<u8>,
-    layer: Vec<u8>,
-}
-
 fn image(config_size: Option<u64>) -> Image {
-    let mut tar = tar::Builder::new(Vec::new());
     let data = b"limits\n".repeat(50);
-    let mut h = tar::Header::new_ustar();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    tar.append_data(&mut h, "f.txt", &data[..]).unwrap();
-    let tar = tar.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    let layer = gz.finish().unwrap();
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-        sha(&tar)
-    )
-    .into_bytes();
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
-        sha(&config),
-        config_size.unwrap_or(config.len() as u64),
-        sha(&layer),
-        layer.len()
-    )
-    .into_bytes();
-    Image {
-        manifest,
-        config,
-        layer,
+    let spec = MockImage::one_file("f.txt", &data);
+    match config_size {
+        Some(n) => spec.declared_config_size(n),
+        None => spec,
     }
+    .build()
 }
 
 /// Serves `img` as `app:v1`; the config blob's answer is `config_body`'s.

@@ -3,63 +3,27 @@
 //! sends them, 503 with Retry-After, redirects to another host that must not see
 //! `Authorization`, and content that does not match its digest.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::support::TestContext;
 use crate::support::http_server::{Handler, Reply as Resp, Request as Req, Server as MockServer};
+use crate::support::mock_image::{MockImage, sha};
 use crate::support::tools::listing;
-use sha2::{Digest as _, Sha256};
 
 type BlobHook = Arc<dyn Fn(&Req, &str) -> Option<Resp> + Send + Sync>;
 
-fn sha(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
+type Image = MockImage;
 
-/// A one-layer image: (manifest, config, layer blob, uncompressed tar).
-struct Image {
-    manifest: Vec<u8>,
-    config: Vec<u8>,
-    layer: Vec<u8>,
-    tar: Vec<u8>,
-}
-
+/// A one-layer image, its config naming `diff_id_override` instead of the tar's digest.
 fn image(diff_id_override: Option<&str>) -> Image {
-    let mut tar = tar::Builder::new(Vec::new());
     let data = b"hello from a mock registry\n".repeat(100);
-    let mut h = tar::Header::new_ustar();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_cksum();
-    tar.append_data(&mut h, "hello.txt", &data[..]).unwrap();
-    let tar = tar.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    let layer = gz.finish().unwrap();
-    let diff_id = diff_id_override
-        .map(str::to_string)
-        .unwrap_or_else(|| sha(&tar));
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
-    )
-    .into_bytes();
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
-        sha(&config),
-        config.len(),
-        sha(&layer),
-        layer.len()
-    )
-    .into_bytes();
-    Image {
-        manifest,
-        config,
-        layer,
-        tar,
+    let spec = MockImage::one_file("hello.txt", &data);
+    match diff_id_override {
+        Some(d) => spec.diff_id(d),
+        None => spec,
     }
+    .build()
 }
 
 /// Serves `img` under repository `app`, tag `v1`; `blob_hook` may replace a blob answer.

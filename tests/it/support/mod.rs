@@ -51,6 +51,7 @@ pub mod http_server;
 pub mod hyper_server;
 pub mod layout;
 pub mod media;
+pub mod mock_image;
 pub mod podman;
 pub mod python_base;
 pub mod registry;
