@@ -32,7 +32,7 @@ pub fn run(data: &[u8]) {
     };
     let path = crate::scratch_root().join("auth.json");
     std::fs::write(&path, file).expect("write the auth file");
-    let store = CredentialStore::with_files(None, vec![path.clone()], None);
+    let store = CredentialStore::with_files(Vec::new(), vec![path.clone()], None);
     let result = store.resolve(registry, repository);
 
     let mut secrets = Vec::new();
