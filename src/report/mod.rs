@@ -19,6 +19,7 @@ pub mod bench;
 pub mod image;
 pub mod json;
 pub mod markdown;
+pub mod paired;
 mod recommend;
 pub mod run;
 pub mod stats;
