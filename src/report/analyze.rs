@@ -287,7 +287,8 @@ mod tests {
              1,800 req/s median over 5 runs each). It is not the smallest image (120.0 MB on \
              disk, 45.0 MB compressed): alpine is 58.3% smaller on disk (50.0 MB) but has 25% \
              fewer requests/s. This run could resolve differences of about ±0.05% (half the \
-             width of the 95% interval between slim and full); smaller ones would go unnoticed."
+             width of the 95% interval between slim and full); a smaller one could not be told \
+             from noise."
         );
     }
 

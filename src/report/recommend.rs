@@ -33,7 +33,7 @@ fn resolution(pairs: &[Pair], a: usize, b: usize, cands: &[CandidateSummary]) ->
         .map_or_else(String::new, |t| {
             format!(
                 " This run could resolve differences of about ±{} (half the width of the 95% \
-                 interval between {} and {}); smaller ones would go unnoticed.",
+                 interval between {} and {}); a smaller one could not be told from noise.",
                 percent((t.high / t.low).sqrt() - 1.0),
                 cands[a].name,
                 cands[b].name

@@ -357,8 +357,8 @@ the 3 candidates whose throughput is within noise of the best (slim, 2,188 req/s
 2,177 for slim-stretch; differences under 1% or not significant at p < 0.05, Holm-adjusted,
 over 5 runs each). slim vs slim-stretch: 0.42% apart (95% interval −1.4% to +2.3%, p = 0.56
 Holm-adjusted, paired over 5 rounds). This run could resolve differences of about ±1.8%
-(half the width of the 95% interval between slim and slim-stretch); smaller ones would go
-unnoticed.
+(half the width of the 95% interval between slim and slim-stretch); a smaller one could not
+be told from noise.
 ";
         assert_eq!(got, want);
     }

@@ -182,7 +182,8 @@ fn the_table_reads_as_reviewed() {
     over 6 runs each). alpine is smaller (58.0 MB on disk) but significantly slower:
     slim-bookworm has 15% more requests/s (95% interval 13.5–16.6%, p < 0.001 Holm-adjusted,
     paired over 6 rounds). This run could resolve differences of about ±1.5% (half the width of
-    the 95% interval between slim-bookworm and bookworm); smaller ones would go unnoticed.
+    the 95% interval between slim-bookworm and bookworm); a smaller one could not be told from
+    noise.
     ");
 }
 
@@ -225,8 +226,8 @@ fn the_table_of_three_runs_warns_as_reviewed() {
     to +4.9%, p = 0.85 Holm-adjusted, paired over 3 rounds). alpine is smaller (58.0 MB on disk)
     but significantly slower: bookworm has 15.1% more requests/s (95% interval 14.7–15.5%, p <
     0.001 Holm-adjusted, paired over 3 rounds). This run could resolve differences of about
-    ±4.7% (half the width of the 95% interval between bookworm and slim-bookworm); smaller ones
-    would go unnoticed.
+    ±4.7% (half the width of the 95% interval between bookworm and slim-bookworm); a smaller one
+    could not be told from noise.
     ");
 }
 
