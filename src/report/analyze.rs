@@ -1,8 +1,10 @@
-//! From measurements to judgements: per-candidate medians and intervals and a
-//! Mann–Whitney test for every pair; `recommend` and `warnings` (sibling
-//! modules) word the conclusions.
+//! From measurements to judgements: per-candidate medians and intervals, and
+//! for every pair a paired comparison over the rounds (`paired`: the per-round
+//! ratios, their interval, a paired t-test, Holm across pairs); `recommend` and
+//! `warnings` (sibling modules) word the conclusions.
 
-use super::stats::{self, median, median_interval, median_u64};
+use super::paired::{self, PairedRatio};
+use super::stats::{median, median_interval, median_u64};
 use super::{
     ALPHA, CandidateRuns, CandidateSummary, CompareInput, Difference, INTERVAL_CONFIDENCE,
     LatencySummary, MIN_RUNS_FOR_SIGNIFICANCE, Method, Noise, NoiseReason, PRACTICAL_THRESHOLD,
@@ -35,24 +37,51 @@ pub fn analyze(input: CompareInput) -> Report {
             pairs.push(judge(hi, lo, &rps, &med));
         }
     }
+    // Family-wise error control: Holm over every tested pair.
+    let tested: Vec<usize> = (0..pairs.len())
+        .filter(|&k| pairs[k].paired.is_some())
+        .collect();
+    let raw: Vec<f64> = tested
+        .iter()
+        .filter_map(|&k| pairs[k].paired.map(|t| t.p_value))
+        .collect();
+    for (&k, adjusted) in tested.iter().zip(paired::holm(&raw)) {
+        let pair = &mut pairs[k];
+        pair.p_value = Some(adjusted);
+        pair.verdict = if adjusted >= ALPHA {
+            Some(NoiseReason::NotSignificant)
+        } else if pair.ratio - 1.0 < PRACTICAL_THRESHOLD {
+            Some(NoiseReason::BelowThreshold)
+        } else {
+            None
+        };
+    }
 
     let name = |i: usize| candidates[i].name.clone();
     let mut significant = Vec::new();
     let mut noise = Vec::new();
     for p in &pairs {
-        match p.verdict {
-            None => significant.push(Difference {
+        match (p.verdict, p.paired) {
+            (None, Some(t)) => significant.push(Difference {
                 faster: name(p.hi),
                 slower: name(p.lo),
                 ratio: p.ratio,
+                ratio_low: t.low,
+                ratio_high: t.high,
+                rounds: t.rounds,
                 p_value: p.p_value.unwrap_or(1.0),
+                p_value_unadjusted: t.p_value,
             }),
-            Some(reason) => noise.push(Noise {
+            (reason, t) => noise.push(Noise {
                 higher: name(p.hi),
                 lower: name(p.lo),
                 ratio: p.ratio,
+                ratio_low: t.map(|t| t.low),
+                ratio_high: t.map(|t| t.high),
+                rounds: t.map_or(0, |t| t.rounds),
                 p_value: p.p_value,
-                reason,
+                p_value_unadjusted: t.map(|t| t.p_value),
+                reason: reason.unwrap_or(NoiseReason::NotSignificant),
             }),
         }
     }
@@ -116,11 +145,16 @@ fn summarize(c: CandidateRuns) -> CandidateSummary {
     }
 }
 
-/// One pair's judgement: `hi` has the higher (or equal) median.
+/// One pair's judgement: `hi` has the higher estimate (the paired one when
+/// tested, else the median).
 pub(super) struct Pair {
     pub(super) hi: usize,
     pub(super) lo: usize,
+    /// hi / lo: the geometric mean of the per-round ratios, or of the medians when untested.
     pub(super) ratio: f64,
+    /// The paired comparison of hi against lo; `None` when not tested.
+    pub(super) paired: Option<PairedRatio>,
+    /// Holm-adjusted (set by `analyze` once every pair is tested).
     pub(super) p_value: Option<f64>,
     /// `None`: significant.
     pub(super) verdict: Option<NoiseReason>,
@@ -134,26 +168,43 @@ fn judge(hi: usize, lo: usize, rps: &[Vec<f64>], med: &[f64]) -> Pair {
     } else {
         1.0
     };
-    let mut pair = Pair {
+    let untested = Pair {
         hi,
         lo,
         ratio,
+        paired: None,
         p_value: None,
         verdict: Some(NoiseReason::TooFewRuns),
     };
-    if rps[hi].len() < MIN_RUNS_FOR_SIGNIFICANCE || rps[lo].len() < MIN_RUNS_FOR_SIGNIFICANCE {
-        return pair;
-    }
-    let p = stats::mann_whitney(&rps[hi], &rps[lo]).map_or(1.0, |t| t.p_value);
-    pair.p_value = Some(p);
-    pair.verdict = if p >= ALPHA {
-        Some(NoiseReason::NotSignificant)
-    } else if ratio - 1.0 < PRACTICAL_THRESHOLD {
-        Some(NoiseReason::BelowThreshold)
-    } else {
-        None
+    // Round k of one candidate is round k of the other (`compare` runs every
+    // candidate once per round, and a failed trial ends the experiment).
+    let Some(t) = paired::paired_ratio(&rps[hi], &rps[lo], 1.0 - ALPHA)
+        .filter(|t| t.rounds >= MIN_RUNS_FOR_SIGNIFICANCE)
+    else {
+        return untested;
     };
-    pair
+    // The median order and the paired estimate can disagree on small gaps:
+    // `hi` is the one the rounds favour.
+    if t.ratio < 1.0 {
+        let flipped = PairedRatio {
+            ratio: 1.0 / t.ratio,
+            low: 1.0 / t.high,
+            high: 1.0 / t.low,
+            ..t
+        };
+        return Pair {
+            hi: lo,
+            lo: hi,
+            ratio: flipped.ratio,
+            paired: Some(flipped),
+            ..untested
+        };
+    }
+    Pair {
+        ratio: t.ratio,
+        paired: Some(t),
+        ..untested
+    }
 }
 
 #[cfg(test)]
@@ -222,17 +273,22 @@ mod tests {
             names(&r.significant),
             vec![("slim", "full"), ("slim", "alpine"), ("full", "alpine")]
         );
-        // 5 vs 5 fully separated: exact p = 2 / C(10, 5).
-        assert!((r.significant[0].p_value - 2.0 / 252.0).abs() < 1e-12);
-        assert!((r.significant[0].ratio - 2000.0 / 1800.0).abs() < 1e-12);
+        // The same offset in every round: the paired test is decisive.
+        assert!(r.significant[0].p_value < 0.001);
+        assert!((r.significant[0].ratio - 2000.0 / 1800.0).abs() < 1e-3);
+        let d = &r.significant[0];
+        assert!(d.ratio_low < d.ratio && d.ratio < d.ratio_high && d.rounds == 5);
         let rec = r.recommendation.unwrap();
         assert_eq!(rec.name, "slim");
         assert_eq!(
             rec.reason,
             "slim: the fastest, significantly: 11.1% more requests/s than the runner-up, full \
-             (2,000 vs 1,800 req/s median, p = 0.008, over 5 runs each). It is not the smallest \
-             image (120.0 MB on disk, 45.0 MB compressed): alpine is 58.3% smaller on disk \
-             (50.0 MB) but has 25% fewer requests/s."
+             (95% interval 11.1–11.2%, p < 0.001 Holm-adjusted, paired over 5 rounds; 2,000 vs \
+             1,800 req/s median over 5 runs each). It is not the smallest image (120.0 MB on \
+             disk, 45.0 MB compressed): alpine is 58.3% smaller on disk (50.0 MB) but has 25% \
+             fewer requests/s. This run could resolve differences of about ±0.05% (half the \
+             width of the 95% interval between slim and full); a smaller one could not be told \
+             from noise."
         );
     }
 
@@ -246,7 +302,7 @@ mod tests {
         assert_eq!(rec.name, "slim");
         assert!(
             rec.reason
-                .ends_with("It is also the smallest image (120.0 MB on disk, 45.0 MB compressed)."),
+                .contains("It is also the smallest image (120.0 MB on disk, 45.0 MB compressed)."),
             "{}",
             rec.reason
         );
@@ -268,9 +324,10 @@ mod tests {
             rec.reason
         );
         assert!(
-            rec.reason.ends_with(
-                "tiny is smaller (50.0 MB on disk) but significantly slower: 25% fewer \
-                 requests/s than full (p = 0.008)."
+            rec.reason.contains(
+                "tiny is smaller (50.0 MB on disk) but significantly slower: full has 33.3% \
+                 more requests/s (95% interval 32.9–33.8%, p < 0.001 Holm-adjusted, paired over \
+                 5 rounds)."
             ),
             "{}",
             rec.reason
@@ -321,25 +378,71 @@ mod tests {
     }
 
     #[test]
-    fn three_runs_each_cannot_reach_significance() {
+    fn three_rounds_can_reach_significance() {
+        // With the Mann–Whitney test, 3 runs each could never reach p < 0.05
+        // (smallest p = 0.1); the paired t-test on 3 rounds can.
         let r = analyze(input(vec![
             candidate("fast", 900, 300, &[3000.0, 3010.0, 3020.0]),
             candidate("slow", 100, 40, &[1000.0, 1010.0, 1020.0]),
         ]));
-        assert!(r.significant.is_empty());
-        assert_eq!(r.noise[0].reason, NoiseReason::NotSignificant);
-        assert_eq!(r.noise[0].p_value, Some(0.1));
-        let rec = r.recommendation.unwrap();
-        assert!(
-            rec.reason.contains("cannot reach p < 0.05"),
-            "{}",
-            rec.reason
-        );
-        assert!(
-            r.warnings
-                .iter()
-                .any(|w| w.starts_with("with 3 runs per candidate, the Mann–Whitney test"))
-        );
+        assert_eq!(names(&r.significant), vec![("fast", "slow")]);
+        assert!(r.significant[0].p_value < ALPHA);
+        assert_eq!(r.recommendation.unwrap().name, "fast");
+        assert!(!r.warnings.iter().any(|w| w.contains("Mann–Whitney")));
+    }
+
+    #[test]
+    fn rounds_as_blocks_see_through_drift() {
+        // The machine drifts by ±10% from round to round; "a" is 2% faster than
+        // "b" in every round. Unpaired, the runs overlap (Mann–Whitney p = 0.69,
+        // the old verdict: noise); paired, the 2% is plain.
+        let drift = [1.0, 1.1, 0.9, 1.05, 0.95];
+        let b: Vec<f64> = drift.iter().map(|d| 2000.0 * d).collect();
+        let a: Vec<f64> = [1.021, 1.019, 1.020, 1.022, 1.018]
+            .iter()
+            .zip(&b)
+            .map(|(r, y)| r * y)
+            .collect();
+        let unpaired = crate::report::stats::mann_whitney(&a, &b).unwrap();
+        assert!(unpaired.p_value >= ALPHA, "{}", unpaired.p_value);
+        let r = analyze(input(vec![
+            candidate("a", 900, 300, &a),
+            candidate("b", 100, 40, &b),
+        ]));
+        assert_eq!(names(&r.significant), vec![("a", "b")]);
+        let d = &r.significant[0];
+        assert!(d.ratio_low > 1.015 && d.ratio_high < 1.025, "{d:?}");
+        assert!((d.ratio - 1.02).abs() < 1e-3);
+        assert_eq!(r.recommendation.unwrap().name, "a");
+    }
+
+    #[test]
+    fn holm_adjusts_across_pairs() {
+        // Raw paired p-values 0.034 (a, b) and 0.025 (a, c) are under 0.05, but with
+        // 3 pairs Holm makes them 0.075 (python3 reference): no difference is shown.
+        let r = analyze(input(vec![
+            candidate("a", 900, 300, &[2045.0, 2025.0, 2065.0, 2000.0, 2035.0]),
+            candidate("b", 100, 40, &[2000.0; 5]),
+            candidate("c", 200, 40, &[2001.0, 1998.0, 2003.0, 1997.0, 2002.0]),
+        ]));
+        assert!(r.significant.is_empty(), "{:?}", r.significant);
+        let raw: Vec<f64> = r
+            .noise
+            .iter()
+            .filter_map(|n| n.p_value_unadjusted)
+            .collect();
+        let adjusted: Vec<f64> = r.noise.iter().filter_map(|n| n.p_value).collect();
+        assert_eq!(adjusted, crate::report::paired::holm(&raw));
+        let ab = r
+            .noise
+            .iter()
+            .find(|n| (n.higher.as_str(), n.lower.as_str()) == ("a", "b"));
+        let ab = ab.unwrap();
+        assert!((ab.p_value_unadjusted.unwrap() - 0.033_870_6).abs() < 1e-6);
+        assert!((ab.p_value.unwrap() - 3.0 * 0.025_066_18).abs() < 1e-6);
+        assert_eq!(ab.reason, NoiseReason::NotSignificant);
+        // The rule: the smallest image not shown slower than the best.
+        assert_eq!(r.recommendation.unwrap().name, "b");
     }
 
     #[test]

@@ -61,4 +61,21 @@ mod tests {
         assert_eq!(back.recommendation, report.recommendation);
         assert_eq!(back.significant.len(), report.significant.len());
     }
+
+    #[test]
+    fn untested_pairs_have_null_intervals_and_p_values() {
+        use super::super::sample::{candidate, input};
+        let report = analyze(input(vec![
+            candidate("a", 100, 40, &[2000.0, 2010.0]),
+            candidate("b", 200, 80, &[1500.0, 1510.0]),
+        ]));
+        let v: serde_json::Value = serde_json::from_slice(&render(&report)).unwrap();
+        let n = &v["noise"][0];
+        assert_eq!(n["reason"], "too_few_runs");
+        for k in ["ratio_low", "ratio_high", "p_value", "p_value_unadjusted"] {
+            assert!(n[k].is_null(), "{k}: {}", n[k]);
+        }
+        assert_eq!(n["rounds"], 0);
+        assert!(n["ratio"].is_f64());
+    }
 }

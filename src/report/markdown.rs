@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use super::table::noise_why;
-use super::units::{self, coverage, ms, p_value, pct_more, rate, seconds, thousands};
+use super::table::{difference_text, noise_text, significance_heading};
+use super::units::{self, coverage, ms, rate, seconds, thousands};
 use super::{ALPHA, PRACTICAL_THRESHOLD, Report};
 use crate::report::units::human_bytes;
 
@@ -119,10 +119,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     }
 
     writeln!(out)?;
-    let heading = format!(
-        "Significant differences (two-sided Mann–Whitney U at p < {ALPHA}, and at least {})",
-        units::percent(PRACTICAL_THRESHOLD)
-    );
+    let heading = significance_heading();
     if report.significant.is_empty() {
         writeln!(out, "{heading}: none.")?;
     } else {
@@ -131,11 +128,9 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         for d in &report.significant {
             writeln!(
                 out,
-                "- {} is {} faster than {} ({})",
+                "- {} is {}",
                 escape(&d.faster),
-                pct_more(d.ratio),
-                escape(&d.slower),
-                p_value(d.p_value)
+                escape(&difference_text(d))
             )?;
         }
     }
@@ -146,11 +141,10 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         for n in &report.noise {
             writeln!(
                 out,
-                "- {} and {}: {} apart ({})",
+                "- {} and {}: {}",
                 escape(&n.higher),
                 escape(&n.lower),
-                pct_more(n.ratio),
-                noise_why(n.reason, n.p_value)
+                escape(&noise_text(n))
             )?;
         }
     }
@@ -214,8 +208,12 @@ fn method(report: &Report) -> String {
          ({}, {} warm-up requests first) to {path}. Size is the uncompressed size of the \
          layers (on disk), Compressed what a pull transfers. Requests/s and total time are \
          medians over the runs; mean time per request and p99 are the medians of each run's \
-         mean and 99th-percentile latency.{interval} Differences are tested with \
-         a two-sided Mann–Whitney U test at p < {ALPHA}; differences under {} count as noise.",
+         mean and 99th-percentile latency.{interval} Candidates are compared round by \
+         round: each round runs every candidate back to back, so the ratio of two candidates' \
+         requests/s in the same round cancels what the round shared; a difference is the \
+         geometric mean of these ratios with a 95% t-interval on their logs, tested with a \
+         two-sided paired t-test, Holm-adjusted across all pairs, at p < {ALPHA}; \
+         differences under {} count as noise.",
         thousands(l.requests),
         thousands(l.concurrency),
         if l.keepalive {

@@ -19,6 +19,7 @@ pub mod bench;
 pub mod image;
 pub mod json;
 pub mod markdown;
+pub mod paired;
 mod recommend;
 pub mod run;
 pub mod stats;
@@ -39,12 +40,14 @@ use crate::oci::pull::ImageSize;
 
 pub use analyze::analyze;
 
-/// Significance level of the pairwise Mann–Whitney U tests.
+/// Family-wise significance level of the pairwise paired t-tests (Holm-adjusted
+/// across all pairs); the per-pair intervals are at `1 - ALPHA`.
 pub const ALPHA: f64 = 0.05;
 /// Relative throughput differences under this (1%) are noise even when the test
 /// says significant: nobody picks a base image for 1% of requests/s.
 pub const PRACTICAL_THRESHOLD: f64 = 0.01;
-/// With fewer runs than this per candidate, no difference is judged significant.
+/// With fewer rounds than this in common (both candidates measured), no
+/// difference is judged significant.
 pub const MIN_RUNS_FOR_SIGNIFICANCE: usize = 3;
 /// The coverage sought for the interval of the median (reached from 6 runs on).
 pub const INTERVAL_CONFIDENCE: f64 = 0.95;
@@ -151,24 +154,41 @@ pub struct LatencySummary {
     pub p99: f64,
 }
 
-/// A significant difference: `faster` has `ratio` times the median requests/s of `slower`.
+/// A significant difference: `faster` has `ratio` times the requests/s of
+/// `slower`, the geometric mean of the per-round ratios (each round measures every
+/// candidate back to back), with its interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Difference {
     pub faster: String,
     pub slower: String,
     pub ratio: f64,
-    /// Two-sided Mann–Whitney U.
+    /// The `1 - ALPHA` (95%) t-interval for `ratio`, from the per-round log-ratios.
+    pub ratio_low: f64,
+    pub ratio_high: f64,
+    /// Rounds paired (both measured more than 0 req/s).
+    pub rounds: usize,
+    /// Two-sided paired t-test on the log-ratios, Holm-adjusted across all pairs.
     pub p_value: f64,
+    /// The same test before the adjustment.
+    pub p_value_unadjusted: f64,
 }
 
-/// A difference judged noise: `higher` has `ratio` (>= 1) times the median of `lower`.
+/// A difference judged noise: `higher` has `ratio` (>= 1) times the requests/s of
+/// `lower` (the geometric mean of the per-round ratios, or of the medians when
+/// not tested).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Noise {
     pub higher: String,
     pub lower: String,
     pub ratio: f64,
-    /// `None` when the test was not run (too few runs).
+    /// The 95% interval for `ratio`; `None` when not tested (too few rounds).
+    pub ratio_low: Option<f64>,
+    pub ratio_high: Option<f64>,
+    /// Rounds paired (0 when not tested).
+    pub rounds: usize,
+    /// Holm-adjusted; `None` when the test was not run (too few rounds).
     pub p_value: Option<f64>,
+    pub p_value_unadjusted: Option<f64>,
     pub reason: NoiseReason,
 }
 
@@ -176,11 +196,11 @@ pub struct Noise {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoiseReason {
-    /// Fewer than `MIN_RUNS_FOR_SIGNIFICANCE` runs on one side: not tested.
+    /// Fewer than `MIN_RUNS_FOR_SIGNIFICANCE` rounds in common: not tested.
     TooFewRuns,
-    /// p >= `ALPHA`.
+    /// Holm-adjusted p >= `ALPHA`.
     NotSignificant,
-    /// p < `ALPHA` but the difference is under `PRACTICAL_THRESHOLD`.
+    /// Adjusted p < `ALPHA` but the difference is under `PRACTICAL_THRESHOLD`.
     BelowThreshold,
 }
 
@@ -196,6 +216,7 @@ pub struct Recommendation {
 pub struct Method {
     pub statistic: String,
     pub interval: String,
+    pub comparison: String,
     pub test: String,
     pub alpha: f64,
     pub practical_threshold: f64,
@@ -207,10 +228,11 @@ impl Default for Method {
         Method {
             statistic: "median over runs".into(),
             interval: "distribution-free order-statistic interval for the median".into(),
-            test: format!(
-                "two-sided Mann–Whitney U (exact up to {} runs in a pair)",
-                stats::EXACT_LIMIT
-            ),
+            comparison: "per-round ratios between candidates (rounds as blocks), geometric \
+                         mean with a 95% t-interval on the log-ratios"
+                .into(),
+            test: "two-sided paired t-test on the log-ratios, Holm-adjusted across all pairs"
+                .into(),
             alpha: ALPHA,
             practical_threshold: PRACTICAL_THRESHOLD,
             min_runs_for_significance: MIN_RUNS_FOR_SIGNIFICANCE,

@@ -1,25 +1,57 @@
 //! The recommendation: the smallest image among the candidates whose
-//! throughput is not significantly below the best, and its reason worded as
-//! a person would write it in a design document, honest about what the runs
-//! can and cannot tell.
+//! throughput is not shown to be below the best (paired over the rounds,
+//! Holm-adjusted), and its reason worded as a person would write it in a
+//! design document, honest about what the runs can and cannot tell: it states
+//! the interval of the decisive difference and the smallest difference this
+//! run could resolve.
 
 use super::analyze::Pair;
-use super::stats;
-use super::units::{p_value, pct_more, percent, rate, runs_each};
+use super::units::{p_value, pct_more, percent, rate, ratio_interval, runs_each};
 use super::{
     ALPHA, CandidateSummary, MIN_RUNS_FOR_SIGNIFICANCE, NoiseReason, PRACTICAL_THRESHOLD,
     Recommendation,
 };
 use crate::report::units::human_bytes;
 
-/// Whether any pair of these candidates could be judged significant at all.
-fn any_testable(ranked: &[usize], rps: &[Vec<f64>]) -> bool {
-    ranked.iter().enumerate().any(|(x, &a)| {
-        ranked[x + 1..].iter().any(|&b| {
-            let (n1, n2) = (rps[a].len(), rps[b].len());
-            n1.min(n2) >= MIN_RUNS_FOR_SIGNIFICANCE && stats::min_p_value(n1, n2) < ALPHA
+/// Whether any pair of these candidates was tested at all.
+fn any_tested(pairs: &[Pair]) -> bool {
+    pairs.iter().any(|p| p.paired.is_some())
+}
+
+/// The pair of `a` and `b`, whichever is `hi`.
+fn pair_of(pairs: &[Pair], a: usize, b: usize) -> Option<&Pair> {
+    pairs
+        .iter()
+        .find(|p| (p.hi, p.lo) == (a, b) || (p.hi, p.lo) == (b, a))
+}
+
+/// " This run could resolve differences of about ±1.2% (...)": half the width
+/// of the 95% interval of the pair `a`, `b`, on the log scale; empty if untested.
+fn resolution(pairs: &[Pair], a: usize, b: usize, cands: &[CandidateSummary]) -> String {
+    pair_of(pairs, a, b)
+        .and_then(|p| p.paired)
+        .map_or_else(String::new, |t| {
+            format!(
+                " This run could resolve differences of about ±{} (half the width of the 95% \
+                 interval between {} and {}); a smaller one could not be told from noise.",
+                percent((t.high / t.low).sqrt() - 1.0),
+                cands[a].name,
+                cands[b].name
+            )
         })
-    })
+}
+
+/// "95% interval 1.1–3.0%, p = 0.004 Holm-adjusted" for a tested pair.
+fn evidence(p: &Pair) -> String {
+    match (p.paired, p.p_value) {
+        (Some(t), Some(adj)) => format!(
+            "95% interval {}, {} Holm-adjusted, paired over {} rounds",
+            ratio_interval(t.low, t.high),
+            p_value(adj),
+            t.rounds
+        ),
+        _ => "not tested".into(),
+    }
 }
 
 fn sizes(c: &CandidateSummary) -> String {
@@ -82,19 +114,11 @@ pub(super) fn recommend(
             runs_each(nmax, nmax).trim_end_matches(" each"),
             sizes(c)
         )
-    } else if !any_testable(ranked, rps) {
-        let why = if nmin < MIN_RUNS_FOR_SIGNIFICANCE {
-            format!(
-                "no throughput difference is judged significant \
-                 ({MIN_RUNS_FOR_SIGNIFICANCE} or more runs each are needed)"
-            )
-        } else {
-            format!(
-                "the Mann–Whitney test cannot reach p < {ALPHA} (its smallest possible p-value \
-                 is {:.2}), so no throughput difference can be significant",
-                stats::min_p_value(nmin, nmin)
-            )
-        };
+    } else if !any_tested(pairs) {
+        let why = format!(
+            "no throughput difference is judged significant \
+             ({MIN_RUNS_FOR_SIGNIFICANCE} or more runs each are needed)"
+        );
         let lowest = *ranked.last()?;
         let mut s = format!(
             "{}: smallest image ({}). With {}, {why}; all {} candidates count as tied \
@@ -122,16 +146,16 @@ pub(super) fn recommend(
         s
     } else if tied.len() == 1 {
         let runner_up = ranked[1];
-        let p = significant(best, runner_up).and_then(|p| p.p_value);
+        let pair = significant(best, runner_up);
         let mut s = format!(
             "{}: the fastest, significantly: {} more requests/s than the runner-up, {} \
-             ({} vs {} req/s median, {}, over {runs}).",
+             ({}; {} vs {} req/s median over {runs}).",
             c.name,
-            pct_more(med(best) / med(runner_up)),
+            pct_more(pair.map_or(med(best) / med(runner_up), |p| p.ratio)),
             cands[runner_up].name,
+            pair.map_or_else(|| "not tested".into(), evidence),
             rate(med(best)),
             rate(med(runner_up)),
-            p.map_or_else(|| "not tested".into(), p_value),
         );
         let smallest = smallest_of(ranked);
         if smallest == best {
@@ -179,11 +203,21 @@ pub(super) fn recommend(
         };
         let mut s = format!(
             "{}: smallest image ({}) among {among} ({best_part}; differences under {} \
-             or not significant at p < {ALPHA} over {runs}).",
+             or not significant at p < {ALPHA}, Holm-adjusted, over {runs}).",
             c.name,
             sizes(c),
             percent(PRACTICAL_THRESHOLD),
         );
+        if chosen != best {
+            if let Some(p) = pair_of(pairs, best, chosen).filter(|p| p.paired.is_some()) {
+                let (faster, slower) = (&cands[p.hi].name, &cands[p.lo].name);
+                s += &format!(
+                    " {faster} vs {slower}: {} apart ({}).",
+                    pct_more(p.ratio),
+                    evidence(p)
+                );
+            }
+        }
         // Candidates tied only because they could not be tested.
         let untested: Vec<&str> = tied
             .iter()
@@ -210,18 +244,24 @@ pub(super) fn recommend(
             .collect();
         if !smaller_but_slower.is_empty() {
             let i = smallest_of(&smaller_but_slower);
-            let p = significant(best, i).and_then(|p| p.p_value);
+            let pair = significant(best, i);
             s += &format!(
-                " {} is smaller ({} on disk) but significantly slower: {} fewer requests/s \
-                 than {} ({}).",
+                " {} is smaller ({} on disk) but significantly slower: {} has {} more \
+                 requests/s ({}).",
                 cands[i].name,
                 human_bytes(cands[i].image.uncompressed_bytes),
-                percent(1.0 - med(i) / med(best)),
                 cands[best].name,
-                p.map_or_else(|| "not tested".into(), p_value),
+                pct_more(pair.map_or(med(best) / med(i), |p| p.ratio)),
+                pair.map_or_else(|| "not tested".into(), evidence),
             );
         }
         s
+    };
+    // The smallest difference this run could have told apart, against the best.
+    let reason = match (ranked.len(), chosen == best) {
+        (1, _) => reason,
+        (_, true) => reason + &resolution(pairs, best, ranked[1], cands),
+        (_, false) => reason + &resolution(pairs, best, chosen, cands),
     };
     Some(Recommendation {
         name: c.name.clone(),

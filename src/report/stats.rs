@@ -1,6 +1,9 @@
-//! The few statistics a comparison needs, on small samples (3 to 10 runs):
-//! the median, a distribution-free interval for it, and the Mann–Whitney U
-//! test. No floating-point randomness: the same runs give the same report.
+//! The few statistics a candidate's summary needs, on small samples (3 to 10
+//! runs): the median and a distribution-free interval for it; and the
+//! Mann–Whitney U test, which the report no longer uses to compare candidates
+//! (unpaired, it cannot see through round-to-round drift, and with 3 runs each
+//! it cannot reach p < 0.05: see `paired`), kept for `ocibench`'s own checks of
+//! that claim. No floating-point randomness: the same runs give the same report.
 //!
 //! Why order statistics and not a bootstrap for the interval: a percentile
 //! bootstrap of the median can only return values among the runs, and with

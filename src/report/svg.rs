@@ -1,12 +1,14 @@
 //! A self-contained SVG chart of the comparison: per candidate, a bar of the
 //! median requests/s with its interval as an error bar, and beside it bars of
-//! the image's size on disk and compressed (lighter). The recommended base is
+//! the image's size on disk and compressed (lighter); under it each pair's paired
+//! difference with its 95% interval, and the recommendation. The recommended base is
 //! highlighted. No scripts, no external fonts or styles: it renders the same
 //! in a browser, an `<img>` tag or `rsvg-convert`.
 
 use std::fmt::Write as _;
 use std::io;
 
+use super::table::{difference_text, noise_text};
 use super::units::{self, coverage, rate};
 use super::{CandidateSummary, Report};
 use crate::report::units::human_bytes;
@@ -311,12 +313,26 @@ fn subtitle(report: &Report) -> String {
     )
 }
 
-/// The recommendation, wrapped, under the chart.
+/// Under the chart: each pair's paired difference with its interval, then the
+/// recommendation, wrapped.
 fn footer(report: &Report) -> Vec<String> {
+    let mut lines: Vec<String> = report
+        .significant
+        .iter()
+        .map(|d| format!("{} is {}", d.faster, difference_text(d)))
+        .chain(
+            report
+                .noise
+                .iter()
+                .map(|n| format!("{} and {}: {}", n.higher, n.lower, noise_text(n))),
+        )
+        .flat_map(|l| units::wrap(&l, 140))
+        .collect();
     match &report.recommendation {
-        Some(r) => units::wrap(&format!("Recommendation: {}", r.reason), 140),
-        None => vec!["Recommendation: none (no candidate has a run).".into()],
+        Some(r) => lines.extend(units::wrap(&format!("Recommendation: {}", r.reason), 140)),
+        None => lines.push("Recommendation: none (no candidate has a run).".into()),
     }
+    lines
 }
 
 /// A "nice" tick step (1, 2, 2.5 or 5 × 10^k) for about five ticks up to at least
@@ -461,6 +477,12 @@ mod tests {
         assert_eq!(doc.matches("★ recommended").count(), 1);
         assert!(doc.contains(">slim-stretch</text>"));
         assert!(doc.contains("93.8% interval for the median"));
+        // Each pair's paired interval is under the chart.
+        assert!(
+            doc.contains("slim is 7.5% faster than stretch (95% interval 7.3–7.7%"),
+            "{doc}"
+        );
+        assert!(doc.contains("slim and slim-stretch: no difference shown: −1.4% to +2.3%"));
         assert!(!doc.contains("NaN") && !doc.contains("inf"));
         assert!(!doc.contains("http") || doc.contains("xmlns=\"http://www.w3.org/2000/svg\""));
         assert_eq!(doc.matches("http").count(), 1, "no external references");

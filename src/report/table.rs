@@ -7,7 +7,8 @@ use std::io;
 
 use super::units::{self, coverage, ms, p_value, pct_more, rate, seconds};
 use super::{
-    ALPHA, CandidateSummary, INTERVAL_CONFIDENCE, NoiseReason, PRACTICAL_THRESHOLD, Report, stats,
+    ALPHA, CandidateSummary, Difference, INTERVAL_CONFIDENCE, Noise, NoiseReason,
+    PRACTICAL_THRESHOLD, Report, stats,
 };
 use crate::report::units::human_bytes;
 
@@ -144,36 +145,19 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     }
 
     writeln!(out)?;
-    let heading = format!(
-        "Significant differences (two-sided Mann–Whitney U at p < {ALPHA}, and at least {}):",
-        units::percent(PRACTICAL_THRESHOLD)
-    );
+    let heading = format!("{}:", significance_heading());
     if report.significant.is_empty() {
         writeln!(out, "{heading} none")?;
     } else {
         writeln!(out, "{heading}")?;
         for d in &report.significant {
-            writeln!(
-                out,
-                "  {} is {} faster than {} ({})",
-                d.faster,
-                pct_more(d.ratio),
-                d.slower,
-                p_value(d.p_value)
-            )?;
+            writeln!(out, "  {} is {}", d.faster, difference_text(d))?;
         }
     }
     if !report.noise.is_empty() {
         writeln!(out, "Not shown to differ:")?;
         for n in &report.noise {
-            writeln!(
-                out,
-                "  {} and {}: {} apart ({})",
-                n.higher,
-                n.lower,
-                pct_more(n.ratio),
-                noise_why(n.reason, n.p_value)
-            )?;
+            writeln!(out, "  {} and {}: {}", n.higher, n.lower, noise_text(n))?;
         }
     }
     if !report.warnings.is_empty() {
@@ -204,17 +188,51 @@ pub fn render(report: &Report) -> Vec<u8> {
     out
 }
 
-/// `(p = 0.42, not significant)` and its kin.
-pub(super) fn noise_why(reason: NoiseReason, p: Option<f64>) -> String {
-    let p = p.map_or_else(String::new, |p| p_value(p) + ", ");
-    match reason {
-        NoiseReason::NotSignificant => format!("{p}not significant"),
+/// The heading of the significance lines (no trailing colon).
+pub(super) fn significance_heading() -> String {
+    format!(
+        "Significant differences (paired over rounds, Holm-adjusted p < {ALPHA}, at least {})",
+        units::percent(PRACTICAL_THRESHOLD)
+    )
+}
+
+/// `2.0% faster than b (95% interval 1.1–3.0%, p = 0.004 Holm-adjusted, 5 rounds)`.
+pub(super) fn difference_text(d: &Difference) -> String {
+    format!(
+        "{} faster than {} (95% interval {}, {} Holm-adjusted, {} rounds)",
+        pct_more(d.ratio),
+        d.slower,
+        units::ratio_interval(d.ratio_low, d.ratio_high),
+        p_value(d.p_value),
+        d.rounds
+    )
+}
+
+/// `no difference shown: −0.8% to +1.2% (p = 0.42, not significant)` and its kin.
+pub(super) fn noise_text(n: &Noise) -> String {
+    let p = n
+        .p_value
+        .map_or_else(String::new, |p| p_value(p) + " Holm-adjusted, ");
+    let iv = match (n.ratio_low, n.ratio_high) {
+        (Some(l), Some(h)) => units::ratio_interval(l, h),
+        _ => "–".into(),
+    };
+    match n.reason {
+        NoiseReason::NotSignificant => {
+            format!(
+                "no difference shown: {iv} ({p}not significant, {} rounds)",
+                n.rounds
+            )
+        }
         NoiseReason::BelowThreshold => format!(
-            "{p}under the {} threshold",
-            units::percent(PRACTICAL_THRESHOLD)
+            "{} apart, 95% interval {iv} ({p}under the {} threshold, {} rounds)",
+            pct_more(n.ratio),
+            units::percent(PRACTICAL_THRESHOLD),
+            n.rounds
         ),
         NoiseReason::TooFewRuns => format!(
-            "not tested: fewer than {} runs",
+            "{} apart by the medians (not tested: fewer than {} rounds in common)",
+            pct_more(n.ratio),
             super::MIN_RUNS_FOR_SIGNIFICANCE
         ),
     }
@@ -321,14 +339,14 @@ mod tests {
 Medians over 5 runs each; [interval]: distribution-free interval for the median of
 requests/s (93.8% with 5 runs, the range of the runs). * recommended.
 
-Significant differences (two-sided Mann–Whitney U at p < 0.05, and at least 1%):
-  slim is 7.7% faster than stretch (p = 0.008)
-  slim-stretch is 7.2% faster than stretch (p = 0.008)
-  buster is 6.4% faster than stretch (p = 0.008)
+Significant differences (paired over rounds, Holm-adjusted p < 0.05, at least 1%):
+  slim is 7.5% faster than stretch (95% interval 7.3–7.7%, p < 0.001 Holm-adjusted, 5 rounds)
+  slim-stretch is 7% faster than stretch (95% interval 5.3–8.8%, p = 0.002 Holm-adjusted, 5 rounds)
+  buster is 6.4% faster than stretch (95% interval 4.7–8.0%, p = 0.002 Holm-adjusted, 5 rounds)
 Not shown to differ:
-  slim and slim-stretch: 0.48% apart (p = 0.55, not significant)
-  slim and buster: 1.2% apart (p = 0.056, not significant)
-  slim-stretch and buster: 0.74% apart (p = 0.22, not significant)
+  slim and slim-stretch: no difference shown: −1.4% to +2.3% (p = 0.56 Holm-adjusted, not significant, 5 rounds)
+  slim and buster: no difference shown: −0.6% to +2.8% (p = 0.31 Holm-adjusted, not significant, 5 rounds)
+  slim-stretch and buster: 0.64% apart, 95% interval 0.2–1.1% (p = 0.046 Holm-adjusted, under the 1% threshold, 5 rounds)
 
 Warnings:
   - with 5 runs per candidate, the interval for the median is the range of the runs and
@@ -336,8 +354,11 @@ Warnings:
 
 Recommendation: slim-stretch: smallest image (123.4 MB on disk, 45.6 MB compressed) among
 the 3 candidates whose throughput is within noise of the best (slim, 2,188 req/s median, vs
-2,177 for slim-stretch; differences under 1% or not significant at p < 0.05 over 5 runs
-each).
+2,177 for slim-stretch; differences under 1% or not significant at p < 0.05, Holm-adjusted,
+over 5 runs each). slim vs slim-stretch: 0.42% apart (95% interval −1.4% to +2.3%, p = 0.56
+Holm-adjusted, paired over 5 rounds). This run could resolve differences of about ±1.8%
+(half the width of the 95% interval between slim and slim-stretch); a smaller one could not
+be told from noise.
 ";
         assert_eq!(got, want);
     }

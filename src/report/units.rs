@@ -72,6 +72,20 @@ pub fn percent(f: f64) -> String {
     }
 }
 
+/// An interval for a ratio as percentages, one decimal: (1.011, 1.030) ->
+/// `1.1–3.0%`; one spanning 1 gets signs: (0.992, 1.012) -> `−0.8% to +1.2%`.
+pub fn ratio_interval(low: f64, high: f64) -> String {
+    let (l, h) = ((low - 1.0) * 100.0, (high - 1.0) * 100.0);
+    if !(l.is_finite() && h.is_finite()) {
+        "–".into()
+    } else if l >= 0.0 || h <= 0.0 {
+        let (l, h) = if l >= 0.0 { (l, h) } else { (-h, -l) };
+        format!("{l:.1}–{h:.1}%")
+    } else {
+        format!("−{:.1}% to +{h:.1}%", -l)
+    }
+}
+
 /// A coverage: `96.9%`, `75%`.
 pub fn coverage(c: f64) -> String {
     let p = c * 100.0;
@@ -142,6 +156,15 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ratio_intervals() {
+        assert_eq!(ratio_interval(1.011, 1.030), "1.1–3.0%");
+        assert_eq!(ratio_interval(0.992, 1.012), "−0.8% to +1.2%");
+        assert_eq!(ratio_interval(1.0, 1.0), "0.0–0.0%");
+        assert_eq!(ratio_interval(0.97, 0.99), "1.0–3.0%");
+        assert_eq!(ratio_interval(f64::INFINITY, 2.0), "–");
+    }
 
     #[test]
     fn formats() {

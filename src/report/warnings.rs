@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::stats;
 use super::units::{coverage, percent};
 use super::{
-    ALPHA, CandidateSummary, GENERATOR_LIMIT_SHARE, INTERVAL_CONFIDENCE, MIN_RUNS_FOR_SIGNIFICANCE,
+    CandidateSummary, GENERATOR_LIMIT_SHARE, INTERVAL_CONFIDENCE, MIN_RUNS_FOR_SIGNIFICANCE,
 };
 
 /// Warnings about `cands`; `ranked` are those with runs, `rps` each one's requests/s.
@@ -73,33 +73,6 @@ pub(super) fn warnings(
                  with only {} confidence (6 runs give 96.9%)",
                 coverage(cov)
             ));
-        }
-    }
-
-    // Pairs the test cannot separate at ALPHA however different they are.
-    let mut reported = BTreeSet::new();
-    for (x, &a) in ranked.iter().enumerate() {
-        for &b in &ranked[x + 1..] {
-            let (n1, n2) = (n_of(a), n_of(b));
-            let min_p = stats::min_p_value(n1, n2);
-            if n1.min(n2) < MIN_RUNS_FOR_SIGNIFICANCE || min_p < ALPHA {
-                continue;
-            }
-            let msg = if n1 == n2 && all_same(n1) {
-                format!("with {n1} runs per candidate")
-            } else {
-                format!(
-                    "with {n1} runs of {} and {n2} of {}",
-                    cands[a].name, cands[b].name
-                )
-            };
-            if reported.insert(msg.clone()) {
-                w.push(format!(
-                    "{msg}, the Mann–Whitney test cannot reach p < {ALPHA} (its smallest \
-                     possible p-value is {min_p:.3}), so no difference between them can be \
-                     significant; use 4 or more runs (5 recommended)"
-                ));
-            }
         }
     }
 

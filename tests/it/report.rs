@@ -132,8 +132,24 @@ fn json_has_the_design_schema() {
     assert_eq!(c["requests_per_second"]["high"], 3142.0);
     assert_eq!(c["requests_per_second"]["coverage"], 0.968_75);
     for d in v["significant"].as_array().unwrap() {
-        assert_eq!(keys(d), ["faster", "p_value", "ratio", "slower"]);
+        assert_eq!(
+            keys(d),
+            [
+                "faster",
+                "p_value",
+                "p_value_unadjusted",
+                "ratio",
+                "ratio_high",
+                "ratio_low",
+                "rounds",
+                "slower"
+            ]
+        );
         assert_eq!(d["slower"], "alpine");
+        assert_eq!(d["rounds"], 6);
+        assert!(d["ratio_low"].as_f64() < d["ratio"].as_f64());
+        assert!(d["ratio"].as_f64() < d["ratio_high"].as_f64());
+        assert!(d["p_value"].as_f64() >= d["p_value_unadjusted"].as_f64());
     }
     assert_eq!(keys(&v["recommendation"]), ["name", "reason"]);
     assert_eq!(v["recommendation"]["name"], "slim-bookworm");
@@ -154,22 +170,26 @@ fn the_table_reads_as_reviewed() {
     Medians over 6 runs each; [interval]: distribution-free interval for the median of
     requests/s (96.9% with 6 runs, the range of the runs). * recommended.
 
-    Significant differences (two-sided Mann–Whitney U at p < 0.05, and at least 1%):
-      slim-bookworm is 15.2% faster than alpine (p = 0.002)
-      bookworm is 15% faster than alpine (p = 0.002)
+    Significant differences (paired over rounds, Holm-adjusted p < 0.05, at least 1%):
+      slim-bookworm is 15% faster than alpine (95% interval 13.5–16.6%, p < 0.001 Holm-adjusted, 6 rounds)
+      bookworm is 15% faster than alpine (95% interval 14.8–15.1%, p < 0.001 Holm-adjusted, 6 rounds)
     Not shown to differ:
-      slim-bookworm and bookworm: 0.16% apart (p = 0.94, not significant)
+      slim-bookworm and bookworm: no difference shown: −1.4% to +1.5% (p = 0.97 Holm-adjusted, not significant, 6 rounds)
 
     Recommendation: slim-bookworm: smallest image (131.0 MB on disk, 47.5 MB compressed) among
     the 2 candidates whose throughput is within noise of the best (it has the highest median
-    itself, 3,118 req/s; differences under 1% or not significant at p < 0.05 over 6 runs each).
-    alpine is smaller (58.0 MB on disk) but significantly slower: 13.2% fewer requests/s than
-    slim-bookworm (p = 0.002).
+    itself, 3,118 req/s; differences under 1% or not significant at p < 0.05, Holm-adjusted,
+    over 6 runs each). alpine is smaller (58.0 MB on disk) but significantly slower:
+    slim-bookworm has 15% more requests/s (95% interval 13.5–16.6%, p < 0.001 Holm-adjusted,
+    paired over 6 rounds). This run could resolve differences of about ±1.5% (half the width of
+    the 95% interval between slim-bookworm and bookworm); a smaller one could not be told from
+    noise.
     ");
 }
 
-/// Three runs each: too few for significance, so the table warns and the
-/// recommendation calls every candidate tied.
+/// Three runs each: the rounds still pair, so the paired test can separate
+/// alpine (the old Mann–Whitney verdict called all three tied: its smallest
+/// p-value with 3 runs each is 0.1); the intervals are wide.
 #[test]
 fn the_table_of_three_runs_warns_as_reviewed() {
     let mut three = input();
@@ -184,30 +204,30 @@ fn the_table_of_three_runs_warns_as_reviewed() {
     insta::assert_snapshot!(table, @"
       Candidate      Size (disk / compressed)  Start-up   Memory  Requests/s median [interval]  Mean latency  p99 latency  Total time
       bookworm              1.0 GB / 380.0 MB    250 ms  25.0 MB           3,120 [3,090–3,150]       16.0 ms      28.8 ms     0.321 s
-      slim-bookworm       131.0 MB /  47.5 MB    250 ms  25.0 MB           3,110 [3,087–3,142]       16.1 ms      28.9 ms     0.322 s
-    * alpine               58.0 MB /  19.0 MB    250 ms  25.0 MB           2,710 [2,690–2,735]       18.5 ms      33.2 ms     0.369 s
+    * slim-bookworm       131.0 MB /  47.5 MB    250 ms  25.0 MB           3,110 [3,087–3,142]       16.1 ms      28.9 ms     0.322 s
+      alpine               58.0 MB /  19.0 MB    250 ms  25.0 MB           2,710 [2,690–2,735]       18.5 ms      33.2 ms     0.369 s
     Medians over 3 runs each; [interval]: distribution-free interval for the median of
     requests/s (75% with 3 runs, the range of the runs). * recommended.
 
-    Significant differences (two-sided Mann–Whitney U at p < 0.05, and at least 1%): none
+    Significant differences (paired over rounds, Holm-adjusted p < 0.05, at least 1%):
+      bookworm is 15.1% faster than alpine (95% interval 14.7–15.5%, p < 0.001 Holm-adjusted, 3 rounds)
+      slim-bookworm is 14.8% faster than alpine (95% interval 10.0–19.8%, p = 0.010 Holm-adjusted, 3 rounds)
     Not shown to differ:
-      bookworm and slim-bookworm: 0.32% apart (p = 0.70, not significant)
-      bookworm and alpine: 15.1% apart (p = 0.10, not significant)
-      slim-bookworm and alpine: 14.8% apart (p = 0.10, not significant)
+      bookworm and slim-bookworm: no difference shown: −4.3% to +4.9% (p = 0.85 Holm-adjusted, not significant, 3 rounds)
 
     Warnings:
       - with 3 runs per candidate, the interval for the median is the range of the runs and
         covers it with only 75% confidence (6 runs give 96.9%)
-      - with 3 runs per candidate, the Mann–Whitney test cannot reach p < 0.05 (its smallest
-        possible p-value is 0.100), so no difference between them can be significant; use 4 or
-        more runs (5 recommended)
 
-    Recommendation: alpine: smallest image (58.0 MB on disk, 19.0 MB compressed). With 3 runs
-    per candidate, the Mann–Whitney test cannot reach p < 0.05 (its smallest possible p-value is
-    0.10), so no throughput difference can be significant; all 3 candidates count as tied
-    (medians 2,710–3,120 req/s). Run more repeats (5 or more) to tell them apart. Beware:
-    bookworm's median is 15.1% higher, a difference these few runs can neither confirm nor rule
-    out.
+    Recommendation: slim-bookworm: smallest image (131.0 MB on disk, 47.5 MB compressed) among
+    the 2 candidates whose throughput is within noise of the best (bookworm, 3,120 req/s median,
+    vs 3,110 for slim-bookworm; differences under 1% or not significant at p < 0.05,
+    Holm-adjusted, over 3 runs each). bookworm vs slim-bookworm: 0.22% apart (95% interval −4.3%
+    to +4.9%, p = 0.85 Holm-adjusted, paired over 3 rounds). alpine is smaller (58.0 MB on disk)
+    but significantly slower: bookworm has 15.1% more requests/s (95% interval 14.7–15.5%, p <
+    0.001 Holm-adjusted, paired over 3 rounds). This run could resolve differences of about
+    ±4.7% (half the width of the 95% interval between bookworm and slim-bookworm); a smaller one
+    could not be told from noise.
     ");
 }
 
