@@ -215,7 +215,7 @@ fn method(report: &Report) -> String {
          layers (on disk), Compressed what a pull transfers. Requests/s and total time are \
          medians over the runs; mean time per request and p99 are the medians of each run's \
          mean and 99th-percentile latency.{interval} Differences are tested with \
-         a two-sided Mann–Whitney U test at p < {ALPHA}; differences under {} count as noise.",
+         a two-sided Mann–Whitney U test at p < {ALPHA}; differences under {} count as noise.{}",
         thousands(l.requests),
         thousands(l.concurrency),
         if l.keepalive {
@@ -225,6 +225,9 @@ fn method(report: &Report) -> String {
         },
         thousands(l.warmup),
         units::percent(PRACTICAL_THRESHOLD),
+        l.isolation
+            .describe()
+            .map_or_else(String::new, |cpus| format!(" {cpus}")),
     )
 }
 
@@ -254,6 +257,25 @@ mod tests {
 
     fn text(report: &Report) -> String {
         String::from_utf8(render(report)).unwrap()
+    }
+
+    #[test]
+    fn the_method_says_which_cpus_each_side_had() {
+        let mut shared = origin();
+        shared.load.isolation = crate::report::Isolation {
+            requested: true,
+            applied: false,
+            service_cpus: vec![0],
+            generator_cpus: vec![0],
+        };
+        let t = text(&analyze(shared));
+        assert!(
+            t.contains(
+                "count as noise. The service and the load generator shared CPU 0 (too few \
+                 CPUs to isolate them)."
+            ),
+            "{t}"
+        );
     }
 
     #[test]

@@ -89,6 +89,54 @@ pub struct LoadSummary {
     pub warmup: u64,
     pub repeats: u32,
     pub path: String,
+    /// Which CPUs the service and the load generator had (absent in reports
+    /// written before isolation existed: then unknown).
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+/// Which CPUs each side of the measurement had: the service's container
+/// (`--cpuset-cpus`) and the load generator's worker threads (pinned).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// Separate CPUs were asked for (`[load] isolate`).
+    pub requested: bool,
+    /// The service and the generator ran on separate CPUs.
+    pub applied: bool,
+    /// The CPUs the container could use; empty when unknown.
+    pub service_cpus: Vec<usize>,
+    /// The CPUs the generator's threads ran on; empty when unknown.
+    pub generator_cpus: Vec<usize>,
+}
+
+impl Isolation {
+    /// The sentence the method notes carry, `None` when nothing is known.
+    pub fn describe(&self) -> Option<String> {
+        if self.service_cpus.is_empty() || self.generator_cpus.is_empty() {
+            return None;
+        }
+        let list = |c: &[usize]| {
+            let s: Vec<String> = c.iter().map(usize::to_string).collect();
+            format!("CPU{} {}", if c.len() == 1 { "" } else { "s" }, s.join(","))
+        };
+        Some(if self.applied {
+            format!(
+                "The service had {} to itself, the load generator {}.",
+                list(&self.service_cpus),
+                list(&self.generator_cpus)
+            )
+        } else {
+            format!(
+                "The service and the load generator shared {}{}.",
+                list(&self.service_cpus),
+                if self.requested {
+                    " (too few CPUs to isolate them)"
+                } else {
+                    " (isolation turned off)"
+                }
+            )
+        })
+    }
 }
 
 // ---------------------------------------------------------------- output
