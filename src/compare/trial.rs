@@ -158,6 +158,7 @@ pub fn run_trial(
     observer.container_ready(&container, startup);
     let config = load_for(&container.url(&spec.path)).map_err(TrialError::LoadConfig)?;
     let cgroup = container.cgroup().unwrap_or_default();
+    let service_cpus = cgroup.cpus(); // while the container (and its cgroup) exists
     let sampler = container.sample_memory();
     let progress = Progress::new();
     observer.load_started(&config, &progress);
@@ -183,7 +184,7 @@ pub fn run_trial(
         load_seconds,
         service_cpu_seconds,
         generator_cpu_seconds,
-        service_cpus: cgroup.cpus(),
+        service_cpus,
         bench,
     })
 }
