@@ -214,3 +214,43 @@ pub fn run_stored(
     let loaded = load_into_podman(runner, store, image, "run", export_progress)?;
     run_trial(runner, &loaded, spec, load_for, observer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadgen::result::Tally;
+
+    fn outcome(cgroup: Option<f64>, mean: Option<f64>, peak: Option<f64>) -> TrialOutcome {
+        TrialOutcome {
+            container: "c".into(),
+            startup: Duration::from_millis(1),
+            peak_memory_bytes: None,
+            cpu_percent_peak: peak,
+            cpu_percent_mean: mean,
+            load_threads: 1,
+            load_seconds: 2.0,
+            service_cpu_seconds: cgroup,
+            generator_cpu_seconds: None,
+            service_cpus: None,
+            bench: Tally::new().into_result("http://h/", 1, true, Duration::from_secs(2)),
+        }
+    }
+
+    #[test]
+    fn service_cpu_prefers_the_cgroup_over_podman_stats() {
+        // 1.5 CPU seconds over a 2 s load: 75% of one core, whatever stats sampled.
+        assert_eq!(
+            outcome(Some(1.5), Some(40.0), Some(90.0)).service_cpu_percent(),
+            Some(75.0)
+        );
+        assert_eq!(
+            outcome(None, Some(40.0), Some(90.0)).service_cpu_percent(),
+            Some(40.0)
+        );
+        assert_eq!(
+            outcome(None, None, Some(90.0)).service_cpu_percent(),
+            Some(90.0)
+        );
+        assert_eq!(outcome(None, None, None).service_cpu_percent(), None);
+    }
+}

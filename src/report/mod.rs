@@ -66,7 +66,8 @@ pub struct CandidateRuns {
     pub startup_ms: Vec<f64>,
     /// One per run (may be empty if not measured).
     pub peak_memory_bytes: Vec<u64>,
-    /// Peak container CPU % per run (100 = one core), may be empty.
+    /// Per run: the container's CPU over the load in % of one core (100 = one
+    /// core; from its cgroup, else `podman stats`), may be empty.
     pub service_cpu_percent: Vec<f64>,
     /// Per run: CPU time the load generator used / (its threads × wall time), 0..1.
     pub generator_cpu_share: Vec<f64>,
@@ -174,7 +175,8 @@ pub struct CandidateSummary {
     pub latency_ms: LatencySummary,
     /// Median of the runs' wall times (`None` without runs).
     pub total_seconds: Option<f64>,
-    /// Median of the runs' peak CPU (100 = one core); `None` if not measured.
+    /// Median over runs of the container's CPU during the load (100 = one core);
+    /// `None` if not measured.
     pub service_cpu_percent: Option<f64>,
     /// Median share of its CPU the load generator used; `None` if not measured.
     pub generator_cpu_share: Option<f64>,
