@@ -87,6 +87,8 @@ struct RawLoad {
     repeats: u32,
     #[serde(default)]
     timeout: Option<String>,
+    #[serde(default = "d_true")]
+    isolate: bool,
 }
 
 fn d_requests() -> u64 {
@@ -114,6 +116,7 @@ impl Default for RawLoad {
             warmup: d_warmup(),
             repeats: d_repeats(),
             timeout: None,
+            isolate: true,
         }
     }
 }
@@ -155,6 +158,9 @@ pub struct LoadSettings {
     pub warmup: u64,
     pub repeats: u32,
     pub timeout: std::time::Duration,
+    /// The container and the load generator on separate CPUs (`[load] isolate`,
+    /// default true; `compare --no-isolate` turns it off).
+    pub isolate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +261,7 @@ impl CompareConfig {
             warmup: raw.load.warmup,
             repeats: raw.load.repeats,
             timeout: dur("load.timeout", &raw.load.timeout, 30)?,
+            isolate: raw.load.isolate,
         };
         if load.requests == 0 || load.concurrency == 0 || load.repeats == 0 {
             return Err(bad(
@@ -367,6 +374,16 @@ mod tests {
         );
         assert_eq!(c.app.port, 8080);
         assert_eq!(c.app.layers[0].dest, "/app");
+        assert!(c.load.isolate, "isolation is the default");
+    }
+
+    #[test]
+    fn isolation_can_be_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let cand = "[[candidate]]\nname = \"a\"\nbase = \"x\"\n";
+        let t = format!("[app]\nport = 8080\n[load]\nisolate = false\n{cand}");
+        let c = CompareConfig::parse(&t, dir.path(), "x.toml", &env).unwrap();
+        assert!(!c.load.isolate);
     }
 
     #[test]

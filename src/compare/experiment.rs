@@ -16,7 +16,7 @@ use crate::oci::build::BuildError;
 use crate::oci::digest::Digest;
 use crate::oci::location::TransportError;
 use crate::oci::pull::ImageSize;
-use crate::report::{self, CandidateRuns, CompareInput, LoadSummary, Report};
+use crate::report::{self, CandidateRuns, CompareInput, Isolation, LoadSummary, Report};
 
 use super::config::{Candidate, CompareConfig};
 use super::schedule;
@@ -39,6 +39,10 @@ pub trait Lab {
         image: &Self::Image,
         observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError>;
+    /// Which CPUs the service and the load generator get; unknown by default.
+    fn isolation(&self) -> Isolation {
+        Isolation::default()
+    }
 }
 
 /// A candidate, built and ready for trials.
@@ -204,20 +208,29 @@ fn measure<L: Lab>(
                     source,
                 }
             })?;
-            let share = generator_cpu_share(
-                clock.cpu_seconds() - cpu_before,
-                clock.wall_seconds() - wall_before,
-                outcome.load_threads,
-                outcome.bench.total_seconds,
-            );
+            // Measured over the load itself when the trial could; else over the trial.
+            let share = match outcome.generator_cpu_seconds {
+                Some(cpu) => generator_cpu_share(
+                    cpu,
+                    outcome.load_seconds,
+                    outcome.load_threads,
+                    outcome.load_seconds,
+                ),
+                None => generator_cpu_share(
+                    clock.cpu_seconds() - cpu_before,
+                    clock.wall_seconds() - wall_before,
+                    outcome.load_threads,
+                    outcome.bench.total_seconds,
+                ),
+            };
             let c = &mut runs[i];
             c.startup_ms.push(outcome.startup.as_secs_f64() * 1000.0);
             if let Some(m) = outcome.peak_memory_bytes {
                 c.peak_memory_bytes.push(m);
             }
-            // The mean over the load says whether the service was saturated;
-            // a peak between two samples can overstate it.
-            if let Some(p) = outcome.cpu_percent_mean.or(outcome.cpu_percent_peak) {
+            // The cgroup's CPU time over the load says whether the service was
+            // saturated; podman stats samples under-report, a peak overstates.
+            if let Some(p) = outcome.service_cpu_percent() {
                 c.service_cpu_percent.push(p);
             }
             c.generator_cpu_share.push(share);
@@ -236,6 +249,7 @@ fn measure<L: Lab>(
             warmup: config.load.warmup,
             repeats: config.load.repeats,
             path: config.app.path.clone(),
+            isolation: lab.isolation(),
         },
     })
 }

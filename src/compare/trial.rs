@@ -7,7 +7,7 @@
 //! URLs and nothing of containers. `ocibench run` is one trial; `compare` runs
 //! one per candidate per round. Progress goes to a `TrialObserver`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::loadgen::{self, BenchResult, ConfigError, LoadConfig, LoadError, Progress};
 use crate::oci::export::ExportError;
@@ -34,6 +34,9 @@ pub struct TrialSpec {
     pub extra_args: Vec<String>,
     /// Inserted in the container's name: `ocibench-PREFIX-...`.
     pub name_prefix: Option<String>,
+    /// The CPUs the container gets (`--cpuset-cpus`); `None`: all. The load's
+    /// own CPUs are in its `LoadConfig` (`cpus`).
+    pub service_cpus: Option<Vec<usize>>,
 }
 
 impl TrialSpec {
@@ -47,6 +50,7 @@ impl TrialSpec {
             env: Vec::new(),
             extra_args: Vec::new(),
             name_prefix: None,
+            service_cpus: None,
         }
     }
 
@@ -55,6 +59,7 @@ impl TrialSpec {
             env: self.env.clone(),
             extra_args: self.extra_args.clone(),
             name_prefix: self.name_prefix.clone(),
+            cpuset_cpus: self.service_cpus.clone(),
         }
     }
 }
@@ -75,7 +80,27 @@ pub struct TrialOutcome {
     pub cpu_percent_mean: Option<f64>,
     /// The load generator's worker threads (at least 1).
     pub load_threads: usize,
+    /// Wall time of the whole load, warm-up included (the span the CPU times cover).
+    pub load_seconds: f64,
+    /// CPU seconds every process of the container used during the load, from
+    /// its cgroup (`None` if this host's cgroup could not be read).
+    pub service_cpu_seconds: Option<f64>,
+    /// CPU seconds this process (the load generator) used during the load.
+    pub generator_cpu_seconds: Option<f64>,
+    /// The CPUs the container could run on, read back from its cgroup.
+    pub service_cpus: Option<Vec<usize>>,
     pub bench: BenchResult,
+}
+
+impl TrialOutcome {
+    /// The service's CPU over the load in percent of one core (cgroup), else the
+    /// mean of `podman stats` samples, else their peak.
+    pub fn service_cpu_percent(&self) -> Option<f64> {
+        self.service_cpu_seconds
+            .map(|s| 100.0 * s / self.load_seconds.max(1e-9))
+            .or(self.cpu_percent_mean)
+            .or(self.cpu_percent_peak)
+    }
 }
 
 /// Builds the load for a container's URL (`http://127.0.0.1:PORT/path`).
@@ -132,10 +157,18 @@ pub fn run_trial(
     let startup = container.wait_ready(&spec.health_path, spec.startup_timeout)?;
     observer.container_ready(&container, startup);
     let config = load_for(&container.url(&spec.path)).map_err(TrialError::LoadConfig)?;
+    let cgroup = container.cgroup().unwrap_or_default();
+    let service_cpus = cgroup.cpus(); // while the container (and its cgroup) exists
     let sampler = container.sample_memory();
     let progress = Progress::new();
     observer.load_started(&config, &progress);
+    let (service_before, generator_before) = (cgroup.cpu_seconds(), process_cpu_seconds());
+    let load_start = Instant::now();
     let result = loadgen::run(&config, &progress);
+    let load_seconds = load_start.elapsed().as_secs_f64();
+    let since = |before: Option<f64>, now: Option<f64>| Some((now? - before?).max(0.0));
+    let service_cpu_seconds = since(service_before, cgroup.cpu_seconds());
+    let generator_cpu_seconds = since(generator_before, process_cpu_seconds());
     let usage = sampler.stop();
     observer.load_finished();
     let bench = result.map_err(TrialError::Load)?;
@@ -148,8 +181,23 @@ pub fn run_trial(
         cpu_percent_peak: usage.cpu_percent_peak,
         cpu_percent_mean: usage.cpu_percent_mean,
         load_threads: config.threads.max(1),
+        load_seconds,
+        service_cpu_seconds,
+        generator_cpu_seconds,
+        service_cpus,
         bench,
     })
+}
+
+/// CPU seconds (user + system, every thread) this process has used so far.
+pub fn process_cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage fills the struct we pass; RUSAGE_SELF is always valid.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return None;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(tv(u.ru_utime) + tv(u.ru_stime))
 }
 
 /// `ocibench run`: loads a stored image into podman, runs one trial of it and
@@ -165,4 +213,44 @@ pub fn run_stored(
 ) -> Result<TrialOutcome, TrialError> {
     let loaded = load_into_podman(runner, store, image, "run", export_progress)?;
     run_trial(runner, &loaded, spec, load_for, observer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadgen::result::Tally;
+
+    fn outcome(cgroup: Option<f64>, mean: Option<f64>, peak: Option<f64>) -> TrialOutcome {
+        TrialOutcome {
+            container: "c".into(),
+            startup: Duration::from_millis(1),
+            peak_memory_bytes: None,
+            cpu_percent_peak: peak,
+            cpu_percent_mean: mean,
+            load_threads: 1,
+            load_seconds: 2.0,
+            service_cpu_seconds: cgroup,
+            generator_cpu_seconds: None,
+            service_cpus: None,
+            bench: Tally::new().into_result("http://h/", 1, true, Duration::from_secs(2)),
+        }
+    }
+
+    #[test]
+    fn service_cpu_prefers_the_cgroup_over_podman_stats() {
+        // 1.5 CPU seconds over a 2 s load: 75% of one core, whatever stats sampled.
+        assert_eq!(
+            outcome(Some(1.5), Some(40.0), Some(90.0)).service_cpu_percent(),
+            Some(75.0)
+        );
+        assert_eq!(
+            outcome(None, Some(40.0), Some(90.0)).service_cpu_percent(),
+            Some(40.0)
+        );
+        assert_eq!(
+            outcome(None, None, Some(90.0)).service_cpu_percent(),
+            Some(90.0)
+        );
+        assert_eq!(outcome(None, None, None).service_cpu_percent(), None);
+    }
 }

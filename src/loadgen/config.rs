@@ -52,6 +52,9 @@ pub struct LoadConfig {
     pub warmup: u64,
     /// Worker threads, each with its own current-thread runtime.
     pub threads: usize,
+    /// CPUs the worker threads are pinned to (`sched_setaffinity`); `None`
+    /// leaves them to the scheduler. `compare` keeps the service's CPUs free.
+    pub cpus: Option<Vec<usize>>,
 }
 
 impl LoadConfig {
@@ -82,6 +85,7 @@ pub struct LoadConfigBuilder {
     timeout: Option<Duration>,
     warmup: u64,
     threads: Option<usize>,
+    cpus: Option<Vec<usize>>,
 }
 
 impl LoadConfigBuilder {
@@ -98,6 +102,7 @@ impl LoadConfigBuilder {
             timeout: Some(DEFAULT_TIMEOUT),
             warmup: 0,
             threads: None,
+            cpus: None,
         }
     }
     /// `-n`: an exact request count.
@@ -146,6 +151,13 @@ impl LoadConfigBuilder {
         self
     }
 
+    /// Pins the worker threads to `cpus` (an empty list pins nothing); without
+    /// `threads`, one worker per CPU listed.
+    pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = Some(cpus);
+        self
+    }
+
     pub fn build(self) -> Result<LoadConfig, ConfigError> {
         let target = parse_target(&self.url)?;
         if self.concurrency == 0 {
@@ -164,10 +176,16 @@ impl LoadConfigBuilder {
         if self.timeout.is_some_and(|t| t.is_zero()) {
             return Err(ConfigError::ZeroTimeout);
         }
-        let threads = match self.threads {
-            Some(0) => return Err(ConfigError::ZeroThreads),
-            Some(n) => n,
-            None => default_threads(),
+        let mut cpus = self.cpus.filter(|c| !c.is_empty());
+        if let Some(c) = &mut cpus {
+            c.sort_unstable();
+            c.dedup();
+        }
+        let threads = match (self.threads, &cpus) {
+            (Some(0), _) => return Err(ConfigError::ZeroThreads),
+            (Some(n), _) => n,
+            (None, Some(c)) => c.len(),
+            (None, None) => default_threads(),
         };
 
         let mut headers = HeaderMap::new();
@@ -199,6 +217,7 @@ impl LoadConfigBuilder {
             timeout: self.timeout,
             warmup: self.warmup,
             threads,
+            cpus,
         })
     }
 }
@@ -499,6 +518,19 @@ mod tests {
         let c = b().duration(Duration::from_millis(1500)).build().unwrap();
         assert_eq!(c.stop, Stop::Duration(Duration::from_millis(1500)));
         assert_eq!(c.request_count(), None);
+    }
+
+    #[test]
+    fn cpus_pin_one_worker_each_unless_threads_say_otherwise() {
+        let b = || LoadConfig::builder("http://h/");
+        let c = b().cpus(vec![3, 0, 3]).build().unwrap();
+        assert_eq!(c.cpus, Some(vec![0, 3]));
+        assert_eq!(c.threads, 2);
+        let c = b().cpus(vec![0]).threads(4).build().unwrap();
+        assert_eq!((c.cpus, c.threads), (Some(vec![0]), 4));
+        let c = b().cpus(Vec::new()).build().unwrap();
+        assert_eq!((c.cpus, c.threads), (None, default_threads()));
+        assert_eq!(b().build().unwrap().cpus, None);
     }
 
     #[test]

@@ -32,4 +32,4 @@ pub mod worker;
 pub use config::{ConfigError, LoadConfig, LoadConfigBuilder, Stop};
 pub use histogram::{LatencyHistogram, LatencyMs};
 pub use result::{BenchResult, ErrorCounts, ErrorKind};
-pub use run::{LoadError, Progress, reserve_fds, run};
+pub use run::{LoadError, Progress, current_thread_cpus, pin_current_thread, reserve_fds, run};

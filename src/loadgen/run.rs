@@ -127,9 +127,24 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
             let clients =
                 config.concurrency / threads + u64::from(i < config.concurrency % threads);
             let shared = shared.clone();
+            let cpus = config.cpus.as_deref();
+            let (pinned_tx, pinned_rx) = std::sync::mpsc::channel();
             let spawned = std::thread::Builder::new()
                 .name(format!("loadgen-{i}"))
-                .spawn_scoped(s, move || run_worker(shared, clients, rt));
+                .spawn_scoped(s, move || {
+                    // Pinned before the first connection; the result goes back
+                    // so that a failed pin stops the run before the gate opens.
+                    // A worker that could not be pinned still meets the gate,
+                    // which then tells every client to leave.
+                    let _ = pinned_tx.send(cpus.map_or(Ok(()), pin_current_thread));
+                    run_worker(shared, clients, rt)
+                });
+            let spawned = spawned.and_then(|h| {
+                pinned_rx
+                    .recv()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("worker thread ended")))
+                    .map(|()| h)
+            });
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
@@ -178,6 +193,40 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
         config.keepalive,
         elapsed.max(Duration::from_nanos(1)),
     ))
+}
+
+/// Restricts the calling thread to `cpus` (Linux `sched_setaffinity`).
+pub fn pin_current_thread(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write into the set we
+    // own, and sched_setaffinity(0, ...) only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for &cpu in cpus {
+            if cpu >= libc::CPU_SETSIZE as usize {
+                return Err(std::io::Error::other(format!("no CPU {cpu}")));
+            }
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The CPUs the calling thread may run on (`sched_getaffinity`), ascending.
+pub fn current_thread_cpus() -> std::io::Result<Vec<usize>> {
+    // SAFETY: sched_getaffinity writes into the set we own; CPU_ISSET reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect())
+    }
 }
 
 fn http1_builder() -> http1::Builder {
@@ -254,6 +303,19 @@ mod tests {
         }
         let err = ensure_fd_limit(lim.rlim_max as u64 + 1).unwrap_err();
         assert!(matches!(err, LoadError::FileLimit { .. }), "{err}");
+    }
+
+    #[test]
+    fn pins_a_thread_to_one_of_its_cpus() {
+        std::thread::spawn(|| {
+            let allowed = current_thread_cpus().unwrap();
+            let last = *allowed.last().unwrap();
+            pin_current_thread(&[last]).unwrap();
+            assert_eq!(current_thread_cpus().unwrap(), vec![last]);
+            assert!(pin_current_thread(&[usize::MAX]).is_err());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

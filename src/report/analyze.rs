@@ -87,7 +87,8 @@ pub fn analyze(input: CompareInput) -> Report {
     }
 
     let recommendation = super::recommend::recommend(&candidates, &ranked, &pairs, &rps);
-    let warnings = super::warnings::warnings(&candidates, &ranked, &rps);
+    let mut warnings = super::warnings::warnings(&candidates, &ranked, &rps);
+    warnings.extend(super::warnings::limits(&candidates, &load.isolation));
     Report {
         candidates,
         significant,

@@ -213,7 +213,7 @@ fn method(report: &Report) -> String {
          requests/s in the same round cancels what the round shared; a difference is the \
          geometric mean of these ratios with a 95% t-interval on their logs, tested with a \
          two-sided paired t-test, Holm-adjusted across all pairs, at p < {ALPHA}; \
-         differences under {} count as noise.",
+         differences under {} count as noise.{}",
         thousands(l.requests),
         thousands(l.concurrency),
         if l.keepalive {
@@ -223,6 +223,9 @@ fn method(report: &Report) -> String {
         },
         thousands(l.warmup),
         units::percent(PRACTICAL_THRESHOLD),
+        l.isolation
+            .describe()
+            .map_or_else(String::new, |cpus| format!(" {cpus}")),
     )
 }
 
@@ -252,6 +255,25 @@ mod tests {
 
     fn text(report: &Report) -> String {
         String::from_utf8(render(report)).unwrap()
+    }
+
+    #[test]
+    fn the_method_says_which_cpus_each_side_had() {
+        let mut shared = origin();
+        shared.load.isolation = crate::report::Isolation {
+            requested: true,
+            applied: false,
+            service_cpus: vec![0],
+            generator_cpus: vec![0],
+        };
+        let t = text(&analyze(shared));
+        assert!(
+            t.contains(
+                "count as noise. The service and the load generator shared CPU 0 (too few \
+                 CPUs to isolate them)."
+            ),
+            "{t}"
+        );
     }
 
     #[test]

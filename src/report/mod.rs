@@ -69,7 +69,8 @@ pub struct CandidateRuns {
     pub startup_ms: Vec<f64>,
     /// One per run (may be empty if not measured).
     pub peak_memory_bytes: Vec<u64>,
-    /// Peak container CPU % per run (100 = one core), may be empty.
+    /// Per run: the container's CPU over the load in % of one core (100 = one
+    /// core; from its cgroup, else `podman stats`), may be empty.
     pub service_cpu_percent: Vec<f64>,
     /// Per run: CPU time the load generator used / (its threads × wall time), 0..1.
     pub generator_cpu_share: Vec<f64>,
@@ -92,6 +93,54 @@ pub struct LoadSummary {
     pub warmup: u64,
     pub repeats: u32,
     pub path: String,
+    /// Which CPUs the service and the load generator had (absent in reports
+    /// written before isolation existed: then unknown).
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+/// Which CPUs each side of the measurement had: the service's container
+/// (`--cpuset-cpus`) and the load generator's worker threads (pinned).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// Separate CPUs were asked for (`[load] isolate`).
+    pub requested: bool,
+    /// The service and the generator ran on separate CPUs.
+    pub applied: bool,
+    /// The CPUs the container could use; empty when unknown.
+    pub service_cpus: Vec<usize>,
+    /// The CPUs the generator's threads ran on; empty when unknown.
+    pub generator_cpus: Vec<usize>,
+}
+
+impl Isolation {
+    /// The sentence the method notes carry, `None` when nothing is known.
+    pub fn describe(&self) -> Option<String> {
+        if self.service_cpus.is_empty() || self.generator_cpus.is_empty() {
+            return None;
+        }
+        let list = |c: &[usize]| {
+            let s: Vec<String> = c.iter().map(usize::to_string).collect();
+            format!("CPU{} {}", if c.len() == 1 { "" } else { "s" }, s.join(","))
+        };
+        Some(if self.applied {
+            format!(
+                "The service had {} to itself, the load generator {}.",
+                list(&self.service_cpus),
+                list(&self.generator_cpus)
+            )
+        } else {
+            format!(
+                "The service and the load generator shared {}{}.",
+                list(&self.service_cpus),
+                if self.requested {
+                    " (too few CPUs to isolate them)"
+                } else {
+                    " (isolation turned off)"
+                }
+            )
+        })
+    }
 }
 
 // ---------------------------------------------------------------- output
@@ -129,7 +178,8 @@ pub struct CandidateSummary {
     pub latency_ms: LatencySummary,
     /// Median of the runs' wall times (`None` without runs).
     pub total_seconds: Option<f64>,
-    /// Median of the runs' peak CPU (100 = one core); `None` if not measured.
+    /// Median over runs of the container's CPU during the load (100 = one core);
+    /// `None` if not measured.
     pub service_cpu_percent: Option<f64>,
     /// Median share of its CPU the load generator used; `None` if not measured.
     pub generator_cpu_share: Option<f64>,

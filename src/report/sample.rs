@@ -94,6 +94,7 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
             warmup: 100,
             repeats: 5,
             path: "/".into(),
+            isolation: Default::default(),
         },
     }
 }

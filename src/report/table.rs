@@ -140,7 +140,11 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
             )
         )?;
     }
-    for l in units::wrap(&legend(report), WRAP) {
+    let legend = match report.load.isolation.describe() {
+        Some(cpus) => format!("{} {cpus}", legend(report)),
+        None => legend(report),
+    };
+    for l in units::wrap(&legend, WRAP) {
         writeln!(out, "{l}")?;
     }
 
@@ -361,6 +365,25 @@ Holm-adjusted, paired over 5 rounds). This run could resolve differences of abou
 be told from noise.
 ";
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_footer_says_which_cpus_each_side_had() {
+        let mut input = origin();
+        input.load.isolation = crate::report::Isolation {
+            requested: true,
+            applied: true,
+            service_cpus: vec![1],
+            generator_cpus: vec![0],
+        };
+        let t = text(&analyze(input))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            t.contains("* recommended. The service had CPU 1 to itself, the load generator CPU 0."),
+            "{t}"
+        );
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The warnings a careful reader would add to a comparison: too few runs
 //! for an interval or a test, a load generator that may have been the limit,
-//! failed requests and non-2xx responses.
+//! failed requests and non-2xx responses; and (`limits`) what limited a run
+//! when neither side was saturated, and isolation that could not be had.
 
 use std::collections::BTreeSet;
 
 use super::stats;
 use super::units::{coverage, percent};
 use super::{
-    CandidateSummary, GENERATOR_LIMIT_SHARE, INTERVAL_CONFIDENCE, MIN_RUNS_FOR_SIGNIFICANCE,
+    CandidateSummary, GENERATOR_LIMIT_SHARE, INTERVAL_CONFIDENCE, Isolation,
+    MIN_RUNS_FOR_SIGNIFICANCE,
 };
 
 /// Warnings about `cands`; `ranked` are those with runs, `rps` each one's requests/s.
@@ -119,4 +121,149 @@ pub(super) fn warnings(
         }
     }
     w
+}
+
+/// Below this share of its CPUs (service) or of its CPU time (generator), a
+/// side was not the limit of the run.
+pub const SATURATED: f64 = 0.8;
+
+/// Mean latencies in this range (ms), with an idle service, point at Nagle's
+/// algorithm meeting the peer's delayed ACK (40 ms on Linux).
+const DELAYED_ACK_MS: std::ops::RangeInclusive<f64> = 35.0..=50.0;
+
+/// Isolation asked for and not had, and, per candidate, a run whose limit was
+/// neither the service's CPUs nor the load generator's.
+pub(super) fn limits(cands: &[CandidateSummary], isolation: &Isolation) -> Vec<String> {
+    let mut w = Vec::new();
+    if isolation.requested && !isolation.applied {
+        w.push(format!(
+            "the service and the load generator could not be isolated (only {} CPU \
+             available): they shared it, which can hide differences between bases",
+            isolation.service_cpus.len().max(1)
+        ));
+    }
+    let cores = isolation.service_cpus.len();
+    if cores == 0 {
+        return w; // Which CPUs the service had is unknown: no basis for a verdict.
+    }
+    for c in cands.iter().filter(|c| !c.runs.is_empty()) {
+        let (Some(service), Some(generator)) = (c.service_cpu_percent, c.generator_cpu_share)
+        else {
+            continue;
+        };
+        let service_share = service / (100.0 * cores as f64);
+        if service_share >= SATURATED || generator >= SATURATED {
+            continue;
+        }
+        let cpus = if cores == 1 {
+            "its CPU".to_string()
+        } else {
+            format!("its {cores} CPUs")
+        };
+        let mut msg = format!(
+            "{}: neither side was saturated (the service used {} of {cpus}, the load \
+             generator {} of its CPU time, medians over runs): the limit was likely the \
+             service's own concurrency, the network path, the generator's connection count \
+             (concurrency), or a Nagle/delayed-ACK stall (latency clustered near 40 ms with \
+             an idle service)",
+            c.name,
+            percent(service_share),
+            percent(generator)
+        );
+        if DELAYED_ACK_MS.contains(&c.latency_ms.mean) {
+            msg.push_str(&format!(
+                "; its mean latency, {:.1} ms, is near the 40 ms delayed-ACK timer: a stall \
+                 is likely (does the service set TCP_NODELAY?)",
+                c.latency_ms.mean
+            ));
+        }
+        w.push(msg);
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{analyze, sample};
+
+    fn isolated() -> Isolation {
+        Isolation {
+            requested: true,
+            applied: true,
+            service_cpus: vec![1],
+            generator_cpus: vec![0],
+        }
+    }
+
+    /// One candidate summary with the given service CPU % and generator share.
+    fn summary(service: Option<f64>, generator: Option<f64>, latency: f64) -> CandidateSummary {
+        let mut c = analyze(sample::input(vec![sample::candidate(
+            "a",
+            50,
+            20,
+            &[100.0, 101.0],
+        )]))
+        .candidates
+        .remove(0);
+        c.service_cpu_percent = service;
+        c.generator_cpu_share = generator;
+        c.latency_ms.mean = latency;
+        c
+    }
+
+    #[test]
+    fn an_idle_service_and_an_idle_generator_name_the_other_limits() {
+        let w = limits(&[summary(Some(30.0), Some(0.2), 2.0)], &isolated());
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("a: neither side was saturated"), "{w:?}");
+        assert!(w[0].contains("the service used 30% of its CPU"), "{w:?}");
+        assert!(w[0].contains("Nagle/delayed-ACK"), "{w:?}");
+        assert!(!w[0].contains("near the 40 ms"), "{w:?}");
+    }
+
+    #[test]
+    fn latency_near_40_ms_points_at_a_delayed_ack_stall() {
+        let w = limits(&[summary(Some(3.0), Some(0.05), 44.1)], &isolated());
+        assert!(
+            w[0].contains("44.1 ms, is near the 40 ms delayed-ACK timer"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_saturated_side_or_unknown_figures_give_no_warning() {
+        let busy_service = summary(Some(95.0), Some(0.3), 2.0);
+        let busy_generator = summary(Some(40.0), Some(0.85), 2.0);
+        let unknown = summary(None, Some(0.1), 2.0);
+        assert!(limits(&[busy_service, busy_generator, unknown], &isolated()).is_empty());
+        // Two service CPUs: 120% of one core is 60% of them, not saturated.
+        let two = Isolation {
+            service_cpus: vec![2, 3],
+            generator_cpus: vec![0, 1],
+            ..isolated()
+        };
+        let w = limits(&[summary(Some(120.0), Some(0.3), 2.0)], &two);
+        assert!(w[0].contains("60% of its 2 CPUs"), "{w:?}");
+        // Unknown CPUs (reports from before isolation): no verdict.
+        assert!(limits(&[summary(Some(5.0), Some(0.1), 2.0)], &Isolation::default()).is_empty());
+    }
+
+    #[test]
+    fn isolation_asked_for_on_one_cpu_warns() {
+        let one = Isolation {
+            requested: true,
+            applied: false,
+            service_cpus: vec![0],
+            generator_cpus: vec![0],
+        };
+        let w = limits(&[], &one);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("could not be isolated (only 1 CPU"), "{w:?}");
+        let off = Isolation {
+            requested: false,
+            ..one
+        };
+        assert!(limits(&[], &off).is_empty());
+    }
 }

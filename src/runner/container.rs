@@ -159,6 +159,27 @@ impl RunningContainer {
         Ok(ContainerState::parse(&String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// The container's cgroup (CPU time, CPU set), found through the PID of its
+    /// first process; its files are `None` where this host has none.
+    pub fn cgroup(&self) -> Result<super::ContainerCgroup, RunnerError> {
+        let out = output(
+            detached(&self.podman).args([
+                "inspect",
+                "--type",
+                "container",
+                "--format",
+                "{{.State.Pid}}",
+                &self.id,
+            ]),
+            "podman inspect",
+        )?;
+        let pid = String::from_utf8_lossy(&out.stdout).trim().parse::<u32>();
+        Ok(match pid {
+            Ok(pid) if pid > 0 => super::ContainerCgroup::of_pid(pid),
+            _ => super::ContainerCgroup::default(),
+        })
+    }
+
     /// The last `n` lines the container wrote (stdout and stderr); empty if
     /// podman cannot say.
     pub fn logs(&self, n: usize) -> ContainerLogs {

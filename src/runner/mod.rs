@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cgroup;
 pub mod cleanup;
 pub mod container;
 pub mod error;
@@ -39,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+pub use cgroup::ContainerCgroup;
 pub use container::{ContainerState, RunningContainer};
 pub use error::{ContainerFailure, ContainerLogs, RunnerError};
 pub use image::LoadedImage;
@@ -69,6 +71,8 @@ pub struct StartOptions {
     pub extra_args: Vec<String>,
     /// Inserted in the name: `ocibench-PREFIX-IMAGEID-RANDOM`.
     pub name_prefix: Option<String>,
+    /// The CPUs the container may use (`--cpuset-cpus`); `None`: all.
+    pub cpuset_cpus: Option<Vec<usize>>,
 }
 
 /// podman, found and probed; see the module header.
@@ -170,6 +174,9 @@ impl PodmanRunner {
                 .arg("-p")
                 .arg(format!("127.0.0.1:{host_port}:{container_port}"))
                 .args(limits::ulimit_args(self.hard_limits, &opts.extra_args));
+            if let Some(cpus) = opts.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
+                cmd.arg("--cpuset-cpus").arg(cgroup::format_cpu_list(cpus));
+            }
             for e in &opts.env {
                 cmd.arg("-e").arg(e);
             }

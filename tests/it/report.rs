@@ -87,6 +87,7 @@ fn input() -> CompareInput {
             warmup: 100,
             repeats: 6,
             path: "/".into(),
+            isolation: Default::default(),
         },
     }
 }

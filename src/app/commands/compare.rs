@@ -47,6 +47,9 @@ pub struct CompareArgs {
     /// Override [load] warm-up requests
     #[arg(long, value_name = "N")]
     pub warmup: Option<u64>,
+    /// Let the container and the load generator share every CPU ([load] isolate = false)
+    #[arg(long)]
+    pub no_isolate: bool,
     /// OCI runtime for podman (runc, crun) [default: probed]
     #[arg(long, value_name = "RUNTIME", env = "OCIBENCH_RUNTIME")]
     pub runtime: Option<String>,
@@ -68,6 +71,9 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     if let Some(w) = args.warmup {
         config.load.warmup = w;
+    }
+    if args.no_isolate {
+        config.load.isolate = false;
     }
     if config.load.repeats == 0 || config.load.requests == 0 || config.load.concurrency == 0 {
         return Err(

@@ -156,6 +156,10 @@ impl<'a> Lab for MockLab<'a> {
             cpu_percent_peak: Some(90.0),
             cpu_percent_mean: Some(50.0),
             load_threads: self.cost.threads,
+            load_seconds: self.cost.load_seconds,
+            service_cpu_seconds: None,
+            generator_cpu_seconds: None,
+            service_cpus: None,
             bench: t.into_result(
                 "http://127.0.0.1:1/",
                 1,

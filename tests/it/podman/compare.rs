@@ -133,9 +133,33 @@ fn two_busybox_candidates_end_to_end() {
         assert!(rps["median"].as_f64().unwrap() <= rps["high"].as_f64().unwrap());
         assert!(c["startup_ms"].as_f64().unwrap() > 0.0);
         assert!(c["peak_memory_bytes"].as_u64().unwrap() > 0);
+        // From the container's cgroup over the load: measured, so never null.
+        assert!(c["service_cpu_percent"].as_f64().unwrap() > 0.0, "{c:#}");
         assert!(
             c["latency_ms"]["p99"].as_f64().unwrap()
                 >= c["latency_ms"]["mean"].as_f64().unwrap() * 0.5
+        );
+    }
+    // Isolation by default: the container and the generator on disjoint CPUs.
+    let iso = &report["load"]["isolation"];
+    assert_eq!(iso["requested"], true, "{iso}");
+    if std::thread::available_parallelism().unwrap().get() >= 2 {
+        assert_eq!(iso["applied"], true, "{iso}");
+        let cpus = |k: &str| -> Vec<u64> {
+            iso[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .collect()
+        };
+        let (service, generator) = (cpus("service_cpus"), cpus("generator_cpus"));
+        assert!(!service.is_empty() && !generator.is_empty(), "{iso}");
+        assert!(service.iter().all(|c| !generator.contains(c)), "{iso}");
+        let words = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words.contains("to itself, the load generator CPU"),
+            "{words}"
         );
     }
     let rec = report["recommendation"]["name"].as_str().unwrap();

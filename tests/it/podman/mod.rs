@@ -5,6 +5,7 @@
 mod compare;
 mod config_podman;
 mod export_podman;
+mod isolation;
 mod run_cli;
 mod runner_lib;
 mod snapshots;

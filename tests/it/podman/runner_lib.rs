@@ -131,6 +131,7 @@ fn containers_get_ulimits_within_the_hard_limits_unless_given() {
         extra_args: vec!["--ulimit=nofile=512:512".into()],
         env: vec!["GREETING=hello there".into()],
         name_prefix: Some("ulimit".into()),
+        cpuset_cpus: None,
     };
     let c = runner.start(&image, 8080, &opts).unwrap();
     assert!(c.name().starts_with("ocibench-ulimit-"), "{}", c.name());
