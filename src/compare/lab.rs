@@ -6,15 +6,20 @@
 
 use crate::loadgen::{self, LoadConfig};
 use crate::oci::build::{BuildSpec, ImageBuilder, LayerSpec, NixSpec};
+use crate::oci::digest::Digest;
 use crate::oci::image_config::ConfigEdit;
 use crate::oci::location::ImageLocation;
 use crate::oci::manifest::Platform;
+use crate::oci::push::{PushError, PushOptions, push};
+use crate::oci::reference::ImageReference;
+use crate::oci::registry::RegistryClient;
 use crate::oci::store::BlobStore;
 use crate::progress::Reporter;
 use crate::runner::{LoadedImage, PodmanRunner};
+use std::sync::Arc;
 
 use super::config::{AppConfig, Candidate, CompareConfig, LoadSettings};
-use super::experiment::{ExperimentError, ExperimentObserver, Lab, Prepared};
+use super::experiment::{ExperimentError, ExperimentObserver, Lab, Prepared, Pushed};
 use super::image::{StoredManifest, load_into_podman};
 use super::trial::{TrialError, TrialObserver, TrialOutcome, TrialSpec, run_trial};
 
@@ -29,6 +34,8 @@ pub struct PodmanLab<'a> {
     load: &'a LoadSettings,
     layer_history: LayerHistory,
     spec: TrialSpec,
+    /// For `compare --push`: the client with the destination's credentials.
+    push_client: Arc<RegistryClient>,
 }
 
 /// Words the history line (`created_by`) of an application layer from its
@@ -36,7 +43,8 @@ pub struct PodmanLab<'a> {
 pub type LayerHistory = fn(dest: &str) -> String;
 
 impl<'a> PodmanLab<'a> {
-    /// A lab for `config`'s application; `builder` builds into `store`.
+    /// A lab for `config`'s application; `builder` builds into `store`;
+    /// `push_client` (with the destination's credentials) serves `Lab::push`.
     pub fn new(
         runner: &'a PodmanRunner,
         store: &'a BlobStore,
@@ -44,6 +52,7 @@ impl<'a> PodmanLab<'a> {
         progress: &'a dyn Reporter,
         config: &'a CompareConfig,
         layer_history: LayerHistory,
+        push_client: Arc<RegistryClient>,
     ) -> Self {
         let app = &config.app;
         PodmanLab {
@@ -63,18 +72,27 @@ impl<'a> PodmanLab<'a> {
                 extra_args: app.podman_args.clone(),
                 name_prefix: Some("compare".into()),
             },
+            push_client,
         }
     }
 }
 
+/// A candidate's image: loaded into podman (removed when dropped), and its
+/// manifest in the blob store, for `compare --push`.
+pub struct LabImage {
+    loaded: LoadedImage,
+    manifest: Digest,
+    media_type: String,
+}
+
 impl Lab for PodmanLab<'_> {
-    type Image = LoadedImage;
+    type Image = LabImage;
 
     fn prepare(
         &self,
         c: &Candidate,
         observer: &dyn ExperimentObserver,
-    ) -> Result<Prepared<LoadedImage>, ExperimentError> {
+    ) -> Result<Prepared<LabImage>, ExperimentError> {
         let from: ImageLocation = c.base.parse().map_err(|source| ExperimentError::Base {
             name: c.name.clone(),
             base: c.base.clone(),
@@ -82,7 +100,7 @@ impl Lab for PodmanLab<'_> {
         })?;
         let built = self
             .builder
-            .build(&build_spec(self.app, from, self.layer_history))
+            .build(&build_spec(&c.app(self.app), from, self.layer_history))
             .map_err(|source| ExperimentError::Build {
                 candidate: Box::new(c.clone()),
                 source,
@@ -103,31 +121,89 @@ impl Lab for PodmanLab<'_> {
             source,
         })?;
         Ok(Prepared {
-            image,
+            image: LabImage {
+                loaded: image,
+                manifest: built.manifest_digest,
+                media_type: built.media_type,
+            },
             size: built.size,
         })
     }
 
     fn trial(
         &self,
-        image: &LoadedImage,
+        candidate: &Candidate,
+        image: &LabImage,
         observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError> {
         run_trial(
             self.runner,
-            image,
-            &self.spec,
+            &image.loaded,
+            &trial_spec(&self.spec, candidate),
             &|url: &str| load_config(self.load, url),
             observer,
         )
     }
+
+    fn push(
+        &self,
+        candidate: &Candidate,
+        image: &LabImage,
+        dest: &ImageReference,
+    ) -> Result<Pushed, ExperimentError> {
+        self.push_image(candidate, image, dest)
+    }
+}
+
+impl PodmanLab<'_> {
+    fn push_image(
+        &self,
+        candidate: &Candidate,
+        image: &LabImage,
+        dest: &ImageReference,
+    ) -> Result<Pushed, ExperimentError> {
+        let fail = |source: PushError| ExperimentError::Push {
+            name: candidate.name.clone(),
+            dest: format!("docker://{dest}"),
+            source: Box::new(source),
+        };
+        let report = push(
+            self.store,
+            &self.push_client,
+            &image.manifest,
+            &image.media_type,
+            dest,
+            &PushOptions::default(),
+            self.progress,
+        )
+        .map_err(fail)?;
+        Ok(Pushed {
+            candidate: candidate.name.clone(),
+            reference: format!("docker://{dest}"),
+            digest: report.digest.to_string(),
+        })
+    }
+}
+
+/// `spec` with `candidate`'s limits: its `--cpus`/`--memory` first, so
+/// `[app] podman_args` (placed after) still have the last word.
+pub fn trial_spec(spec: &TrialSpec, candidate: &Candidate) -> TrialSpec {
+    let mut spec = spec.clone();
+    let mut args = candidate.resources.podman_args();
+    args.append(&mut spec.extra_args);
+    spec.extra_args = args;
+    spec
 }
 
 /// The load `[load]` describes, against `url`; `compare` checks it once with a
 /// placeholder URL before building anything.
 pub fn load_config(load: &LoadSettings, url: &str) -> Result<LoadConfig, loadgen::ConfigError> {
-    LoadConfig::builder(url)
-        .requests(load.requests)
+    let builder = LoadConfig::builder(url);
+    let builder = match load.duration {
+        Some(d) => builder.duration(d),
+        None => builder.requests(load.requests),
+    };
+    builder
         .concurrency(load.concurrency)
         .keepalive(load.keepalive)
         .warmup(load.warmup)
@@ -164,5 +240,31 @@ fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> Bu
         },
         platform: Platform::host(),
         platform_required: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::config::Resources;
+
+    #[test]
+    fn a_candidates_limits_come_before_the_apps_podman_args() {
+        let mut spec = TrialSpec::new(8080);
+        spec.extra_args = vec!["--memory=2g".into()];
+        let mut c = Candidate::plain("a", "x");
+        c.resources = Resources {
+            cpus: Some(0.5),
+            memory: Some("512m".into()),
+        };
+        // podman takes the last of a repeated flag: [app] podman_args win.
+        assert_eq!(
+            trial_spec(&spec, &c).extra_args,
+            ["--cpus=0.5", "--memory=512m", "--memory=2g"]
+        );
+        assert_eq!(
+            trial_spec(&spec, &Candidate::plain("b", "x")).extra_args,
+            ["--memory=2g"]
+        );
     }
 }

@@ -210,13 +210,13 @@ fn method(report: &Report) -> String {
         )
     };
     format!(
-        "*Method:* {runs}, each in a fresh container, of {} requests at concurrency {} \
+        "*Method:* {runs}, each in a fresh container, of {} at concurrency {} \
          ({}, {} warm-up requests first) to {path}. Size is the uncompressed size of the \
          layers (on disk), Compressed what a pull transfers. Requests/s and total time are \
          medians over the runs; mean time per request and p99 are the medians of each run's \
          mean and 99th-percentile latency.{interval} Differences are tested with \
          a two-sided Mann–Whitney U test at p < {ALPHA}; differences under {} count as noise.",
-        thousands(l.requests),
+        run_length(l),
         thousands(l.concurrency),
         if l.keepalive {
             "keep-alive"
@@ -244,6 +244,14 @@ fn escape(s: &str) -> String {
         out.push(ch);
     }
     out
+}
+
+/// What one run was: `1,000 requests`, or `5 s` of requests.
+pub(crate) fn run_length(l: &super::LoadSummary) -> String {
+    match l.duration_seconds {
+        Some(s) => format!("{s} s of requests"),
+        None => format!("{} requests", thousands(l.requests)),
+    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,11 @@ pub struct CompareInput {
 /// The load each run applied (`[load]` of `ocibench.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSummary {
+    /// Requests per run; meaningless when `duration_seconds` is set.
     pub requests: u64,
+    /// Each run lasted this long (`[load] duration`) instead of `requests`.
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
     pub concurrency: u64,
     pub keepalive: bool,
     pub warmup: u64,

@@ -89,6 +89,7 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
         candidates,
         load: LoadSummary {
             requests: 1000,
+            duration_seconds: None,
             concurrency: 100,
             keepalive: true,
             warmup: 100,

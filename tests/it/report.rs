@@ -82,6 +82,7 @@ fn input() -> CompareInput {
         ],
         load: LoadSummary {
             requests: 1000,
+            duration_seconds: None,
             concurrency: 50,
             keepalive: true,
             warmup: 100,
