@@ -300,5 +300,50 @@ mod tests {
         );
         assert!(hint.unwrap().starts_with("a base is an image reference"));
         assert_eq!(kind, ExitKind::Usage);
+
+        let (line, hint, kind) = shown(ExperimentError::NothingToPush {
+            dest: "docker://r/app:1".into(),
+        });
+        assert_eq!(
+            line,
+            "no candidate is recommended, so nothing was pushed to docker://r/app:1"
+        );
+        assert!(hint.unwrap().contains("ocibench push"));
+        assert_eq!(kind, ExitKind::Runtime);
+    }
+
+    #[test]
+    fn json_gets_pushed_only_with_push() {
+        let report = ocibench::report::analyze(ocibench::report::CompareInput {
+            candidates: Vec::new(),
+            load: ocibench::report::LoadSummary {
+                requests: 1000,
+                duration_seconds: None,
+                concurrency: 100,
+                keepalive: true,
+                warmup: 100,
+                repeats: 5,
+                path: "/".into(),
+            },
+        });
+        let plain = super::json_with_push(&report, None, false).unwrap();
+        assert_eq!(plain, ocibench::report::Format::Json.render(&report));
+        let v: serde_json::Value =
+            serde_json::from_slice(&super::json_with_push(&report, None, true).unwrap()).unwrap();
+        assert!(v["pushed"].is_null() && v.get("pushed").is_some());
+        let p = super::Pushed {
+            candidate: "a".into(),
+            reference: "docker://r/app:1".into(),
+            digest: "sha256:ab".into(),
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&super::json_with_push(&report, Some(&p), true).unwrap())
+                .unwrap();
+        assert_eq!(v["pushed"]["digest"], "sha256:ab");
+        assert_eq!(v["pushed"]["reference"], "docker://r/app:1");
+        assert_eq!(
+            super::pushed_line(&p),
+            "Pushed a to docker://r/app:1 (sha256:ab)"
+        );
     }
 }
