@@ -548,6 +548,8 @@ mod tests {
         );
         assert_eq!(c.app.port, 8080);
         assert_eq!(c.app.layers[0].dest, "/app");
+        assert_eq!(c.load.duration, Some(std::time::Duration::from_secs(3)));
+        assert_eq!(c.load.concurrency, 50);
     }
 
     #[test]
