@@ -88,8 +88,8 @@ struct RawLoad {
     concurrency: u64,
     #[serde(default = "d_true")]
     keepalive: bool,
-    #[serde(default = "d_warmup")]
-    warmup: u64,
+    #[serde(default)]
+    warmup: Option<RawWarmup>,
     #[serde(default = "d_repeats")]
     repeats: u32,
     #[serde(default)]
@@ -119,11 +119,19 @@ impl Default for RawLoad {
             duration: None,
             concurrency: d_concurrency(),
             keepalive: true,
-            warmup: d_warmup(),
+            warmup: None,
             repeats: d_repeats(),
             timeout: None,
         }
     }
+}
+
+/// `warmup = 100` (requests) or `warmup = "1s"` (a time).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawWarmup {
+    Count(u64),
+    Time(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,7 +217,10 @@ pub struct LoadSettings {
     pub duration: Option<std::time::Duration>,
     pub concurrency: u64,
     pub keepalive: bool,
+    /// Warm-up requests before each measured run (0 when warming up by time).
     pub warmup: u64,
+    /// Warm-up by time instead: a load of this long before each measured run.
+    pub warmup_duration: Option<std::time::Duration>,
     pub repeats: u32,
     pub timeout: std::time::Duration,
 }
@@ -403,12 +414,25 @@ impl CompareConfig {
                 }
             },
         };
+        let (warmup, warmup_duration) = match &raw.load.warmup {
+            None => (d_warmup(), None),
+            Some(RawWarmup::Count(n)) => (*n, None),
+            Some(RawWarmup::Time(s)) => match humantime::parse_duration(s) {
+                Ok(d) => (0, Some(d).filter(|d| !d.is_zero())),
+                Err(e) => {
+                    return Err(bad(format!(
+                        "load.warmup {s:?}: {e} (a request count, or a time such as 500ms, 1s)"
+                    )));
+                }
+            },
+        };
         let load = LoadSettings {
             requests: raw.load.requests.unwrap_or_else(d_requests),
             duration,
             concurrency: raw.load.concurrency,
             keepalive: raw.load.keepalive,
-            warmup: raw.load.warmup,
+            warmup,
+            warmup_duration,
             repeats: raw.load.repeats,
             timeout: dur("load.timeout", &raw.load.timeout, 30)?,
         };
@@ -616,6 +640,20 @@ mod tests {
         assert!(err("requests = 5\nduration = \"5s\"").contains("exclude each other"));
         assert!(err("duration = \"0s\"").contains("longer than 0"));
         assert!(err("duration = \"5 parsecs\"").contains("load.duration \"5 parsecs\""));
+        assert!(err("warmup = \"soon\"").contains("load.warmup \"soon\""));
+        let c = parse_ok(
+            &format!("[app]\nport = 1\n[load]\nwarmup = \"1s\"\n{cand}"),
+            dir.path(),
+        );
+        assert_eq!(
+            (c.load.warmup, c.load.warmup_duration),
+            (0, Some(std::time::Duration::from_secs(1)))
+        );
+        let c = parse_ok(
+            &format!("[app]\nport = 1\n[load]\nwarmup = 20\n{cand}"),
+            dir.path(),
+        );
+        assert_eq!((c.load.warmup, c.load.warmup_duration), (20, None));
     }
 
     #[test]

@@ -303,6 +303,7 @@ fn measure<L: Lab>(
             concurrency: config.load.concurrency,
             keepalive: config.load.keepalive,
             warmup: config.load.warmup,
+            warmup_seconds: config.load.warmup_duration.map(|d| d.as_secs_f64()),
             repeats: config.load.repeats,
             path: config.app.path.clone(),
         },

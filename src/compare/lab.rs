@@ -71,6 +71,7 @@ impl<'a> PodmanLab<'a> {
                 env: Vec::new(),
                 extra_args: app.podman_args.clone(),
                 name_prefix: Some("compare".into()),
+                warmup_for: config.load.warmup_duration,
             },
             push_client,
         }
@@ -266,5 +267,30 @@ mod tests {
             trial_spec(&spec, &Candidate::plain("b", "x")).extra_args,
             ["--memory=2g"]
         );
+    }
+
+    #[test]
+    fn a_warmup_by_time_is_the_same_load_for_that_long_uncounted() {
+        let load = LoadSettings {
+            requests: 1000,
+            duration: Some(std::time::Duration::from_secs(3)),
+            concurrency: 50,
+            keepalive: true,
+            warmup: 100,
+            warmup_duration: None,
+            repeats: 5,
+            timeout: std::time::Duration::from_secs(30),
+        };
+        let measured = load_config(&load, "http://127.0.0.1:1/").unwrap();
+        assert_eq!(
+            measured.stop,
+            loadgen::Stop::Duration(std::time::Duration::from_secs(3))
+        );
+        let w = crate::compare::trial::warmup_by_time(&measured, std::time::Duration::from_secs(1));
+        assert_eq!(
+            w.stop,
+            loadgen::Stop::Duration(std::time::Duration::from_secs(1))
+        );
+        assert_eq!((w.warmup, w.concurrency, w.keepalive), (0, 50, true));
     }
 }

@@ -34,6 +34,9 @@ pub struct TrialSpec {
     pub extra_args: Vec<String>,
     /// Inserted in the container's name: `ocibench-PREFIX-...`.
     pub name_prefix: Option<String>,
+    /// A warm-up by time: the load, for this long and not measured, before
+    /// the measured run (besides any warm-up count the load has itself).
+    pub warmup_for: Option<Duration>,
 }
 
 impl TrialSpec {
@@ -47,6 +50,7 @@ impl TrialSpec {
             env: Vec::new(),
             extra_args: Vec::new(),
             name_prefix: None,
+            warmup_for: None,
         }
     }
 
@@ -132,6 +136,9 @@ pub fn run_trial(
     let startup = container.wait_ready(&spec.health_path, spec.startup_timeout)?;
     observer.container_ready(&container, startup);
     let config = load_for(&container.url(&spec.path)).map_err(TrialError::LoadConfig)?;
+    if let Some(d) = spec.warmup_for {
+        loadgen::run(&warmup_by_time(&config, d), &Progress::new()).map_err(TrialError::Load)?;
+    }
     let sampler = container.sample_memory();
     let progress = Progress::new();
     observer.load_started(&config, &progress);
@@ -150,6 +157,14 @@ pub fn run_trial(
         load_threads: config.threads.max(1),
         bench,
     })
+}
+
+/// `config` as an unmeasured warm-up of `time` (no warm-up count of its own).
+pub fn warmup_by_time(config: &LoadConfig, time: Duration) -> LoadConfig {
+    let mut w = config.clone();
+    w.stop = loadgen::Stop::Duration(time);
+    w.warmup = 0;
+    w
 }
 
 /// `ocibench run`: loads a stored image into podman, runs one trial of it and

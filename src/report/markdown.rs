@@ -211,7 +211,7 @@ fn method(report: &Report) -> String {
     };
     format!(
         "*Method:* {runs}, each in a fresh container, of {} at concurrency {} \
-         ({}, {} warm-up requests first) to {path}. Size is the uncompressed size of the \
+         ({}, {} first) to {path}. Size is the uncompressed size of the \
          layers (on disk), Compressed what a pull transfers. Requests/s and total time are \
          medians over the runs; mean time per request and p99 are the medians of each run's \
          mean and 99th-percentile latency.{interval} Differences are tested with \
@@ -223,7 +223,7 @@ fn method(report: &Report) -> String {
         } else {
             "a new connection per request"
         },
-        thousands(l.warmup),
+        warmup_length(l),
         units::percent(PRACTICAL_THRESHOLD),
     )
 }
@@ -244,6 +244,14 @@ fn escape(s: &str) -> String {
         out.push(ch);
     }
     out
+}
+
+/// The warm-up before each run: `100 warm-up requests`, or `1 s of warm-up`.
+fn warmup_length(l: &super::LoadSummary) -> String {
+    match l.warmup_seconds {
+        Some(s) => format!("{s} s of warm-up"),
+        None => format!("{} warm-up requests", thousands(l.warmup)),
+    }
 }
 
 /// What one run was: `1,000 requests`, or `5 s` of requests.

@@ -90,7 +90,11 @@ pub struct LoadSummary {
     pub duration_seconds: Option<f64>,
     pub concurrency: u64,
     pub keepalive: bool,
+    /// Warm-up requests before each run (0 when it warmed up by time).
     pub warmup: u64,
+    /// A warm-up of this long before each run (`[load] warmup = "1s"`).
+    #[serde(default)]
+    pub warmup_seconds: Option<f64>,
     pub repeats: u32,
     pub path: String,
 }

@@ -93,6 +93,7 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
             concurrency: 100,
             keepalive: true,
             warmup: 100,
+            warmup_seconds: None,
             repeats: 5,
             path: "/".into(),
         },

@@ -86,6 +86,7 @@ fn input() -> CompareInput {
             concurrency: 50,
             keepalive: true,
             warmup: 100,
+            warmup_seconds: None,
             repeats: 6,
             path: "/".into(),
         },

@@ -47,7 +47,7 @@ pub struct CompareArgs {
     /// Override [load] concurrency
     #[arg(short = 'c', long, value_name = "C")]
     pub concurrency: Option<u64>,
-    /// Override [load] warm-up requests
+    /// Override [load] warmup with this many requests (replaces a warm-up by time)
     #[arg(long, value_name = "N")]
     pub warmup: Option<u64>,
     /// OCI runtime for podman (runc, crun) [default: probed]
@@ -88,6 +88,7 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     if let Some(w) = args.warmup {
         config.load.warmup = w;
+        config.load.warmup_duration = None;
     }
     if config.load.repeats == 0 || config.load.requests == 0 || config.load.concurrency == 0 {
         return Err(
@@ -322,6 +323,7 @@ mod tests {
                 concurrency: 100,
                 keepalive: true,
                 warmup: 100,
+                warmup_seconds: None,
                 repeats: 5,
                 path: "/".into(),
             },

@@ -149,6 +149,7 @@ fn spec(args: &RunArgs) -> anyhow::Result<TrialSpec> {
         env: args.env.clone(),
         extra_args: args.podman_args.clone(),
         name_prefix: args.name_prefix.clone(),
+        warmup_for: None,
     })
 }
 

@@ -1,6 +1,6 @@
 //! `ocibench compare --push` end to end: the recommended candidate's image lands
 //! in the registry with the digest the report gives; runs by time, per-candidate
-//! limits and overrides go through real podman on the way.
+//! limits and overrides and a warm-up by time go through real podman on the way.
 
 use crate::support::{Registry, TestContext, Variant, push_fixture};
 
@@ -22,6 +22,7 @@ fn compare_pushes_the_recommended_image() {
     let toml = std::fs::read_to_string(&file)
         .unwrap()
         .replace("requests = 300", "duration = \"1s\"")
+        .replace("warmup = 20", "warmup = \"200ms\"")
         .replace("port = 8080\n", "port = 8080\nmemory = \"256m\"\n")
         + "cpus = 0.5\nenv = [\"GREETING=hi\"]\n";
     std::fs::write(&file, toml).unwrap();
@@ -53,6 +54,7 @@ fn compare_pushes_the_recommended_image() {
         out.stdout
     );
     assert_eq!(report["load"]["duration_seconds"], 1.0);
+    assert_eq!(report["load"]["warmup_seconds"], 0.2);
     for c in report["candidates"].as_array().unwrap() {
         for r in c["runs"].as_array().unwrap() {
             assert!(r["successful"].as_u64().unwrap() > 0, "{r:#}");
