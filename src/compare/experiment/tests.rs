@@ -427,12 +427,16 @@ fn each_trial_runs_with_its_candidates_limits() {
 
 #[test]
 fn duration_based_load_reaches_the_report_and_the_generator() {
-    let toml = "[app]\nport = 8080\n[load]\nduration = \"2s\"\nrepeats = 1\n\
+    let toml = "[app]\nport = 8080\n[load]\nduration = \"2s\"\nwarmup = \"500ms\"\nrepeats = 1\n\
         [[candidate]]\nname = \"a\"\nbase = \"oci:/a\"\n";
     let c = CompareConfig::parse(toml, Path::new("."), "t.toml", &|_| None).unwrap();
     let log = Log::default();
     let input = measure_with(&MockLab::new(&log), &c).unwrap();
     assert_eq!(input.load.duration_seconds, Some(2.0));
+    assert_eq!(
+        (input.load.warmup, input.load.warmup_seconds),
+        (0, Some(0.5))
+    );
     let load = crate::compare::lab::load_config(&c.load, "http://127.0.0.1:1/").unwrap();
     assert_eq!(load.request_count(), None, "a run by time has no count");
 }
