@@ -695,6 +695,12 @@ impl Explain for ExperimentError {
                 "a base is an image reference (REGISTRY/REPO:TAG) or oci:/oci-archive:/docker-archive:"
                     .into(),
             ),
+            ExperimentError::NothingToPush { .. } => Some(
+                "the report above says why no candidate could be recommended (failed runs, \
+                 no runs); push the one you choose with `ocibench push`, or fix the runs and \
+                 compare again"
+                    .into(),
+            ),
             _ => None,
         }
     }

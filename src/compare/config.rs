@@ -63,6 +63,10 @@ struct RawApp {
     podman_args: Vec<String>,
     #[serde(default)]
     startup_timeout: Option<String>,
+    #[serde(default)]
+    cpus: Option<f64>,
+    #[serde(default)]
+    memory: Option<String>,
 }
 
 fn default_health() -> String {
@@ -75,14 +79,17 @@ fn default_path() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLoad {
-    #[serde(default = "d_requests")]
-    requests: u64,
+    /// `None`: the default count, unless `duration` is given.
+    #[serde(default)]
+    requests: Option<u64>,
+    #[serde(default)]
+    duration: Option<String>,
     #[serde(default = "d_concurrency")]
     concurrency: u64,
     #[serde(default = "d_true")]
     keepalive: bool,
-    #[serde(default = "d_warmup")]
-    warmup: u64,
+    #[serde(default)]
+    warmup: Option<RawWarmup>,
     #[serde(default = "d_repeats")]
     repeats: u32,
     #[serde(default)]
@@ -110,10 +117,11 @@ fn d_repeats() -> u32 {
 impl Default for RawLoad {
     fn default() -> Self {
         RawLoad {
-            requests: d_requests(),
+            requests: None,
+            duration: None,
             concurrency: d_concurrency(),
             keepalive: true,
-            warmup: d_warmup(),
+            warmup: None,
             repeats: d_repeats(),
             timeout: None,
             isolate: true,
@@ -121,11 +129,31 @@ impl Default for RawLoad {
     }
 }
 
+/// `warmup = 100` (requests) or `warmup = "1s"` (a time).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawWarmup {
+    Count(u64),
+    Time(String),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCandidate {
     name: String,
     base: String,
+    #[serde(default)]
+    cpus: Option<f64>,
+    #[serde(default)]
+    memory: Option<String>,
+    #[serde(default)]
+    env: Option<Vec<String>>,
+    #[serde(default)]
+    entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    cmd: Option<Vec<String>>,
+    #[serde(default)]
+    layers: Option<Vec<String>>,
 }
 
 /// One `SRC:DEST` layer of the application, SRC resolved against the file's folder.
@@ -148,14 +176,54 @@ pub struct AppConfig {
     pub user: Option<String>,
     pub podman_args: Vec<String>,
     pub startup_timeout: std::time::Duration,
+    /// `[app]`'s limits, the default of every candidate.
+    pub resources: Resources,
+}
+
+/// CPU and memory limits of the service's container, as Kubernetes limits
+/// (podman `--cpus`, `--memory`); `None` is unlimited.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    /// CPUs (1.5 = one and a half cores of CPU time per second).
+    pub cpus: Option<f64>,
+    /// As podman writes it: `512m`, `1g`, `268435456`.
+    pub memory: Option<String>,
+}
+
+impl Resources {
+    /// `other`'s values where it sets them, else these.
+    pub fn overridden_by(&self, other: &Resources) -> Resources {
+        Resources {
+            cpus: other.cpus.or(self.cpus),
+            memory: other.memory.clone().or_else(|| self.memory.clone()),
+        }
+    }
+
+    /// The `podman run` arguments for these limits.
+    pub fn podman_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(c) = self.cpus {
+            args.push(format!("--cpus={c}"));
+        }
+        if let Some(m) = &self.memory {
+            args.push(format!("--memory={m}"));
+        }
+        args
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadSettings {
+    /// Requests per measured run; ignored when `duration` is set.
     pub requests: u64,
+    /// Each measured run lasts this long instead of a request count.
+    pub duration: Option<std::time::Duration>,
     pub concurrency: u64,
     pub keepalive: bool,
+    /// Warm-up requests before each measured run (0 when warming up by time).
     pub warmup: u64,
+    /// Warm-up by time instead: a load of this long before each measured run.
+    pub warmup_duration: Option<std::time::Duration>,
     pub repeats: u32,
     pub timeout: std::time::Duration,
     /// The container and the load generator on separate CPUs (`[load] isolate`,
@@ -163,11 +231,69 @@ pub struct LoadSettings {
     pub isolate: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub name: String,
     /// The base reference with `${VAR}`s expanded.
     pub base: String,
+    /// `[app]`'s limits with the candidate's own over them.
+    pub resources: Resources,
+    /// What the candidate changes of `[app]`'s image.
+    pub overrides: Overrides,
+}
+
+/// A candidate's changes to `[app]`'s image: `env` merges by key (a candidate's
+/// `K=V` replaces `[app]`'s `K`, other keys stay); `entrypoint`, `cmd` and
+/// `layers` replace `[app]`'s whole when given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub env: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub layers: Option<Vec<AppLayer>>,
+}
+
+impl Candidate {
+    /// A candidate with `[app]`'s image and limits, as before overrides existed.
+    pub fn plain(name: impl Into<String>, base: impl Into<String>) -> Candidate {
+        Candidate {
+            name: name.into(),
+            base: base.into(),
+            resources: Resources::default(),
+            overrides: Overrides::default(),
+        }
+    }
+
+    /// `[app]` with this candidate's overrides applied.
+    pub fn app(&self, app: &AppConfig) -> AppConfig {
+        let mut out = app.clone();
+        out.env = merge_env(&app.env, &self.overrides.env);
+        if let Some(e) = &self.overrides.entrypoint {
+            out.entrypoint = Some(e.clone());
+        }
+        if let Some(c) = &self.overrides.cmd {
+            out.cmd = Some(c.clone());
+        }
+        if let Some(l) = &self.overrides.layers {
+            out.layers = l.clone();
+        }
+        out.resources = self.resources.clone();
+        out
+    }
+}
+
+/// `base` with each `K=V` (or `K`) of `over` replacing the entry of the same key,
+/// new keys appended in their order.
+pub fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
+    let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_string();
+    let mut out: Vec<String> = base.to_vec();
+    for e in over {
+        match out.iter_mut().find(|b| key(b) == key(e)) {
+            Some(b) => *b = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
 }
 
 /// A validated comparison.
@@ -218,29 +344,51 @@ impl CompareConfig {
             file: source.to_string(),
             message,
         };
-        let layers = raw
-            .app
-            .layers
-            .iter()
-            .map(|l| {
-                let (src, dest) = match crate::oci::build::layer::split_spec(l) {
-                    (src, Some(dest)) => (src, dest),
-                    _ => {
-                        return Err(bad(format!(
-                            "app.layers entry {l:?} must be SRC:DEST (DEST absolute)"
-                        )));
+        let parse_layers = |what: &str, layers: &[String]| {
+            layers
+                .iter()
+                .map(|l| {
+                    let (src, dest) = match crate::oci::build::layer::split_spec(l) {
+                        (src, Some(dest)) => (src, dest),
+                        _ => {
+                            return Err(bad(format!(
+                                "{what} entry {l:?} must be SRC:DEST (DEST absolute)"
+                            )));
+                        }
+                    };
+                    let src = dir.join(src);
+                    if !src.exists() {
+                        return Err(bad(format!("{what}: {} does not exist", src.display())));
                     }
-                };
-                let src = dir.join(src);
-                if !src.exists() {
-                    return Err(bad(format!("app.layers: {} does not exist", src.display())));
-                }
-                Ok(AppLayer {
-                    src,
-                    dest: dest.to_string(),
+                    Ok(AppLayer {
+                        src,
+                        dest: dest.to_string(),
+                    })
                 })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let layers = parse_layers("app.layers", &raw.app.layers)?;
+        let resources = |what: &str, cpus: Option<f64>, memory: &Option<String>| {
+            if let Some(c) = cpus
+                && !(c.is_finite() && c > 0.0)
+            {
+                return Err(bad(format!(
+                    "{what}cpus = {c} must be a positive number of CPUs (e.g. 1, 0.5, 2)"
+                )));
+            }
+            if let Some(m) = memory
+                && !valid_memory(m)
+            {
+                return Err(bad(format!(
+                    "{what}memory = {m:?} must be a size such as 512m, 1g or 268435456 (bytes)"
+                )));
+            }
+            Ok(Resources {
+                cpus,
+                memory: memory.clone(),
             })
-            .collect::<Result<Vec<_>, _>>()?;
+        };
+        let app_resources = resources("app.", raw.app.cpus, &raw.app.memory)?;
         if raw.app.port == 0 {
             return Err(bad("app.port must be a port number (1..65535)".into()));
         }
@@ -254,11 +402,43 @@ impl CompareConfig {
             Some(s) => humantime::parse_duration(s)
                 .map_err(|e| bad(format!("{what} {s:?}: {e} (write e.g. 500ms, 3s, 2m)"))),
         };
+        if raw.load.requests.is_some() && raw.load.duration.is_some() {
+            return Err(bad(
+                "load.requests and load.duration exclude each other (give one: a count or a time)"
+                    .into(),
+            ));
+        }
+        let duration = match &raw.load.duration {
+            None => None,
+            Some(s) => match humantime::parse_duration(s) {
+                Ok(d) if !d.is_zero() => Some(d),
+                Ok(_) => return Err(bad("load.duration must be longer than 0".into())),
+                Err(e) => {
+                    return Err(bad(format!(
+                        "load.duration {s:?}: {e} (write e.g. 500ms, 5s, 1m)"
+                    )));
+                }
+            },
+        };
+        let (warmup, warmup_duration) = match &raw.load.warmup {
+            None => (d_warmup(), None),
+            Some(RawWarmup::Count(n)) => (*n, None),
+            Some(RawWarmup::Time(s)) => match humantime::parse_duration(s) {
+                Ok(d) => (0, Some(d).filter(|d| !d.is_zero())),
+                Err(e) => {
+                    return Err(bad(format!(
+                        "load.warmup {s:?}: {e} (a request count, or a time such as 500ms, 1s)"
+                    )));
+                }
+            },
+        };
         let load = LoadSettings {
-            requests: raw.load.requests,
+            requests: raw.load.requests.unwrap_or_else(d_requests),
+            duration,
             concurrency: raw.load.concurrency,
             keepalive: raw.load.keepalive,
-            warmup: raw.load.warmup,
+            warmup,
+            warmup_duration,
             repeats: raw.load.repeats,
             timeout: dur("load.timeout", &raw.load.timeout, 30)?,
             isolate: raw.load.isolate,
@@ -281,10 +461,25 @@ impl CompareConfig {
                     c.name
                 )));
             }
+            let what = format!("candidate {}", c.name);
+            let layers = match &c.layers {
+                Some(l) => Some(parse_layers(&format!("{what}: layers"), l)?),
+                None => None,
+            };
             candidates.push(Candidate {
                 name: c.name.clone(),
-                base: expand(&c.base, env)
-                    .map_err(|e| bad(format!("candidate {}: {e}", c.name)))?,
+                base: expand(&c.base, env).map_err(|e| bad(format!("{what}: {e}")))?,
+                resources: app_resources.overridden_by(&resources(
+                    &format!("{what}: "),
+                    c.cpus,
+                    &c.memory,
+                )?),
+                overrides: Overrides {
+                    env: c.env.clone().unwrap_or_default(),
+                    entrypoint: c.entrypoint.clone(),
+                    cmd: c.cmd.clone(),
+                    layers,
+                },
             });
         }
         Ok(CompareConfig {
@@ -301,11 +496,21 @@ impl CompareConfig {
                 user: raw.app.user,
                 podman_args: raw.app.podman_args,
                 startup_timeout: dur("app.startup_timeout", &raw.app.startup_timeout, 60)?,
+                resources: app_resources,
             },
             load,
             candidates,
         })
     }
+}
+
+/// A memory size as podman takes it: digits, then an optional unit b, k, m or g.
+fn valid_memory(m: &str) -> bool {
+    let digits = m.trim_end_matches(['b', 'k', 'm', 'g', 'B', 'K', 'M', 'G']);
+    m.len() - digits.len() <= 1
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.bytes().any(|b| b != b'0')
 }
 
 /// Expands `${NAME}` and `${NAME:-default}`; an unset `${NAME}` without default is an error.
@@ -374,6 +579,8 @@ mod tests {
         );
         assert_eq!(c.app.port, 8080);
         assert_eq!(c.app.layers[0].dest, "/app");
+        assert_eq!(c.load.duration, Some(std::time::Duration::from_secs(3)));
+        assert_eq!(c.load.concurrency, 50);
         assert!(c.load.isolate, "isolation is the default");
     }
 
@@ -411,5 +618,143 @@ mod tests {
             p(&format!("[app]\nport = 8080\n[load]\nrepeats = 0\n{cand}")).contains("at least 1")
         );
         assert!(p(&format!("[app]\nport = 8080\n{cand}{cand}")).contains("used twice"));
+    }
+
+    fn parse_ok(t: &str, dir: &Path) -> CompareConfig {
+        CompareConfig::parse(t, dir, "x.toml", &env).unwrap()
+    }
+
+    #[test]
+    fn duration_or_requests_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let cand = "[[candidate]]\nname = \"a\"\nbase = \"x\"\n";
+        let c = parse_ok(
+            &format!("[app]\nport = 1\n[load]\nduration = \"5s\"\n{cand}"),
+            dir.path(),
+        );
+        assert_eq!(c.load.duration, Some(std::time::Duration::from_secs(5)));
+        let c = parse_ok(
+            &format!("[app]\nport = 1\n[load]\nrequests = 7\n{cand}"),
+            dir.path(),
+        );
+        assert_eq!((c.load.requests, c.load.duration), (7, None));
+        let c = parse_ok(&format!("[app]\nport = 1\n{cand}"), dir.path());
+        assert_eq!(
+            (c.load.requests, c.load.duration),
+            (1000, None),
+            "the seed's default"
+        );
+        let err = |t: &str| {
+            CompareConfig::parse(
+                &format!("[app]\nport = 1\n[load]\n{t}\n{cand}"),
+                dir.path(),
+                "x.toml",
+                &env,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(err("requests = 5\nduration = \"5s\"").contains("exclude each other"));
+        assert!(err("duration = \"0s\"").contains("longer than 0"));
+        assert!(err("duration = \"5 parsecs\"").contains("load.duration \"5 parsecs\""));
+        assert!(err("warmup = \"soon\"").contains("load.warmup \"soon\""));
+        let c = parse_ok(
+            &format!("[app]\nport = 1\n[load]\nwarmup = \"1s\"\n{cand}"),
+            dir.path(),
+        );
+        assert_eq!(
+            (c.load.warmup, c.load.warmup_duration),
+            (0, Some(std::time::Duration::from_secs(1)))
+        );
+        let c = parse_ok(
+            &format!("[app]\nport = 1\n[load]\nwarmup = 20\n{cand}"),
+            dir.path(),
+        );
+        assert_eq!((c.load.warmup, c.load.warmup_duration), (20, None));
+    }
+
+    #[test]
+    fn candidates_inherit_and_override_resources() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = parse_ok(
+            "[app]\nport = 1\ncpus = 2\nmemory = \"512m\"\n\
+             [[candidate]]\nname = \"a\"\nbase = \"x\"\n\
+             [[candidate]]\nname = \"b\"\nbase = \"x\"\ncpus = 0.5\nmemory = \"1g\"\n",
+            dir.path(),
+        );
+        assert_eq!(
+            c.candidates[0].resources.podman_args(),
+            ["--cpus=2", "--memory=512m"]
+        );
+        assert_eq!(
+            c.candidates[1].resources.podman_args(),
+            ["--cpus=0.5", "--memory=1g"]
+        );
+        let c = parse_ok(
+            "[app]\nport = 1\n[[candidate]]\nname = \"a\"\nbase = \"x\"\n",
+            dir.path(),
+        );
+        assert!(
+            c.candidates[0].resources.podman_args().is_empty(),
+            "unlimited by default"
+        );
+    }
+
+    #[test]
+    fn bad_resources_name_the_key_and_the_candidate() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = |app: &str, cand: &str| {
+            CompareConfig::parse(
+                &format!(
+                    "[app]\nport = 1\n{app}\n[[candidate]]\nname = \"fast\"\nbase = \"x\"\n{cand}\n"
+                ),
+                dir.path(),
+                "x.toml",
+                &env,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(err("cpus = 0", "").contains("app.cpus = 0 must be a positive number"));
+        assert!(err("", "cpus = -1").contains("candidate fast: cpus = -1"));
+        assert!(err("memory = \"lots\"", "").contains("app.memory = \"lots\""));
+        assert!(err("", "memory = \"12q\"").contains("candidate fast: memory = \"12q\""));
+        assert!(err("", "memory = \"0m\"").contains("candidate fast: memory"));
+        assert!(err("", "bogus = 1").contains("unknown field"));
+        assert!(err("", "layers = [\"nope:/app\"]").contains("candidate fast: layers"));
+        for ok in ["512m", "1g", "268435456", "64k", "1024b", "2G"] {
+            assert!(valid_memory(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn overrides_merge_env_by_key_and_replace_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("alt")).unwrap();
+        let c = parse_ok(
+            "[app]\nport = 1\nenv = [\"PORT=8080\", \"WORKERS=1\"]\n\
+             entrypoint = [\"python3\", \"/app/server.py\"]\ncmd = [\"--x\"]\n\
+             [[candidate]]\nname = \"plain\"\nbase = \"x\"\n\
+             [[candidate]]\nname = \"tuned\"\nbase = \"x\"\n\
+             env = [\"WORKERS=4\", \"MALLOC=jemalloc\"]\nentrypoint = [\"pypy3\"]\n\
+             cmd = []\nlayers = [\"alt:/app\"]\ncpus = 1\n",
+            dir.path(),
+        );
+        let plain = c.candidates[0].app(&c.app);
+        assert_eq!(plain.env, ["PORT=8080", "WORKERS=1"]);
+        assert_eq!(plain.entrypoint, c.app.entrypoint);
+        let tuned = c.candidates[1].app(&c.app);
+        assert_eq!(tuned.env, ["PORT=8080", "WORKERS=4", "MALLOC=jemalloc"]);
+        assert_eq!(
+            tuned.entrypoint.as_deref(),
+            Some(&["pypy3".to_string()][..])
+        );
+        assert_eq!(tuned.cmd.as_deref(), Some(&[][..]));
+        assert_eq!(tuned.layers[0].src, dir.path().join("alt"));
+        assert_eq!(tuned.resources.cpus, Some(1.0));
+        assert_eq!(
+            merge_env(&["A=1".into(), "B".into()], &["B=2".into(), "A".into()]),
+            ["A", "B=2"]
+        );
     }
 }

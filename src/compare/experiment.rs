@@ -16,6 +16,8 @@ use crate::oci::build::BuildError;
 use crate::oci::digest::Digest;
 use crate::oci::location::TransportError;
 use crate::oci::pull::ImageSize;
+use crate::oci::push::PushError;
+use crate::oci::reference::ImageReference;
 use crate::report::{self, CandidateRuns, CompareInput, Isolation, LoadSummary, Report};
 
 use super::config::{Candidate, CompareConfig};
@@ -32,10 +34,12 @@ pub trait Lab {
         candidate: &Candidate,
         observer: &dyn ExperimentObserver,
     ) -> Result<Prepared<Self::Image>, ExperimentError>;
-    /// One trial of `image`: a fresh container, started, loaded and removed
-    /// before this returns, also when it fails.
+    /// One trial of `candidate`'s `image`: a fresh container with the
+    /// candidate's resources, started, loaded and removed before this returns,
+    /// also when it fails.
     fn trial(
         &self,
+        candidate: &Candidate,
         image: &Self::Image,
         observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError>;
@@ -43,6 +47,24 @@ pub trait Lab {
     fn isolation(&self) -> Isolation {
         Isolation::default()
     }
+    /// Pushes `candidate`'s built image to `dest` (`compare --push`).
+    fn push(
+        &self,
+        candidate: &Candidate,
+        image: &Self::Image,
+        dest: &ImageReference,
+    ) -> Result<Pushed, ExperimentError>;
+}
+
+/// The recommended candidate's image, pushed (`compare --push`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pushed {
+    /// The candidate pushed.
+    pub candidate: String,
+    /// Where it went, as `docker://REF`.
+    pub reference: String,
+    /// The manifest digest the registry now holds.
+    pub digest: String,
 }
 
 /// A candidate, built and ready for trials.
@@ -104,6 +126,16 @@ pub enum ExperimentError {
         #[source]
         source: TrialError,
     },
+    /// `--push` was asked for but the report recommends no candidate.
+    #[error("no candidate is recommended, so nothing was pushed to {dest}")]
+    NothingToPush { dest: String },
+    #[error("pushing candidate {name} to {dest}")]
+    Push {
+        name: String,
+        dest: String,
+        #[source]
+        source: Box<PushError>,
+    },
 }
 
 /// Runs the whole experiment `config` describes in `lab` and analyses it.
@@ -112,8 +144,43 @@ pub fn run<L: Lab>(
     config: &CompareConfig,
     observer: &dyn ExperimentObserver,
 ) -> Result<Report, ExperimentError> {
-    let input = measure(lab, config, observer, &ProcessClock::new())?;
-    Ok(report::analyze(input))
+    Ok(run_and_push(lab, config, None, observer)?.report)
+}
+
+/// What `run_and_push` produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: Report,
+    /// `None` when no push was asked for; else the push, or why it failed
+    /// (`NothingToPush` without a recommendation, `Push`).
+    pub pushed: Option<Result<Pushed, ExperimentError>>,
+}
+
+/// `run`, then, when `push` names a destination, pushes the recommended
+/// candidate's image there. A failed push (or none, without a recommendation)
+/// keeps the report: the caller shows it, then the push's error.
+pub fn run_and_push<L: Lab>(
+    lab: &L,
+    config: &CompareConfig,
+    push: Option<&ImageReference>,
+    observer: &dyn ExperimentObserver,
+) -> Result<Outcome, ExperimentError> {
+    let (input, prepared) = measure(lab, config, observer, &ProcessClock::new())?;
+    let report = report::analyze(input);
+    let pushed = push.map(|dest| {
+        let nothing = || ExperimentError::NothingToPush {
+            dest: format!("docker://{dest}"),
+        };
+        let name = &report.recommendation.as_ref().ok_or_else(nothing)?.name;
+        let i = config
+            .candidates
+            .iter()
+            .position(|c| &c.name == name)
+            .ok_or_else(nothing)?;
+        lab.push(&config.candidates[i], &prepared[i].image, dest)
+    });
+    drop(prepared); // removes the images from the lab
+    Ok(Outcome { report, pushed })
 }
 
 /// Where the experiment reads time: this process's CPU and the wall clock.
@@ -163,13 +230,16 @@ pub fn generator_cpu_share(
     (cpu.min(trial_wall_seconds) / (load_threads.max(1) as f64 * load_secs)).min(1.0)
 }
 
+/// The measurements, and the prepared images (removed when dropped).
+type Measured<I> = (CompareInput, Vec<Prepared<I>>);
+
 /// Prepares every candidate, then runs the rounds; the measurements, unanalysed.
 fn measure<L: Lab>(
     lab: &L,
     config: &CompareConfig,
     observer: &dyn ExperimentObserver,
     clock: &dyn Clock,
-) -> Result<CompareInput, ExperimentError> {
+) -> Result<Measured<L::Image>, ExperimentError> {
     // 1. Build every candidate and make it ready. An error drops `prepared`,
     // which removes the images prepared so far.
     let mut prepared = Vec::with_capacity(config.candidates.len());
@@ -201,13 +271,13 @@ fn measure<L: Lab>(
         for &i in order {
             let candidate = &config.candidates[i];
             let (cpu_before, wall_before) = (clock.cpu_seconds(), clock.wall_seconds());
-            let outcome = lab.trial(&prepared[i].image, observer).map_err(|source| {
-                ExperimentError::Trial {
+            let outcome = lab
+                .trial(candidate, &prepared[i].image, observer)
+                .map_err(|source| ExperimentError::Trial {
                     round: r + 1,
                     name: candidate.name.clone(),
                     source,
-                }
-            })?;
+                })?;
             // Measured over the load itself when the trial could; else over the trial.
             let share = match outcome.generator_cpu_seconds {
                 Some(cpu) => generator_cpu_share(
@@ -238,20 +308,21 @@ fn measure<L: Lab>(
             c.runs.push(outcome.bench);
         }
     }
-    drop(prepared); // removes the images from the lab
-
-    Ok(CompareInput {
+    let input = CompareInput {
         candidates: runs,
         load: LoadSummary {
             requests: config.load.requests,
+            duration_seconds: config.load.duration.map(|d| d.as_secs_f64()),
             concurrency: config.load.concurrency,
             keepalive: config.load.keepalive,
             warmup: config.load.warmup,
+            warmup_seconds: config.load.warmup_duration.map(|d| d.as_secs_f64()),
             repeats: config.load.repeats,
             path: config.app.path.clone(),
             isolation: lab.isolation(),
         },
-    })
+    };
+    Ok((input, prepared))
 }
 
 #[cfg(test)]

@@ -6,16 +6,21 @@
 
 use crate::loadgen::{self, LoadConfig};
 use crate::oci::build::{BuildSpec, ImageBuilder, LayerSpec, NixSpec};
+use crate::oci::digest::Digest;
 use crate::oci::image_config::ConfigEdit;
 use crate::oci::location::ImageLocation;
 use crate::oci::manifest::Platform;
+use crate::oci::push::{PushError, PushOptions, push};
+use crate::oci::reference::ImageReference;
+use crate::oci::registry::RegistryClient;
 use crate::oci::store::BlobStore;
 use crate::progress::Reporter;
 use crate::report::Isolation;
 use crate::runner::{LoadedImage, PodmanRunner};
+use std::sync::Arc;
 
 use super::config::{AppConfig, Candidate, CompareConfig, LoadSettings};
-use super::experiment::{ExperimentError, ExperimentObserver, Lab, Prepared};
+use super::experiment::{ExperimentError, ExperimentObserver, Lab, Prepared, Pushed};
 use super::image::{StoredManifest, load_into_podman};
 use super::trial::{TrialError, TrialObserver, TrialOutcome, TrialSpec, run_trial};
 
@@ -31,6 +36,8 @@ pub struct PodmanLab<'a> {
     layer_history: LayerHistory,
     spec: TrialSpec,
     isolation: Isolation,
+    /// For `compare --push`: the client with the destination's credentials.
+    push_client: Arc<RegistryClient>,
 }
 
 /// Words the history line (`created_by`) of an application layer from its
@@ -38,7 +45,8 @@ pub struct PodmanLab<'a> {
 pub type LayerHistory = fn(dest: &str) -> String;
 
 impl<'a> PodmanLab<'a> {
-    /// A lab for `config`'s application; `builder` builds into `store`.
+    /// A lab for `config`'s application; `builder` builds into `store`;
+    /// `push_client` (with the destination's credentials) serves `Lab::push`.
     pub fn new(
         runner: &'a PodmanRunner,
         store: &'a BlobStore,
@@ -46,6 +54,7 @@ impl<'a> PodmanLab<'a> {
         progress: &'a dyn Reporter,
         config: &'a CompareConfig,
         layer_history: LayerHistory,
+        push_client: Arc<RegistryClient>,
     ) -> Self {
         let app = &config.app;
         let allowed = loadgen::current_thread_cpus().unwrap_or_default();
@@ -67,20 +76,30 @@ impl<'a> PodmanLab<'a> {
                 extra_args: app.podman_args.clone(),
                 name_prefix: Some("compare".into()),
                 service_cpus: isolation.applied.then(|| isolation.service_cpus.clone()),
+                warmup_for: config.load.warmup_duration,
             },
             isolation,
+            push_client,
         }
     }
 }
 
+/// A candidate's image: loaded into podman (removed when dropped), and its
+/// manifest in the blob store, for `compare --push`.
+pub struct LabImage {
+    loaded: LoadedImage,
+    manifest: Digest,
+    media_type: String,
+}
+
 impl Lab for PodmanLab<'_> {
-    type Image = LoadedImage;
+    type Image = LabImage;
 
     fn prepare(
         &self,
         c: &Candidate,
         observer: &dyn ExperimentObserver,
-    ) -> Result<Prepared<LoadedImage>, ExperimentError> {
+    ) -> Result<Prepared<LabImage>, ExperimentError> {
         let from: ImageLocation = c.base.parse().map_err(|source| ExperimentError::Base {
             name: c.name.clone(),
             base: c.base.clone(),
@@ -88,7 +107,7 @@ impl Lab for PodmanLab<'_> {
         })?;
         let built = self
             .builder
-            .build(&build_spec(self.app, from, self.layer_history))
+            .build(&build_spec(&c.app(self.app), from, self.layer_history))
             .map_err(|source| ExperimentError::Build {
                 candidate: Box::new(c.clone()),
                 source,
@@ -109,20 +128,25 @@ impl Lab for PodmanLab<'_> {
             source,
         })?;
         Ok(Prepared {
-            image,
+            image: LabImage {
+                loaded: image,
+                manifest: built.manifest_digest,
+                media_type: built.media_type,
+            },
             size: built.size,
         })
     }
 
     fn trial(
         &self,
-        image: &LoadedImage,
+        candidate: &Candidate,
+        image: &LabImage,
         observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError> {
         run_trial(
             self.runner,
-            image,
-            &self.spec,
+            &image.loaded,
+            &trial_spec(&self.spec, candidate),
             &|url: &str| {
                 let cpus = self.isolation.applied;
                 load_config_on(
@@ -137,6 +161,44 @@ impl Lab for PodmanLab<'_> {
 
     fn isolation(&self) -> Isolation {
         self.isolation.clone()
+    }
+    fn push(
+        &self,
+        candidate: &Candidate,
+        image: &LabImage,
+        dest: &ImageReference,
+    ) -> Result<Pushed, ExperimentError> {
+        self.push_image(candidate, image, dest)
+    }
+}
+
+impl PodmanLab<'_> {
+    fn push_image(
+        &self,
+        candidate: &Candidate,
+        image: &LabImage,
+        dest: &ImageReference,
+    ) -> Result<Pushed, ExperimentError> {
+        let fail = |source: PushError| ExperimentError::Push {
+            name: candidate.name.clone(),
+            dest: format!("docker://{dest}"),
+            source: Box::new(source),
+        };
+        let report = push(
+            self.store,
+            &self.push_client,
+            &image.manifest,
+            &image.media_type,
+            dest,
+            &PushOptions::default(),
+            self.progress,
+        )
+        .map_err(fail)?;
+        Ok(Pushed {
+            candidate: candidate.name.clone(),
+            reference: format!("docker://{dest}"),
+            digest: report.digest.to_string(),
+        })
     }
 }
 
@@ -167,6 +229,16 @@ pub fn plan_isolation(allowed: &[usize], isolate: bool) -> Isolation {
     }
 }
 
+/// `spec` with `candidate`'s limits: its `--cpus`/`--memory` first, so
+/// `[app] podman_args` (placed after) still have the last word.
+pub fn trial_spec(spec: &TrialSpec, candidate: &Candidate) -> TrialSpec {
+    let mut spec = spec.clone();
+    let mut args = candidate.resources.podman_args();
+    args.append(&mut spec.extra_args);
+    spec.extra_args = args;
+    spec
+}
+
 /// The load `[load]` describes, against `url`; `compare` checks it once with a
 /// placeholder URL before building anything.
 pub fn load_config(load: &LoadSettings, url: &str) -> Result<LoadConfig, loadgen::ConfigError> {
@@ -184,8 +256,11 @@ pub fn load_config_on(
         Some(c) => builder.cpus(c.clone()),
         None => builder,
     };
+    let builder = match load.duration {
+        Some(d) => builder.duration(d),
+        None => builder.requests(load.requests),
+    };
     builder
-        .requests(load.requests)
         .concurrency(load.concurrency)
         .keepalive(load.keepalive)
         .warmup(load.warmup)
@@ -228,6 +303,7 @@ fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> Bu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::config::Resources;
 
     #[test]
     fn two_cpus_give_the_service_cpu_1_and_the_generator_cpu_0() {
@@ -263,7 +339,9 @@ mod tests {
             requests: 10,
             concurrency: 4,
             keepalive: true,
+            duration: None,
             warmup: 0,
+            warmup_duration: None,
             repeats: 1,
             timeout: std::time::Duration::from_secs(1),
             isolate: true,
@@ -274,5 +352,51 @@ mod tests {
             load_config(&load, "http://127.0.0.1:1/").unwrap().cpus,
             None
         );
+    }
+
+    #[test]
+    fn a_candidates_limits_come_before_the_apps_podman_args() {
+        let mut spec = TrialSpec::new(8080);
+        spec.extra_args = vec!["--memory=2g".into()];
+        let mut c = Candidate::plain("a", "x");
+        c.resources = Resources {
+            cpus: Some(0.5),
+            memory: Some("512m".into()),
+        };
+        // podman takes the last of a repeated flag: [app] podman_args win.
+        assert_eq!(
+            trial_spec(&spec, &c).extra_args,
+            ["--cpus=0.5", "--memory=512m", "--memory=2g"]
+        );
+        assert_eq!(
+            trial_spec(&spec, &Candidate::plain("b", "x")).extra_args,
+            ["--memory=2g"]
+        );
+    }
+
+    #[test]
+    fn a_warmup_by_time_is_the_same_load_for_that_long_uncounted() {
+        let load = LoadSettings {
+            requests: 1000,
+            duration: Some(std::time::Duration::from_secs(3)),
+            concurrency: 50,
+            keepalive: true,
+            warmup: 100,
+            warmup_duration: None,
+            repeats: 5,
+            timeout: std::time::Duration::from_secs(30),
+            isolate: true,
+        };
+        let measured = load_config(&load, "http://127.0.0.1:1/").unwrap();
+        assert_eq!(
+            measured.stop,
+            loadgen::Stop::Duration(std::time::Duration::from_secs(3))
+        );
+        let w = crate::compare::trial::warmup_by_time(&measured, std::time::Duration::from_secs(1));
+        assert_eq!(
+            w.stop,
+            loadgen::Stop::Duration(std::time::Duration::from_secs(1))
+        );
+        assert_eq!((w.warmup, w.concurrency, w.keepalive), (0, 50, true));
     }
 }

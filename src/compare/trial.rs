@@ -37,6 +37,9 @@ pub struct TrialSpec {
     /// The CPUs the container gets (`--cpuset-cpus`); `None`: all. The load's
     /// own CPUs are in its `LoadConfig` (`cpus`).
     pub service_cpus: Option<Vec<usize>>,
+    /// A warm-up by time: the load, for this long and not measured, before
+    /// the measured run (besides any warm-up count the load has itself).
+    pub warmup_for: Option<Duration>,
 }
 
 impl TrialSpec {
@@ -51,6 +54,7 @@ impl TrialSpec {
             extra_args: Vec::new(),
             name_prefix: None,
             service_cpus: None,
+            warmup_for: None,
         }
     }
 
@@ -159,6 +163,9 @@ pub fn run_trial(
     let config = load_for(&container.url(&spec.path)).map_err(TrialError::LoadConfig)?;
     let cgroup = container.cgroup().unwrap_or_default();
     let service_cpus = cgroup.cpus(); // while the container (and its cgroup) exists
+    if let Some(d) = spec.warmup_for {
+        loadgen::run(&warmup_by_time(&config, d), &Progress::new()).map_err(TrialError::Load)?;
+    }
     let sampler = container.sample_memory();
     let progress = Progress::new();
     observer.load_started(&config, &progress);
@@ -198,6 +205,14 @@ pub fn process_cpu_seconds() -> Option<f64> {
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Some(tv(u.ru_utime) + tv(u.ru_stime))
+}
+
+/// `config` as an unmeasured warm-up of `time` (no warm-up count of its own).
+pub fn warmup_by_time(config: &LoadConfig, time: Duration) -> LoadConfig {
+    let mut w = config.clone();
+    w.stop = loadgen::Stop::Duration(time);
+    w.warmup = 0;
+    w
 }
 
 /// `ocibench run`: loads a stored image into podman, runs one trial of it and

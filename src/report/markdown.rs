@@ -204,8 +204,8 @@ fn method(report: &Report) -> String {
         )
     };
     format!(
-        "*Method:* {runs}, each in a fresh container, of {} requests at concurrency {} \
-         ({}, {} warm-up requests first) to {path}. Size is the uncompressed size of the \
+        "*Method:* {runs}, each in a fresh container, of {} at concurrency {} \
+         ({}, {} first) to {path}. Size is the uncompressed size of the \
          layers (on disk), Compressed what a pull transfers. Requests/s and total time are \
          medians over the runs; mean time per request and p99 are the medians of each run's \
          mean and 99th-percentile latency.{interval} Candidates are compared round by \
@@ -214,14 +214,14 @@ fn method(report: &Report) -> String {
          geometric mean of these ratios with a 95% t-interval on their logs, tested with a \
          two-sided paired t-test, Holm-adjusted across all pairs, at p < {ALPHA}; \
          differences under {} count as noise.{}",
-        thousands(l.requests),
+        run_length(l),
         thousands(l.concurrency),
         if l.keepalive {
             "keep-alive"
         } else {
             "a new connection per request"
         },
-        thousands(l.warmup),
+        warmup_length(l),
         units::percent(PRACTICAL_THRESHOLD),
         l.isolation
             .describe()
@@ -245,6 +245,22 @@ fn escape(s: &str) -> String {
         out.push(ch);
     }
     out
+}
+
+/// The warm-up before each run: `100 warm-up requests`, or `1 s of warm-up`.
+fn warmup_length(l: &super::LoadSummary) -> String {
+    match l.warmup_seconds {
+        Some(s) => format!("{s} s of warm-up"),
+        None => format!("{} warm-up requests", thousands(l.warmup)),
+    }
+}
+
+/// What one run was: `1,000 requests`, or `5 s` of requests.
+pub(crate) fn run_length(l: &super::LoadSummary) -> String {
+    match l.duration_seconds {
+        Some(s) => format!("{s} s of requests"),
+        None => format!("{} requests", thousands(l.requests)),
+    }
 }
 
 #[cfg(test)]

@@ -87,10 +87,18 @@ pub struct CompareInput {
 /// The load each run applied (`[load]` of `ocibench.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSummary {
+    /// Requests per run; meaningless when `duration_seconds` is set.
     pub requests: u64,
+    /// Each run lasted this long (`[load] duration`) instead of `requests`.
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
     pub concurrency: u64,
     pub keepalive: bool,
+    /// Warm-up requests before each run (0 when it warmed up by time).
     pub warmup: u64,
+    /// A warm-up of this long before each run (`[load] warmup = "1s"`).
+    #[serde(default)]
+    pub warmup_seconds: Option<f64>,
     pub repeats: u32,
     pub path: String,
     /// Which CPUs the service and the load generator had (absent in reports

@@ -89,9 +89,11 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
         candidates,
         load: LoadSummary {
             requests: 1000,
+            duration_seconds: None,
             concurrency: 100,
             keepalive: true,
             warmup: 100,
+            warmup_seconds: None,
             repeats: 5,
             path: "/".into(),
             isolation: Default::default(),

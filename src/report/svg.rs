@@ -307,8 +307,8 @@ fn subtitle(report: &Report) -> String {
         )
     };
     format!(
-        "{runs} of {} requests at concurrency {}; {interval}.",
-        units::thousands(l.requests),
+        "{runs} of {} at concurrency {}; {interval}.",
+        super::markdown::run_length(l),
         l.concurrency
     )
 }

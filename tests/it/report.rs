@@ -82,9 +82,11 @@ fn input() -> CompareInput {
         ],
         load: LoadSummary {
             requests: 1000,
+            duration_seconds: None,
             concurrency: 50,
             keepalive: true,
             warmup: 100,
+            warmup_seconds: None,
             repeats: 6,
             path: "/".into(),
             isolation: Default::default(),

@@ -8,18 +8,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::app::args::{layer_created_by, podman_runner};
+use crate::app::args::{CopyCredsArgs, layer_created_by, podman_runner};
 use crate::app::explain::UserError;
 use crate::app::globals::{Context, registry_of};
 use crate::app::output::write_stdout;
 use crate::app::terminal::{self, CliObserver};
 use ocibench::compare::config::{CompareConfig, DEFAULT_APP_SERVER, DEFAULT_TOML};
-use ocibench::compare::experiment;
+use ocibench::compare::experiment::{self, Pushed};
 use ocibench::compare::lab::{PodmanLab, load_config};
 use ocibench::oci::build::ImageBuilder;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::store::{BlobStore, write_atomic};
-use ocibench::report::Format;
+use ocibench::report::{Format, Report};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
@@ -38,13 +38,16 @@ pub struct CompareArgs {
     /// Override [load] repeats (rounds)
     #[arg(long, value_name = "N")]
     pub repeats: Option<u32>,
-    /// Override [load] requests per run
-    #[arg(short = 'n', long, value_name = "N")]
+    /// Override [load] requests per run (replaces a [load] duration)
+    #[arg(short = 'n', long, value_name = "N", conflicts_with = "duration")]
     pub requests: Option<u64>,
+    /// Override [load] duration: each run lasts this long (5s, 500ms; replaces [load] requests)
+    #[arg(short = 'z', long, value_name = "DURATION")]
+    pub duration: Option<String>,
     /// Override [load] concurrency
     #[arg(short = 'c', long, value_name = "C")]
     pub concurrency: Option<u64>,
-    /// Override [load] warm-up requests
+    /// Override [load] warmup with this many requests (replaces a warm-up by time)
     #[arg(long, value_name = "N")]
     pub warmup: Option<u64>,
     /// Let the container and the load generator share every CPU ([load] isolate = false)
@@ -53,6 +56,15 @@ pub struct CompareArgs {
     /// OCI runtime for podman (runc, crun) [default: probed]
     #[arg(long, value_name = "RUNTIME", env = "OCIBENCH_RUNTIME")]
     pub runtime: Option<String>,
+    /// After the comparison, push the recommended candidate's image to DEST (docker://REGISTRY/REPO:TAG)
+    #[arg(long, value_name = "DEST")]
+    pub push: Option<String>,
+    /// Credentials for the candidates' registry (what --creds means without --push)
+    #[arg(long, value_name = "USER:PASS")]
+    pub src_creds: Option<crate::app::args::CredsValue>,
+    /// Credentials for the --push destination only (what --creds means with --push)
+    #[arg(long, value_name = "USER:PASS")]
+    pub dest_creds: Option<crate::app::args::CredsValue>,
     #[command(flatten)]
     pub tls: crate::app::args::TlsArgs,
 }
@@ -65,12 +77,21 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     if let Some(n) = args.requests {
         config.load.requests = n;
+        config.load.duration = None;
+    }
+    if let Some(z) = &args.duration {
+        let d = ocibench::loadgen::config::parse_duration("--duration", z)?;
+        if d.is_zero() {
+            return Err(UserError::usage("--duration must be longer than 0").into());
+        }
+        config.load.duration = Some(d);
     }
     if let Some(c) = args.concurrency {
         config.load.concurrency = c;
     }
     if let Some(w) = args.warmup {
         config.load.warmup = w;
+        config.load.warmup_duration = None;
     }
     if args.no_isolate {
         config.load.isolate = false;
@@ -86,26 +107,34 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     {
         check_writable(out)?;
     }
-    // Validate the load settings before building anything.
+    // Validate the load settings and the push destination before building anything.
     load_config(&config.load, "http://127.0.0.1:1/")?;
+    let push_dest = args
+        .push
+        .as_deref()
+        .map(crate::app::commands::push::parse_registry_dest)
+        .transpose()?;
     let show = ctx.show_progress();
 
-    // `--creds` is for the candidates' registry (one registry only, or refused).
+    // As in push and build: `--creds` is the destination's when there is one
+    // (`--push`), else the candidates' registry (one registry only, or refused).
     let bases: Vec<ImageLocation> = config
         .candidates
         .iter()
         .filter_map(|c| c.base.parse().ok())
         .collect();
     let sources: Vec<_> = bases.iter().filter_map(registry_of).collect();
-    let ctx = &ctx.bind_creds(&sources, &[], &Default::default())?;
+    let destinations: Vec<_> = push_dest.iter().collect();
+    let copy = CopyCredsArgs {
+        src_creds: args.src_creds.clone(),
+        dest_creds: args.dest_creds.clone(),
+    };
+    let ctx = &ctx.bind_creds(&sources, &destinations, &copy)?;
     let runner = podman_runner(args.runtime.clone(), "containers and images")?;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let progress = terminal::reporter(show);
-    let builder = ImageBuilder::new(
-        &store,
-        ctx.registry_client(args.tls.mode()),
-        progress.as_ref(),
-    );
+    let client = ctx.registry_client(args.tls.mode());
+    let builder = ImageBuilder::new(&store, client.clone(), progress.as_ref());
     let lab = PodmanLab::new(
         &runner,
         &store,
@@ -113,8 +142,20 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         progress.as_ref(),
         &config,
         layer_created_by,
+        client,
     );
-    let report = experiment::run(&lab, &config, &CliObserver::new(show, !ctx.quiet))?;
+    let outcome = experiment::run_and_push(
+        &lab,
+        &config,
+        push_dest.as_ref(),
+        &CliObserver::new(show, !ctx.quiet),
+    )?;
+    let report = &outcome.report;
+    let (pushed, push_error) = match outcome.pushed {
+        None => (None, None),
+        Some(Ok(p)) => (Some(p), None),
+        Some(Err(e)) => (None, Some(e)),
+    };
 
     for (file, format) in [
         (&args.json, Format::Json),
@@ -122,11 +163,49 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         (&args.svg, Format::Svg),
     ] {
         if let Some(path) = file {
-            write_atomic(path, &format.render(&report))
-                .with_context(|| format!("writing {}", path.display()))?;
+            let bytes = match format {
+                Format::Json => json_with_push(report, pushed.as_ref(), push_dest.is_some())?,
+                _ => format.render(report),
+            };
+            write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
         }
     }
-    write_stdout(|out| Format::Table.write(&report, out))
+    write_stdout(|out| {
+        Format::Table.write(report, &mut *out)?;
+        if let Some(p) = &pushed {
+            writeln!(out, "\n{}", pushed_line(p))?;
+        }
+        Ok(())
+    })?;
+    match push_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// The table's footer line for a push: `Pushed slim to docker://... (sha256:...)`.
+fn pushed_line(p: &Pushed) -> String {
+    format!("Pushed {} to {} ({})", p.candidate, p.reference, p.digest)
+}
+
+/// The report's JSON with `pushed` (`{candidate, reference, digest}`; null when
+/// `--push` was given but nothing was pushed); without `--push`, unchanged.
+fn json_with_push(
+    report: &Report,
+    pushed: Option<&Pushed>,
+    asked: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let rendered = Format::Json.render(report);
+    if !asked {
+        return Ok(rendered);
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(&rendered)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("pushed".into(), serde_json::to_value(pushed)?);
+    }
+    let mut out = serde_json::to_vec_pretty(&value)?;
+    out.push(b'\n');
+    Ok(out)
 }
 
 /// `-f FILE`, else `./ocibench.toml`, else the embedded demo (written to a temp dir).
@@ -228,5 +307,52 @@ mod tests {
         );
         assert!(hint.unwrap().starts_with("a base is an image reference"));
         assert_eq!(kind, ExitKind::Usage);
+
+        let (line, hint, kind) = shown(ExperimentError::NothingToPush {
+            dest: "docker://r/app:1".into(),
+        });
+        assert_eq!(
+            line,
+            "no candidate is recommended, so nothing was pushed to docker://r/app:1"
+        );
+        assert!(hint.unwrap().contains("ocibench push"));
+        assert_eq!(kind, ExitKind::Runtime);
+    }
+
+    #[test]
+    fn json_gets_pushed_only_with_push() {
+        let report = ocibench::report::analyze(ocibench::report::CompareInput {
+            candidates: Vec::new(),
+            load: ocibench::report::LoadSummary {
+                requests: 1000,
+                duration_seconds: None,
+                concurrency: 100,
+                keepalive: true,
+                warmup: 100,
+                warmup_seconds: None,
+                repeats: 5,
+                path: "/".into(),
+                isolation: Default::default(),
+            },
+        });
+        let plain = super::json_with_push(&report, None, false).unwrap();
+        assert_eq!(plain, ocibench::report::Format::Json.render(&report));
+        let v: serde_json::Value =
+            serde_json::from_slice(&super::json_with_push(&report, None, true).unwrap()).unwrap();
+        assert!(v["pushed"].is_null() && v.get("pushed").is_some());
+        let p = super::Pushed {
+            candidate: "a".into(),
+            reference: "docker://r/app:1".into(),
+            digest: "sha256:ab".into(),
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&super::json_with_push(&report, Some(&p), true).unwrap())
+                .unwrap();
+        assert_eq!(v["pushed"]["digest"], "sha256:ab");
+        assert_eq!(v["pushed"]["reference"], "docker://r/app:1");
+        assert_eq!(
+            super::pushed_line(&p),
+            "Pushed a to docker://r/app:1 (sha256:ab)"
+        );
     }
 }

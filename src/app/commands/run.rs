@@ -150,6 +150,7 @@ fn spec(args: &RunArgs) -> anyhow::Result<TrialSpec> {
         extra_args: args.podman_args.clone(),
         name_prefix: args.name_prefix.clone(),
         service_cpus: None,
+        warmup_for: None,
     })
 }
 

@@ -22,6 +22,8 @@ struct Log {
     trials: Cell<u32>,
     cpu: Cell<f64>,
     wall: Cell<f64>,
+    /// Per trial: `NAME podman-args` of the candidate's limits.
+    limits: RefCell<Vec<String>>,
 }
 
 impl Log {
@@ -128,10 +130,17 @@ impl<'a> Lab for MockLab<'a> {
 
     fn trial(
         &self,
+        candidate: &Candidate,
         image: &MockImage<'a>,
         _observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError> {
         let log = self.log;
+        assert_eq!(candidate.name, image.name, "a trial gets its own candidate");
+        log.limits.borrow_mut().push(format!(
+            "{} {}",
+            candidate.name,
+            candidate.resources.podman_args().join(" ")
+        ));
         let n = log.containers.get() + 1;
         log.containers.set(n);
         log.trials.set(log.trials.get() + 1);
@@ -168,6 +177,24 @@ impl<'a> Lab for MockLab<'a> {
             ),
         })
     }
+
+    fn push(
+        &self,
+        candidate: &Candidate,
+        image: &MockImage<'a>,
+        dest: &ImageReference,
+    ) -> Result<Pushed, ExperimentError> {
+        assert_eq!(candidate.name, image.name);
+        // The image must still be there to be pushed.
+        assert!(self.log.live_images.get() > 0);
+        self.log
+            .push(format!("push {} docker://{dest}", image.name));
+        Ok(Pushed {
+            candidate: candidate.name.clone(),
+            reference: format!("docker://{dest}"),
+            digest: format!("sha256:mock-{}", image.name),
+        })
+    }
 }
 
 fn config(names: &[&str], repeats: u32) -> CompareConfig {
@@ -181,7 +208,7 @@ fn config(names: &[&str], repeats: u32) -> CompareConfig {
 }
 
 fn measure_with(lab: &MockLab<'_>, c: &CompareConfig) -> Result<CompareInput, ExperimentError> {
-    measure(lab, c, &NoObserver, lab.log)
+    measure(lab, c, &NoObserver, lab.log).map(|(input, _prepared)| input)
 }
 
 #[test]
@@ -377,4 +404,89 @@ fn the_observer_hears_each_phase_in_order() {
             "round 2/2 a ocibench-mock-4",
         ]
     );
+}
+
+#[test]
+fn each_trial_runs_with_its_candidates_limits() {
+    let toml = "[app]\nport = 8080\ncpus = 1.5\nmemory = \"512m\"\n[load]\nrepeats = 2\n\
+        [[candidate]]\nname = \"a\"\nbase = \"oci:/a\"\n\
+        [[candidate]]\nname = \"b\"\nbase = \"oci:/b\"\ncpus = 0.5\n\
+        [[candidate]]\nname = \"c\"\nbase = \"oci:/c\"\nmemory = \"1g\"\n";
+    let c = CompareConfig::parse(toml, Path::new("."), "t.toml", &|_| None).unwrap();
+    let log = Log::default();
+    measure_with(&MockLab::new(&log), &c).unwrap();
+    let mut limits = log.limits.borrow().clone();
+    limits.sort();
+    limits.dedup();
+    assert_eq!(
+        limits,
+        [
+            "a --cpus=1.5 --memory=512m",
+            "b --cpus=0.5 --memory=512m",
+            "c --cpus=1.5 --memory=1g",
+        ]
+    );
+    assert_eq!(log.limits.borrow().len(), 6, "every trial, every round");
+}
+
+#[test]
+fn duration_based_load_reaches_the_report_and_the_generator() {
+    let toml = "[app]\nport = 8080\n[load]\nduration = \"2s\"\nwarmup = \"500ms\"\nrepeats = 1\n\
+        [[candidate]]\nname = \"a\"\nbase = \"oci:/a\"\n";
+    let c = CompareConfig::parse(toml, Path::new("."), "t.toml", &|_| None).unwrap();
+    let log = Log::default();
+    let input = measure_with(&MockLab::new(&log), &c).unwrap();
+    assert_eq!(input.load.duration_seconds, Some(2.0));
+    assert_eq!(
+        (input.load.warmup, input.load.warmup_seconds),
+        (0, Some(0.5))
+    );
+    let load = crate::compare::lab::load_config(&c.load, "http://127.0.0.1:1/").unwrap();
+    assert_eq!(load.request_count(), None, "a run by time has no count");
+}
+
+#[test]
+fn push_sends_the_recommended_candidates_image_before_the_images_go() {
+    let log = Log::default();
+    // Identical runs: the smallest image (the shortest name) is recommended.
+    let c = config(&["bbb", "a", "cc"], 2);
+    let dest: ImageReference = "127.0.0.1:5000/app:chosen".parse().unwrap();
+    let out = run_and_push(&MockLab::new(&log), &c, Some(&dest), &NoObserver).unwrap();
+    let recommended = out.report.recommendation.as_ref().unwrap().name.clone();
+    assert_eq!(recommended, "a");
+    let pushed = out.pushed.unwrap().unwrap();
+    assert_eq!(
+        pushed,
+        Pushed {
+            candidate: "a".into(),
+            reference: "docker://127.0.0.1:5000/app:chosen".into(),
+            digest: "sha256:mock-a".into(),
+        }
+    );
+    let events = log.events();
+    let push_at = events.iter().position(|e| e.starts_with("push ")).unwrap();
+    assert_eq!(events[push_at], "push a docker://127.0.0.1:5000/app:chosen");
+    assert!(
+        events[push_at..]
+            .iter()
+            .filter(|e| e.starts_with("remove image"))
+            .count()
+            == 3,
+        "{events:?}"
+    );
+    assert_eq!(log.live_images.get(), 0);
+}
+
+#[test]
+fn without_push_nothing_is_pushed() {
+    let log = Log::default();
+    let out = run_and_push(
+        &MockLab::new(&log),
+        &config(&["a", "b"], 1),
+        None,
+        &NoObserver,
+    )
+    .unwrap();
+    assert!(out.pushed.is_none());
+    assert!(!log.events().iter().any(|e| e.starts_with("push ")));
 }

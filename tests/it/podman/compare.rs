@@ -7,7 +7,7 @@ use crate::support::snapshot::compare_table_settings;
 use crate::support::{Registry, TestContext, Variant, push_fixture};
 
 /// A comparison of busybox httpd serving a page, on the given bases.
-fn write_config(
+pub(super) fn write_config(
     dir: &Path,
     bases: &[(&str, &str)],
     health: &str,
@@ -46,7 +46,7 @@ repeats = {repeats}
 /// The podman compare runs take turns: every compare container is named
 /// `ocibench-compare-*`, so one run's before/after count would see the other's
 /// containers (a panicking holder does not block the other).
-fn compare_lock() -> std::sync::MutexGuard<'static, ()> {
+pub(super) fn compare_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

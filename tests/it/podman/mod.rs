@@ -3,6 +3,7 @@
 //! archives and edited configs as podman loads and runs them.
 
 mod compare;
+mod compare_push;
 mod config_podman;
 mod export_podman;
 mod isolation;

@@ -264,3 +264,30 @@ fn an_explicit_runtime_is_honoured_or_reported_missing() {
     .unwrap();
     assert_eq!(runner.runtime().as_deref(), Some("runc"));
 }
+
+/// `[app]`/`[[candidate]]` `cpus` and `memory` reach the container as podman's
+/// own limits (what `compare` passes through `Resources::podman_args`).
+#[test]
+fn a_candidates_cpus_and_memory_become_the_containers_limits() {
+    let _store = busybox_image_lock();
+    let runner = runner();
+    let (_dir, path, _name) = archive("limits");
+    let image = runner.load(&path).unwrap();
+    let resources = ocibench::compare::config::Resources {
+        cpus: Some(0.5),
+        memory: Some("256m".into()),
+    };
+    let opts = StartOptions {
+        extra_args: resources.podman_args(),
+        name_prefix: Some("limits".into()),
+        ..StartOptions::default()
+    };
+    let c = runner.start(&image, 8080, &opts).unwrap();
+    let limits = podman_stdout(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}",
+        c.name(),
+    ]);
+    assert_eq!(limits, "500000000 268435456");
+}
