@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use crate::support;
 use crate::support::snapshot::compare_table_settings;
 use crate::support::{Registry, TestContext, Variant, push_fixture};
 
@@ -17,6 +16,7 @@ pub(super) fn write_config(
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "compare me\n").unwrap();
     std::fs::write(www.join("health"), "ok\n").unwrap();
+    let label = test_label(dir);
     let mut toml = format!(
         r#"[app]
 layers = ["site:/srv"]
@@ -25,6 +25,7 @@ port = 8080
 health = "{health}"
 path = "/index.html"
 startup_timeout = "20s"
+podman_args = ["--label", "{label}"]
 
 [load]
 requests = 300
@@ -52,11 +53,30 @@ pub(super) fn compare_lock() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn our_containers(prefix: &str) -> Vec<String> {
-    support::podman::ocibench_containers()
-        .into_iter()
-        .filter(|n| n.contains(prefix))
-        .collect()
+/// The label `write_config` puts on every container of the comparison in `dir`
+/// (`[app] podman_args`): other processes' compares (another checkout's suite, a
+/// benchmark) also name theirs `ocibench-compare-*`, so a name says nothing.
+fn test_label(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!("ocibench-test={:016x}", h.finish())
+}
+
+/// The containers, running or not, of the comparison configured in `dir`.
+fn our_containers(dir: &Path) -> Vec<String> {
+    let filter = format!("label={}", test_label(dir));
+    crate::support::tools::run_stdout(crate::support::tools::command("podman", "podman").args([
+        "ps",
+        "-a",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Names}}",
+    ]))
+    .lines()
+    .map(str::to_string)
+    .collect()
 }
 
 #[test]
@@ -178,9 +198,9 @@ fn two_busybox_candidates_end_to_end() {
         &chart[..100.min(chart.len())]
     );
     assert!(
-        our_containers("compare")
-            .iter()
-            .all(|n| !n.contains(&std::process::id().to_string()))
+        our_containers(ctx.root()).is_empty(),
+        "{:?}",
+        our_containers(ctx.root())
     );
 }
 
@@ -196,7 +216,6 @@ fn a_candidate_that_never_becomes_healthy_fails_with_its_logs() {
         "/no-such-health-page",
         1,
     );
-    let before = our_containers("compare");
     let out = ctx
         .run(["compare", "-f", &file.display().to_string()])
         .failure(1)
@@ -207,8 +226,7 @@ fn a_candidate_that_never_becomes_healthy_fails_with_its_logs() {
         "{}",
         out.stderr
     );
-    let after = our_containers("compare");
-    let left: Vec<_> = after.iter().filter(|n| !before.contains(n)).collect();
+    let left = our_containers(ctx.root());
     assert!(left.is_empty(), "containers left behind: {left:?}");
 }
 
