@@ -9,7 +9,7 @@ its schema moves, these two functions are the only ones to adapt.
 
     verdict.py record  RESULTS.jsonl KIND SLOWDOWN INDEX WALL_SECONDS COMPARE.json
     verdict.py ratio   COMPARE.json BASE NAME          # geometric mean of NAME/BASE per round
-    verdict.py burn    RATIO PROBE_US PERCENT          # the burn giving PERCENT% fewer requests/s
+    verdict.py burn    PERCENT BURN:RATIO...           # the burn giving PERCENT% fewer requests/s
     verdict.py summary RESULTS.jsonl [CALIBRATION.tsv]
 """
 
@@ -156,15 +156,30 @@ def cmd_ratio(compare_json, base, name):
     print(f"{r:.4f}")
 
 
-def cmd_burn(ratio, probe_us, percent):
-    """Per-request time t = 1/R; the probe's burn b_p gave t_p/t_0 = 1/ratio. Assuming
-    time grows linearly with the burn, d = percent/100 fewer requests/s needs
-    t/t_0 = 1/(1-d), so b = b_p * (1/(1-d) - 1) / (1/ratio - 1)."""
-    ratio, probe_us, d = float(ratio), float(probe_us), float(percent) / 100
-    if ratio >= 0.995:
-        sys.exit(f"error: the {probe_us:.0f} us probe changed requests/s by only {pct(ratio)}; "
+def cmd_burn(percent, *points):
+    """The burn (us/request) expected to give `percent`% fewer requests/s, from
+    measured points "BURN:RATIO" (0:1 is always known). The service is not always
+    CPU-bound, so the effect is not linear in the burn: interpolate between the two
+    points that bracket the target, in y = 1/ratio - 1 (the relative extra time per
+    request, linear in the burn when the service is CPU-bound); outside them,
+    extrapolate from the two largest burns."""
+    target = 1 / (1 - float(percent) / 100) - 1
+    pts = {0.0: 0.0}
+    for p in points:
+        b, r = p.split(":")
+        pts[float(b)] = 1 / float(r) - 1
+    pts = sorted(pts.items())
+    if max(y for _, y in pts) <= 0.005:
+        sys.exit(f"error: the burns {[b for b, _ in pts]} us changed requests/s by under 0.5%; "
                  "raise PROBE_US")
-    b = probe_us * (1 / (1 - d) - 1) / (1 / ratio - 1)
+    pair = next(((a, b) for a, b in zip(pts, pts[1:]) if a[1] <= target <= b[1]), None)
+    if pair is None:
+        pair = (pts[-2], pts[-1]) if target > pts[-1][1] else (pts[0], pts[1])
+    (b0, y0), (b1, y1) = pair
+    if y1 - y0 <= 1e-9:  # noise: fall back to proportionality through the largest effect
+        b1, y1 = max(pts, key=lambda p: p[1])
+        b0, y0 = 0.0, 0.0
+    b = b0 + (target - y0) * (b1 - b0) / (y1 - y0)
     print(max(1, round(b)))
 
 
