@@ -15,6 +15,7 @@ its schema moves, these two functions are the only ones to adapt.
 
 import json
 import math
+import os
 import statistics
 import sys
 from itertools import combinations
@@ -190,7 +191,7 @@ def cmd_summary(path, calibration=None):
             if line.strip():
                 recs.append(json.loads(line))
     true_ratio = {}
-    if calibration:
+    if calibration and os.path.exists(calibration):
         with open(calibration) as f:
             for line in f:
                 p = line.split()
