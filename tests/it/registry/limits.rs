@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::support::TestContext;
 use crate::support::http_server::{Reply, Request, Server, read_head, write_response};
 use crate::support::mock_image::{MockImage, sha};
+use crate::support::tools::listing;
 
 type Image = MockImage;
 
@@ -169,11 +170,9 @@ fn slow_registry(img: Image, slow: Slow, pace: Pace) -> (String, Arc<AtomicUsize
     (addr, slow_gets)
 }
 
-#[test]
-fn a_blob_below_the_low_speed_limit_is_abandoned_and_retried() {
-    let (addr, layer_gets) = slow_registry(image(None), Slow::Layer, Pace::Trickle);
-    let ctx = TestContext::new();
-    // 20 bytes/s against a limit of 1000 bytes/s over 300 ms.
+/// `size` of `addr`'s image with a limit of 1000 bytes/s over 300 ms (the trickle
+/// sends 20 bytes/s): it must fail (exit 1) naming the limit.
+fn size_below_the_speed_limit(ctx: &TestContext, addr: &str) -> crate::support::Output {
     let out = crate::support::Output::of(
         ctx.cmd(["size", &format!("{addr}/app:v1")])
             .env("OCIBENCH_LOW_SPEED_LIMIT", "1000")
@@ -185,19 +184,23 @@ fn a_blob_below_the_low_speed_limit_is_abandoned_and_retried() {
         "{}",
         out.stderr
     );
+    out
+}
+
+#[test]
+fn a_blob_below_the_low_speed_limit_is_abandoned_and_retried() {
+    let (addr, layer_gets) = slow_registry(image(None), Slow::Layer, Pace::Trickle);
+    let ctx = TestContext::new();
+    let out = size_below_the_speed_limit(&ctx, &addr);
     assert!(out.stderr.contains("\nhint: "), "{}", out.stderr);
     assert_eq!(
         layer_gets.load(Ordering::SeqCst),
         3,
         "each attempt abandoned, then retried like a broken connection"
     );
-    let blobs = ctx.cache_dir.join("blobs/sha256");
-    let left: Vec<_> = std::fs::read_dir(&blobs)
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let left = listing(&ctx.cache_dir.join("blobs/sha256"));
     assert!(
-        left.iter()
-            .all(|n| !n.to_string_lossy().starts_with(".tmp")),
+        left.iter().all(|n| !n.starts_with(".tmp")),
         "partial blob left: {left:?}"
     );
 }
@@ -220,17 +223,7 @@ fn timeout_ends_a_pull_from_a_stalled_registry() {
 fn a_manifest_below_the_low_speed_limit_is_abandoned_and_retried() {
     let (addr, manifest_gets) = slow_registry(image(None), Slow::Manifest, Pace::Trickle);
     let ctx = TestContext::new();
-    let out = crate::support::Output::of(
-        ctx.cmd(["size", &format!("{addr}/app:v1")])
-            .env("OCIBENCH_LOW_SPEED_LIMIT", "1000")
-            .env("OCIBENCH_LOW_SPEED_TIME", "300ms"),
-    )
-    .failure(1);
-    assert!(
-        out.stderr.contains("fewer than 1000 bytes/s"),
-        "{}",
-        out.stderr
-    );
+    size_below_the_speed_limit(&ctx, &addr);
     assert!(
         manifest_gets.load(Ordering::SeqCst) > 1,
         "abandoned, then retried like a broken connection"
