@@ -5,7 +5,8 @@
 //! fetch the image over the real distribution protocol. The images are already in
 //! ocibench's blob store, so this server hands them out directly, with no external
 //! registry: `GET /v2/`, and `GET`/`HEAD` of manifests and blobs by digest (plus a
-//! `latest` tag per repository). Nothing else: no uploads, no catalog.
+//! `latest` tag per repository, in `tags/list` too, which skopeo inspect reads).
+//! Nothing else: no uploads, no catalog.
 //!
 //! Only what the served images reference is served, and only under the repository
 //! each belongs to; everything was checked to be in the store at `start`, so a pull
@@ -362,6 +363,7 @@ enum Route<'a> {
     Ping,
     Manifest { name: &'a str, reference: &'a str },
     Blob { name: &'a str, digest: &'a str },
+    Tags { name: &'a str },
     Other,
 }
 
@@ -372,6 +374,9 @@ fn route(path: &str) -> Route<'_> {
     let Some(rest) = path.strip_prefix("/v2/") else {
         return Route::Other;
     };
+    if let Some(name) = rest.strip_suffix("/tags/list").filter(|n| !n.is_empty()) {
+        return Route::Tags { name };
+    }
     if let Some(i) = rest.rfind("/manifests/") {
         let (name, reference) = (&rest[..i], &rest[i + "/manifests/".len()..]);
         if !name.is_empty() && !reference.is_empty() && !reference.contains('/') {
@@ -414,6 +419,8 @@ fn respond<B>(state: &State, req: &Request<B>) -> Response<ServeBody> {
         }
         Route::Manifest { name, reference } => (name, reference, true),
         Route::Blob { name, digest } => (name, digest, false),
+        // skopeo inspect lists tags.
+        Route::Tags { name } => return tags(state, name, head),
         Route::Other => {
             return error(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint");
         }
@@ -461,6 +468,28 @@ fn respond<B>(state: &State, req: &Request<B>) -> Response<ServeBody> {
         .header(header::ETAG, format!("\"{digest}\""))
         .header("Docker-Distribution-API-Version", "registry/2.0")
         .body(body)
+        .expect("valid response")
+}
+
+/// `{"name": NAME, "tags": ["latest"]}`.
+fn tags(state: &State, name: &str, head: bool) -> Response<ServeBody> {
+    if !state.content.repositories.contains_key(name) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+        );
+    }
+    let body = Bytes::from(serde_json::json!({"name": name, "tags": ["latest"]}).to_string());
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .header("Docker-Distribution-API-Version", "registry/2.0")
+        .body(if head {
+            ServeBody::empty()
+        } else {
+            ServeBody::once(body, None)
+        })
         .expect("valid response")
 }
 

@@ -153,6 +153,10 @@ fn serves_the_manifest_and_blobs_byte_exact() {
     // The tag "latest" names the repository's image.
     let (status, _, body) = get(&reg, &format!("/v2/{repo}/manifests/latest"));
     assert_eq!((status, body), (200, fx.manifest.clone()));
+    let (status, _, body) = get(&reg, &format!("/v2/{repo}/tags/list"));
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(json, serde_json::json!({"name": repo, "tags": ["latest"]}));
 }
 
 #[test]
@@ -363,6 +367,7 @@ fn routes() {
             digest: "sha256:1"
         }
     );
+    assert_eq!(route("/v2/a/b/tags/list"), Route::Tags { name: "a/b" });
     assert_eq!(route("/v2/a/blobs/uploads/"), Route::Other);
     assert_eq!(route("/v1/x"), Route::Other);
     assert!(valid_repository("ocibench/cold/a1"));
