@@ -133,6 +133,24 @@ pub(crate) fn load(podman: &Path, archive: &Path) -> Result<LoadedImage, RunnerE
     Ok(image)
 }
 
+/// An image podman just put in its store under `name` (removed on drop, recorded
+/// for removal on a signal), or one it already had (`existed`: kept).
+pub(crate) fn created(
+    podman: &Path,
+    name: String,
+    id: String,
+    existed: bool,
+    registration: Option<Registration>,
+) -> LoadedImage {
+    LoadedImage {
+        id,
+        name,
+        existed,
+        podman: podman.to_path_buf(),
+        registration,
+    }
+}
+
 /// An image already in podman's store: kept on drop.
 pub(crate) fn existing(podman: &Path, reference: &str, id: &str) -> LoadedImage {
     LoadedImage {
