@@ -508,12 +508,16 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<ServeBody> {
 
 /// Bytes read from a blob file at a time.
 const CHUNK: usize = 64 * 1024;
+/// How much of the link an idle bucket saves up (see `Pacer`).
+const BURST: Duration = Duration::from_millis(50);
 /// Chunks read ahead of the connection.
 const READ_AHEAD: usize = 4;
 
 /// One token bucket for all responses: each chunk reserves its transmission time
 /// at `rate` after the previous reservation ends, and is sent when its time is over,
-/// so no response gets ahead of the link it models.
+/// so no response gets ahead of the link it models. The bucket holds `BURST` of the
+/// link: timers wake late (tokio's resolution is 1 ms), and without that credit each
+/// late wake-up would be lost (measured: 8.4 MB/s through a 10 MB/s bucket).
 #[derive(Debug)]
 struct Pacer {
     rate: u64,
@@ -533,7 +537,8 @@ impl Pacer {
     fn reserve(&self, bytes: usize) -> Instant {
         let now = Instant::now();
         let mut busy = self.busy_until.lock().unwrap_or_else(|p| p.into_inner());
-        let start = busy.filter(|b| *b > now).unwrap_or(now);
+        let earliest = now.checked_sub(BURST).unwrap_or(now);
+        let start = busy.filter(|b| *b > earliest).unwrap_or(earliest);
         let end = start + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
         *busy = Some(end);
         end

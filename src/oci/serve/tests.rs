@@ -327,7 +327,8 @@ fn a_blob_missing_at_start_is_an_error() {
 
 #[test]
 fn bandwidth_paces_a_transfer() {
-    // 400 kB at 800 kB/s: at least half a second (asserted with slack; no upper bound).
+    // 400 kB at 800 kB/s: at least half a second less the bucket's 50 ms burst
+    // (asserted with slack; no upper bound).
     let fx = fixture(400_000);
     let reg = start(&fx, Some(800_000));
     let layer = digest_of(&fx.layer);
