@@ -563,7 +563,7 @@ enum Source {
 }
 
 /// A response body: in-memory or streamed from a file, optionally paced.
-pub struct ServeBody {
+struct ServeBody {
     source: Source,
     remaining: u64,
     pacer: Option<Arc<Pacer>>,

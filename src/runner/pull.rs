@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::RunnerError;
 use super::cleanup::{self, Resource};
 use super::image::{self, LoadedImage};
-use super::podman::{detached, output};
+use super::podman::{detached, failed, output, raw_output};
 
 /// What `podman pull` fetched.
 #[derive(Debug)]
@@ -67,12 +67,18 @@ fn snapshot(podman: &Path) -> Result<Snapshot, RunnerError> {
     let diff_ids = if ids.is_empty() {
         HashSet::new()
     } else {
-        let out = output(
+        let out = raw_output(
             detached(podman)
                 .args(["image", "inspect", "--format", LAYERS_FORMAT])
                 .args(&ids),
             "podman image inspect",
         )?;
+        // An image removed since the listing (by another process) fails the
+        // command after the others were printed: their layers still count.
+        let vanished = String::from_utf8_lossy(&out.stderr).contains("image not known");
+        if !out.status.success() && !vanished {
+            return Err(failed("podman image inspect", &out));
+        }
         String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .map(str::to_string)
