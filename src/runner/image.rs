@@ -62,7 +62,7 @@ struct ImageListEntry {
 }
 
 /// Every name and ID in podman's store.
-fn known_images(podman: &Path) -> Result<HashSet<String>, RunnerError> {
+pub(crate) fn known_images(podman: &Path) -> Result<HashSet<String>, RunnerError> {
     let out = output(
         detached(podman).args(["images", "--format", "json"]),
         "podman images",
