@@ -1,4 +1,4 @@
-//! `podman load` of an archive, undone on drop.
+//! `podman load` of an archive, undone on drop (`pull` makes the same value).
 //!
 //! An image is removed again only if its name was not in podman's store before
 //! the load, so running a user's own image never deletes it. `podman rmi NAME`
@@ -20,7 +20,8 @@ pub struct LoadedImage {
     pub id: String,
     /// The name podman gave it (`localhost/app:latest`), or the ID if unnamed.
     pub name: String,
-    /// Whether the name was already in podman's store before the load (then it is kept).
+    /// Whether the name (for a pull, also the ID) was already in podman's store
+    /// before the load or pull (then it is kept).
     pub existed: bool,
     podman: PathBuf,
     registration: Option<Registration>,

@@ -134,7 +134,10 @@ impl PodmanRunner {
         image::load(&self.podman, archive)
     }
 
-    /// `podman pull` of `reference` (`tls_verify` false allows plain HTTP), removed on drop as a load is (unless the image was already in podman's storage: then `image.existed` is true and it is kept).
+    /// `podman pull` of `reference` (`tls_verify` false allows plain HTTP), removed
+    /// on drop as a load is (unless the image was already in podman's storage: then
+    /// `image.existed` is true and it is kept, with the name this pull gave it).
+    /// Also says how many layers podman copied and how many it already had.
     pub fn pull(&self, reference: &str, tls_verify: bool) -> Result<Pulled, RunnerError> {
         pull::pull(&self.podman, reference, tls_verify)
     }
