@@ -10,7 +10,8 @@
 //!
 //! Only what the served images reference is served, and only under the repository
 //! each belongs to; everything was checked to be in the store at `start`, so a pull
-//! never meets a missing blob halfway. Blobs stream from their files in chunks.
+//! never meets a missing blob halfway. Blobs stream from their files in chunks; a
+//! `Range` request gets the whole blob (200), which the distribution spec allows.
 //! `ServeOptions::bandwidth` paces every response body through one shared token
 //! bucket, to model a node's network. Plain HTTP only: podman pulls it with
 //! `--tls-verify=false` (it tries HTTPS, gets an HTTP answer, and falls back).
