@@ -21,6 +21,7 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod serve;
 pub mod source;
 pub mod store;
 pub mod temp;

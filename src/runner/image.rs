@@ -1,4 +1,4 @@
-//! `podman load` of an archive, undone on drop.
+//! `podman load` of an archive, undone on drop (`pull` makes the same value).
 //!
 //! An image is removed again only if its name was not in podman's store before
 //! the load, so running a user's own image never deletes it. `podman rmi NAME`
@@ -20,7 +20,8 @@ pub struct LoadedImage {
     pub id: String,
     /// The name podman gave it (`localhost/app:latest`), or the ID if unnamed.
     pub name: String,
-    /// Whether the name was already in podman's store before the load (then it is kept).
+    /// Whether the name (for a pull, also the ID) was already in podman's store
+    /// before the load or pull (then it is kept).
     pub existed: bool,
     podman: PathBuf,
     registration: Option<Registration>,
@@ -62,7 +63,7 @@ struct ImageListEntry {
 }
 
 /// Every name and ID in podman's store.
-fn known_images(podman: &Path) -> Result<HashSet<String>, RunnerError> {
+pub(crate) fn known_images(podman: &Path) -> Result<HashSet<String>, RunnerError> {
     let out = output(
         detached(podman).args(["images", "--format", "json"]),
         "podman images",
@@ -131,6 +132,24 @@ pub(crate) fn load(podman: &Path, archive: &Path) -> Result<LoadedImage, RunnerE
     )?;
     image.id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     Ok(image)
+}
+
+/// An image podman just put in its store under `name` (removed on drop, recorded
+/// for removal on a signal), or one it already had (`existed`: kept).
+pub(crate) fn created(
+    podman: &Path,
+    name: String,
+    id: String,
+    existed: bool,
+    registration: Option<Registration>,
+) -> LoadedImage {
+    LoadedImage {
+        id,
+        name,
+        existed,
+        podman: podman.to_path_buf(),
+        registration,
+    }
 }
 
 /// An image already in podman's store: kept on drop.

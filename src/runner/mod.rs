@@ -1,4 +1,4 @@
-//! Running images with podman: load, start, wait until healthy, sample memory
+//! Running images with podman: load or pull, start, wait until healthy, sample memory
 //! and CPU, and always remove what was created. It knows nothing of the load
 //! generator: a trial (`compare::trial`) puts the two together.
 //!
@@ -34,6 +34,7 @@ pub mod image;
 pub mod limits;
 pub mod podman;
 pub mod probe;
+pub mod pull;
 pub mod stats;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ pub use cgroup::ContainerCgroup;
 pub use container::{ContainerState, RunningContainer};
 pub use error::{ContainerFailure, ContainerLogs, RunnerError};
 pub use image::LoadedImage;
+pub use pull::Pulled;
 pub use stats::{ResourceUsage, StatsSampler};
 
 use cleanup::Resource;
@@ -130,6 +132,14 @@ impl PodmanRunner {
     /// removed when the returned value drops, unless its name existed before.
     pub fn load(&self, archive: &Path) -> Result<LoadedImage, RunnerError> {
         image::load(&self.podman, archive)
+    }
+
+    /// `podman pull` of `reference` (`tls_verify` false allows plain HTTP), removed
+    /// on drop as a load is (unless the image was already in podman's storage: then
+    /// `image.existed` is true and it is kept, with the name this pull gave it).
+    /// Also says how many layers podman copied and how many it already had.
+    pub fn pull(&self, reference: &str, tls_verify: bool) -> Result<Pulled, RunnerError> {
+        pull::pull(&self.podman, reference, tls_verify)
     }
 
     /// An image already in podman's store, by name or ID; never removed.

@@ -47,8 +47,9 @@ pub(crate) fn find_executable(name: &str, extra_dirs: &[&str]) -> Option<PathBuf
 /// `podman` with stdin closed, in its own process group: a Ctrl-C on the
 /// terminal reaches ocibench (which then cleans up), not a half-done `podman run`.
 ///
-/// Registry credentials are not passed on: nothing ocibench asks of podman
-/// pulls (`run` has `--pull never`), and podman 4.3 refuses to run at all when
+/// Registry credentials are not passed on: podman pulls only from ocibench's own
+/// credential-less loopback registry (`pull`; `run` has `--pull never`), and
+/// podman 4.3 refuses to run at all when
 /// `DOCKER_CONFIG` names a directory without a `config.json` (`stat
 /// .../config.json: no such file or directory`), as on CI runners that set it.
 pub(crate) fn detached(podman: &Path) -> Command {

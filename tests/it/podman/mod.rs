@@ -2,6 +2,7 @@
 //! `ocibench run`, the `PodmanRunner` library, `compare` end to end, and exported
 //! archives and edited configs as podman loads and runs them.
 
+mod cold_pull;
 mod compare;
 mod compare_push;
 mod config_podman;
