@@ -673,7 +673,7 @@ impl Explain for TrialError {
             TrialError::Export(e) => e.hint(),
             TrialError::LoadConfig(e) => e.hint(),
             TrialError::Load(e) => e.hint(),
-            TrialError::Scratch(_) | TrialError::ImageName(_) => None,
+            TrialError::Scratch(_) | TrialError::ImageName(_) | TrialError::Serve(_) => None,
         }
     }
     fn exit_kind(&self) -> ExitKind {

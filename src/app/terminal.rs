@@ -16,10 +16,9 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use ocibench::compare::config::Candidate;
-use ocibench::compare::experiment::ExperimentObserver;
+use ocibench::compare::experiment::{ExperimentObserver, Pull};
 use ocibench::compare::trial::{TrialObserver, TrialOutcome};
 use ocibench::loadgen::{LoadConfig, Progress, Stop};
-use ocibench::oci::digest::Digest;
 use ocibench::oci::pull::ImageSize;
 use ocibench::progress::{NoProgress, Reporter, Task, TaskId, next_task_id};
 use ocibench::report::units::human_bytes;
@@ -227,9 +226,10 @@ impl ExperimentObserver for CliObserver {
             status(format_args!("==> {}: building on {}", c.name, c.base));
         }
     }
-    fn loading(&self, _c: &Candidate, manifest: &Digest) {
+    fn installing(&self, c: &Candidate, cold: bool) {
         if self.progress {
-            status(format_args!("Loading {manifest} into podman"));
+            let why = if cold { " (cold start)" } else { "" };
+            status(format_args!("Pulling {} into podman{why}", c.name));
         }
     }
     fn prepared(&self, _c: &Candidate, size: &ImageSize) {
@@ -241,13 +241,29 @@ impl ExperimentObserver for CliObserver {
             ));
         }
     }
-    fn trial_finished(&self, round: usize, rounds: usize, c: &Candidate, o: &TrialOutcome) {
+    fn trial_finished(
+        &self,
+        round: usize,
+        rounds: usize,
+        c: &Candidate,
+        o: &TrialOutcome,
+        pull: Option<&Pull>,
+    ) {
         if self.summary {
+            let startup = o.startup.as_secs_f64() * 1000.0;
+            let start = match pull {
+                Some(p) => {
+                    let pull = p.took.as_secs_f64() * 1000.0;
+                    format!(
+                        "cold start {:.0} ms: pull {pull:.0} + start-up {startup:.0}",
+                        pull + startup
+                    )
+                }
+                None => format!("start-up {startup:.0} ms"),
+            };
             status(format_args!(
-                "    round {round}/{rounds}: {:<20} {:>10.1} req/s  (start-up {:.0} ms)",
-                c.name,
-                o.bench.requests_per_second,
-                o.startup.as_secs_f64() * 1000.0
+                "    round {round}/{rounds}: {:<20} {:>10.1} req/s  ({start})",
+                c.name, o.bench.requests_per_second,
             ));
         }
     }

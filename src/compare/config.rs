@@ -35,8 +35,28 @@ struct RawConfig {
     app: RawApp,
     #[serde(default)]
     load: RawLoad,
+    #[serde(default)]
+    cold_start: RawColdStart,
     #[serde(default, rename = "candidate")]
     candidates: Vec<RawCandidate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColdStart {
+    #[serde(default = "d_true")]
+    enabled: bool,
+    #[serde(default)]
+    bandwidth: Option<String>,
+}
+
+impl Default for RawColdStart {
+    fn default() -> Self {
+        RawColdStart {
+            enabled: true,
+            bandwidth: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,7 +323,72 @@ pub struct CompareConfig {
     pub source: String,
     pub app: AppConfig,
     pub load: LoadSettings,
+    pub cold_start: ColdStartSettings,
     pub candidates: Vec<Candidate>,
+}
+
+/// `[cold_start]`: whether every trial starts from an image absent from
+/// podman's storage (pulled from a registry ocibench serves on loopback), and
+/// how fast that registry answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColdStartSettings {
+    /// Default true; `compare --no-cold-start` turns it off (each image is then
+    /// pulled once and every trial starts warm).
+    pub enabled: bool,
+    /// The node's bandwidth to the registry in bytes per second
+    /// (`bandwidth = "100Mbit/s"`); `None`: as fast as loopback goes.
+    pub bandwidth: Option<u64>,
+}
+
+impl Default for ColdStartSettings {
+    fn default() -> Self {
+        ColdStartSettings {
+            enabled: true,
+            bandwidth: None,
+        }
+    }
+}
+
+/// A rate as people write it: `100Mbit/s`, `1 Gbit/s`, `100mbps`, `12.5MB/s`,
+/// `50MiB/s` (`/s` optional), in bytes per second. Bits are decimal (k, M, G);
+/// `B` is bytes, decimal with `kB`/`MB`/`GB`, binary with `KiB`/`MiB`/`GiB`.
+pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} must start with a number, as in 100Mbit/s"))?;
+    let unit = unit.trim();
+    let unit = unit
+        .strip_suffix("/s")
+        .or_else(|| unit.strip_suffix("ps"))
+        .unwrap_or(unit);
+    let per_byte = match unit {
+        "bit" | "b" => 1.0 / 8.0,
+        "kbit" | "Kbit" | "kb" | "Kb" => 1e3 / 8.0,
+        "Mbit" | "mbit" | "Mb" | "mb" => 1e6 / 8.0,
+        "Gbit" | "gbit" | "Gb" | "gb" => 1e9 / 8.0,
+        "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (write e.g. 100Mbit/s, 1Gbit/s or 50MB/s)"
+            ));
+        }
+    };
+    let bytes = value * per_byte;
+    if !(bytes.is_finite() && bytes >= 1.0) {
+        return Err(format!("{s:?} must be at least 1 byte per second"));
+    }
+    Ok(bytes.round() as u64)
 }
 
 /// The embedded default: the demo service of `layers/`, four Python bases.
@@ -499,6 +584,15 @@ impl CompareConfig {
                 resources: app_resources,
             },
             load,
+            cold_start: ColdStartSettings {
+                enabled: raw.cold_start.enabled,
+                bandwidth: match &raw.cold_start.bandwidth {
+                    None => None,
+                    Some(b) => Some(
+                        parse_bandwidth(b).map_err(|e| bad(format!("cold_start.bandwidth {e}")))?,
+                    ),
+                },
+            },
             candidates,
         })
     }
@@ -755,6 +849,65 @@ mod tests {
         assert_eq!(
             merge_env(&["A=1".into(), "B".into()], &["B=2".into(), "A".into()]),
             ["A", "B=2"]
+        );
+    }
+
+    #[test]
+    fn cold_start_is_on_by_default_and_takes_a_bandwidth() {
+        let dir = tempfile::tempdir().unwrap();
+        let cand = "[[candidate]]\nname = \"a\"\nbase = \"x\"\n";
+        let c = parse_ok(&format!("[app]\nport = 1\n{cand}"), dir.path());
+        assert_eq!(c.cold_start, ColdStartSettings::default());
+        assert!(c.cold_start.enabled && c.cold_start.bandwidth.is_none());
+        let c = parse_ok(
+            &format!(
+                "[app]\nport = 1\n[cold_start]\nenabled = false\nbandwidth = \"100Mbit/s\"\n{cand}"
+            ),
+            dir.path(),
+        );
+        assert_eq!(
+            c.cold_start,
+            ColdStartSettings {
+                enabled: false,
+                bandwidth: Some(12_500_000)
+            }
+        );
+        let err = CompareConfig::parse(
+            &format!("[app]\nport = 1\n[cold_start]\nbandwidth = \"fast\"\n{cand}"),
+            dir.path(),
+            "x.toml",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cold_start.bandwidth \"fast\" must start with a number"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bandwidths_as_people_write_them() {
+        assert_eq!(parse_bandwidth("100Mbit/s"), Ok(12_500_000));
+        assert_eq!(parse_bandwidth("1 Gbit/s"), Ok(125_000_000));
+        assert_eq!(parse_bandwidth("100mbps"), Ok(12_500_000));
+        assert_eq!(parse_bandwidth("12.5MB/s"), Ok(12_500_000));
+        assert_eq!(parse_bandwidth("50MiB/s"), Ok(52_428_800));
+        assert_eq!(parse_bandwidth("8bit"), Ok(1));
+        assert!(
+            parse_bandwidth("0Mbit/s")
+                .unwrap_err()
+                .contains("at least 1 byte")
+        );
+        assert!(
+            parse_bandwidth("10 furlongs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(
+            parse_bandwidth("Mbit/s")
+                .unwrap_err()
+                .contains("must start with a number")
         );
     }
 }

@@ -10,10 +10,9 @@
 //! any step fails, and the CPU-share arithmetic. `lab::PodmanLab` is the real one.
 //! Nothing here prints: progress goes to an `ExperimentObserver`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::oci::build::BuildError;
-use crate::oci::digest::Digest;
 use crate::oci::location::TransportError;
 use crate::oci::pull::ImageSize;
 use crate::oci::push::PushError;
@@ -26,21 +25,32 @@ use super::trial::{NoObserver, TrialError, TrialObserver, TrialOutcome};
 
 /// Where candidates are prepared and tried: podman (`lab::PodmanLab`), or a mock.
 pub trait Lab {
-    /// A candidate's image, ready for trials; dropping it removes it from the lab.
+    /// A candidate's built image, ready to be installed on the node.
     type Image;
-    /// Builds the application on `candidate`'s base and makes it ready to run.
+    /// An image installed on the node (podman's storage); dropping it removes
+    /// it from the node.
+    type Node;
+    /// Builds the application on `candidate`'s base.
     fn prepare(
         &self,
         candidate: &Candidate,
         observer: &dyn ExperimentObserver,
     ) -> Result<Prepared<Self::Image>, ExperimentError>;
-    /// One trial of `candidate`'s `image`: a fresh container with the
+    /// Installs `image` on the node the way a node gets it: pulled from a
+    /// registry. Timed, for the cold start.
+    fn install(
+        &self,
+        candidate: &Candidate,
+        image: &Self::Image,
+        observer: &dyn ExperimentObserver,
+    ) -> Result<Installed<Self::Node>, TrialError>;
+    /// One trial of `candidate`'s installed image: a fresh container with the
     /// candidate's resources, started, loaded and removed before this returns,
     /// also when it fails.
     fn trial(
         &self,
         candidate: &Candidate,
-        image: &Self::Image,
+        node: &Self::Node,
         observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError>;
     /// Which CPUs the service and the load generator get; unknown by default.
@@ -54,6 +64,26 @@ pub trait Lab {
         image: &Self::Image,
         dest: &ImageReference,
     ) -> Result<Pushed, ExperimentError>;
+}
+
+/// An image installed on the node, and how its pull went.
+pub struct Installed<N> {
+    pub node: N,
+    pub pull: Pull,
+}
+
+/// What one install pulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pull {
+    /// From the pull's start until the image was in podman's storage.
+    pub took: Duration,
+    /// The image's layers.
+    pub layers: usize,
+    /// Layers that were in podman's storage already (shared with an image of
+    /// the user's); the pull did not fetch or unpack them.
+    pub layers_present: usize,
+    /// The whole image was in podman's storage already.
+    pub image_present: bool,
 }
 
 /// The recommended candidate's image, pushed (`compare --push`).
@@ -79,17 +109,20 @@ pub struct Prepared<I> {
 pub trait ExperimentObserver: TrialObserver {
     /// `candidate`'s image is about to be built.
     fn building(&self, _candidate: &Candidate) {}
-    /// The built image (`manifest`) is being loaded into the lab.
-    fn loading(&self, _candidate: &Candidate, _manifest: &Digest) {}
+    /// `candidate`'s built image is being pulled into podman's storage;
+    /// `cold`: for a cold start (each trial), else once for all trials.
+    fn installing(&self, _candidate: &Candidate, _cold: bool) {}
     /// `candidate` is built and ready for trials.
     fn prepared(&self, _candidate: &Candidate, _size: &ImageSize) {}
-    /// A trial of `candidate` finished; `round` counts from 1 to `rounds`.
+    /// A trial of `candidate` finished; `round` counts from 1 to `rounds`;
+    /// `pull` is the pull of its cold start (`None` when trials start warm).
     fn trial_finished(
         &self,
         _round: usize,
         _rounds: usize,
         _candidate: &Candidate,
         _outcome: &TrialOutcome,
+        _pull: Option<&Pull>,
     ) {
     }
 }
@@ -113,7 +146,7 @@ pub enum ExperimentError {
         #[source]
         source: BuildError,
     },
-    #[error("loading candidate {name} into podman")]
+    #[error("pulling candidate {name} into podman")]
     Load {
         name: String,
         #[source]
@@ -179,7 +212,7 @@ pub fn run_and_push<L: Lab>(
             .ok_or_else(nothing)?;
         lab.push(&config.candidates[i], &prepared[i].image, dest)
     });
-    drop(prepared); // removes the images from the lab
+    drop(prepared);
     Ok(Outcome { report, pushed })
 }
 
@@ -230,24 +263,46 @@ pub fn generator_cpu_share(
     (cpu.min(trial_wall_seconds) / (load_threads.max(1) as f64 * load_secs)).min(1.0)
 }
 
-/// The measurements, and the prepared images (removed when dropped).
+/// The measurements, and the prepared images.
 type Measured<I> = (CompareInput, Vec<Prepared<I>>);
 
 /// Prepares every candidate, then runs the rounds; the measurements, unanalysed.
+///
+/// With cold starts on, every trial installs its image on the node first and
+/// removes it after, so at each install no candidate's image is on the node
+/// (they may share layers: a base's layers pulled for one candidate would make
+/// the next one's start warm). The container's start is the trial's own, so a
+/// cold start costs only the pull. Off, each image is installed once, before
+/// the rounds, and removed after them.
 fn measure<L: Lab>(
     lab: &L,
     config: &CompareConfig,
     observer: &dyn ExperimentObserver,
     clock: &dyn Clock,
 ) -> Result<Measured<L::Image>, ExperimentError> {
-    // 1. Build every candidate and make it ready. An error drops `prepared`,
-    // which removes the images prepared so far.
+    // 1. Build every candidate.
     let mut prepared = Vec::with_capacity(config.candidates.len());
     for c in &config.candidates {
         observer.building(c);
         let p = lab.prepare(c, observer)?;
         observer.prepared(c, &p.size);
         prepared.push(p);
+    }
+    let cold = config.cold_start.enabled;
+    // Warm trials: every image on the node for the whole experiment. An error
+    // drops `warm`, which removes the images installed so far.
+    let mut warm = Vec::new();
+    if !cold {
+        for (c, p) in config.candidates.iter().zip(&prepared) {
+            observer.installing(c, false);
+            let installed =
+                lab.install(c, &p.image, observer)
+                    .map_err(|source| ExperimentError::Load {
+                        name: c.name.clone(),
+                        source,
+                    })?;
+            warm.push(installed.node);
+        }
     }
 
     // 2. Rounds in rotating order, a fresh container each trial.
@@ -260,6 +315,8 @@ fn measure<L: Lab>(
             base: c.base.clone(),
             image: p.size.clone(),
             startup_ms: Vec::new(),
+            pull_ms: Vec::new(),
+            layers_present: Vec::new(),
             peak_memory_bytes: Vec::new(),
             service_cpu_percent: Vec::new(),
             generator_cpu_share: Vec::new(),
@@ -270,14 +327,26 @@ fn measure<L: Lab>(
     for (r, order) in rounds.iter().enumerate() {
         for &i in order {
             let candidate = &config.candidates[i];
+            let failed = |source| ExperimentError::Trial {
+                round: r + 1,
+                name: candidate.name.clone(),
+                source,
+            };
+            let installed = match cold {
+                true => Some({
+                    observer.installing(candidate, true);
+                    lab.install(candidate, &prepared[i].image, observer)
+                        .map_err(failed)?
+                }),
+                false => None,
+            };
+            let node = match &installed {
+                Some(x) => &x.node,
+                None => &warm[i],
+            };
             let (cpu_before, wall_before) = (clock.cpu_seconds(), clock.wall_seconds());
-            let outcome = lab
-                .trial(candidate, &prepared[i].image, observer)
-                .map_err(|source| ExperimentError::Trial {
-                    round: r + 1,
-                    name: candidate.name.clone(),
-                    source,
-                })?;
+            let outcome = lab.trial(candidate, node, observer).map_err(failed)?;
+            let pull = installed.map(|x| x.pull); // drops the node: the image leaves it
             // Measured over the load itself when the trial could; else over the trial.
             let share = match outcome.generator_cpu_seconds {
                 Some(cpu) => generator_cpu_share(
@@ -295,6 +364,13 @@ fn measure<L: Lab>(
             };
             let c = &mut runs[i];
             c.startup_ms.push(outcome.startup.as_secs_f64() * 1000.0);
+            if let Some(p) = &pull {
+                c.pull_ms.push(p.took.as_secs_f64() * 1000.0);
+                c.layers_present.push(match p.image_present {
+                    true => p.layers.max(1),
+                    false => p.layers_present,
+                });
+            }
             if let Some(m) = outcome.peak_memory_bytes {
                 c.peak_memory_bytes.push(m);
             }
@@ -304,14 +380,19 @@ fn measure<L: Lab>(
                 c.service_cpu_percent.push(p);
             }
             c.generator_cpu_share.push(share);
-            observer.trial_finished(r + 1, rounds.len(), candidate, &outcome);
+            observer.trial_finished(r + 1, rounds.len(), candidate, &outcome, pull.as_ref());
             c.runs.push(outcome.bench);
         }
     }
+    drop(warm);
     let input = CompareInput {
         candidates: runs,
         load: LoadSummary {
-            requests: config.load.requests,
+            requests: config
+                .load
+                .duration
+                .is_none()
+                .then_some(config.load.requests),
             duration_seconds: config.load.duration.map(|d| d.as_secs_f64()),
             concurrency: config.load.concurrency,
             keepalive: config.load.keepalive,
@@ -320,6 +401,11 @@ fn measure<L: Lab>(
             repeats: config.load.repeats,
             path: config.app.path.clone(),
             isolation: lab.isolation(),
+            cold_start: config.cold_start.enabled,
+            cold_start_bandwidth: config
+                .cold_start
+                .bandwidth
+                .filter(|_| config.cold_start.enabled),
         },
     };
     Ok((input, prepared))

@@ -13,15 +13,17 @@ use crate::oci::manifest::Platform;
 use crate::oci::push::{PushError, PushOptions, push};
 use crate::oci::reference::ImageReference;
 use crate::oci::registry::RegistryClient;
+use crate::oci::serve::{LocalRegistry, ServeOptions, ServedImage};
 use crate::oci::store::BlobStore;
 use crate::progress::Reporter;
 use crate::report::Isolation;
 use crate::runner::{LoadedImage, PodmanRunner};
 use std::sync::Arc;
 
-use super::config::{AppConfig, Candidate, CompareConfig, LoadSettings};
-use super::experiment::{ExperimentError, ExperimentObserver, Lab, Prepared, Pushed};
-use super::image::{StoredManifest, load_into_podman};
+use super::config::{AppConfig, Candidate, ColdStartSettings, CompareConfig, LoadSettings};
+use super::experiment::{
+    ExperimentError, ExperimentObserver, Installed, Lab, Prepared, Pull, Pushed,
+};
 use super::trial::{TrialError, TrialObserver, TrialOutcome, TrialSpec, run_trial};
 
 /// Candidates built into `store` and run in podman.
@@ -36,6 +38,7 @@ pub struct PodmanLab<'a> {
     layer_history: LayerHistory,
     spec: TrialSpec,
     isolation: Isolation,
+    cold_start: ColdStartSettings,
     /// For `compare --push`: the client with the destination's credentials.
     push_client: Arc<RegistryClient>,
 }
@@ -79,26 +82,26 @@ impl<'a> PodmanLab<'a> {
                 warmup_for: config.load.warmup_duration,
             },
             isolation,
+            cold_start: config.cold_start,
             push_client,
         }
     }
 }
 
-/// A candidate's image: loaded into podman (removed when dropped), and its
-/// manifest in the blob store, for `compare --push`.
+/// A candidate's built image: its manifest in the blob store.
 pub struct LabImage {
-    loaded: LoadedImage,
     manifest: Digest,
     media_type: String,
 }
 
 impl Lab for PodmanLab<'_> {
     type Image = LabImage;
+    type Node = LoadedImage;
 
     fn prepare(
         &self,
         c: &Candidate,
-        observer: &dyn ExperimentObserver,
+        _observer: &dyn ExperimentObserver,
     ) -> Result<Prepared<LabImage>, ExperimentError> {
         let from: ImageLocation = c.base.parse().map_err(|source| ExperimentError::Base {
             name: c.name.clone(),
@@ -112,24 +115,8 @@ impl Lab for PodmanLab<'_> {
                 candidate: Box::new(c.clone()),
                 source,
             })?;
-        observer.loading(c, &built.manifest_digest);
-        let image = load_into_podman(
-            self.runner,
-            self.store,
-            StoredManifest {
-                digest: &built.manifest_digest,
-                media_type: &built.media_type,
-            },
-            "compare",
-            self.progress,
-        )
-        .map_err(|source| ExperimentError::Load {
-            name: c.name.clone(),
-            source,
-        })?;
         Ok(Prepared {
             image: LabImage {
-                loaded: image,
                 manifest: built.manifest_digest,
                 media_type: built.media_type,
             },
@@ -137,15 +124,49 @@ impl Lab for PodmanLab<'_> {
         })
     }
 
+    fn install(
+        &self,
+        _c: &Candidate,
+        image: &LabImage,
+        _observer: &dyn ExperimentObserver,
+    ) -> Result<Installed<LoadedImage>, TrialError> {
+        // A registry of this one image, for this one pull: podman fetches it
+        // over the distribution API as a node would, and nothing else is served.
+        let served = ServedImage {
+            repository: format!("ocibench/compare/{}", image.manifest.short()),
+            manifest: image.manifest.clone(),
+            media_type: image.media_type.clone(),
+        };
+        let registry = LocalRegistry::start(
+            self.store,
+            std::slice::from_ref(&served),
+            ServeOptions {
+                bandwidth: self.cold_start.bandwidth,
+            },
+        )?;
+        let pulled = self.runner.pull(&registry.reference(&served), false)?;
+        drop(registry);
+        let pull = Pull {
+            took: pulled.elapsed,
+            layers: pulled.layers_copied + pulled.layers_present,
+            layers_present: pulled.layers_present,
+            image_present: pulled.image.existed,
+        };
+        Ok(Installed {
+            node: pulled.image,
+            pull,
+        })
+    }
+
     fn trial(
         &self,
         candidate: &Candidate,
-        image: &LabImage,
+        node: &LoadedImage,
         observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError> {
         run_trial(
             self.runner,
-            &image.loaded,
+            node,
             &trial_spec(&self.spec, candidate),
             &|url: &str| {
                 let cpus = self.isolation.applied;

@@ -143,6 +143,9 @@ pub enum TrialError {
     Scratch(#[source] std::io::Error),
     #[error("internal image name: {0}")]
     ImageName(&'static str),
+    /// The loopback registry podman pulls a candidate from could not start.
+    #[error("serving the image to podman")]
+    Serve(#[from] crate::oci::serve::ServeError),
 }
 
 /// Starts a fresh container of `image`, waits for `spec.health_path`, runs

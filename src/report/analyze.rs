@@ -6,9 +6,9 @@
 use super::paired::{self, PairedRatio};
 use super::stats::{median, median_interval, median_u64};
 use super::{
-    ALPHA, CandidateRuns, CandidateSummary, CompareInput, Difference, INTERVAL_CONFIDENCE,
-    LatencySummary, MIN_RUNS_FOR_SIGNIFICANCE, Method, Noise, NoiseReason, PRACTICAL_THRESHOLD,
-    Report, Throughput,
+    ALPHA, CandidateRuns, CandidateSummary, ColdStart, CompareInput, Difference,
+    INTERVAL_CONFIDENCE, LatencySummary, MIN_RUNS_FOR_SIGNIFICANCE, Method, Noise, NoiseReason,
+    PRACTICAL_THRESHOLD, Report, Throughput,
 };
 
 /// Analyses finished measurements: medians, intervals, significance, warnings,
@@ -89,6 +89,7 @@ pub fn analyze(input: CompareInput) -> Report {
     let recommendation = super::recommend::recommend(&candidates, &ranked, &pairs, &rps);
     let mut warnings = super::warnings::warnings(&candidates, &ranked, &rps);
     warnings.extend(super::warnings::limits(&candidates, &load.isolation));
+    warnings.extend(super::warnings::cold_starts(&candidates));
     Report {
         candidates,
         significant,
@@ -130,6 +131,7 @@ fn summarize(c: CandidateRuns) -> CandidateSummary {
     };
     CandidateSummary {
         startup_ms: median(&c.startup_ms),
+        cold_start: cold_start(&c),
         peak_memory_bytes: median_u64(&c.peak_memory_bytes),
         requests_per_second,
         latency_ms: LatencySummary {
@@ -144,6 +146,32 @@ fn summarize(c: CandidateRuns) -> CandidateSummary {
         image: c.image,
         runs: c.runs,
     }
+}
+
+/// The cold starts of `c`'s runs: each run's pull plus its start-up; `None`
+/// without cold starts (or if the two lists do not pair up).
+fn cold_start(c: &CandidateRuns) -> Option<ColdStart> {
+    if c.pull_ms.is_empty() || c.pull_ms.len() != c.startup_ms.len() {
+        return None;
+    }
+    let runs_ms: Vec<f64> = c
+        .pull_ms
+        .iter()
+        .zip(&c.startup_ms)
+        .map(|(p, s)| p + s)
+        .collect();
+    let median_ms = median(&runs_ms)?;
+    let iv = median_interval(&runs_ms, INTERVAL_CONFIDENCE)?;
+    let (low_ms, high_ms, coverage) = (iv.low, iv.high, iv.coverage);
+    Some(ColdStart {
+        median_ms,
+        low_ms,
+        high_ms,
+        coverage,
+        pull_ms: median(&c.pull_ms)?,
+        runs_ms,
+        layers_present: c.layers_present.iter().copied().max().unwrap_or(0),
+    })
 }
 
 /// One pair's judgement: `hi` has the higher estimate (the paired one when

@@ -26,7 +26,8 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         || "Interval".to_string(),
         |cov| format!("Interval ({})", coverage(cov)),
     );
-    let header = [
+    let cold = c.iter().any(|c| c.cold_start.is_some());
+    let mut header = vec![
         "Image".to_string(),
         "Size".into(),
         "Compressed".into(),
@@ -36,7 +37,10 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         "p99".into(),
         "Total time".into(),
     ];
-    let rows: Vec<[String; 8]> = c
+    if cold {
+        header.insert(3, "Cold start [interval]".into());
+    }
+    let rows: Vec<Vec<String>> = c
         .iter()
         .map(|c| {
             let name = escape(&c.name);
@@ -55,7 +59,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
                 )
             };
             let dash_unless = |ok: bool, s: String| if ok { s } else { "–".into() };
-            [
+            let mut row = vec![
                 if report.is_recommended(&c.name) {
                     format!("**{name}**")
                 } else {
@@ -68,7 +72,12 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
                 dash_unless(has_runs, ms(c.latency_ms.mean)),
                 dash_unless(has_runs, ms(c.latency_ms.p99)),
                 c.total_seconds.map_or_else(|| "–".into(), seconds),
-            ]
+            ];
+            if cold {
+                let cell = c.cold_start.as_ref().map(units::cold_start);
+                row.insert(3, cell.unwrap_or_else(|| "–".into()));
+            }
+            row
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())
@@ -213,7 +222,7 @@ fn method(report: &Report) -> String {
          requests/s in the same round cancels what the round shared; a difference is the \
          geometric mean of these ratios with a 95% t-interval on their logs, tested with a \
          two-sided paired t-test, Holm-adjusted across all pairs, at p < {ALPHA}; \
-         differences under {} count as noise.{}",
+         differences under {} count as noise.{}{}",
         run_length(l),
         thousands(l.concurrency),
         if l.keepalive {
@@ -226,6 +235,24 @@ fn method(report: &Report) -> String {
         l.isolation
             .describe()
             .map_or_else(String::new, |cpus| format!(" {cpus}")),
+        cold_start_method(l),
+    )
+}
+
+/// The sentence on cold starts, empty without them.
+pub(crate) fn cold_start_method(l: &super::LoadSummary) -> String {
+    if !l.cold_start {
+        return String::new();
+    }
+    let network = match l.cold_start_bandwidth {
+        Some(b) => format!("limited to {}/s", human_bytes(b)),
+        None => "over loopback, unthrottled".into(),
+    };
+    format!(
+        " Every run started cold: its image was pulled from a registry ocibench served \
+         ({network}) onto a node holding none of the candidates' images, then started; the \
+         cold start is that pull plus the start-up to the first 2xx, its median over the runs \
+         with the same interval as requests/s."
     )
 }
 
@@ -259,7 +286,7 @@ fn warmup_length(l: &super::LoadSummary) -> String {
 pub(crate) fn run_length(l: &super::LoadSummary) -> String {
     match l.duration_seconds {
         Some(s) => format!("{s} s of requests"),
-        None => format!("{} requests", thousands(l.requests)),
+        None => format!("{} requests", l.requests.map_or("–".into(), thousands)),
     }
 }
 
@@ -297,9 +324,9 @@ mod tests {
         let got = text(&analyze(origin()));
         println!("{got}");
         let want = "\
-| Image            |     Size | Compressed | Requests/s | Interval (93.8%) | Mean time per request |     p99 | Total time |
-|:-----------------|---------:|-----------:|-----------:|-----------------:|----------------------:|--------:|-----------:|
-| **slim-stretch** | 123.4 MB |    45.6 MB |      2,177 |      2,151–2,196 |               45.9 ms | 82.7 ms |    0.459 s |
+| Image            |     Size | Compressed | Cold start [interval] | Requests/s | Interval (93.8%) | Mean time per request |     p99 | Total time |
+|:-----------------|---------:|-----------:|----------------------:|-----------:|-----------------:|----------------------:|--------:|-----------:|
+| **slim-stretch** | 123.4 MB |    45.6 MB |    2.84 s [2.82–2.87] |      2,177 |      2,151–2,196 |               45.9 ms | 82.7 ms |    0.459 s |
 ";
         assert!(got.starts_with(want), "{got}");
     }

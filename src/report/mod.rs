@@ -65,8 +65,17 @@ pub struct CandidateRuns {
     pub base: String,
     /// The built image's sizes.
     pub image: ImageSize,
-    /// One per run (a fresh container per run).
+    /// One per run (a fresh container per run): from `podman run` to the
+    /// first 2xx of the health path.
     pub startup_ms: Vec<f64>,
+    /// One per run with cold starts (else empty): the pull that put the image
+    /// on the node before the run's container started.
+    #[serde(default)]
+    pub pull_ms: Vec<f64>,
+    /// One per run with cold starts: how many of the image's layers were in
+    /// podman's storage already (0: a truly cold start).
+    #[serde(default)]
+    pub layers_present: Vec<usize>,
     /// One per run (may be empty if not measured).
     pub peak_memory_bytes: Vec<u64>,
     /// Per run: the container's CPU over the load in % of one core (100 = one
@@ -87,8 +96,8 @@ pub struct CompareInput {
 /// The load each run applied (`[load]` of `ocibench.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSummary {
-    /// Requests per run; meaningless when `duration_seconds` is set.
-    pub requests: u64,
+    /// Requests per run; `None` (null) when runs last `duration_seconds` instead.
+    pub requests: Option<u64>,
     /// Each run lasted this long (`[load] duration`) instead of `requests`.
     #[serde(default)]
     pub duration_seconds: Option<f64>,
@@ -105,6 +114,13 @@ pub struct LoadSummary {
     /// written before isolation existed: then unknown).
     #[serde(default)]
     pub isolation: Isolation,
+    /// Every run started from an image absent from the node (`[cold_start]`).
+    #[serde(default)]
+    pub cold_start: bool,
+    /// The bandwidth the node's pulls were limited to, in bytes per second;
+    /// `None`: unlimited (loopback).
+    #[serde(default)]
+    pub cold_start_bandwidth: Option<u64>,
 }
 
 /// Which CPUs each side of the measurement had: the service's container
@@ -178,8 +194,11 @@ pub struct CandidateSummary {
     pub name: String,
     pub base: String,
     pub image: ImageSize,
-    /// Median start-up time; `None` if not measured.
+    /// Median start-up time (`podman run` to the first 2xx); `None` if not measured.
     pub startup_ms: Option<f64>,
+    /// From the image absent from the node to the first 2xx (pull, unpack,
+    /// start, ready); `None` without cold starts.
+    pub cold_start: Option<ColdStart>,
     /// Median of the runs' peak memory; `None` if not measured.
     pub peak_memory_bytes: Option<u64>,
     pub requests_per_second: Throughput,
@@ -203,6 +222,25 @@ pub struct Throughput {
     /// The interval's exact coverage: 0.969 with 6 runs; below 0.95 with 5 or fewer
     /// (then the interval is the range of the runs); 0 with a single run.
     pub coverage: f64,
+}
+
+/// A candidate's cold starts: per run, the pull of its image onto a node that
+/// had none of the candidates, then its container's start-up to the first 2xx.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColdStart {
+    /// The median over runs, and the distribution-free interval for it (as
+    /// `requests_per_second`).
+    pub median_ms: f64,
+    pub low_ms: f64,
+    pub high_ms: f64,
+    pub coverage: f64,
+    /// The median pull alone (fetch and unpack into podman's storage).
+    pub pull_ms: f64,
+    /// Every run's cold start (pull + start-up), in round order.
+    pub runs_ms: Vec<f64>,
+    /// The most of the image's layers any run found in podman's storage
+    /// already (0: every run was truly cold).
+    pub layers_present: usize,
 }
 
 /// Medians over runs of each run's mean and p99 latency.

@@ -77,6 +77,8 @@ pub fn sized(name: &str, uncompressed: u64, compressed: u64, rps: &[f64]) -> Can
         base: format!("localhost:5000/python:{name}"),
         image: image(name, uncompressed, compressed),
         startup_ms: vec![300.0; rps.len()],
+        pull_ms: Vec::new(),
+        layers_present: Vec::new(),
         peak_memory_bytes: vec![30 * MB; rps.len()],
         service_cpu_percent: vec![95.0; rps.len()],
         generator_cpu_share: vec![0.4; rps.len()],
@@ -88,7 +90,7 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
     CompareInput {
         candidates,
         load: LoadSummary {
-            requests: 1000,
+            requests: Some(1000),
             duration_seconds: None,
             concurrency: 100,
             keepalive: true,
@@ -97,6 +99,8 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
             repeats: 5,
             path: "/".into(),
             isolation: Default::default(),
+            cold_start: false,
+            cold_start_bandwidth: None,
         },
     }
 }
@@ -132,6 +136,15 @@ pub fn origin() -> CompareInput {
     for (i, cand) in c.iter_mut().enumerate() {
         cand.startup_ms = vec![410.0 + 20.0 * i as f64, 395.0, 430.0, 402.0, 415.0];
         cand.peak_memory_bytes = vec![31_400_000 + i as u64 * 1_000_000; 5];
+        // A pull of ~1.5 s plus ~20 ms per compressed MB, varying by round.
+        let mb = cand.image.compressed_bytes as f64 / 1e6;
+        cand.pull_ms = [0.0, 35.0, -20.0, 60.0, 10.0]
+            .iter()
+            .map(|d| (1500.0 + 20.0 * mb + d).round())
+            .collect();
+        cand.layers_present = vec![0; 5];
     }
-    input(c)
+    let mut input = input(c);
+    input.load.cold_start = true;
+    input
 }

@@ -1,6 +1,7 @@
 //! A self-contained SVG chart of the comparison: per candidate, a bar of the
 //! median requests/s with its interval as an error bar, and beside it bars of
-//! the image's size on disk and compressed (lighter); under it each pair's paired
+//! the image's size on disk and compressed (lighter) with its cold start when
+//! measured; under it each pair's paired
 //! difference with its 95% interval, and the recommendation. The recommended base is
 //! highlighted. No scripts, no external fonts or styles: it renders the same
 //! in a browser, an `<img>` tag or `rsvg-convert`.
@@ -269,6 +270,21 @@ fn row(
             x1 + 4.0,
             mid + dy + 9.0,
             esc(&human_bytes(bytes))
+        );
+    }
+    // What the size costs a node: the cold start, under the bars.
+    if let Some(cold) = &c.cold_start {
+        let _ = writeln!(
+            s,
+            r#"<text x="{SIZE_X}" y="{}" font-size="10" fill="{MUTED}"><title>{}</title>cold start {}</text>"#,
+            mid + 21.0,
+            esc(&format!(
+                "{}: from the image absent to the first 2xx, median of {} runs (pull {})",
+                c.name,
+                cold.runs_ms.len(),
+                units::ms_as_seconds(cold.pull_ms)
+            )),
+            esc(&units::cold_start(cold))
         );
     }
 }

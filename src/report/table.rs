@@ -64,7 +64,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     .collect();
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "–".into());
     let has_runs = |c: &CandidateSummary| !c.runs.is_empty();
-    let columns: Vec<(&str, Vec<String>, bool)> = vec![
+    let mut columns: Vec<(&str, Vec<String>, bool)> = vec![
         ("  Candidate", names, false),
         ("Size (disk / compressed)", size, true),
         (
@@ -102,6 +102,14 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
             true,
         ),
     ];
+    // Beside the sizes, what they cost a node: only when measured.
+    if c.iter().any(|c| c.cold_start.is_some()) {
+        let cells = c
+            .iter()
+            .map(|c| or_dash(c.cold_start.as_ref().map(units::cold_start)))
+            .collect();
+        columns.insert(2, ("Cold start [interval]", cells, true));
+    }
     let widths: Vec<usize> = columns
         .iter()
         .map(|(h, cells, _)| {
@@ -335,11 +343,11 @@ mod tests {
     #[test]
     fn origin_snapshot() {
         let got = text(&analyze(origin()));
-        let want = "  Candidate     Size (disk / compressed)  Start-up   Memory  Requests/s median [interval]  Mean latency  p99 latency  Total time
-* slim-stretch       123.4 MB /  45.6 MB    410 ms  31.4 MB           2,177 [2,151–2,196]       45.9 ms      82.7 ms     0.459 s
-  stretch            928.3 MB / 341.0 MB    415 ms  32.4 MB           2,031 [2,018–2,048]       49.2 ms      88.6 ms     0.492 s
-  slim               139.2 MB /  51.2 MB    415 ms  33.4 MB           2,188 [2,165–2,203]       45.7 ms      82.3 ms     0.457 s
-  buster             903.1 MB / 334.5 MB    415 ms  34.4 MB           2,161 [2,144–2,181]       46.3 ms      83.3 ms     0.463 s
+        let want = "  Candidate     Size (disk / compressed)  Cold start [interval]  Start-up   Memory  Requests/s median [interval]  Mean latency  p99 latency  Total time
+* slim-stretch       123.4 MB /  45.6 MB     2.84 s [2.82–2.87]    410 ms  31.4 MB           2,177 [2,151–2,196]       45.9 ms      82.7 ms     0.459 s
+  stretch            928.3 MB / 341.0 MB     8.75 s [8.73–8.78]    415 ms  32.4 MB           2,031 [2,018–2,048]       49.2 ms      88.6 ms     0.492 s
+  slim               139.2 MB /  51.2 MB     2.95 s [2.93–2.99]    415 ms  33.4 MB           2,188 [2,165–2,203]       45.7 ms      82.3 ms     0.457 s
+  buster             903.1 MB / 334.5 MB     8.62 s [8.60–8.66]    415 ms  34.4 MB           2,161 [2,144–2,181]       46.3 ms      83.3 ms     0.463 s
 Medians over 5 runs each; [interval]: distribution-free interval for the median of
 requests/s (93.8% with 5 runs, the range of the runs). * recommended.
 

@@ -45,6 +45,33 @@ pub fn ms(x: f64) -> String {
     }
 }
 
+/// Milliseconds as seconds for times of seconds (a cold start): `0.84 s`,
+/// `2.41 s`, then `12.4 s` from 10 s.
+pub fn ms_as_seconds(x: f64) -> String {
+    if !x.is_finite() {
+        "–".into()
+    } else if x >= 9_995.0 {
+        format!("{:.1} s", x / 1000.0)
+    } else {
+        format!("{:.2} s", x / 1000.0)
+    }
+}
+
+/// A cold start with its interval: `2.41 s [2.39–2.47]`, the value alone
+/// from a single run.
+pub fn cold_start(c: &super::ColdStart) -> String {
+    if c.runs_ms.len() < 2 {
+        return ms_as_seconds(c.median_ms);
+    }
+    let bare = |x: f64| ms_as_seconds(x).trim_end_matches(" s").to_string();
+    format!(
+        "{} [{}–{}]",
+        ms_as_seconds(c.median_ms),
+        bare(c.low_ms),
+        bare(c.high_ms)
+    )
+}
+
 /// Seconds as ab prints them: `0.459 s`; `12.3 s` from 10 s.
 pub fn seconds(x: f64) -> String {
     if x >= 9.9995 {

@@ -182,6 +182,26 @@ pub(super) fn limits(cands: &[CandidateSummary], isolation: &Isolation) -> Vec<S
     w
 }
 
+/// Cold starts that were not cold: layers of the image were in podman's
+/// storage already (shared with an image the node had), so the pull neither
+/// fetched nor unpacked them.
+pub(super) fn cold_starts(cands: &[CandidateSummary]) -> Vec<String> {
+    cands
+        .iter()
+        .filter_map(|c| {
+            let cold = c.cold_start.as_ref()?;
+            (cold.layers_present > 0).then(|| {
+                format!(
+                    "{}: {} of its layers were in podman's storage already (shared with an \
+                     image on this machine), so its cold start leaves out their pull; remove \
+                     that image for a fully cold start",
+                    c.name, cold.layers_present
+                )
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,8 @@ fn candidate(name: &str, uncompressed: u64, compressed: u64, rps: &[f64]) -> Can
             layers: vec![],
         },
         startup_ms: rps.iter().map(|_| 250.0).collect(),
+        pull_ms: vec![],
+        layers_present: vec![],
         peak_memory_bytes: rps.iter().map(|_| 25_000_000).collect(),
         service_cpu_percent: vec![],
         generator_cpu_share: rps.iter().map(|_| 0.3).collect(),
@@ -81,7 +83,7 @@ fn input() -> CompareInput {
             ),
         ],
         load: LoadSummary {
-            requests: 1000,
+            requests: Some(1000),
             duration_seconds: None,
             concurrency: 50,
             keepalive: true,
@@ -90,6 +92,8 @@ fn input() -> CompareInput {
             repeats: 6,
             path: "/".into(),
             isolation: Default::default(),
+            cold_start: false,
+            cold_start_bandwidth: None,
         },
     }
 }

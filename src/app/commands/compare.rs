@@ -53,6 +53,9 @@ pub struct CompareArgs {
     /// Let the container and the load generator share every CPU ([load] isolate = false)
     #[arg(long)]
     pub no_isolate: bool,
+    /// Start every trial warm: pull each image once, not before each trial ([cold_start] enabled = false)
+    #[arg(long)]
+    pub no_cold_start: bool,
     /// OCI runtime for podman (runc, crun) [default: probed]
     #[arg(long, value_name = "RUNTIME", env = "OCIBENCH_RUNTIME")]
     pub runtime: Option<String>,
@@ -95,6 +98,9 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     if args.no_isolate {
         config.load.isolate = false;
+    }
+    if args.no_cold_start {
+        config.cold_start.enabled = false;
     }
     if config.load.repeats == 0 || config.load.requests == 0 || config.load.concurrency == 0 {
         return Err(
@@ -324,7 +330,7 @@ mod tests {
         let report = ocibench::report::analyze(ocibench::report::CompareInput {
             candidates: Vec::new(),
             load: ocibench::report::LoadSummary {
-                requests: 1000,
+                requests: Some(1000),
                 duration_seconds: None,
                 concurrency: 100,
                 keepalive: true,
@@ -333,6 +339,8 @@ mod tests {
                 repeats: 5,
                 path: "/".into(),
                 isolation: Default::default(),
+                cold_start: false,
+                cold_start_bandwidth: None,
             },
         });
         let plain = super::json_with_push(&report, None, false).unwrap();

@@ -50,6 +50,12 @@ impl Clock for Log {
     }
 }
 
+/// A built image: only its name (building is not the mock's subject).
+struct MockBuilt {
+    name: String,
+}
+
+/// An image installed on the node: logged when it comes and goes.
 struct MockImage<'a> {
     name: String,
     log: &'a Log,
@@ -80,8 +86,12 @@ const CHEAP: TrialCost = TrialCost {
 
 struct MockLab<'a> {
     log: &'a Log,
-    /// The candidate whose preparation fails.
+    /// The candidate whose preparation (build) fails.
     fail_prepare: Option<&'static str>,
+    /// The candidate whose installs fail.
+    fail_install: Option<&'static str>,
+    /// Every install finds this many layers on the node already.
+    layers_present: usize,
     /// The trial (counted from 1 over the whole experiment) that fails.
     fail_trial: Option<u32>,
     cost: TrialCost,
@@ -92,6 +102,8 @@ impl<'a> MockLab<'a> {
         MockLab {
             log,
             fail_prepare: None,
+            fail_install: None,
+            layers_present: 0,
             fail_trial: None,
             cost: CHEAP,
         }
@@ -99,32 +111,62 @@ impl<'a> MockLab<'a> {
 }
 
 impl<'a> Lab for MockLab<'a> {
-    type Image = MockImage<'a>;
+    type Image = MockBuilt;
+    type Node = MockImage<'a>;
 
     fn prepare(
         &self,
         c: &Candidate,
         _observer: &dyn ExperimentObserver,
-    ) -> Result<Prepared<MockImage<'a>>, ExperimentError> {
+    ) -> Result<Prepared<MockBuilt>, ExperimentError> {
         // Building costs CPU too; it must not count in any trial's share.
         self.log.cpu.set(self.log.cpu.get() + 5.0);
         self.log.wall.set(self.log.wall.get() + 5.0);
         if self.fail_prepare == Some(c.name.as_str()) {
-            return Err(ExperimentError::Load {
+            return Err(ExperimentError::Base {
                 name: c.name.clone(),
-                source: TrialError::Runner(RunnerError::PodmanMissing),
+                base: c.base.clone(),
+                source: crate::oci::location::TransportError::Unsupported("bogus".into()),
             });
         }
-        self.log.push(format!("load image {}", c.name));
-        self.log.live_images.set(self.log.live_images.get() + 1);
+        self.log.push(format!("build {}", c.name));
         let mut size = crate::report::sample::image(&c.name, 1, 1);
         size.compressed_bytes = c.name.len() as u64;
         Ok(Prepared {
-            image: MockImage {
+            image: MockBuilt {
                 name: c.name.clone(),
-                log: self.log,
             },
             size,
+        })
+    }
+
+    fn install(
+        &self,
+        c: &Candidate,
+        image: &MockBuilt,
+        _observer: &dyn ExperimentObserver,
+    ) -> Result<Installed<MockImage<'a>>, TrialError> {
+        assert_eq!(c.name, image.name, "an install gets its own candidate");
+        if self.fail_install == Some(c.name.as_str()) {
+            return Err(TrialError::Runner(RunnerError::PodmanMissing));
+        }
+        let log = self.log;
+        // What is on the node when a pull starts decides how cold it is.
+        let present = log.live_images.get();
+        log.push(format!("load image {} ({present} on the node)", c.name));
+        log.live_images.set(present + 1);
+        log.wall.set(log.wall.get() + 2.0);
+        Ok(Installed {
+            node: MockImage {
+                name: c.name.clone(),
+                log,
+            },
+            pull: Pull {
+                took: Duration::from_millis(2000 + 10 * u64::from(log.containers.get())),
+                layers: 3,
+                layers_present: self.layers_present,
+                image_present: false,
+            },
         })
     }
 
@@ -181,12 +223,10 @@ impl<'a> Lab for MockLab<'a> {
     fn push(
         &self,
         candidate: &Candidate,
-        image: &MockImage<'a>,
+        image: &MockBuilt,
         dest: &ImageReference,
     ) -> Result<Pushed, ExperimentError> {
         assert_eq!(candidate.name, image.name);
-        // The image must still be there to be pushed.
-        assert!(self.log.live_images.get() > 0);
         self.log
             .push(format!("push {} docker://{dest}", image.name));
         Ok(Pushed {
@@ -197,7 +237,15 @@ impl<'a> Lab for MockLab<'a> {
     }
 }
 
+/// Trials that start warm: each image installed once, before the rounds.
 fn config(names: &[&str], repeats: u32) -> CompareConfig {
+    let mut c = cold_config(names, repeats);
+    c.cold_start.enabled = false;
+    c
+}
+
+/// Trials that start cold (the default).
+fn cold_config(names: &[&str], repeats: u32) -> CompareConfig {
     let mut toml = format!("[app]\nport = 8080\npath = \"/x\"\n[load]\nrepeats = {repeats}\n");
     for n in names {
         toml.push_str(&format!(
@@ -242,12 +290,13 @@ fn every_trial_gets_a_fresh_container_removed_before_the_next() {
     let log = Log::default();
     let input = measure_with(&MockLab::new(&log), &config(&["a", "b"], 3)).unwrap();
     let events = log.events();
-    // All images are loaded before the first trial, and removed after the last.
+    // Warm: all images are loaded before the first trial, and removed after the last.
     let first_start = events.iter().position(|e| e.starts_with("start")).unwrap();
     assert!(
         events[..first_start]
             .iter()
-            .all(|e| e.starts_with("load image"))
+            .all(|e| e.starts_with("load image") || e.starts_with("build ")),
+        "{events:?}"
     );
     let trials: Vec<&String> = events
         .iter()
@@ -304,7 +353,7 @@ fn a_failing_trial_removes_every_image_and_names_round_and_candidate() {
 }
 
 #[test]
-fn a_failing_preparation_removes_the_images_prepared_before_it() {
+fn a_failing_preparation_stops_before_anything_runs() {
     let log = Log::default();
     let lab = MockLab {
         fail_prepare: Some("b"),
@@ -312,15 +361,119 @@ fn a_failing_preparation_removes_the_images_prepared_before_it() {
     };
     let err = measure_with(&lab, &config(&["a", "b", "c"], 2)).unwrap_err();
     assert!(
-        matches!(&err, ExperimentError::Load { name, .. } if name == "b"),
+        matches!(&err, ExperimentError::Base { name, .. } if name == "b"),
         "{err:?}"
     );
     assert_eq!(
         log.events(),
-        ["load image a", "remove image a"],
+        ["build a"],
         "c is never prepared, nothing runs"
     );
     assert_eq!(log.live_images.get(), 0);
+}
+
+#[test]
+fn a_failing_install_removes_the_images_installed_before_it() {
+    let log = Log::default();
+    let lab = MockLab {
+        fail_install: Some("b"),
+        ..MockLab::new(&log)
+    };
+    let err = measure_with(&lab, &config(&["a", "b", "c"], 2)).unwrap_err();
+    assert!(
+        matches!(&err, ExperimentError::Load { name, .. } if name == "b"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "pulling candidate b into podman");
+    assert_eq!(
+        log.events(),
+        [
+            "build a",
+            "build b",
+            "build c",
+            "load image a (0 on the node)",
+            "remove image a"
+        ],
+        "c is never installed, nothing runs"
+    );
+    assert_eq!(log.live_images.get(), 0);
+}
+
+#[test]
+fn cold_starts_pull_before_every_trial_onto_an_empty_node() {
+    let log = Log::default();
+    let input = measure_with(&MockLab::new(&log), &cold_config(&["a", "b", "c"], 3)).unwrap();
+    let events = log.events();
+    // Each trial: its image alone on the node, pulled, run, removed.
+    let trials: Vec<&String> = events.iter().filter(|e| !e.starts_with("build ")).collect();
+    assert_eq!(trials.len(), 4 * 9, "{events:?}");
+    for (k, t) in trials.chunks(4).enumerate() {
+        let n = k + 1;
+        let name = t[1].split(' ').nth(1).unwrap();
+        assert_eq!(t[0], &format!("load image {name} (0 on the node)"), "{t:?}");
+        assert_eq!(t[1], &format!("start {name} {n}"));
+        assert_eq!(t[2], &format!("remove container {n}"));
+        assert_eq!(t[3], &format!("remove image {name}"));
+    }
+    assert_eq!(log.live_images.get(), 0);
+    // Each run's pull, beside its start-up: the pull of trial n took 2000 + 10 (n - 1) ms.
+    let a = &input.candidates[0];
+    assert_eq!(a.startup_ms, vec![101.0, 106.0, 108.0]);
+    assert_eq!(a.pull_ms, vec![2000.0, 2050.0, 2070.0]);
+    assert_eq!(a.layers_present, vec![0; 3]);
+    assert!(input.load.cold_start);
+    // The report adds them up, run by run.
+    let r = crate::report::analyze(input);
+    let cold = r.candidates[0].cold_start.as_ref().unwrap();
+    assert_eq!(cold.runs_ms, vec![2101.0, 2156.0, 2178.0]);
+    assert_eq!((cold.median_ms, cold.pull_ms), (2156.0, 2050.0));
+    assert_eq!((cold.low_ms, cold.high_ms), (2101.0, 2178.0));
+}
+
+#[test]
+fn warm_trials_report_no_cold_start() {
+    let log = Log::default();
+    let input = measure_with(&MockLab::new(&log), &config(&["a", "b"], 2)).unwrap();
+    assert!(!input.load.cold_start);
+    assert!(input.candidates.iter().all(|c| c.pull_ms.is_empty()));
+    let r = crate::report::analyze(input);
+    assert!(r.candidates.iter().all(|c| c.cold_start.is_none()));
+}
+
+#[test]
+fn layers_already_on_the_node_are_counted_and_warned_about() {
+    let log = Log::default();
+    let lab = MockLab {
+        layers_present: 2,
+        ..MockLab::new(&log)
+    };
+    let input = measure_with(&lab, &cold_config(&["a", "b"], 3)).unwrap();
+    assert_eq!(input.candidates[1].layers_present, vec![2; 3]);
+    let r = crate::report::analyze(input);
+    assert_eq!(
+        r.candidates[1].cold_start.as_ref().unwrap().layers_present,
+        2
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("b: 2 of its layers were in podman's storage already")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn a_failing_cold_pull_names_the_round_and_leaves_nothing() {
+    let log = Log::default();
+    let lab = MockLab {
+        fail_install: Some("b"),
+        ..MockLab::new(&log)
+    };
+    let err = measure_with(&lab, &cold_config(&["a", "b"], 2)).unwrap_err();
+    assert_eq!(err.to_string(), "round 1 of candidate b");
+    assert_eq!(log.trials.get(), 1);
+    assert_eq!((log.live_images.get(), log.live_containers.get()), (0, 0));
 }
 
 #[test]
@@ -379,10 +532,24 @@ impl ExperimentObserver for Recorder {
             .borrow_mut()
             .push(format!("prepared {} {}", c.name, size.compressed_bytes));
     }
-    fn trial_finished(&self, round: usize, rounds: usize, c: &Candidate, o: &TrialOutcome) {
+    fn installing(&self, c: &Candidate, cold: bool) {
         self.0
             .borrow_mut()
-            .push(format!("round {round}/{rounds} {} {}", c.name, o.container));
+            .push(format!("installing {} cold={cold}", c.name));
+    }
+    fn trial_finished(
+        &self,
+        round: usize,
+        rounds: usize,
+        c: &Candidate,
+        o: &TrialOutcome,
+        pull: Option<&Pull>,
+    ) {
+        let pull = pull.map_or(String::new(), |p| format!(" pull {:?}", p.took));
+        self.0.borrow_mut().push(format!(
+            "round {round}/{rounds} {} {}{pull}",
+            c.name, o.container
+        ));
     }
 }
 
@@ -398,10 +565,25 @@ fn the_observer_hears_each_phase_in_order() {
             "prepared a 1",
             "building bb",
             "prepared bb 2",
+            "installing a cold=false",
+            "installing bb cold=false",
             "round 1/2 a ocibench-mock-1",
             "round 1/2 bb ocibench-mock-2",
             "round 2/2 bb ocibench-mock-3",
             "round 2/2 a ocibench-mock-4",
+        ]
+    );
+    let rec = Recorder::default();
+    measure(&MockLab::new(&log), &cold_config(&["a"], 2), &rec, &log).unwrap();
+    assert_eq!(
+        rec.0.into_inner(),
+        [
+            "building a",
+            "prepared a 1",
+            "installing a cold=true",
+            "round 1/2 a ocibench-mock-5 pull 2.04s",
+            "installing a cold=true",
+            "round 2/2 a ocibench-mock-6 pull 2.05s",
         ]
     );
 }
@@ -446,7 +628,7 @@ fn duration_based_load_reaches_the_report_and_the_generator() {
 }
 
 #[test]
-fn push_sends_the_recommended_candidates_image_before_the_images_go() {
+fn push_sends_the_recommended_candidates_image_after_the_trials() {
     let log = Log::default();
     // Identical runs: the smallest image (the shortest name) is recommended.
     let c = config(&["bbb", "a", "cc"], 2);
@@ -464,16 +646,12 @@ fn push_sends_the_recommended_candidates_image_before_the_images_go() {
         }
     );
     let events = log.events();
-    let push_at = events.iter().position(|e| e.starts_with("push ")).unwrap();
-    assert_eq!(events[push_at], "push a docker://127.0.0.1:5000/app:chosen");
-    assert!(
-        events[push_at..]
-            .iter()
-            .filter(|e| e.starts_with("remove image"))
-            .count()
-            == 3,
-        "{events:?}"
+    assert_eq!(
+        events.last().unwrap(),
+        "push a docker://127.0.0.1:5000/app:chosen",
+        "from the blob store, once every trial is over: {events:?}"
     );
+    assert_eq!(events.iter().filter(|e| e.starts_with("push ")).count(), 1);
     assert_eq!(log.live_images.get(), 0);
 }
 

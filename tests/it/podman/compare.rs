@@ -133,9 +133,9 @@ fn two_busybox_candidates_end_to_end() {
         })
         .collect();
     compare_table_settings().bind(|| insta::assert_snapshot!(unstarred.join("\n"), @"
-     Candidate Size (disk / compressed) Start-up Memory Requests/s median [interval] Mean latency p[N] latency Total time
-     oci-base [SIZE] / [SIZE] [TIME] [SIZE] [N] [[N]–[N]] [TIME] [TIME] [TIME]
-     docker-base [SIZE] / [SIZE] [TIME] [SIZE] [N] [[N]–[N]] [TIME] [TIME] [TIME]
+     Candidate Size (disk / compressed) Cold start [interval] Start-up Memory Requests/s median [interval] Mean latency p[N] latency Total time
+     oci-base [SIZE] / [SIZE] [TIME] [[N]–[N]] [TIME] [SIZE] [N] [[N]–[N]] [TIME] [TIME] [TIME]
+     docker-base [SIZE] / [SIZE] [TIME] [[N]–[N]] [TIME] [SIZE] [N] [[N]–[N]] [TIME] [TIME] [TIME]
     "));
 
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -167,6 +167,27 @@ fn two_busybox_candidates_end_to_end() {
         assert!(rps["low"].as_f64().unwrap() <= rps["median"].as_f64().unwrap());
         assert!(rps["median"].as_f64().unwrap() <= rps["high"].as_f64().unwrap());
         assert!(c["startup_ms"].as_f64().unwrap() > 0.0);
+        // Every run started cold: pulled from ocibench's loopback registry, then started.
+        let cold = &c["cold_start"];
+        let cold_runs: Vec<f64> = cold["runs_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(cold_runs.len(), 3, "one cold start per run: {cold}");
+        let pull = cold["pull_ms"].as_f64().unwrap();
+        assert!(pull > 0.0, "{cold}");
+        // Each cold start is its run's pull plus its start-up, so above either.
+        assert!(cold["median_ms"].as_f64().unwrap() > pull, "{cold}");
+        assert!(
+            cold["median_ms"].as_f64().unwrap() > c["startup_ms"].as_f64().unwrap(),
+            "{cold}"
+        );
+        assert!(cold["low_ms"].as_f64() <= cold["median_ms"].as_f64());
+        assert!(cold["median_ms"].as_f64() <= cold["high_ms"].as_f64());
+        // (Layers may be present: other tests' busybox images share the base layer.)
+        assert!(cold["layers_present"].as_u64().unwrap() <= 2, "{cold}");
         assert!(c["peak_memory_bytes"].as_u64().unwrap() > 0);
         // From the container's cgroup over the load: measured, so never null.
         assert!(c["service_cpu_percent"].as_f64().unwrap() > 0.0, "{c:#}");
@@ -175,6 +196,15 @@ fn two_busybox_candidates_end_to_end() {
                 >= c["latency_ms"]["mean"].as_f64().unwrap() * 0.5
         );
     }
+    assert_eq!(report["load"]["cold_start"], true);
+    assert!(report["load"]["cold_start_bandwidth"].is_null());
+    // Nothing of the candidates stays in podman's storage: each pull was removed.
+    let images = std::process::Command::new("podman")
+        .args(["images", "--format", "{{.Repository}}"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&images.stdout);
+    assert!(!listed.contains("ocibench/compare/"), "{listed}");
     // Isolation by default: the container and the generator on disjoint CPUs.
     let iso = &report["load"]["isolation"];
     assert_eq!(iso["requested"], true, "{iso}");
@@ -212,16 +242,24 @@ fn two_busybox_candidates_end_to_end() {
     }
 
     let markdown = std::fs::read_to_string(&md).unwrap();
-    assert!(
-        markdown.contains("| oci-base") || markdown.contains("oci-base |"),
-        "{markdown}"
-    );
+    // A row per candidate (the recommended one in bold, which may be either).
+    for name in ["oci-base", "docker-base"] {
+        assert!(
+            markdown.lines().any(|l| l.starts_with("| ")
+                && l.trim_start_matches("| ")
+                    .trim_start_matches("**")
+                    .starts_with(name)),
+            "{markdown}"
+        );
+    }
+    assert!(markdown.contains("Every run started cold"), "{markdown}");
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(
         chart.starts_with("<svg") || chart.starts_with("<?xml"),
         "{}",
         &chart[..100.min(chart.len())]
     );
+    assert_eq!(chart.matches(">cold start ").count(), 2, "{chart}");
     assert!(
         our_containers(ctx.root()).is_empty(),
         "{:?}",
