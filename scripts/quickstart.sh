@@ -46,7 +46,9 @@ for b in "${bases[@]}"; do
 done
 
 echo "==> ocibench compare (ocibench.toml: the demo service on the four bases)" >&2
+t0=$(date +%s)
 # shellcheck disable=SC2086
 "$ocibench" compare -f ocibench.toml --markdown "$work/comparison.md" \
   --json "$work/comparison.json" --svg "$work/comparison.svg" ${COMPARE_ARGS:-}
+echo "==> the compare took $(($(date +%s) - t0)) s" >&2
 echo "(Markdown, JSON and SVG reports written to $work/comparison.{md,json,svg})" >&2

@@ -44,16 +44,20 @@ struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawColdStart {
-    #[serde(default = "d_true")]
-    enabled: bool,
+    #[serde(default = "d_cold_rounds")]
+    rounds: u32,
     #[serde(default)]
     bandwidth: Option<String>,
+}
+
+fn d_cold_rounds() -> u32 {
+    ColdStartSettings::default().rounds
 }
 
 impl Default for RawColdStart {
     fn default() -> Self {
         RawColdStart {
-            enabled: true,
+            rounds: d_cold_rounds(),
             bandwidth: None,
         }
     }
@@ -327,14 +331,14 @@ pub struct CompareConfig {
     pub candidates: Vec<Candidate>,
 }
 
-/// `[cold_start]`: whether every trial starts from an image absent from
-/// podman's storage (pulled from a registry ocibench serves on loopback), and
-/// how fast that registry answers.
+/// `[cold_start]`: how many rounds start from images absent from podman's
+/// storage (pulled from a registry ocibench serves on loopback), and how fast
+/// that registry answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ColdStartSettings {
-    /// Default true; `compare --no-cold-start` turns it off (each image is then
-    /// pulled once and every trial starts warm).
-    pub enabled: bool,
+    /// The first `rounds` rounds start cold (default 3; at most `[load]
+    /// repeats` count); 0 (`compare --no-cold-start`): every round starts warm.
+    pub rounds: u32,
     /// The node's bandwidth to the registry in bytes per second
     /// (`bandwidth = "100Mbit/s"`); `None`: as fast as loopback goes.
     pub bandwidth: Option<u64>,
@@ -343,7 +347,7 @@ pub struct ColdStartSettings {
 impl Default for ColdStartSettings {
     fn default() -> Self {
         ColdStartSettings {
-            enabled: true,
+            rounds: 3,
             bandwidth: None,
         }
     }
@@ -585,7 +589,7 @@ impl CompareConfig {
             },
             load,
             cold_start: ColdStartSettings {
-                enabled: raw.cold_start.enabled,
+                rounds: raw.cold_start.rounds,
                 bandwidth: match &raw.cold_start.bandwidth {
                     None => None,
                     Some(b) => Some(
@@ -858,17 +862,17 @@ mod tests {
         let cand = "[[candidate]]\nname = \"a\"\nbase = \"x\"\n";
         let c = parse_ok(&format!("[app]\nport = 1\n{cand}"), dir.path());
         assert_eq!(c.cold_start, ColdStartSettings::default());
-        assert!(c.cold_start.enabled && c.cold_start.bandwidth.is_none());
+        assert_eq!((c.cold_start.rounds, c.cold_start.bandwidth), (3, None));
         let c = parse_ok(
             &format!(
-                "[app]\nport = 1\n[cold_start]\nenabled = false\nbandwidth = \"100Mbit/s\"\n{cand}"
+                "[app]\nport = 1\n[cold_start]\nrounds = 0\nbandwidth = \"100Mbit/s\"\n{cand}"
             ),
             dir.path(),
         );
         assert_eq!(
             c.cold_start,
             ColdStartSettings {
-                enabled: false,
+                rounds: 0,
                 bandwidth: Some(12_500_000)
             }
         );

@@ -263,17 +263,26 @@ pub fn generator_cpu_share(
     (cpu.min(trial_wall_seconds) / (load_threads.max(1) as f64 * load_secs)).min(1.0)
 }
 
+/// Whether two images have a layer in common (podman stores it once: pulling
+/// one would make the other's pull skip it).
+fn shares_layers(a: &ImageSize, b: &ImageSize) -> bool {
+    a.layers
+        .iter()
+        .any(|l| b.layers.iter().any(|m| m.diff_id == l.diff_id))
+}
+
 /// The measurements, and the prepared images.
 type Measured<I> = (CompareInput, Vec<Prepared<I>>);
 
 /// Prepares every candidate, then runs the rounds; the measurements, unanalysed.
 ///
-/// With cold starts on, every trial installs its image on the node first and
-/// removes it after, so at each install no candidate's image is on the node
-/// (they may share layers: a base's layers pulled for one candidate would make
-/// the next one's start warm). The container's start is the trial's own, so a
-/// cold start costs only the pull. Off, each image is installed once, before
-/// the rounds, and removed after them.
+/// In the first `[cold_start] rounds` rounds every trial installs its image on
+/// the node first and removes it after, so at each install no other
+/// candidate's image that shares a layer with it is on the node (a base's
+/// layers pulled for one candidate would make the next one's start warm). The
+/// container's start is the trial's own, so a cold start costs only the pull.
+/// The last cold round keeps each image no later pull of that round would
+/// find; the warm rounds after it install the rest once and keep them all.
 fn measure<L: Lab>(
     lab: &L,
     config: &CompareConfig,
@@ -288,22 +297,9 @@ fn measure<L: Lab>(
         observer.prepared(c, &p.size);
         prepared.push(p);
     }
-    let cold = config.cold_start.enabled;
-    // Warm trials: every image on the node for the whole experiment. An error
-    // drops `warm`, which removes the images installed so far.
-    let mut warm = Vec::new();
-    if !cold {
-        for (c, p) in config.candidates.iter().zip(&prepared) {
-            observer.installing(c, false);
-            let installed =
-                lab.install(c, &p.image, observer)
-                    .map_err(|source| ExperimentError::Load {
-                        name: c.name.clone(),
-                        source,
-                    })?;
-            warm.push(installed.node);
-        }
-    }
+    // The images on the node for warm rounds (removed when dropped, also when
+    // anything fails).
+    let mut warm: Vec<Option<L::Node>> = config.candidates.iter().map(|_| None).collect();
 
     // 2. Rounds in rotating order, a fresh container each trial.
     let mut runs: Vec<CandidateRuns> = config
@@ -324,8 +320,26 @@ fn measure<L: Lab>(
         })
         .collect();
     let rounds = schedule(config.candidates.len(), config.load.repeats);
+    let cold_rounds = (config.cold_start.rounds as usize).min(rounds.len());
+    let shares = |i: usize, j: usize| shares_layers(&prepared[i].size, &prepared[j].size);
     for (r, order) in rounds.iter().enumerate() {
-        for &i in order {
+        let cold = r < cold_rounds;
+        if !cold {
+            // Warm from here on: every image not kept from the last cold round.
+            for (i, c) in config.candidates.iter().enumerate() {
+                if warm[i].is_none() {
+                    observer.installing(c, false);
+                    let installed =
+                        lab.install(c, &prepared[i].image, observer)
+                            .map_err(|source| ExperimentError::Load {
+                                name: c.name.clone(),
+                                source,
+                            })?;
+                    warm[i] = Some(installed.node);
+                }
+            }
+        }
+        for (pos, &i) in order.iter().enumerate() {
             let candidate = &config.candidates[i];
             let failed = |source| ExperimentError::Trial {
                 round: r + 1,
@@ -340,13 +354,24 @@ fn measure<L: Lab>(
                 }),
                 false => None,
             };
-            let node = match &installed {
-                Some(x) => &x.node,
-                None => &warm[i],
+            let node = match (&installed, &warm[i]) {
+                (Some(x), _) => &x.node,
+                (None, Some(node)) => node,
+                (None, None) => unreachable!("warm rounds install every image first"),
             };
             let (cpu_before, wall_before) = (clock.cpu_seconds(), clock.wall_seconds());
             let outcome = lab.trial(candidate, node, observer).map_err(failed)?;
-            let pull = installed.map(|x| x.pull); // drops the node: the image leaves it
+            let pull = installed.map(|x| {
+                // After the last cold round the image stays for the warm ones,
+                // unless a later pull of this round would find its layers.
+                let keep = r + 1 == cold_rounds
+                    && cold_rounds < rounds.len()
+                    && !order[pos + 1..].iter().any(|&j| shares(i, j));
+                if keep {
+                    warm[i] = Some(x.node);
+                } // else dropped here: the image leaves the node
+                x.pull
+            });
             // Measured over the load itself when the trial could; else over the trial.
             let share = match outcome.generator_cpu_seconds {
                 Some(cpu) => generator_cpu_share(
@@ -401,11 +426,8 @@ fn measure<L: Lab>(
             repeats: config.load.repeats,
             path: config.app.path.clone(),
             isolation: lab.isolation(),
-            cold_start: config.cold_start.enabled,
-            cold_start_bandwidth: config
-                .cold_start
-                .bandwidth
-                .filter(|_| config.cold_start.enabled),
+            cold_start_rounds: cold_rounds as u32,
+            cold_start_bandwidth: config.cold_start.bandwidth.filter(|_| cold_rounds > 0),
         },
     };
     Ok((input, prepared))

@@ -148,10 +148,11 @@ fn summarize(c: CandidateRuns) -> CandidateSummary {
     }
 }
 
-/// The cold starts of `c`'s runs: each run's pull plus its start-up; `None`
-/// without cold starts (or if the two lists do not pair up).
+/// The cold starts of `c`'s runs: each cold run's pull plus its start-up (the
+/// cold runs are the first ones: `compare` starts its first rounds cold);
+/// `None` without cold starts (or with more pulls than runs).
 fn cold_start(c: &CandidateRuns) -> Option<ColdStart> {
-    if c.pull_ms.is_empty() || c.pull_ms.len() != c.startup_ms.len() {
+    if c.pull_ms.is_empty() || c.pull_ms.len() > c.startup_ms.len() {
         return None;
     }
     let runs_ms: Vec<f64> = c

@@ -241,18 +241,24 @@ fn method(report: &Report) -> String {
 
 /// The sentence on cold starts, empty without them.
 pub(crate) fn cold_start_method(l: &super::LoadSummary) -> String {
-    if !l.cold_start {
+    if l.cold_start_rounds == 0 {
         return String::new();
     }
+    let rounds = match l.cold_start_rounds.min(l.repeats) {
+        1 => "The first round".to_string(),
+        n if n >= l.repeats => "Every round".to_string(),
+        n => format!("The first {n} rounds"),
+    };
     let network = match l.cold_start_bandwidth {
         Some(b) => format!("limited to {}/s", human_bytes(b)),
         None => "over loopback, unthrottled".into(),
     };
     format!(
-        " Every run started cold: its image was pulled from a registry ocibench served \
-         ({network}) onto a node holding none of the candidates' images, then started; the \
-         cold start is that pull plus the start-up to the first 2xx, its median over the runs \
-         with the same interval as requests/s."
+        " {rounds} started cold: each run's image was pulled from a registry ocibench \
+         served ({network}) onto a node holding none of the candidates' images, then \
+         started; the cold start is that pull plus the start-up to the first 2xx, its median \
+         over those runs with the same kind of interval as requests/s (with 3 runs, their \
+         range)."
     )
 }
 

@@ -68,8 +68,8 @@ pub struct CandidateRuns {
     /// One per run (a fresh container per run): from `podman run` to the
     /// first 2xx of the health path.
     pub startup_ms: Vec<f64>,
-    /// One per run with cold starts (else empty): the pull that put the image
-    /// on the node before the run's container started.
+    /// One per cold run (the first `load.cold_start_rounds` runs; else empty):
+    /// the pull that put the image on the node before the run's container started.
     #[serde(default)]
     pub pull_ms: Vec<f64>,
     /// One per run with cold starts: how many of the image's layers were in
@@ -114,9 +114,10 @@ pub struct LoadSummary {
     /// written before isolation existed: then unknown).
     #[serde(default)]
     pub isolation: Isolation,
-    /// Every run started from an image absent from the node (`[cold_start]`).
+    /// The first this many rounds started from images absent from the node
+    /// (`[cold_start] rounds`); 0: every round started warm.
     #[serde(default)]
-    pub cold_start: bool,
+    pub cold_start_rounds: u32,
     /// The bandwidth the node's pulls were limited to, in bytes per second;
     /// `None`: unlimited (loopback).
     #[serde(default)]

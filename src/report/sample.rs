@@ -99,7 +99,7 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
             repeats: 5,
             path: "/".into(),
             isolation: Default::default(),
-            cold_start: false,
+            cold_start_rounds: 0,
             cold_start_bandwidth: None,
         },
     }
@@ -145,6 +145,6 @@ pub fn origin() -> CompareInput {
         cand.layers_present = vec![0; 5];
     }
     let mut input = input(c);
-    input.load.cold_start = true;
+    input.load.cold_start_rounds = 5;
     input
 }

@@ -92,7 +92,7 @@ fn input() -> CompareInput {
             repeats: 6,
             path: "/".into(),
             isolation: Default::default(),
-            cold_start: false,
+            cold_start_rounds: 0,
             cold_start_bandwidth: None,
         },
     }

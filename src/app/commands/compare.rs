@@ -53,7 +53,7 @@ pub struct CompareArgs {
     /// Let the container and the load generator share every CPU ([load] isolate = false)
     #[arg(long)]
     pub no_isolate: bool,
-    /// Start every trial warm: pull each image once, not before each trial ([cold_start] enabled = false)
+    /// Start every round warm: pull each image once, before the rounds ([cold_start] rounds = 0)
     #[arg(long)]
     pub no_cold_start: bool,
     /// OCI runtime for podman (runc, crun) [default: probed]
@@ -100,7 +100,7 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         config.load.isolate = false;
     }
     if args.no_cold_start {
-        config.cold_start.enabled = false;
+        config.cold_start.rounds = 0;
     }
     if config.load.repeats == 0 || config.load.requests == 0 || config.load.concurrency == 0 {
         return Err(
@@ -339,7 +339,7 @@ mod tests {
                 repeats: 5,
                 path: "/".into(),
                 isolation: Default::default(),
-                cold_start: false,
+                cold_start_rounds: 0,
                 cold_start_bandwidth: None,
             },
         });

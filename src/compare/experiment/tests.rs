@@ -92,6 +92,8 @@ struct MockLab<'a> {
     fail_install: Option<&'static str>,
     /// Every install finds this many layers on the node already.
     layers_present: usize,
+    /// Every candidate's image also has one layer in common (one base).
+    shared_base: bool,
     /// The trial (counted from 1 over the whole experiment) that fails.
     fail_trial: Option<u32>,
     cost: TrialCost,
@@ -104,6 +106,7 @@ impl<'a> MockLab<'a> {
             fail_prepare: None,
             fail_install: None,
             layers_present: 0,
+            shared_base: false,
             fail_trial: None,
             cost: CHEAP,
         }
@@ -132,6 +135,10 @@ impl<'a> Lab for MockLab<'a> {
         self.log.push(format!("build {}", c.name));
         let mut size = crate::report::sample::image(&c.name, 1, 1);
         size.compressed_bytes = c.name.len() as u64;
+        if self.shared_base {
+            let base = crate::report::sample::image("base", 1, 1).layers;
+            size.layers.splice(0..0, base);
+        }
         Ok(Prepared {
             image: MockBuilt {
                 name: c.name.clone(),
@@ -240,7 +247,7 @@ impl<'a> Lab for MockLab<'a> {
 /// Trials that start warm: each image installed once, before the rounds.
 fn config(names: &[&str], repeats: u32) -> CompareConfig {
     let mut c = cold_config(names, repeats);
-    c.cold_start.enabled = false;
+    c.cold_start.rounds = 0;
     c
 }
 
@@ -421,7 +428,7 @@ fn cold_starts_pull_before_every_trial_onto_an_empty_node() {
     assert_eq!(a.startup_ms, vec![101.0, 106.0, 108.0]);
     assert_eq!(a.pull_ms, vec![2000.0, 2050.0, 2070.0]);
     assert_eq!(a.layers_present, vec![0; 3]);
-    assert!(input.load.cold_start);
+    assert_eq!(input.load.cold_start_rounds, 3);
     // The report adds them up, run by run.
     let r = crate::report::analyze(input);
     let cold = r.candidates[0].cold_start.as_ref().unwrap();
@@ -430,11 +437,76 @@ fn cold_starts_pull_before_every_trial_onto_an_empty_node() {
     assert_eq!((cold.low_ms, cold.high_ms), (2101.0, 2178.0));
 }
 
+/// The `load image` events: `NAME ON-THE-NODE`.
+fn loads(log: &Log) -> Vec<String> {
+    log.events()
+        .iter()
+        .filter_map(|e| e.strip_prefix("load image "))
+        .map(|e| e.replace(" on the node)", "").replace(" (", " "))
+        .collect()
+}
+
+#[test]
+fn cold_rounds_come_first_and_the_last_keeps_what_no_later_pull_would_find() {
+    // No layer in common: the last cold round keeps every image, the warm
+    // rounds pull nothing more.
+    let log = Log::default();
+    let mut c = cold_config(&["a", "b", "c"], 5);
+    c.cold_start.rounds = 3;
+    let input = measure_with(&MockLab::new(&log), &c).unwrap();
+    assert_eq!(
+        loads(&log).join(","),
+        "a 0,b 0,c 0,b 0,c 0,a 0,c 0,a 1,b 2",
+        "round 3 (c a b) keeps each image: its pulls stay cold all the same"
+    );
+    assert_eq!(log.live_images.get(), 0, "{:?}", log.events());
+    for cand in &input.candidates {
+        assert_eq!(
+            (cand.pull_ms.len(), cand.runs.len()),
+            (3, 5),
+            "{}",
+            cand.name
+        );
+    }
+    assert_eq!(input.load.cold_start_rounds, 3);
+    let r = crate::report::analyze(input);
+    assert_eq!(
+        r.candidates[0].cold_start.as_ref().unwrap().runs_ms.len(),
+        3
+    );
+
+    // One base under all: keeping c or a would warm the pulls after them in
+    // round 3, so only b (the last) stays; c and a come back before round 4.
+    let log = Log::default();
+    let lab = MockLab {
+        shared_base: true,
+        ..MockLab::new(&log)
+    };
+    measure_with(&lab, &c).unwrap();
+    assert_eq!(
+        loads(&log).join(","),
+        "a 0,b 0,c 0,b 0,c 0,a 0,c 0,a 0,b 0,a 1,c 2"
+    );
+    let starts = log.starts();
+    assert_eq!(starts.len(), 15);
+    assert_eq!(log.live_images.get(), 0);
+}
+
+#[test]
+fn more_cold_rounds_than_rounds_make_every_round_cold() {
+    let log = Log::default();
+    let mut c = cold_config(&["a", "b"], 2);
+    c.cold_start.rounds = 9;
+    let input = measure_with(&MockLab::new(&log), &c).unwrap();
+    assert_eq!(input.load.cold_start_rounds, 2);
+    assert_eq!(loads(&log).len(), 4);
+}
+
 #[test]
 fn warm_trials_report_no_cold_start() {
     let log = Log::default();
     let input = measure_with(&MockLab::new(&log), &config(&["a", "b"], 2)).unwrap();
-    assert!(!input.load.cold_start);
+    assert_eq!(input.load.cold_start_rounds, 0);
     assert!(input.candidates.iter().all(|c| c.pull_ms.is_empty()));
     let r = crate::report::analyze(input);
     assert!(r.candidates.iter().all(|c| c.cold_start.is_none()));
