@@ -295,7 +295,7 @@ mod tests {
         });
         assert_eq!(
             line,
-            "loading candidate slim into podman: podman is not installed (not found on PATH)"
+            "pulling candidate slim into podman: podman is not installed (not found on PATH)"
         );
         assert!(hint.unwrap().contains("install podman"));
 
