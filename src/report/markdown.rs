@@ -255,7 +255,7 @@ pub(crate) fn cold_start_method(l: &super::LoadSummary) -> String {
     };
     format!(
         " {rounds} started cold: each run's image was pulled from a registry ocibench \
-         served ({network}) onto a node holding none of the candidates' images, then \
+         served ({network}) onto a node holding no image that shares a layer with it, then \
          started; the cold start is that pull plus the start-up to the first 2xx, its median \
          over those runs with the same kind of interval as requests/s (with 3 runs, their \
          range)."
