@@ -300,6 +300,9 @@ fn measure<L: Lab>(
     // The images on the node for warm rounds (removed when dropped, also when
     // anything fails).
     let mut warm: Vec<Option<L::Node>> = config.candidates.iter().map(|_| None).collect();
+    // Those installed for the warm rounds go first at the end: identical images
+    // are one image in podman, which the kept pull removes only as its last name.
+    let mut installed_warm: Vec<usize> = Vec::new();
 
     // 2. Rounds in rotating order, a fresh container each trial.
     let mut runs: Vec<CandidateRuns> = config
@@ -328,6 +331,7 @@ fn measure<L: Lab>(
             // Warm from here on: every image not kept from the last cold round.
             for (i, c) in config.candidates.iter().enumerate() {
                 if warm[i].is_none() {
+                    installed_warm.push(i);
                     observer.installing(c, false);
                     let installed =
                         lab.install(c, &prepared[i].image, observer)
@@ -408,6 +412,9 @@ fn measure<L: Lab>(
             observer.trial_finished(r + 1, rounds.len(), candidate, &outcome, pull.as_ref());
             c.runs.push(outcome.bench);
         }
+    }
+    for i in installed_warm {
+        drop(warm[i].take());
     }
     drop(warm);
     let input = CompareInput {

@@ -23,6 +23,9 @@ pub struct LoadedImage {
     /// Whether the name (for a pull, also the ID) was already in podman's store
     /// before the load or pull (then it is kept).
     pub existed: bool,
+    /// The image existed (by ID) but `name` is new: on drop only the name goes
+    /// (`podman untag`), never the image.
+    untag: bool,
     podman: PathBuf,
     registration: Option<Registration>,
 }
@@ -42,9 +45,16 @@ impl LoadedImage {
 
 impl Drop for LoadedImage {
     fn drop(&mut self) {
-        if !self.existed {
+        let args: Option<[&str; 3]> = if !self.existed {
+            Some(["rmi", "--ignore", &self.name])
+        } else if self.untag {
+            Some(["untag", &self.id, &self.name])
+        } else {
+            None
+        };
+        if let Some(args) = args {
             let _ = detached(&self.podman)
-                .args(["rmi", "--ignore", &self.name])
+                .args(args)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();
@@ -123,6 +133,7 @@ pub(crate) fn load(podman: &Path, archive: &Path) -> Result<LoadedImage, RunnerE
         id: String::new(),
         name,
         existed,
+        untag: false,
         podman: podman.to_path_buf(),
         registration,
     };
@@ -147,9 +158,18 @@ pub(crate) fn created(
         id,
         name,
         existed,
+        untag: false,
         podman: podman.to_path_buf(),
         registration,
     }
+}
+
+/// A pulled image that podman had already (by ID) under other names: only the
+/// new `name` is removed on drop.
+pub(crate) fn renamed(podman: &Path, name: String, id: String) -> LoadedImage {
+    let mut image = created(podman, name, id, true, None);
+    image.untag = true;
+    image
 }
 
 /// An image already in podman's store: kept on drop.
@@ -158,6 +178,7 @@ pub(crate) fn existing(podman: &Path, reference: &str, id: &str) -> LoadedImage 
         id: id.to_string(),
         name: reference.to_string(),
         existed: true,
+        untag: false,
         podman: podman.to_path_buf(),
         registration: None,
     }

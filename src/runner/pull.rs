@@ -174,8 +174,12 @@ pub(crate) fn pull(
     let existed = existed_name || before.contains(&id);
     // An image podman had under another name (or by ID only) is kept whole.
     let registration = if existed { None } else { registration };
+    let image = match (existed_name, existed) {
+        (false, true) => image::renamed(podman, reference.to_string(), id),
+        _ => image::created(podman, reference.to_string(), id, existed, registration),
+    };
     Ok(Pulled {
-        image: image::created(podman, reference.to_string(), id, existed, registration),
+        image,
         layers_copied: progress.blobs - progress.skipped,
         layers_present: progress.skipped,
         elapsed,

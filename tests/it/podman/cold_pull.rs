@@ -147,7 +147,15 @@ fn podman_pulls_a_served_image_runs_it_and_leaves_nothing() {
     let images = Images::new();
     let tag = unique_name("pull");
     let image = images.add("pull", &tag, &tag);
-    let registry = images.serve(&[&image]);
+    // The same image under a second name, as compare serves identical candidates.
+    let twin = Image {
+        served: ServedImage {
+            repository: "ocibench/cold/pull-twin".into(),
+            ..image.served.clone()
+        },
+        config: image.config.clone(),
+    };
+    let registry = images.serve(&[&image, &twin]);
     let reference = registry.reference(&image.served);
 
     // An independent client agrees on what is served.
@@ -179,6 +187,17 @@ fn podman_pulls_a_served_image_runs_it_and_leaves_nothing() {
     assert_eq!((again.layers_copied, again.layers_present), (0, 2));
     drop(again);
     assert!(image_exists(&pulled.image.id));
+
+    // Pulled under a new name while podman has it under the first: on drop only
+    // the new name goes (no name of this registry may outlive the pulls).
+    let renamed = runner
+        .pull(&registry.reference(&twin.served), false)
+        .unwrap();
+    assert!(renamed.image.existed, "{renamed:?}");
+    drop(renamed);
+    assert!(image_exists(&pulled.image.id));
+    let names = names_from(registry.host());
+    assert!(!names.iter().any(|n| n.contains("pull-twin")), "{names:?}");
 
     let id = pulled.image.id.clone();
     drop(pulled);
