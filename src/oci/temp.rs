@@ -186,7 +186,13 @@ impl TempDir {
         for _ in 0..MAX_TRIES {
             let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
             let registration = register(dir.path())?;
-            let lock = File::open(dir.path())?;
+            // Another export's `sweep` may remove the directory before it is
+            // locked: then try another name, as when it is removed after.
+            let lock = match File::open(dir.path()) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             flock(&lock, FlockOperation::LockExclusive)?;
             if still_named(dir.path(), &lock) {
                 fs::set_permissions(dir.path(), fs::Permissions::from_mode(DIR_MODE))?;
@@ -358,6 +364,26 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_temp_dir_survives_concurrent_sweeps() {
+        // Seen in CI: an export's staging directory swept away between its
+        // creation and its lock, failing the export with NotFound.
+        let d = tempfile::tempdir().unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sweep(d.path(), ".stage-");
+                }
+            });
+            let made: io::Result<Vec<bool>> = (0..1000)
+                .map(|_| TempDir::new_in(d.path(), ".stage-").map(|t| t.path().is_dir()))
+                .collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert!(made.unwrap().into_iter().all(|made| made));
+        });
     }
 
     #[test]
