@@ -86,6 +86,8 @@ pub fn sized(name: &str, uncompressed: u64, compressed: u64, rps: &[f64]) -> Can
         service_cpu_percent: vec![95.0; rps.len()],
         generator_cpu_share: vec![0.4; rps.len()],
         runs: rps.iter().map(|&r| bench(r)).collect(),
+        capacity_per_second: Vec::new(),
+        capacity_searches: Vec::new(),
     }
 }
 
@@ -104,6 +106,9 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
             isolation: Default::default(),
             cold_start_rounds: 0,
             cold_start_bandwidth: None,
+            slo: None,
+            slo_precision: None,
+            slo_step_seconds: None,
         },
     }
 }

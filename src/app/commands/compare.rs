@@ -79,6 +79,15 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         config.load.repeats = r;
     }
     if let Some(n) = args.requests {
+        if let Some(slo) = &config.load.slo {
+            return Err(UserError::usage(format!(
+                "-n/--requests does not apply: {} ranks by capacity at {}, searched in timed steps",
+                config.source,
+                slo.slo.describe()
+            ))
+            .with_hint("give each step's length with -z DURATION, or [load] slo_step")
+            .into());
+        }
         config.load.requests = n;
         config.load.duration = None;
     }
@@ -341,6 +350,9 @@ mod tests {
                 isolation: Default::default(),
                 cold_start_rounds: 0,
                 cold_start_bandwidth: None,
+                slo: None,
+                slo_precision: None,
+                slo_step_seconds: None,
             },
         });
         let plain = super::json_with_push(&report, None, false).unwrap();
