@@ -387,6 +387,38 @@ mod tests {
     }
 
     #[test]
+    fn with_an_slo_each_step_is_a_timed_load() {
+        let mut load = LoadSettings {
+            requests: 1000,
+            concurrency: 4,
+            keepalive: true,
+            duration: None,
+            warmup: 0,
+            warmup_duration: None,
+            repeats: 1,
+            timeout: std::time::Duration::from_secs(1),
+            isolate: true,
+            slo: Some(crate::compare::config::SloSettings {
+                slo: crate::loadgen::Slo::parse("p99=50ms").unwrap(),
+                precision: 0.05,
+                step: None,
+                start: 100.0,
+            }),
+        };
+        let c = load_config(&load, "http://127.0.0.1:1/").unwrap();
+        assert_eq!(
+            c.stop,
+            loadgen::Stop::Duration(std::time::Duration::from_secs(2))
+        );
+        load.duration = Some(std::time::Duration::from_secs(5));
+        let c = load_config(&load, "http://127.0.0.1:1/").unwrap();
+        assert_eq!(
+            c.stop,
+            loadgen::Stop::Duration(std::time::Duration::from_secs(5))
+        );
+    }
+
+    #[test]
     fn a_candidates_limits_come_before_the_apps_podman_args() {
         let mut spec = TrialSpec::new(8080);
         spec.extra_args = vec!["--memory=2g".into()];

@@ -300,6 +300,49 @@ mod tests {
     }
 
     #[test]
+    fn a_searchs_run_is_the_step_at_the_capacity_found() {
+        use crate::loadgen::search::{SearchStep, Slo};
+        let step = |rate: f64, passed: bool| SearchStep {
+            rate,
+            passed,
+            percentile_ms: None,
+            error_rate: 0.0,
+            achieved_per_second: rate,
+            scheduled: 0,
+            sent: 0,
+            reason: None,
+            latency_ms: None,
+        };
+        // Ramp 100, 200 (fail), bisect 150 (pass), 175 (fail): found 150.
+        let rates = [(100.0, true), (200.0, false), (150.0, true), (175.0, false)];
+        let steps: Vec<SearchStep> = rates.iter().map(|&(r, p)| step(r, p)).collect();
+        let result = |found| RateSearchResult {
+            url: "http://h/".into(),
+            concurrency: 1,
+            slo: Slo::parse("p99=5ms").unwrap(),
+            precision: 0.2,
+            step_seconds: 1.0,
+            found_per_second: found,
+            at_found: None,
+            first_failed: None,
+            converged: true,
+            steps: steps.clone(),
+        };
+        // Each step's result told apart by its duration.
+        let benches = || -> Vec<BenchResult> {
+            (1..=4)
+                .map(|s| Tally::new().into_result("http://h/", 1, true, Duration::from_secs(s)))
+                .collect()
+        };
+        assert_eq!(
+            run_at_capacity(&result(Some(150.0)), benches()).total_seconds,
+            3.0
+        );
+        // None passed: the lowest rate tried, the closest to passing.
+        assert_eq!(run_at_capacity(&result(None), benches()).total_seconds, 1.0);
+    }
+
+    #[test]
     fn service_cpu_prefers_the_cgroup_over_podman_stats() {
         // 1.5 CPU seconds over a 2 s load: 75% of one core, whatever stats sampled.
         assert_eq!(

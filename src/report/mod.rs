@@ -31,6 +31,8 @@ pub mod units;
 mod warnings;
 
 #[cfg(test)]
+mod capacity_mode;
+#[cfg(test)]
 pub(crate) mod sample;
 
 use std::io;

@@ -153,7 +153,7 @@ pub(super) fn capacities(cands: &[CandidateSummary]) -> Vec<String> {
                 String::new()
             };
             w.push(format!(
-                "{}: in {zero} of {n} runs no rate kept {slo}{tried}; those runs count a                  capacity of 0",
+                "{}: in {zero} of {n} runs no rate kept {slo}{tried}; those runs count a capacity of 0",
                 c.name
             ));
         }
@@ -164,7 +164,7 @@ pub(super) fn capacities(cands: &[CandidateSummary]) -> Vec<String> {
             .count();
         if short > 0 {
             w.push(format!(
-                "{}: {short} of {n} capacity searches stopped before reaching their precision;                  their capacity is a lower bound",
+                "{}: {short} of {n} capacity searches stopped before reaching their precision; their capacity is a lower bound",
                 c.name
             ));
         }
@@ -180,7 +180,7 @@ pub(super) fn capacities(cands: &[CandidateSummary]) -> Vec<String> {
             .collect();
         if let Some(&(rate, conns, needed)) = starved.first() {
             w.push(format!(
-                "{}: in {} of {n} runs the first rate that failed could not be sent: all {conns}                  connections were busy, and at {} req/s the SLO's latency needs up to {} in                  flight; the load's connections may have limited the capacity, not the service                  (raise [load] concurrency)",
+                "{}: in {} of {n} runs the first rate that failed could not be sent: all {conns} connections were busy, and at {} req/s the SLO's latency needs up to {} in flight; the load's connections may have limited the capacity, not the service (raise [load] concurrency)",
                 c.name,
                 starved.len(),
                 super::units::rate(rate),
