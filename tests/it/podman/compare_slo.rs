@@ -119,3 +119,28 @@ fn candidates_are_ranked_by_capacity_at_the_slo() {
     assert!(markdown.contains("each a capacity search"), "{markdown}");
     assert!(our_containers(ctx.root()).is_empty());
 }
+
+#[test]
+fn bad_slo_settings_are_refused_before_any_work() {
+    let ctx = TestContext::new();
+    let file = write_config(ctx.root(), &[("a", "127.0.0.1:1/x:1")], "/health", 1);
+    let original = std::fs::read_to_string(&file).unwrap();
+    let with = |load: &str| {
+        std::fs::write(&file, original.replace("requests = 300\n", load)).unwrap();
+    };
+    let f = file.display().to_string();
+    with("slo = \"p99\"\n");
+    ctx.run(["compare", "-f", &f])
+        .failure(2)
+        .stderr_contains("error:")
+        .stderr_contains("load.slo \"p99\": `p99` has no `=` (write e.g. slo = \"p99=50ms\"");
+    with("slo = \"p99=50ms\"\nslo_precision = \"0%\"\n");
+    ctx.run(["compare", "-f", &f])
+        .failure(2)
+        .stderr_contains("load.slo_precision \"0%\" must be a percentage");
+    with("slo = \"p99=50ms\"\n");
+    ctx.run(["compare", "-f", &f, "-n", "10"])
+        .failure(2)
+        .stderr_contains("-n/--requests does not apply")
+        .stderr_contains("hint: give each step's length with -z DURATION");
+}
