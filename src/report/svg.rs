@@ -557,6 +557,22 @@ mod tests {
     }
 
     #[test]
+    fn a_capacity_chart_is_well_formed() {
+        use super::super::sample::{capacity_input, with_capacity};
+        let doc = svg(&analyze(capacity_input(vec![
+            with_capacity(candidate("a", 100, 40, &[1.0; 3]), &[900.0, 0.0, 910.0]),
+            with_capacity(candidate("b", 200, 80, &[1.0; 3]), &[1000.0, 1010.0, 990.0]),
+        ])));
+        check_xml(&doc);
+        assert_eq!(doc.matches("<g stroke=").count(), 2, "an error bar each");
+        assert!(
+            doc.contains("requests per second at p99 &lt;= 50 ms"),
+            "{doc}"
+        );
+        assert!(!doc.contains("NaN") && !doc.contains("inf"));
+    }
+
+    #[test]
     fn nice_axes() {
         assert_eq!(nice_axis(2600.0), (1000.0, 3000.0));
         assert_eq!(nice_axis(1100.0), (250.0, 1250.0));
