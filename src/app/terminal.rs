@@ -261,10 +261,23 @@ impl ExperimentObserver for CliObserver {
                 }
                 None => format!("start-up {startup:.0} ms"),
             };
-            status(format_args!(
-                "    round {round}/{rounds}: {:<20} {:>10.1} req/s  ({start})",
-                c.name, o.bench.requests_per_second,
-            ));
+            match &o.search {
+                None => status(format_args!(
+                    "    round {round}/{rounds}: {:<20} {:>10.1} req/s  ({start})",
+                    c.name, o.bench.requests_per_second,
+                )),
+                Some(s) => {
+                    let found = match s.found_per_second {
+                        Some(f) => format!("{f:>10.1} req/s at {}", s.slo.describe()),
+                        None => format!("no rate kept {}: capacity 0", s.slo.describe()),
+                    };
+                    status(format_args!(
+                        "    round {round}/{rounds}: {:<20} {found} ({} steps; {start})",
+                        c.name,
+                        s.steps.len(),
+                    ));
+                }
+            }
         }
     }
 }

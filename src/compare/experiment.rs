@@ -46,11 +46,14 @@ pub trait Lab {
     ) -> Result<Installed<Self::Node>, TrialError>;
     /// One trial of `candidate`'s installed image: a fresh container with the
     /// candidate's resources, started, loaded and removed before this returns,
-    /// also when it fails.
+    /// also when it fails. `previous_capacity`: with `[load] slo`, the
+    /// capacity an earlier run found (this candidate's last, else the last of
+    /// any), where the trial's search starts.
     fn trial(
         &self,
         candidate: &Candidate,
         node: &Self::Node,
+        previous_capacity: Option<f64>,
         observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError>;
     /// Which CPUs the service and the load generator get; unknown by default.
@@ -320,8 +323,13 @@ fn measure<L: Lab>(
             service_cpu_percent: Vec::new(),
             generator_cpu_share: Vec::new(),
             runs: Vec::new(),
+            capacity_per_second: Vec::new(),
+            capacity_searches: Vec::new(),
         })
         .collect();
+    // Where each candidate's next capacity search starts (see `Lab::trial`).
+    let mut last_capacity: Vec<Option<f64>> = config.candidates.iter().map(|_| None).collect();
+    let mut last_capacity_any: Option<f64> = None;
     let rounds = schedule(config.candidates.len(), config.load.repeats);
     let cold_rounds = (config.cold_start.rounds as usize).min(rounds.len());
     let shares = |i: usize, j: usize| shares_layers(&prepared[i].size, &prepared[j].size);
@@ -364,7 +372,10 @@ fn measure<L: Lab>(
                 (None, None) => unreachable!("warm rounds install every image first"),
             };
             let (cpu_before, wall_before) = (clock.cpu_seconds(), clock.wall_seconds());
-            let outcome = lab.trial(candidate, node, observer).map_err(failed)?;
+            let previous = last_capacity[i].or(last_capacity_any);
+            let outcome = lab
+                .trial(candidate, node, previous, observer)
+                .map_err(failed)?;
             let pull = installed.map(|x| {
                 // After the last cold round the image stays for the warm ones,
                 // unless a later pull of this round would find its layers.
@@ -409,6 +420,17 @@ fn measure<L: Lab>(
                 c.service_cpu_percent.push(p);
             }
             c.generator_cpu_share.push(share);
+            if let Some(search) = &outcome.search {
+                // No rate kept the SLO: capacity 0, kept (and warned about by
+                // the report), so round k stays round k for the paired statistics.
+                c.capacity_per_second
+                    .push(search.found_per_second.unwrap_or(0.0));
+                c.capacity_searches.push(search.clone());
+                if let Some(found) = search.found_per_second {
+                    last_capacity[i] = Some(found);
+                    last_capacity_any = Some(found);
+                }
+            }
             observer.trial_finished(r + 1, rounds.len(), candidate, &outcome, pull.as_ref());
             c.runs.push(outcome.bench);
         }
@@ -420,10 +442,7 @@ fn measure<L: Lab>(
     let input = CompareInput {
         candidates: runs,
         load: LoadSummary {
-            requests: config
-                .load
-                .duration
-                .is_none()
+            requests: (config.load.duration.is_none() && config.load.slo.is_none())
                 .then_some(config.load.requests),
             duration_seconds: config.load.duration.map(|d| d.as_secs_f64()),
             concurrency: config.load.concurrency,
@@ -435,6 +454,12 @@ fn measure<L: Lab>(
             isolation: lab.isolation(),
             cold_start_rounds: cold_rounds as u32,
             cold_start_bandwidth: config.cold_start.bandwidth.filter(|_| cold_rounds > 0),
+            slo: config.load.slo.map(|s| s.slo),
+            slo_precision: config.load.slo.map(|s| s.precision),
+            slo_step_seconds: config
+                .load
+                .slo
+                .map(|s| s.step_length(&config.load).as_secs_f64()),
         },
     };
     Ok((input, prepared))

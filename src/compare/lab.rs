@@ -80,6 +80,7 @@ impl<'a> PodmanLab<'a> {
                 name_prefix: Some("compare".into()),
                 service_cpus: isolation.applied.then(|| isolation.service_cpus.clone()),
                 warmup_for: config.load.warmup_duration,
+                search: None, // per trial: it starts where an earlier one ended
             },
             isolation,
             cold_start: config.cold_start,
@@ -166,12 +167,15 @@ impl Lab for PodmanLab<'_> {
         &self,
         candidate: &Candidate,
         node: &LoadedImage,
+        previous_capacity: Option<f64>,
         observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError> {
+        let mut spec = trial_spec(&self.spec, candidate);
+        spec.search = self.load.slo.map(|s| s.search(previous_capacity));
         run_trial(
             self.runner,
             node,
-            &trial_spec(&self.spec, candidate),
+            &spec,
             &|url: &str| {
                 let cpus = self.isolation.applied;
                 load_config_on(
@@ -264,8 +268,9 @@ pub fn trial_spec(spec: &TrialSpec, candidate: &Candidate) -> TrialSpec {
     spec
 }
 
-/// The load `[load]` describes, against `url`; `compare` checks it once with a
-/// placeholder URL before building anything.
+/// The load `[load]` describes, against `url` (with an SLO: each search
+/// step's load); `compare` checks it once with a placeholder URL before
+/// building anything.
 pub fn load_config(load: &LoadSettings, url: &str) -> Result<LoadConfig, loadgen::ConfigError> {
     load_config_on(load, url, None)
 }
@@ -281,9 +286,10 @@ pub fn load_config_on(
         Some(c) => builder.cpus(c.clone()),
         None => builder,
     };
-    let builder = match load.duration {
-        Some(d) => builder.duration(d),
-        None => builder.requests(load.requests),
+    let builder = match (load.slo, load.duration) {
+        (Some(slo), _) => builder.duration(slo.step_length(load)),
+        (None, Some(d)) => builder.duration(d),
+        (None, None) => builder.requests(load.requests),
     };
     builder
         .concurrency(load.concurrency)
@@ -370,12 +376,45 @@ mod tests {
             repeats: 1,
             timeout: std::time::Duration::from_secs(1),
             isolate: true,
+            slo: None,
         };
         let c = load_config_on(&load, "http://127.0.0.1:1/", Some(&vec![0])).unwrap();
         assert_eq!((c.cpus, c.threads), (Some(vec![0]), 1));
         assert_eq!(
             load_config(&load, "http://127.0.0.1:1/").unwrap().cpus,
             None
+        );
+    }
+
+    #[test]
+    fn with_an_slo_each_step_is_a_timed_load() {
+        let mut load = LoadSettings {
+            requests: 1000,
+            concurrency: 4,
+            keepalive: true,
+            duration: None,
+            warmup: 0,
+            warmup_duration: None,
+            repeats: 1,
+            timeout: std::time::Duration::from_secs(1),
+            isolate: true,
+            slo: Some(crate::compare::config::SloSettings {
+                slo: crate::loadgen::Slo::parse("p99=50ms").unwrap(),
+                precision: 0.05,
+                step: None,
+                start: 100.0,
+            }),
+        };
+        let c = load_config(&load, "http://127.0.0.1:1/").unwrap();
+        assert_eq!(
+            c.stop,
+            loadgen::Stop::Duration(std::time::Duration::from_secs(2))
+        );
+        load.duration = Some(std::time::Duration::from_secs(5));
+        let c = load_config(&load, "http://127.0.0.1:1/").unwrap();
+        assert_eq!(
+            c.stop,
+            loadgen::Stop::Duration(std::time::Duration::from_secs(5))
         );
     }
 
@@ -411,6 +450,7 @@ mod tests {
             repeats: 5,
             timeout: std::time::Duration::from_secs(30),
             isolate: true,
+            slo: None,
         };
         let measured = load_config(&load, "http://127.0.0.1:1/").unwrap();
         assert_eq!(

@@ -6,9 +6,14 @@
 //! runner knows containers and nothing of the load, the load generator knows
 //! URLs and nothing of containers. `ocibench run` is one trial; `compare` runs
 //! one per candidate per round. Progress goes to a `TrialObserver`.
+//!
+//! A trial's load is one closed-loop run, or, with `[load] slo`, a capacity
+//! search (`loadgen::find_rate`): open-loop steps at rising rates until the
+//! SLO breaks, in the same container, warm-up and sampling.
 
 use std::time::{Duration, Instant};
 
+use crate::loadgen::search::{RateSearch, RateSearchResult, SearchStep, find_rate_measured};
 use crate::loadgen::{self, BenchResult, ConfigError, LoadConfig, LoadError, Progress};
 use crate::oci::export::ExportError;
 use crate::oci::store::BlobStore;
@@ -40,6 +45,9 @@ pub struct TrialSpec {
     /// A warm-up by time: the load, for this long and not measured, before
     /// the measured run (besides any warm-up count the load has itself).
     pub warmup_for: Option<Duration>,
+    /// Search the capacity at an SLO instead of one closed-loop run; the
+    /// load is then each step's (timed) load.
+    pub search: Option<RateSearch>,
 }
 
 impl TrialSpec {
@@ -55,6 +63,7 @@ impl TrialSpec {
             name_prefix: None,
             service_cpus: None,
             warmup_for: None,
+            search: None,
         }
     }
 
@@ -93,7 +102,11 @@ pub struct TrialOutcome {
     pub generator_cpu_seconds: Option<f64>,
     /// The CPUs the container could run on, read back from its cgroup.
     pub service_cpus: Option<Vec<usize>>,
+    /// The measured run; in a capacity search, the step at the capacity found
+    /// (or, when no rate kept the SLO, the step at the lowest rate tried).
     pub bench: BenchResult,
+    /// The capacity search, when the trial ran one (`TrialSpec::search`).
+    pub search: Option<RateSearchResult>,
 }
 
 impl TrialOutcome {
@@ -117,6 +130,8 @@ pub trait TrialObserver {
     /// The measured load starts; poll `progress` for finished requests.
     fn load_started(&self, _config: &LoadConfig, _progress: &Progress) {}
     fn load_finished(&self) {}
+    /// A step of a capacity search finished.
+    fn search_step(&self, _step: &SearchStep) {}
 }
 
 /// An observer that ignores everything.
@@ -174,14 +189,24 @@ pub fn run_trial(
     observer.load_started(&config, &progress);
     let (service_before, generator_before) = (cgroup.cpu_seconds(), process_cpu_seconds());
     let load_start = Instant::now();
-    let result = loadgen::run(&config, &progress);
+    let result = match &spec.search {
+        None => loadgen::run(&config, &progress).map(|r| (r, None)),
+        Some(search) => {
+            let mut steps = Vec::new();
+            find_rate_measured(&config, search, &progress, &mut |step, r| {
+                observer.search_step(step);
+                steps.push(r.clone());
+            })
+            .map(|found| (run_at_capacity(&found, steps), Some(found)))
+        }
+    };
     let load_seconds = load_start.elapsed().as_secs_f64();
     let since = |before: Option<f64>, now: Option<f64>| Some((now? - before?).max(0.0));
     let service_cpu_seconds = since(service_before, cgroup.cpu_seconds());
     let generator_cpu_seconds = since(generator_before, process_cpu_seconds());
     let usage = sampler.stop();
     observer.load_finished();
-    let bench = result.map_err(TrialError::Load)?;
+    let (bench, search) = result.map_err(TrialError::Load)?;
     let name = container.name().to_string();
     container.remove()?;
     Ok(TrialOutcome {
@@ -196,7 +221,26 @@ pub fn run_trial(
         generator_cpu_seconds,
         service_cpus,
         bench,
+        search,
     })
+}
+
+/// The run of a search that stands for the trial: the step at the capacity
+/// found (its last step at that rate), else the one at the lowest rate tried
+/// (the closest to passing). `steps` holds each step's result, in order.
+pub fn run_at_capacity(found: &RateSearchResult, mut steps: Vec<BenchResult>) -> BenchResult {
+    let at = match found.found_per_second {
+        Some(rate) => found.steps.iter().rposition(|s| s.rate == rate),
+        None => found
+            .steps
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.rate.total_cmp(&b.1.rate))
+            .map(|(i, _)| i),
+    };
+    // A checked search takes at least 2 steps (`RateSearch::check`), each with a result.
+    let last = steps.len().saturating_sub(1);
+    steps.swap_remove(at.unwrap_or(last).min(last))
 }
 
 /// CPU seconds (user + system, every thread) this process has used so far.
@@ -251,7 +295,51 @@ mod tests {
             generator_cpu_seconds: None,
             service_cpus: None,
             bench: Tally::new().into_result("http://h/", 1, true, Duration::from_secs(2)),
+            search: None,
         }
+    }
+
+    #[test]
+    fn a_searchs_run_is_the_step_at_the_capacity_found() {
+        use crate::loadgen::search::{SearchStep, Slo};
+        let step = |rate: f64, passed: bool| SearchStep {
+            rate,
+            passed,
+            percentile_ms: None,
+            error_rate: 0.0,
+            achieved_per_second: rate,
+            scheduled: 0,
+            sent: 0,
+            reason: None,
+            latency_ms: None,
+        };
+        // Ramp 100, 200 (fail), bisect 150 (pass), 175 (fail): found 150.
+        let rates = [(100.0, true), (200.0, false), (150.0, true), (175.0, false)];
+        let steps: Vec<SearchStep> = rates.iter().map(|&(r, p)| step(r, p)).collect();
+        let result = |found| RateSearchResult {
+            url: "http://h/".into(),
+            concurrency: 1,
+            slo: Slo::parse("p99=5ms").unwrap(),
+            precision: 0.2,
+            step_seconds: 1.0,
+            found_per_second: found,
+            at_found: None,
+            first_failed: None,
+            converged: true,
+            steps: steps.clone(),
+        };
+        // Each step's result told apart by its duration.
+        let benches = || -> Vec<BenchResult> {
+            (1..=4)
+                .map(|s| Tally::new().into_result("http://h/", 1, true, Duration::from_secs(s)))
+                .collect()
+        };
+        assert_eq!(
+            run_at_capacity(&result(Some(150.0)), benches()).total_seconds,
+            3.0
+        );
+        // None passed: the lowest rate tried, the closest to passing.
+        assert_eq!(run_at_capacity(&result(None), benches()).total_seconds, 1.0);
     }
 
     #[test]

@@ -130,6 +130,12 @@ pub struct RateSearch {
     pub precision: f64,
     /// The most steps taken.
     pub max_steps: u32,
+    /// The ramp's first factor (2: doubling). Below 2, each further ramp step
+    /// squares it, up to 2: a search started near the answer (`compare`
+    /// starts at the previous run's capacity) brackets it in a step or two,
+    /// and still gets far quickly when the answer moved. Taken between 1.01
+    /// and 2.
+    pub ramp: f64,
 }
 
 impl RateSearch {
@@ -139,6 +145,7 @@ impl RateSearch {
             start: DEFAULT_START,
             precision: DEFAULT_PRECISION,
             max_steps: DEFAULT_MAX_STEPS,
+            ramp: 2.0,
         }
     }
 
@@ -210,6 +217,17 @@ pub fn find_rate(
     progress: &Progress,
     on_step: &mut dyn FnMut(&SearchStep),
 ) -> Result<RateSearchResult, LoadError> {
+    find_rate_measured(config, search, progress, &mut |step, _| on_step(step))
+}
+
+/// `find_rate`, handing `on_step` each step's whole result too (`compare`
+/// keeps the one at the capacity found as its run).
+pub fn find_rate_measured(
+    config: &LoadConfig,
+    search: &RateSearch,
+    progress: &Progress,
+    on_step: &mut dyn FnMut(&SearchStep, &super::BenchResult),
+) -> Result<RateSearchResult, LoadError> {
     let Stop::Duration(step_length) = config.stop else {
         return Err(LoadError::SearchNeedsDuration);
     };
@@ -228,7 +246,7 @@ pub fn find_rate(
             &result,
             latency.quantile_ms(search.slo.percentile / 100.0),
         );
-        on_step(&step);
+        on_step(&step, &result);
         let passed = step.passed;
         steps.push(step);
         Ok(passed)
@@ -301,9 +319,9 @@ pub struct Bracket {
     pub converged: bool,
 }
 
-/// The search, over any oracle `step(rate) -> passed`: ramp (doubling up from
-/// the start while it passes, halving down while it fails), then bisection,
-/// at most `max_steps` calls.
+/// The search, over any oracle `step(rate) -> passed`: ramp (up from the
+/// start by `search.ramp` while it passes, down while it fails, the factor
+/// squared each step up to 2), then bisection, at most `max_steps` calls.
 pub fn bracket<E>(
     search: &RateSearch,
     mut step: impl FnMut(f64) -> Result<bool, E>,
@@ -311,6 +329,7 @@ pub fn bracket<E>(
     let mut passed: Option<f64> = None;
     let mut failed: Option<f64> = None;
     let mut rate = search.start;
+    let mut factor = search.ramp.clamp(1.01, 2.0);
     for _ in 0..search.max_steps {
         if step(rate)? {
             passed = Some(passed.map_or(rate, |p| p.max(rate)));
@@ -324,10 +343,11 @@ pub fn bracket<E>(
                 }
                 (p + f) / 2.0
             }
-            (Some(p), None) if p * 2.0 <= MAX_RATE => p * 2.0,
-            (None, Some(f)) if f / 2.0 >= MIN_RATE => f / 2.0,
+            (Some(p), None) if p * factor <= MAX_RATE => p * factor,
+            (None, Some(f)) if f / factor >= MIN_RATE => f / factor,
             _ => break,
         };
+        factor = (factor * factor).min(2.0);
     }
     let converged =
         matches!((passed, failed), (Some(p), Some(f)) if f <= p * (1.0 + search.precision));
@@ -444,6 +464,35 @@ mod tests {
         assert_eq!(tried.len(), 7);
         assert!(!b.converged, "{b:?}");
         assert!(b.passed.unwrap() <= 1000.0 && b.failed.unwrap() > 1000.0);
+    }
+
+    #[test]
+    fn a_start_near_the_answer_brackets_it_in_a_few_steps() {
+        // compare's later runs start at the previous capacity with a gentle ramp.
+        let s = RateSearch {
+            start: 1900.0,
+            ramp: 1.1,
+            ..RateSearch::new(slo("p99=50ms"))
+        };
+        let (b, tried) = search_against(2000.0, s);
+        assert_eq!(tried[..2], [1900.0, 1900.0 * 1.1]);
+        assert_eq!(tried.len(), 3, "{tried:?}");
+        assert!(b.converged && b.passed.unwrap() <= 2000.0 && b.failed.unwrap() > 2000.0);
+        // The ramp speeds up when the answer moved: 1.1, 1.21, 1.46, 2, 2...
+        let (b, tried) = search_against(200.0, s);
+        let want = [1900.0, 1900.0 / 1.1, 1900.0 / 1.1 / 1.21];
+        assert!(
+            tried[..3]
+                .iter()
+                .zip(want)
+                .all(|(t, w)| (t - w).abs() < 1e-9)
+        );
+        assert!(b.converged, "{tried:?}");
+        assert!(tried.len() <= 11, "{tried:?}");
+        // Nothing passes: down to the lowest rate in a bounded number of steps.
+        let (b, tried) = search_against(0.1, s);
+        assert_eq!(b.passed, None);
+        assert!(tried.len() <= 16, "{tried:?}");
     }
 
     #[test]

@@ -6,24 +6,22 @@
 use super::paired::{self, PairedRatio};
 use super::stats::{median, median_interval, median_u64};
 use super::{
-    ALPHA, CandidateRuns, CandidateSummary, ColdStart, CompareInput, Difference,
+    ALPHA, CandidateRuns, CandidateSummary, Capacity, ColdStart, CompareInput, Difference,
     INTERVAL_CONFIDENCE, LatencySummary, MIN_RUNS_FOR_SIGNIFICANCE, Method, Noise, NoiseReason,
-    PRACTICAL_THRESHOLD, Report, Throughput,
+    PRACTICAL_THRESHOLD, RankedBy, Report, Throughput,
 };
 
 /// Analyses finished measurements: medians, intervals, significance, warnings,
-/// and the recommendation (the smallest image among those tied for the best throughput).
+/// and the recommendation (the smallest image among those tied for the best
+/// throughput, or, with `load.slo`, the best capacity at the SLO).
 pub fn analyze(input: CompareInput) -> Report {
     let CompareInput { candidates, load } = input;
-    let candidates: Vec<CandidateSummary> = candidates.into_iter().map(summarize).collect();
-    let rps: Vec<Vec<f64>> = candidates
-        .iter()
-        .map(|c| c.runs.iter().map(|r| r.requests_per_second).collect())
-        .collect();
-    let med: Vec<f64> = candidates
-        .iter()
-        .map(|c| c.requests_per_second.median)
-        .collect();
+    let by = RankedBy::of(&load);
+    // The per-run values compared (`rps` by its first meaning: throughput).
+    let rps: Vec<Vec<f64>> = candidates.iter().map(|c| by.per_run(c)).collect();
+    let candidates: Vec<CandidateSummary> =
+        candidates.into_iter().map(|c| summarize(c, by)).collect();
+    let med: Vec<f64> = candidates.iter().map(|c| c.ranked(by).median).collect();
 
     // Candidates with runs, highest median first (a stable sort: ties keep input order).
     let mut ranked: Vec<usize> = (0..candidates.len())
@@ -86,9 +84,16 @@ pub fn analyze(input: CompareInput) -> Report {
         }
     }
 
-    let recommendation = super::recommend::recommend(&candidates, &ranked, &pairs, &rps);
+    let recommendation = super::recommend::recommend(&candidates, &ranked, &pairs, &rps, by);
     let mut warnings = super::warnings::warnings(&candidates, &ranked, &rps);
-    warnings.extend(super::warnings::limits(&candidates, &load.isolation));
+    warnings.extend(super::warnings::capacities(&candidates));
+    // A search drives the service past its capacity and back: CPU over it
+    // says nothing of what limited a run (the SLO did).
+    let judged = match by {
+        RankedBy::Throughput => &candidates[..],
+        RankedBy::Capacity => &[],
+    };
+    warnings.extend(super::warnings::limits(judged, &load.isolation));
     warnings.extend(super::warnings::cold_starts(&candidates));
     Report {
         candidates,
@@ -98,12 +103,13 @@ pub fn analyze(input: CompareInput) -> Report {
         warnings,
         load,
         method: Method::default(),
+        ranked_by: by,
     }
 }
 
-fn summarize(c: CandidateRuns) -> CandidateSummary {
-    let rps: Vec<f64> = c.runs.iter().map(|r| r.requests_per_second).collect();
-    let requests_per_second = match (median(&rps), median_interval(&rps, INTERVAL_CONFIDENCE)) {
+/// The median of `values` and its distribution-free interval (zeros without values).
+fn median_with_interval(values: &[f64]) -> Throughput {
+    match (median(values), median_interval(values, INTERVAL_CONFIDENCE)) {
         (Some(m), Some(iv)) => Throughput {
             median: m,
             low: iv.low,
@@ -116,7 +122,17 @@ fn summarize(c: CandidateRuns) -> CandidateSummary {
             high: 0.0,
             coverage: 0.0,
         },
-    };
+    }
+}
+
+fn summarize(c: CandidateRuns, by: RankedBy) -> CandidateSummary {
+    let rps: Vec<f64> = c.runs.iter().map(|r| r.requests_per_second).collect();
+    let requests_per_second = median_with_interval(&rps);
+    let capacity = (by == RankedBy::Capacity).then(|| Capacity {
+        interval: median_with_interval(&c.capacity_per_second),
+        runs_per_second: c.capacity_per_second.clone(),
+        searches: c.capacity_searches.clone(),
+    });
     let of_runs = |f: fn(&crate::loadgen::BenchResult) -> f64| {
         median(&c.runs.iter().map(f).collect::<Vec<_>>())
     };
@@ -145,6 +161,7 @@ fn summarize(c: CandidateRuns) -> CandidateSummary {
         base: c.base,
         image: c.image,
         runs: c.runs,
+        capacity,
     }
 }
 

@@ -8,17 +8,18 @@ use std::io;
 
 use super::table::{difference_text, noise_text, significance_heading};
 use super::units::{self, coverage, ms, rate, seconds, thousands};
-use super::{ALPHA, PRACTICAL_THRESHOLD, Report};
+use super::{ALPHA, PRACTICAL_THRESHOLD, RankedBy, Report, metric};
 use crate::report::units::human_bytes;
 
 /// Writes the Markdown report.
 pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     let c = &report.candidates;
+    let by = report.ranked_by;
     // One coverage for every row goes in the header; otherwise each cell says its own.
     let mut coverages: Vec<f64> = c
         .iter()
         .filter(|c| c.runs.len() > 1)
-        .map(|c| c.requests_per_second.coverage)
+        .map(|c| c.ranked(by).coverage)
         .collect();
     coverages.dedup();
     let shared = (coverages.len() == 1).then(|| coverages[0]);
@@ -31,7 +32,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         "Image".to_string(),
         "Size".into(),
         "Compressed".into(),
-        "Requests/s".into(),
+        metric::heading(&report.load),
         interval_header,
         "Mean time per request".into(),
         "p99".into(),
@@ -40,11 +41,16 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     if cold {
         header.insert(3, "Cold start [interval]".into());
     }
+    // Each run's wall time is one search step's: not worth a column.
+    let total_time = by == RankedBy::Throughput;
+    if !total_time {
+        header.pop();
+    }
     let rows: Vec<Vec<String>> = c
         .iter()
         .map(|c| {
             let name = escape(&c.name);
-            let t = &c.requests_per_second;
+            let t = c.ranked(by);
             let has_runs = !c.runs.is_empty();
             let interval = if c.runs.len() < 2 {
                 "–".to_string()
@@ -73,6 +79,9 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
                 dash_unless(has_runs, ms(c.latency_ms.p99)),
                 c.total_seconds.map_or_else(|| "–".into(), seconds),
             ];
+            if !total_time {
+                row.pop();
+            }
             if cold {
                 let cell = c.cold_start.as_ref().map(units::cold_start);
                 row.insert(3, cell.unwrap_or_else(|| "–".into()));
@@ -137,9 +146,9 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         for d in &report.significant {
             writeln!(
                 out,
-                "- {} is {}",
+                "- {} {}",
                 escape(&d.faster),
-                escape(&difference_text(d))
+                escape(&difference_text(d, by))
             )?;
         }
     }
@@ -179,9 +188,10 @@ pub fn render(report: &Report) -> Vec<u8> {
 
 /// The note on method: runs, load, and what each figure is.
 fn method(report: &Report) -> String {
+    let by = report.ranked_by;
     let mut by_runs: BTreeMap<usize, f64> = BTreeMap::new();
     for c in report.candidates.iter().filter(|c| !c.runs.is_empty()) {
-        by_runs.insert(c.runs.len(), c.requests_per_second.coverage);
+        by_runs.insert(c.runs.len(), c.ranked(by).coverage);
     }
     let counts: Vec<usize> = by_runs.keys().copied().collect();
     let runs = match (counts.first(), counts.last()) {
@@ -207,30 +217,50 @@ fn method(report: &Report) -> String {
         String::new()
     } else {
         format!(
-            " The interval is a distribution-free interval for the median of requests/s \
+            " The interval is a distribution-free interval for the median of {} \
              (its coverage: {}; with up to 8 runs it is the range of the runs).",
+            by.unit(),
             cov.join(", ")
         )
     };
+    let (load, medians) = match by {
+        RankedBy::Throughput => (
+            format!(
+                "of {} at concurrency {}",
+                run_length(l),
+                thousands(l.concurrency)
+            ),
+            "Requests/s and total time are medians over the runs; mean time per request and \
+             p99 are the medians of each run's mean and 99th-percentile latency.",
+        ),
+        RankedBy::Capacity => (
+            "each a capacity search".to_string(),
+            "Capacity is the median over the runs; mean time per request and p99 are the \
+             medians of each run's mean and 99th-percentile latency at its capacity.",
+        ),
+    };
+    let capacity = metric::capacity_method(l);
+    let capacity = if capacity.is_empty() {
+        capacity
+    } else {
+        format!(" {capacity}")
+    };
     format!(
-        "*Method:* {runs}, each in a fresh container, of {} at concurrency {} \
-         ({}, {} first) to {path}. Size is the uncompressed size of the \
-         layers (on disk), Compressed what a pull transfers. Requests/s and total time are \
-         medians over the runs; mean time per request and p99 are the medians of each run's \
-         mean and 99th-percentile latency.{interval} Candidates are compared round by \
-         round: each round runs every candidate back to back, so the ratio of two candidates' \
-         requests/s in the same round cancels what the round shared; a difference is the \
-         geometric mean of these ratios with a 95% t-interval on their logs, tested with a \
-         two-sided paired t-test, Holm-adjusted across all pairs, at p < {ALPHA}; \
-         differences under {} count as noise.{}{}",
-        run_length(l),
-        thousands(l.concurrency),
+        "*Method:* {runs}, each in a fresh container, {load} \
+         ({}, {} first) to {path}.{capacity} Size is the uncompressed size of the \
+         layers (on disk), Compressed what a pull transfers. {medians}{interval} Candidates \
+         are compared round by round: each round runs every candidate back to back, so the \
+         ratio of two candidates' {} in the same round cancels what the round shared; a \
+         difference is the geometric mean of these ratios with a 95% t-interval on their \
+         logs, tested with a two-sided paired t-test, Holm-adjusted across all pairs, at \
+         p < {ALPHA}; differences under {} count as noise.{}{}",
         if l.keepalive {
             "keep-alive"
         } else {
             "a new connection per request"
         },
         warmup_length(l),
+        by.unit(),
         units::percent(PRACTICAL_THRESHOLD),
         l.isolation
             .describe()

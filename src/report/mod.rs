@@ -20,6 +20,7 @@ pub mod capacity;
 pub mod image;
 pub mod json;
 pub mod markdown;
+pub mod metric;
 pub mod paired;
 mod recommend;
 pub mod run;
@@ -30,6 +31,8 @@ pub mod units;
 mod warnings;
 
 #[cfg(test)]
+mod capacity_mode;
+#[cfg(test)]
 pub(crate) mod sample;
 
 use std::io;
@@ -37,9 +40,11 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::loadgen::BenchResult;
+use crate::loadgen::search::{RateSearchResult, Slo};
 use crate::oci::pull::ImageSize;
 
 pub use analyze::analyze;
+pub use metric::RankedBy;
 
 /// Family-wise significance level of the pairwise paired t-tests (Holm-adjusted
 /// across all pairs); the per-pair intervals are at `1 - ALPHA`.
@@ -84,7 +89,15 @@ pub struct CandidateRuns {
     pub service_cpu_percent: Vec<f64>,
     /// Per run: CPU time the load generator used / (its threads × wall time), 0..1.
     pub generator_cpu_share: Vec<f64>,
+    /// Per run; with a capacity search (`load.slo`), the step at the capacity found.
     pub runs: Vec<BenchResult>,
+    /// With `load.slo`, one per run: the capacity its search found, requests/s
+    /// (0 when no rate kept the SLO); else empty.
+    #[serde(default)]
+    pub capacity_per_second: Vec<f64>,
+    /// With `load.slo`, one per run: its search, every step.
+    #[serde(default)]
+    pub capacity_searches: Vec<RateSearchResult>,
 }
 
 /// Everything `compare` measured.
@@ -123,6 +136,17 @@ pub struct LoadSummary {
     /// `None`: unlimited (loopback).
     #[serde(default)]
     pub cold_start_bandwidth: Option<u64>,
+    /// `[load] slo`: each run searched the capacity at this SLO and the
+    /// candidates are ranked by it; `None`: ranked by throughput.
+    #[serde(default)]
+    pub slo: Option<Slo>,
+    /// The searches' precision (0.05: the lowest failing rate within 5% above
+    /// the capacity found); `None` without `slo`.
+    #[serde(default)]
+    pub slo_precision: Option<f64>,
+    /// Each search step's length, seconds; `None` without `slo`.
+    #[serde(default)]
+    pub slo_step_seconds: Option<f64>,
 }
 
 /// Which CPUs each side of the measurement had: the service's container
@@ -188,6 +212,10 @@ pub struct Report {
     pub warnings: Vec<String>,
     pub load: LoadSummary,
     pub method: Method,
+    /// What `significant`, `noise` and `recommendation` compare: `throughput`
+    /// (requests/s of closed-loop runs) or `capacity` (at `load.slo`).
+    #[serde(default)]
+    pub ranked_by: RankedBy,
 }
 
 /// One candidate's summary. Every figure is a median over its runs.
@@ -213,6 +241,23 @@ pub struct CandidateSummary {
     /// Median share of its CPU the load generator used; `None` if not measured.
     pub generator_cpu_share: Option<f64>,
     pub runs: Vec<BenchResult>,
+    /// With `load.slo`: the capacity at the SLO, median over runs; `None`
+    /// when ranked by throughput.
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
+}
+
+/// A candidate's capacity at the SLO: the median over runs of each run's
+/// search result, with the same interval as `requests_per_second`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// `median`, `low`, `high`, `coverage`, requests/s at the SLO.
+    #[serde(flatten)]
+    pub interval: Throughput,
+    /// Every run's capacity, in round order (0: no rate kept the SLO).
+    pub runs_per_second: Vec<f64>,
+    /// Every run's search, steps and all.
+    pub searches: Vec<RateSearchResult>,
 }
 
 /// Requests per second: the median over runs and a distribution-free interval for it.
@@ -252,8 +297,8 @@ pub struct LatencySummary {
     pub p99: f64,
 }
 
-/// A significant difference: `faster` has `ratio` times the requests/s of
-/// `slower`, the geometric mean of the per-round ratios (each round measures every
+/// A significant difference: `faster` has `ratio` times the requests/s (or,
+/// ranked by capacity, the capacity) of `slower`, the geometric mean of the per-round ratios (each round measures every
 /// candidate back to back), with its interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Difference {
@@ -347,6 +392,24 @@ impl Report {
     /// Whether `name` is the recommended candidate.
     pub fn is_recommended(&self, name: &str) -> bool {
         self.recommendation.as_ref().is_some_and(|r| r.name == name)
+    }
+}
+
+/// A median and interval of no runs.
+const NO_RUNS: Throughput = Throughput {
+    median: 0.0,
+    low: 0.0,
+    high: 0.0,
+    coverage: 0.0,
+};
+
+impl CandidateSummary {
+    /// The median and interval of what the candidates are ranked by.
+    pub fn ranked(&self, by: RankedBy) -> &Throughput {
+        match by {
+            RankedBy::Throughput => &self.requests_per_second,
+            RankedBy::Capacity => self.capacity.as_ref().map_or(&NO_RUNS, |c| &c.interval),
+        }
     }
 }
 

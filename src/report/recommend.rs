@@ -1,5 +1,5 @@
 //! The recommendation: the smallest image among the candidates whose
-//! throughput is not shown to be below the best (paired over the rounds,
+//! throughput (or capacity at the SLO) is not shown to be below the best (paired over the rounds,
 //! Holm-adjusted), and its reason worded as a person would write it in a
 //! design document, honest about what the runs can and cannot tell: it states
 //! the interval of the decisive difference and the smallest difference this
@@ -8,7 +8,7 @@
 use super::analyze::Pair;
 use super::units::{p_value, pct_more, percent, rate, ratio_interval, runs_each};
 use super::{
-    ALPHA, CandidateSummary, MIN_RUNS_FOR_SIGNIFICANCE, NoiseReason, PRACTICAL_THRESHOLD,
+    ALPHA, CandidateSummary, MIN_RUNS_FOR_SIGNIFICANCE, NoiseReason, PRACTICAL_THRESHOLD, RankedBy,
     Recommendation,
 };
 use crate::report::units::human_bytes;
@@ -73,12 +73,14 @@ fn size_key(c: &CandidateSummary) -> (u64, u64, &str) {
 
 /// The smallest image (by `size_key`) among the candidates not significantly
 /// slower than the one with the highest median, and why; `None` without runs.
-/// `ranked`: candidates with runs, highest median first; `pairs`: every judged pair.
+/// `ranked`: candidates with runs, highest median first; `pairs`: every judged
+/// pair; `rps`: each one's per-run values of `by`.
 pub(super) fn recommend(
     cands: &[CandidateSummary],
     ranked: &[usize],
     pairs: &[Pair],
     rps: &[Vec<f64>],
+    by: RankedBy,
 ) -> Option<Recommendation> {
     let &best = ranked.first()?;
     let significant = |a: usize, b: usize| {
@@ -99,7 +101,8 @@ pub(super) fn recommend(
     let counts: Vec<usize> = ranked.iter().map(|&i| rps[i].len()).collect();
     let (nmin, nmax) = (*counts.iter().min()?, *counts.iter().max()?);
     let runs = runs_each(nmin, nmax);
-    let med = |i: usize| cands[i].requests_per_second.median;
+    let med = |i: usize| cands[i].ranked(by).median;
+    let (quantity, unit) = (by.quantity(), by.unit());
 
     let reason = if ranked.len() == 1 {
         let only = if cands.len() == 1 {
@@ -116,7 +119,7 @@ pub(super) fn recommend(
         )
     } else if !any_tested(pairs) {
         let why = format!(
-            "no throughput difference is judged significant \
+            "no {quantity} difference is judged significant \
              ({MIN_RUNS_FOR_SIGNIFICANCE} or more runs each are needed)"
         );
         let lowest = *ranked.last()?;
@@ -148,9 +151,10 @@ pub(super) fn recommend(
         let runner_up = ranked[1];
         let pair = significant(best, runner_up);
         let mut s = format!(
-            "{}: the fastest, significantly: {} more requests/s than the runner-up, {} \
+            "{}: {}, significantly: {} more {unit} than the runner-up, {} \
              ({}; {} vs {} req/s median over {runs}).",
             c.name,
+            by.best(),
             pct_more(pair.map_or(med(best) / med(runner_up), |p| p.ratio)),
             cands[runner_up].name,
             pair.map_or_else(|| "not tested".into(), evidence),
@@ -164,7 +168,7 @@ pub(super) fn recommend(
             let sm = &cands[smallest];
             s += &format!(
                 " It is not the smallest image ({}): {} is {} smaller on disk ({}) \
-                 but has {} fewer requests/s.",
+                 but has {} {}.",
                 sizes(c),
                 sm.name,
                 percent(
@@ -172,18 +176,19 @@ pub(super) fn recommend(
                 ),
                 human_bytes(sm.image.uncompressed_bytes),
                 percent(1.0 - med(smallest) / med(best)),
+                by.less(),
             );
         }
         s
     } else {
         let among = if tied.len() == ranked.len() {
             format!(
-                "all {} candidates, whose throughput is within noise of the best",
+                "all {} candidates, whose {quantity} is within noise of the best",
                 tied.len()
             )
         } else {
             format!(
-                "the {} candidates whose throughput is within noise of the best",
+                "the {} candidates whose {quantity} is within noise of the best",
                 tied.len()
             )
         };
@@ -246,10 +251,11 @@ pub(super) fn recommend(
             let i = smallest_of(&smaller_but_slower);
             let pair = significant(best, i);
             s += &format!(
-                " {} is smaller ({} on disk) but significantly slower: {} has {} more \
-                 requests/s ({}).",
+                " {} is smaller ({} on disk) but significantly {}: {} has {} more \
+                 {unit} ({}).",
                 cands[i].name,
                 human_bytes(cands[i].image.uncompressed_bytes),
+                by.worse(),
                 cands[best].name,
                 pct_more(pair.map_or(med(best) / med(i), |p| p.ratio)),
                 pair.map_or_else(|| "not tested".into(), evidence),

@@ -86,6 +86,8 @@ pub fn sized(name: &str, uncompressed: u64, compressed: u64, rps: &[f64]) -> Can
         service_cpu_percent: vec![95.0; rps.len()],
         generator_cpu_share: vec![0.4; rps.len()],
         runs: rps.iter().map(|&r| bench(r)).collect(),
+        capacity_per_second: Vec::new(),
+        capacity_searches: Vec::new(),
     }
 }
 
@@ -104,6 +106,9 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
             isolation: Default::default(),
             cold_start_rounds: 0,
             cold_start_bandwidth: None,
+            slo: None,
+            slo_precision: None,
+            slo_step_seconds: None,
         },
     }
 }
@@ -150,4 +155,55 @@ pub fn origin() -> CompareInput {
     let mut input = input(c);
     input.load.cold_start_rounds = 5;
     input
+}
+
+/// A capacity search that found `found` req/s (`None`: no rate kept p99 <= 50 ms),
+/// its first failure 4% above it.
+pub fn search(found: Option<f64>) -> crate::loadgen::RateSearchResult {
+    use crate::loadgen::search::{SearchStep, Slo};
+    let step = |rate: f64, passed: bool| SearchStep {
+        rate,
+        passed,
+        percentile_ms: Some(if passed { 31.0 } else { 87.0 }),
+        error_rate: 0.0,
+        achieved_per_second: rate,
+        scheduled: (rate * 2.0) as u64,
+        sent: (rate * 2.0) as u64,
+        reason: (!passed).then(|| "p99 87.000 ms > 50 ms".to_string()),
+        latency_ms: None,
+    };
+    let failed = step(found.map_or(1.5625, |f| f * 1.04), false);
+    let passed = found.map(|f| step(f, true));
+    crate::loadgen::RateSearchResult {
+        url: "http://127.0.0.1:8080/".into(),
+        concurrency: 100,
+        slo: Slo::parse("p99=50ms").unwrap(),
+        precision: 0.05,
+        step_seconds: 2.0,
+        found_per_second: found,
+        at_found: passed.clone(),
+        first_failed: Some(failed.clone()),
+        converged: found.is_some(),
+        steps: passed.into_iter().chain([failed]).collect(),
+    }
+}
+
+/// `c` as measured by capacity searches that found `capacities` (0: none kept the SLO).
+pub fn with_capacity(mut c: CandidateRuns, capacities: &[f64]) -> CandidateRuns {
+    c.capacity_per_second = capacities.to_vec();
+    c.capacity_searches = capacities
+        .iter()
+        .map(|&f| search(Some(f).filter(|f| *f > 0.0)))
+        .collect();
+    c
+}
+
+/// `input` with its load searching the capacity at p99 <= 50 ms, 2 s steps, 5%.
+pub fn capacity_input(candidates: Vec<CandidateRuns>) -> CompareInput {
+    let mut i = input(candidates);
+    i.load.requests = None;
+    i.load.slo = Some(crate::loadgen::search::Slo::parse("p99=50ms").unwrap());
+    i.load.slo_precision = Some(0.05);
+    i.load.slo_step_seconds = Some(2.0);
+    i
 }

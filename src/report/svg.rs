@@ -11,7 +11,7 @@ use std::io;
 
 use super::table::{difference_text, noise_text};
 use super::units::{self, coverage, rate};
-use super::{CandidateSummary, Report};
+use super::{CandidateSummary, RankedBy, Report, metric};
 use crate::report::units::human_bytes;
 
 const WIDTH: f64 = 900.0;
@@ -47,6 +47,7 @@ pub fn render(report: &Report) -> Vec<u8> {
 
 fn chart(report: &Report) -> String {
     let cands = &report.candidates;
+    let by = report.ranked_by;
     let n = cands.len();
     let rows_h = ROW_H * n.max(1) as f64;
     let axis_y = TOP + rows_h;
@@ -56,7 +57,7 @@ fn chart(report: &Report) -> String {
     let rps_max = cands
         .iter()
         .filter(|c| !c.runs.is_empty())
-        .map(|c| c.requests_per_second.high.max(c.requests_per_second.median))
+        .map(|c| c.ranked(by).high.max(c.ranked(by).median))
         .fold(0.0, f64::max);
     // Room to the right of the longest bar for its label.
     let (rps_step, rps_top) = nice_axis(rps_max * 1.18);
@@ -77,25 +78,42 @@ fn chart(report: &Report) -> String {
     let (size_step, size_top) = nice_axis(size_max / unit * 1.3);
     let size_x = |bytes: u64| SIZE_X + SIZE_W * (bytes as f64 / unit / size_top).clamp(0.0, 1.0);
 
+    let (title, heading, axis) = match &report.load.slo {
+        None => (
+            "Throughput and size".to_string(),
+            "Requests/s (median, interval)".to_string(),
+            "requests per second".to_string(),
+        ),
+        Some(slo) => {
+            let bound = metric::latency_bound(slo);
+            (
+                "Capacity and size".to_string(),
+                format!("Capacity at {bound} (median, interval)"),
+                format!("requests per second at {bound}"),
+            )
+        }
+    };
     let mut s = String::new();
     let _ = write!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" role="img">
-<title>ocibench compare: requests/s and image size per base image</title>
+<title>ocibench compare: {} and image size per base image</title>
 <rect width="100%" height="100%" fill="white"/>
-<text x="{NAME_X}" y="26" font-size="17" font-weight="bold" fill="{INK}">Which base image? Throughput and size</text>
+<text x="{NAME_X}" y="26" font-size="17" font-weight="bold" fill="{INK}">Which base image? {title}</text>
 <text x="{NAME_X}" y="46" font-size="12" fill="{MUTED}">{}</text>
 "#,
+        by.unit(),
         esc(&subtitle(report))
     );
     // Panel headings.
     let _ = write!(
         s,
-        r#"<text x="{RPS_X}" y="{y}" font-size="12" font-weight="bold" fill="{INK}">Requests/s (median, interval)</text>
+        r#"<text x="{RPS_X}" y="{y}" font-size="12" font-weight="bold" fill="{INK}">{heading}</text>
 <text x="{SIZE_X}" y="{y}" font-size="12" font-weight="bold" fill="{INK}">Image size</text>
 <rect x="{lx}" y="{ly}" width="10" height="8" fill="{PLAIN}"/><text x="{tx1}" y="{y}" font-size="10" fill="{MUTED}">on disk</text>
 <rect x="{lx2}" y="{ly}" width="10" height="8" fill="{PLAIN_LIGHT}"/><text x="{tx2}" y="{y}" font-size="10" fill="{MUTED}">compressed</text>
 "#,
+        heading = esc(&heading),
         y = TOP - 10.0,
         lx = SIZE_X + 84.0,
         ly = TOP - 18.0,
@@ -131,9 +149,10 @@ fn chart(report: &Report) -> String {
         s,
         r#"<line x1="{RPS_X}" y1="{axis_y}" x2="{rx2}" y2="{axis_y}" stroke="{MUTED}"/>
 <line x1="{SIZE_X}" y1="{axis_y}" x2="{sx2}" y2="{axis_y}" stroke="{MUTED}"/>
-<text x="{rmid}" y="{ly}" font-size="11" fill="{INK}" text-anchor="middle">requests per second</text>
+<text x="{rmid}" y="{ly}" font-size="11" fill="{INK}" text-anchor="middle">{axis}</text>
 <text x="{smid}" y="{ly}" font-size="11" fill="{INK}" text-anchor="middle">size ({unit_name}, decimal)</text>
 "#,
+        axis = esc(&axis),
         rx2 = RPS_X + RPS_W,
         sx2 = SIZE_X + SIZE_W,
         rmid = RPS_X + RPS_W / 2.0,
@@ -219,7 +238,7 @@ fn row(
             mid + 4.0
         );
     } else {
-        let t = &c.requests_per_second;
+        let t = c.ranked(report.ranked_by);
         let (x0, xm) = (RPS_X, rps_x(t.median));
         let (xl, xh) = (rps_x(t.low), rps_x(t.high));
         let _ = writeln!(
@@ -228,9 +247,13 @@ fn row(
             mid - 10.0,
             (xm - x0).max(0.5),
             esc(&format!(
-                "{}: median {} req/s, interval {}–{} ({} coverage, {} runs)",
+                "{}: median {} req/s{}, interval {}–{} ({} coverage, {} runs)",
                 c.name,
                 rate(t.median),
+                match &report.load.slo {
+                    Some(slo) => format!(" at {}", metric::latency_bound(slo)),
+                    None => String::new(),
+                },
                 rate(t.low),
                 rate(t.high),
                 coverage(t.coverage),
@@ -305,7 +328,7 @@ fn subtitle(report: &Report) -> String {
         .candidates
         .iter()
         .filter(|c| c.runs.len() > 1)
-        .map(|c| coverage(c.requests_per_second.coverage))
+        .map(|c| coverage(c.ranked(report.ranked_by).coverage))
         .collect();
     covs.dedup();
     let interval = match covs.as_slice() {
@@ -322,11 +345,22 @@ fn subtitle(report: &Report) -> String {
             units::runs_each(min, max).trim_end_matches(" each")
         )
     };
-    format!(
-        "{runs} of {} at concurrency {}; {interval}.",
-        super::markdown::run_length(l),
-        l.concurrency
-    )
+    match (report.ranked_by, &l.slo) {
+        (RankedBy::Capacity, Some(slo)) => format!(
+            "{runs} of the highest open-loop rate keeping {} ({}concurrency {}); {interval}.",
+            slo.describe(),
+            l.slo_step_seconds.map_or_else(String::new, |s| format!(
+                "{} s steps, ",
+                crate::loadgen::search::trim_number(s)
+            )),
+            l.concurrency
+        ),
+        _ => format!(
+            "{runs} of {} at concurrency {}; {interval}.",
+            super::markdown::run_length(l),
+            l.concurrency
+        ),
+    }
 }
 
 /// Under the chart: each pair's paired difference with its interval, then the
@@ -335,7 +369,7 @@ fn footer(report: &Report) -> Vec<String> {
     let mut lines: Vec<String> = report
         .significant
         .iter()
-        .map(|d| format!("{} is {}", d.faster, difference_text(d)))
+        .map(|d| format!("{} {}", d.faster, difference_text(d, report.ranked_by)))
         .chain(
             report
                 .noise
@@ -520,6 +554,22 @@ mod tests {
             candidate("a-very-long-candidate-name-indeed", 0, 0, &[]),
             candidate("b", 5, 2, &[0.0]),
         ]))));
+    }
+
+    #[test]
+    fn a_capacity_chart_is_well_formed() {
+        use super::super::sample::{capacity_input, with_capacity};
+        let doc = svg(&analyze(capacity_input(vec![
+            with_capacity(candidate("a", 100, 40, &[1.0; 3]), &[900.0, 0.0, 910.0]),
+            with_capacity(candidate("b", 200, 80, &[1.0; 3]), &[1000.0, 1010.0, 990.0]),
+        ])));
+        check_xml(&doc);
+        assert_eq!(doc.matches("<g stroke=").count(), 2, "an error bar each");
+        assert!(
+            doc.contains("requests per second at p99 &lt;= 50 ms"),
+            "{doc}"
+        );
+        assert!(!doc.contains("NaN") && !doc.contains("inf"));
     }
 
     #[test]

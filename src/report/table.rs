@@ -1,14 +1,16 @@
 //! The terminal report: one row per candidate (sizes, start-up, memory,
-//! requests/s with its interval, latency, total time), then which differences
-//! are significant and which are noise, the warnings, and the recommendation.
+//! requests/s, or the capacity at the SLO, with its interval, latency, total
+//! time), then which differences are significant and which are noise, the
+//! warnings, and the recommendation.
 
 use std::collections::BTreeMap;
 use std::io;
 
+use super::metric;
 use super::units::{self, coverage, ms, p_value, pct_more, rate, seconds};
 use super::{
     ALPHA, CandidateSummary, Difference, INTERVAL_CONFIDENCE, Noise, NoiseReason,
-    PRACTICAL_THRESHOLD, Report, stats,
+    PRACTICAL_THRESHOLD, RankedBy, Report, stats,
 };
 use crate::report::units::human_bytes;
 
@@ -18,6 +20,7 @@ const WRAP: usize = 92;
 /// Writes the terminal report.
 pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     let c = &report.candidates;
+    let by = report.ranked_by;
     let names: Vec<String> = c
         .iter()
         .map(|c| {
@@ -40,16 +43,13 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
         ],
         &[" / "],
     );
-    let medians: Vec<String> = c
-        .iter()
-        .map(|c| rate(c.requests_per_second.median))
-        .collect();
+    let medians: Vec<String> = c.iter().map(|c| rate(c.ranked(by).median)).collect();
     let median_width = medians.iter().map(|s| width(s)).max().unwrap_or(0);
     let rps = compose(
         &[
             medians,
-            c.iter().map(|c| rate(c.requests_per_second.low)).collect(),
-            c.iter().map(|c| rate(c.requests_per_second.high)).collect(),
+            c.iter().map(|c| rate(c.ranked(by).low)).collect(),
+            c.iter().map(|c| rate(c.ranked(by).high)).collect(),
         ],
         &[" [", "–"],
     )
@@ -64,6 +64,13 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     .collect();
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "–".into());
     let has_runs = |c: &CandidateSummary| !c.runs.is_empty();
+    let ranked_heading = match &report.load.slo {
+        Some(slo) => format!(
+            "Capacity at {}, req/s median [interval]",
+            metric::latency_bound(slo)
+        ),
+        None => "Requests/s median [interval]".into(),
+    };
     let mut columns: Vec<(&str, Vec<String>, bool)> = vec![
         ("  Candidate", names, false),
         ("Size (disk / compressed)", size, true),
@@ -79,7 +86,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
                 .collect(),
             true,
         ),
-        ("Requests/s median [interval]", rps, true),
+        (ranked_heading.as_str(), rps, true),
         (
             "Mean latency",
             c.iter()
@@ -102,6 +109,10 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
             true,
         ),
     ];
+    // Each run's wall time is one search step's: not worth a column.
+    if by == RankedBy::Capacity {
+        columns.retain(|(h, _, _)| *h != "Total time");
+    }
     // Beside the sizes, what they cost a node: only when measured.
     if c.iter().any(|c| c.cold_start.is_some()) {
         let cells = c
@@ -163,7 +174,7 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     } else {
         writeln!(out, "{heading}")?;
         for d in &report.significant {
-            writeln!(out, "  {} is {}", d.faster, difference_text(d))?;
+            writeln!(out, "  {} {}", d.faster, difference_text(d, by))?;
         }
     }
     if !report.noise.is_empty() {
@@ -208,11 +219,12 @@ pub(super) fn significance_heading() -> String {
     )
 }
 
-/// `2.0% faster than b (95% interval 1.1–3.0%, p = 0.004 Holm-adjusted, 5 rounds)`.
-pub(super) fn difference_text(d: &Difference) -> String {
+/// `is 2.0% faster than b (95% interval 1.1–3.0%, p = 0.004 Holm-adjusted, 5
+/// rounds)`; ranked by capacity, `has 2.0% more capacity than b (...)`.
+pub(super) fn difference_text(d: &Difference, by: RankedBy) -> String {
     format!(
-        "{} faster than {} (95% interval {}, {} Holm-adjusted, {} rounds)",
-        pct_more(d.ratio),
+        "{} {} (95% interval {}, {} Holm-adjusted, {} rounds)",
+        by.comparison(&pct_more(d.ratio)),
         d.slower,
         units::ratio_interval(d.ratio_low, d.ratio_high),
         p_value(d.p_value),
@@ -252,9 +264,10 @@ pub(super) fn noise_text(n: &Noise) -> String {
 
 /// What the figures are: medians over how many runs, and the interval's coverage.
 pub(super) fn legend(report: &Report) -> String {
+    let by = report.ranked_by;
     let mut by_runs: BTreeMap<usize, f64> = BTreeMap::new();
     for c in report.candidates.iter().filter(|c| !c.runs.is_empty()) {
-        by_runs.insert(c.runs.len(), c.requests_per_second.coverage);
+        by_runs.insert(c.runs.len(), c.ranked(by).coverage);
     }
     let counts: Vec<usize> = by_runs.keys().copied().collect();
     let runs = match (counts.first(), counts.last()) {
@@ -278,9 +291,27 @@ pub(super) fn legend(report: &Report) -> String {
         "no interval with a single run".to_string()
     } else {
         format!(
-            "[interval]: distribution-free interval for the median of requests/s ({})",
+            "[interval]: distribution-free interval for the median of {} ({})",
+            by.unit(),
             cov.join("; ")
         )
+    };
+    // What a capacity is, and which latency stands beside it.
+    let capacity = match &report.load.slo {
+        None => String::new(),
+        Some(slo) => format!(
+            " Capacity: the highest open-loop rate that kept {}{}; latencies are those \
+             of the step at that rate.",
+            slo.describe(),
+            match (report.load.slo_step_seconds, report.load.slo_precision) {
+                (Some(s), Some(p)) => format!(
+                    " ({} s steps, to within {}%)",
+                    crate::loadgen::search::trim_number(s),
+                    crate::loadgen::search::trim_number(p * 100.0)
+                ),
+                _ => String::new(),
+            }
+        ),
     };
     let mark = if report.recommendation.is_some() {
         " * recommended."
@@ -291,9 +322,9 @@ pub(super) fn legend(report: &Report) -> String {
         return "No runs.".into();
     }
     if counts == [1] {
-        return format!("A single run each: no medians over runs, no interval.{mark}");
+        return format!("A single run each: no medians over runs, no interval.{mark}{capacity}");
     }
-    format!("Medians over {runs}; {interval}.{mark}")
+    format!("Medians over {runs}; {interval}.{mark}{capacity}")
 }
 
 /// Right-aligns each part of composite cells (`123.4 MB / 45.6 MB`) so the parts line up.

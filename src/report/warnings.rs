@@ -123,6 +123,74 @@ pub(super) fn warnings(
     w
 }
 
+/// Capacity searches to doubt: runs in which no rate kept the SLO (they
+/// count 0), searches cut short of their precision, and first failing steps
+/// that the load's connections could not send (Little's law: `c` connections
+/// at rate R allow at most c / R seconds per request; below the SLO's bound,
+/// the connections, not the service, ran out).
+pub(super) fn capacities(cands: &[CandidateSummary]) -> Vec<String> {
+    let mut w = Vec::new();
+    for c in cands {
+        let Some(cap) = &c.capacity else { continue };
+        let n = cap.runs_per_second.len();
+        let zero = cap.runs_per_second.iter().filter(|&&v| v <= 0.0).count();
+        if zero > 0 {
+            let slo = cap
+                .searches
+                .first()
+                .map_or_else(|| "the SLO".to_string(), |s| s.slo.describe());
+            let lowest = cap
+                .searches
+                .iter()
+                .flat_map(|s| s.steps.iter().map(|t| t.rate))
+                .fold(f64::INFINITY, f64::min);
+            let tried = if lowest.is_finite() {
+                format!(
+                    " (the lowest rate tried: {} req/s)",
+                    super::units::rate(lowest)
+                )
+            } else {
+                String::new()
+            };
+            w.push(format!(
+                "{}: in {zero} of {n} runs no rate kept {slo}{tried}; those runs count a capacity of 0",
+                c.name
+            ));
+        }
+        let short = cap
+            .searches
+            .iter()
+            .filter(|s| s.found_per_second.is_some() && !s.converged)
+            .count();
+        if short > 0 {
+            w.push(format!(
+                "{}: {short} of {n} capacity searches stopped before reaching their precision; their capacity is a lower bound",
+                c.name
+            ));
+        }
+        let starved: Vec<(f64, u64, f64)> = cap
+            .searches
+            .iter()
+            .filter_map(|s| {
+                let f = s.first_failed.as_ref()?;
+                let busy = f.sent * 100 < f.scheduled * 99;
+                let needed = f.rate * s.slo.latency_ms / 1000.0;
+                (busy && (s.concurrency as f64) < needed).then_some((f.rate, s.concurrency, needed))
+            })
+            .collect();
+        if let Some(&(rate, conns, needed)) = starved.first() {
+            w.push(format!(
+                "{}: in {} of {n} runs the first rate that failed could not be sent: all {conns} connections were busy, and at {} req/s the SLO's latency needs up to {} in flight; the load's connections may have limited the capacity, not the service (raise [load] concurrency)",
+                c.name,
+                starved.len(),
+                super::units::rate(rate),
+                needed.ceil()
+            ));
+        }
+    }
+    w
+}
+
 /// Below this share of its CPUs (service) or of its CPU time (generator), a
 /// side was not the limit of the run.
 pub const SATURATED: f64 = 0.8;

@@ -60,6 +60,8 @@ fn candidate(name: &str, uncompressed: u64, compressed: u64, rps: &[f64]) -> Can
         service_cpu_percent: vec![],
         generator_cpu_share: rps.iter().map(|_| 0.3).collect(),
         runs: rps.iter().map(|&r| run(r)).collect(),
+        capacity_per_second: Vec::new(),
+        capacity_searches: Vec::new(),
     }
 }
 
@@ -97,6 +99,9 @@ fn input() -> CompareInput {
             isolation: Default::default(),
             cold_start_rounds: 0,
             cold_start_bandwidth: None,
+            slo: None,
+            slo_precision: None,
+            slo_step_seconds: None,
         },
     }
 }

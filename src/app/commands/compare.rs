@@ -41,7 +41,7 @@ pub struct CompareArgs {
     /// Override [load] requests per run (replaces a [load] duration)
     #[arg(short = 'n', long, value_name = "N", conflicts_with = "duration")]
     pub requests: Option<u64>,
-    /// Override [load] duration: each run lasts this long (5s, 500ms; replaces [load] requests)
+    /// Override [load] duration: each run lasts this long (5s, 500ms; replaces [load] requests; with [load] slo, each search step does)
     #[arg(short = 'z', long, value_name = "DURATION")]
     pub duration: Option<String>,
     /// Override [load] concurrency
@@ -79,6 +79,15 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         config.load.repeats = r;
     }
     if let Some(n) = args.requests {
+        if let Some(slo) = &config.load.slo {
+            return Err(UserError::usage(format!(
+                "-n/--requests does not apply: {} ranks by capacity at {}, searched in timed steps",
+                config.source,
+                slo.slo.describe()
+            ))
+            .with_hint("give each step's length with -z DURATION, or [load] slo_step")
+            .into());
+        }
         config.load.requests = n;
         config.load.duration = None;
     }
@@ -88,6 +97,10 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
             return Err(UserError::usage("--duration must be longer than 0").into());
         }
         config.load.duration = Some(d);
+        // With an SLO, -z is each search step's length, over [load] slo_step too.
+        if let Some(slo) = config.load.slo.as_mut() {
+            slo.step = None;
+        }
     }
     if let Some(c) = args.concurrency {
         config.load.concurrency = c;
@@ -341,6 +354,9 @@ mod tests {
                 isolation: Default::default(),
                 cold_start_rounds: 0,
                 cold_start_bandwidth: None,
+                slo: None,
+                slo_precision: None,
+                slo_step_seconds: None,
             },
         });
         let plain = super::json_with_push(&report, None, false).unwrap();

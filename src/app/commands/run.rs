@@ -151,6 +151,7 @@ fn spec(args: &RunArgs) -> anyhow::Result<TrialSpec> {
         name_prefix: args.name_prefix.clone(),
         service_cpus: None,
         warmup_for: None,
+        search: None,
     })
 }
 

@@ -24,6 +24,8 @@ struct Log {
     wall: Cell<f64>,
     /// Per trial: `NAME podman-args` of the candidate's limits.
     limits: RefCell<Vec<String>>,
+    /// Per trial: the candidate and the capacity its search was told to start at.
+    capacity_hints: RefCell<Vec<(String, Option<f64>)>>,
 }
 
 impl Log {
@@ -97,6 +99,9 @@ struct MockLab<'a> {
     /// The trial (counted from 1 over the whole experiment) that fails.
     fail_trial: Option<u32>,
     cost: TrialCost,
+    /// Each trial searches a capacity: this one (candidate, trial counted
+    /// from 1), `None` when no rate keeps the SLO.
+    capacity: Option<fn(&str, u32) -> Option<f64>>,
 }
 
 impl<'a> MockLab<'a> {
@@ -109,6 +114,7 @@ impl<'a> MockLab<'a> {
             shared_base: false,
             fail_trial: None,
             cost: CHEAP,
+            capacity: None,
         }
     }
 }
@@ -181,9 +187,13 @@ impl<'a> Lab for MockLab<'a> {
         &self,
         candidate: &Candidate,
         image: &MockImage<'a>,
+        previous_capacity: Option<f64>,
         _observer: &dyn TrialObserver,
     ) -> Result<TrialOutcome, TrialError> {
         let log = self.log;
+        log.capacity_hints
+            .borrow_mut()
+            .push((candidate.name.clone(), previous_capacity));
         assert_eq!(candidate.name, image.name, "a trial gets its own candidate");
         log.limits.borrow_mut().push(format!(
             "{} {}",
@@ -224,6 +234,9 @@ impl<'a> Lab for MockLab<'a> {
                 true,
                 Duration::from_secs_f64(self.cost.load_seconds),
             ),
+            search: self
+                .capacity
+                .map(|f| capacity::searched(f(&candidate.name, log.trials.get()))),
         })
     }
 
@@ -261,6 +274,8 @@ fn cold_config(names: &[&str], repeats: u32) -> CompareConfig {
     }
     CompareConfig::parse(&toml, Path::new("."), "test.toml", &|_| None).unwrap()
 }
+
+mod capacity;
 
 fn measure_with(lab: &MockLab<'_>, c: &CompareConfig) -> Result<CompareInput, ExperimentError> {
     measure(lab, c, &NoObserver, lab.log).map(|(input, _prepared)| input)

@@ -64,7 +64,7 @@ fn test_label(dir: &Path) -> String {
 }
 
 /// The containers, running or not, of the comparison configured in `dir`.
-fn our_containers(dir: &Path) -> Vec<String> {
+pub(super) fn our_containers(dir: &Path) -> Vec<String> {
     let filter = format!("label={}", test_label(dir));
     crate::support::tools::run_stdout(crate::support::tools::command("podman", "podman").args([
         "ps",

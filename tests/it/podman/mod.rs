@@ -5,6 +5,7 @@
 mod cold_pull;
 mod compare;
 mod compare_push;
+mod compare_slo;
 mod config_podman;
 mod export_podman;
 mod isolation;
