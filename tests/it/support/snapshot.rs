@@ -90,6 +90,9 @@ pub fn load_settings() -> Settings {
 pub fn compare_table_settings() -> Settings {
     let mut s = settings();
     s.add_filter(" {2,}", " ");
+    // An interval whose low end is narrower than another row's is padded
+    // inside its bracket (`[ 980–1,012]` beside `[1,010–1,100]`).
+    s.add_filter(r"\[ +", "[");
     s.add_filter(r"\d+(?:[.,]\d+)* (?:B|kB|MB|GB)\b", "[SIZE]");
     s.add_filter(r"\d+(?:[.,]\d+)* (?:ms|s)\b", "[TIME]");
     s.add_filter(r"\d+(?:[.,]\d+)*", "[N]");
