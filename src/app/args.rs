@@ -232,6 +232,20 @@ pub struct BenchOptions {
     /// Worker threads, one runtime each [default: one per core]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// HTTP/2: ALPN h2 over https://, prior knowledge (h2c) over http://
+    #[arg(long)]
+    pub http2: bool,
+    /// Concurrent streams per HTTP/2 connection: -c C --streams N keeps C*N
+    /// requests in flight (h2load's -m) [default: 1]
+    #[arg(long, value_name = "N")]
+    pub streams: Option<u64>,
+    /// Trust the CA certificates in this PEM file instead of the system's
+    /// (as curl's --cacert, it replaces the default bundle)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Accept any server certificate (no -k: ab's -k means keep-alive)
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `BenchOptions` parsed and read (the body file included): builds a
@@ -248,6 +262,10 @@ pub struct BenchSettings {
     timeout: Option<Duration>,
     warmup: u64,
     threads: Option<usize>,
+    http2: bool,
+    streams: Option<u64>,
+    cacert: Option<PathBuf>,
+    insecure: bool,
 }
 
 impl BenchOptions {
@@ -292,6 +310,10 @@ impl BenchOptions {
             timeout: timeout(&self.timeout)?,
             warmup: self.warmup,
             threads: self.threads,
+            http2: self.http2,
+            streams: self.streams,
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
         })
     }
 }
@@ -304,7 +326,15 @@ impl BenchSettings {
             .keepalive(self.keepalive)
             .warmup(self.warmup)
             .method(self.method.clone())
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            .http2(self.http2)
+            .insecure(self.insecure);
+        if let Some(n) = self.streams {
+            b = b.streams(n);
+        }
+        if let Some(path) = &self.cacert {
+            b = b.cacert(path.clone());
+        }
         if let Some(n) = self.requests {
             b = b.requests(n);
         }
@@ -365,6 +395,16 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
             "every request timed out",
             "the server does not answer in time: check it, or raise --timeout".to_string(),
         )
+    } else if r.failed > 0 && e.tls == r.failed && r.unfinished == 0 {
+        (
+            "every TLS handshake failed",
+            format!(
+                "{}: if the server's certificate is signed by your own CA, pass it with --cacert FILE; to skip verification, --insecure",
+                r.tls_error
+                    .as_deref()
+                    .unwrap_or("the server's certificate was not accepted")
+            ),
+        )
     } else if r.failed == 0 && r.unfinished > 0 {
         (
             "no request got a response",
@@ -384,8 +424,13 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
     } else {
         String::new()
     };
+    let tls = if e.tls > 0 {
+        format!(", {} tls", e.tls)
+    } else {
+        String::new()
+    };
     Err(UserError::runtime(format!(
-        "{what}: nothing was measured ({} failed: {} connect, {} reset, {} timeout, {} other{unfinished})",
+        "{what}: nothing was measured ({} failed: {} connect, {} reset, {} timeout{tls}, {} other{unfinished})",
         r.failed, e.connect, e.reset, e.timeout, e.other
     ))
     .with_hint(hint)

@@ -15,6 +15,7 @@ use hyper::client::conn::http1;
 use super::config::{LoadConfig, Stop};
 use super::connection::RequestTemplate;
 use super::result::{BenchResult, Tally};
+use super::transport::{TlsClient, TlsSetupError};
 use super::worker::{Budget, Gate, Shared, run_worker};
 
 /// File descriptors kept free beyond one per connection (stdio, epoll, ...).
@@ -57,6 +58,11 @@ pub enum LoadError {
     },
     #[error("cannot start a worker thread")]
     Worker(#[source] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// `--http2` over TLS, and the server chose another protocol (ALPN).
+    #[error("{url} does not speak HTTP/2: its TLS handshake chose {}", chosen.as_deref().map_or("no protocol (no ALPN)".to_string(), |p| format!("`{p}`")))]
+    NoHttp2 { url: String, chosen: Option<String> },
 }
 
 /// Makes room for the sockets `config` opens: raises the soft RLIMIT_NOFILE
@@ -77,18 +83,23 @@ pub fn reserve_fds(config: &LoadConfig) -> Result<(), LoadError> {
 pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, LoadError> {
     let addr = resolve(&config.host, config.port)?;
     reserve_fds(config)?;
+    // Once per run, never per connection: roots, ALPN, provider.
+    let tls = if config.https {
+        Some(TlsClient::new(config)?)
+    } else {
+        None
+    };
 
     let threads = (config.threads as u64).min(config.concurrency).max(1);
     let (gate, gate_rx) = tokio::sync::watch::channel(Gate::Wait);
     let shared = Arc::new(Shared {
         addr,
         http1: http1_builder(),
-        request: RequestTemplate {
-            method: config.method.clone(),
-            path: config.path.clone(),
-            headers: config.headers.clone(),
-            body: config.body.clone(),
-        },
+        http2: config.http2.then(super::http2::builder),
+        streams: config.streams,
+        tls,
+        refused_http2: OnceLock::new(),
+        request: request_template(config),
         keepalive: config.keepalive,
         timeout: config.timeout,
         budget: match config.stop {
@@ -101,7 +112,7 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
         },
         warmup: Budget::new(config.warmup),
         barrier: tokio::sync::Barrier::new(
-            usize::try_from(config.concurrency).unwrap_or(usize::MAX),
+            usize::try_from(config.concurrency * config.streams).unwrap_or(usize::MAX),
         ),
         start: OnceLock::new(),
         progress: progress.finished.clone(),
@@ -123,8 +134,8 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
         let mut spawn_error = None;
         for (i, rt) in runtimes.into_iter().enumerate() {
             let i = i as u64;
-            // Spread the clients evenly: the first `c % t` workers take one more.
-            let clients =
+            // Spread the connections evenly: the first `c % t` workers take one more.
+            let connections =
                 config.concurrency / threads + u64::from(i < config.concurrency % threads);
             let shared = shared.clone();
             let cpus = config.cpus.as_deref();
@@ -137,7 +148,7 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
                     // A worker that could not be pinned still meets the gate,
                     // which then tells every client to leave.
                     let _ = pinned_tx.send(cpus.map_or(Ok(()), pin_current_thread));
-                    run_worker(shared, clients, rt)
+                    run_worker(shared, connections, rt)
                 });
             let spawned = spawned.and_then(|h| {
                 pinned_rx
@@ -172,6 +183,12 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
         }
     })?;
 
+    if let Some(chosen) = shared.refused_http2.get() {
+        return Err(LoadError::NoHttp2 {
+            url: config.url.clone(),
+            chosen: chosen.clone(),
+        });
+    }
     let start = *shared
         .start
         .get()
@@ -187,12 +204,45 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
         Stop::Duration(d) => (end - start).min(d),
         Stop::Requests(_) => end - start,
     };
-    Ok(tally.into_result(
+    // ab's mean time per request divides by the requests in flight: C x N.
+    let mut result = tally.into_result(
         &config.url,
-        config.concurrency,
+        config.concurrency * config.streams,
         config.keepalive,
         elapsed.max(Duration::from_nanos(1)),
-    ))
+    );
+    result.concurrency = config.concurrency;
+    result.streams = config.streams;
+    result.http_version = if config.http2 { "HTTP/2" } else { "HTTP/1.1" }.to_string();
+    result.tls_error = shared
+        .tls
+        .as_ref()
+        .and_then(TlsClient::first_error)
+        .map(str::to_string);
+    Ok(result)
+}
+
+/// The request every client sends. HTTP/2 names the host in `:authority`,
+/// taken from the `Host` header (the URL's, or `-H 'Host: ...'`), with the
+/// scheme in `:scheme`: its request target is the absolute URI.
+fn request_template(config: &LoadConfig) -> RequestTemplate {
+    let mut headers = config.headers.clone();
+    let mut path = config.path.clone();
+    if config.http2 {
+        if let Some(host) = headers.remove(http::header::HOST) {
+            let scheme = if config.https { "https" } else { "http" };
+            let absolute = format!("{scheme}://{}{}", host.to_str().unwrap_or(""), config.path);
+            // A Host header that is no authority keeps the origin form (h2
+            // then refuses the request, counted as a failure).
+            path = absolute.parse().unwrap_or(path);
+        }
+    }
+    RequestTemplate {
+        method: config.method.clone(),
+        path,
+        headers,
+        body: config.body.clone(),
+    }
 }
 
 /// Restricts the calling thread to `cpus` (Linux `sched_setaffinity`).

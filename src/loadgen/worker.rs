@@ -1,7 +1,8 @@
 //! The hot loop: one current-thread tokio runtime per worker thread, running
 //! that worker's share of the concurrent clients as local tasks.
 //!
-//! Every client loops over one `Connection`: claim a request from the shared
+//! Every client loops over its `Sender` (its own HTTP/1.1 connection, or its
+//! stream on a shared HTTP/2 connection): claim a request from the shared
 //! budget (`-n`) or check the clock (`-z`), send, read the whole response, and
 //! count it in its worker's `Tally` (shared by the worker's tasks through an
 //! `Rc<RefCell<_>>`: one thread, no atomics, no channel). A deadline slot per
@@ -16,11 +17,16 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1;
+use hyper::client::conn::{http1, http2};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
-use super::connection::{Connection, Failure, RequestTemplate, Response};
+use super::connection::RequestTemplate;
 use super::deadline::{self, Slot};
+use super::http2::{Http2Group, Http2Sender, LocalExec};
 use super::result::{ErrorKind, Tally};
+use super::sender::{Http1Sender, Sender};
+use super::transport::TlsClient;
 
 /// How many requests a client counts before publishing them to `Progress`.
 const PROGRESS_BATCH: u64 = 16;
@@ -63,6 +69,12 @@ impl Budget {
         reserve.set(before.min(want) as u64 - 1);
         true
     }
+
+    /// Hands out nothing more (a run stopped early); the few requests already
+    /// in workers' reserves still go.
+    pub fn close(&self) {
+        self.0.store(i64::MIN / 2, Ordering::Relaxed);
+    }
 }
 
 /// Everything the clients of all workers share, read-only but for atomics.
@@ -70,6 +82,14 @@ impl Budget {
 pub struct Shared {
     pub addr: SocketAddr,
     pub http1: http1::Builder,
+    /// `--http2`: every connection is HTTP/2, shared by `streams` clients.
+    pub http2: Option<http2::Builder<LocalExec>>,
+    pub streams: u64,
+    /// `https://`: the TLS client every connection goes through.
+    pub tls: Option<TlsClient>,
+    /// Set when a server over TLS did not choose ALPN `h2` for an `--http2`
+    /// run (to the protocol it chose, if any): the run stops.
+    pub refused_http2: OnceLock<Option<String>>,
     pub request: RequestTemplate,
     pub keepalive: bool,
     pub timeout: Option<Duration>,
@@ -85,6 +105,23 @@ pub struct Shared {
     pub progress: Arc<AtomicU64>,
     /// Opens once every worker thread is running (or tells them all to leave).
     pub gate: tokio::sync::watch::Receiver<Gate>,
+}
+
+impl Shared {
+    /// The server will not speak HTTP/2: stops the run (see `refused_http2`).
+    pub fn refuse_http2(&self, chosen: Option<String>) {
+        let _ = self.refused_http2.set(chosen);
+        if let Some(b) = &self.budget {
+            b.close();
+        }
+    }
+
+    /// Whether the run was stopped early (`-z` runs look, `-n` runs find
+    /// their budget closed).
+    #[inline]
+    fn stopped(&self) -> bool {
+        self.refused_http2.get().is_some()
+    }
 }
 
 /// Whether the run may start: the start barrier needs every client present.
@@ -113,8 +150,14 @@ pub struct WorkerReport {
     pub end: Instant,
 }
 
-/// Runs `clients` concurrent clients on this thread, on `rt`, until the run ends.
-pub fn run_worker(shared: Arc<Shared>, clients: u64, rt: tokio::runtime::Runtime) -> WorkerReport {
+/// Runs `connections` connections' clients on this thread, on `rt`, until the
+/// run ends: one client per connection, or `streams` per HTTP/2 connection.
+pub fn run_worker(
+    shared: Arc<Shared>,
+    connections: u64,
+    rt: tokio::runtime::Runtime,
+) -> WorkerReport {
+    let clients = connections * shared.streams;
     let local = tokio::task::LocalSet::new();
     let state = Rc::new(WorkerLocal {
         tally: RefCell::new(Tally::new()),
@@ -131,9 +174,31 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64, rt: tokio::runtime::Runtime
                 deadline::watchdog(&state.slots, tick, timed, &state.run_end).await;
             })
         });
-        let tasks: Vec<_> = (0..clients as usize)
-            .map(|i| tokio::task::spawn_local(client(shared.clone(), state.clone(), i)))
-            .collect();
+        let spawn =
+            |i, sender| tokio::task::spawn_local(client(shared.clone(), state.clone(), i, sender));
+        let spawn_tls =
+            |i, sender| tokio::task::spawn_local(client(shared.clone(), state.clone(), i, sender));
+        let spawn_h2 =
+            |i, sender| tokio::task::spawn_local(client(shared.clone(), state.clone(), i, sender));
+        let tasks: Vec<_> = match (&shared.http2, &shared.tls) {
+            (None, None) => (0..clients as usize)
+                .map(|i| spawn(i, Http1Sender::<TcpStream>::new()))
+                .collect(),
+            (None, Some(_)) => (0..clients as usize)
+                .map(|i| spawn_tls(i, Http1Sender::<TlsStream<TcpStream>>::new()))
+                .collect(),
+            (Some(_), _) => {
+                let groups: Vec<_> = (0..connections)
+                    .map(|_| Rc::new(Http2Group::default()))
+                    .collect();
+                (0..clients as usize)
+                    .map(|i| {
+                        let group = groups[i / shared.streams as usize].clone();
+                        spawn_h2(i, Http2Sender::new(group))
+                    })
+                    .collect()
+            }
+        };
         for t in tasks {
             // A client cannot panic short of a bug; a panic is re-raised here.
             if let Err(e) = t.await {
@@ -151,8 +216,12 @@ pub fn run_worker(shared: Arc<Shared>, clients: u64, rt: tokio::runtime::Runtime
 }
 
 /// One client: warm-up, wait for all, then the measured loop.
-async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
-    let mut conn: Option<Connection> = None;
+async fn client<S: Sender>(
+    shared: Arc<Shared>,
+    state: Rc<WorkerLocal>,
+    index: usize,
+    mut sender: S,
+) {
     let slot = &state.slots[index];
     let mut gate = shared.gate.clone();
     if !matches!(
@@ -165,11 +234,11 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
     while shared.warmup.claim() {
         let deadline = shared.timeout.map(|t| Instant::now() + t);
         if slot
-            .bound(deadline, pin!(send(&shared, &mut conn)))
+            .bound(deadline, pin!(sender.send(&shared, None)))
             .await
             .is_none()
         {
-            conn = None;
+            sender.abandon();
         }
     }
     shared.barrier.wait().await;
@@ -181,7 +250,7 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
     loop {
         match (&shared.budget, run_deadline) {
             (Some(b), _) if !b.claim_via(&state.reserve) => break,
-            (None, Some(end)) if Instant::now() >= end => break,
+            (None, Some(end)) if Instant::now() >= end || shared.stopped() => break,
             _ => {}
         }
         let sent = Instant::now();
@@ -190,7 +259,9 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let outcome = slot.bound(deadline, pin!(send(&shared, &mut conn))).await;
+        let outcome = slot
+            .bound(deadline, pin!(sender.send(&shared, Some(&state.tally))))
+            .await;
         let done = Instant::now();
         let mut tally = state.tally.borrow_mut();
         if run_deadline.is_some_and(|end| done > end) && timeout_at.is_none_or(|t| done < t) {
@@ -204,7 +275,7 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
             Some(Ok(resp)) => tally.response(resp.status, resp.bytes, done - sent),
             Some(Err(kind)) => tally.failure(kind, None),
             None => {
-                conn = None;
+                sender.abandon();
                 if timeout_at.is_some_and(|t| done >= t) {
                     tally.failure(ErrorKind::Timeout, shared.timeout);
                 } else {
@@ -222,39 +293,6 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
         }
     }
     shared.progress.fetch_add(unpublished, Ordering::Relaxed);
-}
-
-/// One request on the client's connection, (re)connecting when needed.
-async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response, ErrorKind> {
-    // A request refused before it was written (the server closed the kept-alive
-    // connection meanwhile) is sent again on a fresh connection, once.
-    for attempt in 0..2 {
-        if conn.as_ref().is_some_and(Connection::is_closed) {
-            *conn = None;
-        }
-        let c = match conn {
-            Some(c) => c,
-            None => conn.insert(Connection::open(shared.addr, &shared.http1).await?),
-        };
-        match c.round_trip(&shared.request).await {
-            Ok(resp) => {
-                if !(shared.keepalive && resp.reusable) {
-                    *conn = None;
-                }
-                return Ok(resp);
-            }
-            Err(Failure::NotSent) if attempt == 0 => *conn = None,
-            Err(Failure::NotSent) => {
-                *conn = None;
-                return Err(ErrorKind::Reset);
-            }
-            Err(Failure::Failed(kind)) => {
-                *conn = None;
-                return Err(kind);
-            }
-        }
-    }
-    unreachable!("the loop returns on its second attempt")
 }
 
 #[cfg(test)]

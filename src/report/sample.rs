@@ -37,6 +37,11 @@ pub fn bench(rps: f64) -> BenchResult {
         }),
         bytes_received: 150_000,
         transfer_kib_per_second: 150.0 * rps / 1024.0,
+        http_version: "HTTP/1.1".into(),
+        streams: 1,
+        connections: 100,
+        connect_ms: None,
+        tls_error: None,
     }
 }
 
