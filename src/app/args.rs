@@ -387,27 +387,27 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
     let e = &r.errors;
     let (what, hint) = if r.failed > 0 && e.connect == r.failed && r.unfinished == 0 {
         (
-            "every connection was refused",
+            "every connection was refused".to_string(),
             format!("is a server listening at {}?", r.url),
         )
     } else if r.failed > 0 && e.timeout == r.failed && r.unfinished == 0 {
         (
-            "every request timed out",
+            "every request timed out".to_string(),
             "the server does not answer in time: check it, or raise --timeout".to_string(),
         )
     } else if r.failed > 0 && e.tls == r.failed && r.unfinished == 0 {
         (
-            "every TLS handshake failed",
             format!(
-                "{}: if the server's certificate is signed by your own CA, pass it with --cacert FILE; to skip verification, --insecure",
+                "every TLS handshake failed ({})",
                 r.tls_error
                     .as_deref()
                     .unwrap_or("the server's certificate was not accepted")
             ),
+            "if the server's certificate is signed by your own CA, pass that CA with --cacert FILE; to skip verification, --insecure".to_string(),
         )
     } else if r.failed == 0 && r.unfinished > 0 {
         (
-            "no request got a response",
+            "no request got a response".to_string(),
             format!(
                 "the server at {} accepted connections but did not answer within the run: check it, or run longer (-z)",
                 r.url
@@ -415,7 +415,7 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
         )
     } else {
         (
-            "no request got a response",
+            "no request got a response".to_string(),
             format!("check the server at {}", r.url),
         )
     };

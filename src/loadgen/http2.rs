@@ -8,8 +8,9 @@
 //! `LocalSet` (`LocalExec`), so when the run ends and the worker drops its
 //! `LocalSet`, the connection closes. When it dies, the next request of any
 //! client of the group opens a new one. Over TLS the server must choose ALPN
-//! `h2`; if it does not, the run stops with `LoadError::NoHttp2` rather than
-//! count thousands of failures.
+//! `h2`; if it chooses another protocol, none, or refuses ours with an alert,
+//! the run stops with `LoadError::NoHttp2` rather than count thousands of
+//! failures.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -22,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use super::connection::{Body, Response, classify, head_len};
 use super::result::{ErrorKind, Tally};
 use super::sender::Sender;
-use super::transport::{ALPN_H2, connect_tcp};
+use super::transport::{ALPN_H2, connect_tcp, refused_alpn};
 use super::worker::Shared;
 
 /// Runs hyper's HTTP/2 tasks on the current thread's `LocalSet`: a worker's
@@ -120,7 +121,15 @@ async fn connect(
     let tcp = connect_tcp(shared.addr).await?;
     let sender = match &shared.tls {
         Some(tls) => {
-            let stream = tls.handshake(tcp).await?;
+            let stream = match tls.handshake_io(tcp).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    if refused_alpn(&e) {
+                        shared.refuse_http2(None);
+                    }
+                    return Err(tls.classify(&e));
+                }
+            };
             let alpn = stream.get_ref().1.alpn_protocol();
             if alpn != Some(ALPN_H2) {
                 let chosen = alpn.map(|p| String::from_utf8_lossy(p).into_owned());

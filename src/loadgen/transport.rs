@@ -88,10 +88,15 @@ impl TlsClient {
 
     /// The TLS handshake over `tcp`.
     pub async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, ErrorKind> {
+        self.handshake_io(tcp).await.map_err(|e| self.classify(&e))
+    }
+
+    /// The TLS handshake over `tcp`, failing with the io error that carries
+    /// rustls's (see `refused_alpn`).
+    pub async fn handshake_io(&self, tcp: TcpStream) -> io::Result<TlsStream<TcpStream>> {
         TlsConnector::from(self.config.clone())
             .connect(self.server_name.clone(), tcp)
             .await
-            .map_err(|e| self.classify(&e))
     }
 
     /// The first handshake failure's reason, if any handshake failed.
@@ -101,7 +106,7 @@ impl TlsClient {
 
     /// A rustls error or a cut handshake is `Tls` (and its reason is kept);
     /// a reset or a timeout is what it says.
-    fn classify(&self, e: &io::Error) -> ErrorKind {
+    pub fn classify(&self, e: &io::Error) -> ErrorKind {
         let reason = match e
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -115,6 +120,19 @@ impl TlsClient {
         self.first_error.get_or_init(|| reason);
         ErrorKind::Tls
     }
+}
+
+/// Whether a handshake failed because the server shares none of the offered
+/// ALPN protocols (its `no_application_protocol` alert).
+pub fn refused_alpn(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| {
+            matches!(
+                tls,
+                rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+            )
+        })
 }
 
 fn roots(

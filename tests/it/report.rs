@@ -32,6 +32,11 @@ fn run(rps: f64) -> BenchResult {
         }),
         bytes_received: 120_000,
         transfer_kib_per_second: 120.0 * rps / 1024.0,
+        http_version: "HTTP/1.1".into(),
+        streams: 1,
+        connections: 50,
+        connect_ms: None,
+        tls_error: None,
     }
 }
 
