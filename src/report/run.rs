@@ -98,7 +98,7 @@ mod tests {
     fn run_lines_follow_the_bench_text() {
         let t = text(&report(Some(1_781_760), Some((0.5, 0.9))));
         let tail = t
-            .split("(longest request)\n\n")
+            .split("Connect (ms):           no connection opened in the measured run\n\n")
             .nth(1)
             .expect("a blank line after ab's text");
         assert!(
