@@ -416,7 +416,14 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
     } else {
         (
             "no request got a response".to_string(),
-            format!("check the server at {}", r.url),
+            if r.http_version == "HTTP/2" && r.url.starts_with("http:") {
+                format!(
+                    "--http2 over http:// speaks HTTP/2 at once (prior knowledge, h2c): if the server at {} speaks HTTP/1.1 only, drop --http2",
+                    r.url
+                )
+            } else {
+                format!("check the server at {}", r.url)
+            },
         )
     };
     let unfinished = if r.unfinished > 0 {

@@ -174,29 +174,29 @@ pub fn run_worker(
                 deadline::watchdog(&state.slots, tick, timed, &state.run_end).await;
             })
         });
-        let spawn =
-            |i, sender| tokio::task::spawn_local(client(shared.clone(), state.clone(), i, sender));
-        let spawn_tls =
-            |i, sender| tokio::task::spawn_local(client(shared.clone(), state.clone(), i, sender));
-        let spawn_h2 =
-            |i, sender| tokio::task::spawn_local(client(shared.clone(), state.clone(), i, sender));
-        let tasks: Vec<_> = match (&shared.http2, &shared.tls) {
-            (None, None) => (0..clients as usize)
-                .map(|i| spawn(i, Http1Sender::<TcpStream>::new()))
-                .collect(),
-            (None, Some(_)) => (0..clients as usize)
-                .map(|i| spawn_tls(i, Http1Sender::<TlsStream<TcpStream>>::new()))
-                .collect(),
+        let n = clients as usize;
+        let tasks = match (&shared.http2, &shared.tls) {
+            (None, None) => spawn_clients(
+                &shared,
+                &state,
+                (0..n).map(|_| Http1Sender::<TcpStream>::new()),
+            ),
+            (None, Some(_)) => spawn_clients(
+                &shared,
+                &state,
+                (0..n).map(|_| Http1Sender::<TlsStream<TcpStream>>::new()),
+            ),
             (Some(_), _) => {
+                // Clients i*N..(i+1)*N share connection i.
                 let groups: Vec<_> = (0..connections)
                     .map(|_| Rc::new(Http2Group::default()))
                     .collect();
-                (0..clients as usize)
-                    .map(|i| {
-                        let group = groups[i / shared.streams as usize].clone();
-                        spawn_h2(i, Http2Sender::new(group))
-                    })
-                    .collect()
+                let streams = shared.streams as usize;
+                spawn_clients(
+                    &shared,
+                    &state,
+                    (0..n).map(|i| Http2Sender::new(groups[i / streams].clone())),
+                )
             }
         };
         for t in tasks {
@@ -213,6 +213,20 @@ pub fn run_worker(
     drop(local);
     let tally = state.tally.borrow().clone();
     WorkerReport { tally, end }
+}
+
+/// Spawns one client per sender on this thread's `LocalSet`.
+fn spawn_clients<S: Sender + 'static>(
+    shared: &Arc<Shared>,
+    state: &Rc<WorkerLocal>,
+    senders: impl Iterator<Item = S>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    senders
+        .enumerate()
+        .map(|(i, sender)| {
+            tokio::task::spawn_local(client(shared.clone(), state.clone(), i, sender))
+        })
+        .collect()
 }
 
 /// One client: warm-up, wait for all, then the measured loop.

@@ -4,6 +4,7 @@
 //! request until that many are open (no timing thresholds).
 
 use crate::support::TestContext;
+use crate::support::hyper_server::HttpServer;
 use crate::support::tls_server::{Protocols, Seen, TestCa, TlsServer};
 use ocibench::loadgen::{LoadConfig, LoadError, Progress, run};
 
@@ -132,4 +133,29 @@ fn refuses_h2(ca: &TestCa, protocols: Protocols) {
         out.stderr
     );
     assert!(out.stderr.contains("hint: drop --http2"), "{}", out.stderr);
+}
+
+#[test]
+fn h2c_against_an_http1_server_fails_with_a_hint_to_drop_http2() {
+    let server = HttpServer::ok();
+    let out = TestContext::new()
+        .run([
+            "bench",
+            &server.url("/"),
+            "--http2",
+            "-n",
+            "6",
+            "-c",
+            "2",
+            "--json",
+        ])
+        .failure(1);
+    let v = out.json();
+    assert_eq!((&v["completed"], &v["failed"]), (&0.into(), &6.into()));
+    assert!(
+        out.stderr.contains("prior knowledge, h2c"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("drop --http2"), "{}", out.stderr);
 }
