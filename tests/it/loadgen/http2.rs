@@ -159,3 +159,35 @@ fn h2c_against_an_http1_server_fails_with_a_hint_to_drop_http2() {
     );
     assert!(out.stderr.contains("drop --http2"), "{}", out.stderr);
 }
+
+#[test]
+fn a_timed_h2_run_counts_every_request_the_server_saw() {
+    let ca = TestCa::new();
+    let server = TlsServer::start(&ca, &[], Protocols::H2c, None);
+    let config = LoadConfig::builder(server.h2c_url("/"))
+        .http2(true)
+        .concurrency(2)
+        .streams(4)
+        .duration(std::time::Duration::from_millis(300))
+        .threads(2)
+        .build()
+        .unwrap();
+    let r = run(&config, &Progress::new()).unwrap();
+    assert_eq!(r.failed, 0);
+    assert!(r.completed > 0);
+    assert_eq!(r.requests, r.completed);
+    // Cut at the deadline: answered, or in flight (then maybe not yet sent).
+    let seen = Seen::get(&server.seen.requests);
+    assert!(
+        (r.completed..=r.completed + r.unfinished).contains(&seen),
+        "server saw {seen}, completed {}, unfinished {}",
+        r.completed,
+        r.unfinished
+    );
+    assert!(
+        r.unfinished <= 8,
+        "at most C x N in flight: {}",
+        r.unfinished
+    );
+    assert_eq!(r.connections, 2);
+}
