@@ -237,6 +237,20 @@ pub struct BenchOptions {
     /// Worker threads, one runtime each [default: one per core]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// HTTP/2: ALPN h2 over https://, prior knowledge (h2c) over http://
+    #[arg(long)]
+    pub http2: bool,
+    /// Concurrent streams per HTTP/2 connection: -c C --streams N keeps C*N
+    /// requests in flight (h2load's -m) [default: 1]
+    #[arg(long, value_name = "N")]
+    pub streams: Option<u64>,
+    /// Trust the CA certificates in this PEM file instead of the system's
+    /// (as curl's --cacert, it replaces the default bundle)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Accept any server certificate (no -k: ab's -k means keep-alive)
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `BenchOptions` parsed and read (the body file included): builds a
@@ -254,6 +268,10 @@ pub struct BenchSettings {
     warmup: u64,
     threads: Option<usize>,
     rate: Option<f64>,
+    http2: bool,
+    streams: Option<u64>,
+    cacert: Option<PathBuf>,
+    insecure: bool,
 }
 
 impl BenchOptions {
@@ -299,6 +317,10 @@ impl BenchOptions {
             warmup: self.warmup,
             threads: self.threads,
             rate: self.rate,
+            http2: self.http2,
+            streams: self.streams,
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
         })
     }
 }
@@ -318,7 +340,15 @@ impl BenchSettings {
             .keepalive(self.keepalive)
             .warmup(self.warmup)
             .method(self.method.clone())
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            .http2(self.http2)
+            .insecure(self.insecure);
+        if let Some(n) = self.streams {
+            b = b.streams(n);
+        }
+        if let Some(path) = &self.cacert {
+            b = b.cacert(path.clone());
+        }
         if let Some(n) = self.requests {
             b = b.requests(n);
         }
@@ -374,17 +404,27 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
     let e = &r.errors;
     let (what, hint) = if r.failed > 0 && e.connect == r.failed && r.unfinished == 0 {
         (
-            "every connection was refused",
+            "every connection was refused".to_string(),
             format!("is a server listening at {}?", r.url),
         )
     } else if r.failed > 0 && e.timeout == r.failed && r.unfinished == 0 {
         (
-            "every request timed out",
+            "every request timed out".to_string(),
             "the server does not answer in time: check it, or raise --timeout".to_string(),
+        )
+    } else if r.failed > 0 && e.tls == r.failed && r.unfinished == 0 {
+        (
+            format!(
+                "every TLS handshake failed ({})",
+                r.tls_error
+                    .as_deref()
+                    .unwrap_or("the server's certificate was not accepted")
+            ),
+            "if the server's certificate is signed by your own CA, pass that CA with --cacert FILE; to skip verification, --insecure".to_string(),
         )
     } else if r.failed == 0 && r.unfinished > 0 {
         (
-            "no request got a response",
+            "no request got a response".to_string(),
             format!(
                 "the server at {} accepted connections but did not answer within the run: check it, or run longer (-z)",
                 r.url
@@ -392,8 +432,15 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
         )
     } else {
         (
-            "no request got a response",
-            format!("check the server at {}", r.url),
+            "no request got a response".to_string(),
+            if r.http_version == "HTTP/2" && r.url.starts_with("http:") {
+                format!(
+                    "--http2 over http:// speaks HTTP/2 at once (prior knowledge, h2c): if the server at {} speaks HTTP/1.1 only, drop --http2",
+                    r.url
+                )
+            } else {
+                format!("check the server at {}", r.url)
+            },
         )
     };
     let unfinished = if r.unfinished > 0 {
@@ -401,8 +448,13 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
     } else {
         String::new()
     };
+    let tls = if e.tls > 0 {
+        format!(", {} tls", e.tls)
+    } else {
+        String::new()
+    };
     Err(UserError::runtime(format!(
-        "{what}: nothing was measured ({} failed: {} connect, {} reset, {} timeout, {} other{unfinished})",
+        "{what}: nothing was measured ({} failed: {} connect, {} reset, {} timeout{tls}, {} other{unfinished})",
         r.failed, e.connect, e.reset, e.timeout, e.other
     ))
     .with_hint(hint)

@@ -11,6 +11,7 @@ use std::fmt;
 use ocibench::compare::config::ConfigError as CompareConfigError;
 use ocibench::compare::experiment::ExperimentError;
 use ocibench::compare::trial::TrialError;
+use ocibench::loadgen::transport::TlsSetupError;
 use ocibench::loadgen::{ConfigError as LoadConfigError, LoadError};
 use ocibench::oci::build::BuildError;
 use ocibench::oci::build::layer::LayerError;
@@ -554,7 +555,12 @@ impl Explain for LoadConfigError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             LoadConfigError::BadUrl { .. } => "give a URL like http://127.0.0.1:8080/path".into(),
-            LoadConfigError::Https { .. } => "load the service's plain http:// port (terminate TLS in front of it if needed)".into(),
+            LoadConfigError::CaCert { .. } => "--cacert takes a PEM file of CA certificates (-----BEGIN CERTIFICATE-----), e.g. /etc/ssl/certs/ca-certificates.crt".into(),
+            LoadConfigError::CaCertAndInsecure => "give --cacert FILE to trust a CA, or --insecure to accept any certificate, not both".into(),
+            LoadConfigError::TlsOptionWithoutHttps { .. } => "use an https:// URL, or drop the TLS option".into(),
+            LoadConfigError::StreamsWithoutHttp2 => "add --http2 (h2load's -m), or raise -c for more HTTP/1.1 requests in flight".into(),
+            LoadConfigError::ZeroStreams => "use --streams 1 or more (requests in flight per HTTP/2 connection)".into(),
+            LoadConfigError::NoKeepaliveWithHttp2 => "an HTTP/2 connection carries many requests; for one connection per request use HTTP/1.1 (drop --http2); connect_ms reports connection set-up either way".into(),
             LoadConfigError::ZeroConcurrency => "-c is the number of connections open at once: use -c 1 or more".into(),
             LoadConfigError::ZeroRequests => "use -n 1 or more, or -z DURATION for a timed run".into(),
             LoadConfigError::RequestsAndDuration => "give either -n N (stop after N requests) or -z DURATION (stop after a time), not both".into(),
@@ -595,6 +601,16 @@ impl Explain for LoadError {
             }
             LoadError::SearchNeedsDuration => {
                 "give each step a length with -z (default 3s), not -n".into()
+            }
+            LoadError::Tls(TlsSetupError::NoRoots { what }) if what.contains("system") => {
+                "install the CA bundle (Debian: apt-get install ca-certificates), or pass the server's CA with --cacert FILE".into()
+            }
+            LoadError::Tls(TlsSetupError::NoRoots { .. }) => {
+                "--cacert needs at least one valid X.509 CA certificate in PEM".into()
+            }
+            LoadError::Tls(_) => "check the URL's host name".into(),
+            LoadError::NoHttp2 { .. } => {
+                "drop --http2 to load it over HTTP/1.1, or enable HTTP/2 on the server (nginx: `listen 443 ssl http2;`)".into()
             }
         })
     }

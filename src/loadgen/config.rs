@@ -5,12 +5,15 @@
 //! `ConfigError` that knows its hint, before any socket is opened. The hot loop
 //! then only reads plain, already-checked values.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
 
 /// Default number of requests when neither `-n` nor `-z` is given (as oha).
 pub const DEFAULT_REQUESTS: u64 = 200;
@@ -31,14 +34,37 @@ pub enum Stop {
     Duration(Duration),
 }
 
+/// Which certificates an `https://` server may present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsTrust {
+    /// Those signed by the system's CA bundle (rustls-native-certs: on Debian
+    /// /etc/ssl/certs, from the `ca-certificates` package).
+    System,
+    /// Those signed by these CAs only (`--cacert`: as curl, they replace the
+    /// system bundle).
+    CaCerts(Vec<CertificateDer<'static>>),
+    /// Any certificate (`--insecure`): the handshake still checks signatures.
+    Insecure,
+}
+
 /// A validated load: where, what, how many, how hard.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     /// The URL as given (for reports).
     pub url: String,
-    /// Host name or address to connect to (brackets removed for IPv6).
+    /// Host name or address to connect to (brackets removed for IPv6); also
+    /// the TLS server name (an address sends no SNI).
     pub host: String,
     pub port: u16,
+    /// An `https://` URL: every connection is TLS (rustls).
+    pub https: bool,
+    /// `--http2`: ALPN `h2` over TLS, prior knowledge (h2c) over plain TCP.
+    pub http2: bool,
+    /// Concurrent HTTP/2 streams per connection (`--streams`); 1 for HTTP/1.1.
+    /// Requests in flight: `concurrency * streams` (h2load's `-c` and `-m`).
+    pub streams: u64,
+    /// Certificates accepted from an `https://` server.
+    pub tls_trust: TlsTrust,
     pub method: Method,
     /// Request target in origin form (`/path?query`).
     pub path: Uri,
@@ -47,6 +73,7 @@ pub struct LoadConfig {
     pub body: Bytes,
     pub concurrency: u64,
     pub stop: Stop,
+    /// HTTP/1.1 only: `--no-keepalive` is refused with `--http2`.
     pub keepalive: bool,
     /// Per request, connection set-up included; `None` waits forever.
     pub timeout: Option<Duration>,
@@ -93,6 +120,10 @@ pub struct LoadConfigBuilder {
     threads: Option<usize>,
     cpus: Option<Vec<usize>>,
     rate: Option<f64>,
+    http2: bool,
+    streams: Option<u64>,
+    cacert: Option<PathBuf>,
+    insecure: bool,
 }
 
 impl LoadConfigBuilder {
@@ -111,7 +142,31 @@ impl LoadConfigBuilder {
             threads: None,
             cpus: None,
             rate: None,
+            http2: false,
+            streams: None,
+            cacert: None,
+            insecure: false,
         }
+    }
+    /// HTTP/2 (`--http2`): ALPN `h2` over TLS, prior knowledge over plain TCP.
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
+    }
+    /// Concurrent streams per HTTP/2 connection (`--streams`); needs `http2`.
+    pub fn streams(mut self, n: u64) -> Self {
+        self.streams = Some(n);
+        self
+    }
+    /// Trusts the CA certificates (PEM) in `path` instead of the system's.
+    pub fn cacert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cacert = Some(path.into());
+        self
+    }
+    /// Accepts any server certificate (`--insecure`).
+    pub fn insecure(mut self, on: bool) -> Self {
+        self.insecure = on;
+        self
     }
     /// `-n`: an exact request count.
     pub fn requests(mut self, n: u64) -> Self {
@@ -177,6 +232,30 @@ impl LoadConfigBuilder {
         if self.concurrency == 0 {
             return Err(ConfigError::ZeroConcurrency);
         }
+        let streams = match (self.streams, self.http2) {
+            (Some(0), _) => return Err(ConfigError::ZeroStreams),
+            (Some(_), false) => return Err(ConfigError::StreamsWithoutHttp2),
+            (Some(n), true) => n,
+            (None, _) => 1,
+        };
+        if self.http2 && !self.keepalive {
+            return Err(ConfigError::NoKeepaliveWithHttp2);
+        }
+        let tls_trust = match (&self.cacert, self.insecure) {
+            (Some(_), true) => return Err(ConfigError::CaCertAndInsecure),
+            (Some(path), false) => TlsTrust::CaCerts(read_ca_certs(path)?),
+            (None, true) => TlsTrust::Insecure,
+            (None, false) => TlsTrust::System,
+        };
+        if !target.https && tls_trust != TlsTrust::System {
+            return Err(ConfigError::TlsOptionWithoutHttps {
+                option: if self.insecure {
+                    "--insecure"
+                } else {
+                    "--cacert"
+                },
+            });
+        }
         let stop = match (self.requests, self.duration) {
             (Some(_), Some(_)) => return Err(ConfigError::RequestsAndDuration),
             (Some(0), None) => return Err(ConfigError::ZeroRequests),
@@ -228,6 +307,10 @@ impl LoadConfigBuilder {
             url: redact_password(&self.url),
             host: target.host,
             port: target.port,
+            https: target.https,
+            http2: self.http2,
+            streams,
+            tls_trust,
             method: self.method,
             path: target.path,
             headers,
@@ -253,6 +336,7 @@ pub fn default_threads() -> usize {
 
 /// The parts of a URL a connection needs.
 struct Target {
+    https: bool,
     host: String,
     port: u16,
     host_header: HeaderValue,
@@ -267,15 +351,11 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
         reason: reason.to_string(),
     };
     let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
-    match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(ConfigError::Https {
-                url: redact_password(raw),
-            });
-        }
+    let https = match url.scheme() {
+        "http" => false,
+        "https" => true,
         other => return Err(bad(&format!("unsupported scheme `{other}`"))),
-    }
+    };
     let host = url.host_str().ok_or_else(|| bad("no host"))?;
     let port = url.port_or_known_default().unwrap_or(80);
     if port == 0 {
@@ -311,12 +391,38 @@ fn parse_target(raw: &str) -> Result<Target, ConfigError> {
         .trim_end_matches(']')
         .to_string();
     Ok(Target {
+        https,
         host,
         port,
         host_header,
         path,
         authorization,
     })
+}
+
+/// The certificates of a PEM file (`--cacert`): one or more.
+fn read_ca_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let bad = |reason: String| ConfigError::CaCert {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(pem_reason(e)))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(pem_reason(e)))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+fn pem_reason(e: rustls_pki_types::pem::Error) -> String {
+    match e {
+        rustls_pki_types::pem::Error::Io(io) => io.to_string(),
+        other => format!("not a PEM file ({other:?})"),
+    }
 }
 
 /// Parses a header line, `Name: value`.
@@ -395,8 +501,18 @@ pub fn parse_method(raw: &str) -> Result<Method, ConfigError> {
 pub enum ConfigError {
     #[error("bad URL `{url}`: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error("`{url}` is HTTPS; the load generator speaks plain HTTP/1.1 only")]
-    Https { url: String },
+    #[error("cannot use {} as CA certificates: {reason}", path.display())]
+    CaCert { path: PathBuf, reason: String },
+    #[error("--cacert and --insecure exclude each other")]
+    CaCertAndInsecure,
+    #[error("{option} applies to https:// URLs only")]
+    TlsOptionWithoutHttps { option: &'static str },
+    #[error("--streams needs --http2 (HTTP/1.1 carries one request at a time per connection)")]
+    StreamsWithoutHttp2,
+    #[error("--streams must be at least 1")]
+    ZeroStreams,
+    #[error("--no-keepalive and --http2 exclude each other")]
+    NoKeepaliveWithHttp2,
     #[error("concurrency must be at least 1")]
     ZeroConcurrency,
     #[error("the number of requests must be at least 1")]
@@ -516,10 +632,9 @@ mod tests {
         ] {
             assert!(matches!(build(u), Err(ConfigError::BadUrl { .. })), "{u}");
         }
-        assert!(matches!(
-            build("https://127.0.0.1/"),
-            Err(ConfigError::Https { .. })
-        ));
+        let c = build("https://127.0.0.1/").unwrap();
+        assert!(c.https && !c.http2);
+        assert_eq!((c.port, c.streams, c.tls_trust), (443, 1, TlsTrust::System));
     }
 
     #[test]
@@ -635,5 +750,74 @@ mod tests {
         assert_eq!(parse_method("post").unwrap(), Method::POST);
         assert_eq!(parse_method("PURGE").unwrap().as_str(), "PURGE");
         assert!(parse_method("GE T").is_err());
+    }
+
+    #[test]
+    fn http2_streams_and_tls_options() {
+        let b = || LoadConfig::builder("https://127.0.0.1:8443/");
+        let c = b().http2(true).streams(8).insecure(true).build().unwrap();
+        assert_eq!(
+            (c.http2, c.streams, c.tls_trust),
+            (true, 8, TlsTrust::Insecure)
+        );
+        assert!(matches!(
+            b().streams(4).build(),
+            Err(ConfigError::StreamsWithoutHttp2)
+        ));
+        assert!(matches!(
+            b().http2(true).streams(0).build(),
+            Err(ConfigError::ZeroStreams)
+        ));
+        assert!(matches!(
+            b().http2(true).keepalive(false).build(),
+            Err(ConfigError::NoKeepaliveWithHttp2)
+        ));
+        assert!(matches!(
+            b().cacert("/nonexistent/ca.pem").build(),
+            Err(ConfigError::CaCert { .. })
+        ));
+        assert!(matches!(
+            b().cacert("/nonexistent/ca.pem").insecure(true).build(),
+            Err(ConfigError::CaCertAndInsecure)
+        ));
+        assert!(matches!(
+            LoadConfig::builder("http://127.0.0.1/")
+                .insecure(true)
+                .build(),
+            Err(ConfigError::TlsOptionWithoutHttps {
+                option: "--insecure"
+            })
+        ));
+        // h2c: prior knowledge over plain TCP.
+        let c = LoadConfig::builder("http://127.0.0.1/")
+            .http2(true)
+            .build()
+            .unwrap();
+        assert!(c.http2 && !c.https);
+    }
+
+    #[test]
+    fn cacert_reads_every_pem_certificate_and_refuses_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("ca.pem");
+        // Two (syntactically) PEM certificates: base64 of arbitrary DER bytes.
+        std::fs::write(
+            &pem,
+            "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n\
+             -----BEGIN CERTIFICATE-----\nMAMCAQI=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let c = LoadConfig::builder("https://h/")
+            .cacert(&pem)
+            .build()
+            .unwrap();
+        assert!(matches!(c.tls_trust, TlsTrust::CaCerts(ref v) if v.len() == 2));
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "hello\n").unwrap();
+        let e = LoadConfig::builder("https://h/")
+            .cacert(&empty)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
 //! One HTTP/1.1 connection driven directly: a `hyper::client::conn::http1`
-//! handshake over a `TcpStream`, with no pool and no spawned driver task.
+//! handshake over a `TcpStream` (or a TLS stream: the type is generic, so plain
+//! HTTP pays nothing for HTTPS), with no pool and no spawned driver task.
 //!
 //! The connection future is owned here and polled only while a request is in
 //! flight, so dropping a `Connection` closes its socket at once: a request that
@@ -8,7 +9,6 @@
 
 use std::error::Error as _;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::Poll;
 
@@ -17,12 +17,13 @@ use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::result::ErrorKind;
 
-type Body = Full<Bytes>;
-type Driver = http1::Connection<TokioIo<TcpStream>, Body>;
+pub(crate) type Body = Full<Bytes>;
+type Driver<S> = http1::Connection<TokioIo<S>, Body>;
 
 /// The request every client sends, built once.
 #[derive(Debug)]
@@ -35,7 +36,7 @@ pub struct RequestTemplate {
 
 impl RequestTemplate {
     #[inline]
-    fn build(&self) -> Request<Full<Bytes>> {
+    pub(crate) fn build(&self) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(self.body.clone()));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.path.clone();
@@ -65,23 +66,21 @@ pub enum Failure {
     Failed(ErrorKind),
 }
 
-/// An open HTTP/1.1 connection.
-pub struct Connection {
+/// An open HTTP/1.1 connection over `S`.
+pub struct Connection<S: AsyncRead + AsyncWrite + Unpin = TcpStream> {
     sender: http1::SendRequest<Body>,
-    driver: Pin<Box<Driver>>,
+    driver: Pin<Box<Driver<S>>>,
     /// The driver finished (the server or hyper closed the connection).
     driver_done: bool,
 }
 
-impl Connection {
-    /// Opens a TCP connection and performs the (local) HTTP/1 handshake.
-    pub async fn open(addr: SocketAddr, builder: &http1::Builder) -> Result<Connection, ErrorKind> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| match e.kind() {
-            io::ErrorKind::TimedOut => ErrorKind::Timeout,
-            _ => ErrorKind::Connect,
-        })?;
-        // Small requests must leave at once, not wait for Nagle.
-        let _ = stream.set_nodelay(true);
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Performs the (local) HTTP/1 handshake over an open stream
+    /// (`transport::Dial` opens it).
+    pub async fn handshake(
+        stream: S,
+        builder: &http1::Builder,
+    ) -> Result<Connection<S>, ErrorKind> {
         let (sender, driver) = builder
             .handshake(TokioIo::new(stream))
             .await
@@ -162,8 +161,9 @@ impl Connection {
     }
 }
 
-/// Bytes of the status line and headers, re-counted from the parsed head.
-fn head_len<B>(resp: &http::Response<B>) -> u64 {
+/// Bytes of the status line and headers, re-counted from the parsed head (for
+/// HTTP/2, the same count of the decoded head: HPACK's saving is not seen).
+pub(crate) fn head_len<B>(resp: &http::Response<B>) -> u64 {
     let reason = resp.status().canonical_reason().map_or(0, str::len);
     // "HTTP/1.1 200 OK\r\n"
     let mut n = 9 + 3 + 1 + reason + 2;
@@ -192,7 +192,7 @@ pub fn classify(e: &hyper::Error) -> ErrorKind {
     ErrorKind::Other
 }
 
-fn classify_io(e: &io::Error) -> ErrorKind {
+pub(crate) fn classify_io(e: &io::Error) -> ErrorKind {
     use io::ErrorKind as K;
     match e.kind() {
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {

@@ -15,8 +15,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Modules: `config` (validated settings), `connection` (one hyper HTTP/1
-//! connection, error kinds), `deadline` (timeouts without a timer per
+//! Modules: `config` (validated settings), `transport` (TCP and TLS, the
+//! rustls config built once per run), `connection` (one hyper HTTP/1
+//! connection, error kinds), `http2` (a hyper HTTP/2 connection shared by
+//! `--streams` clients), `sender` (how a client sends: the trait the loop is
+//! generic over), `deadline` (timeouts without a timer per
 //! request), `worker` (the per-thread hot loop), `histogram`
 //! (HdrHistogram latencies), `result` (tallies and the serde result), `run`
 //! (threads, limits, merge).
@@ -25,12 +28,15 @@ pub mod config;
 pub mod connection;
 pub mod deadline;
 pub mod histogram;
+pub mod http2;
 pub mod result;
 pub mod run;
 pub mod search;
+mod sender;
+pub mod transport;
 pub mod worker;
 
-pub use config::{ConfigError, LoadConfig, LoadConfigBuilder, Stop};
+pub use config::{ConfigError, LoadConfig, LoadConfigBuilder, Stop, TlsTrust};
 pub use histogram::{HistogramBucket, LatencyHistogram, LatencyMs};
 pub use result::{BenchResult, ErrorCounts, ErrorKind, RateReport};
 pub use run::{LoadError, Progress, current_thread_cpus, pin_current_thread, reserve_fds, run};

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     Connect,
     /// The server reset or closed the connection before a complete response.
     Reset,
+    /// The TLS handshake failed (a certificate not trusted or for another
+    /// name, no common protocol version or ALPN protocol).
+    Tls,
     /// Anything else (a malformed response, ...).
     Other,
 }
@@ -35,12 +38,15 @@ pub struct ErrorCounts {
     pub timeout: u64,
     pub connect: u64,
     pub reset: u64,
+    /// Absent from results written before HTTPS support: 0.
+    #[serde(default)]
+    pub tls: u64,
     pub other: u64,
 }
 
 impl ErrorCounts {
     pub fn total(&self) -> u64 {
-        self.timeout + self.connect + self.reset + self.other
+        self.timeout + self.connect + self.reset + self.tls + self.other
     }
 
     fn add(&mut self, kind: ErrorKind) {
@@ -48,6 +54,7 @@ impl ErrorCounts {
             ErrorKind::Timeout => self.timeout += 1,
             ErrorKind::Connect => self.connect += 1,
             ErrorKind::Reset => self.reset += 1,
+            ErrorKind::Tls => self.tls += 1,
             ErrorKind::Other => self.other += 1,
         }
     }
@@ -56,6 +63,7 @@ impl ErrorCounts {
         self.timeout += o.timeout;
         self.connect += o.connect;
         self.reset += o.reset;
+        self.tls += o.tls;
         self.other += o.other;
     }
 }
@@ -114,6 +122,33 @@ pub struct BenchResult {
     /// Response bytes, status line and headers included (ab's "Total transferred").
     pub bytes_received: u64,
     pub transfer_kib_per_second: f64,
+    /// "HTTP/1.1" or "HTTP/2" (older results: HTTP/1.1).
+    #[serde(default = "http11")]
+    pub http_version: String,
+    /// Concurrent streams per connection (`--streams`, HTTP/2); 1 for HTTP/1.1.
+    /// ab's mean time per request counts `concurrency * streams` in flight.
+    #[serde(default = "one")]
+    pub streams: u64,
+    /// Connections opened during the measured run (warm-up excluded).
+    #[serde(default)]
+    pub connections: u64,
+    /// Set-up time of those connections: TCP connect, TLS handshake and the
+    /// HTTP/2 handshake; `None` (JSON `null`) when none was opened. Request
+    /// latency still includes the set-up of a connection opened for it.
+    #[serde(default)]
+    pub connect_ms: Option<LatencyMs>,
+    /// The first TLS failure's reason (e.g. `invalid peer certificate:
+    /// UnknownIssuer`), when any handshake failed.
+    #[serde(default)]
+    pub tls_error: Option<String>,
+}
+
+fn http11() -> String {
+    "HTTP/1.1".to_string()
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// How an open-loop run kept its schedule (`bench --rate`).
@@ -209,6 +244,9 @@ pub struct Tally {
     /// Requests cut at the `-z` deadline (sent, never answered within the run).
     unfinished: u64,
     bytes: u64,
+    /// Set-up times of the connections opened in the measured run.
+    connect: LatencyHistogram,
+    connections: u64,
 }
 
 impl Default for Tally {
@@ -230,7 +268,15 @@ impl Tally {
             errors: ErrorCounts::default(),
             unfinished: 0,
             bytes: 0,
+            connect: LatencyHistogram::new(),
+            connections: 0,
         }
+    }
+
+    /// A connection was opened (and handshaken) in `setup`.
+    pub fn connection(&mut self, setup: Duration) {
+        self.connections += 1;
+        self.connect.record(setup);
     }
 
     /// A response arrived after `latency`, `bytes` long in all.
@@ -291,6 +337,8 @@ impl Tally {
         self.errors.merge(&o.errors);
         self.unfinished += o.unfinished;
         self.bytes += o.bytes;
+        self.connect.merge(&o.connect);
+        self.connections += o.connections;
     }
 
     /// Counted requests (responses and failures).
@@ -342,6 +390,11 @@ impl Tally {
             rate: self.target_rate.map(|t| self.schedule.report(t, secs)),
             bytes_received: self.bytes,
             transfer_kib_per_second: rate(self.bytes as f64 / 1024.0),
+            http_version: http11(),
+            streams: 1,
+            connections: self.connections,
+            connect_ms: (self.connections > 0).then(|| self.connect.summary()),
+            tls_error: None,
         }
     }
 }
@@ -379,6 +432,7 @@ mod tests {
                 timeout: 1,
                 connect: 1,
                 reset: 1,
+                tls: 0,
                 other: 0
             }
         );
@@ -408,5 +462,47 @@ mod tests {
         assert!(json.contains("\"unfinished\":1"), "{json}");
         assert!(json.contains("\"latency_ms\":null"), "{json}");
         assert!(json.contains("\"mean_ms_per_request\":null"), "{json}");
+    }
+
+    #[test]
+    fn connections_are_counted_with_their_set_up_time() {
+        let mut a = Tally::new();
+        a.response(200, 10, Duration::from_millis(3));
+        let r = a
+            .clone()
+            .into_result("http://x/", 1, true, Duration::from_secs(1));
+        assert_eq!((r.connections, r.connect_ms), (0, None));
+        a.connection(Duration::from_micros(1500));
+        let mut b = Tally::new();
+        b.connection(Duration::from_micros(500));
+        b.failure(ErrorKind::Tls, None);
+        a.merge(&b);
+        let r = a.into_result("http://x/", 1, true, Duration::from_secs(1));
+        assert_eq!(r.connections, 2);
+        let c = r.connect_ms.unwrap();
+        assert_eq!((c.min, c.max), (0.5, 1.5));
+        assert_eq!((r.errors.tls, r.failed), (1, 1));
+        assert_eq!((r.http_version.as_str(), r.streams), ("HTTP/1.1", 1));
+    }
+
+    #[test]
+    fn results_written_before_https_support_still_parse() {
+        let mut t = Tally::new();
+        t.response(200, 10, Duration::from_millis(3));
+        let r = t.into_result("http://x/", 1, true, Duration::from_secs(1));
+        let mut v = serde_json::to_value(&r).unwrap();
+        let o = v.as_object_mut().unwrap();
+        for k in [
+            "http_version",
+            "streams",
+            "connections",
+            "connect_ms",
+            "tls_error",
+        ] {
+            o.remove(k).unwrap();
+        }
+        o["errors"].as_object_mut().unwrap().remove("tls").unwrap();
+        let back: BenchResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
     }
 }

@@ -16,6 +16,7 @@ use super::config::{LoadConfig, Stop};
 use super::connection::RequestTemplate;
 use super::histogram::LatencyHistogram;
 use super::result::{BenchResult, Tally};
+use super::transport::{TlsClient, TlsSetupError};
 use super::worker::{Budget, Gate, Shared, WorkerSchedule, run_worker};
 
 /// File descriptors kept free beyond one per connection (stdio, epoll, ...).
@@ -60,6 +61,11 @@ pub enum LoadError {
     Worker(#[source] std::io::Error),
     #[error("a rate search runs each step for a time, not for a number of requests")]
     SearchNeedsDuration,
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// `--http2` over TLS, and the server chose another protocol (ALPN).
+    #[error("{url} does not speak HTTP/2: its TLS handshake chose {}", chosen.as_deref().map_or("no protocol (no ALPN)".to_string(), |p| format!("`{p}`")))]
+    NoHttp2 { url: String, chosen: Option<String> },
 }
 
 /// Makes room for the sockets `config` opens: raises the soft RLIMIT_NOFILE
@@ -89,18 +95,23 @@ pub fn run_measured(
 ) -> Result<(BenchResult, LatencyHistogram), LoadError> {
     let addr = resolve(&config.host, config.port)?;
     reserve_fds(config)?;
+    // Once per run, never per connection: roots, ALPN, provider.
+    let tls = if config.https {
+        Some(TlsClient::new(config)?)
+    } else {
+        None
+    };
 
     let threads = (config.threads as u64).min(config.concurrency).max(1);
     let (gate, gate_rx) = tokio::sync::watch::channel(Gate::Wait);
     let shared = Arc::new(Shared {
         addr,
         http1: http1_builder(),
-        request: RequestTemplate {
-            method: config.method.clone(),
-            path: config.path.clone(),
-            headers: config.headers.clone(),
-            body: config.body.clone(),
-        },
+        http2: config.http2.then(super::http2::builder),
+        streams: config.streams,
+        tls,
+        refused_http2: OnceLock::new(),
+        request: request_template(config),
         keepalive: config.keepalive,
         timeout: config.timeout,
         // Open loop: each worker's schedule counts its own share instead.
@@ -115,7 +126,7 @@ pub fn run_measured(
         rate: config.rate,
         warmup: Budget::new(config.warmup),
         barrier: tokio::sync::Barrier::new(
-            usize::try_from(config.concurrency).unwrap_or(usize::MAX),
+            usize::try_from(config.concurrency * config.streams).unwrap_or(usize::MAX),
         ),
         start: OnceLock::new(),
         progress: progress.finished.clone(),
@@ -137,12 +148,12 @@ pub fn run_measured(
         let mut spawn_error = None;
         for (i, rt) in runtimes.into_iter().enumerate() {
             let i = i as u64;
-            // Spread the clients evenly: the first `c % t` workers take one more.
-            let clients =
+            // Spread the connections evenly: the first `c % t` workers take one more.
+            let connections =
                 config.concurrency / threads + u64::from(i < config.concurrency % threads);
             let schedule = config
                 .rate
-                .map(|rate| worker_schedule(rate, config, threads, i, clients));
+                .map(|rate| worker_schedule(rate, config, threads, i, connections));
             let shared = shared.clone();
             let cpus = config.cpus.as_deref();
             let (pinned_tx, pinned_rx) = std::sync::mpsc::channel();
@@ -154,7 +165,7 @@ pub fn run_measured(
                     // A worker that could not be pinned still meets the gate,
                     // which then tells every client to leave.
                     let _ = pinned_tx.send(cpus.map_or(Ok(()), pin_current_thread));
-                    run_worker(shared, clients, schedule, rt)
+                    run_worker(shared, connections, schedule, rt)
                 });
             let spawned = spawned.and_then(|h| {
                 pinned_rx
@@ -189,6 +200,12 @@ pub fn run_measured(
         }
     })?;
 
+    if let Some(chosen) = shared.refused_http2.get() {
+        return Err(LoadError::NoHttp2 {
+            url: config.url.clone(),
+            chosen: chosen.clone(),
+        });
+    }
     let start = *shared
         .start
         .get()
@@ -205,17 +222,49 @@ pub fn run_measured(
         Stop::Requests(_) => end - start,
     };
     let latency = tally.latency.clone();
-    let result = tally.into_result(
+    // ab's mean time per request divides by the requests in flight: C x N.
+    let mut result = tally.into_result(
         &config.url,
-        config.concurrency,
+        config.concurrency * config.streams,
         config.keepalive,
         elapsed.max(Duration::from_nanos(1)),
     );
+    result.concurrency = config.concurrency;
+    result.streams = config.streams;
+    result.http_version = if config.http2 { "HTTP/2" } else { "HTTP/1.1" }.to_string();
+    result.tls_error = shared
+        .tls
+        .as_ref()
+        .and_then(TlsClient::first_error)
+        .map(str::to_string);
     Ok((result, latency))
 }
 
+/// The request every client sends. HTTP/2 names the host in `:authority`,
+/// taken from the `Host` header (the URL's, or `-H 'Host: ...'`), with the
+/// scheme in `:scheme`: its request target is the absolute URI.
+fn request_template(config: &LoadConfig) -> RequestTemplate {
+    let mut headers = config.headers.clone();
+    let mut path = config.path.clone();
+    if config.http2 {
+        if let Some(host) = headers.remove(http::header::HOST) {
+            let scheme = if config.https { "https" } else { "http" };
+            let absolute = format!("{scheme}://{}{}", host.to_str().unwrap_or(""), config.path);
+            // A Host header that is no authority keeps the origin form (h2
+            // then refuses the request, counted as a failure).
+            path = absolute.parse().unwrap_or(path);
+        }
+    }
+    RequestTemplate {
+        method: config.method.clone(),
+        path,
+        headers,
+        body: config.body.clone(),
+    }
+}
+
 /// Worker `i`'s share of an open-loop run at `rate`: a rate in proportion to
-/// its `clients`, its slots offset by `i / rate` so the workers' slots
+/// its `connections`, its slots offset by `i / rate` so the workers' slots
 /// interleave, and for a `-n` run as many of the requests (the remainder to
 /// the first workers), so the shares add up to exactly `n`.
 fn worker_schedule(
@@ -223,7 +272,7 @@ fn worker_schedule(
     config: &LoadConfig,
     threads: u64,
     i: u64,
-    clients: u64,
+    connections: u64,
 ) -> WorkerSchedule {
     let c = config.concurrency;
     let limit = config.request_count().map(|n| {
@@ -237,7 +286,7 @@ fn worker_schedule(
         shares[i as usize] + u64::from(i < left)
     });
     WorkerSchedule {
-        interval: c as f64 / (rate * clients as f64),
+        interval: c as f64 / (rate * connections as f64),
         offset: i as f64 / rate,
         limit,
     }

@@ -249,7 +249,7 @@ pub fn find_rate_measured(
         on_step(&step, &result);
         let passed = step.passed;
         steps.push(step);
-        Ok(passed)
+        Ok::<bool, LoadError>(passed)
     })?;
     let at =
         |rate: Option<f64>| rate.and_then(|r| steps.iter().rev().find(|s| s.rate == r).cloned());

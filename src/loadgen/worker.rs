@@ -1,7 +1,8 @@
 //! The hot loop: one current-thread tokio runtime per worker thread, running
 //! that worker's share of the concurrent clients as local tasks.
 //!
-//! Every client loops over one `Connection`: claim a request from the shared
+//! Every client loops over its `Sender` (its own HTTP/1.1 connection, or its
+//! stream on a shared HTTP/2 connection): claim a request from the shared
 //! budget (`-n`) or check the clock (`-z`), send, read the whole response, and
 //! count it in its worker's `Tally` (shared by the worker's tasks through an
 //! `Rc<RefCell<_>>`: one thread, no atomics, no channel). A deadline slot per
@@ -16,11 +17,16 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1;
+use hyper::client::conn::{http1, http2};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
-use super::connection::{Connection, Failure, RequestTemplate, Response};
+use super::connection::RequestTemplate;
 use super::deadline::{self, Slot};
+use super::http2::{Http2Group, Http2Sender, LocalExec};
 use super::result::{ErrorKind, Tally};
+use super::sender::{Http1Sender, Sender};
+use super::transport::TlsClient;
 
 /// One worker's share of an open-loop schedule (`--rate`): its requests are
 /// due at `start + offset + k * interval`, k = 0, 1, ... (below `limit` for a
@@ -121,6 +127,12 @@ impl Budget {
         reserve.set(before.min(want) as u64 - 1);
         true
     }
+
+    /// Hands out nothing more (a run stopped early); the few requests already
+    /// in workers' reserves still go.
+    pub fn close(&self) {
+        self.0.store(i64::MIN / 2, Ordering::Relaxed);
+    }
 }
 
 /// Everything the clients of all workers share, read-only but for atomics.
@@ -128,6 +140,14 @@ impl Budget {
 pub struct Shared {
     pub addr: SocketAddr,
     pub http1: http1::Builder,
+    /// `--http2`: every connection is HTTP/2, shared by `streams` clients.
+    pub http2: Option<http2::Builder<LocalExec>>,
+    pub streams: u64,
+    /// `https://`: the TLS client every connection goes through.
+    pub tls: Option<TlsClient>,
+    /// Set when a server over TLS did not choose ALPN `h2` for an `--http2`
+    /// run (to the protocol it chose, if any): the run stops.
+    pub refused_http2: OnceLock<Option<String>>,
     pub request: RequestTemplate,
     pub keepalive: bool,
     pub timeout: Option<Duration>,
@@ -145,6 +165,23 @@ pub struct Shared {
     pub progress: Arc<AtomicU64>,
     /// Opens once every worker thread is running (or tells them all to leave).
     pub gate: tokio::sync::watch::Receiver<Gate>,
+}
+
+impl Shared {
+    /// The server will not speak HTTP/2: stops the run (see `refused_http2`).
+    pub fn refuse_http2(&self, chosen: Option<String>) {
+        let _ = self.refused_http2.set(chosen);
+        if let Some(b) = &self.budget {
+            b.close();
+        }
+    }
+
+    /// Whether the run was stopped early (`-z` runs look, `-n` runs find
+    /// their budget closed).
+    #[inline]
+    fn stopped(&self) -> bool {
+        self.refused_http2.get().is_some()
+    }
 }
 
 /// Whether the run may start: the start barrier needs every client present.
@@ -176,14 +213,16 @@ pub struct WorkerReport {
     pub end: Instant,
 }
 
-/// Runs `clients` concurrent clients on this thread, on `rt`, until the run
-/// ends; open loop when given a `schedule`.
+/// Runs `connections` connections' clients on this thread, on `rt`, until the
+/// run ends: one client per connection, or `streams` per HTTP/2 connection;
+/// open loop when given a `schedule`.
 pub fn run_worker(
     shared: Arc<Shared>,
-    clients: u64,
+    connections: u64,
     schedule: Option<WorkerSchedule>,
     rt: tokio::runtime::Runtime,
 ) -> WorkerReport {
+    let clients = connections * shared.streams;
     let local = tokio::task::LocalSet::new();
     let mut tally = Tally::new();
     if let (Some(rate), Some(s)) = (shared.rate, &schedule) {
@@ -207,9 +246,31 @@ pub fn run_worker(
                 deadline::watchdog(&state.slots, tick, timed, &state.run_end).await;
             })
         });
-        let tasks: Vec<_> = (0..clients as usize)
-            .map(|i| tokio::task::spawn_local(client(shared.clone(), state.clone(), i)))
-            .collect();
+        let n = clients as usize;
+        let tasks = match (&shared.http2, &shared.tls) {
+            (None, None) => spawn_clients(
+                &shared,
+                &state,
+                (0..n).map(|_| Http1Sender::<TcpStream>::new()),
+            ),
+            (None, Some(_)) => spawn_clients(
+                &shared,
+                &state,
+                (0..n).map(|_| Http1Sender::<TlsStream<TcpStream>>::new()),
+            ),
+            (Some(_), _) => {
+                // Clients i*N..(i+1)*N share connection i.
+                let groups: Vec<_> = (0..connections)
+                    .map(|_| Rc::new(Http2Group::default()))
+                    .collect();
+                let streams = shared.streams as usize;
+                spawn_clients(
+                    &shared,
+                    &state,
+                    (0..n).map(|i| Http2Sender::new(groups[i / streams].clone())),
+                )
+            }
+        };
         for t in tasks {
             // A client cannot panic short of a bug; a panic is re-raised here.
             if let Err(e) = t.await {
@@ -222,13 +283,33 @@ pub fn run_worker(
     });
     let end = Instant::now();
     drop(local);
-    let tally = state.tally.borrow().clone();
+    // Taken, not cloned: a clone writes every bucket of both histograms
+    // (~190 KiB each), pages a fresh histogram never touches.
+    let tally = state.tally.take();
     WorkerReport { tally, end }
 }
 
+/// Spawns one client per sender on this thread's `LocalSet`.
+fn spawn_clients<S: Sender + 'static>(
+    shared: &Arc<Shared>,
+    state: &Rc<WorkerLocal>,
+    senders: impl Iterator<Item = S>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    senders
+        .enumerate()
+        .map(|(i, sender)| {
+            tokio::task::spawn_local(client(shared.clone(), state.clone(), i, sender))
+        })
+        .collect()
+}
+
 /// One client: warm-up, wait for all, then the measured loop.
-async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
-    let mut conn: Option<Connection> = None;
+async fn client<S: Sender>(
+    shared: Arc<Shared>,
+    state: Rc<WorkerLocal>,
+    index: usize,
+    mut sender: S,
+) {
     let slot = &state.slots[index];
     let mut gate = shared.gate.clone();
     if !matches!(
@@ -241,11 +322,11 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
     while shared.warmup.claim() {
         let deadline = shared.timeout.map(|t| Instant::now() + t);
         if slot
-            .bound(deadline, pin!(send(&shared, &mut conn)))
+            .bound(deadline, pin!(sender.send(&shared, None)))
             .await
             .is_none()
         {
-            conn = None;
+            sender.abandon();
         }
     }
     shared.barrier.wait().await;
@@ -268,10 +349,13 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
                 // never sent (the report's `scheduled` minus `sent`).
                 None => break,
             }
+            if shared.stopped() {
+                break;
+            }
         } else {
             match (&shared.budget, run_deadline) {
                 (Some(b), _) if !b.claim_via(&state.reserve) => break,
-                (None, Some(end)) if Instant::now() >= end => break,
+                (None, Some(end)) if Instant::now() >= end || shared.stopped() => break,
                 _ => {}
             }
         }
@@ -292,7 +376,9 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let outcome = slot.bound(deadline, pin!(send(&shared, &mut conn))).await;
+        let outcome = slot
+            .bound(deadline, pin!(sender.send(&shared, Some(&state.tally))))
+            .await;
         let done = Instant::now();
         let mut tally = state.tally.borrow_mut();
         if run_deadline.is_some_and(|end| done > end) && timeout_at.is_none_or(|t| done < t) {
@@ -309,7 +395,7 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
             }
             Some(Err(kind)) => tally.failure(kind, None),
             None => {
-                conn = None;
+                sender.abandon();
                 if let (true, Some(t)) = (timeout_at.is_some_and(|t| done >= t), shared.timeout) {
                     tally.failure(ErrorKind::Timeout, Some(t + (sent - from)));
                     tally.uncorrected(t);
@@ -349,39 +435,6 @@ async fn wait_for_slot(at: Instant, end: Option<Instant>) -> Option<(Instant, bo
     }
     tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
     Some((at, false))
-}
-
-/// One request on the client's connection, (re)connecting when needed.
-async fn send(shared: &Shared, conn: &mut Option<Connection>) -> Result<Response, ErrorKind> {
-    // A request refused before it was written (the server closed the kept-alive
-    // connection meanwhile) is sent again on a fresh connection, once.
-    for attempt in 0..2 {
-        if conn.as_ref().is_some_and(Connection::is_closed) {
-            *conn = None;
-        }
-        let c = match conn {
-            Some(c) => c,
-            None => conn.insert(Connection::open(shared.addr, &shared.http1).await?),
-        };
-        match c.round_trip(&shared.request).await {
-            Ok(resp) => {
-                if !(shared.keepalive && resp.reusable) {
-                    *conn = None;
-                }
-                return Ok(resp);
-            }
-            Err(Failure::NotSent) if attempt == 0 => *conn = None,
-            Err(Failure::NotSent) => {
-                *conn = None;
-                return Err(ErrorKind::Reset);
-            }
-            Err(Failure::Failed(kind)) => {
-                *conn = None;
-                return Err(kind);
-            }
-        }
-    }
-    unreachable!("the loop returns on its second attempt")
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //!
 //! Lines keep ab's labels (people grep for "Requests per second"), with the
 //! additions ab lacks: failed requests by kind, status codes, p99.9, latency
-//! spread, milliseconds with microsecond resolution, and requests a `-z` run
-//! left unanswered at its end. Without any response the time and latency lines
+//! spread, milliseconds with microsecond resolution, requests a `-z` run
+//! left unanswered at its end, the protocol (HTTP/1.1 or HTTP/2, over TLS or
+//! not) and the connections' set-up time, apart from request latency. Without any response the time and latency lines
 //! say "no responses" instead of printing zeros.
 
 use std::io::{self, Write};
@@ -24,6 +25,16 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
     writeln!(out, "Server Port:            {port}")?;
     writeln!(out)?;
     writeln!(out, "Document Path:          {path}")?;
+    let https = r.url.starts_with("https:");
+    let mut protocol = r.http_version.clone();
+    if https {
+        protocol.push_str(" over TLS");
+    }
+    if r.http_version == "HTTP/2" {
+        let plural = if r.streams == 1 { "" } else { "s" };
+        protocol.push_str(&format!(", {} stream{plural} per connection", r.streams));
+    }
+    writeln!(out, "Protocol:               {protocol}")?;
     writeln!(
         out,
         "Keep-Alive:             {}",
@@ -47,9 +58,14 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
     writeln!(out, "Failed requests:        {}", r.failed)?;
     if r.failed > 0 {
         let e = &r.errors;
+        let tls = if https || e.tls > 0 {
+            format!(", TLS: {}", e.tls)
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "   (Connect: {}, Reset: {}, Timeout: {}, Other: {})",
+            "   (Connect: {}, Reset: {}, Timeout: {}{tls}, Other: {})",
             e.connect, e.reset, e.timeout, e.other
         )?;
     }
@@ -98,6 +114,11 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
         writeln!(out)?;
     }
 
+    write_latency(r, out)?;
+    write_connect(r, out)
+}
+
+fn write_latency<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Result<()> {
     let Some(l) = &r.latency_ms else {
         // Nothing to summarise: say so rather than print a table of zeros.
         writeln!(out, "Latency (ms):           {NONE}")?;
@@ -205,6 +226,27 @@ fn write_histogram<W: Write + ?Sized>(buckets: &[HistogramBucket], out: &mut W) 
     Ok(())
 }
 
+/// Connection set-up (TCP, TLS, HTTP/2 handshakes), apart from request latency.
+fn write_connect<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Result<()> {
+    writeln!(out)?;
+    let Some(c) = &r.connect_ms else {
+        return writeln!(
+            out,
+            "Connect (ms):           no connection opened in the measured run"
+        );
+    };
+    writeln!(
+        out,
+        "Connect (ms):   min     mean      max      p99   ({} connections)",
+        r.connections
+    )?;
+    writeln!(
+        out,
+        "  {:>12.3} {:>8.3} {:>8.3} {:>8.3}",
+        c.min, c.mean, c.max, c.p99
+    )
+}
+
 /// (host, port, path) of a URL, for ab's header lines; the URL itself if unparsable.
 fn url_parts(raw: &str) -> (String, String, String) {
     match url::Url::parse(raw) {
@@ -285,8 +327,32 @@ mod tests {
         write_summary(&r, &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         assert!(!text.contains("(Connect:"));
+        assert!(text.contains("Protocol:               HTTP/1.1\n"));
+        assert!(text.contains("Connect (ms):           no connection opened"));
         assert!(!text.contains("Non-2xx"));
         assert!(text.contains("Server Port:            80\n"));
         assert!(text.contains("Keep-Alive:             no\n"));
+    }
+
+    #[test]
+    fn http2_over_tls_shows_its_streams_connections_and_tls_failures() {
+        let mut t = Tally::new();
+        t.response(200, 10, Duration::from_millis(1));
+        t.connection(Duration::from_micros(2500));
+        t.failure(crate::loadgen::ErrorKind::Tls, None);
+        let mut r = t.into_result("https://h:8443/", 2, true, Duration::from_secs(1));
+        r.http_version = "HTTP/2".into();
+        r.streams = 8;
+        let mut buf = Vec::new();
+        write_summary(&r, &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        for line in [
+            "Protocol:               HTTP/2 over TLS, 8 streams per connection\n",
+            "   (Connect: 0, Reset: 0, Timeout: 0, TLS: 1, Other: 0)\n",
+            "Connect (ms):   min     mean      max      p99   (1 connections)\n",
+            "         2.500    2.501    2.500    2.500\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
     }
 }

@@ -40,6 +40,11 @@ pub fn bench(rps: f64) -> BenchResult {
         uncorrected_latency_ms: None,
         latency_histogram: Vec::new(),
         rate: None,
+        http_version: "HTTP/1.1".into(),
+        streams: 1,
+        connections: 100,
+        connect_ms: None,
+        tls_error: None,
     }
 }
 

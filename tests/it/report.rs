@@ -35,6 +35,11 @@ fn run(rps: f64) -> BenchResult {
         uncorrected_latency_ms: None,
         latency_histogram: Vec::new(),
         rate: None,
+        http_version: "HTTP/1.1".into(),
+        streams: 1,
+        connections: 50,
+        connect_ms: None,
+        tls_error: None,
     }
 }
 

@@ -17,7 +17,7 @@ use ocibench::loadgen::{self, LoadConfig, Progress};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// URL to load (http://HOST:PORT/PATH)
+    /// URL to load (http://HOST:PORT/PATH or https://...)
     pub url: String,
     #[command(flatten)]
     pub options: BenchOptions,
@@ -249,10 +249,40 @@ mod tests {
     }
 
     #[test]
+    fn https_and_http2_flags() {
+        let c = parse(&[
+            "https://127.0.0.1:8443/",
+            "--http2",
+            "--streams",
+            "8",
+            "--insecure",
+        ])
+        .unwrap();
+        assert!(c.https && c.http2);
+        assert_eq!((c.streams, c.tls_trust), (8, loadgen::TlsTrust::Insecure));
+        let (msg, hint) = usage_hint(&["http://127.0.0.1/", "--streams", "4"]);
+        assert!(msg.contains("--streams needs --http2"), "{msg}");
+        assert!(hint.unwrap().contains("--http2"));
+        let (msg, hint) = usage_hint(&["https://127.0.0.1/", "--cacert", "/nonexistent/ca.pem"]);
+        assert!(msg.contains("/nonexistent/ca.pem"), "{msg}");
+        assert!(hint.unwrap().contains("PEM"));
+    }
+
+    #[test]
     fn bad_input_is_usage_with_hint() {
         for args in [
             &["ftp://x/"][..],
-            &["https://127.0.0.1/"],
+            &["http://127.0.0.1/", "--streams", "4"],
+            &["https://127.0.0.1/", "--http2", "--streams", "0"],
+            &["https://127.0.0.1/", "--cacert", "/nonexistent/ca.pem"],
+            &[
+                "https://127.0.0.1/",
+                "--cacert",
+                "/etc/hostname",
+                "--insecure",
+            ],
+            &["http://127.0.0.1/", "--insecure"],
+            &["http://127.0.0.1/", "--http2", "--no-keepalive"],
             &["http://127.0.0.1/", "-c", "0"],
             &["http://127.0.0.1/", "-n", "0"],
             &["http://127.0.0.1/", "-n", "5", "-z", "1s"],

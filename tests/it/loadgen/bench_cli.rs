@@ -62,6 +62,11 @@ fn json_has_exactly_the_documented_fields() {
             "latency_histogram",
             "bytes_received",
             "transfer_kib_per_second",
+            "http_version",
+            "streams",
+            "connections",
+            "connect_ms",
+            "tls_error",
         ])
     );
     // Ten buckets holding every latency: the 30 responses.
@@ -72,7 +77,12 @@ fn json_has_exactly_the_documented_fields() {
     assert_eq!(counted, 30);
     assert_eq!(
         keys(&v["errors"]),
-        set(&["timeout", "connect", "reset", "other"])
+        set(&["timeout", "connect", "reset", "tls", "other"])
+    );
+    assert_eq!(
+        keys(&v["connect_ms"]),
+        keys(&v["latency_ms"]),
+        "connect_ms has latency_ms's shape"
     );
     assert_eq!(
         keys(&v["latency_ms"]),
@@ -90,12 +100,55 @@ fn json_has_exactly_the_documented_fields() {
     assert_eq!(v["non_2xx"], 10);
     assert_eq!(v["failed"], 0);
     assert_eq!(v["unfinished"], 0);
+    assert_eq!(
+        (&v["http_version"], &v["streams"]),
+        (&"HTTP/1.1".into(), &1.into())
+    );
+    assert_eq!(v["tls_error"], serde_json::Value::Null);
     assert_eq!(v["status_codes"], serde_json::json!({"200": 20, "503": 10}));
     assert!(v["requests_per_second"].as_f64().unwrap() > 0.0);
     // The library type reads its own document back (the compare command does).
     let r: ocibench::loadgen::BenchResult = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r.completed, 30);
     assert_eq!(server.counts.requests(), 30);
+    assert_eq!(v["connections"], server.counts.connections());
+    assert!(v["connect_ms"]["max"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn connections_opened_in_warm_up_are_not_counted() {
+    let server = HttpServer::ok();
+    let out = bench(&[
+        &server.url("/"),
+        "-n",
+        "20",
+        "-c",
+        "2",
+        "--warmup",
+        "10",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(server.counts.connections() >= 1);
+    // Kept alive from the warm-up: none opened in the measured run.
+    assert_eq!(v["connections"], 0);
+    assert_eq!(v["connect_ms"], serde_json::Value::Null);
+    let out = bench(&[
+        &server.url("/"),
+        "-n",
+        "12",
+        "-c",
+        "3",
+        "--no-keepalive",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["connections"], 12, "one per request");
 }
 
 #[test]
@@ -156,7 +209,9 @@ fn bad_input_gives_error_hint_and_exit_2() {
     let url = server.url("/");
     let cases: &[&[&str]] = &[
         &["not a url"],
-        &["https://127.0.0.1:1/"],
+        &["https://127.0.0.1:1/", "--streams", "2"],
+        &[&url, "--http2", "--no-keepalive"],
+        &["https://127.0.0.1:1/", "--cacert", "/nonexistent/ca.pem"],
         &[&url, "-c", "0"],
         &[&url, "-n", "0"],
         &[&url, "-n", "10", "-z", "1s"],

@@ -7,6 +7,7 @@ use insta::assert_snapshot;
 use crate::support::TestContext;
 use crate::support::hyper_server::{HttpServer, Reply, closed_port_url};
 use crate::support::snapshot::load_settings;
+use crate::support::tls_server::{Protocols, TestCa, TlsServer};
 
 #[test]
 fn bench_prints_the_ab_report_with_status_codes() {
@@ -16,55 +17,59 @@ fn bench_prints_the_ab_report_with_status_codes() {
         .success();
     load_settings().bind(|| {
         assert_snapshot!(out.stdout, @"
-    Server Hostname:        127.0.0.1
-    Server Port:            [PORT]
+        Server Hostname:        127.0.0.1
+        Server Port:            [PORT]
 
-    Document Path:          /snap?x=1
-    Keep-Alive:             yes
+        Document Path:          /snap?x=1
+        Protocol:               HTTP/1.1
+        Keep-Alive:             yes
 
-    Concurrency Level:      4
-    Time taken for tests:   [SECONDS] seconds
-    Complete requests:      40
-    Failed requests:        0
-    Successful (2xx):       30
-    Non-2xx responses:      10
-    Total transferred:      3250 bytes
-    Requests per second:    [RATE] [#/sec] (mean)
-    Time per request:       [MS] [ms] (mean)
-    Time per request:       [MS] [ms] (mean, across all concurrent requests)
-    Transfer rate:          [KIB/S] [Kbytes/sec] received
+        Concurrency Level:      4
+        Time taken for tests:   [SECONDS] seconds
+        Complete requests:      40
+        Failed requests:        0
+        Successful (2xx):       30
+        Non-2xx responses:      10
+        Total transferred:      3250 bytes
+        Requests per second:    [RATE] [#/sec] (mean)
+        Time per request:       [MS] [ms] (mean)
+        Time per request:       [MS] [ms] (mean, across all concurrent requests)
+        Transfer rate:          [KIB/S] [Kbytes/sec] received
 
-    Status codes:
-      200: 30
-      503: 10
+        Status codes:
+          200: 30
+          503: 10
 
-    Latency (ms):   min    mean[+/-sd]      max
-      [MIN] [MEAN] [SD] [MAX]
+        Latency (ms):   min    mean[+/-sd]      max
+          [MIN] [MEAN] [SD] [MAX]
 
-    Percentage of the requests served within a certain time (ms)
-        50% [MS]
-        66% [MS]
-        75% [MS]
-        80% [MS]
-        90% [MS]
-        95% [MS]
-        98% [MS]
-        99% [MS]
-      99.9% [MS]
-       100% [MS] (longest request)
+        Percentage of the requests served within a certain time (ms)
+            50% [MS]
+            66% [MS]
+            75% [MS]
+            80% [MS]
+            90% [MS]
+            95% [MS]
+            98% [MS]
+            99% [MS]
+          99.9% [MS]
+           100% [MS] (longest request)
 
-    Response time histogram (ms):
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-      [MS] [N] |[BAR]
-    ")
+        Response time histogram (ms):
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+
+        Connect (ms):   min     mean      max      p99   ([N] connections)
+          [MIN] [MEAN] [MAX] [P99]
+        ")
     });
 }
 
@@ -79,6 +84,7 @@ fn bench_with_every_connection_refused_prints_the_report_then_the_error() {
         Server Port:            [PORT]
 
         Document Path:          /
+        Protocol:               HTTP/1.1
         Keep-Alive:             yes
 
         Concurrency Level:      2
@@ -93,10 +99,50 @@ fn bench_with_every_connection_refused_prints_the_report_then_the_error() {
         Transfer rate:          [KIB/S] [Kbytes/sec] received
 
         Latency (ms):           no responses
+
+        Connect (ms):           no connection opened in the measured run
         ");
         assert_snapshot!(out.stderr, @"
         error: every connection was refused: nothing was measured (5 failed: 5 connect, 0 reset, 0 timeout, 0 other)
         hint: is a server listening at http://127.0.0.1:[PORT]/?
+        ");
+    });
+}
+
+#[test]
+fn bench_over_https_with_an_unknown_ca_counts_tls_failures_and_names_cacert() {
+    let ca = TestCa::new();
+    let server = TlsServer::start(&ca, &["127.0.0.1"], Protocols::TlsH2AndHttp1, None);
+    let out = TestContext::new()
+        .run(["bench", &server.url("/"), "-n", "5", "-c", "1", "--http2"])
+        .failure(1);
+    load_settings().bind(|| {
+        assert_snapshot!(out.stdout, @"
+        Server Hostname:        127.0.0.1
+        Server Port:            [PORT]
+
+        Document Path:          /
+        Protocol:               HTTP/2 over TLS, 1 stream per connection
+        Keep-Alive:             yes
+
+        Concurrency Level:      1
+        Time taken for tests:   [SECONDS] seconds
+        Complete requests:      0
+        Failed requests:        5
+           (Connect: 0, Reset: 0, Timeout: 0, TLS: 5, Other: 0)
+        Successful (2xx):       0
+        Total transferred:      0 bytes
+        Requests per second:    [RATE] [#/sec] (mean)
+        Time per request:       no responses
+        Transfer rate:          [KIB/S] [Kbytes/sec] received
+
+        Latency (ms):           no responses
+
+        Connect (ms):           no connection opened in the measured run
+        ");
+        assert_snapshot!(out.stderr, @"
+        error: every TLS handshake failed (invalid peer certificate: UnknownIssuer): nothing was measured (5 failed: 0 connect, 0 reset, 0 timeout, 5 tls, 0 other)
+        hint: if the server's certificate is signed by your own CA, pass that CA with --cacert FILE; to skip verification, --insecure
         ");
     });
 }

@@ -37,6 +37,7 @@ fn run_prints_the_bench_report_then_the_container_measurements() {
         Server Port:            [PORT]
 
         Document Path:          /
+        Protocol:               HTTP/1.1
         Keep-Alive:             yes
 
         Concurrency Level:      2
@@ -79,6 +80,9 @@ fn run_prints_the_bench_report_then_the_container_measurements() {
           [MS] [N] |[BAR]
           [MS] [N] |[BAR]
           [MS] [N] |[BAR]
+
+        Connect (ms):   min     mean      max      p99   ([N] connections)
+          [MIN] [MEAN] [MAX] [P99]
 
         Image:                  oci:[FIXTURES]/busybox:fixture
         Image size:             [SIZE] compressed, [SIZE] uncompressed

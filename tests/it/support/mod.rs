@@ -27,7 +27,8 @@
 //! [`context`] (`TestContext`, `Output`), [`token`] (a Docker token issuer for `auth: token`),
 //! [`tools`] (`require`, `run`, `free_port`), [`http`] (a tiny std-only HTTP client),
 //! [`http_server`] (a tiny std-only HTTP server for mock registries), [`hyper_server`]
-//! (hyper servers for the load generator), [`media`] (media types), [`podman`] (runc,
+//! (hyper servers for the load generator), [`tls_server`] (HTTPS and HTTP/2 ones, with a
+//! test CA), [`media`] (media types), [`podman`] (runc,
 //! ulimits, cleanup guards), [`store_fixture`] (a busybox image in a `BlobStore`),
 //! [`python_base`] (Debian Python bases from `scripts/make-python-base.sh`, cached),
 //! [`snapshot`] (what insta snapshots of the human output hide, and the tiny image).
@@ -58,6 +59,7 @@ pub mod registry;
 pub mod rootfs;
 pub mod snapshot;
 pub mod store_fixture;
+pub mod tls_server;
 pub mod token;
 pub mod tools;
 

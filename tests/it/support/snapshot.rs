@@ -59,6 +59,13 @@ pub fn load_settings() -> Settings {
             format!("${{1}}{what}"),
         );
     }
+    // Connection set-up: `min mean max p99` under the `Connect (ms):` header.
+    s.add_filter(
+        r"(?m)^(Connect \(ms\):.*\n) +\d+\.\d+ +\d+\.\d+ +\d+\.\d+ +\d+\.\d+$",
+        "${1}  [MIN] [MEAN] [MAX] [P99]",
+    );
+    // How many connections the clients opened depends on who ran first.
+    s.add_filter(r"\(\d+ connections\)", "([N] connections)");
     // `min mean[+/-sd] max`, each right-aligned in its column.
     s.add_filter(
         r"(?m)^ +\d+\.\d+ +\d+\.\d+ +\d+\.\d+ +\d+\.\d+$",
