@@ -41,6 +41,7 @@ def ocibench_record(doc):
     rec["achieved"] = rate.get("achieved_per_second", doc.get("requests_per_second"))
     rec["completed"] = doc.get("completed")
     rec["bad"] = (doc.get("failed") or 0) + (doc.get("non_2xx") or 0)
+    rec["requests"] = doc.get("requests")
     for k in ("scheduled", "sent", "late", "max_lag_ms", "kept_up"):
         rec[k] = rate.get(k)
     return rec
@@ -57,6 +58,7 @@ def oha_record(doc):
     # oha counts requests cut at -z's deadline as errors ("aborted due to deadline").
     errs = {k: v for k, v in (doc.get("errorDistribution") or {}).items() if "deadline" not in k}
     rec["bad"] = sum(v for c, v in codes.items() if not c.startswith("2")) + sum(errs.values())
+    rec["requests"] = rec["completed"] + sum(errs.values())
     return rec
 
 
@@ -75,6 +77,7 @@ def wrk_record(text):
     rec["achieved"] = rps
     rec["completed"] = int(vals.get("requests", 0))
     rec["bad"] = int(vals.get("errors", 0))
+    rec["requests"] = rec["completed"]  # wrk counts errors among its requests
     return rec
 
 
@@ -166,7 +169,8 @@ def stall_table(path, stall_ms, rate):
     print("|" + "|".join("---" for _ in head) + "|")
     for (_, tool), m in med.items():
         kind = {"ocibench": "corrected", "oha-corrected": "corrected", "oha": "uncorrected",
-                "wrk": "uncorrected (closed loop)", "ocibench-baseline": "corrected, no stall"}.get(tool, "")
+                "wrk": "uncorrected (closed loop)", "ocibench-baseline": "corrected, no stall",
+                "oha-baseline": "corrected, no stall"}.get(tool, "")
         line = lambda k, pre="": (f"| {tool} | {k} | {fmt(m['achieved'], '.0f')} | "  # noqa: E731
                                   + " | ".join(fmt(m[pre + f], ".2f") for f in PCTS) + " |")
         print(line(kind))

@@ -133,14 +133,15 @@ start_slow_server() {
   return 1
 }
 
-# stop_slow_server DIR: stops it and prints its summary line (requests served, ...).
+# stop_slow_server DIR: stops it; sets SERVER_SUMMARY to its summary line (requests
+# served, ...). Not in a $(...) subshell: only this shell can wait for its child.
 stop_slow_server() {
   local dir=$1 pid=$SERVER_PID p keep=()
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   for p in "${STARTED_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
   STARTED_PIDS=("${keep[@]}")
-  grep '^server ' "$dir/server.out" || log "warning: the server printed no summary"
+  SERVER_SUMMARY=$(grep '^server ' "$dir/server.out" || echo "(the server printed no summary)")
 }
 
 # measured OUT ERR CMD...: runs CMD under /usr/bin/time, its stdout in OUT; appends
