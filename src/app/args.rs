@@ -209,8 +209,13 @@ pub struct BenchOptions {
     #[arg(short = 'z', long, value_name = "DURATION")]
     pub duration: Option<String>,
     /// One connection per request (as ab without -k)
-    #[arg(long)]
+    #[arg(long, visible_alias = "disable-keepalive")]
     pub no_keepalive: bool,
+    /// Open loop: send R requests per second on a fixed schedule, whatever the
+    /// responses do; latency counts from each request's scheduled time
+    /// (coordinated omission corrected, as wrk2 -R)
+    #[arg(short = 'R', long, value_name = "R")]
+    pub rate: Option<f64>,
     /// HTTP method
     #[arg(short = 'm', long, value_name = "METHOD", default_value = "GET")]
     pub method: String,
@@ -248,6 +253,7 @@ pub struct BenchSettings {
     timeout: Option<Duration>,
     warmup: u64,
     threads: Option<usize>,
+    rate: Option<f64>,
 }
 
 impl BenchOptions {
@@ -292,11 +298,19 @@ impl BenchOptions {
             timeout: timeout(&self.timeout)?,
             warmup: self.warmup,
             threads: self.threads,
+            rate: self.rate,
         })
     }
 }
 
 impl BenchSettings {
+    /// Runs for `d` when neither `-n` nor `-z` was given.
+    pub fn default_duration(&mut self, d: Duration) {
+        if self.requests.is_none() && self.duration.is_none() {
+            self.duration = Some(d);
+        }
+    }
+
     /// The load for `url`; `build()` still checks the URL and the combination.
     pub fn builder(&self, url: impl Into<String>) -> loadgen::LoadConfigBuilder {
         let mut b = LoadConfig::builder(url)
@@ -313,6 +327,9 @@ impl BenchSettings {
         }
         if let Some(t) = self.threads {
             b = b.threads(t);
+        }
+        if let Some(r) = self.rate {
+            b = b.rate(r);
         }
         for (name, value) in &self.headers {
             b = b.header(name.clone(), value.clone());

@@ -566,6 +566,10 @@ impl Explain for LoadConfigError {
             LoadConfigError::BadHeader { .. } => "headers look like -H 'Accept: application/json'".into(),
             LoadConfigError::BadMethod { .. } => "methods look like GET, POST, PUT, DELETE".into(),
             LoadConfigError::ZeroThreads => "use --threads 1 or more (default: one per core)".into(),
+            LoadConfigError::BadRate { .. } => "--rate is requests per second, such as -R 500 or -R 0.5".into(),
+            LoadConfigError::BadSlo { .. } => "an SLO looks like --slo p99=50ms, or --slo p99.9=200ms,errors=0.1%".into(),
+            LoadConfigError::BadPrecision { .. } => "--precision looks like 5% (the default) or 1%".into(),
+            LoadConfigError::TooFewSteps => "use --max-steps 2 or more (default 20)".into(),
         })
     }
     fn exit_kind(&self) -> ExitKind {
@@ -589,12 +593,15 @@ impl Explain for LoadError {
             LoadError::Worker(_) => {
                 "the system may be out of threads or memory; try fewer --threads".into()
             }
+            LoadError::SearchNeedsDuration => {
+                "give each step a length with -z (default 3s), not -n".into()
+            }
         })
     }
     fn exit_kind(&self) -> ExitKind {
         match self {
             // -c asks for more connections than this process may ever open.
-            LoadError::FileLimit { .. } => ExitKind::Usage,
+            LoadError::FileLimit { .. } | LoadError::SearchNeedsDuration => ExitKind::Usage,
             _ => ExitKind::Runtime,
         }
     }

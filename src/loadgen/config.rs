@@ -18,6 +18,8 @@ pub const DEFAULT_REQUESTS: u64 = 200;
 pub const DEFAULT_CONCURRENCY: u64 = 50;
 /// Default per-request timeout (as ab): every load is bounded in time.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The highest `--rate` accepted, requests per second.
+pub const MAX_RATE: f64 = 10_000_000.0;
 
 /// When a run stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,10 @@ pub struct LoadConfig {
     /// CPUs the worker threads are pinned to (`sched_setaffinity`); `None`
     /// leaves them to the scheduler. `compare` keeps the service's CPUs free.
     pub cpus: Option<Vec<usize>>,
+    /// Open loop (`--rate`): requests per second on a fixed schedule; `None`
+    /// is closed loop (each connection sends its next request when the last
+    /// one is answered).
+    pub rate: Option<f64>,
 }
 
 impl LoadConfig {
@@ -86,6 +92,7 @@ pub struct LoadConfigBuilder {
     warmup: u64,
     threads: Option<usize>,
     cpus: Option<Vec<usize>>,
+    rate: Option<f64>,
 }
 
 impl LoadConfigBuilder {
@@ -103,6 +110,7 @@ impl LoadConfigBuilder {
             warmup: 0,
             threads: None,
             cpus: None,
+            rate: None,
         }
     }
     /// `-n`: an exact request count.
@@ -158,6 +166,12 @@ impl LoadConfigBuilder {
         self
     }
 
+    /// `--rate`: open loop at `per_second` requests per second.
+    pub fn rate(mut self, per_second: f64) -> Self {
+        self.rate = Some(per_second);
+        self
+    }
+
     pub fn build(self) -> Result<LoadConfig, ConfigError> {
         let target = parse_target(&self.url)?;
         if self.concurrency == 0 {
@@ -175,6 +189,13 @@ impl LoadConfigBuilder {
         };
         if self.timeout.is_some_and(|t| t.is_zero()) {
             return Err(ConfigError::ZeroTimeout);
+        }
+        if let Some(r) = self.rate {
+            // Below one request an hour is a typo, not a load; above 10M/s no
+            // schedule of ours is kept (the timer has 1 ms resolution).
+            if !(r.is_finite() && (1.0 / 3600.0..=MAX_RATE).contains(&r)) {
+                return Err(ConfigError::BadRate { rate: r });
+            }
         }
         let mut cpus = self.cpus.filter(|c| !c.is_empty());
         if let Some(c) = &mut cpus {
@@ -218,6 +239,7 @@ impl LoadConfigBuilder {
             warmup: self.warmup,
             threads,
             cpus,
+            rate: self.rate,
         })
     }
 }
@@ -399,6 +421,14 @@ pub enum ConfigError {
     BadMethod { method: String },
     #[error("the number of threads must be at least 1")]
     ZeroThreads,
+    #[error("bad rate {rate}: requests per second must be a number above 0 and at most 10,000,000")]
+    BadRate { rate: f64 },
+    #[error("bad SLO `{slo}`: {reason}")]
+    BadSlo { slo: String, reason: String },
+    #[error("bad precision {precision}: it is a fraction above 0% and below 100%")]
+    BadPrecision { precision: f64 },
+    #[error("a search needs at least 2 steps")]
+    TooFewSteps,
 }
 
 #[cfg(test)]

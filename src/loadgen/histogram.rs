@@ -69,6 +69,18 @@ impl LatencyHistogram {
         self.us.is_empty()
     }
 
+    /// The value at quantile `q` (0..=1) in milliseconds, as `summary`
+    /// reports its percentiles; `None` when empty.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        (!self.us.is_empty()).then(|| {
+            us_to_ms(
+                self.us
+                    .value_at_quantile(q.clamp(0.0, 1.0))
+                    .clamp(self.min_us, self.max_us),
+            )
+        })
+    }
+
     /// Summary statistics in milliseconds (all zero when empty).
     pub fn summary(&self) -> LatencyMs {
         if self.us.is_empty() {
@@ -92,6 +104,50 @@ impl LatencyHistogram {
             max: us_to_ms(self.max_us),
         }
     }
+}
+
+impl LatencyHistogram {
+    /// The distribution in `n` equal-width buckets from min to max, as hey and
+    /// oha draw it: bucket i holds the values up to its `upto_ms` (and above
+    /// the previous bucket's). Empty when nothing was recorded. Values are
+    /// placed by their HdrHistogram bucket (3 significant digits).
+    pub fn buckets(&self, n: usize) -> Vec<HistogramBucket> {
+        if self.us.is_empty() || n == 0 {
+            return Vec::new();
+        }
+        let (lo, hi) = (self.min_us, self.max_us);
+        let width = (hi - lo) as f64 / n as f64;
+        let mut counts = vec![0u64; n];
+        for v in self.us.iter_recorded() {
+            let us = self
+                .us
+                .median_equivalent(v.value_iterated_to())
+                .clamp(lo, hi);
+            let i = if width > 0.0 {
+                (((us - lo) as f64 / width).ceil() as usize).clamp(1, n) - 1
+            } else {
+                n - 1
+            };
+            counts[i] += v.count_at_value();
+        }
+        counts
+            .into_iter()
+            .enumerate()
+            .map(|(i, count)| HistogramBucket {
+                upto_ms: round3((lo as f64 + width * (i + 1) as f64) / 1000.0),
+                count,
+            })
+            .collect()
+    }
+}
+
+/// One bar of the latency histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HistogramBucket {
+    /// The bucket's upper edge, ms.
+    pub upto_ms: f64,
+    /// Requests whose latency falls in it.
+    pub count: u64,
 }
 
 /// Latency statistics of a run, in milliseconds (microsecond resolution).
@@ -203,6 +259,34 @@ mod tests {
         assert_eq!(s.min, 0.001);
         assert_eq!(s.max, 36_000_000.0, "the exact max is kept: {s:?}");
         assert!(s.p50 >= 0.001 && s.p50 <= s.max, "{s:?}");
+    }
+
+    #[test]
+    fn buckets_split_min_to_max_and_keep_every_count() {
+        let mut h = LatencyHistogram::new();
+        for i in 1..=100 {
+            h.record(ms(i));
+        }
+        h.record(ms(100));
+        let b = h.buckets(10);
+        assert_eq!(b.len(), 10);
+        assert_eq!(b.iter().map(|b| b.count).sum::<u64>(), 101);
+        assert_eq!(b[0].upto_ms, 10.9);
+        assert_eq!(b[9].upto_ms, 100.0);
+        // 1..=10.9 ms: ten values; the last bucket (91.1, 100] holds 91..=100 and the repeat.
+        assert_eq!(b[0].count, 10);
+        assert_eq!(b[9].count, 11);
+        // One value (or many equal ones): one full bucket, the last.
+        let mut one = LatencyHistogram::new();
+        one.record(ms(5));
+        one.record(ms(5));
+        let b = one.buckets(10);
+        assert_eq!(
+            b.iter().map(|b| b.count).collect::<Vec<_>>(),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 2]
+        );
+        assert_eq!(b[9].upto_ms, 5.0);
+        assert!(LatencyHistogram::new().buckets(10).is_empty());
     }
 
     #[test]

@@ -27,9 +27,11 @@ pub mod deadline;
 pub mod histogram;
 pub mod result;
 pub mod run;
+pub mod search;
 pub mod worker;
 
 pub use config::{ConfigError, LoadConfig, LoadConfigBuilder, Stop};
-pub use histogram::{LatencyHistogram, LatencyMs};
-pub use result::{BenchResult, ErrorCounts, ErrorKind};
+pub use histogram::{HistogramBucket, LatencyHistogram, LatencyMs};
+pub use result::{BenchResult, ErrorCounts, ErrorKind, RateReport};
 pub use run::{LoadError, Progress, current_thread_cpus, pin_current_thread, reserve_fds, run};
+pub use search::{RateSearch, RateSearchResult, SearchStep, Slo, find_rate};

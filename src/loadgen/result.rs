@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::histogram::{LatencyHistogram, LatencyMs};
+use super::histogram::{HistogramBucket, LatencyHistogram, LatencyMs};
+
+/// A request sent later than this after its scheduled time counts as late.
+/// tokio's timer has 1 ms resolution: a connection that waits for its slot
+/// wakes up to 1 ms after it, which is the generator's jitter, not a lag.
+pub const LATE: Duration = Duration::from_millis(2);
 
 /// Why a request got no response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,16 +96,111 @@ pub struct BenchResult {
     pub mean_ms_across_concurrent: Option<f64>,
     /// Latency of responses and of timed-out requests (at their timeout);
     /// `None` (JSON `null`) when there is neither, never a row of zeros.
+    /// Open loop (`rate`): measured from each request's scheduled time, so a
+    /// stall delays every request scheduled during it (coordinated omission
+    /// corrected, as wrk2 does).
     pub latency_ms: Option<LatencyMs>,
+    /// Open loop only (absent in closed loop): the same latencies measured from when each request was
+    /// sent, as a closed-loop tool sees them; `None` in closed loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncorrected_latency_ms: Option<LatencyMs>,
+    /// `latency_ms`'s distribution in ten equal-width buckets from min to max
+    /// (hey's and oha's histogram); empty without latencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_histogram: Vec<HistogramBucket>,
+    /// Open loop only (absent in closed loop): how well the schedule was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateReport>,
     /// Response bytes, status line and headers included (ab's "Total transferred").
     pub bytes_received: u64,
     pub transfer_kib_per_second: f64,
+}
+
+/// How an open-loop run kept its schedule (`bench --rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateReport {
+    /// The requested rate, requests per second.
+    pub target_per_second: f64,
+    /// Requests the schedule held: `-n`, or those due before the `-z` end.
+    pub scheduled: u64,
+    /// Requests sent. Fewer than `scheduled` when every connection was still
+    /// busy at the `-z` end: the rest were never sent.
+    pub sent: u64,
+    /// sent / total_seconds.
+    pub achieved_per_second: f64,
+    /// Requests sent more than 2 ms after their scheduled time (`LATE`):
+    /// every connection was busy when they were due.
+    pub late: u64,
+    /// How far behind its schedule the latest request went out, in ms.
+    pub max_lag_ms: f64,
+    /// The mean of that delay over all sent requests, in ms.
+    pub mean_lag_ms: f64,
+    /// Every scheduled request was sent and at most 1% of them late.
+    pub kept_up: bool,
+}
+
+/// What one worker's schedule did (open loop).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScheduleTally {
+    pub scheduled: u64,
+    pub sent: u64,
+    pub late: u64,
+    pub max_lag: Duration,
+    pub total_lag: Duration,
+}
+
+impl ScheduleTally {
+    /// A request went out `lag` after its scheduled time.
+    #[inline]
+    pub fn sent(&mut self, lag: Duration) {
+        self.sent += 1;
+        if lag > LATE {
+            self.late += 1;
+        }
+        self.max_lag = self.max_lag.max(lag);
+        self.total_lag += lag;
+    }
+
+    fn merge(&mut self, o: &ScheduleTally) {
+        self.scheduled += o.scheduled;
+        self.sent += o.sent;
+        self.late += o.late;
+        self.max_lag = self.max_lag.max(o.max_lag);
+        self.total_lag += o.total_lag;
+    }
+
+    fn report(&self, target: f64, secs: f64) -> RateReport {
+        let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+        RateReport {
+            target_per_second: target,
+            scheduled: self.scheduled,
+            sent: self.sent,
+            achieved_per_second: if secs > 0.0 {
+                self.sent as f64 / secs
+            } else {
+                0.0
+            },
+            late: self.late,
+            max_lag_ms: ms(self.max_lag),
+            mean_lag_ms: if self.sent > 0 {
+                ms(self.total_lag / u32::try_from(self.sent).unwrap_or(u32::MAX))
+            } else {
+                0.0
+            },
+            kept_up: self.sent == self.scheduled && self.late * 100 <= self.sent,
+        }
+    }
 }
 
 /// Counters one worker thread updates in its hot loop (no atomics, no locks).
 #[derive(Debug, Clone)]
 pub struct Tally {
     pub(crate) latency: LatencyHistogram,
+    /// Open loop: latencies from the send (`latency` is from the schedule).
+    pub(crate) uncorrected: Option<LatencyHistogram>,
+    /// Open loop: the target rate and the schedule's counters.
+    target_rate: Option<f64>,
+    pub(crate) schedule: ScheduleTally,
     completed: u64,
     successful: u64,
     /// Index = status code (100..=999).
@@ -121,6 +221,9 @@ impl Tally {
     pub fn new() -> Self {
         Tally {
             latency: LatencyHistogram::new(),
+            uncorrected: None,
+            target_rate: None,
+            schedule: ScheduleTally::default(),
             completed: 0,
             successful: 0,
             statuses: Box::new([0; 1000]),
@@ -151,6 +254,20 @@ impl Tally {
         }
     }
 
+    /// Open loop: keep uncorrected latencies too, and report the schedule.
+    pub fn open_loop(&mut self, target_per_second: f64) {
+        self.target_rate = Some(target_per_second);
+        self.uncorrected.get_or_insert_with(LatencyHistogram::new);
+    }
+
+    /// Open loop: the same request measured from when it was sent.
+    #[inline]
+    pub fn uncorrected(&mut self, latency: Duration) {
+        if let Some(h) = &mut self.uncorrected {
+            h.record(latency);
+        }
+    }
+
     /// A request was still waiting for its response when the `-z` run ended.
     #[inline]
     pub fn unfinished(&mut self) {
@@ -159,6 +276,13 @@ impl Tally {
 
     pub fn merge(&mut self, o: &Tally) {
         self.latency.merge(&o.latency);
+        if let Some(u) = &o.uncorrected {
+            self.uncorrected
+                .get_or_insert_with(LatencyHistogram::new)
+                .merge(u);
+        }
+        self.target_rate = self.target_rate.or(o.target_rate);
+        self.schedule.merge(&o.schedule);
         self.completed += o.completed;
         self.successful += o.successful;
         for (a, b) in self.statuses.iter_mut().zip(o.statuses.iter()) {
@@ -209,6 +333,13 @@ impl Tally {
             mean_ms_per_request: per(concurrency as f64 * secs * 1000.0),
             mean_ms_across_concurrent: per(secs * 1000.0),
             latency_ms: (!self.latency.is_empty()).then(|| self.latency.summary()),
+            uncorrected_latency_ms: self
+                .uncorrected
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(LatencyHistogram::summary),
+            latency_histogram: self.latency.buckets(10),
+            rate: self.target_rate.map(|t| self.schedule.report(t, secs)),
             bytes_received: self.bytes,
             transfer_kib_per_second: rate(self.bytes as f64 / 1024.0),
         }

@@ -14,8 +14,9 @@ use hyper::client::conn::http1;
 
 use super::config::{LoadConfig, Stop};
 use super::connection::RequestTemplate;
+use super::histogram::LatencyHistogram;
 use super::result::{BenchResult, Tally};
-use super::worker::{Budget, Gate, Shared, run_worker};
+use super::worker::{Budget, Gate, Shared, WorkerSchedule, run_worker};
 
 /// File descriptors kept free beyond one per connection (stdio, epoll, ...).
 pub const SPARE_FDS: u64 = 64;
@@ -57,6 +58,8 @@ pub enum LoadError {
     },
     #[error("cannot start a worker thread")]
     Worker(#[source] std::io::Error),
+    #[error("a rate search runs each step for a time, not for a number of requests")]
+    SearchNeedsDuration,
 }
 
 /// Makes room for the sockets `config` opens: raises the soft RLIMIT_NOFILE
@@ -75,6 +78,15 @@ pub fn reserve_fds(config: &LoadConfig) -> Result<(), LoadError> {
 
 /// Runs the load described by `config`; `progress` counts finished requests.
 pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, LoadError> {
+    run_measured(config, progress).map(|(result, _)| result)
+}
+
+/// `run`, also handing back the latency histogram behind the result (for
+/// percentiles the result's table does not hold).
+pub fn run_measured(
+    config: &LoadConfig,
+    progress: &Progress,
+) -> Result<(BenchResult, LatencyHistogram), LoadError> {
     let addr = resolve(&config.host, config.port)?;
     reserve_fds(config)?;
 
@@ -91,14 +103,16 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
         },
         keepalive: config.keepalive,
         timeout: config.timeout,
-        budget: match config.stop {
-            Stop::Requests(n) => Some(Budget::new(n)),
-            Stop::Duration(_) => None,
+        // Open loop: each worker's schedule counts its own share instead.
+        budget: match (config.stop, config.rate) {
+            (Stop::Requests(n), None) => Some(Budget::new(n)),
+            _ => None,
         },
         duration: match config.stop {
             Stop::Requests(_) => None,
             Stop::Duration(d) => Some(d),
         },
+        rate: config.rate,
         warmup: Budget::new(config.warmup),
         barrier: tokio::sync::Barrier::new(
             usize::try_from(config.concurrency).unwrap_or(usize::MAX),
@@ -126,6 +140,9 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
             // Spread the clients evenly: the first `c % t` workers take one more.
             let clients =
                 config.concurrency / threads + u64::from(i < config.concurrency % threads);
+            let schedule = config
+                .rate
+                .map(|rate| worker_schedule(rate, config, threads, i, clients));
             let shared = shared.clone();
             let cpus = config.cpus.as_deref();
             let (pinned_tx, pinned_rx) = std::sync::mpsc::channel();
@@ -137,7 +154,7 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
                     // A worker that could not be pinned still meets the gate,
                     // which then tells every client to leave.
                     let _ = pinned_tx.send(cpus.map_or(Ok(()), pin_current_thread));
-                    run_worker(shared, clients, rt)
+                    run_worker(shared, clients, schedule, rt)
                 });
             let spawned = spawned.and_then(|h| {
                 pinned_rx
@@ -187,12 +204,43 @@ pub fn run(config: &LoadConfig, progress: &Progress) -> Result<BenchResult, Load
         Stop::Duration(d) => (end - start).min(d),
         Stop::Requests(_) => end - start,
     };
-    Ok(tally.into_result(
+    let latency = tally.latency.clone();
+    let result = tally.into_result(
         &config.url,
         config.concurrency,
         config.keepalive,
         elapsed.max(Duration::from_nanos(1)),
-    ))
+    );
+    Ok((result, latency))
+}
+
+/// Worker `i`'s share of an open-loop run at `rate`: a rate in proportion to
+/// its `clients`, its slots offset by `i / rate` so the workers' slots
+/// interleave, and for a `-n` run as many of the requests (the remainder to
+/// the first workers), so the shares add up to exactly `n`.
+fn worker_schedule(
+    rate: f64,
+    config: &LoadConfig,
+    threads: u64,
+    i: u64,
+    clients: u64,
+) -> WorkerSchedule {
+    let c = config.concurrency;
+    let limit = config.request_count().map(|n| {
+        let shares: Vec<u64> = (0..threads)
+            .map(|w| {
+                let cw = c / threads + u64::from(w < c % threads);
+                (u128::from(n) * u128::from(cw) / u128::from(c)) as u64
+            })
+            .collect();
+        let left = n - shares.iter().sum::<u64>();
+        shares[i as usize] + u64::from(i < left)
+    });
+    WorkerSchedule {
+        interval: c as f64 / (rate * clients as f64),
+        offset: i as f64 / rate,
+        limit,
+    }
 }
 
 /// Restricts the calling thread to `cpus` (Linux `sched_setaffinity`).
@@ -316,6 +364,50 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn open_loop_shares_add_up_to_the_rate_and_the_count() {
+        for (n, c, threads) in [(1000, 3, 2), (7, 5, 3), (1, 2, 2), (100, 100, 2)] {
+            let config = LoadConfig::builder("http://h/")
+                .concurrency(c)
+                .requests(n)
+                .rate(1000.0)
+                .build()
+                .unwrap();
+            let parts: Vec<_> = (0..threads)
+                .map(|i| {
+                    let clients = c / threads + u64::from(i < c % threads);
+                    worker_schedule(1000.0, &config, threads, i, clients)
+                })
+                .collect();
+            let total: u64 = parts.iter().map(|p| p.limit.unwrap()).sum();
+            assert_eq!(total, n, "n={n} c={c} t={threads}");
+            let rate: f64 = parts.iter().map(|p| 1.0 / p.interval).sum();
+            assert!((rate - 1000.0).abs() < 1e-6, "{rate}");
+        }
+        // -z: 200/s for 2 s on two workers is exactly 400 slots, interleaved.
+        let config = LoadConfig::builder("http://h/")
+            .concurrency(4)
+            .duration(Duration::from_secs(2))
+            .rate(200.0)
+            .build()
+            .unwrap();
+        let a = worker_schedule(200.0, &config, 2, 0, 2);
+        let b = worker_schedule(200.0, &config, 2, 1, 2);
+        let d = Some(Duration::from_secs(2));
+        assert_eq!((a.slots(d), b.slots(d)), (200, 200));
+        assert_eq!((a.offset, b.offset), (0.0, 0.005));
+        // Odd rates: the count is exactly the slots due before the end.
+        let config = LoadConfig::builder("http://h/")
+            .concurrency(3)
+            .duration(Duration::from_secs(1))
+            .rate(7.0)
+            .build()
+            .unwrap();
+        let s = worker_schedule(7.0, &config, 1, 0, 3);
+        assert_eq!(s.slots(Some(Duration::from_secs(1))), 7);
+        assert_eq!(s.slots(Some(Duration::from_millis(1001))), 8);
     }
 
     #[test]

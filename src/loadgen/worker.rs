@@ -22,6 +22,64 @@ use super::connection::{Connection, Failure, RequestTemplate, Response};
 use super::deadline::{self, Slot};
 use super::result::{ErrorKind, Tally};
 
+/// One worker's share of an open-loop schedule (`--rate`): its requests are
+/// due at `start + offset + k * interval`, k = 0, 1, ... (below `limit` for a
+/// `-n` run, before the end for a `-z` run). Workers' offsets interleave their
+/// slots, so together they send at the whole rate, evenly spaced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkerSchedule {
+    /// Seconds between this worker's requests.
+    pub interval: f64,
+    /// Seconds from the start to this worker's first request.
+    pub offset: f64,
+    /// `-n` runs: this worker's share of the requests.
+    pub limit: Option<u64>,
+}
+
+impl WorkerSchedule {
+    /// When request `k` is due, after the start.
+    fn due(&self, k: u64) -> Duration {
+        Duration::from_secs_f64(self.offset + k as f64 * self.interval)
+    }
+
+    /// Request slots this schedule holds: its `limit`, or those due before
+    /// `duration` (exactly the slots `claim` hands out).
+    pub fn slots(&self, duration: Option<Duration>) -> u64 {
+        match (self.limit, duration) {
+            (Some(n), _) => n,
+            (None, Some(d)) => {
+                // An estimate, then corrected with the very test `claim` uses.
+                let mut k = ((d.as_secs_f64() - self.offset) / self.interval)
+                    .ceil()
+                    .max(0.0) as u64;
+                while k > 0 && self.due(k - 1) >= d {
+                    k -= 1;
+                }
+                while self.due(k) < d {
+                    k += 1;
+                }
+                k
+            }
+            (None, None) => 0,
+        }
+    }
+
+    /// Takes the next slot: when it is due, or `None` once the schedule is done.
+    #[inline]
+    fn claim(&self, next: &Cell<u64>, start: Instant, end: Option<Instant>) -> Option<Instant> {
+        let k = next.get();
+        if self.limit.is_some_and(|n| k >= n) {
+            return None;
+        }
+        let at = start + self.due(k);
+        if end.is_some_and(|e| at >= e) {
+            return None;
+        }
+        next.set(k + 1);
+        Some(at)
+    }
+}
+
 /// How many requests a client counts before publishing them to `Progress`.
 const PROGRESS_BATCH: u64 = 16;
 
@@ -76,6 +134,8 @@ pub struct Shared {
     /// `-n` budget, or `None` for a timed run.
     pub budget: Option<Budget>,
     pub duration: Option<Duration>,
+    /// Open loop: the whole run's target, requests per second.
+    pub rate: Option<f64>,
     pub warmup: Budget,
     /// Every client waits here after its warm-up, so the clock starts once.
     pub barrier: tokio::sync::Barrier,
@@ -104,6 +164,9 @@ struct WorkerLocal {
     slots: Vec<Slot>,
     /// The `-z` deadline, once the run has started.
     run_end: Cell<Option<Instant>>,
+    /// Open loop: this worker's schedule and its next slot.
+    schedule: Option<WorkerSchedule>,
+    next_slot: Cell<u64>,
 }
 
 /// What one worker thread measured.
@@ -113,14 +176,27 @@ pub struct WorkerReport {
     pub end: Instant,
 }
 
-/// Runs `clients` concurrent clients on this thread, on `rt`, until the run ends.
-pub fn run_worker(shared: Arc<Shared>, clients: u64, rt: tokio::runtime::Runtime) -> WorkerReport {
+/// Runs `clients` concurrent clients on this thread, on `rt`, until the run
+/// ends; open loop when given a `schedule`.
+pub fn run_worker(
+    shared: Arc<Shared>,
+    clients: u64,
+    schedule: Option<WorkerSchedule>,
+    rt: tokio::runtime::Runtime,
+) -> WorkerReport {
     let local = tokio::task::LocalSet::new();
+    let mut tally = Tally::new();
+    if let (Some(rate), Some(s)) = (shared.rate, &schedule) {
+        tally.open_loop(rate);
+        tally.schedule.scheduled = s.slots(shared.duration);
+    }
     let state = Rc::new(WorkerLocal {
-        tally: RefCell::new(Tally::new()),
+        tally: RefCell::new(tally),
         reserve: Cell::new(0),
         slots: (0..clients).map(|_| Slot::default()).collect(),
         run_end: Cell::new(None),
+        schedule,
+        next_slot: Cell::new(0),
     });
     local.block_on(&rt, async {
         let watchdog = (shared.timeout.is_some() || shared.duration.is_some()).then(|| {
@@ -179,12 +255,38 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
 
     let mut unpublished = 0u64;
     loop {
-        match (&shared.budget, run_deadline) {
-            (Some(b), _) if !b.claim_via(&state.reserve) => break,
-            (None, Some(end)) if Instant::now() >= end => break,
-            _ => {}
+        // Closed loop: the next request now. Open loop: the next slot, and
+        // the time latency counts from (see `wait_for_slot`).
+        let mut from = None;
+        if let Some(schedule) = &state.schedule {
+            let Some(at) = schedule.claim(&state.next_slot, start, run_deadline) else {
+                break;
+            };
+            match wait_for_slot(at, run_deadline).await {
+                Some(f) => from = Some(f),
+                // The run ended while every connection was busy: the slot is
+                // never sent (the report's `scheduled` minus `sent`).
+                None => break,
+            }
+        } else {
+            match (&shared.budget, run_deadline) {
+                (Some(b), _) if !b.claim_via(&state.reserve) => break,
+                (None, Some(end)) if Instant::now() >= end => break,
+                _ => {}
+            }
         }
         let sent = Instant::now();
+        let from = match from {
+            Some((at, behind)) => {
+                state
+                    .tally
+                    .borrow_mut()
+                    .schedule
+                    .sent(sent.saturating_duration_since(at));
+                if behind { at } else { sent }
+            }
+            None => sent,
+        };
         let timeout_at = shared.timeout.map(|t| sent + t);
         let deadline = match (timeout_at, run_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -201,12 +303,16 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
             break;
         }
         match outcome {
-            Some(Ok(resp)) => tally.response(resp.status, resp.bytes, done - sent),
+            Some(Ok(resp)) => {
+                tally.response(resp.status, resp.bytes, done - from);
+                tally.uncorrected(done - sent);
+            }
             Some(Err(kind)) => tally.failure(kind, None),
             None => {
                 conn = None;
-                if timeout_at.is_some_and(|t| done >= t) {
-                    tally.failure(ErrorKind::Timeout, shared.timeout);
+                if let (true, Some(t)) = (timeout_at.is_some_and(|t| done >= t), shared.timeout) {
+                    tally.failure(ErrorKind::Timeout, Some(t + (sent - from)));
+                    tally.uncorrected(t);
                 } else {
                     // Cut at the `-z` deadline (exactly at it): as above.
                     tally.unfinished();
@@ -222,6 +328,24 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
         }
     }
     shared.progress.fetch_add(unpublished, Ordering::Relaxed);
+}
+
+/// Waits until slot `at` is due. Returns when latency counts from: `at` when
+/// the slot was already due as this client became free (`true`: every
+/// connection was busy, the server held the request up, and that wait is part
+/// of its latency, coordinated omission corrected), else the moment it left
+/// (`false`: the client waited for the timer, which wakes up to 1 ms late:
+/// the generator's jitter, not the server's). `None` when the run ended first.
+async fn wait_for_slot(at: Instant, end: Option<Instant>) -> Option<(Instant, bool)> {
+    let now = Instant::now();
+    if end.is_some_and(|e| now >= e) {
+        return None;
+    }
+    if at <= now {
+        return Some((at, true));
+    }
+    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+    Some((at, false))
 }
 
 /// One request on the client's connection, (re)connecting when needed.

@@ -11,7 +11,7 @@
 
 use std::io::{self, Write};
 
-use crate::loadgen::BenchResult;
+use crate::loadgen::{BenchResult, HistogramBucket, RateReport};
 
 /// What the time and latency lines say when nothing was answered (wrk prints
 /// 0.00us, oha NaN and -inf; neither is a measurement).
@@ -29,6 +29,13 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
         "Keep-Alive:             {}",
         if r.keepalive { "yes" } else { "no" }
     )?;
+    if let Some(rate) = &r.rate {
+        writeln!(
+            out,
+            "Rate:                   {:.2} [#/sec] (target, open loop)",
+            rate.target_per_second
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "Concurrency Level:      {}", r.concurrency)?;
     writeln!(
@@ -78,6 +85,9 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
         "Transfer rate:          {:.2} [Kbytes/sec] received",
         r.transfer_kib_per_second
     )?;
+    if let Some(rate) = &r.rate {
+        write_schedule(rate, r.concurrency, out)?;
+    }
     writeln!(out)?;
 
     if !r.status_codes.is_empty() {
@@ -93,24 +103,104 @@ pub fn write_summary<W: Write + ?Sized>(r: &BenchResult, out: &mut W) -> io::Res
         writeln!(out, "Latency (ms):           {NONE}")?;
         return Ok(());
     };
+    let open = r.uncorrected_latency_ms.as_ref();
+    if open.is_some() {
+        writeln!(
+            out,
+            "Latency (ms), from each request's scheduled time (corrected for coordinated omission):"
+        )?;
+    }
     writeln!(out, "Latency (ms):   min    mean[+/-sd]      max")?;
     writeln!(
         out,
         "  {:>12.3} {:>8.3} {:>8.3} {:>9.3}",
         l.min, l.mean, l.stddev, l.max
     )?;
+    if let Some(u) = open {
+        writeln!(
+            out,
+            "  {:>12.3} {:>8.3} {:>8.3} {:>9.3}   uncorrected (from the send)",
+            u.min, u.mean, u.stddev, u.max
+        )?;
+    }
     writeln!(out)?;
     writeln!(
         out,
         "Percentage of the requests served within a certain time (ms)"
     )?;
-    for (label, v) in l.table() {
+    if open.is_some() {
+        writeln!(out, "         corrected  uncorrected")?;
+    }
+    let uncorrected = open.map(|u| u.table());
+    for (i, (label, v)) in l.table().into_iter().enumerate() {
         let tail = if label == "100%" {
             " (longest request)"
         } else {
             ""
         };
-        writeln!(out, "  {label:>5} {v:>10.3}{tail}")?;
+        match &uncorrected {
+            Some(u) => writeln!(out, "  {label:>5} {v:>10.3} {:>12.3}{tail}", u[i].1)?,
+            None => writeln!(out, "  {label:>5} {v:>10.3}{tail}")?,
+        }
+    }
+    write_histogram(&r.latency_histogram, out)
+}
+
+/// How the open-loop schedule was kept, and a plain warning when it was not.
+fn write_schedule<W: Write + ?Sized>(
+    rate: &RateReport,
+    concurrency: u64,
+    out: &mut W,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "Schedule:               {} of {} requests sent, {:.2} [#/sec]; {} late (> 2 ms), at most {:.3} ms behind",
+        rate.sent, rate.scheduled, rate.achieved_per_second, rate.late, rate.max_lag_ms
+    )?;
+    if !rate.kept_up {
+        let unsent = rate.scheduled - rate.sent.min(rate.scheduled);
+        let mut what = format!(
+            "Behind schedule:        {concurrency} connection{} could not keep {:.2} [#/sec]: {} request{} went out late, up to {:.3} ms behind",
+            if concurrency == 1 { "" } else { "s" },
+            rate.target_per_second,
+            rate.late,
+            if rate.late == 1 { "" } else { "s" },
+            rate.max_lag_ms
+        );
+        if unsent > 0 {
+            what.push_str(&format!(", {unsent} never went out"));
+        }
+        writeln!(out, "{what}")?;
+        writeln!(
+            out,
+            "                        (the latencies include that wait; with more connections, -c, the server itself is tested)"
+        )?;
+    }
+    Ok(())
+}
+
+/// hey's histogram: one bar per bucket, its upper edge and count.
+fn write_histogram<W: Write + ?Sized>(buckets: &[HistogramBucket], out: &mut W) -> io::Result<()> {
+    let most = buckets.iter().map(|b| b.count).max().unwrap_or(0);
+    if most == 0 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Response time histogram (ms):")?;
+    let width = buckets
+        .iter()
+        .map(|b| b.count.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for b in buckets {
+        let bar = (b.count * 40).div_ceil(most) as usize;
+        writeln!(
+            out,
+            "  {:>10.3} [{:<width$}] |{}",
+            b.upto_ms,
+            b.count,
+            "■".repeat(bar)
+        )?;
     }
     Ok(())
 }

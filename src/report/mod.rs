@@ -16,6 +16,7 @@
 
 mod analyze;
 pub mod bench;
+pub mod capacity;
 pub mod image;
 pub mod json;
 pub mod markdown;

@@ -37,6 +37,9 @@ pub fn bench(rps: f64) -> BenchResult {
         }),
         bytes_received: 150_000,
         transfer_kib_per_second: 150.0 * rps / 1024.0,
+        uncorrected_latency_ms: None,
+        latency_histogram: Vec::new(),
+        rate: None,
     }
 }
 

@@ -32,6 +32,9 @@ fn run(rps: f64) -> BenchResult {
         }),
         bytes_received: 120_000,
         transfer_kib_per_second: 120.0 * rps / 1024.0,
+        uncorrected_latency_ms: None,
+        latency_histogram: Vec::new(),
+        rate: None,
     }
 }
 

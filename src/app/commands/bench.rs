@@ -6,11 +6,13 @@
 //! response (refused, timed out, or unfinished at a `-z` deadline) is reported,
 //! then fails with exit status 1 (wrk and oha exit 0 there).
 
-use crate::app::args::{BenchOptions, check_any_response};
+use crate::app::args::{BenchOptions, check_any_response, usage};
+use crate::app::explain::UserError;
 use crate::app::globals::Context;
 use crate::app::output::{self, write_stdout};
-use crate::app::terminal::CliObserver;
+use crate::app::terminal::{CliObserver, status};
 use ocibench::compare::trial::TrialObserver;
+use ocibench::loadgen::search::{self, RateSearch, Slo};
 use ocibench::loadgen::{self, LoadConfig, Progress};
 
 #[derive(Debug, clap::Args)]
@@ -22,9 +24,33 @@ pub struct BenchArgs {
     /// Print one JSON document on stdout instead of the report
     #[arg(long)]
     pub json: bool,
+    /// Search the highest rate that keeps --slo: open-loop steps of -z each
+    /// (default 3s), doubling from -R (default 100) until one fails, then
+    /// bisecting to within --precision
+    #[arg(long, requires = "slo")]
+    pub find_rate: bool,
+    /// The objective of --find-rate: a latency percentile, optionally an error
+    /// rate (default errors=1%): p99=50ms, p99.9=200ms,errors=0.1%
+    #[arg(long, value_name = "SLO", requires = "find_rate")]
+    pub slo: Option<String>,
+    /// How close --find-rate gets: the lowest failing rate within this much
+    /// above the highest passing one
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        default_value = "5%",
+        requires = "find_rate"
+    )]
+    pub precision: String,
+    /// The most steps --find-rate takes
+    #[arg(long, value_name = "N", default_value_t = search::DEFAULT_MAX_STEPS, requires = "find_rate")]
+    pub max_steps: u32,
 }
 
 pub fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<()> {
+    if args.find_rate {
+        return find_rate(&args, ctx);
+    }
     let config = settings(&args)?;
     let progress = Progress::new();
     // The same bar `run` and `compare` draw around their loads.
@@ -50,6 +76,92 @@ pub fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<()> {
 /// Flags -> a validated `LoadConfig`; every mistake is a usage error with a hint.
 fn settings(args: &BenchArgs) -> anyhow::Result<LoadConfig> {
     args.options.settings()?.load_config(args.url.clone())
+}
+
+/// `--find-rate`: the search, a line per step on stderr as it goes, then the
+/// report (or JSON). Exits 1 when no rate kept the SLO.
+fn find_rate(args: &BenchArgs, ctx: &Context) -> anyhow::Result<()> {
+    let (config, search) = search_settings(args)?;
+    let show = ctx.show_progress() && !args.json;
+    if show {
+        status(format_args!(
+            "searching the highest rate at {} ({} per step)",
+            search.slo.describe(),
+            humantime::format_duration(match config.stop {
+                loadgen::Stop::Duration(d) => d,
+                loadgen::Stop::Requests(_) => unreachable!("checked: a search runs by time"),
+            })
+        ));
+    }
+    let mut n = 0;
+    let result = loadgen::find_rate(&config, &search, &Progress::new(), &mut |step| {
+        n += 1;
+        if show {
+            status(format_args!(
+                "  step {n}: {:.1} req/s: {}",
+                step.rate,
+                step.reason.as_deref().unwrap_or("ok")
+            ));
+        }
+    })?;
+    let written = write_stdout(|out| {
+        if args.json {
+            output::json(out, &result)
+        } else {
+            ocibench::report::capacity::write_search(&result, out)
+        }
+    });
+    if result.found_per_second.is_none() {
+        let lowest = result
+            .steps
+            .iter()
+            .map(|s| s.rate)
+            .fold(f64::INFINITY, f64::min);
+        return Err(UserError::runtime(format!(
+            "no rate kept {}: even {lowest} req/s missed it",
+            search.slo.describe()
+        ))
+        .with_hint("check the server, or loosen the SLO (a higher latency bound or percentile)")
+        .into());
+    }
+    written
+}
+
+/// The search's load (`-z` per step, default 3s) and settings; `-n` is refused.
+fn search_settings(args: &BenchArgs) -> anyhow::Result<(LoadConfig, RateSearch)> {
+    let raw = args.slo.as_deref().unwrap_or_default();
+    let slo = Slo::parse(raw).map_err(usage)?;
+    if args.options.requests.is_some() {
+        return Err(
+            UserError::usage("--find-rate runs each step for a time, not for -n requests")
+                .with_hint("give each step's length with -z (default 3s)")
+                .into(),
+        );
+    }
+    let precision = parse_percent(&args.precision).ok_or_else(|| {
+        UserError::usage(format!("bad --precision `{}`", args.precision))
+            .with_hint("--precision looks like 5% (the default) or 1%")
+    })?;
+    let mut search = RateSearch::new(slo);
+    search.precision = precision;
+    search.max_steps = args.max_steps;
+    if let Some(r) = args.options.rate {
+        search.start = r;
+    }
+    search.check().map_err(usage)?;
+    let mut settings = args.options.settings()?;
+    settings.default_duration(search::DEFAULT_STEP);
+    let config = settings.load_config(args.url.clone())?;
+    Ok((config, search))
+}
+
+/// `5%` (or `0.05`) as 0.05.
+fn parse_percent(raw: &str) -> Option<f64> {
+    let raw = raw.trim();
+    match raw.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok().map(|p| p / 100.0),
+        None => raw.parse().ok(),
+    }
 }
 
 #[cfg(test)]
