@@ -8,7 +8,7 @@ place.
                                           output OUT (and OUT.time: "user sys rss_kib")
   rate_report.py rate-table RESULTS       benches/loadgen-rate's table (medians per
                                           rate and tool, ocibench's ratios to oha)
-  rate_report.py stall-table RESULTS STALL_MS RATE
+  rate_report.py stall-table RESULTS STALL_MS RATE CONCURRENCY
                                           benches/stall's table and verdict
   rate_report.py find-rate OUT CAPACITY   benches/find-rate's summary and verdict
 
@@ -36,8 +36,8 @@ def ocibench_record(doc):
     lat = doc.get("latency_ms") or {}
     unc = doc.get("uncorrected_latency_ms") or {}
     rate = doc.get("rate") or {}
-    rec = {f: lat.get(f) for f in PCTS}
-    rec.update({"u" + f: unc.get(f) for f in PCTS})
+    rec = {f: lat.get(f) for f in PCTS + ("mean",)}
+    rec.update({"u" + f: unc.get(f) for f in PCTS + ("mean",)})
     rec["achieved"] = rate.get("achieved_per_second", doc.get("requests_per_second"))
     rec["completed"] = doc.get("completed")
     rec["bad"] = (doc.get("failed") or 0) + (doc.get("non_2xx") or 0)
@@ -52,6 +52,7 @@ def oha_record(doc):
     ms = lambda v: None if v is None else v * 1000.0  # noqa: E731 (oha prints seconds)
     rec = {f: ms(pct.get("p99.9" if f == "p999" else f)) for f in PCTS if f != "max"}
     rec["max"] = ms(doc["summary"].get("slowest"))
+    rec["mean"] = ms(doc["summary"].get("average"))
     rec["achieved"] = doc["summary"].get("requestsPerSec")
     codes = doc.get("statusCodeDistribution") or {}
     rec["completed"] = sum(codes.values())
@@ -73,7 +74,7 @@ def wrk_record(text):
         elif inside and len(line.split()) == 2:
             k, v = line.split()
             vals[k] = float(v)
-    rec = {"p999" if k == "p99.9" else k: vals[k] / 1000.0 for k in vals if k.startswith("p") or k == "max"}
+    rec = {"p999" if k == "p99.9" else k: vals[k] / 1000.0 for k in vals if k.startswith("p") or k in ("max", "mean")}
     rec["achieved"] = rps
     rec["completed"] = int(vals.get("requests", 0))
     rec["bad"] = int(vals.get("errors", 0))
@@ -160,9 +161,9 @@ def rate_table(path):
           f"{max(m['rounds'] for m in med.values())} round(s), peak RSS the highest round.")
 
 
-def stall_table(path, stall_ms, rate):
+def stall_table(path, stall_ms, rate, concurrency):
     rows = load(path)
-    fields = ("achieved",) + PCTS + tuple("u" + f for f in PCTS)
+    fields = ("achieved", "mean", "umean") + PCTS + tuple("u" + f for f in PCTS)
     med = grouped(rows, fields)
     head = ("tool", "latency", "achieved/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms")
     print("| " + " | ".join(head) + " |")
@@ -184,7 +185,19 @@ def stall_table(path, stall_ms, rate):
     expect = lambda q: max(0.0, stall_ms * (1 - (100 - q) / (100 * share)))  # noqa: E731
     print()
     print(f"expected corrected latency at {rate:.0f}/s with a {stall_ms:.0f} ms stall once a second: "
-          f"p95 {expect(95):.0f} ms, p99 {expect(99):.0f} ms, p99.9 {expect(99.9):.0f} ms, max {stall_ms:.0f} ms")
+          f"p90 {expect(90):.0f} ms, p95 {expect(95):.0f} ms, p99 {expect(99):.0f} ms, p99.9 {expect(99.9):.0f} ms")
+    # Uncorrected, open loop: only the first `concurrency` requests of a stall are sent
+    # into it (the rest wait for a connection, unmeasured), each waiting the rest of it.
+    window = min(concurrency / rate * 1000.0, stall_ms)
+    caught = window / 1000.0
+
+    def expect_u(q):
+        tail = (100 - q) / 100
+        return 0.0 if tail >= caught else stall_ms - tail / caught * window
+
+    print(f"expected uncorrected latency (open loop, {concurrency:.0f} connections: {caught * 100:.0f}% of the requests "
+          f"wait in a stall): p90 {expect_u(90):.0f} ms, p95 {expect_u(95):.0f} ms, p99 {expect_u(99):.0f} ms, "
+          f"p99.9 {expect_u(99.9):.0f} ms: the two differ below the top {caught * 100:.0f}%")
     o = med.get((rate, "ocibench"))
     if not o or o.get("p99") is None:
         print("verdict: ocibench not measured (this build has no --rate)")
@@ -193,11 +206,19 @@ def stall_table(path, stall_ms, rate):
     ok = lo <= o["p99"] <= hi
     print(f"verdict: ocibench's corrected p99 {o['p99']:.1f} ms is {'' if ok else 'NOT '}near the stall "
           f"(expected ~{expect(99):.0f} ms, accepted {lo:.0f}..{hi:.0f} ms); uncorrected p99 {fmt(o.get('up99'), '.1f')} ms, "
-          f"uncorrected p90 {fmt(o.get('up90'), '.2f')} ms vs corrected p90 {fmt(o.get('p90'), '.2f')} ms")
+          f"p95 corrected {fmt(o.get('p95'), '.1f')} ms vs uncorrected {fmt(o.get('up95'), '.1f')} ms")
     for tool in ("oha-corrected", "oha", "wrk"):
         m = med.get((rate, tool)) or next((v for (t, k), v in med.items() if k == tool), None)
         if m and m.get("p99") is not None:
-            print(f"  {tool}: p99 {m['p99']:.1f} ms, p90 {fmt(m['p90'], '.2f')} ms")
+            print(f"  {tool}: p99 {m['p99']:.1f} ms, p95 {fmt(m['p95'], '.1f')} ms")
+    # Little's law: a closed loop holds at most `concurrency` requests in flight, so
+    # its mean latency times its rate cannot exceed it if every request is counted.
+    w = next((v for (_, k), v in med.items() if k == "wrk"), None)
+    if w and w.get("mean") is not None and w.get("achieved"):
+        inflight = w["mean"] / 1000.0 * w["achieved"]
+        print(f"  wrk consistency: mean {w['mean']:.2f} ms x {w['achieved']:.0f}/s = {inflight:.1f} requests in flight "
+              f"on {concurrency:.0f} connections" + (" (more than it holds: wrk's latency statistics do not weight every "
+                                                     "request equally)" if inflight > 1.05 * concurrency else ""))
 
 
 def find_rate(out, capacity):
@@ -207,15 +228,16 @@ def find_rate(out, capacity):
     steps = doc.get("steps") or []
     slo = doc.get("slo") or {}
     pct = lambda s: None if not s else s.get("percentile_ms")  # noqa: E731
-    print("| step | rate/s | achieved/s | p%g ms | error rate | passed |" % slo.get("percentile", 99))
-    print("|---|---|---|---|---|---|")
+    print("| step | rate/s | achieved/s | p%g ms | error rate | passed | why not |" % slo.get("percentile", 99))
+    print("|---|---|---|---|---|---|---|")
     for i, s in enumerate(steps, 1):
         print(f"| {i} | {fmt(s.get('rate'), '.0f')} | {fmt(s.get('achieved_per_second'), '.0f')} | "
-              f"{fmt(s.get('percentile_ms'), '.2f')} | {fmt(s.get('error_rate'), '.4f')} | {s.get('passed')} |")
+              f"{fmt(s.get('percentile_ms'), '.2f')} | {fmt(s.get('error_rate'), '.4f')} | {s.get('passed')} | "
+              f"{s.get('reason') or ''} |")
     print()
     at, failed = doc.get("at_found"), doc.get("first_failed")
     print(f"known capacity {capacity:.0f}/s; SLO {json.dumps(slo)}; precision {fmt(prec and prec * 100, '.1f')}%; "
-          f"{len(steps)} steps")
+          f"{len(steps)} steps, converged: {doc.get('converged')}")
     print(f"found {fmt(found, '.0f')}/s (p{slo.get('percentile', 99):g} {fmt(pct(at), '.2f')} ms there); "
           f"first failed {fmt(failed and failed.get('rate'), '.0f')}/s (p{slo.get('percentile', 99):g} "
           f"{fmt(pct(failed), '.2f')} ms, error rate {fmt(failed and failed.get('error_rate'), '.4f')})")
@@ -234,8 +256,8 @@ def main(argv):
         record(argv[2], argv[3], argv[4])
     elif cmd == "rate-table" and len(argv) == 3:
         rate_table(argv[2])
-    elif cmd == "stall-table" and len(argv) == 5:
-        stall_table(argv[2], float(argv[3]), float(argv[4]))
+    elif cmd == "stall-table" and len(argv) == 6:
+        stall_table(argv[2], float(argv[3]), float(argv[4]), float(argv[5]))
     elif cmd == "find-rate" and len(argv) == 4:
         find_rate(argv[2], float(argv[3]))
     else:

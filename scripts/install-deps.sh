@@ -9,7 +9,7 @@ build_pkgs=(build-essential nasm autoconf automake libtool)
 test_pkgs=("${build_pkgs[@]}" docker-registry skopeo podman runc busybox-static apache2-utils nginx-light
            nix-bin debootstrap ca-certificates curl pigz jq time openssl
            util-linux mount)  # unshare, setpriv, mount: the cache tests' read-only and full-disk cases
-bench_pkgs=(wrk hey)
+bench_pkgs=(wrk hey python3)  # python3: benches/slow_server.py and the open-loop benches' reports
 
 want=("${test_pkgs[@]}")
 case "${1:-test}" in

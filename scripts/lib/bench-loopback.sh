@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables set here are read by the benches sourcing it
 # Shared by the open-loop benchmarks (benches/loadgen-rate, benches/stall,
 # benches/find-rate): installing the peers they run, the ocibench release build, a
 # one-worker nginx and the Python test server on free loopback ports, and the cleanup
@@ -36,12 +37,14 @@ need_tools() {
 }
 
 # build_ocibench: release build; sets OCIBENCH, and OCIBENCH_RATE=1 when this build
-# has the open-loop flags (`bench --rate`, issue 14), else 0 (the peers still run).
+# has the open-loop flags (`bench --rate`, issue 14), else 0 (the peers still run);
+# OCIBENCH_HELP holds its `bench --help`.
 build_ocibench() {
   log "building ocibench --release"
   cargo build --release --quiet
   OCIBENCH="${CARGO_TARGET_DIR:-target}/release/ocibench"
-  if "$OCIBENCH" bench --help 2>/dev/null | grep -q -- '--rate'; then OCIBENCH_RATE=1; else OCIBENCH_RATE=0; fi
+  OCIBENCH_HELP=$("$OCIBENCH" bench --help 2>/dev/null || true)
+  case $OCIBENCH_HELP in *--rate*) OCIBENCH_RATE=1 ;; *) OCIBENCH_RATE=0 ;; esac
 }
 
 # Processes started here, stopped (and only they) by stop_started at exit.
