@@ -115,7 +115,10 @@ def fmt(v, spec=".2f"):
 
 
 def ratio(a, b):
-    return "-" if a is None or not b else f"{a / b:.2f}x"
+    if a is None or not b:
+        return "-"
+    r = a / b
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
 
 
 def grouped(rows, fields):
