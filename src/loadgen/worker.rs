@@ -335,13 +335,16 @@ async fn client(shared: Arc<Shared>, state: Rc<WorkerLocal>, index: usize) {
 /// connection was busy, the server held the request up, and that wait is part
 /// of its latency, coordinated omission corrected), else the moment it left
 /// (`false`: the client waited for the timer, which wakes up to 1 ms late:
-/// the generator's jitter, not the server's). `None` when the run ended first.
+/// the generator's jitter, not the server's). `None` when the run ended while
+/// every connection was busy: that slot is never sent. A slot claimed in time
+/// is always sent, even if the timer wakes after the end (it is then cut at
+/// once and counted unfinished), so a healthy run sends exactly its schedule.
 async fn wait_for_slot(at: Instant, end: Option<Instant>) -> Option<(Instant, bool)> {
     let now = Instant::now();
-    if end.is_some_and(|e| now >= e) {
-        return None;
-    }
     if at <= now {
+        if end.is_some_and(|e| now >= e) {
+            return None;
+        }
         return Some((at, true));
     }
     tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;

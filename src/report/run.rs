@@ -97,9 +97,11 @@ mod tests {
     #[test]
     fn run_lines_follow_the_bench_text() {
         let t = text(&report(Some(1_781_760), Some((0.5, 0.9))));
+        // ab's text ends with the latency histogram, then a blank line.
         let tail = t
-            .split("(longest request)\n\n")
-            .nth(1)
+            .split_once("(longest request)\n\nResponse time histogram (ms):\n")
+            .and_then(|(_, rest)| rest.split_once("\n\n"))
+            .map(|(_, rest)| rest)
             .expect("a blank line after ab's text");
         assert!(
             tail.starts_with("Image:                  oci:/tmp/x:1\n"),

@@ -59,10 +59,17 @@ fn json_has_exactly_the_documented_fields() {
             "mean_ms_per_request",
             "mean_ms_across_concurrent",
             "latency_ms",
+            "latency_histogram",
             "bytes_received",
             "transfer_kib_per_second",
         ])
     );
+    // Ten buckets holding every latency: the 30 responses.
+    let buckets = v["latency_histogram"].as_array().unwrap();
+    assert_eq!(buckets.len(), 10);
+    assert_eq!(keys(&buckets[0]), set(&["upto_ms", "count"]));
+    let counted: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 30);
     assert_eq!(
         keys(&v["errors"]),
         set(&["timeout", "connect", "reset", "other"])

@@ -3,4 +3,5 @@
 
 mod bench_cli;
 mod bench_lib;
+mod rate;
 mod snapshots;

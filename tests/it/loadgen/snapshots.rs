@@ -52,6 +52,18 @@ fn bench_prints_the_ab_report_with_status_codes() {
         99% [MS]
       99.9% [MS]
        100% [MS] (longest request)
+
+    Response time histogram (ms):
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
+      [MS] [N] |[BAR]
     ")
     });
 }

@@ -68,6 +68,18 @@ fn run_prints_the_bench_report_then_the_container_measurements() {
           99.9% [MS]
            100% [MS] (longest request)
 
+        Response time histogram (ms):
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+          [MS] [N] |[BAR]
+
         Image:                  oci:[FIXTURES]/busybox:fixture
         Image size:             [SIZE] compressed, [SIZE] uncompressed
         Start-up time:          [MS] ms (podman run to the first 2xx of /)

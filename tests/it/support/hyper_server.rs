@@ -31,6 +31,8 @@ pub enum Reply {
     After(Duration),
     /// Answer 200 with `Connection: close`, then close.
     Close,
+    /// Answer 200 at this instant (at once if it has passed).
+    At(std::time::Instant),
     /// Never answer.
     Hang,
 }
@@ -118,6 +120,10 @@ async fn respond(r: Reply) -> Response<Full<Bytes>> {
             resp.headers_mut()
                 .insert("connection", "close".parse().unwrap());
             resp
+        }
+        Reply::At(t) => {
+            tokio::time::sleep_until(t.into()).await;
+            ok()
         }
         Reply::Hang => std::future::pending().await,
     }

@@ -66,6 +66,8 @@ pub fn load_settings() -> Settings {
     );
     // The percentile table: `  50%   1.234`.
     s.add_filter(r"(?m)^( +[\d.]+%) +\d+\.\d+", "$1 [MS]");
+    // The histogram's bars: `      10.900 [1317] |■■■■`.
+    s.add_filter(r"(?m)^ +\d+\.\d+ \[\d+ *\] \|■*$", "  [MS] [N] |[BAR]");
     s.add_filter(
         r"(?m)^(Image size:\s+)\S+ \S+ compressed, \S+ \S+ uncompressed$",
         "${1}[SIZE] compressed, [SIZE] uncompressed",
