@@ -122,12 +122,15 @@ EOF
 # SERVER_PORT and SERVER_PID.
 start_slow_server() {
   local dir=$1; shift
+  # Created here, not by the background job's redirection, which may come after
+  # the first read below.
+  : > "$dir/server.out"
   python3 benches/slow_server.py "$@" > "$dir/server.out" 2> "$dir/server.err" &
   SERVER_PID=$!
   STARTED_PIDS+=("$SERVER_PID")
   SERVER_PORT=""
   for _ in $(seq 50); do
-    SERVER_PORT=$(awk '/^port /{ print $2; exit }' "$dir/server.out")
+    SERVER_PORT=$(awk '/^port /{ print $2; exit }' "$dir/server.out" || true)
     [ -n "$SERVER_PORT" ] && wait_port "$SERVER_PID" "$SERVER_PORT" && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
