@@ -163,9 +163,14 @@ pub struct RateReport {
     pub sent: u64,
     /// sent / total_seconds.
     pub achieved_per_second: f64,
-    /// Requests sent more than 2 ms after their scheduled time (`LATE`):
-    /// every connection was busy when they were due.
+    /// Requests sent more than 2 ms after their scheduled time (`LATE`),
+    /// whatever the cause.
     pub late: u64,
+    /// Of those, the ones due while every connection was still busy: the
+    /// server was slower than the rate (or `-c` too small for it). The rest
+    /// left late because the generator itself woke late (a busy machine).
+    #[serde(default)]
+    pub late_busy: u64,
     /// How far behind its schedule the latest request went out, in ms.
     pub max_lag_ms: f64,
     /// The mean of that delay over all sent requests, in ms.
@@ -180,17 +185,20 @@ pub struct ScheduleTally {
     pub scheduled: u64,
     pub sent: u64,
     pub late: u64,
+    pub late_busy: u64,
     pub max_lag: Duration,
     pub total_lag: Duration,
 }
 
 impl ScheduleTally {
-    /// A request went out `lag` after its scheduled time.
+    /// A request went out `lag` after its scheduled time; `busy`: it was
+    /// already due when a connection became free for it.
     #[inline]
-    pub fn sent(&mut self, lag: Duration) {
+    pub fn sent(&mut self, lag: Duration, busy: bool) {
         self.sent += 1;
         if lag > LATE {
             self.late += 1;
+            self.late_busy += u64::from(busy);
         }
         self.max_lag = self.max_lag.max(lag);
         self.total_lag += lag;
@@ -200,6 +208,7 @@ impl ScheduleTally {
         self.scheduled += o.scheduled;
         self.sent += o.sent;
         self.late += o.late;
+        self.late_busy += o.late_busy;
         self.max_lag = self.max_lag.max(o.max_lag);
         self.total_lag += o.total_lag;
     }
@@ -216,6 +225,7 @@ impl ScheduleTally {
                 0.0
             },
             late: self.late,
+            late_busy: self.late_busy,
             max_lag_ms: ms(self.max_lag),
             mean_lag_ms: if self.sent > 0 {
                 ms(self.total_lag / u32::try_from(self.sent).unwrap_or(u32::MAX))

@@ -366,7 +366,7 @@ async fn client<S: Sender>(
                     .tally
                     .borrow_mut()
                     .schedule
-                    .sent(sent.saturating_duration_since(at));
+                    .sent(sent.saturating_duration_since(at), behind);
                 if behind { at } else { sent }
             }
             None => sent,

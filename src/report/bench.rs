@@ -180,22 +180,32 @@ fn write_schedule<W: Write + ?Sized>(
     )?;
     if !rate.kept_up {
         let unsent = rate.scheduled - rate.sent.min(rate.scheduled);
-        let mut what = format!(
-            "Behind schedule:        {concurrency} connection{} could not keep {:.2} [#/sec]: {} request{} went out late, up to {:.3} ms behind",
-            if concurrency == 1 { "" } else { "s" },
-            rate.target_per_second,
-            rate.late,
-            if rate.late == 1 { "" } else { "s" },
-            rate.max_lag_ms
-        );
-        if unsent > 0 {
-            what.push_str(&format!(", {unsent} never went out"));
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        let late_free = rate.late - rate.late_busy.min(rate.late);
+        if rate.late_busy > 0 || unsent > 0 {
+            let mut what = format!(
+                "Behind schedule:        {concurrency} connection{} could not keep {:.2} [#/sec]: {} request{} came due while every connection was busy",
+                plural(concurrency),
+                rate.target_per_second,
+                rate.late_busy,
+                plural(rate.late_busy),
+            );
+            if unsent > 0 {
+                what.push_str(&format!(", {unsent} never went out"));
+            }
+            writeln!(out, "{what}")?;
+            writeln!(
+                out,
+                "                        (their latency counts from when they were due; if the server is not the limit, raise -c)"
+            )?;
         }
-        writeln!(out, "{what}")?;
-        writeln!(
-            out,
-            "                        (the latencies include that wait; with more connections, -c, the server itself is tested)"
-        )?;
+        if late_free > 0 {
+            writeln!(
+                out,
+                "Generator late:         {late_free} request{} left more than 2 ms late with a connection free: this machine's CPU was busy (their latency counts from when they left)",
+                plural(late_free),
+            )?;
+        }
     }
     Ok(())
 }
@@ -351,6 +361,40 @@ mod tests {
             "   (Connect: 0, Reset: 0, Timeout: 0, TLS: 1, Other: 0)\n",
             "Connect (ms):   min     mean      max      p99   (1 connections)\n",
             "         2.500    2.501    2.500    2.500\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn an_open_loop_run_that_fell_behind_says_why() {
+        let mut t = Tally::new();
+        t.open_loop(100.0);
+        t.schedule.scheduled = 12;
+        for i in 0..10u64 {
+            // Two due while both connections were busy, one woken late, seven on time.
+            let (lag, busy) = match i {
+                0 | 1 => (Duration::from_millis(40), true),
+                2 => (Duration::from_millis(9), false),
+                _ => (Duration::from_micros(300), false),
+            };
+            t.schedule.sent(lag, busy);
+            t.response(200, 10, Duration::from_millis(1));
+            t.uncorrected(Duration::from_millis(1));
+        }
+        let r = t.into_result("http://h/", 2, true, Duration::from_millis(120));
+        let rate = r.rate.unwrap();
+        assert_eq!((rate.late, rate.late_busy, rate.sent), (3, 2, 10));
+        assert!(!rate.kept_up);
+        assert_eq!(rate.max_lag_ms, 40.0);
+        let mut buf = Vec::new();
+        write_summary(&r, &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        for line in [
+            "Rate:                   100.00 [#/sec] (target, open loop)\n",
+            "Schedule:               10 of 12 requests sent, 83.33 [#/sec]; 3 late (> 2 ms), at most 40.000 ms behind\n",
+            "Behind schedule:        2 connections could not keep 100.00 [#/sec]: 2 requests came due while every connection was busy, 2 never went out\n",
+            "Generator late:         1 request left more than 2 ms late with a connection free",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

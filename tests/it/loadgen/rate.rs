@@ -127,6 +127,10 @@ fn a_stall_shows_in_corrected_latency_and_hides_in_uncorrected() {
     assert!(corrected.p95 >= 100.0, "{corrected:?}");
     let s = r.rate.unwrap();
     assert!(s.late >= 39, "{s:?}");
+    assert!(
+        s.late_busy >= 39,
+        "due while both connections were held: {s:?}"
+    );
     assert!(s.max_lag_ms >= 250.0, "{s:?}");
     assert!(!s.kept_up);
     // Measured from the send, only the two requests in flight saw the stall.
