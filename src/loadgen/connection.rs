@@ -19,6 +19,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::joint_poll::JointPoll;
 use super::result::ErrorKind;
 
 type Body = Full<Bytes>;
@@ -71,6 +72,8 @@ pub struct Connection {
     driver: Pin<Box<Driver>>,
     /// The driver finished (the server or hyper closed the connection).
     driver_done: bool,
+    /// Polls a request's exchange and the driver together (see `round_trip`).
+    joint: JointPoll,
 }
 
 impl Connection {
@@ -90,6 +93,7 @@ impl Connection {
             sender,
             driver: Box::pin(driver),
             driver_done: false,
+            joint: JointPoll::default(),
         })
     }
 
@@ -141,22 +145,27 @@ impl Connection {
         });
         let driver = &mut self.driver;
         let driver_done = &mut self.driver_done;
-        // Exchange, driver, exchange again: the first poll queues the request,
-        // the driver writes it (or reads the response and its body), and the
-        // second poll picks up what the driver just delivered, all in one wake-up.
+        let joint = &self.joint;
+        // Exchange, then driver, in rounds while they wake each other: the first
+        // poll queues the request and the driver writes it; on a readable socket
+        // the driver reads the response and the next round takes it and its body.
+        // Their hand-offs stay inside this poll instead of each re-scheduling
+        // the client task for an empty poll (`joint_poll`).
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
-                return Poll::Ready(r);
-            }
-            if !*driver_done {
-                if driver.as_mut().poll(cx).is_pending() {
-                    return exchange.as_mut().poll(cx);
+            joint.poll(cx, |cx| {
+                if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
+                    return Poll::Ready(r);
                 }
-                // Closed: what was already read is still delivered to `exchange`,
-                // or it resolves to an error now that the driver is gone.
-                *driver_done = true;
-            }
-            exchange.as_mut().poll(cx)
+                if !*driver_done {
+                    if driver.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // Closed: what was already read is still delivered to
+                    // `exchange`, or it resolves to an error now that the driver is gone.
+                    *driver_done = true;
+                }
+                exchange.as_mut().poll(cx)
+            })
         })
         .await
     }

@@ -16,8 +16,9 @@
 //! ```
 //!
 //! Modules: `config` (validated settings), `connection` (one hyper HTTP/1
-//! connection, error kinds), `deadline` (timeouts without a timer per
-//! request), `worker` (the per-thread hot loop), `histogram`
+//! connection, error kinds), `joint_poll` (a connection's futures polled as
+//! one), `deadline` (timeouts without a timer per request), `worker` (the
+//! per-thread hot loop), `histogram`
 //! (HdrHistogram latencies), `result` (tallies and the serde result), `run`
 //! (threads, limits, merge).
 
@@ -25,6 +26,7 @@ pub mod config;
 pub mod connection;
 pub mod deadline;
 pub mod histogram;
+mod joint_poll;
 pub mod result;
 pub mod run;
 pub mod worker;
