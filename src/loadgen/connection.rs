@@ -35,12 +35,19 @@ pub struct RequestTemplate {
 }
 
 impl RequestTemplate {
+    /// A request whose headers are the template's, written into `headers`:
+    /// a map recycled from the previous response keeps its capacity (see
+    /// `Connection::spare_headers`).
     #[inline]
-    fn build(&self) -> Request<Full<Bytes>> {
+    fn build(&self, mut headers: HeaderMap) -> Request<Full<Bytes>> {
+        headers.clear();
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
         let mut req = Request::new(Full::new(self.body.clone()));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.path.clone();
-        *req.headers_mut() = self.headers.clone();
+        *req.headers_mut() = headers;
         req
     }
 }
@@ -74,6 +81,12 @@ pub struct Connection {
     driver_done: bool,
     /// Polls a request's exchange and the driver together (see `round_trip`).
     joint: JointPoll,
+    /// The last response's header map, emptied, for the next request. hyper
+    /// parses each response into the map its request was sent with; a map
+    /// cloned from the template has room for the request's one or two headers
+    /// only and grows on every response, then is freed. One map per connection
+    /// instead: no allocation for headers in the steady state.
+    spare_headers: HeaderMap,
 }
 
 impl Connection {
@@ -94,6 +107,7 @@ impl Connection {
             driver: Box::pin(driver),
             driver_done: false,
             joint: JointPoll::default(),
+            spare_headers: HeaderMap::new(),
         })
     }
 
@@ -106,12 +120,14 @@ impl Connection {
     /// driving the connection meanwhile.
     pub async fn round_trip(&mut self, template: &RequestTemplate) -> Result<Response, Failure> {
         let sender = &mut self.sender;
+        let spare_headers = &mut self.spare_headers;
         // Built in place, pinned where it stands: a future moved is a memcpy of it.
         let mut exchange = std::pin::pin!(async move {
             if sender.ready().await.is_err() {
                 return Err(Failure::NotSent);
             }
-            let resp = match sender.try_send_request(template.build()).await {
+            let request = template.build(std::mem::take(spare_headers));
+            let resp = match sender.try_send_request(request).await {
                 Ok(resp) => resp,
                 Err(mut e) => {
                     return Err(match e.take_message() {
@@ -126,7 +142,12 @@ impl Connection {
                 .get(http::header::CONNECTION)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
             let mut bytes = head_len(&resp);
-            let mut body = resp.into_body();
+            let (head, mut body) = resp.into_parts();
+            // Emptied now: its values share hyper's read buffer, which could
+            // not be reused in place for the next response while they live.
+            let mut headers = head.headers;
+            headers.clear();
+            *spare_headers = headers;
             while let Some(frame) = body.frame().await {
                 match frame {
                     Ok(f) => {
