@@ -167,26 +167,27 @@ impl Connection {
         let driver = &mut self.driver;
         let driver_done = &mut self.driver_done;
         let joint = &self.joint;
-        // Exchange, then driver, in rounds while they wake each other: the first
-        // poll queues the request and the driver writes it; on a readable socket
-        // the driver reads the response and the next round takes it and its body.
-        // Their hand-offs stay inside this poll instead of each re-scheduling
-        // the client task for an empty poll (`joint_poll`).
+        // The exchange and the driver, each with its own waker, polled again
+        // only when the other woke it: the first poll queues the request and
+        // the driver writes it; on a readable socket the driver reads the
+        // response and the exchange then takes it and its body. Their
+        // hand-offs stay inside this poll instead of each re-scheduling the
+        // client task for an empty poll (`joint_poll`).
         std::future::poll_fn(|cx| {
-            joint.poll(cx, |cx| {
-                if let Poll::Ready(r) = exchange.as_mut().poll(cx) {
-                    return Poll::Ready(r);
-                }
-                if !*driver_done {
-                    if driver.as_mut().poll(cx).is_pending() {
+            joint.poll(
+                cx,
+                |cx| exchange.as_mut().poll(cx),
+                |cx| {
+                    if *driver_done || driver.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
                     // Closed: what was already read is still delivered to
-                    // `exchange`, or it resolves to an error now that the driver is gone.
+                    // `exchange` (polled again), or it resolves to an error
+                    // now that the driver is gone.
                     *driver_done = true;
-                }
-                exchange.as_mut().poll(cx)
-            })
+                    Poll::Ready(())
+                },
+            )
         })
         .await
     }

@@ -20,15 +20,20 @@ use std::task::{Context, Poll, Wake, Waker};
 /// must let the rest of the runtime run.
 const MAX_ROUNDS: usize = 4;
 
-/// The waker the joint futures see, shared with whoever they registered it with.
+/// What the two futures' wakers share.
 #[derive(Debug, Default)]
-struct Signal {
+struct Shared {
     /// The futures are being polled: a wake-up asks for another round.
     polling: AtomicBool,
-    /// A wake-up came since the current round began.
-    woken: AtomicBool,
     /// The task that polls the futures, woken by wake-ups from outside.
     task: Mutex<Option<Waker>>,
+}
+
+/// One future's waker: says that this future, not the other, has news.
+#[derive(Debug)]
+struct Signal {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
 }
 
 impl Wake for Signal {
@@ -38,8 +43,8 @@ impl Wake for Signal {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
-        if !self.polling.load(Ordering::SeqCst) {
-            let task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.shared.polling.load(Ordering::SeqCst) {
+            let task = self.shared.task.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(w) = task.as_ref() {
                 w.wake_by_ref();
             }
@@ -47,53 +52,94 @@ impl Wake for Signal {
     }
 }
 
-/// A waker for futures polled together; see the module header.
+/// A future's `Signal` and the `Waker` made of it once: tokio compares wakers
+/// by identity (`will_wake`) and clones a new one only when it changes.
+#[derive(Debug)]
+struct Side {
+    signal: Arc<Signal>,
+    waker: Waker,
+}
+
+impl Side {
+    fn new(shared: &Arc<Shared>) -> Side {
+        let signal = Arc::new(Signal {
+            woken: AtomicBool::new(false),
+            shared: shared.clone(),
+        });
+        let waker = Waker::from(signal.clone());
+        Side { signal, waker }
+    }
+
+    /// Whether it was woken since last asked (and forgets it).
+    fn take(&self) -> bool {
+        self.signal.woken.swap(false, Ordering::SeqCst)
+    }
+
+    fn woken(&self) -> bool {
+        self.signal.woken.load(Ordering::SeqCst)
+    }
+}
+
+/// Wakers for two futures polled together; see the module header.
 #[derive(Debug)]
 pub struct JointPoll {
-    signal: Arc<Signal>,
-    /// `signal` as a `Waker`, made once: tokio compares wakers by identity
-    /// (`will_wake`) and clones a new one only when it changes.
-    waker: Waker,
+    shared: Arc<Shared>,
+    first: Side,
+    second: Side,
 }
 
 impl Default for JointPoll {
     fn default() -> Self {
-        let signal = Arc::new(Signal::default());
-        let waker = Waker::from(signal.clone());
-        JointPoll { signal, waker }
+        let shared = Arc::new(Shared::default());
+        JointPoll {
+            first: Side::new(&shared),
+            second: Side::new(&shared),
+            shared,
+        }
     }
 }
 
 impl JointPoll {
-    /// Calls `round` (which polls the joint futures) with the shared waker,
-    /// again while the previous round woke it, and returns once a round is
-    /// ready or wakes nothing. Later wake-ups go to `cx`'s task.
+    /// Polls `first` (whose output is the result) and `second` (which drives
+    /// it; `Ready` means it finished, and `first` is polled once more), each
+    /// with its own waker, in rounds: a round polls only the ones woken since
+    /// the last, until one round wakes neither. Later wake-ups go to `cx`'s task.
     pub fn poll<T>(
         &self,
         cx: &mut Context<'_>,
-        mut round: impl FnMut(&mut Context<'_>) -> Poll<T>,
+        mut first: impl FnMut(&mut Context<'_>) -> Poll<T>,
+        mut second: impl FnMut(&mut Context<'_>) -> Poll<()>,
     ) -> Poll<T> {
         {
-            let mut task = self.signal.task.lock().unwrap_or_else(|e| e.into_inner());
+            let mut task = self.shared.task.lock().unwrap_or_else(|e| e.into_inner());
             if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *task = Some(cx.waker().clone());
             }
         }
-        let signal = &*self.signal;
-        signal.polling.store(true, Ordering::SeqCst);
-        let mut inner = Context::from_waker(&self.waker);
+        self.shared.polling.store(true, Ordering::SeqCst);
+        // A wake-up from outside does not say for which one: poll both.
+        self.first.signal.woken.store(true, Ordering::SeqCst);
+        self.second.signal.woken.store(true, Ordering::SeqCst);
         let mut out = Poll::Pending;
         for _ in 0..MAX_ROUNDS {
-            signal.woken.store(false, Ordering::SeqCst);
-            out = round(&mut inner);
-            if out.is_ready() || !signal.woken.load(Ordering::SeqCst) {
+            if self.first.take() {
+                out = first(&mut Context::from_waker(&self.first.waker));
+                if out.is_ready() {
+                    break;
+                }
+            }
+            if self.second.take() && second(&mut Context::from_waker(&self.second.waker)).is_ready()
+            {
+                self.first.signal.woken.store(true, Ordering::SeqCst);
+            }
+            if !self.first.woken() && !self.second.woken() {
                 break;
             }
         }
-        signal.polling.store(false, Ordering::SeqCst);
+        self.shared.polling.store(false, Ordering::SeqCst);
         // Woken in the last round (rounds exhausted), or from another thread
         // between that round's check and the store above: poll again later.
-        if out.is_pending() && signal.woken.load(Ordering::SeqCst) {
+        if out.is_pending() && (self.first.woken() || self.second.woken()) {
             cx.waker().wake_by_ref();
         }
         out
@@ -103,6 +149,7 @@ impl JointPoll {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
     use std::sync::atomic::AtomicUsize;
 
     /// Counts its wake-ups.
@@ -121,41 +168,87 @@ mod tests {
     }
 
     #[test]
-    fn wake_ups_inside_a_poll_run_another_round_not_the_task() {
+    fn hand_offs_inside_a_poll_run_another_round_not_the_task() {
         let (count, waker) = task();
         let mut cx = Context::from_waker(&waker);
         let joint = JointPoll::default();
-        let mut rounds = 0;
-        // Two rounds that wake (a hand-off between the futures), then ready.
-        let out = joint.poll(&mut cx, |inner| {
-            rounds += 1;
-            if rounds < 3 {
-                inner.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            Poll::Ready(rounds)
-        });
-        assert_eq!(out, Poll::Ready(3));
+        let (mut firsts, mut seconds) = (0, 0);
+        let first_waker: RefCell<Option<Waker>> = RefCell::new(None);
+        // The first hands a request to the second (wakes it); the second
+        // answers (wakes the first), which is then ready.
+        let out = joint.poll(
+            &mut cx,
+            |cx| {
+                firsts += 1;
+                if firsts == 2 {
+                    return Poll::Ready(firsts);
+                }
+                *first_waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            },
+            |_| {
+                seconds += 1;
+                first_waker.borrow_mut().take().unwrap().wake();
+                Poll::Pending
+            },
+        );
+        assert_eq!(out, Poll::Ready(2));
+        assert_eq!(seconds, 1);
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
     }
 
     #[test]
-    fn a_quiet_round_ends_the_poll_and_outside_wake_ups_reach_the_task() {
+    fn only_the_woken_side_is_polled_again() {
         let (count, waker) = task();
         let mut cx = Context::from_waker(&waker);
         let joint = JointPoll::default();
+        let (mut firsts, mut seconds) = (0, 0);
+        let mut second_waker: Option<Waker> = None;
         let mut registered = None;
-        let mut rounds = 0;
-        let out: Poll<()> = joint.poll(&mut cx, |inner| {
-            rounds += 1;
-            registered = Some(inner.waker().clone());
-            Poll::Pending
-        });
-        assert_eq!((out, rounds), (Poll::Pending, 1));
+        // The first wakes the second (a request queued): the second runs in
+        // the same round and is not polled again for it.
+        let out: Poll<()> = joint.poll(
+            &mut cx,
+            |_| {
+                firsts += 1;
+                if let Some(w) = second_waker.take() {
+                    w.wake();
+                }
+                Poll::Pending
+            },
+            |cx| {
+                seconds += 1;
+                registered = Some(cx.waker().clone());
+                Poll::Pending
+            },
+        );
+        assert_eq!((out, firsts, seconds), (Poll::Pending, 1, 1));
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
-        // The socket becomes readable: tokio wakes the waker it was given.
+        // The socket becomes readable: tokio wakes the waker it was given,
+        // which reaches the task.
         registered.unwrap().wake();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_finished_second_gets_the_first_polled_again() {
+        let (_count, waker) = task();
+        let mut cx = Context::from_waker(&waker);
+        let joint = JointPoll::default();
+        let mut firsts = 0;
+        let out = joint.poll(
+            &mut cx,
+            |_| {
+                firsts += 1;
+                if firsts == 2 {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            },
+            |_| Poll::Ready(()),
+        );
+        assert_eq!((out, firsts), (Poll::Ready(()), 2));
     }
 
     #[test]
@@ -164,11 +257,15 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let joint = JointPoll::default();
         let mut rounds = 0;
-        let out: Poll<()> = joint.poll(&mut cx, |inner| {
-            rounds += 1;
-            inner.waker().wake_by_ref();
-            Poll::Pending
-        });
+        let out: Poll<()> = joint.poll(
+            &mut cx,
+            |cx| {
+                rounds += 1;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            },
+            |_| Poll::Pending,
+        );
         assert_eq!((out, rounds), (Poll::Pending, MAX_ROUNDS));
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }
