@@ -85,7 +85,8 @@ pub struct Connection {
     /// parses each response into the map its request was sent with; a map
     /// cloned from the template has room for the request's one or two headers
     /// only and grows on every response, then is freed. One map per connection
-    /// instead: no allocation for headers in the steady state.
+    /// instead: no allocation for headers in the steady state (370 fewer
+    /// instructions per request on `benches/loadgen`'s nginx, by callgrind).
     spare_headers: HeaderMap,
 }
 
@@ -172,7 +173,12 @@ impl Connection {
         // the driver writes it; on a readable socket the driver reads the
         // response and the exchange then takes it and its body. Their
         // hand-offs stay inside this poll instead of each re-scheduling the
-        // client task for an empty poll (`joint_poll`).
+        // client task for an empty poll (`joint_poll`). On `benches/loadgen`'s
+        // nginx (c=100, keep-alive), user-space instructions per request
+        // (callgrind, -n 60000 minus -n 20000) went from 19,270 to 17,877 with
+        // this and `spare_headers` (wrk: 6,048); one task poll and two driver
+        // polls per request. CPU per request (`perf stat` task-clock, six
+        // alternating 200k-request rounds): 5.44 us before, 5.28 us after.
         std::future::poll_fn(|cx| {
             joint.poll(
                 cx,

@@ -8,8 +8,9 @@
 //! Here the two are polled with a waker of our own: a wake-up that comes while
 //! they are being polled only asks for another round of the same poll; one
 //! that comes from outside (socket readiness, through tokio's IO driver) is
-//! passed on to the task. Measured on `benches/loadgen`'s set-up (nginx, one
-//! worker, c=100, keep-alive): see `Connection::round_trip`.
+//! passed on to the task, and each future is polled again only when its own
+//! waker was woken. Measured on `benches/loadgen`'s set-up (nginx, one worker,
+//! c=100, keep-alive): see `Connection::round_trip`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
