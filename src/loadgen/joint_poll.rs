@@ -63,8 +63,9 @@ struct Side {
 
 impl Side {
     fn new(shared: &Arc<Shared>) -> Side {
+        // Never polled yet: due a first poll.
         let signal = Arc::new(Signal {
-            woken: AtomicBool::new(false),
+            woken: AtomicBool::new(true),
             shared: shared.clone(),
         });
         let waker = Waker::from(signal.clone());
@@ -101,10 +102,18 @@ impl Default for JointPoll {
 }
 
 impl JointPoll {
+    /// Says that `first` is a new future (the next request's exchange): the
+    /// next `poll` polls it whether or not its waker was woken.
+    pub fn renew_first(&self) {
+        self.first.signal.woken.store(true, Ordering::SeqCst);
+    }
+
     /// Polls `first` (whose output is the result) and `second` (which drives
     /// it; `Ready` means it finished, and `first` is polled once more), each
     /// with its own waker, in rounds: a round polls only the ones woken since
-    /// the last, until one round wakes neither. Later wake-ups go to `cx`'s task.
+    /// they were last polled (or new), until one round wakes neither. Later
+    /// wake-ups go to `cx`'s task, and say which one to poll then: a readable
+    /// socket wakes the driver's waker only, so the exchange waits its turn.
     pub fn poll<T>(
         &self,
         cx: &mut Context<'_>,
@@ -118,9 +127,6 @@ impl JointPoll {
             }
         }
         self.shared.polling.store(true, Ordering::SeqCst);
-        // A wake-up from outside does not say for which one: poll both.
-        self.first.signal.woken.store(true, Ordering::SeqCst);
-        self.second.signal.woken.store(true, Ordering::SeqCst);
         let mut out = Poll::Pending;
         for _ in 0..MAX_ROUNDS {
             if self.first.take() {
@@ -226,9 +232,21 @@ mod tests {
         assert_eq!((out, firsts, seconds), (Poll::Pending, 1, 1));
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
         // The socket becomes readable: tokio wakes the waker it was given,
-        // which reaches the task.
-        registered.unwrap().wake();
+        // which reaches the task; the task's next poll polls the second only.
+        registered.take().unwrap().wake();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        let out: Poll<()> = joint.poll(&mut cx, |_| Poll::Pending, |_| Poll::Pending);
+        assert_eq!(out, Poll::Pending);
+        let out: Poll<()> = joint.poll(
+            &mut cx,
+            |_| panic!("the first was not woken"),
+            |_| panic!("the second was not woken again"),
+        );
+        assert_eq!(out, Poll::Pending);
+        // A new first is polled although nothing woke it.
+        joint.renew_first();
+        let out = joint.poll(&mut cx, |_| Poll::Ready(7), |_| Poll::Pending);
+        assert_eq!(out, Poll::Ready(7));
     }
 
     #[test]
