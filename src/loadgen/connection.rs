@@ -144,8 +144,8 @@ impl Connection {
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
             let mut bytes = head_len(&resp);
             let (head, mut body) = resp.into_parts();
-            // Emptied now: its values share hyper's read buffer, which could
-            // not be reused in place for the next response while they live.
+            // Emptied now, not when the next request is built: its values are
+            // slices of hyper's read buffer and would keep it alive meanwhile.
             let mut headers = head.headers;
             headers.clear();
             *spare_headers = headers;
