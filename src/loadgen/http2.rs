@@ -168,7 +168,10 @@ impl Sender for Http2Sender {
         // is sent again on a fresh connection, once.
         for attempt in 0..2 {
             let sender = self.link(shared, measured).await?;
-            let resp = match sender.try_send_request(shared.request.build()).await {
+            let resp = match sender
+                .try_send_request(shared.request.build(http::HeaderMap::new()))
+                .await
+            {
                 Ok(resp) => resp,
                 Err(mut e) => {
                     let not_sent = e.take_message().is_some();

@@ -17,18 +17,21 @@
 //!
 //! Modules: `config` (validated settings), `transport` (TCP and TLS, the
 //! rustls config built once per run), `connection` (one hyper HTTP/1
-//! connection, error kinds), `http2` (a hyper HTTP/2 connection shared by
-//! `--streams` clients), `sender` (how a client sends: the trait the loop is
-//! generic over), `deadline` (timeouts without a timer per
-//! request), `worker` (the per-thread hot loop), `histogram`
+//! connection, error kinds), `joint_poll` (a connection's futures polled as
+//! one), `http2` (a hyper HTTP/2 connection shared by `--streams` clients),
+//! `sender` (how a client sends: the trait the loop is generic over),
+//! `deadline` (timeouts without a timer per request), `worker` (the
+//! per-thread hot loop), `histogram`
 //! (HdrHistogram latencies), `result` (tallies and the serde result), `run`
-//! (threads, limits, merge).
+//! (threads, limits, merge, the open-loop schedule's shares), `search` (the
+//! highest rate that keeps an SLO).
 
 pub mod config;
 pub mod connection;
 pub mod deadline;
 pub mod histogram;
 pub mod http2;
+mod joint_poll;
 pub mod result;
 pub mod run;
 pub mod search;
