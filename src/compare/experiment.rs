@@ -301,11 +301,8 @@ fn measure<L: Lab>(
         prepared.push(p);
     }
     // The images on the node for warm rounds (removed when dropped, also when
-    // anything fails).
-    let mut warm: Vec<Option<L::Node>> = config.candidates.iter().map(|_| None).collect();
-    // Those installed for the warm rounds go first at the end: identical images
-    // are one image in podman, which the kept pull removes only as its last name.
-    let mut installed_warm: Vec<usize> = Vec::new();
+    // anything fails, newest first: see `Shelf`).
+    let mut warm: Shelf<L::Node> = Shelf::new(config.candidates.len());
 
     // 2. Rounds in rotating order, a fresh container each trial.
     let mut runs: Vec<CandidateRuns> = config
@@ -338,8 +335,7 @@ fn measure<L: Lab>(
         if !cold {
             // Warm from here on: every image not kept from the last cold round.
             for (i, c) in config.candidates.iter().enumerate() {
-                if warm[i].is_none() {
-                    installed_warm.push(i);
+                if warm.get(i).is_none() {
                     observer.installing(c, false);
                     let installed =
                         lab.install(c, &prepared[i].image, observer)
@@ -347,7 +343,7 @@ fn measure<L: Lab>(
                                 name: c.name.clone(),
                                 source,
                             })?;
-                    warm[i] = Some(installed.node);
+                    warm.put(i, installed.node);
                 }
             }
         }
@@ -366,7 +362,7 @@ fn measure<L: Lab>(
                 }),
                 false => None,
             };
-            let node = match (&installed, &warm[i]) {
+            let node = match (&installed, warm.get(i)) {
                 (Some(x), _) => &x.node,
                 (None, Some(node)) => node,
                 (None, None) => unreachable!("warm rounds install every image first"),
@@ -383,7 +379,7 @@ fn measure<L: Lab>(
                     && cold_rounds < rounds.len()
                     && !order[pos + 1..].iter().any(|&j| shares(i, j));
                 if keep {
-                    warm[i] = Some(x.node);
+                    warm.put(i, x.node);
                 } // else dropped here: the image leaves the node
                 x.pull
             });
@@ -435,9 +431,6 @@ fn measure<L: Lab>(
             c.runs.push(outcome.bench);
         }
     }
-    for i in installed_warm {
-        drop(warm[i].take());
-    }
     drop(warm);
     let input = CompareInput {
         candidates: runs,
@@ -463,6 +456,72 @@ fn measure<L: Lab>(
         },
     };
     Ok((input, prepared))
+}
+
+/// The images kept on the node between trials, one slot per candidate,
+/// removed newest first when dropped (at the end, or on an error). Identical
+/// images are one image in podman: a later install of the same image only adds
+/// a name, and removes only that name on drop (`podman untag`), so it must go
+/// before the install that owns the image, which then removes it; the other
+/// way round the owner would only untag and the last name go with nothing left
+/// to remove the image (a nameless image left behind).
+struct Shelf<N> {
+    slots: Vec<Option<N>>,
+    /// Slot indices in the order they were filled.
+    filled: Vec<usize>,
+}
+
+impl<N> Shelf<N> {
+    fn new(n: usize) -> Shelf<N> {
+        Shelf {
+            slots: (0..n).map(|_| None).collect(),
+            filled: Vec::new(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<&N> {
+        self.slots[i].as_ref()
+    }
+
+    fn put(&mut self, i: usize, node: N) {
+        self.filled.retain(|&j| j != i);
+        self.filled.push(i);
+        self.slots[i] = Some(node);
+    }
+}
+
+impl<N> Drop for Shelf<N> {
+    fn drop(&mut self) {
+        while let Some(i) = self.filled.pop() {
+            drop(self.slots[i].take());
+        }
+    }
+}
+
+#[cfg(test)]
+mod shelf_tests {
+    use super::Shelf;
+    use std::cell::RefCell;
+
+    struct Noted<'a>(&'a RefCell<Vec<usize>>, usize);
+    impl Drop for Noted<'_> {
+        fn drop(&mut self) {
+            self.0.borrow_mut().push(self.1);
+        }
+    }
+
+    #[test]
+    fn a_shelf_drops_its_nodes_newest_first() {
+        let dropped = RefCell::new(Vec::new());
+        let mut shelf = Shelf::new(4);
+        shelf.put(2, Noted(&dropped, 2));
+        shelf.put(0, Noted(&dropped, 0));
+        shelf.put(3, Noted(&dropped, 3));
+        assert_eq!(shelf.get(0).map(|n| n.1), Some(0));
+        assert!(shelf.get(1).is_none());
+        drop(shelf);
+        assert_eq!(*dropped.borrow(), [3, 0, 2]);
+    }
 }
 
 #[cfg(test)]
