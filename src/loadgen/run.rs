@@ -221,9 +221,8 @@ pub fn run_measured(
         Stop::Duration(d) => (end - start).min(d),
         Stop::Requests(_) => end - start,
     };
-    let latency = tally.latency.clone();
     // ab's mean time per request divides by the requests in flight: C x N.
-    let mut result = tally.into_result(
+    let (mut result, latency) = tally.into_parts(
         &config.url,
         config.concurrency * config.streams,
         config.keepalive,
