@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::loadgen::search::{
-    DEFAULT_MAX_STEPS, DEFAULT_PRECISION, DEFAULT_START, RateSearch, Slo,
+    DEFAULT_MAX_STEPS, DEFAULT_PRECISION, DEFAULT_START, RateSearch, Slo, parse_percent,
 };
 
 /// Why a comparison file cannot be used. All of them are the input's fault.
@@ -737,15 +737,6 @@ fn slo_settings(load: &RawLoad) -> Result<Option<SloSettings>, String> {
         step,
         start,
     }))
-}
-
-/// `5%` as 0.05 (a bare number is a fraction: `0.05`).
-fn parse_percent(raw: &str) -> Option<f64> {
-    let raw = raw.trim();
-    match raw.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().ok().map(|p| p / 100.0),
-        None => raw.parse().ok(),
-    }
 }
 
 /// A memory size as podman takes it: digits, then an optional unit b, k, m or g.

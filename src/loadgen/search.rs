@@ -113,6 +113,16 @@ impl Slo {
     }
 }
 
+/// A precision as written: `5%` (or a bare fraction, `0.05`) as 0.05; `None`
+/// when it is neither (the range is `RateSearch::check`'s or the caller's).
+pub fn parse_percent(raw: &str) -> Option<f64> {
+    let raw = raw.trim();
+    match raw.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok().map(|p| p / 100.0),
+        None => raw.parse().ok(),
+    }
+}
+
 /// `99.0` as `99`, `99.9` as `99.9`.
 pub fn trim_number(x: f64) -> String {
     let s = format!("{x:.3}");

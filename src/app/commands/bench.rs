@@ -12,7 +12,7 @@ use crate::app::globals::Context;
 use crate::app::output::{self, write_stdout};
 use crate::app::terminal::{CliObserver, status};
 use ocibench::compare::trial::TrialObserver;
-use ocibench::loadgen::search::{self, RateSearch, Slo};
+use ocibench::loadgen::search::{self, RateSearch, Slo, parse_percent};
 use ocibench::loadgen::{self, LoadConfig, Progress};
 
 #[derive(Debug, clap::Args)]
@@ -153,15 +153,6 @@ fn search_settings(args: &BenchArgs) -> anyhow::Result<(LoadConfig, RateSearch)>
     settings.default_duration(search::DEFAULT_STEP);
     let config = settings.load_config(args.url.clone())?;
     Ok((config, search))
-}
-
-/// `5%` (or `0.05`) as 0.05.
-fn parse_percent(raw: &str) -> Option<f64> {
-    let raw = raw.trim();
-    match raw.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().ok().map(|p| p / 100.0),
-        None => raw.parse().ok(),
-    }
 }
 
 #[cfg(test)]
