@@ -6,8 +6,8 @@
 //! store gets no `PATH`.
 
 use base64::Engine as _;
-use ocibench::oci::registry::auth::Credential;
-use ocibench::oci::registry::credentials::{CredentialStore, parse_creds};
+use ocibench::oci::registry::auth::{Credential, Secret};
+use ocibench::oci::registry::credentials::{CredentialStore, CredsFlag, parse_creds};
 use serde_json::Value;
 
 /// Words of our own error messages: a "secret" made of them is not a leak.
@@ -93,7 +93,17 @@ fn creds_flag(line: &str) {
         );
         assert_eq!(format!("{}:{}", c.username, c.password.expose()), line);
         let pass = c.password.expose();
-        if pass.len() >= 8 && !c.username.contains(pass) && !"--creds".contains(pass) {
+        // The same rendering without the password: text that is there anyway (the
+        // user name, with the field syntax around it) is no leak.
+        let without = format!(
+            "{:?}",
+            CredsFlag {
+                username: c.username.clone(),
+                password: Secret::new(""),
+                origin: c.origin.clone(),
+            }
+        );
+        if pass.len() >= 8 && !without.contains(pass) {
             assert!(
                 !format!("{c:?}").contains(pass),
                 "--creds password in Debug"
