@@ -73,9 +73,6 @@ impl FromStr for ImageReference {
                 "the tag must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
             ));
         }
-        if name.len() > NAME_TOTAL_LENGTH_MAX {
-            return Err(err("the name is longer than 255 characters"));
-        }
         // `[domain/]path`: the first component may be a registry host.
         let (domain, path) = match name.split_once('/') {
             Some((first, rest)) if valid_domain(first) && valid_path(rest) => (Some(first), rest),
@@ -110,6 +107,12 @@ impl FromStr for ImageReference {
         };
         if registry == DEFAULT_DOMAIN && !repository.contains('/') {
             repository = format!("{OFFICIAL_REPO_PREFIX}{repository}");
+        }
+        // Docker counts the normalised name (`docker.io/library/...`), so a short
+        // name near the limit may be too long once expanded, and a legacy
+        // `index.docker.io/...` one just over it may fit.
+        if registry.len() + 1 + repository.len() > NAME_TOTAL_LENGTH_MAX {
+            return Err(err("the name is longer than 255 characters"));
         }
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),
@@ -313,6 +316,27 @@ mod tests {
 
     fn parse(s: &str) -> ImageReference {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn the_255_character_limit_counts_the_normalised_name() {
+        // `docker.io/library/` is 18 characters: 237 more make exactly 255.
+        let fits = "a".repeat(237);
+        assert_eq!(parse(&fits).to_string().len(), 255 + ":latest".len());
+        let over = "a".repeat(238);
+        let e = over.parse::<ImageReference>().unwrap_err().to_string();
+        assert!(e.contains("longer than 255"), "{e}");
+        // What a short name becomes must parse back: the fuzzer found the display of
+        // an accepted short name refused.
+        assert!(
+            format!("docker.io/library/{over}")
+                .parse::<ImageReference>()
+                .is_err()
+        );
+        // The legacy host is longer than the one it normalises to.
+        let legacy = format!("index.docker.io/library/{fits}");
+        assert!(legacy.len() > 255);
+        assert_eq!(parse(&legacy), parse(&fits));
     }
 
     #[test]
