@@ -16,6 +16,7 @@ use ocibench::loadgen::{ConfigError as LoadConfigError, LoadError};
 use ocibench::oci::build::BuildError;
 use ocibench::oci::build::layer::LayerError;
 use ocibench::oci::build::nix::NixError;
+use ocibench::oci::copy::CopyError;
 use ocibench::oci::image_config::ConfigError;
 use ocibench::oci::location::DestinationError;
 use ocibench::oci::manifest::ManifestError;
@@ -136,6 +137,7 @@ pub fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>,
         CompareConfigError,
         BuildError,
         PublishError,
+        CopyError,
         TrialError,
         ExperimentError,
     );
@@ -216,6 +218,7 @@ impl Explain for PushError {
         match self {
             PushError::Registry(e) => e.hint(),
             PushError::Source(e) => e.hint(),
+            PushError::Fetch(e) => e.hint(),
             PushError::Upload { source, .. } => source.hint(),
             PushError::Store(e) => e
                 .hint()
@@ -225,7 +228,31 @@ impl Explain for PushError {
     fn exit_kind(&self) -> ExitKind {
         match self {
             PushError::Source(e) => e.exit_kind(),
+            PushError::Fetch(e) => e.exit_kind(),
             _ => ExitKind::Runtime,
+        }
+    }
+}
+
+impl Explain for CopyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CopyError::Pull(e) => e.hint(),
+            CopyError::Push(e) => e.hint(),
+            CopyError::Export(e) => e.hint(),
+            CopyError::Store(e) => e.hint(),
+            CopyError::AllToFile { .. } => Some(
+                "leave --all out to copy one platform's image (--platform OS/ARCH chooses it), or copy the index to a registry".into(),
+            ),
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            CopyError::Pull(e) => e.exit_kind(),
+            CopyError::Push(e) => e.exit_kind(),
+            CopyError::Export(e) => e.exit_kind(),
+            CopyError::Store(e) => e.exit_kind(),
+            CopyError::AllToFile { .. } => ExitKind::Usage,
         }
     }
 }

@@ -71,6 +71,10 @@ pub trait ImageSource: Send + Sync {
     fn origin(&self) -> Option<String> {
         None
     }
+    /// The tags of the repository the image is in (a registry's; none elsewhere).
+    fn repo_tags(&self) -> Result<Vec<String>, SourceError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Opens the source a location names. Archives are unpacked into `scratch`
@@ -181,6 +185,9 @@ impl ImageSource for RegistrySource {
             self.image.registry(),
             self.image.repository()
         ))
+    }
+    fn repo_tags(&self) -> Result<Vec<String>, SourceError> {
+        Ok(self.client.all_tags(&self.image)?.unwrap_or_default())
     }
 }
 

@@ -273,6 +273,45 @@ impl RegistryClient {
         Ok(Some(tags.tags.unwrap_or_default()))
     }
 
+    /// Every tag of the repository, page after page (`Link: <...>; rel="next"`, as
+    /// the distribution spec paginates), or `None` when the repository is unknown.
+    pub fn all_tags(&self, image: &ImageReference) -> Result<Option<Vec<String>>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            tags: Option<Vec<String>>,
+        }
+        // A registry paging forever is cut off here (10,000 pages).
+        const MAX_PAGES: usize = 10_000;
+        let mut url = self.url(image, "tags/list");
+        let mut all = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let resp = self.send(Call::get(image, url.clone()))?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let resp = self.check_status(image, "GET", &url, resp)?;
+            let next = header(&resp, "link").and_then(|l| next_link(&l));
+            let body = self
+                .transport
+                .read_capped(resp.into_body(), 16 * 1024 * 1024)
+                .and_then(|b| b.ok_or_else(|| std::io::Error::other("tag list over 16 MiB")))
+                .map_err(|source| RegistryError::Body {
+                    url: (&url).into(),
+                    source,
+                })?;
+            let tags: Tags = serde_json::from_slice(&body).map_err(|e| RegistryError::Body {
+                url: (&url).into(),
+                source: std::io::Error::other(e),
+            })?;
+            all.extend(tags.tags.unwrap_or_default());
+            match next {
+                Some(n) => url = resolve_location(&url, &n)?,
+                None => break,
+            }
+        }
+        Ok(Some(all))
+    }
+
     /// Opens a blob for streaming. The caller verifies digest and size while storing.
     pub fn open_blob(
         &self,
@@ -517,5 +556,30 @@ impl RegistryClient {
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
         let home = call.image.base_url(self.tls);
         send::send(&self.transport, &home, call)
+    }
+}
+
+/// The target of a `Link` header's `rel="next"` entry (`<url>; rel="next"`).
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim().split_once('='), Some(("rel", v)) if v.trim_matches('"') == "next"));
+        let t = target.trim();
+        (is_next && t.starts_with('<') && t.ends_with('>')).then(|| t[1..t.len() - 1].to_string())
+    })
+}
+
+#[cfg(test)]
+mod link_tests {
+    #[test]
+    fn next_link_finds_the_next_page() {
+        assert_eq!(
+            super::next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(super::next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(super::next_link(""), None);
     }
 }
