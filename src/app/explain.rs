@@ -196,6 +196,9 @@ impl Explain for ExportError {
                 Some(CACHE_REPAIR_HINT.into())
             }
             ExportError::Store(e) => e.hint(),
+            ExportError::NotOci(_) => Some(
+                "copy the index to a registry, which keeps it as it is, or leave --all out to copy one platform's image".into(),
+            ),
             ExportError::UnsupportedLayer { .. } => {
                 Some("export to oci: or oci-archive:, which keep layers as they are".into())
             }
@@ -241,8 +244,8 @@ impl Explain for CopyError {
             CopyError::Push(e) => e.hint(),
             CopyError::Export(e) => e.hint(),
             CopyError::Store(e) => e.hint(),
-            CopyError::AllToFile { .. } => Some(
-                "leave --all out to copy one platform's image (--platform OS/ARCH chooses it), or copy the index to a registry".into(),
+            CopyError::AllToDockerArchive { .. } => Some(
+                "leave --all out to copy one platform's image (--platform OS/ARCH chooses it), or copy the index to oci:, oci-archive: or a registry".into(),
             ),
         }
     }
@@ -252,7 +255,7 @@ impl Explain for CopyError {
             CopyError::Push(e) => e.exit_kind(),
             CopyError::Export(e) => e.exit_kind(),
             CopyError::Store(e) => e.exit_kind(),
-            CopyError::AllToFile { .. } => ExitKind::Usage,
+            CopyError::AllToDockerArchive { .. } => ExitKind::Usage,
         }
     }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::oci::digest::Digest;
 use crate::oci::export::{ExportError, ExportImage};
-use crate::oci::manifest::{Descriptor, ImageManifest, Manifest};
+use crate::oci::manifest::{Descriptor, ImageManifest, Manifest, OCI_INDEX, OCI_MANIFEST};
 use crate::oci::publish::{self, Destination, Target};
 use crate::oci::pull::{self, PullError, PullOptions};
 use crate::oci::push::{PushBlobs, PushError, PushOptions, PushReport, push_as};
@@ -37,9 +37,9 @@ pub enum CopyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
-        "{source_name} is an index; --all writes whole indexes to registries only, not to {destination}"
+        "{source_name} is an index; a docker-archive ({destination}) holds one image, not a whole index"
     )]
-    AllToFile {
+    AllToDockerArchive {
         source_name: String,
         destination: String,
     },
@@ -216,26 +216,55 @@ pub fn copy(
             }
         }
         Target::File(dest) => {
-            if index.is_some() {
-                return Err(CopyError::AllToFile {
+            if index.is_some() && matches!(dest, Destination::DockerArchive { .. }) {
+                return Err(CopyError::AllToDockerArchive {
                     source_name: name,
                     destination: dest.to_string(),
                 });
             }
-            let image = &images[0];
-            for d in std::iter::once(&image.manifest.config).chain(&image.manifest.layers) {
+            let mut seen = std::collections::HashSet::new();
+            let mut blobs = Vec::new();
+            for i in &images {
+                for d in std::iter::once(&i.manifest.config).chain(&i.manifest.layers) {
+                    if seen.insert(d.digest.clone()) {
+                        blobs.push(d);
+                    }
+                }
+            }
+            // What a layout holds already is skipped (an archive is written whole).
+            let present = |d: &Descriptor| match dest {
+                Destination::OciDir { path, .. } => {
+                    std::fs::metadata(crate::oci::layout::blob_path(path, &d.digest))
+                        .is_ok_and(|m| m.len() == d.size)
+                }
+                _ => false,
+            };
+            for d in &blobs {
+                if present(d) {
+                    report.blobs_skipped += 1;
+                } else {
+                    report.blobs_copied += 1;
+                    report.bytes_copied += d.size;
+                }
                 pull::store_blob(source, store, d, &opts.pull, reporter)?;
             }
-            let export_image = ExportImage::new(image.bytes.clone(), &image.media_type)?;
+            let mut export_images = Vec::with_capacity(images.len());
+            for i in &images {
+                export_images.push(ExportImage::new(i.bytes.clone(), &i.media_type)?);
+            }
+            let export_image = match &index {
+                Some((bytes, media_type)) if media_type != OCI_INDEX => {
+                    return Err(ExportError::NotOci(media_type.clone()).into());
+                }
+                Some((bytes, _)) => ExportImage::index(bytes.clone(), &export_images)?,
+                None => export_images.swap_remove(0),
+            };
             let exported = publish::export(store, &export_image, dest, reporter)?;
-            report.blobs_copied = exported.blobs_copied + exported.blobs_linked;
-            report.blobs_skipped = exported.blobs_present;
-            report.bytes_copied = exported.bytes_written;
             if !matches!(dest, Destination::DockerArchive { .. }) {
                 report.media_type = if exported.converted_to_oci {
-                    crate::oci::manifest::OCI_MANIFEST.to_string()
+                    OCI_MANIFEST.to_string()
                 } else {
-                    image.media_type.clone()
+                    export_image.media_type.clone()
                 };
                 report.digest = Some(exported.manifest_digest);
             }

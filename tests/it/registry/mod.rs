@@ -6,9 +6,11 @@
 mod auth_basic;
 mod auth_token;
 mod cache_integrity;
+mod copy;
 mod credentials_registry;
 mod creds_scope;
 mod hints;
+mod inspect;
 mod interrupt;
 mod limits;
 mod pull;
