@@ -8,9 +8,12 @@
 //! Built on `pull` and `push`, not beside them. To a registry: each blob is asked for
 //! (HEAD) and skipped when there, mounted when the source is another repository of
 //! the same registry, and only otherwise fetched from the source (into the cache,
-//! verified) and uploaded. To a file: the blobs go through the cache, then `publish`
-//! writes the destination. With `all`, every image of an index is copied and the
-//! index bytes last, unchanged.
+//! verified) and uploaded (`push` with `SourceBlobs`, which fetches in `prepare`).
+//! To a file: the blobs go through the cache, then `publish::export` writes the
+//! destination. With `all`, every image of an index is copied (attestations too, as
+//! skopeo does) and the index bytes go last, unchanged: to a registry by digest then
+//! under the tag, to an OCI layout or archive whole (`ExportImage::index`). A
+//! docker-archive holds one image, so `all` to one is refused.
 
 use serde::Serialize;
 

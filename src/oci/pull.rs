@@ -355,10 +355,8 @@ pub fn store_blob(
     opts: &PullOptions,
     reporter: &dyn Reporter,
 ) -> Result<bool, PullError> {
-    match store.check_blob(&desc.digest, desc.size)? {
-        BlobState::Intact => return Ok(false),
-        BlobState::Corrupt(_) | BlobState::WrongSize(_) => store.remove_blob(&desc.digest)?,
-        BlobState::Missing => {}
+    if holds_intact(store, desc)? {
+        return Ok(false);
     }
     let digest = desc.digest.to_string();
     let id = reporter.start(Task::Download {
@@ -473,6 +471,20 @@ pub fn config_platform(config: &[u8]) -> Option<Platform> {
     ))
 }
 
+/// Whether the store holds `desc` whole: its size, and its file unchanged since its
+/// content was last hashed (else hashed now). A damaged copy is removed, to be
+/// fetched again.
+fn holds_intact(store: &BlobStore, desc: &Descriptor) -> Result<bool, PullError> {
+    match store.check_blob(&desc.digest, desc.size)? {
+        BlobState::Intact => Ok(true),
+        BlobState::Corrupt(_) | BlobState::WrongSize(_) => {
+            store.remove_blob(&desc.digest)?;
+            Ok(false)
+        }
+        BlobState::Missing => Ok(false),
+    }
+}
+
 /// Makes sure `layer` is stored with its metadata. Returns whether it was transferred.
 #[allow(clippy::too_many_arguments)]
 fn ensure_layer(
@@ -498,14 +510,10 @@ fn ensure_layer(
     // What an "already cached" layer must pass: its size, and its file unchanged
     // since its content was last hashed (else it is hashed now). A damaged copy is
     // removed and fetched again.
-    match store.check_blob(&layer.digest, layer.size)? {
-        BlobState::Intact => {
-            let meta = stored_layer_meta(store, &layer.digest, compression)?;
-            check_diff_id(layer, diff_id, &meta)?;
-            return Ok(false);
-        }
-        BlobState::Corrupt(_) | BlobState::WrongSize(_) => store.remove_blob(&layer.digest)?,
-        BlobState::Missing => {}
+    if holds_intact(store, layer)? {
+        let meta = stored_layer_meta(store, &layer.digest, compression)?;
+        check_diff_id(layer, diff_id, &meta)?;
+        return Ok(false);
     }
     let digest = layer.digest.to_string();
     let id = reporter.start(Task::Download {

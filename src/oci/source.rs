@@ -296,9 +296,15 @@ impl LayoutSource {
 
 impl ImageSource for LayoutSource {
     fn name(&self) -> String {
+        // An unpacked archive is shown as the archive it came from.
+        let transport = if self.shown == self.root {
+            "oci"
+        } else {
+            "oci-archive"
+        };
         match &self.tag {
-            Some(t) => format!("oci:{}:{t}", self.shown.display()),
-            None => format!("oci:{}", self.shown.display()),
+            Some(t) => format!("{transport}:{}:{t}", self.shown.display()),
+            None => format!("{transport}:{}", self.shown.display()),
         }
     }
     fn fetch_manifest(&self, digest: Option<&Digest>) -> Result<FetchedManifest, SourceError> {

@@ -16,6 +16,22 @@ fn skopeo_raw(location: &str) -> Vec<u8> {
     tools::run(&mut cmd).stdout
 }
 
+/// `skopeo copy --all FROM TO` (TLS off both ways): the reference copy, and a reader
+/// that verifies every blob and manifest it copies.
+fn skopeo_copy_all(from: &str, to: &str) {
+    let mut cmd = tools::skopeo();
+    cmd.args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        from,
+        to,
+    ]);
+    tools::run(&mut cmd);
+}
+
 fn copy_json(ctx: &TestContext, args: &[&str]) -> Value {
     let mut all = vec!["copy", "--json"];
     all.extend_from_slice(args);
@@ -91,7 +107,11 @@ fn copy_keeps_the_digest_between_registries_layouts_and_archives() {
         Vec::<&LoggedRequest>::new(),
         "{since:#?}"
     );
-    assert_eq!(since.iter().filter(|r| r.is_blob_get()).count(), 0, "{since:#?}");
+    assert_eq!(
+        since.iter().filter(|r| r.is_blob_get()).count(),
+        0,
+        "{since:#?}"
+    );
     a.assert_holds("other/app:1", &digest);
 
     // Registry -> oci: -> oci-archive: -> registry, the digest kept at every step.
@@ -146,17 +166,7 @@ fn copy_all_keeps_the_index_digest_as_skopeo_copy_all_does() {
 
     let ours = b.docker_ref("ours/app:1");
     let r = copy_json(&ctx, &["--all", &src, &ours]);
-    let mut theirs_cmd = tools::skopeo();
-    theirs_cmd.args([
-        "copy",
-        "--quiet",
-        "--all",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        &src,
-        &b.docker_ref("theirs/app:1"),
-    ]);
-    tools::run(&mut theirs_cmd);
+    skopeo_copy_all(&src, &b.docker_ref("theirs/app:1"));
     let ours_raw = skopeo_raw(&ours);
     let theirs_raw = skopeo_raw(&b.docker_ref("theirs/app:1"));
     assert_eq!(sha256_bytes(&ours_raw), sha256_bytes(&theirs_raw));
@@ -175,16 +185,7 @@ fn copy_all_keeps_the_index_digest_as_skopeo_copy_all_does() {
         );
     }
     let out = ctx.path("check");
-    let mut check = tools::skopeo();
-    check.args([
-        "copy",
-        "--quiet",
-        "--all",
-        "--src-tls-verify=false",
-        &ours,
-        &format!("oci:{}:x", out.display()),
-    ]);
-    tools::run(&mut check);
+    skopeo_copy_all(&ours, &format!("oci:{}:x", out.display()));
 
     // A second --all copy uploads nothing.
     let mark = b.mark();
@@ -202,15 +203,7 @@ fn copy_all_keeps_the_index_digest_as_skopeo_copy_all_does() {
     let r = copy_json(&ctx, &["--all", &src, &dir]);
     assert_eq!(r["digest"], index.digest, "{r:#}");
     assert_eq!(sha256_bytes(&skopeo_raw(&dir)), index.digest);
-    let mut check = tools::skopeo();
-    check.args([
-        "copy",
-        "--quiet",
-        "--all",
-        &dir,
-        &format!("oci:{}:y", out.display()),
-    ]);
-    tools::run(&mut check);
+    skopeo_copy_all(&dir, &format!("oci:{}:y", out.display()));
 
     // Without --all: the host's image alone, its own digest kept.
     let single = b.docker_ref("single/app:1");
