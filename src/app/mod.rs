@@ -127,6 +127,16 @@ mod tests {
                 "x",
                 "y",
             ],
+            &[
+                "ocibench",
+                "copy",
+                "--src-creds",
+                "a:hunter2",
+                "--dest-creds",
+                "b:hunter2",
+                "x",
+                "y",
+            ],
         ] {
             let cli = super::Cli::try_parse_from(args).unwrap();
             let shown = format!("{cli:?}");

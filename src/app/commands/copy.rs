@@ -2,7 +2,7 @@
 //! as `skopeo copy` does (the digest kept wherever the destination can hold the
 //! manifest; `--all` for a whole multi-platform index); prints the digest at the end.
 
-use crate::app::args::{CopyCredsArgs, NetArgs, SourceArgs, SourceSettings};
+use crate::app::args::{CopyCredsArgs, NetArgs, SourceArgs, SourceSettings, TlsArgs};
 use crate::app::explain::UserError;
 use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
@@ -26,6 +26,12 @@ pub struct CopyArgs {
     pub all: bool,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// --tls-verify for the source registry only, as skopeo's [default: --tls-verify]
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub src_tls_verify: Option<bool>,
+    /// --tls-verify for the destination registry only, as skopeo's [default: --tls-verify]
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub dest_tls_verify: Option<bool>,
     #[command(flatten)]
     pub creds: CopyCredsArgs,
     #[command(flatten)]
@@ -60,8 +66,15 @@ pub fn run(args: CopyArgs, ctx: &Context) -> anyhow::Result<()> {
         .bind_creds(&sources, &destinations, &args.creds)?;
     let show = ctx.show_progress() && !args.json;
     let store = BlobStore::open(&ctx.cache_dir)?;
-    let client = ctx.registry_client(settings.tls);
-    let source = open_source(&settings.location, &client, &store)?;
+    // One client per side, as skopeo's --src-tls-verify/--dest-tls-verify need;
+    // a mount happens within the destination's registry, over its client.
+    let tls = |side: Option<bool>| match side {
+        Some(verify) => TlsArgs { tls_verify: verify }.mode(),
+        None => settings.tls,
+    };
+    let source_client = ctx.registry_client(tls(args.src_tls_verify));
+    let client = ctx.registry_client(tls(args.dest_tls_verify));
+    let source = open_source(&settings.location, &source_client, &store)?;
     let opts = CopyOptions {
         pull: PullOptions {
             platform: settings.platform.clone(),

@@ -224,3 +224,28 @@ fn copy_all_keeps_the_index_digest_as_skopeo_copy_all_does() {
     .failure(2)
     .stderr_contains("hint:");
 }
+
+#[test]
+fn copy_and_inspect_refuse_bad_input_with_a_hint() {
+    let ctx = TestContext::new();
+    let layout = crate::support::fixture_layout(Variant::Oci);
+    let missing = format!("oci:{}:x", ctx.path("nowhere").display());
+    let good = layout.oci_ref();
+    for args in [
+        vec!["copy", &missing, "oci:out"],
+        vec!["copy", &good, "dir:/tmp/x"],
+        vec!["copy", &good, "oci-archive:"],
+        vec!["inspect", "containers-storage:busybox"],
+        vec!["inspect", &missing],
+    ] {
+        let out = ctx.run(&args).failure(2);
+        assert!(
+            out.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("\nhint: "), "{args:?}: {}", out.stderr);
+    }
+    // Nothing was written for the refused destinations.
+    assert!(!ctx.path("out").exists());
+}
