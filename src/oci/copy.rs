@@ -23,7 +23,6 @@ use crate::oci::manifest::{Descriptor, ImageManifest, Manifest, OCI_INDEX, OCI_M
 use crate::oci::publish::{self, Destination, Target};
 use crate::oci::pull::{self, PullError, PullOptions};
 use crate::oci::push::{PushBlobs, PushError, PushOptions, PushReport, push_as};
-use crate::oci::reference::ImageReference;
 use crate::oci::registry::RegistryClient;
 use crate::oci::source::ImageSource;
 use crate::oci::store::{BlobStore, StoreError};
@@ -195,7 +194,7 @@ pub fn copy(
                 let tag = if index.is_some() {
                     i.digest.to_string()
                 } else {
-                    tag_of(reference, &i.digest)
+                    reference.manifest_reference()
                 };
                 let pushed = push_as(
                     &blobs,
@@ -211,7 +210,7 @@ pub fn copy(
                 report.digest = Some(pushed.digest);
             }
             if let Some((bytes, media_type)) = &index {
-                let tag = tag_of(reference, &top.digest);
+                let tag = reference.manifest_reference();
                 let digest = client
                     .put_manifest(reference, &tag, bytes, media_type)
                     .map_err(PushError::from)?;
@@ -249,8 +248,10 @@ pub fn copy(
                     report.blobs_copied += 1;
                     report.bytes_copied += d.size;
                 }
-                pull::store_blob(source, store, d, &opts.pull, reporter)?;
             }
+            crate::oci::parallel::for_each(&blobs, opts.pull.threads, |_, d| {
+                pull::store_blob(source, store, d, &opts.pull, reporter).map(|_| ())
+            })?;
             let mut export_images = Vec::with_capacity(images.len());
             for i in &images {
                 export_images.push(ExportImage::new(i.bytes.clone(), &i.media_type)?);
@@ -275,15 +276,6 @@ pub fn copy(
     }
     report.digest_kept = report.digest.as_ref() == Some(&source_digest);
     Ok(report)
-}
-
-/// The tag (or digest) a lone image is pushed under: the target's, else its digest.
-fn tag_of(target: &ImageReference, digest: &Digest) -> String {
-    target
-        .digest()
-        .map(|d| d.to_string())
-        .or_else(|| target.tag().map(str::to_string))
-        .unwrap_or_else(|| digest.to_string())
 }
 
 fn add_pushed(report: &mut CopyReport, pushed: &PushReport) {

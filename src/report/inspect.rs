@@ -152,3 +152,123 @@ pub fn write_inspection(out: &mut dyn Write, i: &Inspection) -> std::io::Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::digest::Digest;
+    use crate::oci::inspect::{HistoryEntry, IndexEntryInfo, IndexInfo, LayerInfo};
+    use serde_json::json;
+
+    fn digest(b: &[u8]) -> Digest {
+        Digest::of(b)
+    }
+
+    #[test]
+    fn the_text_shows_platforms_config_layers_and_history() {
+        let (top, amd, att, layer) = (digest(b"i"), digest(b"a"), digest(b"t"), digest(b"l"));
+        let entry = |d: &Digest, platform: &str, attestation: bool| IndexEntryInfo {
+            digest: d.clone(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 1234,
+            platform: Some(platform.into()),
+            attestation,
+            annotations: Default::default(),
+        };
+        let i = Inspection {
+            name: Some("localhost:5000/app".into()),
+            source: "localhost:5000/app:1".into(),
+            digest: top.clone(),
+            media_type: "application/vnd.oci.image.index.v1+json".into(),
+            repo_tags: vec!["1".into(), "latest".into()],
+            manifest_digest: amd.clone(),
+            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            created: Some("1970-01-01T00:00:00Z".into()),
+            author: None,
+            docker_version: None,
+            architecture: Some("amd64".into()),
+            os: Some("linux".into()),
+            variant: None,
+            config: json!({
+                "Entrypoint": ["/bin/sh", "-c"],
+                "Env": ["A=1", "B=2"],
+                "ExposedPorts": {"8080/tcp": {}, "53/udp": {}},
+                "Labels": {"k": "v"},
+                "Healthcheck": {"Test": ["CMD", "true"]},
+            }),
+            history: vec![
+                HistoryEntry {
+                    created: Some("1970-01-01T00:00:00Z".into()),
+                    created_by: Some("ADD x".into()),
+                    ..Default::default()
+                },
+                HistoryEntry {
+                    created_by: Some("ENV A=1".into()),
+                    comment: Some("buildkit".into()),
+                    empty_layer: true,
+                    ..Default::default()
+                },
+            ],
+            layers: vec![LayerInfo {
+                digest: layer.clone(),
+                media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+                size: 1_032_059,
+                annotations: Default::default(),
+            }],
+            annotations: [(
+                "org.opencontainers.image.title".to_string(),
+                "t".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+            index: Some(IndexInfo {
+                manifests: vec![
+                    entry(&amd, "linux/amd64", false),
+                    entry(&att, "unknown/unknown", true),
+                ],
+                chosen: amd.clone(),
+                annotations: Default::default(),
+            }),
+            config_bytes: Vec::new(),
+            raw_manifest: Vec::new(),
+        };
+        let mut out = Vec::new();
+        write_inspection(&mut out, &i).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let expected = format!(
+            "localhost:5000/app:1
+  name           localhost:5000/app
+  digest         {top}
+  media type     application/vnd.oci.image.index.v1+json
+  tags           1, latest
+
+  PLATFORM           MANIFEST                  SIZE  MEDIA TYPE
+  linux/amd64        sha256:{a}      1,234  application/vnd.oci.image.manifest.v1+json  <- chosen
+  unknown/unknown    sha256:{t}      1,234  application/vnd.oci.image.manifest.v1+json  (attestation)
+
+  manifest       {amd}
+  media type     application/vnd.oci.image.manifest.v1+json
+  platform       linux/amd64
+  created        1970-01-01T00:00:00Z
+  entrypoint     [\"/bin/sh\",\"-c\"]
+  exposed ports  53/udp, 8080/tcp
+  healthcheck    {{\"Test\":[\"CMD\",\"true\"]}}
+  labels         k=v
+  env            A=1
+  env            B=2
+  annotation     org.opencontainers.image.title=t
+
+  LAYER                         SIZE  MEDIA TYPE
+  sha256:{l}      1,032,059  application/vnd.oci.image.layer.v1.tar+gzip
+
+  CREATED               EMPTY  CREATED BY
+  1970-01-01T00:00:00Z         ADD x
+  -                     yes    ENV A=1  # buildkit
+",
+            a = amd.short(),
+            t = att.short(),
+            l = layer.short(),
+        );
+        assert_eq!(text, expected);
+    }
+}
