@@ -210,7 +210,8 @@ impl Explain for ExportError {
             ExportError::ParentMissing { .. }
             | ExportError::NotALayout(_)
             | ExportError::NotADirectory(_)
-            | ExportError::IsADirectory(_) => ExitKind::Usage,
+            | ExportError::IsADirectory(_)
+            | ExportError::NotOci(_) => ExitKind::Usage,
             _ => ExitKind::Runtime,
         }
     }

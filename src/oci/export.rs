@@ -228,7 +228,7 @@ pub enum ExportError {
     BadManifest(#[source] crate::oci::manifest::ManifestError),
     #[error("{0} is not an image manifest (an index cannot be exported as one image)")]
     NotAnImage(String),
-    #[error("an OCI layout keeps an index whole only when its images are OCI manifests, not {0}")]
+    #[error("an OCI layout keeps an index whole only as an OCI index of OCI manifests, not {0}")]
     NotOci(String),
     #[error("the image config {digest} is not valid JSON")]
     BadConfig {

@@ -249,3 +249,66 @@ fn copy_and_inspect_refuse_bad_input_with_a_hint() {
     // Nothing was written for the refused destinations.
     assert!(!ctx.path("out").exists());
 }
+
+/// skopeo's rule: an OCI layout holds OCI manifests, so a Docker schema 2 image is
+/// rewritten with OCI media types; the report says the digest changed. skopeo also
+/// re-serializes the config (dropping Docker-only fields), ocibench keeps it byte for
+/// byte (DESIGN.md): the two manifests differ in the config digest alone.
+#[test]
+fn a_docker_manifest_copied_into_a_layout_is_converted_as_skopeo_converts_it() {
+    let registry = Registry::start();
+    let image = push_fixture(&registry, "docker/app", "1", Variant::DockerV2s2);
+    let ctx = TestContext::new();
+    let src = registry.docker_ref("docker/app:1");
+    let ours = format!("oci:{}:t", ctx.path("ours").display());
+    let r = copy_json(&ctx, &[&src, &ours]);
+    assert_eq!(r["source_digest"], image.manifest_digest, "{r:#}");
+    assert_eq!(r["digest_kept"], false);
+    assert_eq!(
+        r["media_type"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let converted = skopeo_raw(&ours);
+    assert_eq!(r["digest"], sha256_bytes(&converted));
+    let theirs = format!("oci:{}:t", ctx.path("theirs").display());
+    let mut cmd = tools::skopeo();
+    cmd.args(["copy", "--quiet", "--src-tls-verify=false", &src, &theirs]);
+    tools::run(&mut cmd);
+    let mut ours_json: Value = serde_json::from_slice(&converted).unwrap();
+    let mut theirs_json: Value = serde_json::from_slice(&skopeo_raw(&theirs)).unwrap();
+    assert_eq!(ours_json["config"]["digest"], image.config_digest);
+    for m in [&mut ours_json, &mut theirs_json] {
+        m["config"]["digest"] = Value::Null;
+    }
+    assert_eq!(ours_json, theirs_json);
+    // Back into a registry, a Docker image keeps its digest.
+    let r = copy_json(&ctx, &[&src, &registry.docker_ref("docker/again:1")]);
+    assert_eq!(r["digest"], image.manifest_digest, "{r:#}");
+    assert_eq!(r["digest_kept"], true);
+}
+
+#[test]
+fn a_docker_manifest_list_copies_whole_to_a_registry_and_is_refused_by_a_layout() {
+    let a = Registry::start();
+    let image = push_fixture(&a, "list/app", "1", Variant::DockerManifestList);
+    let list = image.index.clone().expect("a manifest list");
+    let ctx = TestContext::new();
+    let src = a.docker_ref("list/app:1");
+    let r = copy_json(&ctx, &["--all", &src, &a.docker_ref("copied/app:1")]);
+    assert_eq!(r["digest"], list.digest, "{r:#}");
+    assert_eq!(
+        sha256_bytes(&skopeo_raw(&a.docker_ref("copied/app:1"))),
+        list.digest
+    );
+    let layout = ctx.path("lay");
+    ctx.run([
+        "copy",
+        "--all",
+        &src,
+        &format!("oci:{}:t", layout.display()),
+    ])
+    .failure(2)
+    .stderr_contains("not application/vnd.docker.distribution.manifest.list.v2+json")
+    .stderr_contains("hint: ");
+    assert!(!layout.exists(), "a refused copy leaves no layout");
+}
