@@ -171,7 +171,11 @@ pub fn copy(
     }
     let mut report = CopyReport {
         source: name.clone(),
-        destination: target.to_string(),
+        // Named as the source is: a registry's images without `docker://`.
+        destination: match target {
+            Target::Registry(r) => r.to_string(),
+            Target::File(d) => d.to_string(),
+        },
         source_digest: source_digest.clone(),
         digest: None,
         media_type: source_type.clone(),
