@@ -16,6 +16,7 @@ use ocibench::loadgen::{ConfigError as LoadConfigError, LoadError};
 use ocibench::oci::build::BuildError;
 use ocibench::oci::build::layer::LayerError;
 use ocibench::oci::build::nix::NixError;
+use ocibench::oci::copy::CopyError;
 use ocibench::oci::image_config::ConfigError;
 use ocibench::oci::location::DestinationError;
 use ocibench::oci::manifest::ManifestError;
@@ -136,6 +137,7 @@ pub fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>,
         CompareConfigError,
         BuildError,
         PublishError,
+        CopyError,
         TrialError,
         ExperimentError,
     );
@@ -194,6 +196,9 @@ impl Explain for ExportError {
                 Some(CACHE_REPAIR_HINT.into())
             }
             ExportError::Store(e) => e.hint(),
+            ExportError::NotOci(_) => Some(
+                "copy the index to a registry, which keeps it as it is, or leave --all out to copy one platform's image".into(),
+            ),
             ExportError::UnsupportedLayer { .. } => {
                 Some("export to oci: or oci-archive:, which keep layers as they are".into())
             }
@@ -205,7 +210,8 @@ impl Explain for ExportError {
             ExportError::ParentMissing { .. }
             | ExportError::NotALayout(_)
             | ExportError::NotADirectory(_)
-            | ExportError::IsADirectory(_) => ExitKind::Usage,
+            | ExportError::IsADirectory(_)
+            | ExportError::NotOci(_) => ExitKind::Usage,
             _ => ExitKind::Runtime,
         }
     }
@@ -216,6 +222,7 @@ impl Explain for PushError {
         match self {
             PushError::Registry(e) => e.hint(),
             PushError::Source(e) => e.hint(),
+            PushError::Fetch(e) => e.hint(),
             PushError::Upload { source, .. } => source.hint(),
             PushError::Store(e) => e
                 .hint()
@@ -225,7 +232,31 @@ impl Explain for PushError {
     fn exit_kind(&self) -> ExitKind {
         match self {
             PushError::Source(e) => e.exit_kind(),
+            PushError::Fetch(e) => e.exit_kind(),
             _ => ExitKind::Runtime,
+        }
+    }
+}
+
+impl Explain for CopyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CopyError::Pull(e) => e.hint(),
+            CopyError::Push(e) => e.hint(),
+            CopyError::Export(e) => e.hint(),
+            CopyError::Store(e) => e.hint(),
+            CopyError::AllToDockerArchive { .. } => Some(
+                "leave --all out to copy one platform's image (--platform OS/ARCH chooses it), or copy the index to oci:, oci-archive: or a registry".into(),
+            ),
+        }
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            CopyError::Pull(e) => e.exit_kind(),
+            CopyError::Push(e) => e.exit_kind(),
+            CopyError::Export(e) => e.exit_kind(),
+            CopyError::Store(e) => e.exit_kind(),
+            CopyError::AllToDockerArchive { .. } => ExitKind::Usage,
         }
     }
 }

@@ -71,6 +71,10 @@ pub enum Command {
     Build(Box<cmd::build::BuildArgs>),
     /// Push an image to a registry, sending only the blobs it lacks
     Push(cmd::push::PushArgs),
+    /// Show an image's config, history, layers and platforms without pulling its layers
+    Inspect(cmd::inspect::InspectArgs),
+    /// Copy an image unchanged between registries, OCI layouts and archives (as skopeo copy)
+    Copy(Box<cmd::copy::CopyArgs>),
     /// Compare base images: build the app on each, run and load each, recommend one
     Compare(Box<cmd::compare::CompareArgs>),
     /// Load-test an HTTP URL (an ab/wrk/oha replacement)
@@ -94,6 +98,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Size(a) => cmd::size::run(a, &ctx),
         Command::Build(a) => cmd::build::run(*a, &ctx),
         Command::Push(a) => cmd::push::run(a, &ctx),
+        Command::Inspect(a) => cmd::inspect::run(a, &ctx),
+        Command::Copy(a) => cmd::copy::run(*a, &ctx),
         Command::Bench(a) => cmd::bench::run(a, &ctx),
         Command::Compare(a) => cmd::compare::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
@@ -114,6 +120,16 @@ mod tests {
             &[
                 "ocibench",
                 "push",
+                "--src-creds",
+                "a:hunter2",
+                "--dest-creds",
+                "b:hunter2",
+                "x",
+                "y",
+            ],
+            &[
+                "ocibench",
+                "copy",
                 "--src-creds",
                 "a:hunter2",
                 "--dest-creds",

@@ -13,8 +13,8 @@ use crate::oci::digest::Digest;
 use crate::oci::layout::{IndexEntry, LayoutError};
 use crate::oci::manifest::{
     DOCKER_CONFIG, DOCKER_FOREIGN_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_MANIFEST,
-    Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_NONDIST_GZIP,
-    OCI_LAYER_TAR, OCI_MANIFEST,
+    Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP,
+    OCI_LAYER_NONDIST_GZIP, OCI_LAYER_TAR, OCI_MANIFEST,
 };
 use crate::oci::store::{BlobStore, StoreError};
 
@@ -25,6 +25,9 @@ pub struct ExportImage {
     pub digest: Digest,
     pub media_type: String,
     pub manifest: ImageManifest,
+    /// For an index (`copy --all`): every blob its images need, their manifests
+    /// included, written before the index itself. Empty for one image.
+    pub members: Vec<Descriptor>,
 }
 
 impl ExportImage {
@@ -43,7 +46,41 @@ impl ExportImage {
             bytes,
             media_type,
             manifest: *manifest,
+            members: Vec::new(),
         })
+    }
+
+    /// An OCI index (`bytes`) and its `images`, to be written whole into an OCI
+    /// layout or archive: the index bytes unchanged, every image's manifest and blobs
+    /// beside it. (A docker-archive holds one image, never an index.)
+    pub fn index(bytes: Vec<u8>, images: &[ExportImage]) -> Result<Self, ExportError> {
+        let Some(first) = images.first() else {
+            return Err(ExportError::NotAnImage(OCI_INDEX.to_string()));
+        };
+        let mut members = Vec::new();
+        for i in images {
+            if i.media_type != OCI_MANIFEST {
+                return Err(ExportError::NotOci(i.media_type.clone()));
+            }
+            members.push(Descriptor::new(
+                i.media_type.clone(),
+                i.digest.clone(),
+                i.bytes.len() as u64,
+            ));
+            members.extend(i.blobs().into_iter().cloned());
+        }
+        Ok(ExportImage {
+            digest: Digest::of(&bytes),
+            bytes,
+            media_type: OCI_INDEX.to_string(),
+            manifest: first.manifest.clone(),
+            members,
+        })
+    }
+
+    /// Whether this is an index with its images (`ExportImage::index`).
+    pub fn is_index(&self) -> bool {
+        !self.members.is_empty()
     }
 
     /// The manifest stored in `store` under `digest`.
@@ -75,6 +112,13 @@ impl ExportImage {
     /// A digest used twice (an empty layer repeated) appears once.
     pub(crate) fn blobs(&self) -> Vec<&Descriptor> {
         let mut seen = std::collections::HashSet::new();
+        if self.is_index() {
+            return self
+                .members
+                .iter()
+                .filter(|d| seen.insert(&d.digest))
+                .collect();
+        }
         self.manifest
             .layers
             .iter()
@@ -88,7 +132,7 @@ impl ExportImage {
     /// rewritten with the OCI media types, as `skopeo copy` does; the config and
     /// layer blobs stay byte for byte. The manifest digest changes with it.
     pub fn to_oci(&self) -> Cow<'_, ExportImage> {
-        if self.media_type == OCI_MANIFEST {
+        if self.media_type == OCI_MANIFEST || self.is_index() {
             return Cow::Borrowed(self);
         }
         let oci_type = |t: &str| {
@@ -113,6 +157,7 @@ impl ExportImage {
             bytes,
             media_type: OCI_MANIFEST.to_string(),
             manifest: m,
+            members: Vec::new(),
         })
     }
 
@@ -183,6 +228,8 @@ pub enum ExportError {
     BadManifest(#[source] crate::oci::manifest::ManifestError),
     #[error("{0} is not an image manifest (an index cannot be exported as one image)")]
     NotAnImage(String),
+    #[error("an OCI layout keeps an index whole only as an OCI index of OCI manifests, not {0}")]
+    NotOci(String),
     #[error("the image config {digest} is not valid JSON")]
     BadConfig {
         digest: Digest,

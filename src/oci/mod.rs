@@ -8,9 +8,11 @@
 pub mod archive;
 pub mod build;
 pub mod compress;
+pub mod copy;
 pub mod digest;
 pub mod export;
 pub mod image_config;
+pub mod inspect;
 pub mod layout;
 pub mod location;
 pub mod manifest;

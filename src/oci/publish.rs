@@ -53,6 +53,9 @@ pub fn export(
         });
     }
     let oci = match dest {
+        Destination::DockerArchive { .. } if image.is_index() => {
+            return Err(ExportError::NotAnImage(image.media_type.clone()));
+        }
         Destination::DockerArchive { .. } => Cow::Borrowed(image),
         _ => image.to_oci(),
     };

@@ -161,7 +161,31 @@ pub fn fetch(
     opts: &PullOptions,
     reporter: &dyn Reporter,
 ) -> Result<StoredImage, PullError> {
-    // Only an archive needs a scratch copy (a read-only cache serves the rest).
+    let src = open_source(location, client, store)?;
+    pull(&*src, store, opts, reporter)
+}
+
+/// An image source opened for reading, with the scratch directory an archive was
+/// unpacked into (removed when this drops).
+pub struct OpenedSource {
+    source: Box<dyn ImageSource>,
+    _scratch: Option<crate::oci::temp::TempDir>,
+}
+
+impl std::ops::Deref for OpenedSource {
+    type Target = dyn ImageSource;
+    fn deref(&self) -> &Self::Target {
+        self.source.as_ref()
+    }
+}
+
+/// Opens the source `location` names, in any transport; an archive is unpacked into
+/// a scratch directory inside the store (a read-only cache serves the rest).
+pub fn open_source(
+    location: &ImageLocation,
+    client: &Arc<RegistryClient>,
+    store: &BlobStore,
+) -> Result<OpenedSource, PullError> {
     let scratch = match location {
         ImageLocation::OciArchive { .. } | ImageLocation::DockerArchive { .. } => {
             Some(store.scratch_dir(".unpack-").map_err(PullError::Scratch)?)
@@ -171,8 +195,11 @@ pub fn fetch(
     let dir = scratch
         .as_ref()
         .map_or_else(|| store.root().to_path_buf(), |s| s.path().to_path_buf());
-    let src = source::open(location, client, &dir)?;
-    pull(src.as_ref(), store, opts, reporter)
+    let source = source::open(location, client, &dir)?;
+    Ok(OpenedSource {
+        source,
+        _scratch: scratch,
+    })
 }
 
 /// Pulls the image `source` names into `store`, verified, and records it in the
@@ -318,6 +345,60 @@ fn with_attempts<T>(
     }
 }
 
+/// Stores blob `desc` from `source` as it is, verified against its digest and size
+/// but not opened (any media type: layers, configs, attestations): what `copy`
+/// needs. Returns whether it was transferred (false: the store held it intact).
+pub fn store_blob(
+    source: &dyn ImageSource,
+    store: &BlobStore,
+    desc: &Descriptor,
+    opts: &PullOptions,
+    reporter: &dyn Reporter,
+) -> Result<bool, PullError> {
+    if holds_intact(store, desc)? {
+        return Ok(false);
+    }
+    let digest = desc.digest.to_string();
+    let id = reporter.start(Task::Download {
+        digest: &digest,
+        bytes: desc.size,
+    });
+    let name = source.name();
+    let result = with_attempts(opts, || {
+        let transfer_err = |source| PullError::Transfer {
+            digest: desc.digest.clone(),
+            source,
+        };
+        let mut stream = source.open_blob(desc)?;
+        let mut writer = store.writer()?;
+        let mut reader = (&mut stream.reader).take(desc.size + 1);
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = fill(&mut reader, &mut buf).map_err(transfer_err)?;
+            if n == 0 {
+                break;
+            }
+            writer.write_all(&buf[..n]).map_err(transfer_err)?;
+            reporter.advance(id, n as u64);
+        }
+        writer
+            .commit(Some((&desc.digest, desc.size)))
+            .map_err(|cause| PullError::Corrupt {
+                what: "blob",
+                digest: desc.digest.clone(),
+                source_name: name.clone(),
+                cause: Box::new(cause),
+            })?;
+        Ok(())
+    });
+    reporter.finish(id);
+    result?;
+    if let Some(origin) = source.origin() {
+        store.record_origin(&desc.digest, &origin)?;
+    }
+    Ok(true)
+}
+
 /// Downloads the config blob whole, verifies and stores it; returns its bytes.
 fn fetch_config(
     source: &dyn ImageSource,
@@ -390,6 +471,20 @@ pub fn config_platform(config: &[u8]) -> Option<Platform> {
     ))
 }
 
+/// Whether the store holds `desc` whole: its size, and its file unchanged since its
+/// content was last hashed (else hashed now). A damaged copy is removed, to be
+/// fetched again.
+fn holds_intact(store: &BlobStore, desc: &Descriptor) -> Result<bool, PullError> {
+    match store.check_blob(&desc.digest, desc.size)? {
+        BlobState::Intact => Ok(true),
+        BlobState::Corrupt(_) | BlobState::WrongSize(_) => {
+            store.remove_blob(&desc.digest)?;
+            Ok(false)
+        }
+        BlobState::Missing => Ok(false),
+    }
+}
+
 /// Makes sure `layer` is stored with its metadata. Returns whether it was transferred.
 #[allow(clippy::too_many_arguments)]
 fn ensure_layer(
@@ -415,14 +510,10 @@ fn ensure_layer(
     // What an "already cached" layer must pass: its size, and its file unchanged
     // since its content was last hashed (else it is hashed now). A damaged copy is
     // removed and fetched again.
-    match store.check_blob(&layer.digest, layer.size)? {
-        BlobState::Intact => {
-            let meta = stored_layer_meta(store, &layer.digest, compression)?;
-            check_diff_id(layer, diff_id, &meta)?;
-            return Ok(false);
-        }
-        BlobState::Corrupt(_) | BlobState::WrongSize(_) => store.remove_blob(&layer.digest)?,
-        BlobState::Missing => {}
+    if holds_intact(store, layer)? {
+        let meta = stored_layer_meta(store, &layer.digest, compression)?;
+        check_diff_id(layer, diff_id, &meta)?;
+        return Ok(false);
     }
     let digest = layer.digest.to_string();
     let id = reporter.start(Task::Download {

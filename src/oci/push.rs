@@ -24,6 +24,9 @@ pub enum PushError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Source(#[from] crate::oci::source::SourceError),
+    /// A blob fetched from the source just before its upload (`copy`) failed.
+    #[error(transparent)]
+    Fetch(Box<crate::oci::pull::PullError>),
     #[error("uploading {digest} to {target} failed")]
     Upload {
         digest: Digest,
@@ -74,6 +77,15 @@ pub trait PushBlobs: Sync {
     /// Checks the blob's content before it is uploaded (the registry would refuse a
     /// damaged one only after the transfer, as DIGEST_INVALID).
     fn verify(&self, _digest: &Digest) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Whether the blob can be pushed; asked of every blob before anything is sent.
+    fn can_push(&self, desc: &Descriptor) -> bool {
+        self.blob_size(&desc.digest) == Some(desc.size)
+    }
+    /// Makes the blob readable at `blob_path` just before its upload: a source that
+    /// fetches blobs lazily (`copy`) fetches here, only those the registry lacks.
+    fn prepare(&self, _desc: &Descriptor, _reporter: &dyn Reporter) -> Result<(), PushError> {
         Ok(())
     }
 }
@@ -164,13 +176,44 @@ pub struct PushReport {
     pub existing_blobs: usize,
 }
 
-/// Pushes the stored manifest `manifest_digest` (of `media_type`) to `target`.
+/// Pushes the stored manifest `manifest_digest` (of `media_type`) to `target`, under
+/// the target's digest or tag (else its own digest).
 pub fn push(
     store: &dyn PushBlobs,
     client: &RegistryClient,
     manifest_digest: &Digest,
     media_type: &str,
     target: &ImageReference,
+    opts: &PushOptions,
+    reporter: &dyn Reporter,
+) -> Result<PushReport, PushError> {
+    let reference = target
+        .digest()
+        .map(|d| d.to_string())
+        .or_else(|| target.tag().map(str::to_string))
+        .unwrap_or_else(|| manifest_digest.to_string());
+    push_as(
+        store,
+        client,
+        manifest_digest,
+        media_type,
+        target,
+        &reference,
+        opts,
+        reporter,
+    )
+}
+
+/// `push`, the manifest PUT under `reference` (a tag, or a digest: the images of an
+/// index go up by digest, the index last under the tag).
+#[allow(clippy::too_many_arguments)]
+pub fn push_as(
+    store: &dyn PushBlobs,
+    client: &RegistryClient,
+    manifest_digest: &Digest,
+    media_type: &str,
+    target: &ImageReference,
+    reference: &str,
     opts: &PushOptions,
     reporter: &dyn Reporter,
 ) -> Result<PushReport, PushError> {
@@ -186,7 +229,7 @@ pub fn push(
         .filter(|d| seen.insert(d.digest.clone()))
         .collect();
     for b in &blobs {
-        if store.blob_size(&b.digest) != Some(b.size) {
+        if !store.can_push(b) {
             return Err(StoreError::Missing(b.digest.clone()).into());
         }
     }
@@ -211,12 +254,7 @@ pub fn push(
         Ok::<(), PushError>(())
     })?;
 
-    let reference = target
-        .digest()
-        .map(|d| d.to_string())
-        .or_else(|| target.tag().map(str::to_string))
-        .unwrap_or_else(|| manifest_digest.to_string());
-    let digest = client.put_manifest(target, &reference, &bytes, media_type)?;
+    let digest = client.put_manifest(target, reference, &bytes, media_type)?;
     for b in &blobs {
         store.record_origin(&b.digest, &here)?;
     }
@@ -264,6 +302,7 @@ fn upload(
     opts: &PushOptions,
     reporter: &dyn Reporter,
 ) -> Result<(), PushError> {
+    store.prepare(blob, reporter)?;
     store.verify(&blob.digest)?;
     let digest = blob.digest.to_string();
     let path = store.blob_path(&blob.digest);

@@ -71,6 +71,10 @@ pub trait ImageSource: Send + Sync {
     fn origin(&self) -> Option<String> {
         None
     }
+    /// The tags of the repository the image is in (a registry's; none elsewhere).
+    fn repo_tags(&self) -> Result<Vec<String>, SourceError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Opens the source a location names. Archives are unpacked into `scratch`
@@ -182,6 +186,9 @@ impl ImageSource for RegistrySource {
             self.image.repository()
         ))
     }
+    fn repo_tags(&self) -> Result<Vec<String>, SourceError> {
+        Ok(self.client.all_tags(&self.image)?.unwrap_or_default())
+    }
 }
 
 /// An OCI image layout directory (also an unpacked oci-archive).
@@ -289,9 +296,15 @@ impl LayoutSource {
 
 impl ImageSource for LayoutSource {
     fn name(&self) -> String {
+        // An unpacked archive is shown as the archive it came from.
+        let transport = if self.shown == self.root {
+            "oci"
+        } else {
+            "oci-archive"
+        };
         match &self.tag {
-            Some(t) => format!("oci:{}:{t}", self.shown.display()),
-            None => format!("oci:{}", self.shown.display()),
+            Some(t) => format!("{transport}:{}:{t}", self.shown.display()),
+            None => format!("{transport}:{}", self.shown.display()),
         }
     }
     fn fetch_manifest(&self, digest: Option<&Digest>) -> Result<FetchedManifest, SourceError> {

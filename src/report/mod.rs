@@ -17,7 +17,9 @@
 mod analyze;
 pub mod bench;
 pub mod capacity;
+pub mod copy;
 pub mod image;
+pub mod inspect;
 pub mod json;
 pub mod markdown;
 pub mod metric;

@@ -8,6 +8,7 @@
 //! |-------------------------|------------------------------------------------------|-------------------------------------|
 //! | `registry::`            | pull, auth_basic, auth_token, credentials_registry,  | docker-registry, skopeo, openssl,   |
 //! |                         | push_registry, push_faults, registry_mock, snapshots | apache2-utils, podman (push_registry) |
+//! |                         | inspect, copy                                        |                                     |
 //! |                         | cache_integrity, interrupt                           | root: util-linux (unshare, setpriv), |
 //! |                         |                                                      | mount; coreutils (mkfifo)           |
 //! | `podman::`              | run_cli, runner_lib, compare, export_podman,         | podman, runc, skopeo, busybox-static, |

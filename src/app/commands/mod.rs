@@ -7,6 +7,8 @@ pub mod bench;
 pub mod build;
 pub mod cache;
 pub mod compare;
+pub mod copy;
+pub mod inspect;
 pub mod pull;
 pub mod push;
 pub mod run;

@@ -107,6 +107,9 @@ pub struct RegistryClient {
     transport: Transport,
 }
 
+/// One page of a tag list: its tags, and the next page's address (`Link`).
+type TagsPage = (Vec<String>, Option<String>);
+
 /// A manifest as served: bytes, content type and their digest.
 #[derive(Debug, Clone)]
 pub struct FetchedManifest {
@@ -248,29 +251,65 @@ impl RegistryClient {
 
     /// The repository's tags (the first 20), or `None` when the repository is unknown.
     pub fn list_tags(&self, image: &ImageReference) -> Result<Option<Vec<String>>, RegistryError> {
+        let url = self.url(image, "tags/list?n=20");
+        Ok(self
+            .tags_page(image, &url, 1024 * 1024)?
+            .map(|(tags, _)| tags))
+    }
+
+    /// Every tag of the repository, page after page (`Link: <...>; rel="next"`, as
+    /// the distribution spec paginates), or `None` when the repository is unknown.
+    pub fn all_tags(&self, image: &ImageReference) -> Result<Option<Vec<String>>, RegistryError> {
+        // A registry paging forever is cut off here.
+        const MAX_PAGES: usize = 10_000;
+        let mut url = self.url(image, "tags/list");
+        let mut all = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let Some((tags, next)) = self.tags_page(image, &url, 16 * 1024 * 1024)? else {
+                return Ok(None);
+            };
+            all.extend(tags);
+            match next {
+                Some(n) => url = resolve_location(&url, &n)?,
+                None => break,
+            }
+        }
+        Ok(Some(all))
+    }
+
+    /// One page of a tag list (its body capped at `cap` bytes) and the next page's
+    /// address; `None` when the repository is unknown.
+    fn tags_page(
+        &self,
+        image: &ImageReference,
+        url: &str,
+        cap: u64,
+    ) -> Result<Option<TagsPage>, RegistryError> {
         #[derive(serde::Deserialize)]
         struct Tags {
             tags: Option<Vec<String>>,
         }
-        let url = self.url(image, "tags/list?n=20");
-        let resp = self.send(Call::get(image, url.clone()))?;
+        let resp = self.send(Call::get(image, url.to_string()))?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let resp = self.check_status(image, "GET", &url, resp)?;
+        let resp = self.check_status(image, "GET", url, resp)?;
+        let next = header(&resp, "link").and_then(|l| next_link(&l));
         let body = self
             .transport
-            .read_capped(resp.into_body(), 1024 * 1024)
-            .and_then(|b| b.ok_or_else(|| std::io::Error::other("tag list over 1 MiB")))
+            .read_capped(resp.into_body(), cap)
+            .and_then(|b| {
+                b.ok_or_else(|| std::io::Error::other(format!("tag list over {cap} bytes")))
+            })
             .map_err(|source| RegistryError::Body {
-                url: (&url).into(),
+                url: url.into(),
                 source,
             })?;
         let tags: Tags = serde_json::from_slice(&body).map_err(|e| RegistryError::Body {
             url: url.into(),
             source: std::io::Error::other(e),
         })?;
-        Ok(Some(tags.tags.unwrap_or_default()))
+        Ok(Some((tags.tags.unwrap_or_default(), next)))
     }
 
     /// Opens a blob for streaming. The caller verifies digest and size while storing.
@@ -517,5 +556,30 @@ impl RegistryClient {
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
         let home = call.image.base_url(self.tls);
         send::send(&self.transport, &home, call)
+    }
+}
+
+/// The target of a `Link` header's `rel="next"` entry (`<url>; rel="next"`).
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim().split_once('='), Some(("rel", v)) if v.trim_matches('"') == "next"));
+        let t = target.trim();
+        (is_next && t.starts_with('<') && t.ends_with('>')).then(|| t[1..t.len() - 1].to_string())
+    })
+}
+
+#[cfg(test)]
+mod link_tests {
+    #[test]
+    fn next_link_finds_the_next_page() {
+        assert_eq!(
+            super::next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(super::next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(super::next_link(""), None);
     }
 }

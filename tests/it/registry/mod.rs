@@ -1,14 +1,17 @@
 //! The registry client and the commands that talk to registries (`pull`, `size`,
-//! `push`, `build --output docker://`), against the real Distribution registry
-//! (`docker-registry`), in-process mock registries, and faults in between. Judged by
-//! independent readers: skopeo, podman, the registry's storage and access log.
+//! `push`, `build --output docker://`, `inspect`, `copy`), against the real
+//! Distribution registry (`docker-registry`), in-process mock registries, and faults
+//! in between. Judged by independent readers: skopeo, podman, the registry's storage
+//! and access log.
 
 mod auth_basic;
 mod auth_token;
 mod cache_integrity;
+mod copy;
 mod credentials_registry;
 mod creds_scope;
 mod hints;
+mod inspect;
 mod interrupt;
 mod limits;
 mod pull;
