@@ -1,5 +1,7 @@
 //! The human text of images: `size` (the summary and a per-layer table), `pull`
 //! (what was transferred, then the summary), `build` (the summary) and `push`.
+//! An image chosen from an index says so beside its platform, with the index's
+//! platforms, so nobody mistakes one platform's size for the whole index's.
 
 use std::io::Write;
 
@@ -11,7 +13,19 @@ use crate::report::units::{human_bytes, thousands};
 pub fn write_summary(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
     writeln!(out, "  digest        {}", s.digest)?;
     writeln!(out, "  media type    {}", s.media_type)?;
-    writeln!(out, "  platform      {}", s.platform)?;
+    match (&s.index_digest, &s.platforms) {
+        (Some(index), Some(platforms)) => {
+            writeln!(
+                out,
+                "  platform      {} (one of {} in the index: {})",
+                s.platform,
+                platforms.len(),
+                platforms.join(", ")
+            )?;
+            writeln!(out, "  index         {index}")?;
+        }
+        _ => writeln!(out, "  platform      {}", s.platform)?,
+    }
     writeln!(out, "  layers        {}", s.layers.len())?;
     writeln!(
         out,

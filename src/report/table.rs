@@ -17,6 +17,29 @@ use crate::report::units::human_bytes;
 /// Paragraphs below the table wrap at this width.
 const WRAP: usize = 92;
 
+/// Which platform the candidates built on a multi-platform base (an index) were
+/// built for, and how many the index has: each candidate is one image, the host's.
+fn platform_note(c: &[CandidateSummary]) -> Option<String> {
+    let chosen: Vec<String> = c
+        .iter()
+        .filter_map(|c| {
+            let platforms = c.image.platforms.as_ref()?;
+            Some(format!(
+                "{} is {}, one of the {} platforms of its base's index",
+                c.name,
+                c.image.platform,
+                platforms.len()
+            ))
+        })
+        .collect();
+    (!chosen.is_empty()).then(|| {
+        format!(
+            "Platforms: images are built for this host's platform; {}.",
+            chosen.join("; ")
+        )
+    })
+}
+
 /// Writes the terminal report.
 pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     let c = &report.candidates;
@@ -165,6 +188,11 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     };
     for l in units::wrap(&legend, WRAP) {
         writeln!(out, "{l}")?;
+    }
+    if let Some(note) = platform_note(c) {
+        for l in units::wrap(&note, WRAP) {
+            writeln!(out, "{l}")?;
+        }
     }
 
     writeln!(out)?;
