@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::tools::{run, run_stdout, sha256_bytes, skopeo};
+use crate::support::tools::{run, sha256_bytes, skopeo};
 use crate::support::{Registry, TestContext, Variant, fixture_layout, media::*, push_fixture};
 
 const PAGE: &str = "one page for every platform\n";
