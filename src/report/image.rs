@@ -106,3 +106,31 @@ pub fn write_pushed(out: &mut dyn Write, r: &PushReport) -> std::io::Result<()> 
         r.existing_blobs
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::digest::Digest;
+
+    #[test]
+    fn an_image_of_an_index_names_its_platform_among_the_index_s() {
+        let mut s = crate::report::sample::image("multi", 2_000, 1_000);
+        let mut out = Vec::new();
+        write_summary(&mut out, &s).unwrap();
+        let plain = String::from_utf8(out).unwrap();
+        assert!(plain.contains("  platform      linux/amd64\n"), "{plain}");
+        assert!(!plain.contains("index"), "{plain}");
+        let index = Digest::of(b"index");
+        s.index_digest = Some(index.clone());
+        s.platforms = Some(vec!["linux/amd64".into(), "linux/arm64/v8".into()]);
+        let mut out = Vec::new();
+        write_summary(&mut out, &s).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(&format!(
+                "  platform      linux/amd64 (one of 2 in the index: linux/amd64, linux/arm64/v8)\n  index         {index}\n"
+            )),
+            "{text}"
+        );
+    }
+}

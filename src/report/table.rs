@@ -454,6 +454,31 @@ be told from noise.
     }
 
     #[test]
+    fn a_candidate_built_on_an_index_says_which_platform_of_how_many() {
+        let mut c = candidate("multi", 100, 40, &[2000.0]);
+        c.image.index_digest = Some(crate::oci::digest::Digest::of(b"index"));
+        c.image.platforms = Some(vec!["linux/amd64".into(), "linux/arm64/v8".into()]);
+        let got = text(&analyze(input(vec![
+            c,
+            candidate("single", 100, 40, &[2000.0]),
+        ])))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+        assert!(
+            got.contains("Platforms: images are built for this host's platform; multi is linux/amd64, one of the 2 platforms of its base's index."),
+            "{got}"
+        );
+        let plain = text(&analyze(input(vec![candidate(
+            "single",
+            100,
+            40,
+            &[2000.0],
+        )])));
+        assert!(!plain.contains("Platforms:"), "{plain}");
+    }
+
+    #[test]
     fn empty_report() {
         let got = text(&analyze(input(vec![])));
         assert!(got.contains("Recommendation: none"), "{got}");

@@ -389,6 +389,27 @@ mod tests {
     }
 
     #[test]
+    fn platform_lists() {
+        let host = parse_platforms(None).unwrap();
+        assert_eq!(host, vec![Platform::host()]);
+        let two = parse_platforms(Some("linux/amd64, linux/arm64/v8")).unwrap();
+        assert_eq!(
+            two,
+            vec![
+                Platform::new("linux", "amd64", None),
+                Platform::new("linux", "arm64", Some("v8"))
+            ]
+        );
+        let twice = parse_platforms(Some("linux/amd64,linux/amd64")).unwrap_err();
+        assert!(
+            twice.to_string().contains("names linux/amd64 twice"),
+            "{twice}"
+        );
+        let bad = parse_platforms(Some("linux/amd64,")).unwrap_err();
+        assert!(bad.hint.unwrap().contains("--platform OS/ARCH"));
+    }
+
+    #[test]
     fn duplicate_outputs() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a.tar");

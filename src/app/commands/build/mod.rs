@@ -146,11 +146,12 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
                 platforms.join(", ")
             )?;
             writeln!(stdout, "  media type    {media_type}")?;
+            write_outputs(stdout, &settings.outputs, &published)?;
             for image in &images {
-                writeln!(stdout, "{}", image.platform)?;
+                writeln!(stdout, "Image for {}", image.platform)?;
                 report::image::write_summary(stdout, image)?;
             }
-            write_outputs(stdout, &settings.outputs, &published)
+            Ok(())
         }
     })
 }
