@@ -308,6 +308,11 @@ fn a_base_without_an_asked_platform_is_refused_naming_what_it_has() {
             multi.oci_ref()
         ))
         .stderr_contains("hint: leave linux/s390x out of --platform");
+    // Every platform is looked up before a blob is pulled: linux/amd64 was not.
+    let pulled: Vec<_> = std::fs::read_dir(ctx.path("cache/blobs/sha256"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(pulled, Vec::<std::ffi::OsString>::new());
     let single = fixture_layout(Variant::Oci);
     build(&single.oci_ref(), "linux/amd64,linux/arm64")
         .failure(2)
