@@ -7,6 +7,8 @@ pub mod bench;
 pub mod build;
 pub mod cache;
 pub mod compare;
+pub mod completions;
+pub mod man;
 pub mod pull;
 pub mod push;
 pub mod run;

@@ -11,6 +11,7 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
+use super::exchange::ExchangeHook;
 use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
 use super::send::{
     self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
@@ -27,6 +28,7 @@ pub struct RegistryClientBuilder {
     credentials: CredentialProvider,
     speed: Option<SpeedLimit>,
     deadline: Deadline,
+    trace: Option<ExchangeHook>,
 }
 
 impl Default for RegistryClientBuilder {
@@ -37,6 +39,7 @@ impl Default for RegistryClientBuilder {
             credentials: Arc::new(|_, _| Ok(None)),
             speed: Some(SpeedLimit::default()),
             deadline: Deadline::default(),
+            trace: None,
         }
     }
 }
@@ -62,6 +65,13 @@ impl RegistryClientBuilder {
     /// When every call of this client stops: nothing is sent or retried after it.
     pub fn deadline(mut self, deadline: Deadline) -> Self {
         self.deadline = deadline;
+        self
+    }
+    /// Tells `hook` of every HTTP exchange (`-v`): method, redacted URL, status,
+    /// bytes, time, retry number. Called on the thread of the exchange, once its
+    /// response body has been read (or dropped).
+    pub fn on_exchange(mut self, hook: ExchangeHook) -> Self {
+        self.trace = Some(hook);
         self
     }
     pub fn build(self) -> RegistryClient {
@@ -93,9 +103,10 @@ impl RegistryClientBuilder {
             transport: Transport {
                 agent,
                 retry: self.retry,
-                auth: Authenticator::new(self.credentials),
+                auth: Authenticator::new(self.credentials).traced(self.trace.clone()),
                 deadline: self.deadline,
                 speed: self.speed,
+                trace: self.trace,
             },
         }
     }
