@@ -17,3 +17,4 @@ mod push_registry;
 mod registry_mock;
 mod snapshots;
 mod trust;
+mod verbose;
