@@ -159,10 +159,18 @@ impl Pending {
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        // A HEAD answer, a 204 or 304, or `Content-Length: 0` has no body to read.
+        // A HEAD answer, a 204 or 304, or `Content-Length: 0` has no body to read:
+        // the exchange ends with its headers, reported now (an upload's POST answer
+        // may be held until the upload is done; its line must not wait for that).
         let empty = self.record.method == "HEAD"
             || matches!(resp.status().as_u16(), 204 | 304)
             || expected == Some(0);
+        if empty {
+            self.record.body = BodyEnd::Complete;
+            self.record.elapsed = self.started.elapsed();
+            hook(&self.record);
+            return resp;
+        }
         let (parts, body) = resp.into_parts();
         let traced = TracedBody {
             inner: body.into_reader(),
@@ -170,7 +178,6 @@ impl Pending {
             record: self.record,
             started: self.started,
             expected,
-            empty,
             done: false,
         };
         http::Response::from_parts(parts, Body::builder().reader(traced))
@@ -184,7 +191,6 @@ struct TracedBody<R> {
     record: Exchange,
     started: Instant,
     expected: Option<u64>,
-    empty: bool,
     /// Reported already (at the end, on an error): `Drop` then stays quiet.
     done: bool,
 }
@@ -225,9 +231,7 @@ impl<R: Read> Read for TracedBody<R> {
 
 impl<R> Drop for TracedBody<R> {
     fn drop(&mut self) {
-        let end = if self.empty && self.record.received == 0 {
-            BodyEnd::Complete
-        } else if self.record.received == 0 {
+        let end = if self.record.received == 0 {
             BodyEnd::Unread
         } else if self.expected == Some(self.record.received) {
             // Every byte announced arrived; only the final empty read was skipped.
@@ -358,6 +362,23 @@ mod tests {
             "https://cdn.example/b?X-Amz-Credential=redacted&X-Amz-Signature=redacted&digest=sha256%3Aab&token=redacted"
         );
         assert_eq!(seen[0].then, Some(Then::Redirected));
+    }
+
+    #[test]
+    fn an_answer_without_a_body_is_reported_with_its_headers() {
+        // An upload's POST answer is held until the upload ends; its line must not wait.
+        let (hook, seen) = collecting();
+        let held = Pending::start(
+            Some(&hook),
+            &Method::POST,
+            "http://r.example/v2/a/blobs/uploads/",
+        )
+        .attach(response(202, b"", Some(0)));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        drop(held);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "reported twice: {seen:?}");
+        assert_eq!((seen[0].received, &seen[0].body), (0, &BodyEnd::Complete));
     }
 
     #[test]

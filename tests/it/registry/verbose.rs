@@ -308,3 +308,72 @@ fn a_retry_is_numbered_and_a_presigned_redirect_is_redacted() {
         .success();
     assert_eq!(trace(&quiet), Vec::<String>::new(), "{}", quiet.stderr);
 }
+
+#[test]
+fn a_push_traces_what_each_upload_sent_and_a_second_push_only_heads() {
+    let registry = Registry::start();
+    let layout = crate::support::fixture_layout(Variant::TwoLayers);
+    let image = &layout.image;
+    let ctx = TestContext::new();
+    let dest = registry.docker_ref("pushed:1");
+    let addr = registry.addr();
+    let blobs: Vec<(&String, u64)> = std::iter::once((&image.config_digest, image.config_bytes))
+        .chain(image.layers.iter().map(|l| (&l.digest, l.compressed_bytes)))
+        .collect();
+    let manifest_put = format!(
+        "PUT http://{addr}/v2/pushed/manifests/1 201 0 B N ms (sent {} B)",
+        image.manifest_bytes
+    );
+
+    let out = ctx.run(["-v", "push", &layout.oci_ref(), &dest]).success();
+    let lines = without_ping(trace(&out), addr);
+    let mut expected_fixed: Vec<String> = blobs
+        .iter()
+        .map(|(d, _)| format!("HEAD http://{addr}/v2/pushed/blobs/{d} 404 0 B N ms"))
+        .chain(
+            blobs
+                .iter()
+                .map(|_| format!("POST http://{addr}/v2/pushed/blobs/uploads/ 202 0 B N ms")),
+        )
+        .chain([manifest_put.clone()])
+        .collect();
+    expected_fixed.sort();
+    // Each blob's PUT goes to its upload session (a random id; `_state` redacted).
+    let (mut fixed, puts): (Vec<String>, Vec<String>) = lines
+        .iter()
+        .cloned()
+        .partition(|l| !l.starts_with(&format!("PUT http://{addr}/v2/pushed/blobs/uploads/")));
+    fixed.sort();
+    assert_eq!(fixed, expected_fixed, "whole trace:\n{}", lines.join("\n"));
+    assert_eq!(
+        puts.len(),
+        blobs.len(),
+        "whole trace:\n{}",
+        lines.join("\n")
+    );
+    for (digest, size) in &blobs {
+        let tail = format!(
+            "&digest={} 201 0 B N ms (sent {size} B)",
+            digest.replace(':', "%3A")
+        );
+        assert!(
+            puts.iter()
+                .any(|p| p.ends_with(&tail) && p.contains("?_state=redacted&")),
+            "no upload of {digest} sent {size} B:\n{}",
+            puts.join("\n")
+        );
+    }
+    // The manifest PUT comes after every blob is in.
+    assert_eq!(lines.last(), Some(&manifest_put), "{}", lines.join("\n"));
+
+    let again = ctx.run(["-v", "push", &layout.oci_ref(), &dest]).success();
+    let mut lines = without_ping(trace(&again), addr);
+    lines.sort();
+    let mut expected: Vec<String> = blobs
+        .iter()
+        .map(|(d, _)| format!("HEAD http://{addr}/v2/pushed/blobs/{d} 200 0 B N ms"))
+        .chain([manifest_put])
+        .collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+}
