@@ -33,9 +33,14 @@ impl CompletionShell {
 }
 
 pub fn run(args: &CompletionsArgs) -> anyhow::Result<()> {
-    let mut cmd = Cli::command();
-    write_stdout(|out| {
-        clap_complete::generate(args.shell.generator(), &mut cmd, "ocibench", out);
-        Ok(())
-    })
+    // Generated into memory first: clap_complete panics on a failed write, and
+    // `ocibench completions bash | head` must end as quietly as any other report.
+    let mut script = Vec::new();
+    clap_complete::generate(
+        args.shell.generator(),
+        &mut Cli::command(),
+        "ocibench",
+        &mut script,
+    );
+    write_stdout(|out| out.write_all(&script))
 }
