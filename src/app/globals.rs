@@ -129,7 +129,7 @@ impl Context {
     ) -> anyhow::Result<(BlobStore, StoredImage)> {
         let store = BlobStore::open(&self.cache_dir)?;
         let client = self.registry_client(settings.tls);
-        let reporter = crate::app::terminal::reporter(show);
+        let reporter = self.reporter(show);
         let opts = PullOptions {
             platform: settings.platform.clone(),
             platform_required: settings.platform_required,
@@ -156,11 +156,16 @@ impl Context {
         Ok((store, stored, size))
     }
 
-    /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`, not
-    /// `-v`: bars redrawn between trace lines would tear them, and the trace already
-    /// shows each transfer finish).
+    /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`).
     pub fn show_progress(&self) -> bool {
-        !self.quiet && !self.verbose && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+
+    /// The reporter of transfers and layers: bars when `show`, except under `-v`
+    /// (bars redrawn between trace lines would tear them, and each transfer's line
+    /// says when it ended). Status lines and the load's bar are not affected.
+    pub fn reporter(&self, show: bool) -> Box<dyn ocibench::progress::Reporter> {
+        crate::app::terminal::reporter(show && !self.verbose)
     }
 }
 
