@@ -377,3 +377,49 @@ fn a_push_traces_what_each_upload_sent_and_a_second_push_only_heads() {
     expected.sort();
     assert_eq!(lines, expected);
 }
+
+/// A layer body cut short (the chaos proxy closes the connection mid-body) reads
+/// `X of M B` with the cause; the pull then fetches the layer again, whole.
+#[test]
+fn a_body_cut_short_says_how_much_arrived_and_why() {
+    use crate::support::chaos_proxy::{ChaosConfig, ChaosProxy, Fault};
+    let registry = Registry::start();
+    let image = push_fixture(&registry, "base/busybox", "1", Variant::Oci);
+    let layer = &image.layers[0];
+    let only = format!("GET /v2/base/busybox/blobs/{}", layer.digest);
+    let proxy = ChaosProxy::start(
+        registry.addr(),
+        ChaosConfig::scripted(Fault::Truncate, &only, 1),
+    );
+    let out = TestContext::new()
+        .run([
+            "-v",
+            "pull",
+            "--json",
+            &format!("{}/base/busybox:1", proxy.addr()),
+        ])
+        .success();
+    assert_eq!(proxy.injected().get(&Fault::Truncate), Some(&1));
+    assert_eq!(
+        out.json()["image"]["digest"],
+        image.manifest_digest.as_str()
+    );
+
+    let lines = trace(&out);
+    let get = format!(
+        "GET http://{}/v2/base/busybox/blobs/{} 200 ",
+        proxy.addr(),
+        layer.digest
+    );
+    let of_layer: Vec<&String> = lines.iter().filter(|l| l.starts_with(&get)).collect();
+    assert_eq!(of_layer.len(), 2, "{}", lines.join("\n"));
+    let (cut, whole) = (of_layer[0], of_layer[1]);
+    assert_eq!(*whole, format!("{get}{} B N ms", layer.compressed_bytes));
+    let size = format!(" of {} B N ms (body cut: ", layer.compressed_bytes);
+    let at = cut.find(&size).unwrap_or_else(|| panic!("{cut}"));
+    let arrived: u64 = cut[get.len()..at]
+        .parse()
+        .unwrap_or_else(|_| panic!("{cut}"));
+    assert!(arrived < layer.compressed_bytes, "{cut}");
+    assert!(cut.ends_with(')'), "{cut}");
+}
