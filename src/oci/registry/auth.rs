@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request};
 
-use super::exchange::{ExchangeHook, Pending};
+use super::exchange::{Pending, Tracer};
 use super::{CredentialSourceError, Deadline, RegistryError, SpeedLimit};
 use crate::oci::reference::ImageReference;
 
@@ -236,7 +236,7 @@ pub(super) struct Authenticator {
     /// Per host: where the credential last presented came from, for error messages.
     sources: Mutex<HashMap<String, String>>,
     /// Told of each token request (`-v`), as the client's own requests are.
-    trace: Option<ExchangeHook>,
+    trace: Option<Tracer>,
 }
 
 impl Authenticator {
@@ -250,7 +250,7 @@ impl Authenticator {
     }
 
     /// This authenticator, telling `trace` of its token requests.
-    pub(super) fn traced(mut self, trace: Option<ExchangeHook>) -> Self {
+    pub(super) fn traced(mut self, trace: Option<Tracer>) -> Self {
         self.trace = trace;
         self
     }

@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
-use super::exchange::ExchangeHook;
+use super::exchange::{ExchangeHook, Tracer};
 use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
 use super::send::{
     self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
@@ -98,15 +98,16 @@ impl RegistryClientBuilder {
             .max_idle_connections_per_host(16)
             .build()
             .into();
+        let tracer = self.trace.map(Tracer::new);
         RegistryClient {
             tls: self.tls,
             transport: Transport {
                 agent,
                 retry: self.retry,
-                auth: Authenticator::new(self.credentials).traced(self.trace.clone()),
+                auth: Authenticator::new(self.credentials).traced(tracer.clone()),
                 deadline: self.deadline,
                 speed: self.speed,
-                trace: self.trace,
+                trace: tracer,
             },
         }
     }

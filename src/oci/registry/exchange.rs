@@ -7,12 +7,14 @@
 //! the bytes received, and an exchange is reported when its body ends: at the end
 //! of a streamed blob, not when its headers arrive. An answer the send loop consumes
 //! itself (a 401 it authenticates, a 503 it retries, a redirect) is reported at once,
-//! its body unread. Nothing here ever holds a header value: the URL is redacted when
+//! its body unread. A request for a URL whose last body broke off mid-read (the pull
+//! fetching a blob again, whole) is numbered as a retry, as the send loop's are. Nothing here ever holds a header value: the URL is redacted when
 //! recorded ([`ShownUrl`]), and failures are described by kind, never by a message
 //! that could quote a URL.
 
+use std::collections::HashMap;
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::Method;
@@ -82,31 +84,56 @@ pub enum Then {
     RetryIn(Duration),
 }
 
+/// A client's hook, and the URLs whose last body broke off mid-read: a request for
+/// one of them again (a pull fetching a blob again, whole) is a retry, and says so.
+#[derive(Clone)]
+pub(super) struct Tracer {
+    hook: ExchangeHook,
+    /// URL (as sent, never shown) -> the retry number its next request will be.
+    broken: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Tracer {
+    pub(super) fn new(hook: ExchangeHook) -> Self {
+        Tracer {
+            hook,
+            broken: Arc::default(),
+        }
+    }
+
+    fn broken(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.broken.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// An exchange under way: created as the request goes out, finished once. Without
-/// a hook every method does nothing, so an untraced client pays for one `Option`.
+/// a tracer every method does nothing, so an untraced client pays for one `Option`.
 pub(super) struct Pending {
-    hook: Option<ExchangeHook>,
+    tracer: Option<Tracer>,
+    /// The URL as sent: the key of `Tracer::broken` (only kept when traced).
+    sent_url: String,
     record: Exchange,
     started: Instant,
 }
 
 impl Pending {
-    pub(super) fn start(hook: Option<&ExchangeHook>, method: &Method, url: &str) -> Pending {
+    pub(super) fn start(tracer: Option<&Tracer>, method: &Method, url: &str) -> Pending {
+        let (shown, sent_url, retry) = match tracer {
+            Some(t) => (ShownUrl::new(url), url.to_string(), t.broken().remove(url)),
+            None => (ShownUrl::new(""), String::new(), None),
+        };
         Pending {
-            hook: hook.cloned(),
+            tracer: tracer.cloned(),
+            sent_url,
             record: Exchange {
                 method: method.to_string(),
-                url: if hook.is_some() {
-                    ShownUrl::new(url)
-                } else {
-                    ShownUrl::new("")
-                },
+                url: shown,
                 outcome: Outcome::Failed(String::new()),
                 received: 0,
                 body: BodyEnd::Unread,
                 sent: 0,
                 elapsed: Duration::ZERO,
-                retry: None,
+                retry,
                 then: None,
                 token_request: false,
             },
@@ -114,8 +141,11 @@ impl Pending {
         }
     }
 
+    /// Marks this request as the send loop's retry `retry` (when `Some`).
     pub(super) fn retry(mut self, retry: Option<u32>) -> Self {
-        self.record.retry = retry;
+        if retry.is_some() {
+            self.record.retry = retry;
+        }
         self
     }
 
@@ -130,27 +160,27 @@ impl Pending {
 
     /// No answer came: reports the failure by kind.
     pub(super) fn failed(mut self, e: &ureq::Error) {
-        if let Some(hook) = self.hook.take() {
+        if let Some(t) = self.tracer.take() {
             self.record.outcome = Outcome::Failed(failure_kind(e));
             self.record.elapsed = self.started.elapsed();
-            hook(&self.record);
+            (t.hook)(&self.record);
         }
     }
 
     /// An answer the send loop consumes itself, reported now with its body unread.
     pub(super) fn consumed(mut self, status: u16, then: Then) {
-        if let Some(hook) = self.hook.take() {
+        if let Some(t) = self.tracer.take() {
             self.record.outcome = Outcome::Status(status);
             self.record.then = Some(then);
             self.record.elapsed = self.started.elapsed();
-            hook(&self.record);
+            (t.hook)(&self.record);
         }
     }
 
     /// An answer handed to the caller: its body is counted as it is read, and the
     /// exchange reported when the body ends, fails or is dropped.
     pub(super) fn attach(mut self, resp: http::Response<Body>) -> http::Response<Body> {
-        let Some(hook) = self.hook.take() else {
+        let Some(tracer) = self.tracer.take() else {
             return resp;
         };
         self.record.outcome = Outcome::Status(resp.status().as_u16());
@@ -168,13 +198,14 @@ impl Pending {
         if empty {
             self.record.body = BodyEnd::Complete;
             self.record.elapsed = self.started.elapsed();
-            hook(&self.record);
+            (tracer.hook)(&self.record);
             return resp;
         }
         let (parts, body) = resp.into_parts();
         let traced = TracedBody {
             inner: body.into_reader(),
-            hook,
+            tracer,
+            sent_url: self.sent_url,
             record: self.record,
             started: self.started,
             expected,
@@ -187,7 +218,8 @@ impl Pending {
 /// A response body that counts what is read and reports its exchange once.
 struct TracedBody<R> {
     inner: R,
-    hook: ExchangeHook,
+    tracer: Tracer,
+    sent_url: String,
     record: Exchange,
     started: Instant,
     expected: Option<u64>,
@@ -202,7 +234,7 @@ impl<R> TracedBody<R> {
         }
         self.record.body = body;
         self.record.elapsed = self.started.elapsed();
-        (self.hook)(&self.record);
+        (self.tracer.hook)(&self.record);
     }
 }
 
@@ -218,6 +250,9 @@ impl<R: Read> Read for TracedBody<R> {
                 Ok(n)
             }
             Err(e) => {
+                // Whoever asks for this URL again is retrying it.
+                let next = self.record.retry.unwrap_or(0) + 1;
+                self.tracer.broken().insert(self.sent_url.clone(), next);
                 let expected = self.expected;
                 self.report(BodyEnd::Cut {
                     expected,
@@ -273,13 +308,12 @@ fn io_failure_kind(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
-    fn collecting() -> (ExchangeHook, Arc<Mutex<Vec<Exchange>>>) {
+    fn collecting() -> (Tracer, Arc<Mutex<Vec<Exchange>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
         let hook: ExchangeHook = Arc::new(move |e: &Exchange| sink.lock().unwrap().push(e.clone()));
-        (hook, seen)
+        (Tracer::new(hook), seen)
     }
 
     fn response(status: u16, body: &'static [u8], length: Option<u64>) -> http::Response<Body> {
@@ -292,9 +326,9 @@ mod tests {
 
     #[test]
     fn a_body_read_to_its_end_reports_its_exact_size_once() {
-        let (hook, seen) = collecting();
+        let (tracer, seen) = collecting();
         let url = "http://r.example/v2/a/blobs/sha256:ab";
-        let resp = Pending::start(Some(&hook), &Method::GET, url)
+        let resp = Pending::start(Some(&tracer), &Method::GET, url)
             .retry(Some(2))
             .attach(response(200, b"0123456789", Some(10)));
         let mut out = Vec::new();
@@ -317,16 +351,16 @@ mod tests {
 
     #[test]
     fn a_body_dropped_half_read_is_cut_and_an_unread_one_unread() {
-        let (hook, seen) = collecting();
-        let resp = Pending::start(Some(&hook), &Method::GET, "http://r.example/b")
+        let (tracer, seen) = collecting();
+        let resp = Pending::start(Some(&tracer), &Method::GET, "http://r.example/b")
             .attach(response(200, b"0123456789", Some(10)));
         let mut reader = resp.into_body().into_reader();
         reader.read_exact(&mut [0u8; 4]).unwrap();
         drop(reader);
-        let resp = Pending::start(Some(&hook), &Method::GET, "http://r.example/c")
+        let resp = Pending::start(Some(&tracer), &Method::GET, "http://r.example/c")
             .attach(response(404, b"{}", Some(2)));
         drop(resp);
-        let head = Pending::start(Some(&hook), &Method::HEAD, "http://r.example/d")
+        let head = Pending::start(Some(&tracer), &Method::HEAD, "http://r.example/d")
             .attach(response(200, b"", Some(1234)));
         drop(head);
         let seen = seen.lock().unwrap();
@@ -349,9 +383,9 @@ mod tests {
 
     #[test]
     fn signed_query_values_never_reach_the_hook() {
-        let (hook, seen) = collecting();
+        let (tracer, seen) = collecting();
         let url = "https://cdn.example/b?X-Amz-Credential=AKIA%2Fx&X-Amz-Signature=deadbeef&digest=sha256:ab&token=t0k";
-        Pending::start(Some(&hook), &Method::GET, url).consumed(307, Then::Redirected);
+        Pending::start(Some(&tracer), &Method::GET, url).consumed(307, Then::Redirected);
         let seen = seen.lock().unwrap();
         let shown = seen[0].url.as_str();
         for secret in ["AKIA", "deadbeef", "t0k"] {
@@ -367,9 +401,9 @@ mod tests {
     #[test]
     fn an_answer_without_a_body_is_reported_with_its_headers() {
         // An upload's POST answer is held until the upload ends; its line must not wait.
-        let (hook, seen) = collecting();
+        let (tracer, seen) = collecting();
         let held = Pending::start(
-            Some(&hook),
+            Some(&tracer),
             &Method::POST,
             "http://r.example/v2/a/blobs/uploads/",
         )
@@ -379,6 +413,77 @@ mod tests {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 1, "reported twice: {seen:?}");
         assert_eq!((seen[0].received, &seen[0].body), (0, &BodyEnd::Complete));
+    }
+
+    /// A reader that gives `n` bytes, then fails as a dropped connection does.
+    struct Breaks(usize);
+    impl Read for Breaks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let n = self.0.min(buf.len());
+            buf[..n].fill(b'x');
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn asking_again_for_a_body_that_broke_off_is_a_numbered_retry() {
+        let (tracer, seen) = collecting();
+        let url = "http://r.example/v2/a/blobs/sha256:ab";
+        let broken = || {
+            http::Response::builder()
+                .status(200)
+                .header("content-length", "10")
+                .body(Body::builder().reader(Breaks(4)))
+                .unwrap()
+        };
+        for _ in 0..2 {
+            let resp = Pending::start(Some(&tracer), &Method::GET, url).attach(broken());
+            let mut out = Vec::new();
+            assert!(
+                resp.into_body()
+                    .into_reader()
+                    .read_to_end(&mut out)
+                    .is_err()
+            );
+        }
+        let resp = Pending::start(Some(&tracer), &Method::GET, url).attach(response(
+            200,
+            b"0123456789",
+            Some(10),
+        ));
+        resp.into_body()
+            .into_reader()
+            .read_to_end(&mut Vec::new())
+            .unwrap();
+        // Another URL, and the same one once it came whole, are first tries.
+        drop(
+            Pending::start(Some(&tracer), &Method::GET, "http://r.example/other")
+                .attach(response(204, b"", None)),
+        );
+        drop(Pending::start(Some(&tracer), &Method::GET, url).attach(response(204, b"", None)));
+        let seen = seen.lock().unwrap();
+        let got: Vec<_> = seen
+            .iter()
+            .map(|e| (e.retry, e.received, e.body.clone()))
+            .collect();
+        let cut = BodyEnd::Cut {
+            expected: Some(10),
+            error: Some("unexpected end of file".into()),
+        };
+        assert_eq!(
+            got,
+            [
+                (None, 4, cut.clone()),
+                (Some(1), 4, cut),
+                (Some(2), 10, BodyEnd::Complete),
+                (None, 0, BodyEnd::Complete),
+                (None, 0, BodyEnd::Complete),
+            ]
+        );
     }
 
     #[test]

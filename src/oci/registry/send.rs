@@ -15,7 +15,7 @@ use ureq::Body;
 
 use super::RegistryError;
 use super::auth::{self, Authenticator, pick_challenge};
-use super::exchange::{ExchangeHook, Pending, Then};
+use super::exchange::{Pending, Then, Tracer};
 use super::limits::{self, Deadline, SpeedLimit, Watched};
 use crate::oci::reference::ImageReference;
 
@@ -132,7 +132,7 @@ pub(super) struct Transport {
     pub(super) deadline: Deadline,
     pub(super) speed: Option<SpeedLimit>,
     /// Told of every exchange (`-v`); `None`: nothing is traced.
-    pub(super) trace: Option<ExchangeHook>,
+    pub(super) trace: Option<Tracer>,
 }
 
 /// Sends a request with authentication, retries and safe redirects. `home` is the

@@ -379,7 +379,8 @@ fn a_push_traces_what_each_upload_sent_and_a_second_push_only_heads() {
 }
 
 /// A layer body cut short (the chaos proxy closes the connection mid-body) reads
-/// `X of M B` with the cause; the pull then fetches the layer again, whole.
+/// `X of M B` with the cause; the pull then fetches the layer again, whole, and that
+/// request is `retry 1`.
 #[test]
 fn a_body_cut_short_says_how_much_arrived_and_why() {
     use crate::support::chaos_proxy::{ChaosConfig, ChaosProxy, Fault};
@@ -414,7 +415,11 @@ fn a_body_cut_short_says_how_much_arrived_and_why() {
     let of_layer: Vec<&String> = lines.iter().filter(|l| l.starts_with(&get)).collect();
     assert_eq!(of_layer.len(), 2, "{}", lines.join("\n"));
     let (cut, whole) = (of_layer[0], of_layer[1]);
-    assert_eq!(*whole, format!("{get}{} B N ms", layer.compressed_bytes));
+    // The pull asks for the layer again, whole: a retry, numbered as one.
+    assert_eq!(
+        *whole,
+        format!("{get}{} B N ms (retry 1)", layer.compressed_bytes)
+    );
     let size = format!(" of {} B N ms (body cut: ", layer.compressed_bytes);
     let at = cut.find(&size).unwrap_or_else(|| panic!("{cut}"));
     let arrived: u64 = cut[get.len()..at]
