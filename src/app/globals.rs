@@ -27,6 +27,8 @@ use crate::app::explain::UserError;
 pub struct Context {
     pub cache_dir: PathBuf,
     pub quiet: bool,
+    /// `-v`: every registry exchange as a line on stderr (see `app::trace`).
+    pub verbose: bool,
     /// Where registry credentials come from: `--creds` once bound, then the auth files.
     pub credentials: Arc<CredentialStore>,
     /// `--creds`/`--creds-file`, not yet bound to a registry.
@@ -55,6 +57,7 @@ impl Context {
                 .clone()
                 .unwrap_or_else(ocibench::oci::store::BlobStore::default_root),
             quiet: g.quiet,
+            verbose: g.verbose,
             credentials: Arc::new(CredentialStore::from_env(Vec::new())),
             creds: flag,
             speed: Some(SpeedLimit::default()),
@@ -104,15 +107,17 @@ impl Context {
     }
 
     /// A registry client with this context's credentials.
+    /// With `-v`, every exchange it makes is traced on stderr.
     pub fn registry_client(&self, tls: TlsMode) -> Arc<RegistryClient> {
-        Arc::new(
-            RegistryClient::builder()
-                .tls(tls)
-                .credentials(self.credentials.clone().provider())
-                .speed_limit(self.speed)
-                .deadline(self.deadline)
-                .build(),
-        )
+        let mut builder = RegistryClient::builder()
+            .tls(tls)
+            .credentials(self.credentials.clone().provider())
+            .speed_limit(self.speed)
+            .deadline(self.deadline);
+        if self.verbose {
+            builder = builder.on_exchange(crate::app::trace::stderr_hook());
+        }
+        Arc::new(builder.build())
     }
 
     /// Pulls an image (any transport) into the cache, with progress bars when `show`.
@@ -124,7 +129,7 @@ impl Context {
     ) -> anyhow::Result<(BlobStore, StoredImage)> {
         let store = BlobStore::open(&self.cache_dir)?;
         let client = self.registry_client(settings.tls);
-        let reporter = crate::app::terminal::reporter(show);
+        let reporter = self.reporter(show);
         let opts = PullOptions {
             platform: settings.platform.clone(),
             platform_required: settings.platform_required,
@@ -154,6 +159,13 @@ impl Context {
     /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`).
     pub fn show_progress(&self) -> bool {
         !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+
+    /// The reporter of transfers and layers: bars when `show`, except under `-v`
+    /// (bars redrawn between trace lines would tear them, and each transfer's line
+    /// says when it ended). Status lines and the load's bar are not affected.
+    pub fn reporter(&self, show: bool) -> Box<dyn ocibench::progress::Reporter> {
+        crate::app::terminal::reporter(show && !self.verbose)
     }
 }
 

@@ -5,7 +5,6 @@ use crate::app::args::SourceSettings;
 use crate::app::explain::UserError;
 use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
-use crate::app::terminal;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::push::{PushOptions, PushReport, push, push_layout};
 use ocibench::oci::reference::ImageReference;
@@ -54,7 +53,7 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
             &settings.location,
             path,
             &target,
-            terminal::reporter(show).as_ref(),
+            ctx.reporter(show).as_ref(),
         )?
     {
         return print_report(&report, args.json);
@@ -67,7 +66,7 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
         &stored.manifest_media_type,
         &target,
         &PushOptions::default(),
-        terminal::reporter(show).as_ref(),
+        ctx.reporter(show).as_ref(),
     )?;
     print_report(&report, args.json)
 }

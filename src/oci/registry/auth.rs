@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request};
 
+use super::exchange::{Pending, Tracer};
 use super::{CredentialSourceError, Deadline, RegistryError, SpeedLimit};
 use crate::oci::reference::ImageReference;
 
@@ -234,6 +235,8 @@ pub(super) struct Authenticator {
     auth: AuthCache,
     /// Per host: where the credential last presented came from, for error messages.
     sources: Mutex<HashMap<String, String>>,
+    /// Told of each token request (`-v`), as the client's own requests are.
+    trace: Option<Tracer>,
 }
 
 impl Authenticator {
@@ -242,7 +245,14 @@ impl Authenticator {
             credentials,
             auth: AuthCache::default(),
             sources: Default::default(),
+            trace: None,
         }
+    }
+
+    /// This authenticator, telling `trace` of its token requests.
+    pub(super) fn traced(mut self, trace: Option<Tracer>) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// The cached authorisation for (host, scope), if still valid.
@@ -362,19 +372,26 @@ impl Authenticator {
             req.body(Vec::new())
         };
         let req = req.expect("token request builds");
-        let resp = super::limits::run(agent, req, deadline).map_err(|source| {
-            if deadline.passed() {
-                return RegistryError::TimedOut {
-                    host: host.to_string(),
-                    after: deadline.timeout().unwrap_or_default(),
-                };
+        let mut pending = Pending::start(self.trace.as_ref(), req.method(), &req.uri().to_string())
+            .token_request();
+        pending.sent(req.body().len() as u64);
+        let resp = match super::limits::run(agent, req, deadline) {
+            Ok(resp) => pending.attach(resp),
+            Err(source) => {
+                pending.failed(&source);
+                if deadline.passed() {
+                    return Err(RegistryError::TimedOut {
+                        host: host.to_string(),
+                        after: deadline.timeout().unwrap_or_default(),
+                    });
+                }
+                return Err(RegistryError::Unreachable {
+                    host: token_url.host_str().unwrap_or("").to_string(),
+                    url: realm.clone().into(),
+                    source,
+                });
             }
-            RegistryError::Unreachable {
-                host: token_url.host_str().unwrap_or("").to_string(),
-                url: realm.clone().into(),
-                source,
-            }
-        })?;
+        };
         if !resp.status().is_success() {
             return Err(RegistryError::TokenRefused {
                 realm: realm.into(),

@@ -11,6 +11,7 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
+use super::exchange::{ExchangeHook, Tracer};
 use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
 use super::send::{
     self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
@@ -27,6 +28,7 @@ pub struct RegistryClientBuilder {
     credentials: CredentialProvider,
     speed: Option<SpeedLimit>,
     deadline: Deadline,
+    trace: Option<ExchangeHook>,
 }
 
 impl Default for RegistryClientBuilder {
@@ -37,6 +39,7 @@ impl Default for RegistryClientBuilder {
             credentials: Arc::new(|_, _| Ok(None)),
             speed: Some(SpeedLimit::default()),
             deadline: Deadline::default(),
+            trace: None,
         }
     }
 }
@@ -64,6 +67,13 @@ impl RegistryClientBuilder {
         self.deadline = deadline;
         self
     }
+    /// Tells `hook` of every HTTP exchange (`-v`): method, redacted URL, status,
+    /// bytes, time, retry number. Called on the thread of the exchange, once its
+    /// response body has been read (or dropped).
+    pub fn on_exchange(mut self, hook: ExchangeHook) -> Self {
+        self.trace = Some(hook);
+        self
+    }
     pub fn build(self) -> RegistryClient {
         // One read or write (response headers included) may wait two low-speed
         // windows: with the default 30 s window, the minute it always had (a
@@ -88,14 +98,16 @@ impl RegistryClientBuilder {
             .max_idle_connections_per_host(16)
             .build()
             .into();
+        let tracer = self.trace.map(Tracer::new);
         RegistryClient {
             tls: self.tls,
             transport: Transport {
                 agent,
                 retry: self.retry,
-                auth: Authenticator::new(self.credentials),
+                auth: Authenticator::new(self.credentials).traced(tracer.clone()),
                 deadline: self.deadline,
                 speed: self.speed,
+                trace: tracer,
             },
         }
     }

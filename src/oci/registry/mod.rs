@@ -5,12 +5,14 @@ pub mod auth;
 mod client;
 pub mod credentials;
 mod error;
+pub mod exchange;
 mod limits;
 mod send;
 
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use error::{CredentialSourceError, RegistryError, ShownUrl};
+pub use exchange::{BodyEnd, Exchange, ExchangeHook, Outcome, Then};
 pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use send::{CallBody, RetryPolicy, jitter, parse_retry_after};
 

@@ -7,6 +7,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::{Method, Request, StatusCode};
@@ -14,6 +15,7 @@ use ureq::Body;
 
 use super::RegistryError;
 use super::auth::{self, Authenticator, pick_challenge};
+use super::exchange::{Pending, Then, Tracer};
 use super::limits::{self, Deadline, SpeedLimit, Watched};
 use crate::oci::reference::ImageReference;
 
@@ -103,10 +105,11 @@ impl<'a> Call<'a> {
     }
 }
 
-/// A reader that reports how much has been read.
+/// A reader that reports how much has been read, and counts it (for `-v`).
 struct Counting<'a, R> {
     inner: R,
     on_read: Option<&'a (dyn Fn(u64) + Sync)>,
+    total: &'a AtomicU64,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
@@ -115,6 +118,7 @@ impl<R: Read> Read for Counting<'_, R> {
         if let Some(f) = self.on_read {
             f(n as u64);
         }
+        self.total.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -127,6 +131,8 @@ pub(super) struct Transport {
     pub(super) auth: Authenticator,
     pub(super) deadline: Deadline,
     pub(super) speed: Option<SpeedLimit>,
+    /// Told of every exchange (`-v`); `None`: nothing is traced.
+    pub(super) trace: Option<Tracer>,
 }
 
 /// Sends a request with authentication, retries and safe redirects. `home` is the
@@ -148,6 +154,8 @@ pub(super) fn send(
     let mut attempt = 0u32;
     let mut authenticated_once = false;
     let mut redirects = 0usize;
+    // Set when the request about to go out repeats the one before (its number).
+    let mut retrying: Option<u32> = None;
     loop {
         // Whatever led here (a redirect, an upload session's Location), another
         // origin never sees the registry's credentials or tokens.
@@ -167,6 +175,9 @@ pub(super) fn send(
         if let Some(a) = &auth {
             req = req.header("Authorization", a.header());
         }
+        let mut pending =
+            Pending::start(t.trace.as_ref(), &call.method, &url).retry(retrying.take());
+        let file_sent = AtomicU64::new(0);
         let result = match &call.body {
             CallBody::Empty => req.body(()).map(|r| limits::run(agent, r, deadline)),
             CallBody::Bytes(b) => req
@@ -192,6 +203,7 @@ pub(super) fn send(
                     Counting {
                         inner: f.take(*len),
                         on_read: call.on_send,
+                        total: &file_sent,
                     },
                     t.speed,
                     deadline,
@@ -205,19 +217,24 @@ pub(super) fn send(
             url: url.clone().into(),
             detail: e.to_string(),
         })?;
+        pending.sent(pending_sent(&call.body, &file_sent));
         let resp = match result {
             Ok(r) => r,
-            Err(_) if deadline.passed() => return Err(timed_out(&host)),
-            Err(e) if attempt + 1 < retry.attempts && transient(&e) => {
-                sleep_within(retry.delay(attempt), deadline);
-                attempt += 1;
-                continue;
-            }
-            Err(source) => {
+            Err(e) => {
+                pending.failed(&e);
+                if deadline.passed() {
+                    return Err(timed_out(&host));
+                }
+                if attempt + 1 < retry.attempts && transient(&e) {
+                    sleep_within(retry.delay(attempt), deadline);
+                    attempt += 1;
+                    retrying = Some(attempt);
+                    continue;
+                }
                 return Err(RegistryError::Unreachable {
                     host,
                     url: url.into(),
-                    source,
+                    source: e,
                 });
             }
         };
@@ -228,6 +245,8 @@ pub(super) fn send(
                 .and_then(pick_challenge)
             {
                 authenticated_once = true;
+                pending.consumed(status.as_u16(), Then::Authenticate);
+                drop(resp);
                 authenticator.authenticate(
                     agent,
                     call.image,
@@ -238,7 +257,7 @@ pub(super) fn send(
                 )?;
                 continue;
             }
-            return Ok(resp);
+            return Ok(pending.attach(resp));
         }
         if matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
             && attempt + 1 < retry.attempts
@@ -247,27 +266,49 @@ pub(super) fn send(
                 Some(asked) => retry.delay_after(attempt, asked),
                 None => retry.delay(attempt),
             };
+            pending.consumed(status.as_u16(), Then::RetryIn(wait));
             drop(resp);
             sleep_within(wait, deadline);
             attempt += 1;
+            retrying = Some(attempt);
             continue;
         }
         if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
             redirects += 1;
-            let location = header(&resp, "location").ok_or_else(|| RegistryError::BadRedirect {
-                url: url.clone().into(),
-                detail: format!("HTTP {} without Location", status.as_u16()),
-            })?;
-            if redirects > MAX_REDIRECTS {
-                return Err(RegistryError::BadRedirect {
-                    url: url.into(),
+            let location = header(&resp, "location");
+            let next = match location {
+                None => Err(RegistryError::BadRedirect {
+                    url: url.clone().into(),
+                    detail: format!("HTTP {} without Location", status.as_u16()),
+                }),
+                Some(_) if redirects > MAX_REDIRECTS => Err(RegistryError::BadRedirect {
+                    url: url.clone().into(),
                     detail: "too many redirects".into(),
-                });
+                }),
+                Some(location) => resolve_location(&url, &location),
+            };
+            match next {
+                Ok(next) => {
+                    pending.consumed(status.as_u16(), Then::Redirected);
+                    url = next;
+                    continue;
+                }
+                Err(e) => {
+                    drop(pending.attach(resp));
+                    return Err(e);
+                }
             }
-            url = resolve_location(&url, &location)?;
-            continue;
         }
-        return Ok(resp);
+        return Ok(pending.attach(resp));
+    }
+}
+
+/// The request body bytes sent: a file body's as counted while it went out.
+fn pending_sent(body: &CallBody, file_sent: &AtomicU64) -> u64 {
+    match body {
+        CallBody::Empty => 0,
+        CallBody::Bytes(b) => b.len() as u64,
+        CallBody::File { .. } => file_sent.load(Ordering::Relaxed),
     }
 }
 

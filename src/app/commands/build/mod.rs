@@ -11,7 +11,6 @@ use serde_json::json;
 
 use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
-use crate::app::terminal;
 pub use args::BuildArgs;
 use args::BuildSettings;
 use ocibench::oci::build::ImageBuilder;
@@ -52,7 +51,7 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
     let show = ctx.show_progress() && !settings.json;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let client = ctx.registry_client(settings.tls);
-    let reporter = terminal::reporter(show);
+    let reporter = ctx.reporter(show);
     let mut built =
         ImageBuilder::new(&store, client.clone(), reporter.as_ref()).build(&settings.spec)?;
     built.size.reference = settings.outputs[0].to_string();
