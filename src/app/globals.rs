@@ -13,7 +13,7 @@ use ocibench::oci::location::ImageLocation;
 use ocibench::oci::reference::ImageReference;
 use ocibench::oci::reference::TlsMode;
 use ocibench::oci::registry::credentials::{self, CredentialStore, CredsFlag, ScopedCreds};
-use ocibench::oci::registry::{Deadline, RegistryClient, SpeedLimit};
+use ocibench::oci::registry::{Deadline, RegistriesConf, RegistryClient, SpeedLimit};
 
 use ocibench::oci::pull::{self, ImageSize, PullOptions, StoredImage};
 use ocibench::oci::store::BlobStore;
@@ -103,16 +103,26 @@ impl Context {
         self.bind_creds(&sources, &[], &CopyCredsArgs::default())
     }
 
-    /// A registry client with this context's credentials.
-    pub fn registry_client(&self, tls: TlsMode) -> Arc<RegistryClient> {
-        Arc::new(
+    /// A registry client with this context's credentials, resolving names through
+    /// the machine's registries.conf (read now: a command that never touches a
+    /// registry does not fail on a broken one). `images` are the command's own
+    /// registry names, for the `insecure` of a `*.domain` table without location.
+    pub fn registry_client(
+        &self,
+        tls: TlsMode,
+        images: &[&ImageReference],
+    ) -> anyhow::Result<Arc<RegistryClient>> {
+        let conf = RegistriesConf::from_env()?;
+        Ok(Arc::new(
             RegistryClient::builder()
                 .tls(tls)
                 .credentials(self.credentials.clone().provider())
                 .speed_limit(self.speed)
                 .deadline(self.deadline)
+                .insecure_hosts(conf.insecure_hosts(images))
+                .registries_conf(Arc::new(conf))
                 .build(),
-        )
+        ))
     }
 
     /// Pulls an image (any transport) into the cache, with progress bars when `show`.
@@ -123,7 +133,8 @@ impl Context {
         show: bool,
     ) -> anyhow::Result<(BlobStore, StoredImage)> {
         let store = BlobStore::open(&self.cache_dir)?;
-        let client = self.registry_client(settings.tls);
+        let images: Vec<&ImageReference> = registry_of(&settings.location).into_iter().collect();
+        let client = self.registry_client(settings.tls, &images)?;
         let reporter = crate::app::terminal::reporter(show);
         let opts = PullOptions {
             platform: settings.platform.clone(),

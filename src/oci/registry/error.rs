@@ -150,6 +150,22 @@ pub enum RegistryError {
     ManifestTooLarge { host: String },
     #[error("bad redirect from {url}: {detail}")]
     BadRedirect { url: ShownUrl, detail: String },
+    /// registries.conf marks the name's registry `blocked = true`.
+    #[error("{reference} is blocked: registry {prefix:?} has blocked = true in {}", file.display())]
+    Blocked {
+        reference: String,
+        prefix: String,
+        file: std::path::PathBuf,
+    },
+    /// registries.conf rewrote the name into something that is not a reference.
+    #[error("registry {prefix:?} in {} rewrites {reference} to {rewritten}, which is not a valid reference: {reason}", file.display())]
+    BadRewrite {
+        reference: String,
+        rewritten: String,
+        prefix: String,
+        file: std::path::PathBuf,
+        reason: String,
+    },
     #[error("reading the response from {url}")]
     Body {
         url: ShownUrl,

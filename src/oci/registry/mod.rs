@@ -1,16 +1,21 @@
-//! The registry API v2 (OCI distribution): the client's calls, authentication and
-//! where credentials come from.
+//! The registry API v2 (OCI distribution): the client's calls, authentication,
+//! where credentials come from, and where an image really is (registries.conf's
+//! rewrites and mirrors).
 
 pub mod auth;
 mod client;
 pub mod credentials;
 mod error;
 mod limits;
+pub mod mirrors;
+pub mod registries_conf;
 mod send;
 
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use error::{CredentialSourceError, RegistryError, ShownUrl};
+pub use mirrors::PullEndpoints;
+pub use registries_conf::{Endpoint, RegistriesConf, RegistriesConfError};
 pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use send::{CallBody, RetryPolicy, jitter, parse_retry_after};
 
