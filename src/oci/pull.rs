@@ -318,8 +318,8 @@ pub const SOURCE_DIGEST: &str = "org.ocibench.source.digest";
 /// The top manifest from the cache, when the cache provably has the one the source
 /// names now: a pinned digest, or a tag whose HEAD names the digest it had when
 /// the cache recorded it. Docker Hub counts manifest GETs, not HEADs, against its
-/// pull limit. A HEAD the registry refuses (or answers without a digest) leaves
-/// the GET to tell.
+/// pull limit. A HEAD that fails (or is answered without a digest) leaves the GET
+/// to tell.
 fn cached_top(
     source: &dyn ImageSource,
     store: &BlobStore,
@@ -336,13 +336,11 @@ fn cached_top(
                 .get(SOURCE_DIGEST)
                 .and_then(|d| d.parse::<Digest>().ok())
                 .unwrap_or(entry.digest);
+            // Whatever stops the HEAD (a registry without HEAD, a dropped
+            // connection) is left to the GET to report or overcome.
             match source.current_digest() {
                 Ok(Some(now)) if now == recorded => now,
-                Ok(_)
-                | Err(SourceError::Registry(
-                    RegistryError::Status { .. } | RegistryError::NotFound { .. },
-                )) => return Ok(None),
-                Err(e) => return Err(e.into()),
+                _ => return Ok(None),
             }
         }
     };

@@ -14,9 +14,9 @@ mod send;
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
 pub use error::{CredentialSourceError, RegistryError, ShownUrl};
+pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use mirrors::PullEndpoints;
 pub use registries_conf::{Endpoint, RegistriesConf, RegistriesConfError};
-pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use send::{CallBody, RetryPolicy, jitter, parse_retry_after};
 
 /// Manifests larger than this are refused (the distribution spec suggests 4 MiB).

@@ -232,9 +232,9 @@ struct MirrorToml {
 pub fn parse_file(text: &str, path: &Path) -> Result<Vec<RegistryTable>, RegistriesConfError> {
     let file: FileToml = toml::from_str(text).map_err(|e| RegistriesConfError::Syntax {
         path: path.to_path_buf(),
-        line: e
-            .span()
-            .map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        line: e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        }),
         message: e.message().trim_end().to_string(),
     })?;
     if let Some(toml::Value::Table(v1)) = &file.registries
@@ -555,13 +555,15 @@ fn rewrite(
     let rewritten = format!("{location}{}", &name[len..]);
     rewritten
         .parse()
-        .map_err(|e: crate::oci::reference::ReferenceError| RegistryError::BadRewrite {
-            reference: name,
-            rewritten,
-            prefix: table.prefix.clone(),
-            file: table.file.clone(),
-            reason: e.reason,
-        })
+        .map_err(
+            |e: crate::oci::reference::ReferenceError| RegistryError::BadRewrite {
+                reference: name,
+                rewritten,
+                prefix: table.prefix.clone(),
+                file: table.file.clone(),
+                reason: e.reason,
+            },
+        )
 }
 
 #[cfg(test)]

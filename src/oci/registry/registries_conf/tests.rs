@@ -63,7 +63,10 @@ location = "wrong.lan"
         ["127.0.0.1:5000/mirrored/team/app:1"]
     );
     // `example.com/te` is no prefix of `example.com/team/...` (no separator after it).
-    assert_eq!(pulls(&c, "example.com/teams/app:1"), ["short.lan/teams/app:1"]);
+    assert_eq!(
+        pulls(&c, "example.com/teams/app:1"),
+        ["short.lan/teams/app:1"]
+    );
     assert_eq!(
         pulls(&c, &format!("example.com/team@{DIGEST}")),
         [format!("127.0.0.1:5000/mirrored/team@{DIGEST}")]
@@ -123,10 +126,7 @@ blocked = true
         ["insecure:a.b.corp.example/x:1"]
     );
     assert_eq!(pulls(&c, "corp.example/x:1"), ["corp.example/x:1"]);
-    assert_eq!(
-        pulls(&c, "evilcorp.example/x:1"),
-        ["evilcorp.example/x:1"]
-    );
+    assert_eq!(pulls(&c, "evilcorp.example/x:1"), ["evilcorp.example/x:1"]);
     assert_eq!(
         pulls(&c, "other.example/a.corp.example:1"),
         ["other.example/a.corp.example:1"]
@@ -145,7 +145,10 @@ blocked = true
     for bad in ["*.corp.example/team", "*.corp.example:5000"] {
         let text = format!("[[registry]]\nprefix = \"{bad}\"\n");
         let e = parse_file(&text, Path::new("/bad.conf")).unwrap_err();
-        assert!(matches!(e, RegistriesConfError::Invalid { .. }), "{bad}: {e}");
+        assert!(
+            matches!(e, RegistriesConfError::Invalid { .. }),
+            "{bad}: {e}"
+        );
     }
 }
 
@@ -185,7 +188,11 @@ pull-from-mirror = "tag-only"
     )]);
     assert_eq!(
         pulls(&c, "example.com/team/app:1"),
-        ["m:all.lan/t/app:1", "m:tags.lan/t/app:1", "loc.lan/team/app:1"]
+        [
+            "m:all.lan/t/app:1",
+            "m:tags.lan/t/app:1",
+            "loc.lan/team/app:1"
+        ]
     );
     assert_eq!(
         pulls(&c, &format!("example.com/team/app@{DIGEST}")),
@@ -217,7 +224,10 @@ location = "m.lan"
     assert_eq!(pulls(&c, "loc.lan/app:1"), ["loc.lan/app:1"]);
     assert_eq!(
         pulls(&c, &format!("loc.lan/app@{DIGEST}")),
-        [format!("m:m.lan/app@{DIGEST}"), format!("loc.lan/app@{DIGEST}")]
+        [
+            format!("m:m.lan/app@{DIGEST}"),
+            format!("loc.lan/app@{DIGEST}")
+        ]
     );
 }
 
@@ -272,7 +282,8 @@ location = "m2.lan"
         pulls(&c, "a.lan/x:1"),
         ["m:m1.lan/x:1", "m:m2.lan/x:1", "a.lan/x:1"]
     );
-    let clash = "[[registry]]\nlocation = \"a.lan\"\n[[registry]]\nlocation = \"a.lan\"\ninsecure = true\n";
+    let clash =
+        "[[registry]]\nlocation = \"a.lan\"\n[[registry]]\nlocation = \"a.lan\"\ninsecure = true\n";
     let e = parse_file(clash, Path::new("/x.conf")).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -327,7 +338,10 @@ some-future-key = 3
 #[test]
 fn invalid_tables_are_errors_as_in_containers_image() {
     for (text, wanted) in [
-        ("[[registry]]\ninsecure = true\n", "neither prefix nor location"),
+        (
+            "[[registry]]\ninsecure = true\n",
+            "neither prefix nor location",
+        ),
         (
             "[[registry]]\nlocation = \"https://a.lan\"\n",
             "URI schemes are not supported",
@@ -349,7 +363,9 @@ fn invalid_tables_are_errors_as_in_containers_image() {
             "non-mirror registry",
         ),
     ] {
-        let e = parse_file(text, Path::new("/i.conf")).unwrap_err().to_string();
+        let e = parse_file(text, Path::new("/i.conf"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(wanted), "{text}: {e}");
     }
     // A trailing slash is dropped, as containers/image does.
@@ -358,7 +374,10 @@ fn invalid_tables_are_errors_as_in_containers_image() {
         Path::new("/s.conf"),
     )
     .unwrap();
-    assert_eq!((t[0].prefix.as_str(), t[0].location.as_str()), ("a.lan/x", "b.lan/y"));
+    assert_eq!(
+        (t[0].prefix.as_str(), t[0].location.as_str()),
+        ("a.lan/x", "b.lan/y")
+    );
 }
 
 #[test]
@@ -367,9 +386,14 @@ fn a_rewrite_into_a_bad_reference_is_an_error_naming_the_table() {
         "/bad.conf",
         "[[registry]]\nprefix = \"a.lan/x\"\nlocation = \"B.LAN/Upper\"\n",
     )]);
-    let e = c.pull_endpoints(&r("a.lan/x/app:1")).unwrap_err().to_string();
+    let e = c
+        .pull_endpoints(&r("a.lan/x/app:1"))
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.starts_with("registry \"a.lan/x\" in /bad.conf rewrites a.lan/x/app:1 to B.LAN/Upper/app:1"),
+        e.starts_with(
+            "registry \"a.lan/x\" in /bad.conf rewrites a.lan/x/app:1 to B.LAN/Upper/app:1"
+        ),
         "{e}"
     );
 }
@@ -415,7 +439,11 @@ fn files_are_found_where_containers_image_looks() {
         "[[registry]]\nlocation = \"u.lan\"\ninsecure = true\n",
     )
     .unwrap();
-    std::fs::write(dropins.join("10-a.conf"), "[[registry]]\nlocation = \"a.lan\"\n").unwrap();
+    std::fs::write(
+        dropins.join("10-a.conf"),
+        "[[registry]]\nlocation = \"a.lan\"\n",
+    )
+    .unwrap();
     std::fs::write(dropins.join("30-c.conf.bak"), "not toml [").unwrap();
     let c = RegistriesConf::load(&f).unwrap();
     assert_eq!(
