@@ -5,8 +5,13 @@
 //! configuration is the test's user file (`$XDG_CONFIG_HOME/containers/`), so the
 //! machine's /etc/containers stays out of it.
 
+use std::sync::Arc;
+
+use crate::support::http_server::{Reply as Resp, Request as Req, Server as MockServer};
+use crate::support::mock_image::{MockImage, sha};
 use crate::support::{
     LoggedRequest, Registry, TestContext, Variant, fixture_layout, free_port, push_fixture,
+    tamper_blob,
 };
 
 fn manifest_gets(requests: &[LoggedRequest]) -> usize {
@@ -313,4 +318,70 @@ fn a_broken_registries_conf_is_an_error_naming_file_and_line() {
             file.display()
         ))
         .stderr_contains("hint: rewrite it in the version 2 format");
+}
+
+#[test]
+fn a_mirror_serving_a_wrong_blob_stops_the_pull() {
+    let (mirror, location) = (Registry::start(), Registry::start());
+    let want = push_fixture(&location, "app", "1", Variant::Oci);
+    push_fixture(&mirror, "app", "1", Variant::Oci);
+    tamper_blob(&mirror, &want.layers[0].digest);
+    let ctx = TestContext::new();
+    ctx.registries_conf(&format!(
+        "[[registry]]\nlocation = \"{}\"\n[[registry.mirror]]\nlocation = \"{}\"\n",
+        location.addr(),
+        mirror.addr()
+    ));
+    let l = location.mark();
+    ctx.run(["pull", &want.reference])
+        .failure(1)
+        .stderr_contains(&format!(
+            "error: layer {} from {} does not match its digest or size",
+            want.layers[0].digest, want.reference
+        ));
+    // Not papered over with the location's copy.
+    assert_eq!(location.blob_gets_since(l), 0);
+}
+
+/// A registry whose HEAD names no digest: the cached tag is fetched with a GET, as
+/// before, and still nothing else is transferred.
+#[test]
+fn a_head_without_a_digest_falls_back_to_the_get() {
+    let img = Arc::new(MockImage::one_file("a.txt", b"head without digest\n").build());
+    let served = img.clone();
+    let server = MockServer::start(Arc::new(move |req: &Req| {
+        let (status, body, ctype) = if req.path == "/v2/app/manifests/v1" {
+            (
+                200,
+                served.manifest.clone(),
+                "application/vnd.oci.image.manifest.v1+json",
+            )
+        } else if req.path == format!("/v2/app/blobs/{}", sha(&served.config)) {
+            (200, served.config.clone(), "application/octet-stream")
+        } else if req.path == format!("/v2/app/blobs/{}", sha(&served.layer)) {
+            (200, served.layer.clone(), "application/octet-stream")
+        } else {
+            (404, br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_vec(), "application/json")
+        };
+        if req.method == "HEAD" {
+            return Resp::new(status, Vec::new())
+                .header("Content-Type", ctype)
+                .header("Content-Length", &body.len().to_string());
+        }
+        Resp::new(status, body).header("Content-Type", ctype)
+    }));
+    let name = format!("{}/app:v1", server.addr());
+    let ctx = TestContext::new();
+    ctx.run(["pull", &name]).success();
+    let before = server.requests().len();
+    let out = ctx.run(["pull", "--json", &name]).success().json();
+    assert_eq!(out["transferred_blobs"], 0);
+    assert_eq!(out["image"]["digest"], sha(&img.manifest));
+    let second: Vec<(String, String)> = server.requests()[before..]
+        .iter()
+        .filter(|r| r.path != "/v2/")
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    let m = "/v2/app/manifests/v1".to_string();
+    assert_eq!(second, [("HEAD".to_string(), m.clone()), ("GET".to_string(), m)]);
 }
