@@ -361,7 +361,11 @@ fn a_head_without_a_digest_falls_back_to_the_get() {
         } else if req.path == format!("/v2/app/blobs/{}", sha(&served.layer)) {
             (200, served.layer.clone(), "application/octet-stream")
         } else {
-            (404, br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_vec(), "application/json")
+            (
+                404,
+                br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_vec(),
+                "application/json",
+            )
         };
         if req.method == "HEAD" {
             return Resp::new(status, Vec::new())
@@ -383,5 +387,8 @@ fn a_head_without_a_digest_falls_back_to_the_get() {
         .map(|r| (r.method.clone(), r.path.clone()))
         .collect();
     let m = "/v2/app/manifests/v1".to_string();
-    assert_eq!(second, [("HEAD".to_string(), m.clone()), ("GET".to_string(), m)]);
+    assert_eq!(
+        second,
+        [("HEAD".to_string(), m.clone()), ("GET".to_string(), m)]
+    );
 }
