@@ -350,16 +350,16 @@ impl Explain for RegistryError {
                 "the machine's registries.conf forbids this registry; use another image, or remove `blocked = true` from {} (CONTAINERS_REGISTRIES_CONF names another file)",
                 file.display()
             )),
-            RegistryError::BadRewrite { file, .. } => Some(format!(
+            RegistryError::BadRewrite(b) => Some(format!(
                 "fix that [[registry]]'s location in {}: the name after the prefix is appended to it as is",
-                file.display()
+                b.file.display()
             )),
             _ => None,
         }
     }
     fn exit_kind(&self) -> ExitKind {
         match self {
-            RegistryError::Blocked { .. } | RegistryError::BadRewrite { .. } => ExitKind::Usage,
+            RegistryError::Blocked { .. } | RegistryError::BadRewrite(_) => ExitKind::Usage,
             _ => ExitKind::Runtime,
         }
     }

@@ -13,7 +13,7 @@ mod send;
 
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
-pub use error::{CredentialSourceError, RegistryError, ShownUrl};
+pub use error::{BadRewrite, CredentialSourceError, RegistryError, ShownUrl};
 pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use mirrors::PullEndpoints;
 pub use registries_conf::{Endpoint, RegistriesConf, RegistriesConfError};

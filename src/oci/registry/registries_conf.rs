@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::RegistryError;
-use crate::oci::reference::ImageReference;
+use super::error::BadRewrite;
+use crate::oci::reference::{ImageReference, ReferenceError};
 
 /// The system's configuration directory (containers/image's compiled-in default).
 pub const SYSTEM_DIR: &str = "/etc/containers";
@@ -553,17 +554,15 @@ fn rewrite(
     }
     let name = image.to_string();
     let rewritten = format!("{location}{}", &name[len..]);
-    rewritten
-        .parse()
-        .map_err(
-            |e: crate::oci::reference::ReferenceError| RegistryError::BadRewrite {
-                reference: name,
-                rewritten,
-                prefix: table.prefix.clone(),
-                file: table.file.clone(),
-                reason: e.reason,
-            },
-        )
+    rewritten.parse().map_err(|e: ReferenceError| {
+        RegistryError::BadRewrite(Box::new(BadRewrite {
+            reference: name,
+            rewritten,
+            prefix: table.prefix.clone(),
+            file: table.file.clone(),
+            reason: e.reason,
+        }))
+    })
 }
 
 #[cfg(test)]

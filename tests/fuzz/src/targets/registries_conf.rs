@@ -80,7 +80,7 @@ fn check(conf: &RegistriesConf, image: &ImageReference) {
                 "{image}: blocked by no blocked table"
             );
         }
-        (Err(RegistryError::BadRewrite { .. }), _) | (_, Err(RegistryError::BadRewrite { .. })) => {
+        (Err(RegistryError::BadRewrite(_)), _) | (_, Err(RegistryError::BadRewrite(_))) => {
             assert!(table.is_some(), "{image}: a rewrite without a table");
         }
         (pull, push) => panic!("{image}: pull {pull:?} and push {push:?} disagree"),
