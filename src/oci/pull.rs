@@ -30,7 +30,9 @@ use crate::oci::manifest::{
 };
 use crate::oci::registry::{FetchedManifest, RegistryClient, RegistryError, TransferTimeout};
 use crate::oci::source::{self, ImageSource, SourceError};
-use crate::oci::store::{BlobState, BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
+use crate::oci::store::{
+    BlobState, BlobStore, IndexEntry, LayerMeta, MeasureError, SOURCE_DIGEST, StoreError,
+};
 use crate::progress::{Reporter, Task, TaskId};
 
 /// Image configs larger than this are refused, before any byte is read: the config
@@ -310,10 +312,6 @@ pub fn pull(
         transferred_bytes: transferred_bytes.into_inner(),
     })
 }
-
-/// The annotation of a cache entry naming the digest of the manifest its name
-/// pointed to when pulled (an index's, when the entry is one platform of it).
-pub const SOURCE_DIGEST: &str = "org.ocibench.source.digest";
 
 /// The top manifest from the cache, when the cache provably has the one the source
 /// names now: a pinned digest, or a tag whose HEAD names the digest it had when

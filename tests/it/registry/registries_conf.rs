@@ -300,6 +300,12 @@ fn a_cached_index_tag_needs_only_the_head() {
     let requests = registry.requests_since(mark);
     assert_eq!(manifest_heads(&requests), 1, "{requests:#?}");
     assert_eq!(reads(&requests).len(), 1, "{requests:#?}");
+    // `cache prune` keeps the index the entry came from.
+    ctx.run(["cache", "prune"]).success();
+    let mark = registry.mark();
+    ctx.run(["pull", &want.reference]).success();
+    let requests = registry.requests_since(mark);
+    assert_eq!(reads(&requests).len(), 1, "{requests:#?}");
 }
 
 #[test]
