@@ -75,6 +75,7 @@ impl Context {
     /// they are for: `--creds` to the registries written to (or, when the command
     /// writes to none, the ones read from), `--src-creds`/`--dest-creds` to their
     /// side. Each flag names one registry; other registries are never offered it.
+    /// A name registries.conf rewrites binds to its location's registry.
     pub fn bind_creds(
         &self,
         sources: &[&ImageReference],
@@ -91,7 +92,31 @@ impl Context {
             .as_ref()
             .map(|c| credentials::parse_creds(c.expose(), "--dest-creds"))
             .transpose()?;
-        let flags = scope_creds(self.creds.clone(), src, dest, sources, destinations)?;
+        // A name registries.conf rewrites is really at its location: the flags go
+        // there (and never to a mirror, which has its own entry in the auth files).
+        // (Read only when a registry is involved: a broken file must not stop a
+        // command that never touches one.)
+        let conf = if sources.is_empty() && destinations.is_empty() {
+            RegistriesConf::default()
+        } else {
+            RegistriesConf::from_env()?
+        };
+        let located = |refs: &[&ImageReference]| -> Vec<ImageReference> {
+            refs.iter()
+                .map(|r| {
+                    conf.push_endpoint(r)
+                        .map_or_else(|_| (*r).clone(), |e| e.reference)
+                })
+                .collect()
+        };
+        let (sources, destinations) = (located(sources), located(destinations));
+        let flags = scope_creds(
+            self.creds.clone(),
+            src,
+            dest,
+            &sources.iter().collect::<Vec<_>>(),
+            &destinations.iter().collect::<Vec<_>>(),
+        )?;
         let mut ctx = self.clone();
         ctx.credentials = Arc::new(CredentialStore::from_env(flags));
         Ok(ctx)
@@ -104,15 +129,19 @@ impl Context {
     }
 
     /// A registry client with this context's credentials, resolving names through
-    /// the machine's registries.conf (read now: a command that never touches a
-    /// registry does not fail on a broken one). `images` are the command's own
-    /// registry names, for the `insecure` of a `*.domain` table without location.
+    /// the machine's registries.conf. `images` are the command's registry names
+    /// (for the `insecure` of a `*.domain` table without location); with none, the
+    /// file is not read, so a broken one stops no command that never uses it.
     pub fn registry_client(
         &self,
         tls: TlsMode,
         images: &[&ImageReference],
     ) -> anyhow::Result<Arc<RegistryClient>> {
-        let conf = RegistriesConf::from_env()?;
+        let conf = if images.is_empty() {
+            RegistriesConf::default()
+        } else {
+            RegistriesConf::from_env()?
+        };
         Ok(Arc::new(
             RegistryClient::builder()
                 .tls(tls)

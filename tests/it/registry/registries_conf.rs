@@ -398,3 +398,39 @@ fn a_head_without_a_digest_falls_back_to_the_get() {
         [("HEAD".to_string(), m.clone()), ("GET".to_string(), m)]
     );
 }
+
+/// `--creds` for a rewritten name goes to the registry that really serves it (the
+/// location), where the requests go.
+#[test]
+fn creds_for_a_rewritten_name_reach_its_location() {
+    let registry = Registry::builder().htpasswd("team", "s3cret-pw").start();
+    let want = push_fixture(&registry, "team/app", "1", Variant::Oci);
+    let ctx = TestContext::new();
+    ctx.registries_conf(&format!(
+        "[[registry]]\nprefix = \"example.com/team\"\nlocation = \"{}/team\"\n",
+        registry.addr()
+    ));
+    let out = ctx
+        .run([
+            "size",
+            "--json",
+            "--creds",
+            "team:s3cret-pw",
+            "example.com/team/app:1",
+        ])
+        .success();
+    assert_eq!(out.json()["digest"], want.manifest_digest);
+    out.assert_hides(&["s3cret-pw"]);
+    // Without them, the location refuses: the credentials were what made it work.
+    let ctx = TestContext::new();
+    ctx.registries_conf(&format!(
+        "[[registry]]\nprefix = \"example.com/team\"\nlocation = \"{}/team\"\n",
+        registry.addr()
+    ));
+    ctx.run(["size", "example.com/team/app:1"])
+        .failure(1)
+        .stderr_contains(&format!(
+            "registry {} refused access to team/app",
+            registry.addr()
+        ));
+}
