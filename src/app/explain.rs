@@ -25,7 +25,7 @@ use ocibench::oci::publish::PublishError;
 use ocibench::oci::pull::PullError;
 use ocibench::oci::push::PushError;
 use ocibench::oci::registry::credentials::CredentialError;
-use ocibench::oci::registry::{RegistryError, TransferTimeout};
+use ocibench::oci::registry::{RegistriesConfError, RegistryError, TransferTimeout};
 use ocibench::oci::source::SourceError;
 use ocibench::oci::store::StoreError;
 use ocibench::runner::RunnerError;
@@ -130,6 +130,7 @@ pub fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>,
         CredentialError,
         PushError,
         RegistryError,
+        RegistriesConfError,
         RunnerError,
         StoreError,
         LoadConfigError,
@@ -233,6 +234,7 @@ impl Explain for PushError {
         match self {
             PushError::Source(e) => e.exit_kind(),
             PushError::Fetch(e) => e.exit_kind(),
+            PushError::Registry(e) => e.exit_kind(),
             _ => ExitKind::Runtime,
         }
     }
@@ -375,11 +377,39 @@ impl Explain for RegistryError {
             RegistryError::DigestMismatch { .. } => Some(
                 "the registry served corrupt or altered content; nothing was stored. Retry, and report it to the registry's operator if it persists".into(),
             ),
+            RegistryError::Blocked { file, .. } => Some(format!(
+                "the machine's registries.conf forbids this registry; use another image, or remove `blocked = true` from {} (CONTAINERS_REGISTRIES_CONF names another file)",
+                file.display()
+            )),
+            RegistryError::BadRewrite(b) => Some(format!(
+                "fix that [[registry]]'s location in {}: the name after the prefix is appended to it as is",
+                b.file.display()
+            )),
             _ => None,
         }
     }
     fn exit_kind(&self) -> ExitKind {
-        ExitKind::Runtime
+        match self {
+            RegistryError::Blocked { .. } | RegistryError::BadRewrite(_) => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+impl Explain for RegistriesConfError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RegistriesConfError::Read { .. } => "check the file's permissions, or point CONTAINERS_REGISTRIES_CONF at another registries.conf".into(),
+            RegistriesConfError::Syntax { .. } => "registries.conf is TOML: see containers-registries.conf(5)".into(),
+            RegistriesConfError::Version1 { .. } => "rewrite it in the version 2 format: each registry as a [[registry]] table with location = \"HOST\" and insecure = true or blocked = true; search registries as unqualified-search-registries = [...] (see containers-registries.conf(5))".into(),
+            RegistriesConfError::Invalid { .. } => "see containers-registries.conf(5) for [[registry]] and [[registry.mirror]]".into(),
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            RegistriesConfError::Read { .. } => ExitKind::Runtime,
+            _ => ExitKind::Usage,
+        }
     }
 }
 

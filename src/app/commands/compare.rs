@@ -152,7 +152,9 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     let runner = podman_runner(args.runtime.clone(), "containers and images")?;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let progress = ctx.reporter(show);
-    let client = ctx.registry_client(args.tls.mode());
+    let names: Vec<&ocibench::oci::reference::ImageReference> =
+        sources.iter().chain(&destinations).copied().collect();
+    let client = ctx.registry_client(args.tls.mode(), &names)?;
     let builder = ImageBuilder::new(&store, client.clone(), progress.as_ref());
     let lab = PodmanLab::new(
         &runner,

@@ -46,10 +46,11 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
         .with_net(&args.net)?
         .bind_creds(&sources, &[&target], &args.creds)?;
     let show = ctx.show_progress() && !args.json;
+    let names: Vec<&ImageReference> = sources.iter().copied().chain([&target]).collect();
     if let ImageLocation::OciDir { path, .. } = &settings.location
         && args.source.platform.is_none()
         && let Some(report) = push_layout(
-            &ctx.registry_client(settings.tls),
+            &ctx.registry_client(settings.tls, &names)?,
             &settings.location,
             path,
             &target,
@@ -61,7 +62,7 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     let (store, stored) = ctx.fetch(&settings, show)?;
     let report = push(
         &store,
-        &ctx.registry_client(settings.tls),
+        ctx.registry_client(settings.tls, &names)?.as_ref(),
         &stored.manifest_digest,
         &stored.manifest_media_type,
         &target,

@@ -16,7 +16,7 @@ use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
 use super::send::{
     self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
 };
-use super::{MAX_MANIFEST_BYTES, RegistryError};
+use super::{MAX_MANIFEST_BYTES, RegistriesConf, RegistryError};
 use crate::oci::digest::Digest;
 use crate::oci::manifest::ACCEPT_MANIFESTS;
 use crate::oci::reference::{ImageReference, TlsMode};
@@ -29,6 +29,8 @@ pub struct RegistryClientBuilder {
     speed: Option<SpeedLimit>,
     deadline: Deadline,
     trace: Option<ExchangeHook>,
+    insecure_hosts: Vec<String>,
+    registries: Arc<RegistriesConf>,
 }
 
 impl Default for RegistryClientBuilder {
@@ -40,6 +42,8 @@ impl Default for RegistryClientBuilder {
             speed: Some(SpeedLimit::default()),
             deadline: Deadline::default(),
             trace: None,
+            insecure_hosts: Vec::new(),
+            registries: Arc::new(RegistriesConf::default()),
         }
     }
 }
@@ -74,6 +78,17 @@ impl RegistryClientBuilder {
         self.trace = Some(hook);
         self
     }
+    /// Hosts (`host[:port]`) treated as with `--tls-verify=false`, and only those.
+    pub fn insecure_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
+        self.insecure_hosts.extend(hosts);
+        self
+    }
+    /// The registries.conf that pulls and pushes resolve names through (by
+    /// default, none: every name is its own location).
+    pub fn registries_conf(mut self, conf: Arc<RegistriesConf>) -> Self {
+        self.registries = conf;
+        self
+    }
     pub fn build(self) -> RegistryClient {
         // One read or write (response headers included) may wait two low-speed
         // windows: with the default 30 s window, the minute it always had (a
@@ -101,6 +116,8 @@ impl RegistryClientBuilder {
         let tracer = self.trace.map(Tracer::new);
         RegistryClient {
             tls: self.tls,
+            insecure_hosts: self.insecure_hosts,
+            registries: self.registries,
             transport: Transport {
                 agent,
                 retry: self.retry,
@@ -116,6 +133,8 @@ impl RegistryClientBuilder {
 /// A registry API client shared by all threads of a pull or push.
 pub struct RegistryClient {
     tls: TlsMode,
+    insecure_hosts: Vec<String>,
+    registries: Arc<RegistriesConf>,
     transport: Transport,
 }
 
@@ -141,10 +160,24 @@ impl RegistryClient {
         RegistryClientBuilder::default()
     }
 
+    /// The registries.conf names are resolved through.
+    pub fn registries_conf(&self) -> &RegistriesConf {
+        &self.registries
+    }
+
+    /// The TLS mode for `image`'s host: `--tls-verify=false` or an insecure host.
+    fn tls_for(&self, image: &ImageReference) -> TlsMode {
+        if self.insecure_hosts.iter().any(|h| h == image.api_host()) {
+            TlsMode::Insecure
+        } else {
+            self.tls
+        }
+    }
+
     fn url(&self, image: &ImageReference, tail: &str) -> String {
         format!(
             "{}/v2/{}/{}",
-            image.base_url(self.tls),
+            image.base_url(self.tls_for(image)),
             image.repository(),
             tail
         )
@@ -259,6 +292,33 @@ impl RegistryClient {
             media_type,
             digest,
         })
+    }
+
+    /// The digest the registry names for a manifest (HEAD, `Docker-Content-Digest`),
+    /// without fetching it: Docker Hub counts manifest GETs against its pull limit,
+    /// not HEADs. `None` when the answer carries no (sha256) digest.
+    pub fn head_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let url = self.url(image, &format!("manifests/{reference}"));
+        let mut call = Call::get(image, url.clone());
+        call.method = Method::HEAD;
+        // The same Accept as the GET, so the digest is of the document a GET gets.
+        call.headers.push(("Accept", ACCEPT_MANIFESTS.to_string()));
+        let resp = self.send(call)?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                what: "manifest",
+                reference: format!("{}/{}:{reference}", image.registry(), image.repository()),
+                detail: String::new(),
+            });
+        }
+        let resp = self.check_status(image, "HEAD", &url, resp)?;
+        Ok(header(&resp, "docker-content-digest")
+            .filter(|d| d.starts_with("sha256:"))
+            .and_then(|d| d.parse().ok()))
     }
 
     /// The repository's tags (the first 20), or `None` when the repository is unknown.
@@ -566,7 +626,7 @@ impl RegistryClient {
 
     /// Sends a request with authentication, retries and safe redirects.
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
-        let home = call.image.base_url(self.tls);
+        let home = call.image.base_url(self.tls_for(call.image));
         send::send(&self.transport, &home, call)
     }
 }

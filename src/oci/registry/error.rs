@@ -150,12 +150,34 @@ pub enum RegistryError {
     ManifestTooLarge { host: String },
     #[error("bad redirect from {url}: {detail}")]
     BadRedirect { url: ShownUrl, detail: String },
+    /// registries.conf marks the name's registry `blocked = true`.
+    #[error("{reference} is blocked: registry {prefix:?} has blocked = true in {}", file.display())]
+    Blocked {
+        reference: String,
+        prefix: String,
+        file: std::path::PathBuf,
+    },
+    /// registries.conf rewrote the name into something that is not a reference.
+    #[error("{0}")]
+    BadRewrite(Box<BadRewrite>),
     #[error("reading the response from {url}")]
     Body {
         url: ShownUrl,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A registries.conf table whose location turns a name into a non-reference
+/// (boxed in `RegistryError`: errors stay small).
+#[derive(Debug, thiserror::Error)]
+#[error("registry {prefix:?} in {} rewrites {reference} to {rewritten}, which is not a valid reference: {reason}", file.display())]
+pub struct BadRewrite {
+    pub reference: String,
+    pub rewritten: String,
+    pub prefix: String,
+    pub file: std::path::PathBuf,
+    pub reason: String,
 }
 
 /// Why a credential source could not answer (a malformed file, a failing helper).

@@ -50,7 +50,8 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
         .bind_creds(&sources, &destinations, &args.creds)?;
     let show = ctx.show_progress() && !settings.json;
     let store = BlobStore::open(&ctx.cache_dir)?;
-    let client = ctx.registry_client(settings.tls);
+    let names: Vec<&ImageReference> = sources.iter().chain(&destinations).copied().collect();
+    let client = ctx.registry_client(settings.tls, &names)?;
     let reporter = ctx.reporter(show);
     let mut built =
         ImageBuilder::new(&store, client.clone(), reporter.as_ref()).build(&settings.spec)?;
