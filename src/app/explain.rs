@@ -300,6 +300,13 @@ impl Explain for RegistryError {
             RegistryError::Unreachable { host, source, .. } if unanswered(source) => Some(format!(
                 "{host} accepted the connection but did not answer in time: the registry is overloaded or stuck; try again later"
             )),
+            RegistryError::Unreachable { host, cause: Some(cause), .. } => {
+                Some(connect::connect_hint(host, cause))
+            }
+            RegistryError::Certificates { source, .. } => Some(connect::cert_file_hint(source)),
+            RegistryError::BadProxy { .. } => Some(
+                "proxy variables hold a URL such as http://[USER:PASS@]HOST:PORT".into(),
+            ),
             RegistryError::Unreachable { host, source: ureq::Error::Timeout(_), .. } => Some(format!(
                 "could not connect to {host} in time: check the name, the port and the network"
             )),
@@ -348,7 +355,10 @@ impl Explain for RegistryError {
         }
     }
     fn exit_kind(&self) -> ExitKind {
-        ExitKind::Runtime
+        match self {
+            RegistryError::Certificates { .. } | RegistryError::BadProxy { .. } => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
     }
 }
 
@@ -735,5 +745,6 @@ impl Explain for ExperimentError {
     }
 }
 
+mod connect;
 #[cfg(test)]
 mod tests;

@@ -268,7 +268,7 @@ impl Authenticator {
     /// anything is sent.
     pub(super) fn authenticate(
         &self,
-        agent: &ureq::Agent,
+        hosts: &super::hosts::Hosts,
         image: &ImageReference,
         home: &str,
         scopes: &[String],
@@ -362,7 +362,8 @@ impl Authenticator {
             req.body(Vec::new())
         };
         let req = req.expect("token request builds");
-        let resp = super::limits::run(agent, req, deadline).map_err(|source| {
+        let agent = hosts.agent(token_url.as_str())?;
+        let resp = super::limits::run(&agent, req, deadline).map_err(|source| {
             if deadline.passed() {
                 return RegistryError::TimedOut {
                     host: host.to_string(),
@@ -372,6 +373,7 @@ impl Authenticator {
             RegistryError::Unreachable {
                 host: token_url.host_str().unwrap_or("").to_string(),
                 url: realm.clone().into(),
+                cause: super::ConnectFailure::of(&source),
                 source,
             }
         })?;
@@ -515,10 +517,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let realm = format!("http://{}/token", listener.local_addr().unwrap());
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(2)))
-            .build()
-            .into();
+        let hosts = super::super::hosts::Hosts::direct();
         let provider: CredentialProvider = Arc::new(|_, _| {
             Ok(Some(ProvidedCredential {
                 credential: Credential::Basic {
@@ -536,7 +535,7 @@ mod tests {
         let scopes = ["repository:app:pull".to_string()];
         let err = auth
             .authenticate(
-                &agent,
+                &hosts,
                 &image,
                 &image.base_url(crate::oci::reference::TlsMode::Auto),
                 &scopes,

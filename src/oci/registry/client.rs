@@ -3,6 +3,7 @@
 //! redirects) to `send`; manifests come back whole and verified, blobs as a stream
 //! for the caller to verify as it stores.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,10 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
+use super::certs_d::CertDirs;
+use super::hosts::{HostSettings, Hosts};
 use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
+use super::proxy::ProxyEnv;
 use super::send::{
     self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
 };
@@ -27,6 +31,9 @@ pub struct RegistryClientBuilder {
     credentials: CredentialProvider,
     speed: Option<SpeedLimit>,
     deadline: Deadline,
+    insecure: HashSet<String>,
+    certs: CertDirs,
+    proxies: ProxyEnv,
 }
 
 impl Default for RegistryClientBuilder {
@@ -37,6 +44,9 @@ impl Default for RegistryClientBuilder {
             credentials: Arc::new(|_, _| Ok(None)),
             speed: Some(SpeedLimit::default()),
             deadline: Deadline::default(),
+            insecure: HashSet::new(),
+            certs: CertDirs::from_env(None),
+            proxies: ProxyEnv::from_env(),
         }
     }
 }
@@ -64,6 +74,24 @@ impl RegistryClientBuilder {
         self.deadline = deadline;
         self
     }
+    /// Hosts spoken to as with `--tls-verify=false` (no certificate checks, plain
+    /// HTTP when they do not speak TLS), as `host[:port]`: registries.conf's
+    /// `insecure = true`.
+    pub fn insecure_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
+        self.insecure
+            .extend(hosts.into_iter().map(|h| h.to_ascii_lowercase()));
+        self
+    }
+    /// Where certificates come from: `--cert-dir`, or the certs.d directories.
+    pub fn cert_dirs(mut self, dirs: CertDirs) -> Self {
+        self.certs = dirs;
+        self
+    }
+    /// The proxy settings (by default, the process environment's).
+    pub fn proxies(mut self, proxies: ProxyEnv) -> Self {
+        self.proxies = proxies;
+        self
+    }
     pub fn build(self) -> RegistryClient {
         // One read or write (response headers included) may wait two low-speed
         // windows: with the default 30 s window, the minute it always had (a
@@ -72,26 +100,15 @@ impl RegistryClientBuilder {
         let per_io = self
             .speed
             .map_or(Duration::from_secs(60), |s| s.over.saturating_mul(2));
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-            .disable_verification(self.tls == TlsMode::Insecure)
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .tls_config(tls)
-            .user_agent(concat!("ocibench/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(per_io))
-            .timeout_per_write(Some(per_io))
-            .max_idle_connections_per_host(16)
-            .build()
-            .into();
         RegistryClient {
-            tls: self.tls,
             transport: Transport {
-                agent,
+                hosts: Hosts::new(HostSettings {
+                    tls: self.tls,
+                    insecure: self.insecure,
+                    certs: self.certs,
+                    proxies: self.proxies,
+                    per_io,
+                }),
                 retry: self.retry,
                 auth: Authenticator::new(self.credentials),
                 deadline: self.deadline,
@@ -103,7 +120,6 @@ impl RegistryClientBuilder {
 
 /// A registry API client shared by all threads of a pull or push.
 pub struct RegistryClient {
-    tls: TlsMode,
     transport: Transport,
 }
 
@@ -129,7 +145,7 @@ impl RegistryClient {
     fn url(&self, image: &ImageReference, tail: &str) -> String {
         format!(
             "{}/v2/{}/{}",
-            image.base_url(self.tls),
+            self.transport.hosts.base_url(image),
             image.repository(),
             tail
         )
@@ -515,7 +531,7 @@ impl RegistryClient {
 
     /// Sends a request with authentication, retries and safe redirects.
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
-        let home = call.image.base_url(self.tls);
+        let home = self.transport.hosts.base_url(call.image);
         send::send(&self.transport, &home, call)
     }
 }

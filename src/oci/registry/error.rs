@@ -5,6 +5,8 @@
 use std::fmt;
 
 use super::MAX_MANIFEST_BYTES;
+use super::certs_d::CertError;
+use super::connect_failure::ConnectFailure;
 
 /// A URL as errors show it: without user info, fragment, or the values of query
 /// parameters that are not the registry API's own. A pre-signed upload URL's
@@ -87,13 +89,23 @@ impl fmt::Debug for ShownUrl {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot reach registry {host} ({url})")]
+    #[error("cannot reach registry {host} ({url}){}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
     Unreachable {
         host: String,
         url: ShownUrl,
+        /// The cause read out of `source`, when it is a known one.
+        cause: Option<ConnectFailure>,
         #[source]
         source: ureq::Error,
     },
+    #[error("the certificates for registry {host} cannot be used")]
+    Certificates {
+        host: String,
+        #[source]
+        source: CertError,
+    },
+    #[error("bad proxy {proxy}: {detail}")]
+    BadProxy { proxy: String, detail: String },
     #[error("{what} not found: {reference}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
     NotFound {
         what: &'static str,

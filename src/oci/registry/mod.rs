@@ -2,14 +2,19 @@
 //! where credentials come from.
 
 pub mod auth;
+pub mod certs_d;
 mod client;
+mod connect_failure;
 pub mod credentials;
 mod error;
+mod hosts;
 mod limits;
+pub mod proxy;
 mod send;
 
 pub use auth::{CredentialProvider, ProvidedCredential};
 pub use client::{BlobStream, FetchedManifest, RegistryClient, RegistryClientBuilder};
+pub use connect_failure::ConnectFailure;
 pub use error::{CredentialSourceError, RegistryError, ShownUrl};
 pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use send::{CallBody, RetryPolicy, jitter, parse_retry_after};
