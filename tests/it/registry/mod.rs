@@ -16,4 +16,6 @@ mod push_faults;
 mod push_registry;
 mod registry_mock;
 mod snapshots;
+mod tls_certs;
+mod tls_proxy;
 mod trust;
