@@ -21,15 +21,20 @@ pub enum ConnectFailure {
     PlainHttp,
     /// The server wants a client certificate and got none it accepts.
     ClientCertificate,
-    /// The proxy refused or failed the CONNECT.
-    ProxyRefused(String),
+    /// The proxy refused or failed the CONNECT (its status, when it answered).
+    ProxyRefused(Option<u16>),
 }
 
 impl ConnectFailure {
     /// The cause of `e`, when it is one of the known ones.
     pub fn of(e: &ureq::Error) -> Option<Self> {
         if let ureq::Error::ConnectProxyFailed(why) = e {
-            return Some(ConnectFailure::ProxyRefused(why.clone()));
+            // ureq says "proxy server responded 403/..." or "did not respond".
+            let status = why
+                .strip_prefix("proxy server responded ")
+                .and_then(|s| s.get(..3))
+                .and_then(|s| s.parse().ok());
+            return Some(ConnectFailure::ProxyRefused(status));
         }
         Some(match rustls_error(e)? {
             rustls::Error::InvalidCertificate(c) => match c {
@@ -48,11 +53,6 @@ impl ConnectFailure {
             ) => ConnectFailure::ClientCertificate,
             _ => return None,
         })
-    }
-
-    /// Whether a request that failed so is worth repeating as it was.
-    pub fn is_final(&self) -> bool {
-        !matches!(self, ConnectFailure::ProxyRefused(_))
     }
 }
 
@@ -74,7 +74,13 @@ impl fmt::Display for ConnectFailure {
             ConnectFailure::ClientCertificate => f.write_str(
                 "the registry requires a client certificate (TLS) and refused the one sent, or none was sent",
             ),
-            ConnectFailure::ProxyRefused(why) => write!(f, "the proxy refused CONNECT: {why}"),
+            ConnectFailure::ProxyRefused(Some(407)) => f.write_str(
+                "the proxy refused CONNECT: HTTP 407, proxy authentication required",
+            ),
+            ConnectFailure::ProxyRefused(Some(status)) => {
+                write!(f, "the proxy refused CONNECT: HTTP {status}")
+            }
+            ConnectFailure::ProxyRefused(None) => f.write_str("the proxy did not answer CONNECT"),
         }
     }
 }

@@ -229,10 +229,9 @@ pub(super) fn send(
                     home_origin = origin(&home);
                     continue;
                 }
-                if attempt + 1 < retry.attempts
-                    && transient(&e)
-                    && cause.as_ref().is_none_or(|c| !c.is_final())
-                {
+                // A known cause (an untrusted certificate, plain HTTP, a proxy's
+                // refusal) is the same on every try: reported at once.
+                if attempt + 1 < retry.attempts && transient(&e) && cause.is_none() {
                     sleep_within(retry.delay(attempt), deadline);
                     attempt += 1;
                     continue;

@@ -38,7 +38,10 @@ fn a_private_ca_is_trusted_from_cert_dir_certs_d_or_ssl_cert_file_and_refused_wi
         .join(registry.addr());
     let out = out
         .stderr_contains("the certificate is signed by an unknown CA")
-        .stderr_contains(&format!("hint: trust the registry's CA: put its certificate (PEM) in {}/ca.crt", certs_d.display()));
+        .stderr_contains(&format!(
+            "hint: trust the registry's CA: put its certificate (PEM) in {}/ca.crt",
+            certs_d.display()
+        ));
     assert!(out.stderr.contains("--cert-dir"), "{}", out.stderr);
 
     // --cert-dir DIR with ca.crt.
@@ -47,7 +50,13 @@ fn a_private_ca_is_trusted_from_cert_dir_certs_d_or_ssl_cert_file_and_refused_wi
     let out = run_in(
         &ns,
         &ctx,
-        &["pull", &image, "--json", "--cert-dir", dir.to_str().unwrap()],
+        &[
+            "pull",
+            &image,
+            "--json",
+            "--cert-dir",
+            dir.to_str().unwrap(),
+        ],
     )
     .success();
     assert_eq!(out.json()["image"]["digest"], want.manifest_digest);
@@ -83,9 +92,7 @@ fn a_private_ca_is_trusted_from_cert_dir_certs_d_or_ssl_cert_file_and_refused_wi
 }
 
 fn certs_d_of(ctx: &TestContext, host_port: &str) -> std::path::PathBuf {
-    ctx.home
-        .join(".config/containers/certs.d")
-        .join(host_port)
+    ctx.home.join(".config/containers/certs.d").join(host_port)
 }
 
 #[test]
@@ -163,7 +170,8 @@ fn plain_http_off_loopback_needs_tls_verify_false_then_falls_back() {
     let log = registry.access_log();
     let ours: Vec<&str> = log.lines().filter(|l| l.contains("ocibench/")).collect();
     assert!(
-        ours.iter().any(|l| l.contains("GET /v2/busybox/manifests/1 ")),
+        ours.iter()
+            .any(|l| l.contains("GET /v2/busybox/manifests/1 ")),
         "{log}"
     );
     assert_eq!(

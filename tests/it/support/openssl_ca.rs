@@ -26,7 +26,13 @@ impl OpensslCa {
             c.current_dir(d);
             c
         };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
         tools::run(openssl().args(["req", "-x509"]).args(ec).args([
             "-keyout",
             "ca.key",
