@@ -24,7 +24,7 @@ use ocibench::oci::publish::PublishError;
 use ocibench::oci::pull::PullError;
 use ocibench::oci::push::PushError;
 use ocibench::oci::registry::credentials::CredentialError;
-use ocibench::oci::registry::{RegistryError, TransferTimeout};
+use ocibench::oci::registry::{ConnectFailure, RegistryError, TransferTimeout};
 use ocibench::oci::source::SourceError;
 use ocibench::oci::store::StoreError;
 use ocibench::runner::RunnerError;
@@ -300,8 +300,10 @@ impl Explain for RegistryError {
             RegistryError::Unreachable { host, source, .. } if unanswered(source) => Some(format!(
                 "{host} accepted the connection but did not answer in time: the registry is overloaded or stuck; try again later"
             )),
-            RegistryError::Unreachable { host, cause: Some(cause), .. } => {
-                Some(connect::connect_hint(host, cause))
+            RegistryError::Unreachable { host, source, .. }
+                if ConnectFailure::of(source).is_some() =>
+            {
+                ConnectFailure::of(source).map(|cause| connect::connect_hint(host, &cause))
             }
             RegistryError::Certificates { source, .. } => Some(connect::cert_file_hint(source)),
             RegistryError::BadProxy { .. } => Some(

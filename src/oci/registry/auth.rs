@@ -373,7 +373,6 @@ impl Authenticator {
             RegistryError::Unreachable {
                 host: token_url.host_str().unwrap_or("").to_string(),
                 url: realm.clone().into(),
-                cause: super::ConnectFailure::of(&source),
                 source,
             }
         })?;

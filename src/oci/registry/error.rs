@@ -89,12 +89,12 @@ impl fmt::Debug for ShownUrl {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot reach registry {host} ({url}){}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    /// The message names the cause when it is a known one ([`ConnectFailure::of`]
+    /// reads it out of `source` when asked, so the enum stays small).
+    #[error("cannot reach registry {host} ({url}){}", ConnectFailure::of(source).map(|c| format!(": {c}")).unwrap_or_default())]
     Unreachable {
         host: String,
         url: ShownUrl,
-        /// The cause read out of `source`, when it is a known one.
-        cause: Option<ConnectFailure>,
         #[source]
         source: ureq::Error,
     },
@@ -102,7 +102,7 @@ pub enum RegistryError {
     Certificates {
         host: String,
         #[source]
-        source: CertError,
+        source: Box<CertError>,
     },
     #[error("bad proxy {proxy}: {detail}")]
     BadProxy { proxy: String, detail: String },
@@ -191,4 +191,18 @@ mod tests {
         assert_eq!(ShownUrl::new(plain).as_str(), plain);
         assert_eq!(ShownUrl::new("not a url?token=x").as_str(), "not a url");
     }
+}
+#[cfg(test)]
+#[test]
+fn zz_sizes() {
+    eprintln!(
+        "RegistryError {} ureq::Error {} ShownUrl {}",
+        std::mem::size_of::<RegistryError>(),
+        std::mem::size_of::<ureq::Error>(),
+        std::mem::size_of::<ShownUrl>()
+    );
+    eprintln!(
+        "BuildError {}",
+        std::mem::size_of::<crate::oci::build::BuildError>()
+    );
 }

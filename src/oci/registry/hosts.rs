@@ -133,7 +133,7 @@ impl Hosts {
                     certs_d::load_dir(&dir, s.certs.cert_dir.is_some()).map_err(|source| {
                         RegistryError::Certificates {
                             host: host_port.to_string(),
-                            source,
+                            source: Box::new(source),
                         }
                     })?
                 }
@@ -216,4 +216,71 @@ fn pem_block(label: &str, der: &[u8]) -> String {
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(tls: TlsMode, insecure: &[&str], certs: CertDirs) -> Hosts {
+        Hosts::new(HostSettings {
+            tls,
+            insecure: insecure.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            certs,
+            proxies: ProxyEnv::default(),
+            per_io: Duration::from_secs(2),
+        })
+    }
+
+    fn image(s: &str) -> ImageReference {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn insecure_hosts_are_per_host_and_port_and_fall_back_once_told() {
+        let h = hosts(TlsMode::Auto, &["Reg.lan:5000"], CertDirs::default());
+        assert!(h.is_insecure("reg.lan:5000"));
+        assert!(h.is_insecure("REG.LAN:5000"));
+        assert!(!h.is_insecure("reg.lan"));
+        assert!(!h.is_insecure("reg.lan:5001"));
+        let reg = image("reg.lan:5000/app:1");
+        assert_eq!(h.base_url(&reg), "https://reg.lan:5000");
+        h.fall_back_to_http("reg.lan:5000");
+        assert_eq!(h.base_url(&reg), "http://reg.lan:5000");
+        assert_eq!(
+            h.base_url(&image("other.lan:5000/app:1")),
+            "https://other.lan:5000"
+        );
+        // Loopback stays plain HTTP, as before.
+        assert_eq!(
+            h.base_url(&image("127.0.0.1:5000/app:1")),
+            "http://127.0.0.1:5000"
+        );
+        let all = hosts(TlsMode::Insecure, &[], CertDirs::default());
+        assert!(all.is_insecure("anything.example"));
+    }
+
+    #[test]
+    fn a_hosts_bad_cert_dir_fails_its_agent_only() {
+        let t = tempfile::tempdir().unwrap();
+        let bad = t.path().join("bad.lan:5000");
+        std::fs::create_dir_all(&bad).unwrap();
+        std::fs::write(bad.join("ca.crt"), "not PEM").unwrap();
+        let h = hosts(
+            TlsMode::Auto,
+            &[],
+            CertDirs {
+                cert_dir: None,
+                per_host_parents: vec![t.path().to_path_buf()],
+            },
+        );
+        let err = h.agent("https://bad.lan:5000/v2/").unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Certificates { host, .. } if host == "bad.lan:5000"),
+            "{err:?}"
+        );
+        // Plain HTTP needs no certificates; other hosts are not affected.
+        assert!(h.agent("http://bad.lan:5000/v2/").is_ok());
+        assert!(h.agent("https://good.lan/v2/").is_ok());
+    }
 }

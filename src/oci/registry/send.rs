@@ -239,7 +239,6 @@ pub(super) fn send(
                 return Err(RegistryError::Unreachable {
                     host,
                     url: url.into(),
-                    cause,
                     source: e,
                 });
             }

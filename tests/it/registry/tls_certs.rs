@@ -85,6 +85,15 @@ fn a_private_ca_is_trusted_from_cert_dir_certs_d_or_ssl_cert_file_and_refused_wi
     let out = crate::support::Output::of(&mut ns.wrap(&cmd)).success();
     assert_eq!(out.json()["image"]["digest"], want.manifest_digest);
 
+    // SSL_CERT_DIR likewise (every PEM file in it, hashed names or not).
+    let ctx = TestContext::new();
+    let ssl_dir = ctx.root().join("ssl-certs");
+    ca.fill_cert_dir(&ssl_dir, false);
+    let mut cmd = ctx.cmd(["pull", &image, "--json"]);
+    cmd.env("SSL_CERT_DIR", &ssl_dir);
+    let out = crate::support::Output::of(&mut ns.wrap(&cmd)).success();
+    assert_eq!(out.json()["image"]["digest"], want.manifest_digest);
+
     // --tls-verify=false: no CA needed.
     let ctx = TestContext::new();
     let out = run_in(&ns, &ctx, &["pull", &image, "--json", "--tls-verify=false"]).success();
@@ -165,6 +174,18 @@ fn plain_http_off_loopback_needs_tls_verify_false_then_falls_back() {
 
     let out = run_in(&ns, &ctx, &["pull", &image, "--json", "--tls-verify=false"]).success();
     assert_eq!(out.json()["image"]["digest"], want.manifest_digest);
+    // A push takes the same way (upload Locations are plain HTTP too).
+    run_in(
+        &ns,
+        &ctx,
+        &[
+            "push",
+            "--tls-verify=false",
+            &image,
+            &registry.reference("copy:2"),
+        ],
+    )
+    .success();
     // One TLS attempt, then plain HTTP for everything: the registry logged the
     // manifest and each blob over HTTP (the TLS attempt is no HTTP request).
     let log = registry.access_log();
@@ -175,8 +196,15 @@ fn plain_http_off_loopback_needs_tls_verify_false_then_falls_back() {
         "{log}"
     );
     assert_eq!(
-        ours.iter().filter(|l| l.contains("/blobs/sha256:")).count(),
+        ours.iter()
+            .filter(|l| l.contains("\"GET /v2/busybox/blobs/sha256:"))
+            .count(),
         want.layers.len() + 1,
+        "{log}"
+    );
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("\"PUT /v2/copy/manifests/2 HTTP/1.1\" 201")),
         "{log}"
     );
 }

@@ -129,7 +129,7 @@ fn plain_http_goes_through_http_proxy_and_https_through_https_proxy() {
     .success();
     assert_eq!(out.json()["image"]["digest"], want.manifest_digest);
     let connect = format!("CONNECT {} HTTP/1.1", registry.addr());
-    assert_eq!(for_https.requests(), [connect.clone()]);
+    assert_eq!(for_https.requests(), std::slice::from_ref(&connect));
     let via_http = for_http.requests();
     assert!(!via_http.is_empty());
     assert!(via_http.iter().all(|r| *r == connect), "{via_http:?}");
