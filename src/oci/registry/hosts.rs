@@ -181,12 +181,22 @@ impl Hosts {
                 .disable_verification(insecure);
         }
         let proxy = match s.proxies.for_target(scheme, host, port) {
-            Some(p) => Some(
-                ureq::Proxy::new(p.expose()).map_err(|e| RegistryError::BadProxy {
+            Some(p) => {
+                let bad = |detail: String| RegistryError::BadProxy {
                     proxy: p.to_string(),
-                    detail: e.to_string(),
-                })?,
-            ),
+                    detail,
+                };
+                // Without ureq's socks-proxy feature a SOCKS URL would not be
+                // refused by ureq, only misused: refused here.
+                if let Some((proxy_scheme, _)) = p.expose().split_once("://")
+                    && !matches!(proxy_scheme.to_ascii_lowercase().as_str(), "http" | "https")
+                {
+                    return Err(bad(format!(
+                        "{proxy_scheme}:// proxies are not supported (http:// and https:// are)"
+                    )));
+                }
+                Some(ureq::Proxy::new(p.expose()).map_err(|e| bad(e.to_string()))?)
+            }
             None => None,
         };
         Ok(ureq::Agent::config_builder()
@@ -282,5 +292,18 @@ mod tests {
         // Plain HTTP needs no certificates; other hosts are not affected.
         assert!(h.agent("http://bad.lan:5000/v2/").is_ok());
         assert!(h.agent("https://good.lan/v2/").is_ok());
+    }
+
+    #[test]
+    fn socks_proxies_are_refused_not_ignored() {
+        let mut h = hosts(TlsMode::Auto, &[], CertDirs::default());
+        h.settings.proxies =
+            ProxyEnv::from_vars(|k| (k == "https_proxy").then(|| "socks5://u:pw@p:1080".into()));
+        let err = h.agent("https://reg.lan/v2/").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad proxy socks5://p:1080 (from https_proxy): socks5:// proxies are not supported (http:// and https:// are)"
+        );
+        assert!(h.agent("http://reg.lan/v2/").is_ok());
     }
 }
