@@ -1,7 +1,8 @@
 //! Registry authentication: `WWW-Authenticate` challenges and the answer to a 401
 //! (a Bearer token fetched from realm/service/scope, or Basic), credentials that
 //! never print themselves, and authorisations cached per host and scope until they
-//! expire. It needs only the HTTP agent it is handed, never the client.
+//! expire. It needs only the agents it is handed (`Hosts`: the token realm may be
+//! another host, with its own TLS and proxy), never the client.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,5 +1,6 @@
 //! The registry API v2 (OCI distribution): the client's calls, authentication and
-//! where credentials come from.
+//! where credentials come from, and how each registry host is reached (`hosts`:
+//! HTTPS or the plain-HTTP fallback, certs.d, proxies).
 
 pub mod auth;
 pub mod certs_d;
