@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::RegistryError;
 use super::certs_d::{self, CertDirs};
+use super::forward_proxy::ForwardProxy;
 use super::proxy::ProxyEnv;
 use crate::oci::reference::{ImageReference, TlsMode};
 
@@ -180,38 +181,40 @@ impl Hosts {
                 .client_cert(client)
                 .disable_verification(insecure);
         }
-        let proxy = match s.proxies.for_target(scheme, host, port) {
-            Some(p) => {
-                let bad = |detail: String| RegistryError::BadProxy {
-                    proxy: p.to_string(),
-                    detail,
-                };
-                // Without ureq's socks-proxy feature a SOCKS URL would not be
-                // refused by ureq, only misused: refused here.
-                if let Some((proxy_scheme, _)) = p.expose().split_once("://")
-                    && !matches!(proxy_scheme.to_ascii_lowercase().as_str(), "http" | "https")
-                {
-                    return Err(bad(format!(
-                        "{proxy_scheme}:// proxies are not supported (http:// and https:// are)"
-                    )));
-                }
-                Some(ureq::Proxy::new(p.expose()).map_err(|e| bad(e.to_string()))?)
-            }
-            None => None,
-        };
-        Ok(ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .tls_config(tls.build())
-            .proxy(proxy)
             .user_agent(concat!("ocibench/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_per_read(Some(s.per_io))
             .timeout_per_write(Some(s.per_io))
-            .max_idle_connections_per_host(16)
-            .build()
-            .into())
+            .max_idle_connections_per_host(16);
+        let Some(p) = s.proxies.for_target(scheme, host, port) else {
+            // No proxy; also none of ureq's own (it would read the environment).
+            return Ok(config.proxy(None).build().into());
+        };
+        let bad = |detail: String| RegistryError::BadProxy {
+            proxy: p.to_string(),
+            detail,
+        };
+        if scheme == "http" {
+            // Plain HTTP as curl and Go send it: absolute-form requests to the proxy.
+            let forward = ForwardProxy::parse(p.expose()).map_err(bad)?;
+            return Ok(forward.agent(config.proxy(None).build()));
+        }
+        // HTTPS through a CONNECT tunnel. Without ureq's socks-proxy feature a SOCKS
+        // URL would not be refused by ureq, only misused: refused here.
+        if let Some((proxy_scheme, _)) = p.expose().split_once("://")
+            && !matches!(proxy_scheme.to_ascii_lowercase().as_str(), "http" | "https")
+        {
+            return Err(bad(format!(
+                "{proxy_scheme}:// proxies are not supported (http:// and https:// are)"
+            )));
+        }
+        let proxy = ureq::Proxy::new(p.expose()).map_err(|e| bad(e.to_string()))?;
+        Ok(config.proxy(Some(proxy)).build().into())
     }
 }
 

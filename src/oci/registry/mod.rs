@@ -8,6 +8,7 @@ mod client;
 mod connect_failure;
 pub mod credentials;
 mod error;
+mod forward_proxy;
 mod hosts;
 mod limits;
 pub mod proxy;

@@ -1,9 +1,9 @@
 //! Proxies as curl and Go read them: `HTTPS_PROXY` for an HTTPS registry,
 //! `HTTP_PROXY` for a plain-HTTP one, `NO_PROXY` to go around, loopback never through.
 //! The registries are at a non-loopback address in a network namespace of the test's
-//! own; the proxy is the counting CONNECT proxy of `support::connect_proxy`, listening
-//! on the namespace's loopback. ureq tunnels plain HTTP through CONNECT too (it has no
-//! absolute-form requests), so both kinds show up as CONNECTs.
+//! own; the proxy is the counting proxy of `support::connect_proxy`, listening on the
+//! namespace's loopback: HTTPS goes through it as CONNECT tunnels, plain HTTP as
+//! absolute-form requests (`GET http://host:port/path`), as curl and Go send them.
 
 use crate::support::connect_proxy::{ConnectProxy, ProxyMode};
 use crate::support::netns::{NS_ADDR, NetNs};
@@ -108,7 +108,13 @@ fn plain_http_goes_through_http_proxy_and_https_through_https_proxy() {
     let want = registry.push_fixture(&ns, "busybox:1", None);
     let (for_https, for_http) = (
         ConnectProxy::start_in(&ns, ProxyMode::Open),
-        ConnectProxy::start_in(&ns, ProxyMode::Open),
+        ConnectProxy::start_in(
+            &ns,
+            ProxyMode::Auth {
+                user: "bob".into(),
+                pass: "h77p-s3cret".into(),
+            },
+        ),
     );
     // --tls-verify=false: one HTTPS attempt (through HTTPS_PROXY), then plain HTTP
     // for the rest of the command (through HTTP_PROXY).
@@ -123,17 +129,78 @@ fn plain_http_goes_through_http_proxy_and_https_through_https_proxy() {
         ],
         &[
             ("HTTPS_PROXY", &for_https.url()),
-            ("HTTP_PROXY", &for_http.url()),
+            (
+                "HTTP_PROXY",
+                &for_http.url_with_credentials("bob", "h77p-s3cret"),
+            ),
         ],
     )
     .success();
     assert_eq!(out.json()["image"]["digest"], want.manifest_digest);
+    out.assert_hides(&["h77p-s3cret"]);
     let connect = format!("CONNECT {} HTTP/1.1", registry.addr());
     assert_eq!(for_https.requests(), std::slice::from_ref(&connect));
+    // Every plain-HTTP request went to the proxy in absolute form, with its credentials:
+    // the manifest, then the config and the layer.
     let via_http = for_http.requests();
-    assert!(!via_http.is_empty());
-    assert!(via_http.iter().all(|r| *r == connect), "{via_http:?}");
+    let origin = format!("http://{}/v2/busybox/", registry.addr());
+    assert!(
+        via_http.iter().all(|r| {
+            let mut p = r.split(' ');
+            p.next() == Some("GET")
+                && p.next().is_some_and(|t| t.starts_with(&origin))
+                && p.next() == Some("HTTP/1.1")
+        }),
+        "{via_http:?}"
+    );
+    assert_eq!(
+        via_http
+            .iter()
+            .filter(|r| r.contains("/blobs/sha256:"))
+            .count(),
+        want.layers.len() + 1,
+        "{via_http:?}"
+    );
+    assert!(
+        via_http.iter().any(|r| r.contains("/manifests/1 ")),
+        "{via_http:?}"
+    );
+    assert_eq!(for_http.bad_auth(), 0);
     assert!(for_http.bytes() > want.compressed_bytes());
+
+    // A push sends bodies the same way (POST, then PUT with the blob, then the manifest).
+    let ctx = TestContext::new();
+    let layout = crate::support::fixture_layout(Variant::Oci);
+    let dest = registry.reference("pushed:1");
+    run_in(
+        &ns,
+        &ctx,
+        &["push", "--tls-verify=false", &layout.oci_ref(), &dest],
+        &[(
+            "HTTP_PROXY",
+            &for_http.url_with_credentials("bob", "h77p-s3cret"),
+        )],
+    )
+    .success()
+    .assert_hides(&["h77p-s3cret"]);
+    let put = format!(
+        "PUT http://{}/v2/pushed/manifests/1 HTTP/1.1",
+        registry.addr()
+    );
+    assert!(
+        for_http.requests().contains(&put),
+        "{:?}",
+        for_http.requests()
+    );
+    let out = run_in(
+        &ns,
+        &ctx,
+        &["pull", "--json", "--tls-verify=false", &dest],
+        &[],
+    )
+    .success();
+    assert_eq!(out.json()["image"]["digest"], want.manifest_digest);
+    assert_eq!(for_http.bad_auth(), 0);
 }
 
 #[test]

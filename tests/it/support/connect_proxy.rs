@@ -1,6 +1,7 @@
-//! A small HTTP CONNECT proxy that counts what passes through it: connections, the
-//! CONNECT targets, the bytes tunnelled, and whether `Proxy-Authorization` carried
-//! the expected credentials. Written here (std threads, no tokio) rather than taken
+//! A small HTTP proxy that counts what passes through it: connections, the request
+//! lines (`CONNECT host:port` tunnels, and absolute-form `GET http://host:port/path`
+//! requests, passed on one per connection), the bytes relayed, and whether
+//! `Proxy-Authorization` carried the expected credentials. Written here (std threads, no tokio) rather than taken
 //! from Debian (squid, tinyproxy) because the tests need its counts exactly and a
 //! daemon's log format and start-up are more to depend on than ~150 lines.
 //!
@@ -124,7 +125,8 @@ impl ConnectProxy {
         self.counts.bytes.load(Ordering::SeqCst)
     }
 
-    /// The request lines received (`CONNECT 10.77.0.1:5000 HTTP/1.1`).
+    /// The request lines received (`CONNECT 10.77.0.1:5000 HTTP/1.1`,
+    /// `GET http://10.77.0.1:5000/v2/ HTTP/1.1`).
     pub fn requests(&self) -> Vec<String> {
         self.counts.requests.lock().unwrap().clone()
     }
@@ -148,25 +150,32 @@ fn handle(client: TcpStream, counts: &Counts, mode: &ProxyMode) -> std::io::Resu
     reader.read_line(&mut line)?;
     let request = line.trim_end().to_string();
     let mut auth = None;
+    // Headers passed on for an absolute-form request (hop-by-hop ones dropped).
+    let mut forwarded = String::new();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
             break;
         }
-        if let Some((k, v)) = h.split_once(':')
-            && k.eq_ignore_ascii_case("proxy-authorization")
-        {
-            auth = Some(v.trim().to_string());
+        let name = h
+            .split_once(':')
+            .map(|(k, _)| k.trim().to_ascii_lowercase());
+        match name.as_deref() {
+            Some("proxy-authorization") => {
+                auth = h.split_once(':').map(|(_, v)| v.trim().to_string());
+            }
+            Some("proxy-connection" | "connection") => {}
+            _ => forwarded.push_str(&h),
         }
     }
     counts.requests.lock().unwrap().push(request.clone());
     let mut client_w = client.try_clone()?;
     let mut parts = request.split(' ');
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if method != "CONNECT" {
-        client_w.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")?;
-        return Ok(());
-    }
+    let (method, target, version) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
     match mode {
         ProxyMode::Refuse => {
             client_w.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")?;
@@ -188,15 +197,39 @@ fn handle(client: TcpStream, counts: &Counts, mode: &ProxyMode) -> std::io::Resu
         }
         ProxyMode::Open => {}
     }
-    let upstream = match TcpStream::connect(target) {
+    // CONNECT host:port, or an absolute-form request (`GET http://host:port/path`),
+    // sent on in origin form with `Connection: close`: one request per connection.
+    let (upstream_addr, head) = if method == "CONNECT" {
+        (target.to_string(), None)
+    } else if let Some(rest) = target.strip_prefix("http://") {
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let path = if path.is_empty() { "/" } else { path };
+        let addr = if authority.contains(':') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let head = format!("{method} {path} {version}\r\n{forwarded}Connection: close\r\n\r\n");
+        (addr, Some(head))
+    } else {
+        client_w.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
+        return Ok(());
+    };
+    let mut upstream = match TcpStream::connect(&upstream_addr) {
         Ok(u) => u,
         Err(_) => {
             client_w.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")?;
             return Ok(());
         }
     };
-    client_w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
-    // Bytes the client sent after its head (none, for a CONNECT client that waits).
+    match head {
+        None => client_w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?,
+        Some(head) => {
+            upstream.write_all(head.as_bytes())?;
+            counts.bytes.fetch_add(head.len() as u64, Ordering::SeqCst);
+        }
+    }
+    // Bytes the client sent after its head (a request body's start, if any).
     let early = reader.buffer().to_vec();
     let mut up_w = upstream.try_clone()?;
     up_w.write_all(&early)?;
