@@ -208,3 +208,37 @@ fn plain_http_off_loopback_needs_tls_verify_false_then_falls_back() {
         "{log}"
     );
 }
+
+#[test]
+fn insecure_hosts_make_one_registry_insecure_and_no_other() {
+    use ocibench::oci::reference::ImageReference;
+    use ocibench::oci::registry::RegistryClient;
+
+    let ns = NetNs::new();
+    let plain = NsRegistry::start(&ns, Serve::PlainHttp);
+    let other = NsRegistry::start(&ns, Serve::PlainHttp);
+    let want = plain.push_fixture(&ns, "busybox:1", None);
+    other.push_fixture(&ns, "busybox:1", None);
+    let (plain_ref, other_ref) = (plain.reference("busybox:1"), other.reference("busybox:1"));
+    let insecure = plain.addr().to_string();
+    // The client's sockets are made on the calling thread: run it inside the netns.
+    let (got, refused) = ns.run_inside(move || {
+        let client = RegistryClient::builder().insecure_hosts([insecure]).build();
+        let image: ImageReference = plain_ref.parse().unwrap();
+        let got = client
+            .fetch_manifest(&image, "1")
+            .map(|m| m.digest.to_string());
+        let other: ImageReference = other_ref.parse().unwrap();
+        let refused = client
+            .fetch_manifest(&other, "1")
+            .map(|m| m.digest.to_string())
+            .map_err(|e| e.to_string());
+        (got.map_err(|e| e.to_string()), refused)
+    });
+    assert_eq!(got.unwrap(), want.manifest_digest);
+    let e = refused.unwrap_err();
+    assert!(
+        e.ends_with("the registry does not speak TLS on this port (it answers plain HTTP)"),
+        "{e}"
+    );
+}
