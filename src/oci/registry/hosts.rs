@@ -33,6 +33,9 @@ pub(super) struct Hosts {
     /// Insecure hosts that answered HTTPS with plain HTTP: spoken to over HTTP
     /// for the rest of the command.
     plain_http: Mutex<HashSet<String>>,
+    /// Hosts that answered over HTTPS once: a connection that breaks later is a
+    /// broken connection, never a reason to fall back to plain HTTP.
+    spoke_tls: Mutex<HashSet<String>>,
 }
 
 impl Hosts {
@@ -41,6 +44,7 @@ impl Hosts {
             settings,
             agents: Mutex::default(),
             plain_http: Mutex::default(),
+            spoke_tls: Mutex::default(),
         }
     }
 
@@ -76,6 +80,25 @@ impl Hosts {
                 .expect("plain_http lock")
                 .contains(&host.to_ascii_lowercase());
         format!("{}://{host}", if plain { "http" } else { "https" })
+    }
+
+    /// Remembers that `host_port` answered over HTTPS.
+    pub(super) fn answered_over_tls(&self, host_port: &str) {
+        self.spoke_tls
+            .lock()
+            .expect("spoke_tls lock")
+            .insert(host_port.to_ascii_lowercase());
+    }
+
+    /// Whether `host_port` may still fall back to plain HTTP: it is insecure and
+    /// has not answered over HTTPS.
+    pub(super) fn may_fall_back(&self, host_port: &str) -> bool {
+        self.is_insecure(host_port)
+            && !self
+                .spoke_tls
+                .lock()
+                .expect("spoke_tls lock")
+                .contains(&host_port.to_ascii_lowercase())
     }
 
     /// Remembers that `host_port` speaks plain HTTP (only ever for insecure hosts).
@@ -126,7 +149,7 @@ impl Hosts {
     ) -> Result<ureq::Agent, RegistryError> {
         let s = &self.settings;
         let mut tls = ureq::tls::TlsConfig::builder();
-        // Loopback is plain HTTP and needs no certificates; neither does http://.
+        // Plain HTTP needs no certificates.
         if scheme == "https" {
             let insecure = self.is_insecure(host_port);
             let certs = match s.certs.dir_for(host_port) {
@@ -258,8 +281,15 @@ mod tests {
         assert!(!h.is_insecure("reg.lan:5001"));
         let reg = image("reg.lan:5000/app:1");
         assert_eq!(h.base_url(&reg), "https://reg.lan:5000");
+        assert!(h.may_fall_back("reg.lan:5000"));
         h.fall_back_to_http("reg.lan:5000");
         assert_eq!(h.base_url(&reg), "http://reg.lan:5000");
+        // A host that answered over HTTPS once never falls back.
+        let tls = hosts(TlsMode::Insecure, &[], CertDirs::default());
+        assert!(tls.may_fall_back("reg.lan:5000"));
+        tls.answered_over_tls("REG.lan:5000");
+        assert!(!tls.may_fall_back("reg.lan:5000"));
+        assert!(!h.may_fall_back("other.lan:5000"));
         assert_eq!(
             h.base_url(&image("other.lan:5000/app:1")),
             "https://other.lan:5000"

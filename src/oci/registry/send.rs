@@ -211,7 +211,12 @@ pub(super) fn send(
             detail: e.to_string(),
         })?;
         let resp = match result {
-            Ok(r) => r,
+            Ok(r) => {
+                if !foreign && url.starts_with("https://") {
+                    t.hosts.answered_over_tls(&host);
+                }
+                r
+            }
             Err(_) if deadline.passed() => return Err(timed_out(&host)),
             Err(e) => {
                 let cause = ConnectFailure::of(&e);
@@ -220,7 +225,7 @@ pub(super) fn send(
                 // containers/image does.
                 if !foreign
                     && url.starts_with("https://")
-                    && t.hosts.is_insecure(&host)
+                    && t.hosts.may_fall_back(&host)
                     && not_tls(&e, cause.as_ref())
                 {
                     t.hosts.fall_back_to_http(&host);
