@@ -25,7 +25,9 @@ use ocibench::oci::publish::PublishError;
 use ocibench::oci::pull::PullError;
 use ocibench::oci::push::PushError;
 use ocibench::oci::registry::credentials::CredentialError;
-use ocibench::oci::registry::{RegistriesConfError, RegistryError, TransferTimeout};
+use ocibench::oci::registry::{
+    ConnectFailure, RegistriesConfError, RegistryError, TransferTimeout,
+};
 use ocibench::oci::source::SourceError;
 use ocibench::oci::store::StoreError;
 use ocibench::runner::RunnerError;
@@ -333,6 +335,15 @@ impl Explain for RegistryError {
             RegistryError::Unreachable { host, source, .. } if unanswered(source) => Some(format!(
                 "{host} accepted the connection but did not answer in time: the registry is overloaded or stuck; try again later"
             )),
+            RegistryError::Unreachable { host, source, .. }
+                if ConnectFailure::of(source).is_some() =>
+            {
+                ConnectFailure::of(source).map(|cause| connect::connect_hint(host, &cause))
+            }
+            RegistryError::Certificates { source, .. } => Some(connect::cert_file_hint(source)),
+            RegistryError::BadProxy { .. } => Some(
+                "proxy variables hold a URL such as http://[USER:PASS@]HOST:PORT".into(),
+            ),
             RegistryError::Unreachable { host, source: ureq::Error::Timeout(_), .. } => Some(format!(
                 "could not connect to {host} in time: check the name, the port and the network"
             )),
@@ -390,7 +401,10 @@ impl Explain for RegistryError {
     }
     fn exit_kind(&self) -> ExitKind {
         match self {
-            RegistryError::Blocked { .. } | RegistryError::BadRewrite(_) => ExitKind::Usage,
+            RegistryError::Blocked { .. }
+            | RegistryError::BadRewrite(_)
+            | RegistryError::Certificates { .. }
+            | RegistryError::BadProxy { .. } => ExitKind::Usage,
             _ => ExitKind::Runtime,
         }
     }
@@ -796,5 +810,6 @@ impl Explain for ExperimentError {
     }
 }
 
+mod connect;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::reference::ImageReference;
 use ocibench::oci::reference::TlsMode;
+use ocibench::oci::registry::certs_d::CertDirs;
 use ocibench::oci::registry::credentials::{self, CredentialStore, CredsFlag, ScopedCreds};
 use ocibench::oci::registry::{Deadline, RegistriesConf, RegistryClient, SpeedLimit};
 
@@ -37,6 +38,8 @@ pub struct Context {
     speed: Option<SpeedLimit>,
     /// When registry traffic stops (`--timeout`), for every client of the command.
     deadline: Deadline,
+    /// `--cert-dir`: every registry's certificates, instead of certs.d.
+    cert_dir: Option<PathBuf>,
 }
 
 impl Context {
@@ -62,6 +65,7 @@ impl Context {
             creds: flag,
             speed: Some(SpeedLimit::default()),
             deadline: Deadline::default(),
+            cert_dir: g.cert_dir.clone(),
         })
     }
 
@@ -151,6 +155,7 @@ impl Context {
             .credentials(self.credentials.clone().provider())
             .speed_limit(self.speed)
             .deadline(self.deadline)
+            .cert_dirs(CertDirs::from_env(self.cert_dir.clone()))
             .insecure_hosts(conf.insecure_hosts(images))
             .registries_conf(Arc::new(conf));
         if self.verbose {

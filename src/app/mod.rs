@@ -65,6 +65,10 @@ pub struct GlobalArgs {
     /// A file holding USER:PASS, used as --creds (keeps the password out of the process list)
     #[arg(long, global = true, value_name = "FILE")]
     pub creds_file: Option<PathBuf>,
+    /// Registry certificates (*.crt CAs, *.cert + *.key client pairs) for every
+    /// registry, instead of certs.d/HOST[:PORT]/
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

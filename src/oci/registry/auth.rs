@@ -1,7 +1,8 @@
 //! Registry authentication: `WWW-Authenticate` challenges and the answer to a 401
 //! (a Bearer token fetched from realm/service/scope, or Basic), credentials that
 //! never print themselves, and authorisations cached per host and scope until they
-//! expire. It needs only the HTTP agent it is handed, never the client.
+//! expire. It needs only the agents it is handed (`Hosts`: the token realm may be
+//! another host, with its own TLS and proxy), never the client.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -278,7 +279,7 @@ impl Authenticator {
     /// anything is sent.
     pub(super) fn authenticate(
         &self,
-        agent: &ureq::Agent,
+        hosts: &super::hosts::Hosts,
         image: &ImageReference,
         home: &str,
         scopes: &[String],
@@ -375,7 +376,8 @@ impl Authenticator {
         let mut pending = Pending::start(self.trace.as_ref(), req.method(), &req.uri().to_string())
             .token_request();
         pending.sent(req.body().len() as u64);
-        let resp = match super::limits::run(agent, req, deadline) {
+        let agent = hosts.agent(token_url.as_str())?;
+        let resp = match super::limits::run(&agent, req, deadline) {
             Ok(resp) => pending.attach(resp),
             Err(source) => {
                 pending.failed(&source);
@@ -532,10 +534,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let realm = format!("http://{}/token", listener.local_addr().unwrap());
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(2)))
-            .build()
-            .into();
+        let hosts = super::super::hosts::Hosts::direct();
         let provider: CredentialProvider = Arc::new(|_, _| {
             Ok(Some(ProvidedCredential {
                 credential: Credential::Basic {
@@ -553,7 +552,7 @@ mod tests {
         let scopes = ["repository:app:pull".to_string()];
         let err = auth
             .authenticate(
-                &agent,
+                &hosts,
                 &image,
                 &image.base_url(crate::oci::reference::TlsMode::Auto),
                 &scopes,

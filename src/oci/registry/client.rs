@@ -3,6 +3,7 @@
 //! redirects) to `send`; manifests come back whole and verified, blobs as a stream
 //! for the caller to verify as it stores.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,10 @@ use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
 use super::exchange::{ExchangeHook, Tracer};
+use super::certs_d::CertDirs;
+use super::hosts::{HostSettings, Hosts};
 use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
+use super::proxy::ProxyEnv;
 use super::send::{
     self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
 };
@@ -29,8 +33,10 @@ pub struct RegistryClientBuilder {
     speed: Option<SpeedLimit>,
     deadline: Deadline,
     trace: Option<ExchangeHook>,
-    insecure_hosts: Vec<String>,
     registries: Arc<RegistriesConf>,
+    insecure: HashSet<String>,
+    certs: CertDirs,
+    proxies: ProxyEnv,
 }
 
 impl Default for RegistryClientBuilder {
@@ -42,8 +48,10 @@ impl Default for RegistryClientBuilder {
             speed: Some(SpeedLimit::default()),
             deadline: Deadline::default(),
             trace: None,
-            insecure_hosts: Vec::new(),
             registries: Arc::new(RegistriesConf::default()),
+            insecure: HashSet::new(),
+            certs: CertDirs::from_env(None),
+            proxies: ProxyEnv::from_env(),
         }
     }
 }
@@ -78,15 +86,28 @@ impl RegistryClientBuilder {
         self.trace = Some(hook);
         self
     }
-    /// Hosts (`host[:port]`) treated as with `--tls-verify=false`, and only those.
-    pub fn insecure_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
-        self.insecure_hosts.extend(hosts);
-        self
-    }
     /// The registries.conf that pulls and pushes resolve names through (by
     /// default, none: every name is its own location).
     pub fn registries_conf(mut self, conf: Arc<RegistriesConf>) -> Self {
         self.registries = conf;
+        self
+    }
+    /// Hosts spoken to as with `--tls-verify=false` (no certificate checks, plain
+    /// HTTP when they do not speak TLS), as `host[:port]`: registries.conf's
+    /// `insecure = true`.
+    pub fn insecure_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
+        self.insecure
+            .extend(hosts.into_iter().map(|h| h.to_ascii_lowercase()));
+        self
+    }
+    /// Where certificates come from: `--cert-dir`, or the certs.d directories.
+    pub fn cert_dirs(mut self, dirs: CertDirs) -> Self {
+        self.certs = dirs;
+        self
+    }
+    /// The proxy settings (by default, the process environment's).
+    pub fn proxies(mut self, proxies: ProxyEnv) -> Self {
+        self.proxies = proxies;
         self
     }
     pub fn build(self) -> RegistryClient {
@@ -97,29 +118,17 @@ impl RegistryClientBuilder {
         let per_io = self
             .speed
             .map_or(Duration::from_secs(60), |s| s.over.saturating_mul(2));
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-            .disable_verification(self.tls == TlsMode::Insecure)
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .tls_config(tls)
-            .user_agent(concat!("ocibench/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(per_io))
-            .timeout_per_write(Some(per_io))
-            .max_idle_connections_per_host(16)
-            .build()
-            .into();
         let tracer = self.trace.map(Tracer::new);
         RegistryClient {
-            tls: self.tls,
-            insecure_hosts: self.insecure_hosts,
             registries: self.registries,
             transport: Transport {
-                agent,
+                hosts: Hosts::new(HostSettings {
+                    tls: self.tls,
+                    insecure: self.insecure,
+                    certs: self.certs,
+                    proxies: self.proxies,
+                    per_io,
+                }),
                 retry: self.retry,
                 auth: Authenticator::new(self.credentials).traced(tracer.clone()),
                 deadline: self.deadline,
@@ -132,8 +141,6 @@ impl RegistryClientBuilder {
 
 /// A registry API client shared by all threads of a pull or push.
 pub struct RegistryClient {
-    tls: TlsMode,
-    insecure_hosts: Vec<String>,
     registries: Arc<RegistriesConf>,
     transport: Transport,
 }
@@ -165,19 +172,11 @@ impl RegistryClient {
         &self.registries
     }
 
-    /// The TLS mode for `image`'s host: `--tls-verify=false` or an insecure host.
-    fn tls_for(&self, image: &ImageReference) -> TlsMode {
-        if self.insecure_hosts.iter().any(|h| h == image.api_host()) {
-            TlsMode::Insecure
-        } else {
-            self.tls
-        }
-    }
 
     fn url(&self, image: &ImageReference, tail: &str) -> String {
         format!(
             "{}/v2/{}/{}",
-            image.base_url(self.tls_for(image)),
+            self.transport.hosts.base_url(image),
             image.repository(),
             tail
         )
@@ -626,7 +625,7 @@ impl RegistryClient {
 
     /// Sends a request with authentication, retries and safe redirects.
     fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
-        let home = call.image.base_url(self.tls_for(call.image));
+        let home = self.transport.hosts.base_url(call.image);
         send::send(&self.transport, &home, call)
     }
 }

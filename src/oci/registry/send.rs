@@ -16,6 +16,8 @@ use ureq::Body;
 use super::RegistryError;
 use super::auth::{self, Authenticator, pick_challenge};
 use super::exchange::{Pending, Then, Tracer};
+use super::connect_failure::ConnectFailure;
+use super::hosts::Hosts;
 use super::limits::{self, Deadline, SpeedLimit, Watched};
 use crate::oci::reference::ImageReference;
 
@@ -126,7 +128,8 @@ impl<R: Read> Read for Counting<'_, R> {
 /// What every request of one client goes through: the agent, the retry policy,
 /// the authorisations, and the time limits.
 pub(super) struct Transport {
-    pub(super) agent: ureq::Agent,
+    /// The agents, one per scheme and host, and what was learnt about hosts.
+    pub(super) hosts: Hosts,
     pub(super) retry: RetryPolicy,
     pub(super) auth: Authenticator,
     pub(super) deadline: Deadline,
@@ -142,14 +145,15 @@ pub(super) fn send(
     home: &str,
     call: Call<'_>,
 ) -> Result<http::Response<Body>, RegistryError> {
-    let (agent, retry, authenticator, deadline) = (&t.agent, &t.retry, &t.auth, t.deadline);
+    let (retry, authenticator, deadline) = (&t.retry, &t.auth, t.deadline);
     let host = call.image.api_host().to_string();
     let timed_out = |host: &str| RegistryError::TimedOut {
         host: host.to_string(),
         after: deadline.timeout().unwrap_or_default(),
     };
     let scope = call.scopes.join(" ");
-    let home_origin = origin(home);
+    let mut home = home.to_string();
+    let mut home_origin = origin(&home);
     let mut url = call.url.clone();
     let mut attempt = 0u32;
     let mut authenticated_once = false;
@@ -168,6 +172,7 @@ pub(super) fn send(
         } else {
             authenticator.get(&host, &scope)
         };
+        let agent = &t.hosts.agent(&url)?;
         let mut req = Request::builder().method(call.method.clone()).uri(&url);
         for (k, v) in &call.headers {
             req = req.header(*k, v);
@@ -219,13 +224,36 @@ pub(super) fn send(
         })?;
         pending.sent(pending_sent(&call.body, &file_sent));
         let resp = match result {
-            Ok(r) => r,
+            Ok(r) => {
+                if !foreign && url.starts_with("https://") {
+                    t.hosts.answered_over_tls(&host);
+                }
+                r
+            }
+            Err(e) if deadline.passed() => {
+                pending.failed(&e);
+                return Err(timed_out(&host));
+            }
             Err(e) => {
                 pending.failed(&e);
-                if deadline.passed() {
-                    return Err(timed_out(&host));
+                let cause = ConnectFailure::of(&e);
+                // `--tls-verify=false` (or `insecure = true`): a registry that does
+                // not speak TLS is spoken to over plain HTTP from now on, as
+                // containers/image does.
+                if !foreign
+                    && url.starts_with("https://")
+                    && t.hosts.may_fall_back(&host)
+                    && not_tls(&e, cause.as_ref())
+                {
+                    t.hosts.fall_back_to_http(&host);
+                    url = format!("http://{}", &url["https://".len()..]);
+                    home = format!("http://{}", &home["https://".len()..]);
+                    home_origin = origin(&home);
+                    continue;
                 }
-                if attempt + 1 < retry.attempts && transient(&e) {
+                // A known cause (an untrusted certificate, plain HTTP, a proxy's
+                // refusal) is the same on every try: reported at once.
+                if attempt + 1 < retry.attempts && transient(&e) && cause.is_none() {
                     sleep_within(retry.delay(attempt), deadline);
                     attempt += 1;
                     retrying = Some(attempt);
@@ -248,9 +276,9 @@ pub(super) fn send(
                 pending.consumed(status.as_u16(), Then::Authenticate);
                 drop(resp);
                 authenticator.authenticate(
-                    agent,
+                    &t.hosts,
                     call.image,
-                    home,
+                    &home,
                     &call.scopes,
                     &challenge,
                     (deadline, t.speed),
@@ -338,6 +366,22 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
     }
     let when = httpdate::parse_http_date(v).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Whether an HTTPS attempt failed as one to a server without TLS fails: a reply
+/// that is not TLS, or the connection dropped during the handshake.
+fn not_tls(e: &ureq::Error, cause: Option<&ConnectFailure>) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, InvalidData, UnexpectedEof};
+    match (cause, e) {
+        (Some(ConnectFailure::PlainHttp), _) => true,
+        (Some(_), _) => false,
+        (None, ureq::Error::Io(io)) => matches!(
+            io.kind(),
+            UnexpectedEof | ConnectionReset | ConnectionAborted | InvalidData
+        ),
+        (None, ureq::Error::Protocol(_)) => true,
+        _ => false,
+    }
 }
 
 /// Connection-level failures worth another try.

@@ -20,5 +20,7 @@ mod push_registry;
 mod registries_conf;
 mod registry_mock;
 mod snapshots;
+mod tls_certs;
+mod tls_proxy;
 mod trust;
 mod verbose;
