@@ -12,8 +12,8 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
-use super::exchange::{ExchangeHook, Tracer};
 use super::certs_d::CertDirs;
+use super::exchange::{ExchangeHook, Tracer};
 use super::hosts::{HostSettings, Hosts};
 use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
 use super::proxy::ProxyEnv;
@@ -171,7 +171,6 @@ impl RegistryClient {
     pub fn registries_conf(&self) -> &RegistriesConf {
         &self.registries
     }
-
 
     fn url(&self, image: &ImageReference, tail: &str) -> String {
         format!(
@@ -624,7 +623,8 @@ impl RegistryClient {
     }
 
     /// Sends a request with authentication, retries and safe redirects.
-    fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
+    fn send(&self, mut call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
+        call.fail_fast = self.registries.is_mirror_only(call.image.registry());
         let home = self.transport.hosts.base_url(call.image);
         send::send(&self.transport, &home, call)
     }

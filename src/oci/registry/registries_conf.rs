@@ -486,6 +486,19 @@ impl RegistriesConf {
         Ok(endpoints)
     }
 
+    /// Whether `registry` (`host[:port]`) is a mirror of some table and no table's
+    /// location: a pull always has another endpoint after it.
+    pub fn is_mirror_only(&self, registry: &str) -> bool {
+        let host = |location: &str| location.split('/').next() == Some(registry);
+        self.registries
+            .iter()
+            .any(|t| t.mirrors.iter().any(|m| host(&m.location)))
+            && !self
+                .registries
+                .iter()
+                .any(|t| host(&t.location) || host(&t.prefix))
+    }
+
     /// Where a push of `image` writes: the location after prefix rewriting, never
     /// a mirror.
     pub fn push_endpoint(&self, image: &ImageReference) -> Result<Endpoint, RegistryError> {

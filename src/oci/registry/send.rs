@@ -15,8 +15,8 @@ use ureq::Body;
 
 use super::RegistryError;
 use super::auth::{self, Authenticator, pick_challenge};
-use super::exchange::{Pending, Then, Tracer};
 use super::connect_failure::ConnectFailure;
+use super::exchange::{Pending, Then, Tracer};
 use super::hosts::Hosts;
 use super::limits::{self, Deadline, SpeedLimit, Watched};
 use crate::oci::reference::ImageReference;
@@ -91,6 +91,10 @@ pub(super) struct Call<'a> {
     pub(super) body: CallBody,
     /// Told of each body chunk sent (upload progress).
     pub(super) on_send: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// A connection that fails is not tried again: another endpoint follows (a
+    /// registries.conf mirror, before its location), which beats five tries of a
+    /// mirror that is down.
+    pub(super) fail_fast: bool,
 }
 
 impl<'a> Call<'a> {
@@ -103,6 +107,7 @@ impl<'a> Call<'a> {
             headers: Vec::new(),
             body: CallBody::Empty,
             on_send: None,
+            fail_fast: false,
         }
     }
 }
@@ -253,7 +258,11 @@ pub(super) fn send(
                 }
                 // A known cause (an untrusted certificate, plain HTTP, a proxy's
                 // refusal) is the same on every try: reported at once.
-                if attempt + 1 < retry.attempts && transient(&e) && cause.is_none() {
+                if attempt + 1 < retry.attempts
+                    && transient(&e)
+                    && cause.is_none()
+                    && !call.fail_fast
+                {
                     sleep_within(retry.delay(attempt), deadline);
                     attempt += 1;
                     retrying = Some(attempt);

@@ -96,10 +96,11 @@ location = "{empty}"
         empty = empty.addr(),
     ));
     let (e, l) = (empty.mark(), location.mark());
-    let out = ctx
-        .run(["pull", "--json", &want.reference])
-        .success()
-        .json();
+    let run = ctx.run(["-v", "pull", "--json", &want.reference]).success();
+    // The dead mirror is asked once, not retried: the next endpoint is there.
+    let dead_tries = run.stderr.lines().filter(|l| l.contains(&dead)).count();
+    assert_eq!(dead_tries, 1, "{}", run.stderr);
+    let out = run.json();
     assert_eq!(out["image"]["digest"], want.manifest_digest);
     assert_eq!(out["transferred_blobs"], 1 + want.layers.len());
     // The empty mirror was asked and said 404; it served nothing.

@@ -469,3 +469,31 @@ fn files_are_found_where_containers_image_looks() {
     let f = ConfFiles::locate(env(vec![]), &system);
     assert_eq!(RegistriesConf::load(&f).unwrap(), RegistriesConf::default());
 }
+
+#[test]
+fn only_a_host_that_is_no_tables_location_is_mirror_only() {
+    let c = conf(&[(
+        "/m.conf",
+        r#"
+[[registry]]
+prefix = "example.com/team"
+location = "loc.lan/team"
+[[registry.mirror]]
+location = "mirror.lan:5000/t"
+[[registry.mirror]]
+location = "shared.lan"
+
+[[registry]]
+location = "shared.lan"
+"#,
+    )]);
+    assert!(c.is_mirror_only("mirror.lan:5000"));
+    assert!(
+        !c.is_mirror_only("mirror.lan"),
+        "another port is another host"
+    );
+    // Also a location (its own pulls have nothing after it): tried in full.
+    assert!(!c.is_mirror_only("shared.lan"));
+    assert!(!c.is_mirror_only("loc.lan"));
+    assert!(!RegistriesConf::default().is_mirror_only("mirror.lan:5000"));
+}
