@@ -17,10 +17,12 @@ use crate::app::explain::UserError;
 use crate::app::terminal::{signal_word, status};
 use ocibench::runner::{PodmanRunner, RunnerError, RunnerOptions, cleanup};
 
-/// `--tls-verify`, as podman spells it.
+/// `--tls-verify`, as podman spells it. (`--cert-dir` is a global flag: every
+/// command that reaches a registry takes it, as podman's do.)
 #[derive(Debug, Clone, clap::Args)]
 pub struct TlsArgs {
-    /// Require HTTPS and verify certificates (false: skip verification)
+    /// Verify registry certificates (false: skip verification, and use plain HTTP
+    /// for a registry that does not speak TLS)
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub tls_verify: bool,
 }

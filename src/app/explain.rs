@@ -25,7 +25,9 @@ use ocibench::oci::publish::PublishError;
 use ocibench::oci::pull::PullError;
 use ocibench::oci::push::PushError;
 use ocibench::oci::registry::credentials::CredentialError;
-use ocibench::oci::registry::{RegistryError, TransferTimeout};
+use ocibench::oci::registry::{
+    ConnectFailure, RegistriesConfError, RegistryError, TransferTimeout,
+};
 use ocibench::oci::source::SourceError;
 use ocibench::oci::store::StoreError;
 use ocibench::runner::RunnerError;
@@ -130,6 +132,7 @@ pub fn explain(e: &(dyn std::error::Error + 'static)) -> Option<(Option<String>,
         CredentialError,
         PushError,
         RegistryError,
+        RegistriesConfError,
         RunnerError,
         StoreError,
         LoadConfigError,
@@ -233,6 +236,7 @@ impl Explain for PushError {
         match self {
             PushError::Source(e) => e.exit_kind(),
             PushError::Fetch(e) => e.exit_kind(),
+            PushError::Registry(e) => e.exit_kind(),
             _ => ExitKind::Runtime,
         }
     }
@@ -331,6 +335,15 @@ impl Explain for RegistryError {
             RegistryError::Unreachable { host, source, .. } if unanswered(source) => Some(format!(
                 "{host} accepted the connection but did not answer in time: the registry is overloaded or stuck; try again later"
             )),
+            RegistryError::Unreachable { host, source, .. }
+                if ConnectFailure::of(source).is_some() =>
+            {
+                ConnectFailure::of(source).map(|cause| connect::connect_hint(host, &cause))
+            }
+            RegistryError::Certificates { source, .. } => Some(connect::cert_file_hint(source)),
+            RegistryError::BadProxy { .. } => Some(
+                "proxy variables hold a URL such as http://[USER:PASS@]HOST:PORT".into(),
+            ),
             RegistryError::Unreachable { host, source: ureq::Error::Timeout(_), .. } => Some(format!(
                 "could not connect to {host} in time: check the name, the port and the network"
             )),
@@ -375,11 +388,42 @@ impl Explain for RegistryError {
             RegistryError::DigestMismatch { .. } => Some(
                 "the registry served corrupt or altered content; nothing was stored. Retry, and report it to the registry's operator if it persists".into(),
             ),
+            RegistryError::Blocked { file, .. } => Some(format!(
+                "the machine's registries.conf forbids this registry; use another image, or remove `blocked = true` from {} (CONTAINERS_REGISTRIES_CONF names another file)",
+                file.display()
+            )),
+            RegistryError::BadRewrite(b) => Some(format!(
+                "fix that [[registry]]'s location in {}: the name after the prefix is appended to it as is",
+                b.file.display()
+            )),
             _ => None,
         }
     }
     fn exit_kind(&self) -> ExitKind {
-        ExitKind::Runtime
+        match self {
+            RegistryError::Blocked { .. }
+            | RegistryError::BadRewrite(_)
+            | RegistryError::Certificates { .. }
+            | RegistryError::BadProxy { .. } => ExitKind::Usage,
+            _ => ExitKind::Runtime,
+        }
+    }
+}
+
+impl Explain for RegistriesConfError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RegistriesConfError::Read { .. } => "check the file's permissions, or point CONTAINERS_REGISTRIES_CONF at another registries.conf".into(),
+            RegistriesConfError::Syntax { .. } => "registries.conf is TOML: see containers-registries.conf(5)".into(),
+            RegistriesConfError::Version1 { .. } => "rewrite it in the version 2 format: each registry as a [[registry]] table with location = \"HOST\" and insecure = true or blocked = true; search registries as unqualified-search-registries = [...] (see containers-registries.conf(5))".into(),
+            RegistriesConfError::Invalid { .. } => "see containers-registries.conf(5) for [[registry]] and [[registry.mirror]]".into(),
+        })
+    }
+    fn exit_kind(&self) -> ExitKind {
+        match self {
+            RegistriesConfError::Read { .. } => ExitKind::Runtime,
+            _ => ExitKind::Usage,
+        }
     }
 }
 
@@ -775,5 +819,6 @@ impl Explain for ExperimentError {
     }
 }
 
+mod connect;
 #[cfg(test)]
 mod tests;

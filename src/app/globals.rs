@@ -12,8 +12,9 @@ use std::sync::Arc;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::reference::ImageReference;
 use ocibench::oci::reference::TlsMode;
+use ocibench::oci::registry::certs_d::CertDirs;
 use ocibench::oci::registry::credentials::{self, CredentialStore, CredsFlag, ScopedCreds};
-use ocibench::oci::registry::{Deadline, RegistryClient, SpeedLimit};
+use ocibench::oci::registry::{Deadline, RegistriesConf, RegistryClient, SpeedLimit};
 
 use ocibench::oci::pull::{self, ImageSize, PullOptions, StoredImage};
 use ocibench::oci::store::BlobStore;
@@ -27,6 +28,8 @@ use crate::app::explain::UserError;
 pub struct Context {
     pub cache_dir: PathBuf,
     pub quiet: bool,
+    /// `-v`: every registry exchange as a line on stderr (see `app::trace`).
+    pub verbose: bool,
     /// Where registry credentials come from: `--creds` once bound, then the auth files.
     pub credentials: Arc<CredentialStore>,
     /// `--creds`/`--creds-file`, not yet bound to a registry.
@@ -35,6 +38,8 @@ pub struct Context {
     speed: Option<SpeedLimit>,
     /// When registry traffic stops (`--timeout`), for every client of the command.
     deadline: Deadline,
+    /// `--cert-dir`: every registry's certificates, instead of certs.d.
+    cert_dir: Option<PathBuf>,
 }
 
 impl Context {
@@ -55,10 +60,12 @@ impl Context {
                 .clone()
                 .unwrap_or_else(ocibench::oci::store::BlobStore::default_root),
             quiet: g.quiet,
+            verbose: g.verbose,
             credentials: Arc::new(CredentialStore::from_env(Vec::new())),
             creds: flag,
             speed: Some(SpeedLimit::default()),
             deadline: Deadline::default(),
+            cert_dir: g.cert_dir.clone(),
         })
     }
 
@@ -75,6 +82,7 @@ impl Context {
     /// they are for: `--creds` to the registries written to (or, when the command
     /// writes to none, the ones read from), `--src-creds`/`--dest-creds` to their
     /// side. Each flag names one registry; other registries are never offered it.
+    /// A name registries.conf rewrites binds to its location's registry.
     pub fn bind_creds(
         &self,
         sources: &[&ImageReference],
@@ -91,7 +99,31 @@ impl Context {
             .as_ref()
             .map(|c| credentials::parse_creds(c.expose(), "--dest-creds"))
             .transpose()?;
-        let flags = scope_creds(self.creds.clone(), src, dest, sources, destinations)?;
+        // A name registries.conf rewrites is really at its location: the flags go
+        // there (and never to a mirror, which has its own entry in the auth files).
+        // (Read only when a registry is involved: a broken file must not stop a
+        // command that never touches one.)
+        let conf = if sources.is_empty() && destinations.is_empty() {
+            RegistriesConf::default()
+        } else {
+            RegistriesConf::from_env()?
+        };
+        let located = |refs: &[&ImageReference]| -> Vec<ImageReference> {
+            refs.iter()
+                .map(|r| {
+                    conf.push_endpoint(r)
+                        .map_or_else(|_| (*r).clone(), |e| e.reference)
+                })
+                .collect()
+        };
+        let (sources, destinations) = (located(sources), located(destinations));
+        let flags = scope_creds(
+            self.creds.clone(),
+            src,
+            dest,
+            &sources.iter().collect::<Vec<_>>(),
+            &destinations.iter().collect::<Vec<_>>(),
+        )?;
         let mut ctx = self.clone();
         ctx.credentials = Arc::new(CredentialStore::from_env(flags));
         Ok(ctx)
@@ -103,16 +135,33 @@ impl Context {
         self.bind_creds(&sources, &[], &CopyCredsArgs::default())
     }
 
-    /// A registry client with this context's credentials.
-    pub fn registry_client(&self, tls: TlsMode) -> Arc<RegistryClient> {
-        Arc::new(
-            RegistryClient::builder()
-                .tls(tls)
-                .credentials(self.credentials.clone().provider())
-                .speed_limit(self.speed)
-                .deadline(self.deadline)
-                .build(),
-        )
+    /// A registry client with this context's credentials, resolving names through
+    /// the machine's registries.conf. `images` are the command's registry names
+    /// (for the `insecure` of a `*.domain` table without location); with none, the
+    /// file is not read, so a broken one stops no command that never uses it.
+    /// With `-v`, every exchange it makes is traced on stderr.
+    pub fn registry_client(
+        &self,
+        tls: TlsMode,
+        images: &[&ImageReference],
+    ) -> anyhow::Result<Arc<RegistryClient>> {
+        let conf = if images.is_empty() {
+            RegistriesConf::default()
+        } else {
+            RegistriesConf::from_env()?
+        };
+        let mut builder = RegistryClient::builder()
+            .tls(tls)
+            .credentials(self.credentials.clone().provider())
+            .speed_limit(self.speed)
+            .deadline(self.deadline)
+            .cert_dirs(CertDirs::from_env(self.cert_dir.clone()))
+            .insecure_hosts(conf.insecure_hosts(images))
+            .registries_conf(Arc::new(conf));
+        if self.verbose {
+            builder = builder.on_exchange(crate::app::trace::stderr_hook());
+        }
+        Ok(Arc::new(builder.build()))
     }
 
     /// Pulls an image (any transport) into the cache, with progress bars when `show`.
@@ -123,8 +172,9 @@ impl Context {
         show: bool,
     ) -> anyhow::Result<(BlobStore, StoredImage)> {
         let store = BlobStore::open(&self.cache_dir)?;
-        let client = self.registry_client(settings.tls);
-        let reporter = crate::app::terminal::reporter(show);
+        let images: Vec<&ImageReference> = registry_of(&settings.location).into_iter().collect();
+        let client = self.registry_client(settings.tls, &images)?;
+        let reporter = self.reporter(show);
         let opts = PullOptions {
             platform: settings.platform.clone(),
             platform_required: settings.platform_required,
@@ -157,6 +207,13 @@ impl Context {
     /// Whether progress bars may be drawn (stderr is a terminal, not `--quiet`).
     pub fn show_progress(&self) -> bool {
         !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+
+    /// The reporter of transfers and layers: bars when `show`, except under `-v`
+    /// (bars redrawn between trace lines would tear them, and each transfer's line
+    /// says when it ended). Status lines and the load's bar are not affected.
+    pub fn reporter(&self, show: bool) -> Box<dyn ocibench::progress::Reporter> {
+        crate::app::terminal::reporter(show && !self.verbose)
     }
 }
 

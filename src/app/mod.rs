@@ -8,6 +8,7 @@
 //! - `terminal`: progress bars and status lines (stderr, never panicking);
 //! - `output`: the report on stdout; a closed stdout ends a command quietly;
 //! - `interrupt`: what a signal does to the commands that write files;
+//! - `trace`: `-v`, the registry client's exchanges as stderr lines;
 //! - `commands/`: one file per subcommand: arguments, one library call, rendering.
 
 pub mod args;
@@ -17,6 +18,7 @@ pub mod globals;
 pub mod interrupt;
 pub mod output;
 pub mod terminal;
+pub mod trace;
 
 use std::path::PathBuf;
 
@@ -44,9 +46,13 @@ pub struct GlobalArgs {
     /// Blob cache (an OCI image layout) [default: $XDG_CACHE_HOME/ocibench]
     #[arg(long, global = true, env = "OCIBENCH_CACHE", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// No progress bars or status lines on stderr
+    /// No progress bars or status lines on stderr (-v still traces)
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// Trace every HTTP exchange with a registry on stderr, one line each: method, URL,
+    /// status, bytes, milliseconds, retry number (never a credential or token)
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
     /// Credentials for the registry the command writes to (push, build), else the one
     /// it reads from; other registries get only what auth.json/config.json hold
     #[arg(
@@ -59,6 +65,10 @@ pub struct GlobalArgs {
     /// A file holding USER:PASS, used as --creds (keeps the password out of the process list)
     #[arg(long, global = true, value_name = "FILE")]
     pub creds_file: Option<PathBuf>,
+    /// Registry certificates (*.crt CAs, *.cert + *.key client pairs) for every
+    /// registry, instead of certs.d/HOST[:PORT]/
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +93,10 @@ pub enum Command {
     Run(Box<cmd::run::RunArgs>),
     /// Look after the blob cache: verify (and repair) it, prune it
     Cache(cmd::cache::CacheArgs),
+    /// Print a shell completion script on stdout (bash, zsh or fish)
+    Completions(cmd::completions::CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write every page to a directory
+    Man(cmd::man::ManArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -104,6 +118,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(a) => cmd::compare::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
         Command::Cache(a) => cmd::cache::run(a, &ctx),
+        Command::Completions(a) => cmd::completions::run(&a),
+        Command::Man(a) => cmd::man::run(&a),
     };
     crate::app::interrupt::wait_if_interrupted();
     result

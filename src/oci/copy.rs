@@ -215,8 +215,13 @@ pub fn copy(
             }
             if let Some((bytes, media_type)) = &index {
                 let tag = reference.manifest_reference();
+                // Where `push_as` put the images: registries.conf's location, never a mirror.
+                let endpoint = client
+                    .registries_conf()
+                    .push_endpoint(reference)
+                    .map_err(PushError::from)?;
                 let digest = client
-                    .put_manifest(reference, &tag, bytes, media_type)
+                    .put_manifest(&endpoint.reference, &tag, bytes, media_type)
                     .map_err(PushError::from)?;
                 report.digest = Some(digest);
             }

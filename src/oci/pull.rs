@@ -28,9 +28,11 @@ use crate::oci::location::ImageLocation;
 use crate::oci::manifest::{
     Compression, Descriptor, ImageManifest, Manifest, ManifestError, Platform, layer_compression,
 };
-use crate::oci::registry::{RegistryClient, RegistryError, TransferTimeout};
+use crate::oci::registry::{FetchedManifest, RegistryClient, RegistryError, TransferTimeout};
 use crate::oci::source::{self, ImageSource, SourceError};
-use crate::oci::store::{BlobState, BlobStore, IndexEntry, LayerMeta, MeasureError, StoreError};
+use crate::oci::store::{
+    BlobState, BlobStore, IndexEntry, LayerMeta, MeasureError, SOURCE_DIGEST, StoreError,
+};
 use crate::progress::{Reporter, Task, TaskId};
 
 /// Image configs larger than this are refused, before any byte is read: the config
@@ -223,10 +225,17 @@ pub fn pull(
     reporter: &dyn Reporter,
 ) -> Result<StoredImage, PullError> {
     let name = source.name();
-    let top = source.fetch_manifest(None)?;
+    let top = match cached_top(source, store, &name)? {
+        Some(top) => top,
+        None => source.fetch_manifest(None)?,
+    };
+    let top_digest = top.digest.clone();
     let (mut media_type, parsed) = Manifest::parse(&top.media_type, &top.bytes)?;
     let single = matches!(parsed, Manifest::Image(_));
     let mut index_choice = None;
+    // An index is kept too, so that the next pull of the tag can find it by the
+    // digest a HEAD names.
+    let index_bytes = (!single).then(|| top.bytes.clone());
     let (bytes, digest, manifest) = match parsed {
         Manifest::Image(m) => (top.bytes, top.digest, *m),
         Manifest::Index(index) => {
@@ -236,7 +245,10 @@ pub fn pull(
                 platforms: index.platforms(),
             });
             let chosen = index.select(&opts.platform)?.clone();
-            let child = source.fetch_manifest(Some(&chosen.digest))?;
+            let child = match stored_manifest(store, &chosen.digest)? {
+                Some(child) => child,
+                None => source.fetch_manifest(Some(&chosen.digest))?,
+            };
             if child.digest != chosen.digest || child.bytes.len() as u64 != chosen.size {
                 return Err(PullError::Corrupt {
                     what: "manifest",
@@ -326,9 +338,15 @@ pub fn pull(
         }
     }
     // Only now, with every blob in place, does the manifest become visible.
+    if let Some(index_bytes) = &index_bytes {
+        store.put_bytes(index_bytes)?;
+    }
     store.put_bytes(&bytes)?;
     let mut entry = IndexEntry::new(media_type.clone(), digest.clone(), bytes.len() as u64);
     entry.platform = config_platform(&config_bytes).and_then(|p| serde_json::to_value(p).ok());
+    entry
+        .annotations
+        .insert(SOURCE_DIGEST.to_string(), top_digest.to_string());
     store.tag(&name, entry)?;
     Ok(StoredImage {
         name,
@@ -339,6 +357,58 @@ pub fn pull(
         transferred_bytes: transferred_bytes.into_inner(),
         index: index_choice,
     })
+}
+
+/// The top manifest from the cache, when the cache provably has the one the source
+/// names now: a pinned digest, or a tag whose HEAD names the digest it had when
+/// the cache recorded it. Docker Hub counts manifest GETs, not HEADs, against its
+/// pull limit. A HEAD that fails (or is answered without a digest) leaves the GET
+/// to tell.
+fn cached_top(
+    source: &dyn ImageSource,
+    store: &BlobStore,
+    name: &str,
+) -> Result<Option<FetchedManifest>, PullError> {
+    let known = match source.pinned_digest() {
+        Some(d) => d,
+        None => {
+            let Some(entry) = store.resolve(name)? else {
+                return Ok(None);
+            };
+            let recorded = entry
+                .annotations
+                .get(SOURCE_DIGEST)
+                .and_then(|d| d.parse::<Digest>().ok())
+                .unwrap_or(entry.digest);
+            // Whatever stops the HEAD (a registry without HEAD, a dropped
+            // connection) is left to the GET to report or overcome.
+            match source.current_digest() {
+                Ok(Some(now)) if now == recorded => now,
+                _ => return Ok(None),
+            }
+        }
+    };
+    stored_manifest(store, &known)
+}
+
+/// A manifest from the cache by digest (verified as read), if it is there whole.
+fn stored_manifest(
+    store: &BlobStore,
+    digest: &Digest,
+) -> Result<Option<FetchedManifest>, PullError> {
+    if !store.has(digest) {
+        return Ok(None);
+    }
+    match store.read_blob(digest) {
+        // The media type is read from the document itself.
+        Ok(bytes) => Ok(Some(FetchedManifest {
+            bytes,
+            media_type: String::new(),
+            digest: digest.clone(),
+        })),
+        Err(StoreError::Corrupt { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Runs one whole-blob transfer up to `opts.attempts` times: again after a broken

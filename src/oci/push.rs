@@ -217,6 +217,10 @@ pub fn push_as(
     opts: &PushOptions,
     reporter: &dyn Reporter,
 ) -> Result<PushReport, PushError> {
+    // registries.conf: a push writes to the location (its prefix rewritten), never
+    // to a mirror; the report keeps the name given.
+    let endpoint = client.registries_conf().push_endpoint(target)?;
+    let (named, target) = (target, &endpoint.reference);
     let bytes = store.read_blob(manifest_digest)?;
     let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| StoreError::Io {
         path: store.blob_path(manifest_digest),
@@ -259,7 +263,7 @@ pub fn push_as(
         store.record_origin(&b.digest, &here)?;
     }
     Ok(PushReport {
-        reference: target.to_string(),
+        reference: named.to_string(),
         digest,
         media_type: media_type.to_string(),
         uploaded_blobs: uploaded.into_inner(),

@@ -16,7 +16,9 @@ use crate::oci::manifest::{
     OCI_INDEX,
 };
 use crate::oci::reference::ImageReference;
-use crate::oci::registry::{BlobStream, FetchedManifest, RegistryClient, RegistryError};
+use crate::oci::registry::{
+    BlobStream, FetchedManifest, PullEndpoints, RegistryClient, RegistryError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -75,6 +77,16 @@ pub trait ImageSource: Send + Sync {
     fn repo_tags(&self) -> Result<Vec<String>, SourceError> {
         Ok(Vec::new())
     }
+    /// The top manifest's digest when the name pins it (`@sha256:...`): no
+    /// request is needed to know it.
+    fn pinned_digest(&self) -> Option<Digest> {
+        None
+    }
+    /// The top manifest's digest now, asked cheaply (a registry's HEAD), or `None`
+    /// when only fetching it would tell.
+    fn current_digest(&self) -> Result<Option<Digest>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// Opens the source a location names. Archives are unpacked into `scratch`
@@ -85,10 +97,7 @@ pub fn open(
     scratch: &Path,
 ) -> Result<Box<dyn ImageSource>, SourceError> {
     Ok(match location {
-        ImageLocation::Registry(r) => Box::new(RegistrySource {
-            client: client.clone(),
-            image: r.clone(),
-        }),
+        ImageLocation::Registry(r) => Box::new(RegistrySource::new(client.clone(), r.clone())?),
         ImageLocation::OciDir { path, tag } => {
             Box::new(LayoutSource::open(path, tag.clone(), None)?)
         }
@@ -159,10 +168,30 @@ fn unpack(archive: &Path, into: &Path) -> Result<(), SourceError> {
     Ok(())
 }
 
-/// A registry repository at a tag or digest.
+/// A registry repository at a tag or digest, read through registries.conf: from
+/// its mirrors, then its location (see `registry::mirrors`), always under the
+/// name the user gave.
 pub struct RegistrySource {
     pub client: Arc<RegistryClient>,
     pub image: ImageReference,
+    endpoints: PullEndpoints,
+}
+
+impl RegistrySource {
+    /// An error when registries.conf blocks the name.
+    pub fn new(client: Arc<RegistryClient>, image: ImageReference) -> Result<Self, SourceError> {
+        let endpoints = PullEndpoints::resolve(&client, &image)?;
+        Ok(RegistrySource {
+            client,
+            image,
+            endpoints,
+        })
+    }
+
+    /// Where the image is read from, in order.
+    pub fn endpoints(&self) -> &PullEndpoints {
+        &self.endpoints
+    }
 }
 
 impl ImageSource for RegistrySource {
@@ -174,17 +203,31 @@ impl ImageSource for RegistrySource {
             Some(d) => d.to_string(),
             None => self.image.manifest_reference(),
         };
-        Ok(self.client.fetch_manifest(&self.image, &reference)?)
+        Ok(self
+            .endpoints
+            .manifest(|at| self.client.fetch_manifest(at, &reference))?)
     }
     fn open_blob(&self, desc: &Descriptor) -> Result<BlobStream, SourceError> {
-        Ok(self.client.open_blob(&self.image, &desc.digest)?)
+        Ok(self
+            .endpoints
+            .blob(|at| self.client.open_blob(at, &desc.digest))?)
     }
     fn origin(&self) -> Option<String> {
-        Some(format!(
-            "{}/{}",
-            self.image.registry(),
-            self.image.repository()
-        ))
+        // Where the blobs really are (a mount source must be a real repository).
+        let at = &self.endpoints.preferred().reference;
+        Some(format!("{}/{}", at.registry(), at.repository()))
+    }
+    fn pinned_digest(&self) -> Option<Digest> {
+        self.image.digest()
+    }
+    fn current_digest(&self) -> Result<Option<Digest>, SourceError> {
+        if let Some(d) = self.image.digest() {
+            return Ok(Some(d));
+        }
+        let tag = self.image.manifest_reference();
+        Ok(self
+            .endpoints
+            .manifest(|at| self.client.head_manifest(at, &tag))?)
     }
     fn repo_tags(&self) -> Result<Vec<String>, SourceError> {
         Ok(self.client.all_tags(&self.image)?.unwrap_or_default())

@@ -240,3 +240,17 @@ fn a_comparison_file_error_gives_its_position_not_its_text() {
     assert!(out.stderr.contains("line 2"), "{out:?}");
     out.assert_hides(&[SECRET]);
 }
+
+#[test]
+fn completions_and_man_with_a_closed_stdout_exit_quietly() {
+    let ctx = TestContext::new();
+    for args in [
+        &["completions", "bash"][..],
+        &["completions", "zsh"],
+        &["completions", "fish"],
+        &["man"],
+        &["man", "pull"],
+    ] {
+        quiet_success(&with_closed_stdout(&ctx, args));
+    }
+}

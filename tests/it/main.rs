@@ -18,6 +18,7 @@
 //! |                         | output_whole                                         | docker-registry (build_cli); root:  |
 //! |                         |                                                      | mount (a tmpfs, output_whole)       |
 //! | `cli_output::`          | closed stdout, errors that never echo input files    | tar, gzip                           |
+//! | `cli_docs::`            | `completions` and `man` read by the shells and groff | bash, zsh, fish, groff-base, man-db |
 //! | `chaos::`               | concurrent ops through a fault-injecting proxy;      | docker-registry, skopeo, busybox-   |
 //! |                         | `OCIBENCH_CHAOS_OPS` (scripts/chaos.sh runs 1,000)   | static                              |
 //! | `report::`              | the report API, and snapshots of its table           | nothing                             |
@@ -40,6 +41,7 @@ mod support;
 
 mod build;
 mod chaos;
+mod cli_docs;
 mod cli_output;
 mod credentials_helpers;
 mod loadgen;

@@ -12,7 +12,7 @@ use crate::app::args::{CopyCredsArgs, layer_created_by, podman_runner};
 use crate::app::explain::UserError;
 use crate::app::globals::{Context, registry_of};
 use crate::app::output::write_stdout;
-use crate::app::terminal::{self, CliObserver};
+use crate::app::terminal::CliObserver;
 use ocibench::compare::config::{CompareConfig, DEFAULT_APP_SERVER, DEFAULT_TOML};
 use ocibench::compare::experiment::{self, Pushed};
 use ocibench::compare::lab::{PodmanLab, load_config};
@@ -151,8 +151,10 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     let ctx = &ctx.bind_creds(&sources, &destinations, &copy)?;
     let runner = podman_runner(args.runtime.clone(), "containers and images")?;
     let store = BlobStore::open(&ctx.cache_dir)?;
-    let progress = terminal::reporter(show);
-    let client = ctx.registry_client(args.tls.mode());
+    let progress = ctx.reporter(show);
+    let names: Vec<&ocibench::oci::reference::ImageReference> =
+        sources.iter().chain(&destinations).copied().collect();
+    let client = ctx.registry_client(args.tls.mode(), &names)?;
     let builder = ImageBuilder::new(&store, client.clone(), progress.as_ref());
     let lab = PodmanLab::new(
         &runner,

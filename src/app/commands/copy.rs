@@ -6,7 +6,6 @@ use crate::app::args::{CopyCredsArgs, NetArgs, SourceArgs, SourceSettings, TlsAr
 use crate::app::explain::UserError;
 use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
-use crate::app::terminal;
 use ocibench::oci::copy::{CopyOptions, copy};
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::publish::{Destination, Target};
@@ -72,8 +71,8 @@ pub fn run(args: CopyArgs, ctx: &Context) -> anyhow::Result<()> {
         Some(verify) => TlsArgs { tls_verify: verify }.mode(),
         None => settings.tls,
     };
-    let source_client = ctx.registry_client(tls(args.src_tls_verify));
-    let client = ctx.registry_client(tls(args.dest_tls_verify));
+    let source_client = ctx.registry_client(tls(args.src_tls_verify), &sources)?;
+    let client = ctx.registry_client(tls(args.dest_tls_verify), &destinations)?;
     let source = open_source(&settings.location, &source_client, &store)?;
     let opts = CopyOptions {
         pull: PullOptions {
@@ -90,7 +89,7 @@ pub fn run(args: CopyArgs, ctx: &Context) -> anyhow::Result<()> {
         &client,
         &store,
         &opts,
-        terminal::reporter(show).as_ref(),
+        ctx.reporter(show).as_ref(),
     )?;
     write_stdout(|out| {
         if args.json {

@@ -3,7 +3,7 @@
 //! `--config` print the manifest and the config exactly as stored, as skopeo's do.
 
 use crate::app::args::{NetArgs, SourceArgs, SourceSettings};
-use crate::app::globals::Context;
+use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
 use ocibench::oci::inspect::inspect;
 use ocibench::oci::pull::open_source;
@@ -35,7 +35,8 @@ pub fn run(args: InspectArgs, ctx: &Context) -> anyhow::Result<()> {
         .with_net(&args.net)?
         .bind_creds_to_source(&settings.location)?;
     let store = BlobStore::open(&ctx.cache_dir)?;
-    let client = ctx.registry_client(settings.tls);
+    let names: Vec<_> = registry_of(&settings.location).into_iter().collect();
+    let client = ctx.registry_client(settings.tls, &names)?;
     let source = open_source(&settings.location, &client, &store)?;
     if args.raw && !args.config {
         // The top manifest only: an index needs no platform chosen.

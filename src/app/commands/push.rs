@@ -5,7 +5,6 @@ use crate::app::args::SourceSettings;
 use crate::app::explain::UserError;
 use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
-use crate::app::terminal;
 use ocibench::oci::location::ImageLocation;
 use ocibench::oci::push::{PushOptions, PushReport, push, push_layout};
 use ocibench::oci::reference::ImageReference;
@@ -47,14 +46,15 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
         .with_net(&args.net)?
         .bind_creds(&sources, &[&target], &args.creds)?;
     let show = ctx.show_progress() && !args.json;
+    let names: Vec<&ImageReference> = sources.iter().copied().chain([&target]).collect();
     if let ImageLocation::OciDir { path, .. } = &settings.location
         && args.source.platform.is_none()
         && let Some(report) = push_layout(
-            &ctx.registry_client(settings.tls),
+            &ctx.registry_client(settings.tls, &names)?,
             &settings.location,
             path,
             &target,
-            terminal::reporter(show).as_ref(),
+            ctx.reporter(show).as_ref(),
         )?
     {
         return print_report(&report, args.json);
@@ -62,12 +62,12 @@ pub fn run(args: PushArgs, ctx: &Context) -> anyhow::Result<()> {
     let (store, stored) = ctx.fetch(&settings, show)?;
     let report = push(
         &store,
-        &ctx.registry_client(settings.tls),
+        ctx.registry_client(settings.tls, &names)?.as_ref(),
         &stored.manifest_digest,
         &stored.manifest_media_type,
         &target,
         &PushOptions::default(),
-        terminal::reporter(show).as_ref(),
+        ctx.reporter(show).as_ref(),
     )?;
     print_report(&report, args.json)
 }

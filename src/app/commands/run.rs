@@ -11,7 +11,7 @@ use crate::app::args::{BenchOptions, SourceSettings, check_any_response, podman_
 use crate::app::explain::UserError;
 use crate::app::globals::Context;
 use crate::app::output::{self, write_stdout};
-use crate::app::terminal::{self, CliObserver, status};
+use crate::app::terminal::{CliObserver, status};
 use ocibench::compare::image::StoredManifest;
 use ocibench::compare::trial::{TrialSpec, run_stored};
 use ocibench::report::run::{RunReport, write_text};
@@ -80,7 +80,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
         &spec,
         &|url: &str| load.builder(url).build(),
         &CliObserver::new(show, false),
-        terminal::reporter(show).as_ref(),
+        ctx.reporter(show).as_ref(),
     )?;
 
     let report = RunReport {

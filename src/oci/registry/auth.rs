@@ -1,7 +1,8 @@
 //! Registry authentication: `WWW-Authenticate` challenges and the answer to a 401
 //! (a Bearer token fetched from realm/service/scope, or Basic), credentials that
 //! never print themselves, and authorisations cached per host and scope until they
-//! expire. It needs only the HTTP agent it is handed, never the client.
+//! expire. It needs only the agents it is handed (`Hosts`: the token realm may be
+//! another host, with its own TLS and proxy), never the client.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request};
 
+use super::exchange::{Pending, Tracer};
 use super::{CredentialSourceError, Deadline, RegistryError, SpeedLimit};
 use crate::oci::reference::ImageReference;
 
@@ -234,6 +236,8 @@ pub(super) struct Authenticator {
     auth: AuthCache,
     /// Per host: where the credential last presented came from, for error messages.
     sources: Mutex<HashMap<String, String>>,
+    /// Told of each token request (`-v`), as the client's own requests are.
+    trace: Option<Tracer>,
 }
 
 impl Authenticator {
@@ -242,7 +246,14 @@ impl Authenticator {
             credentials,
             auth: AuthCache::default(),
             sources: Default::default(),
+            trace: None,
         }
+    }
+
+    /// This authenticator, telling `trace` of its token requests.
+    pub(super) fn traced(mut self, trace: Option<Tracer>) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// The cached authorisation for (host, scope), if still valid.
@@ -268,7 +279,7 @@ impl Authenticator {
     /// anything is sent.
     pub(super) fn authenticate(
         &self,
-        agent: &ureq::Agent,
+        hosts: &super::hosts::Hosts,
         image: &ImageReference,
         home: &str,
         scopes: &[String],
@@ -362,19 +373,27 @@ impl Authenticator {
             req.body(Vec::new())
         };
         let req = req.expect("token request builds");
-        let resp = super::limits::run(agent, req, deadline).map_err(|source| {
-            if deadline.passed() {
-                return RegistryError::TimedOut {
-                    host: host.to_string(),
-                    after: deadline.timeout().unwrap_or_default(),
-                };
+        let mut pending = Pending::start(self.trace.as_ref(), req.method(), &req.uri().to_string())
+            .token_request();
+        pending.sent(req.body().len() as u64);
+        let agent = hosts.agent(token_url.as_str())?;
+        let resp = match super::limits::run(&agent, req, deadline) {
+            Ok(resp) => pending.attach(resp),
+            Err(source) => {
+                pending.failed(&source);
+                if deadline.passed() {
+                    return Err(RegistryError::TimedOut {
+                        host: host.to_string(),
+                        after: deadline.timeout().unwrap_or_default(),
+                    });
+                }
+                return Err(RegistryError::Unreachable {
+                    host: token_url.host_str().unwrap_or("").to_string(),
+                    url: realm.clone().into(),
+                    source,
+                });
             }
-            RegistryError::Unreachable {
-                host: token_url.host_str().unwrap_or("").to_string(),
-                url: realm.clone().into(),
-                source,
-            }
-        })?;
+        };
         if !resp.status().is_success() {
             return Err(RegistryError::TokenRefused {
                 realm: realm.into(),
@@ -515,10 +534,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let realm = format!("http://{}/token", listener.local_addr().unwrap());
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(2)))
-            .build()
-            .into();
+        let hosts = super::super::hosts::Hosts::direct();
         let provider: CredentialProvider = Arc::new(|_, _| {
             Ok(Some(ProvidedCredential {
                 credential: Credential::Basic {
@@ -536,7 +552,7 @@ mod tests {
         let scopes = ["repository:app:pull".to_string()];
         let err = auth
             .authenticate(
-                &agent,
+                &hosts,
                 &image,
                 &image.base_url(crate::oci::reference::TlsMode::Auto),
                 &scopes,

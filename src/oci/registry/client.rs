@@ -3,6 +3,7 @@
 //! redirects) to `send`; manifests come back whole and verified, blobs as a stream
 //! for the caller to verify as it stores.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +12,15 @@ use http::{Method, StatusCode};
 use ureq::Body;
 
 use super::auth::{Authenticator, CredentialProvider};
+use super::certs_d::CertDirs;
+use super::exchange::{ExchangeHook, Tracer};
+use super::hosts::{HostSettings, Hosts};
 use super::limits::{Deadline, SpeedLimit, TransferTimeout, Watched};
+use super::proxy::ProxyEnv;
 use super::send::{
     self, Call, CallBody, RetryPolicy, Transport, error_detail, header, resolve_location,
 };
-use super::{MAX_MANIFEST_BYTES, RegistryError};
+use super::{MAX_MANIFEST_BYTES, RegistriesConf, RegistryError};
 use crate::oci::digest::Digest;
 use crate::oci::manifest::ACCEPT_MANIFESTS;
 use crate::oci::reference::{ImageReference, TlsMode};
@@ -27,6 +32,11 @@ pub struct RegistryClientBuilder {
     credentials: CredentialProvider,
     speed: Option<SpeedLimit>,
     deadline: Deadline,
+    trace: Option<ExchangeHook>,
+    registries: Arc<RegistriesConf>,
+    insecure: HashSet<String>,
+    certs: CertDirs,
+    proxies: ProxyEnv,
 }
 
 impl Default for RegistryClientBuilder {
@@ -37,6 +47,11 @@ impl Default for RegistryClientBuilder {
             credentials: Arc::new(|_, _| Ok(None)),
             speed: Some(SpeedLimit::default()),
             deadline: Deadline::default(),
+            trace: None,
+            registries: Arc::new(RegistriesConf::default()),
+            insecure: HashSet::new(),
+            certs: CertDirs::from_env(None),
+            proxies: ProxyEnv::from_env(),
         }
     }
 }
@@ -64,6 +79,37 @@ impl RegistryClientBuilder {
         self.deadline = deadline;
         self
     }
+    /// Tells `hook` of every HTTP exchange (`-v`): method, redacted URL, status,
+    /// bytes, time, retry number. Called on the thread of the exchange, once its
+    /// response body has been read (or dropped).
+    pub fn on_exchange(mut self, hook: ExchangeHook) -> Self {
+        self.trace = Some(hook);
+        self
+    }
+    /// The registries.conf that pulls and pushes resolve names through (by
+    /// default, none: every name is its own location).
+    pub fn registries_conf(mut self, conf: Arc<RegistriesConf>) -> Self {
+        self.registries = conf;
+        self
+    }
+    /// Hosts spoken to as with `--tls-verify=false` (no certificate checks, plain
+    /// HTTP when they do not speak TLS), as `host[:port]`: registries.conf's
+    /// `insecure = true`.
+    pub fn insecure_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
+        self.insecure
+            .extend(hosts.into_iter().map(|h| h.to_ascii_lowercase()));
+        self
+    }
+    /// Where certificates come from: `--cert-dir`, or the certs.d directories.
+    pub fn cert_dirs(mut self, dirs: CertDirs) -> Self {
+        self.certs = dirs;
+        self
+    }
+    /// The proxy settings (by default, the process environment's).
+    pub fn proxies(mut self, proxies: ProxyEnv) -> Self {
+        self.proxies = proxies;
+        self
+    }
     pub fn build(self) -> RegistryClient {
         // One read or write (response headers included) may wait two low-speed
         // windows: with the default 30 s window, the minute it always had (a
@@ -72,30 +118,22 @@ impl RegistryClientBuilder {
         let per_io = self
             .speed
             .map_or(Duration::from_secs(60), |s| s.over.saturating_mul(2));
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-            .disable_verification(self.tls == TlsMode::Insecure)
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .tls_config(tls)
-            .user_agent(concat!("ocibench/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(per_io))
-            .timeout_per_write(Some(per_io))
-            .max_idle_connections_per_host(16)
-            .build()
-            .into();
+        let tracer = self.trace.map(Tracer::new);
         RegistryClient {
-            tls: self.tls,
+            registries: self.registries,
             transport: Transport {
-                agent,
+                hosts: Hosts::new(HostSettings {
+                    tls: self.tls,
+                    insecure: self.insecure,
+                    certs: self.certs,
+                    proxies: self.proxies,
+                    per_io,
+                }),
                 retry: self.retry,
-                auth: Authenticator::new(self.credentials),
+                auth: Authenticator::new(self.credentials).traced(tracer.clone()),
                 deadline: self.deadline,
                 speed: self.speed,
+                trace: tracer,
             },
         }
     }
@@ -103,7 +141,7 @@ impl RegistryClientBuilder {
 
 /// A registry API client shared by all threads of a pull or push.
 pub struct RegistryClient {
-    tls: TlsMode,
+    registries: Arc<RegistriesConf>,
     transport: Transport,
 }
 
@@ -129,10 +167,15 @@ impl RegistryClient {
         RegistryClientBuilder::default()
     }
 
+    /// The registries.conf names are resolved through.
+    pub fn registries_conf(&self) -> &RegistriesConf {
+        &self.registries
+    }
+
     fn url(&self, image: &ImageReference, tail: &str) -> String {
         format!(
             "{}/v2/{}/{}",
-            image.base_url(self.tls),
+            self.transport.hosts.base_url(image),
             image.repository(),
             tail
         )
@@ -247,6 +290,33 @@ impl RegistryClient {
             media_type,
             digest,
         })
+    }
+
+    /// The digest the registry names for a manifest (HEAD, `Docker-Content-Digest`),
+    /// without fetching it: Docker Hub counts manifest GETs against its pull limit,
+    /// not HEADs. `None` when the answer carries no (sha256) digest.
+    pub fn head_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let url = self.url(image, &format!("manifests/{reference}"));
+        let mut call = Call::get(image, url.clone());
+        call.method = Method::HEAD;
+        // The same Accept as the GET, so the digest is of the document a GET gets.
+        call.headers.push(("Accept", ACCEPT_MANIFESTS.to_string()));
+        let resp = self.send(call)?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                what: "manifest",
+                reference: format!("{}/{}:{reference}", image.registry(), image.repository()),
+                detail: String::new(),
+            });
+        }
+        let resp = self.check_status(image, "HEAD", &url, resp)?;
+        Ok(header(&resp, "docker-content-digest")
+            .filter(|d| d.starts_with("sha256:"))
+            .and_then(|d| d.parse().ok()))
     }
 
     /// The repository's tags (the first 20), or `None` when the repository is unknown.
@@ -553,8 +623,9 @@ impl RegistryClient {
     }
 
     /// Sends a request with authentication, retries and safe redirects.
-    fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
-        let home = call.image.base_url(self.tls);
+    fn send(&self, mut call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
+        call.fail_fast = self.registries.is_mirror_only(call.image.registry());
+        let home = self.transport.hosts.base_url(call.image);
         send::send(&self.transport, &home, call)
     }
 }

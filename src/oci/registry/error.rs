@@ -5,6 +5,8 @@
 use std::fmt;
 
 use super::MAX_MANIFEST_BYTES;
+use super::certs_d::CertError;
+use super::connect_failure::ConnectFailure;
 
 /// A URL as errors show it: without user info, fragment, or the values of query
 /// parameters that are not the registry API's own. A pre-signed upload URL's
@@ -87,13 +89,23 @@ impl fmt::Debug for ShownUrl {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot reach registry {host} ({url})")]
+    /// The message names the cause when it is a known one ([`ConnectFailure::of`]
+    /// reads it out of `source` when asked, so the enum stays small).
+    #[error("cannot reach registry {host} ({url}){}", ConnectFailure::of(source).map(|c| format!(": {c}")).unwrap_or_default())]
     Unreachable {
         host: String,
         url: ShownUrl,
         #[source]
         source: ureq::Error,
     },
+    #[error("the certificates for registry {host} cannot be used")]
+    Certificates {
+        host: String,
+        #[source]
+        source: Box<CertError>,
+    },
+    #[error("bad proxy {proxy}: {detail}")]
+    BadProxy { proxy: String, detail: String },
     #[error("{what} not found: {reference}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
     NotFound {
         what: &'static str,
@@ -150,12 +162,34 @@ pub enum RegistryError {
     ManifestTooLarge { host: String },
     #[error("bad redirect from {url}: {detail}")]
     BadRedirect { url: ShownUrl, detail: String },
+    /// registries.conf marks the name's registry `blocked = true`.
+    #[error("{reference} is blocked: registry {prefix:?} has blocked = true in {}", file.display())]
+    Blocked {
+        reference: String,
+        prefix: String,
+        file: std::path::PathBuf,
+    },
+    /// registries.conf rewrote the name into something that is not a reference.
+    #[error("{0}")]
+    BadRewrite(Box<BadRewrite>),
     #[error("reading the response from {url}")]
     Body {
         url: ShownUrl,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A registries.conf table whose location turns a name into a non-reference
+/// (boxed in `RegistryError`: errors stay small).
+#[derive(Debug, thiserror::Error)]
+#[error("registry {prefix:?} in {} rewrites {reference} to {rewritten}, which is not a valid reference: {reason}", file.display())]
+pub struct BadRewrite {
+    pub reference: String,
+    pub rewritten: String,
+    pub prefix: String,
+    pub file: std::path::PathBuf,
+    pub reason: String,
 }
 
 /// Why a credential source could not answer (a malformed file, a failing helper).
@@ -179,4 +213,18 @@ mod tests {
         assert_eq!(ShownUrl::new(plain).as_str(), plain);
         assert_eq!(ShownUrl::new("not a url?token=x").as_str(), "not a url");
     }
+}
+#[cfg(test)]
+#[test]
+fn zz_sizes() {
+    eprintln!(
+        "RegistryError {} ureq::Error {} ShownUrl {}",
+        std::mem::size_of::<RegistryError>(),
+        std::mem::size_of::<ureq::Error>(),
+        std::mem::size_of::<ShownUrl>()
+    );
+    eprintln!(
+        "BuildError {}",
+        std::mem::size_of::<crate::oci::build::BuildError>()
+    );
 }

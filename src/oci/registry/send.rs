@@ -7,6 +7,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::{Method, Request, StatusCode};
@@ -14,6 +15,9 @@ use ureq::Body;
 
 use super::RegistryError;
 use super::auth::{self, Authenticator, pick_challenge};
+use super::connect_failure::ConnectFailure;
+use super::exchange::{Pending, Then, Tracer};
+use super::hosts::Hosts;
 use super::limits::{self, Deadline, SpeedLimit, Watched};
 use crate::oci::reference::ImageReference;
 
@@ -87,6 +91,10 @@ pub(super) struct Call<'a> {
     pub(super) body: CallBody,
     /// Told of each body chunk sent (upload progress).
     pub(super) on_send: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// A connection that fails is not tried again: another endpoint follows (a
+    /// registries.conf mirror, before its location), which beats five tries of a
+    /// mirror that is down.
+    pub(super) fail_fast: bool,
 }
 
 impl<'a> Call<'a> {
@@ -99,14 +107,16 @@ impl<'a> Call<'a> {
             headers: Vec::new(),
             body: CallBody::Empty,
             on_send: None,
+            fail_fast: false,
         }
     }
 }
 
-/// A reader that reports how much has been read.
+/// A reader that reports how much has been read, and counts it (for `-v`).
 struct Counting<'a, R> {
     inner: R,
     on_read: Option<&'a (dyn Fn(u64) + Sync)>,
+    total: &'a AtomicU64,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
@@ -115,6 +125,7 @@ impl<R: Read> Read for Counting<'_, R> {
         if let Some(f) = self.on_read {
             f(n as u64);
         }
+        self.total.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -122,11 +133,14 @@ impl<R: Read> Read for Counting<'_, R> {
 /// What every request of one client goes through: the agent, the retry policy,
 /// the authorisations, and the time limits.
 pub(super) struct Transport {
-    pub(super) agent: ureq::Agent,
+    /// The agents, one per scheme and host, and what was learnt about hosts.
+    pub(super) hosts: Hosts,
     pub(super) retry: RetryPolicy,
     pub(super) auth: Authenticator,
     pub(super) deadline: Deadline,
     pub(super) speed: Option<SpeedLimit>,
+    /// Told of every exchange (`-v`); `None`: nothing is traced.
+    pub(super) trace: Option<Tracer>,
 }
 
 /// Sends a request with authentication, retries and safe redirects. `home` is the
@@ -136,18 +150,21 @@ pub(super) fn send(
     home: &str,
     call: Call<'_>,
 ) -> Result<http::Response<Body>, RegistryError> {
-    let (agent, retry, authenticator, deadline) = (&t.agent, &t.retry, &t.auth, t.deadline);
+    let (retry, authenticator, deadline) = (&t.retry, &t.auth, t.deadline);
     let host = call.image.api_host().to_string();
     let timed_out = |host: &str| RegistryError::TimedOut {
         host: host.to_string(),
         after: deadline.timeout().unwrap_or_default(),
     };
     let scope = call.scopes.join(" ");
-    let home_origin = origin(home);
+    let mut home = home.to_string();
+    let mut home_origin = origin(&home);
     let mut url = call.url.clone();
     let mut attempt = 0u32;
     let mut authenticated_once = false;
     let mut redirects = 0usize;
+    // Set when the request about to go out repeats the one before (its number).
+    let mut retrying: Option<u32> = None;
     loop {
         // Whatever led here (a redirect, an upload session's Location), another
         // origin never sees the registry's credentials or tokens.
@@ -160,6 +177,7 @@ pub(super) fn send(
         } else {
             authenticator.get(&host, &scope)
         };
+        let agent = &t.hosts.agent(&url)?;
         let mut req = Request::builder().method(call.method.clone()).uri(&url);
         for (k, v) in &call.headers {
             req = req.header(*k, v);
@@ -167,6 +185,9 @@ pub(super) fn send(
         if let Some(a) = &auth {
             req = req.header("Authorization", a.header());
         }
+        let mut pending =
+            Pending::start(t.trace.as_ref(), &call.method, &url).retry(retrying.take());
+        let file_sent = AtomicU64::new(0);
         let result = match &call.body {
             CallBody::Empty => req.body(()).map(|r| limits::run(agent, r, deadline)),
             CallBody::Bytes(b) => req
@@ -192,6 +213,7 @@ pub(super) fn send(
                     Counting {
                         inner: f.take(*len),
                         on_read: call.on_send,
+                        total: &file_sent,
                     },
                     t.speed,
                     deadline,
@@ -205,19 +227,51 @@ pub(super) fn send(
             url: url.clone().into(),
             detail: e.to_string(),
         })?;
+        pending.sent(pending_sent(&call.body, &file_sent));
         let resp = match result {
-            Ok(r) => r,
-            Err(_) if deadline.passed() => return Err(timed_out(&host)),
-            Err(e) if attempt + 1 < retry.attempts && transient(&e) => {
-                sleep_within(retry.delay(attempt), deadline);
-                attempt += 1;
-                continue;
+            Ok(r) => {
+                if !foreign && url.starts_with("https://") {
+                    t.hosts.answered_over_tls(&host);
+                }
+                r
             }
-            Err(source) => {
+            Err(e) if deadline.passed() => {
+                pending.failed(&e);
+                return Err(timed_out(&host));
+            }
+            Err(e) => {
+                pending.failed(&e);
+                let cause = ConnectFailure::of(&e);
+                // `--tls-verify=false` (or `insecure = true`): a registry that does
+                // not speak TLS is spoken to over plain HTTP from now on, as
+                // containers/image does.
+                if !foreign
+                    && url.starts_with("https://")
+                    && t.hosts.may_fall_back(&host)
+                    && not_tls(&e, cause.as_ref())
+                {
+                    t.hosts.fall_back_to_http(&host);
+                    url = format!("http://{}", &url["https://".len()..]);
+                    home = format!("http://{}", &home["https://".len()..]);
+                    home_origin = origin(&home);
+                    continue;
+                }
+                // A known cause (an untrusted certificate, plain HTTP, a proxy's
+                // refusal) is the same on every try: reported at once.
+                if attempt + 1 < retry.attempts
+                    && transient(&e)
+                    && cause.is_none()
+                    && !call.fail_fast
+                {
+                    sleep_within(retry.delay(attempt), deadline);
+                    attempt += 1;
+                    retrying = Some(attempt);
+                    continue;
+                }
                 return Err(RegistryError::Unreachable {
                     host,
                     url: url.into(),
-                    source,
+                    source: e,
                 });
             }
         };
@@ -228,17 +282,19 @@ pub(super) fn send(
                 .and_then(pick_challenge)
             {
                 authenticated_once = true;
+                pending.consumed(status.as_u16(), Then::Authenticate);
+                drop(resp);
                 authenticator.authenticate(
-                    agent,
+                    &t.hosts,
                     call.image,
-                    home,
+                    &home,
                     &call.scopes,
                     &challenge,
                     (deadline, t.speed),
                 )?;
                 continue;
             }
-            return Ok(resp);
+            return Ok(pending.attach(resp));
         }
         if matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
             && attempt + 1 < retry.attempts
@@ -247,27 +303,49 @@ pub(super) fn send(
                 Some(asked) => retry.delay_after(attempt, asked),
                 None => retry.delay(attempt),
             };
+            pending.consumed(status.as_u16(), Then::RetryIn(wait));
             drop(resp);
             sleep_within(wait, deadline);
             attempt += 1;
+            retrying = Some(attempt);
             continue;
         }
         if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
             redirects += 1;
-            let location = header(&resp, "location").ok_or_else(|| RegistryError::BadRedirect {
-                url: url.clone().into(),
-                detail: format!("HTTP {} without Location", status.as_u16()),
-            })?;
-            if redirects > MAX_REDIRECTS {
-                return Err(RegistryError::BadRedirect {
-                    url: url.into(),
+            let location = header(&resp, "location");
+            let next = match location {
+                None => Err(RegistryError::BadRedirect {
+                    url: url.clone().into(),
+                    detail: format!("HTTP {} without Location", status.as_u16()),
+                }),
+                Some(_) if redirects > MAX_REDIRECTS => Err(RegistryError::BadRedirect {
+                    url: url.clone().into(),
                     detail: "too many redirects".into(),
-                });
+                }),
+                Some(location) => resolve_location(&url, &location),
+            };
+            match next {
+                Ok(next) => {
+                    pending.consumed(status.as_u16(), Then::Redirected);
+                    url = next;
+                    continue;
+                }
+                Err(e) => {
+                    drop(pending.attach(resp));
+                    return Err(e);
+                }
             }
-            url = resolve_location(&url, &location)?;
-            continue;
         }
-        return Ok(resp);
+        return Ok(pending.attach(resp));
+    }
+}
+
+/// The request body bytes sent: a file body's as counted while it went out.
+fn pending_sent(body: &CallBody, file_sent: &AtomicU64) -> u64 {
+    match body {
+        CallBody::Empty => 0,
+        CallBody::Bytes(b) => b.len() as u64,
+        CallBody::File { .. } => file_sent.load(Ordering::Relaxed),
     }
 }
 
@@ -297,6 +375,22 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
     }
     let when = httpdate::parse_http_date(v).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Whether an HTTPS attempt failed as one to a server without TLS fails: a reply
+/// that is not TLS, or the connection dropped during the handshake.
+fn not_tls(e: &ureq::Error, cause: Option<&ConnectFailure>) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, InvalidData, UnexpectedEof};
+    match (cause, e) {
+        (Some(ConnectFailure::PlainHttp), _) => true,
+        (Some(_), _) => false,
+        (None, ureq::Error::Io(io)) => matches!(
+            io.kind(),
+            UnexpectedEof | ConnectionReset | ConnectionAborted | InvalidData
+        ),
+        (None, ureq::Error::Protocol(_)) => true,
+        _ => false,
+    }
 }
 
 /// Connection-level failures worth another try.

@@ -262,6 +262,15 @@ impl BlobStore {
         let mut reachable = HashSet::new();
         for e in &index.manifests {
             reach(self, &e.digest, &HashSet::new(), &mut reachable);
+            // The index a platform's entry was chosen from: kept, so that the tag's
+            // next pull is answered from here after a HEAD.
+            if let Some(source) = e
+                .annotations
+                .get(super::SOURCE_DIGEST)
+                .and_then(|d| d.parse::<Digest>().ok())
+            {
+                reach(self, &source, &HashSet::new(), &mut reachable);
+            }
         }
         let mut kept: BTreeSet<String> = BTreeSet::new();
         for digest in stored_digests(self)? {

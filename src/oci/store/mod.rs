@@ -126,6 +126,12 @@ pub struct BlobStore {
 }
 
 const TEMP_PREFIX: &str = ".tmp-";
+
+/// The annotation of an index entry naming the digest of the manifest its name
+/// pointed to when pulled (an index's, when the entry is one platform of it): the
+/// next pull of the tag compares it with the registry's HEAD, and reads that
+/// manifest from here when they agree.
+pub const SOURCE_DIGEST: &str = "org.ocibench.source.digest";
 /// The scratch directories made inside the cache (`scratch_dir`).
 const SCRATCH_PREFIXES: [&str; 2] = [".unpack-", ".run-"];
 

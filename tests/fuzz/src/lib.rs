@@ -56,6 +56,10 @@ pub const TARGETS: &[Target] = &[
         name: "compare_config",
         run: targets::compare_config::run,
     },
+    Target {
+        name: "registries_conf",
+        run: targets::registries_conf::run,
+    },
 ];
 
 /// The target called `name`.

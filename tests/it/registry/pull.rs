@@ -47,7 +47,7 @@ fn both_media_type_families_pull_with_exact_sizes() {
 }
 
 #[test]
-fn second_pull_transfers_only_the_manifest() {
+fn second_pull_transfers_nothing_and_heads_the_manifest() {
     let registry = Registry::start();
     let want = push_fixture(&registry, "busybox", "1", Variant::TwoLayers);
     let ctx = TestContext::new();
@@ -68,8 +68,17 @@ fn second_pull_transfers_only_the_manifest() {
     assert_eq!(second["transferred_blobs"], 0);
     let requests = registry.requests_since(mark);
     assert_eq!(registry.blob_gets_since(mark), 0, "{requests:#?}");
+    // The cached tag is checked with a HEAD (Docker Hub counts GETs only).
     assert_eq!(
         requests.iter().filter(|r| r.is_manifest_get()).count(),
+        0,
+        "{requests:#?}"
+    );
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.method == "HEAD" && r.path().contains("/manifests/"))
+            .count(),
         1,
         "{requests:#?}"
     );

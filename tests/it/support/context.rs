@@ -11,6 +11,7 @@ use super::tools::display;
 /// Environment variables that would let the developer's own setup leak into a test.
 const SCRUBBED_ENV: &[&str] = &[
     "REGISTRY_AUTH_FILE",
+    "CONTAINERS_REGISTRIES_CONF",
     "DOCKER_CONFIG",
     "SOURCE_DATE_EPOCH",
     "OCIBENCH_CACHE",
@@ -81,6 +82,17 @@ impl TestContext {
     /// A path inside the working directory (not created).
     pub fn path(&self, relative: &str) -> PathBuf {
         self.work_dir.join(relative)
+    }
+
+    /// Writes the user's registries.conf (`$XDG_CONFIG_HOME/containers/`): with it
+    /// present, containers/image's rules read neither /etc/containers/registries.conf
+    /// nor its drop-ins, so the machine's own files stay out of the test.
+    pub fn registries_conf(&self, text: &str) -> PathBuf {
+        let dir = self.home.join(".config/containers");
+        std::fs::create_dir_all(&dir).expect("mkdir .config/containers");
+        let path = dir.join("registries.conf");
+        std::fs::write(&path, text).expect("write registries.conf");
+        path
     }
 
     /// `ocibench ARGS` with the sealed environment; add more with `.env(...)`.

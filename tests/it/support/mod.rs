@@ -31,7 +31,10 @@
 //! test CA), [`media`] (media types), [`podman`] (runc,
 //! ulimits, cleanup guards), [`store_fixture`] (a busybox image in a `BlobStore`),
 //! [`python_base`] (Debian Python bases from `scripts/make-python-base.sh`, cached),
-//! [`snapshot`] (what insta snapshots of the human output hide, and the tiny image).
+//! [`snapshot`] (what insta snapshots of the human output hide, and the tiny image),
+//! [`netns`] (a network namespace with a non-loopback address), [`ns_registry`] (the
+//! registry inside one, plain HTTP or HTTPS), [`openssl_ca`] (a CA made by openssl),
+//! [`connect_proxy`] (a counting CONNECT proxy).
 //!
 //! Facts measured on Debian 12 (skopeo 1.9.3, Distribution 2.8.2) that shaped this code:
 //! - `skopeo copy --all` pushes an OCI index with an attestation entry
@@ -44,6 +47,7 @@
 //!   `log.level`); its own log goes to stderr. Both land in the registry's temp dir.
 
 pub mod chaos_proxy;
+pub mod connect_proxy;
 pub mod context;
 pub mod expected;
 pub mod fixtures;
@@ -53,6 +57,9 @@ pub mod hyper_server;
 pub mod layout;
 pub mod media;
 pub mod mock_image;
+pub mod netns;
+pub mod ns_registry;
+pub mod openssl_ca;
 pub mod podman;
 pub mod python_base;
 pub mod registry;

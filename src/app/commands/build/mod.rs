@@ -13,7 +13,6 @@ use serde_json::json;
 
 use crate::app::globals::{Context, registry_of};
 use crate::app::output::{self, write_stdout};
-use crate::app::terminal;
 pub use args::BuildArgs;
 use args::BuildSettings;
 use ocibench::oci::build::ImageBuilder;
@@ -70,8 +69,9 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
         .bind_creds(&sources, &destinations, &args.creds)?;
     let show = ctx.show_progress() && !settings.json;
     let store = BlobStore::open(&ctx.cache_dir)?;
-    let client = ctx.registry_client(settings.tls);
-    let reporter = terminal::reporter(show);
+    let names: Vec<&ImageReference> = sources.iter().chain(&destinations).copied().collect();
+    let client = ctx.registry_client(settings.tls, &names)?;
+    let reporter = ctx.reporter(show);
     let builder = ImageBuilder::new(&store, client.clone(), reporter.as_ref());
     let reference = settings.outputs[0].to_string();
     let (digest, media_type, images, index) = if settings.spec.platforms.len() > 1 {

@@ -6,5 +6,6 @@ pub mod credentials;
 pub mod inflate;
 pub mod manifest;
 pub mod reference;
+pub mod registries_conf;
 pub mod retry_after;
 pub mod www_authenticate;
