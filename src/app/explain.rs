@@ -733,6 +733,13 @@ impl Explain for BuildError {
             BuildError::NixGraph { .. } => {
                 Some("--nix-graph takes exportReferencesGraph files that exist".into())
             }
+            BuildError::MissingPlatform { wanted, .. } => Some(format!(
+                "leave {wanted} out of --platform, or build on a base whose index has it (`ocibench inspect BASE` lists them)"
+            )),
+            BuildError::BaseNotAnIndex { .. } => Some(
+                "a multi-platform build needs a base that is an index (several platforms); give one --platform to build on this base"
+                    .into(),
+            ),
         }
     }
     fn exit_kind(&self) -> ExitKind {
@@ -742,7 +749,9 @@ impl Explain for BuildError {
             BuildError::Layer(e) => e.exit_kind(),
             BuildError::Nix(e) => e.exit_kind(),
             BuildError::Config(e) => e.exit_kind(),
-            BuildError::NixGraph { .. } => ExitKind::Usage,
+            BuildError::NixGraph { .. }
+            | BuildError::MissingPlatform { .. }
+            | BuildError::BaseNotAnIndex { .. } => ExitKind::Usage,
         }
     }
 }

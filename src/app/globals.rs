@@ -197,7 +197,10 @@ impl Context {
         show: bool,
     ) -> anyhow::Result<(BlobStore, StoredImage, ImageSize)> {
         let (store, stored) = self.fetch(settings, show)?;
-        let size = pull::size_of(&store, &stored.name, &stored.manifest_digest)?;
+        let mut size = pull::size_of(&store, &stored.name, &stored.manifest_digest)?;
+        if let Some(index) = &stored.index {
+            size.chosen_from(index);
+        }
         Ok((store, stored, size))
     }
 

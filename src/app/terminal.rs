@@ -234,8 +234,16 @@ impl ExperimentObserver for CliObserver {
     }
     fn prepared(&self, _c: &Candidate, size: &ImageSize) {
         if self.summary {
+            let platform = match &size.platforms {
+                Some(p) => format!(
+                    "{} (one of {} in the base's index), ",
+                    size.platform,
+                    p.len()
+                ),
+                None => String::new(),
+            };
             status(format_args!(
-                "    {} on disk, {} compressed",
+                "    {platform}{} on disk, {} compressed",
                 human_bytes(size.uncompressed_bytes),
                 human_bytes(size.compressed_bytes)
             ));

@@ -109,13 +109,17 @@ impl Lab for PodmanLab<'_> {
             base: c.base.clone(),
             source,
         })?;
-        let built = self
+        let mut built = self
             .builder
             .build(&build_spec(&c.app(self.app), from, self.layer_history))
             .map_err(|source| ExperimentError::Build {
                 candidate: Box::new(c.clone()),
                 source,
             })?;
+        // Built on one platform's image of an index: the report says which of how many.
+        if let Some(index) = &built.base_index {
+            built.size.chosen_from(index);
+        }
         Ok(Prepared {
             image: LabImage {
                 manifest: built.manifest_digest,
@@ -326,8 +330,9 @@ fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> Bu
             user: app.user.clone(),
             created_epoch: 0,
         },
-        platform: Platform::host(),
+        platforms: vec![Platform::host()],
         platform_required: false,
+        index_annotations: Vec::new(),
     }
 }
 

@@ -31,10 +31,11 @@ use crate::oci::export::{check_store_blob, store_error, write_err};
 use crate::oci::layout::{self, FILE_MODE};
 pub use crate::oci::location::{Destination, DestinationError, normalize_docker_reference};
 use crate::oci::manifest::Descriptor;
-use crate::oci::push::{PushError, PushOptions, PushReport, push};
+use crate::oci::manifest::{DOCKER_LIST, ImageIndex, OCI_INDEX};
+use crate::oci::push::{PushError, PushOptions, PushReport, push, push_as};
 use crate::oci::reference::ImageReference;
 use crate::oci::registry::RegistryClient;
-use crate::oci::store::{BlobState, BlobStore};
+use crate::oci::store::{BlobState, BlobStore, StoreError};
 use crate::oci::temp::{self, TempDir, TempFile};
 use crate::progress::{Reporter, Task};
 
@@ -349,7 +350,9 @@ pub enum PublishError {
 
 /// Writes the stored image `manifest_digest` to every target, in order: files
 /// through `export`, registries through `push` (over `client`). Stops at the
-/// first failure; what was written before it stays written.
+/// first failure; what was written before it stays written. An index (a
+/// multi-platform build) goes whole: to a registry its images by digest, then the
+/// index under the target's tag; into an OCI layout or archive with its images.
 pub fn publish(
     store: &BlobStore,
     manifest_digest: &Digest,
@@ -358,20 +361,36 @@ pub fn publish(
     client: &Arc<RegistryClient>,
     progress: &dyn Reporter,
 ) -> Result<Vec<Published>, PublishError> {
+    let is_index = matches!(media_type, OCI_INDEX | DOCKER_LIST);
     // Read and parsed once, for the first file target, then shared.
     let mut image = None;
     let mut done = Vec::with_capacity(targets.len());
     for target in targets {
         done.push(match target {
             Target::File(dest) => {
-                let image = match &image {
+                let (image, converted) = match &image {
                     Some(image) => image,
-                    None => {
-                        image.insert(ExportImage::from_store(store, manifest_digest, media_type)?)
-                    }
+                    None => image.insert(if is_index {
+                        index_for_layout(store, manifest_digest)?
+                    } else {
+                        (
+                            ExportImage::from_store(store, manifest_digest, media_type)?,
+                            false,
+                        )
+                    }),
                 };
-                Published::File(export(store, image, dest, progress)?)
+                let mut report = export(store, image, dest, progress)?;
+                report.converted_to_oci |= *converted;
+                Published::File(report)
             }
+            Target::Registry(reference) if is_index => Published::Registry(push_index(
+                store,
+                client,
+                manifest_digest,
+                media_type,
+                reference,
+                progress,
+            )?),
             Target::Registry(reference) => Published::Registry(push(
                 store,
                 client,
@@ -384,4 +403,94 @@ pub fn publish(
         });
     }
     Ok(done)
+}
+
+/// The stored index `digest` as an OCI layout holds it: an OCI index of OCI
+/// manifests. A Docker manifest list, or an index of Docker manifests, is
+/// rewritten with OCI media types (each image as `ExportImage::to_oci` does, the
+/// rewritten manifests stored in the cache), as `skopeo copy --all` does; the
+/// blobs stay byte for byte. Returns whether it was rewritten.
+fn index_for_layout(
+    store: &BlobStore,
+    digest: &Digest,
+) -> Result<(ExportImage, bool), ExportError> {
+    let bytes = store
+        .read_blob(digest)
+        .map_err(|e| store_error(store, digest, e))?;
+    let mut index: ImageIndex =
+        serde_json::from_slice(&bytes).map_err(|e| ExportError::BadIndex {
+            path: store.blob_path(digest),
+            detail: crate::oci::parse_error::ParseError::json(&e).to_string(),
+        })?;
+    let mut images = Vec::with_capacity(index.manifests.len());
+    let mut converted = index.media_type.as_deref() != Some(OCI_INDEX);
+    for entry in &mut index.manifests {
+        let image = ExportImage::from_store(store, &entry.digest, &entry.media_type)?;
+        let oci = image.to_oci().into_owned();
+        if oci.digest != image.digest {
+            converted = true;
+            store
+                .put_bytes(&oci.bytes)
+                .map_err(|e| store_error(store, &oci.digest, e))?;
+            entry.media_type = oci.media_type.clone();
+            entry.digest = oci.digest.clone();
+            entry.size = oci.bytes.len() as u64;
+        }
+        images.push(oci);
+    }
+    let bytes = if converted {
+        index.media_type = Some(OCI_INDEX.to_string());
+        serde_json::to_vec(&index).expect("an index serializes")
+    } else {
+        bytes
+    };
+    Ok((ExportImage::index(bytes, &images)?, converted))
+}
+
+/// Pushes the stored index `digest`: each image by its digest (blobs first, as
+/// `push` does), then the index under the target's tag (or digest), so a
+/// registry never holds an index whose images are missing. The report sums the
+/// images' blobs.
+fn push_index(
+    store: &BlobStore,
+    client: &RegistryClient,
+    digest: &Digest,
+    media_type: &str,
+    target: &ImageReference,
+    progress: &dyn Reporter,
+) -> Result<PushReport, PushError> {
+    let bytes = store.read_blob(digest)?;
+    let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| StoreError::Io {
+        path: store.blob_path(digest),
+        source: io::Error::other(e),
+    })?;
+    let opts = PushOptions::default();
+    let mut report = PushReport {
+        reference: target.to_string(),
+        digest: digest.clone(),
+        media_type: media_type.to_string(),
+        uploaded_blobs: 0,
+        uploaded_bytes: 0,
+        mounted_blobs: 0,
+        existing_blobs: 0,
+    };
+    for entry in &index.manifests {
+        let pushed = push_as(
+            store,
+            client,
+            &entry.digest,
+            &entry.media_type,
+            target,
+            &entry.digest.to_string(),
+            &opts,
+            progress,
+        )?;
+        report.uploaded_blobs += pushed.uploaded_blobs;
+        report.uploaded_bytes += pushed.uploaded_bytes;
+        report.mounted_blobs += pushed.mounted_blobs;
+        report.existing_blobs += pushed.existing_blobs;
+    }
+    report.digest =
+        client.put_manifest(target, &target.manifest_reference(), &bytes, media_type)?;
+    Ok(report)
 }

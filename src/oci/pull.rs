@@ -151,6 +151,18 @@ pub struct StoredImage {
     /// Blobs actually transferred by this pull (layers and config).
     pub transferred_blobs: usize,
     pub transferred_bytes: u64,
+    /// The index the image was chosen from, when the source named one.
+    pub index: Option<IndexChoice>,
+}
+
+/// The index an image was chosen from by platform: what `size` and `compare` name
+/// beside the one image they report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexChoice {
+    pub digest: Digest,
+    pub media_type: String,
+    /// The platforms it offers, attestation entries left out, in its order.
+    pub platforms: Vec<String>,
 }
 
 /// Pulls the image at `location`, in any transport, into `store`: from a registry
@@ -220,12 +232,18 @@ pub fn pull(
     let top_digest = top.digest.clone();
     let (mut media_type, parsed) = Manifest::parse(&top.media_type, &top.bytes)?;
     let single = matches!(parsed, Manifest::Image(_));
+    let mut index_choice = None;
     // An index is kept too, so that the next pull of the tag can find it by the
     // digest a HEAD names.
     let index_bytes = (!single).then(|| top.bytes.clone());
     let (bytes, digest, manifest) = match parsed {
         Manifest::Image(m) => (top.bytes, top.digest, *m),
         Manifest::Index(index) => {
+            index_choice = Some(IndexChoice {
+                digest: top.digest.clone(),
+                media_type: media_type.clone(),
+                platforms: index.platforms(),
+            });
             let chosen = index.select(&opts.platform)?.clone();
             let child = match stored_manifest(store, &chosen.digest)? {
                 Some(child) => child,
@@ -337,6 +355,7 @@ pub fn pull(
         manifest,
         transferred_blobs: transferred.into_inner(),
         transferred_bytes: transferred_bytes.into_inner(),
+        index: index_choice,
     })
 }
 
@@ -772,6 +791,22 @@ pub struct ImageSize {
     pub compressed_bytes: u64,
     pub uncompressed_bytes: u64,
     pub layers: Vec<LayerSize>,
+    /// When the image was chosen from an index (`size`, `pull`), is one of a built
+    /// index (`build --platform A,B`), or was built on a base chosen from one
+    /// (`compare`): that index's digest...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_digest: Option<Digest>,
+    /// ...and the platforms it offers, so a reader knows which one `platform` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<Vec<String>>,
+}
+
+impl ImageSize {
+    /// Records that this image is one of `index`'s platforms.
+    pub fn chosen_from(&mut self, index: &IndexChoice) {
+        self.index_digest = Some(index.digest.clone());
+        self.platforms = Some(index.platforms.clone());
+    }
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -820,6 +855,8 @@ pub fn size_of(
         compressed_bytes: layers.iter().map(|l| l.compressed_bytes).sum(),
         uncompressed_bytes: layers.iter().map(|l| l.uncompressed_bytes).sum(),
         layers,
+        index_digest: None,
+        platforms: None,
     })
 }
 

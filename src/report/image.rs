@@ -1,5 +1,7 @@
 //! The human text of images: `size` (the summary and a per-layer table), `pull`
 //! (what was transferred, then the summary), `build` (the summary) and `push`.
+//! An image chosen from an index says so beside its platform, with the index's
+//! platforms, so nobody mistakes one platform's size for the whole index's.
 
 use std::io::Write;
 
@@ -11,7 +13,19 @@ use crate::report::units::{human_bytes, thousands};
 pub fn write_summary(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
     writeln!(out, "  digest        {}", s.digest)?;
     writeln!(out, "  media type    {}", s.media_type)?;
-    writeln!(out, "  platform      {}", s.platform)?;
+    match (&s.index_digest, &s.platforms) {
+        (Some(index), Some(platforms)) => {
+            writeln!(
+                out,
+                "  platform      {} (one of {} in the index: {})",
+                s.platform,
+                platforms.len(),
+                platforms.join(", ")
+            )?;
+            writeln!(out, "  index         {index}")?;
+        }
+        _ => writeln!(out, "  platform      {}", s.platform)?,
+    }
     writeln!(out, "  layers        {}", s.layers.len())?;
     writeln!(
         out,
@@ -91,4 +105,32 @@ pub fn write_pushed(out: &mut dyn Write, r: &PushReport) -> std::io::Result<()> 
         r.mounted_blobs,
         r.existing_blobs
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::digest::Digest;
+
+    #[test]
+    fn an_image_of_an_index_names_its_platform_among_the_index_s() {
+        let mut s = crate::report::sample::image("multi", 2_000, 1_000);
+        let mut out = Vec::new();
+        write_summary(&mut out, &s).unwrap();
+        let plain = String::from_utf8(out).unwrap();
+        assert!(plain.contains("  platform      linux/amd64\n"), "{plain}");
+        assert!(!plain.contains("index"), "{plain}");
+        let index = Digest::of(b"index");
+        s.index_digest = Some(index.clone());
+        s.platforms = Some(vec!["linux/amd64".into(), "linux/arm64/v8".into()]);
+        let mut out = Vec::new();
+        write_summary(&mut out, &s).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(&format!(
+                "  platform      linux/amd64 (one of 2 in the index: linux/amd64, linux/arm64/v8)\n  index         {index}\n"
+            )),
+            "{text}"
+        );
+    }
 }

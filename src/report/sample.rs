@@ -66,6 +66,8 @@ pub fn image(name: &str, uncompressed: u64, compressed: u64) -> ImageSize {
             compressed_bytes: compressed,
             uncompressed_bytes: uncompressed,
         }],
+        index_digest: None,
+        platforms: None,
     }
 }
 

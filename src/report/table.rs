@@ -17,6 +17,29 @@ use crate::report::units::human_bytes;
 /// Paragraphs below the table wrap at this width.
 const WRAP: usize = 92;
 
+/// Which platform the candidates built on a multi-platform base (an index) were
+/// built for, and how many the index has: each candidate is one image, the host's.
+fn platform_note(c: &[CandidateSummary]) -> Option<String> {
+    let chosen: Vec<String> = c
+        .iter()
+        .filter_map(|c| {
+            let platforms = c.image.platforms.as_ref()?;
+            Some(format!(
+                "{} is {}, one of the {} platforms of its base's index",
+                c.name,
+                c.image.platform,
+                platforms.len()
+            ))
+        })
+        .collect();
+    (!chosen.is_empty()).then(|| {
+        format!(
+            "Platforms: images are built for this host's platform; {}.",
+            chosen.join("; ")
+        )
+    })
+}
+
 /// Writes the terminal report.
 pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     let c = &report.candidates;
@@ -165,6 +188,11 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
     };
     for l in units::wrap(&legend, WRAP) {
         writeln!(out, "{l}")?;
+    }
+    if let Some(note) = platform_note(c) {
+        for l in units::wrap(&note, WRAP) {
+            writeln!(out, "{l}")?;
+        }
     }
 
     writeln!(out)?;
@@ -423,6 +451,31 @@ be told from noise.
             t.contains("* recommended. The service had CPU 1 to itself, the load generator CPU 0."),
             "{t}"
         );
+    }
+
+    #[test]
+    fn a_candidate_built_on_an_index_says_which_platform_of_how_many() {
+        let mut c = candidate("multi", 100, 40, &[2000.0]);
+        c.image.index_digest = Some(crate::oci::digest::Digest::of(b"index"));
+        c.image.platforms = Some(vec!["linux/amd64".into(), "linux/arm64/v8".into()]);
+        let got = text(&analyze(input(vec![
+            c,
+            candidate("single", 100, 40, &[2000.0]),
+        ])))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+        assert!(
+            got.contains("Platforms: images are built for this host's platform; multi is linux/amd64, one of the 2 platforms of its base's index."),
+            "{got}"
+        );
+        let plain = text(&analyze(input(vec![candidate(
+            "single",
+            100,
+            40,
+            &[2000.0],
+        )])));
+        assert!(!plain.contains("Platforms:"), "{plain}");
     }
 
     #[test]

@@ -57,6 +57,8 @@ fn candidate(name: &str, uncompressed: u64, compressed: u64, rps: &[f64]) -> Can
             compressed_bytes: compressed,
             uncompressed_bytes: uncompressed,
             layers: vec![],
+            index_digest: None,
+            platforms: None,
         },
         startup_ms: rps.iter().map(|_| 250.0).collect(),
         pull_ms: vec![],

@@ -6,12 +6,17 @@
 //! streams tar → gzip → store in one pass), edits the base's config as JSON
 //! (`image_config`) and writes a manifest of the base's media-type family. Two
 //! builds of the same inputs give the same manifest digest on any machine.
+//!
+//! A multi-platform build (`build_index`) takes each platform's image from the
+//! base's index (`platforms`), builds the new layers once, puts the same layer
+//! blobs on every base and writes an index of the images.
 
 pub mod layer;
 mod layer_error;
 pub mod layer_tar;
 pub mod layer_walk;
 pub mod nix;
+mod platforms;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,8 +24,8 @@ use std::sync::Arc;
 use crate::oci::digest::Digest;
 use crate::oci::image_config::{self, AddedLayer, ConfigEdit, ConfigError};
 use crate::oci::location::ImageLocation;
-use crate::oci::manifest::{Descriptor, ImageManifest, MediaFamily, Platform};
-use crate::oci::pull::{self, ImageSize, PullError, PullOptions};
+use crate::oci::manifest::{Descriptor, ImageManifest, Platform};
+use crate::oci::pull::{self, ImageSize, IndexChoice, PullError};
 use crate::oci::registry::RegistryClient;
 use crate::oci::store::{BlobStore, StoreError};
 use crate::progress::Reporter;
@@ -56,14 +61,19 @@ pub struct NixSpec {
 pub struct BuildSpec {
     /// `None` is scratch.
     pub from: Option<ImageLocation>,
-    /// Of the base to choose from an index, and of a scratch image.
-    pub platform: Platform,
-    /// `platform` was asked for: a single-platform base of another is an error.
+    /// The platforms to build, at least one. One is today's single image (the base
+    /// chosen from an index by it, a scratch image made for it); several give an
+    /// index of one image per platform, all with the same application layers.
+    pub platforms: Vec<Platform>,
+    /// `platforms` were asked for: a single-platform base of another is an error.
     pub platform_required: bool,
     pub layers: Vec<LayerSpec>,
     pub nix: NixSpec,
     /// The config changes; `created_epoch` is set from `SOURCE_DATE_EPOCH` at build time.
     pub config: ConfigEdit,
+    /// `--annotation index:K=V`: the annotations of the index a multi-platform build
+    /// writes (ignored by a single-platform build, which writes no index).
+    pub index_annotations: Vec<(String, String)>,
 }
 
 /// A built image in the store.
@@ -72,6 +82,18 @@ pub struct BuiltImage {
     pub manifest_digest: Digest,
     pub media_type: String,
     pub size: ImageSize,
+    /// The index the base was chosen from, if it was one.
+    pub base_index: Option<IndexChoice>,
+}
+
+/// A built multi-platform image: an index and its images, in the order asked.
+#[derive(Debug, Clone)]
+pub struct BuiltIndex {
+    pub digest: Digest,
+    pub media_type: String,
+    pub manifest_bytes: u64,
+    pub platforms: Vec<String>,
+    pub images: Vec<BuiltImage>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +114,14 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the base {base} has no image for {wanted} (it has {available})")]
+    MissingPlatform {
+        base: String,
+        wanted: String,
+        available: String,
+    },
+    #[error("the base {base} is a single-platform image, not an index: it cannot give {wanted}")]
+    BaseNotAnIndex { base: String, wanted: String },
 }
 
 /// Builds images into one store, pulling bases through one registry client.
@@ -114,8 +144,32 @@ impl<'a> ImageBuilder<'a> {
         }
     }
 
-    /// Builds `spec` into the store.
+    /// Builds `spec` into the store, for its first platform (the only one, but
+    /// for a multi-platform spec, which `build_index` builds).
     pub fn build(&self, spec: &BuildSpec) -> Result<BuiltImage, BuildError> {
+        let first = BuildSpec {
+            platforms: spec.platforms.iter().take(1).cloned().collect(),
+            ..spec.clone()
+        };
+        let mut built = self.build_images(&first)?;
+        Ok(built.remove(0).0)
+    }
+
+    /// Builds `spec` for each of its platforms, then the index of those images
+    /// (annotated with `spec.index_annotations`) into the store.
+    pub fn build_index(&self, spec: &BuildSpec) -> Result<BuiltIndex, BuildError> {
+        let built = self.build_images(spec)?;
+        Ok(platforms::write_index(
+            self.store,
+            built,
+            &spec.index_annotations,
+        )?)
+    }
+
+    /// One image per platform of `spec`, each with the platform its index entry
+    /// names. The bases are all resolved before anything is built, and the new
+    /// layers are built once and shared (same blobs) by every image.
+    fn build_images(&self, spec: &BuildSpec) -> Result<Vec<(BuiltImage, Platform)>, BuildError> {
         let store = self.store;
         let epoch = layer::source_date_epoch()?;
         let edit = ConfigEdit {
@@ -124,38 +178,10 @@ impl<'a> ImageBuilder<'a> {
         };
         edit.validate()?;
 
-        // The base: its manifest, config and blobs, verified into the cache.
-        let (family, mut layers, base_config) = match &spec.from {
-            None => (
-                MediaFamily::Oci,
-                Vec::new(),
-                image_config::scratch_config(&spec.platform),
-            ),
-            Some(location) => {
-                let opts = PullOptions {
-                    platform: spec.platform.clone(),
-                    platform_required: spec.platform_required,
-                    ..PullOptions::default()
-                };
-                let base = pull::fetch(location, &self.client, store, &opts, self.progress)?;
-                let config = store.read_blob(&base.manifest.config.digest)?;
-                (base.manifest.family(), base.manifest.layers.clone(), config)
-            }
-        };
+        // The bases: their manifests, configs and blobs, verified into the cache.
+        let bases = platforms::resolve_bases(spec, &self.client, store, self.progress)?;
 
-        let mut added = Vec::new();
-        let mut add = |stats: layer::LayerStats, created_by: String| {
-            layers.push(Descriptor::new(
-                family.layer_gzip(),
-                stats.digest.clone(),
-                stats.compressed_bytes,
-            ));
-            added.push(AddedLayer {
-                diff_id: stats.diff_id,
-                created_by,
-            });
-        };
-
+        let mut added: Vec<(layer::LayerStats, String)> = Vec::new();
         // Nix closures: one layer per store path (popular ones alone), under the app.
         if !spec.nix.closures.is_empty() {
             for group in &self.closure(&spec.nix)? {
@@ -173,37 +199,58 @@ impl<'a> ImageBuilder<'a> {
                             .into_owned()
                     })
                     .collect();
-                add(
+                added.push((
                     stats,
                     format!("{}: {}", spec.nix.created_by, names.join(" ")),
-                );
+                ));
             }
         }
-
         // The new layers, one per LayerSpec, in order.
         for spec in &spec.layers {
             let stats = LayerBuilder::new()
                 .add(&spec.src, &spec.dest)
                 .mtime(epoch)
                 .write_to_store(store, self.progress)?;
-            add(stats, spec.created_by.clone());
+            added.push((stats, spec.created_by.clone()));
         }
 
-        let config = image_config::edit_config(&base_config, &edit, &added)?;
-        let config_digest = store.put_bytes(&config)?;
-        let manifest = ImageManifest::new(
-            family,
-            Descriptor::new(family.config(), config_digest, config.len() as u64),
-            layers,
-        );
-        let bytes = manifest.to_bytes();
-        let manifest_digest = store.put_bytes(&bytes)?;
-        let size = pull::size_of(store, "(built)", &manifest_digest)?;
-        Ok(BuiltImage {
-            manifest_digest,
-            media_type: family.manifest().to_string(),
-            size,
-        })
+        let mut built = Vec::with_capacity(bases.len());
+        for base in bases {
+            let family = base.family;
+            let mut layers = base.layers;
+            let mut config_layers = Vec::with_capacity(added.len());
+            for (stats, created_by) in &added {
+                layers.push(Descriptor::new(
+                    family.layer_gzip(),
+                    stats.digest.clone(),
+                    stats.compressed_bytes,
+                ));
+                config_layers.push(AddedLayer {
+                    diff_id: stats.diff_id.clone(),
+                    created_by: created_by.clone(),
+                });
+            }
+            let config = image_config::edit_config(&base.config, &edit, &config_layers)?;
+            let config_digest = store.put_bytes(&config)?;
+            let manifest = ImageManifest::new(
+                family,
+                Descriptor::new(family.config(), config_digest, config.len() as u64),
+                layers,
+            );
+            let bytes = manifest.to_bytes();
+            let manifest_digest = store.put_bytes(&bytes)?;
+            let size = pull::size_of(store, "(built)", &manifest_digest)?;
+            built.push((
+                BuiltImage {
+                    manifest_digest,
+                    media_type: family.manifest().to_string(),
+                    size,
+                    base_index: base.index,
+                },
+                base.entry_platform,
+            ));
+        }
+        Ok(built)
     }
 
     fn closure(&self, nix: &NixSpec) -> Result<Vec<Vec<PathBuf>>, BuildError> {

@@ -4,6 +4,7 @@
 mod build_cli;
 mod export_oci;
 mod layer;
+mod multiplatform;
 mod nix;
 mod output_whole;
 mod snapshots;

@@ -1,6 +1,7 @@
 //! Everything that runs containers with real podman (and runc, see ENVIRONMENT.md):
 //! `ocibench run`, the `PodmanRunner` library, `compare` end to end, and exported
-//! archives and edited configs as podman loads and runs them.
+//! archives and edited configs as podman loads and runs them, and the host's image
+//! of a multi-platform build.
 
 mod cold_pull;
 mod compare;
@@ -9,6 +10,7 @@ mod compare_slo;
 mod config_podman;
 mod export_podman;
 mod isolation;
+mod multiplatform_podman;
 mod run_cli;
 mod runner_lib;
 mod snapshots;

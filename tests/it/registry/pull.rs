@@ -40,6 +40,9 @@ fn both_media_type_families_pull_with_exact_sizes() {
         let out = ctx.run(["size", "--json", &want.reference]).success();
         assert_size_object(&out.json(), &want);
         assert_eq!(out.json()["reference"], want.reference);
+        // One image, no index: nothing to say about other platforms.
+        assert_eq!(out.json().get("index_digest"), None);
+        assert_eq!(out.json().get("platforms"), None);
     }
 }
 
@@ -113,9 +116,27 @@ fn platform_choice_from_an_index_skips_attestations() {
             expected.reference = want.reference.clone();
             assert_size_object(&out.json(), &expected);
         }
-        // The host default (linux/amd64 here) is the index's first image.
+        // The host default (linux/amd64 here) is the index's first image, and the
+        // size object names the index and its platforms (attestation left out).
         let out = ctx.run(["size", "--json", &want.reference]).success();
         assert_eq!(out.json()["digest"], index.images[0].manifest_digest);
+        assert_eq!(out.json()["platform"], "linux/amd64");
+        assert_eq!(out.json()["index_digest"], index.digest);
+        assert_eq!(
+            out.json()["platforms"],
+            serde_json::json!(["linux/amd64", "linux/arm64/v8"])
+        );
+        let text = ctx.run(["size", &want.reference]).success().stdout;
+        assert!(
+            text.contains(
+                "  platform      linux/amd64 (one of 2 in the index: linux/amd64, linux/arm64/v8)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("  index         {}\n", index.digest)),
+            "{text}"
+        );
 
         let out = ctx
             .run(["size", "--platform", "linux/s390x", &want.reference])

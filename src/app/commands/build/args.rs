@@ -9,6 +9,7 @@ use ocibench::oci::build::{BuildSpec, LayerSpec, NixSpec};
 use ocibench::oci::image_config::{self as config, ConfigEdit};
 use ocibench::oci::location::Destination;
 use ocibench::oci::location::ImageLocation;
+use ocibench::oci::manifest::Platform;
 use ocibench::oci::publish::Target;
 use ocibench::oci::reference::TlsMode;
 
@@ -50,8 +51,8 @@ pub struct BuildArgs {
     /// User (name or UID[:GID]) the container runs as
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Platform of the base to choose (and of a scratch image) [default: the host's]
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    /// Platform of the base to choose (and of a scratch image) [default: the host's]; a comma list (linux/amd64,linux/arm64) builds one image per platform and an index of them
+    #[arg(long, value_name = "OS/ARCH[/VARIANT][,...]")]
     pub platform: Option<String>,
     /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
     #[arg(long = "output", short = 'o', value_name = "DEST", required = true)]
@@ -123,8 +124,21 @@ impl BuildSettings {
                 "--workdir {w:?} must be an absolute path"
             )));
         }
-        let platform = crate::app::args::parse_platform(a.platform.as_deref())?;
+        let platforms = parse_platforms(a.platform.as_deref())?;
         let outputs = parse_outputs(&a.outputs)?;
+        if platforms.len() > 1
+            && let Some(o) = outputs
+                .iter()
+                .find(|o| matches!(o, Target::File(Destination::DockerArchive { .. })))
+        {
+            return Err(UserError::usage(format!(
+                "--output {o}: a docker-archive holds one image, not the index of a {}-platform build",
+                platforms.len()
+            ))
+            .with_hint(
+                "pick one --platform for a docker-archive, or write the index to oci:DIR[:TAG], oci-archive:FILE[:TAG] or a registry",
+            ));
+        }
         if a.max_layers == 0 {
             return Err(UserError::usage("--max-layers must be at least 1"));
         }
@@ -155,7 +169,7 @@ impl BuildSettings {
         Ok(BuildSettings {
             spec: BuildSpec {
                 from,
-                platform,
+                platforms,
                 platform_required: a.platform.is_some(),
                 layers,
                 nix: NixSpec {
@@ -165,12 +179,36 @@ impl BuildSettings {
                     created_by: "ocibench build --nix-closure".into(),
                 },
                 config,
+                index_annotations: Vec::new(),
             },
             outputs,
             tls: a.tls.mode(),
             json: a.json,
         })
     }
+}
+
+/// `--platform`: one platform or a comma list of distinct ones; the host's when absent.
+fn parse_platforms(raw: Option<&str>) -> Result<Vec<Platform>, UserError> {
+    let Some(raw) = raw else {
+        return Ok(vec![Platform::host()]);
+    };
+    let mut platforms: Vec<Platform> = Vec::new();
+    for p in raw.split(',') {
+        let platform = crate::app::args::parse_platform(Some(p.trim())).map_err(|e| {
+            e.with_hint(
+                "use --platform OS/ARCH[/VARIANT][,...], e.g. --platform linux/amd64,linux/arm64",
+            )
+        })?;
+        if platforms.contains(&platform) {
+            return Err(
+                UserError::usage(format!("--platform {raw:?} names {platform} twice"))
+                    .with_hint("name each platform once"),
+            );
+        }
+        platforms.push(platform);
+    }
+    Ok(platforms)
 }
 
 fn valid_env_key(k: &str) -> bool {
@@ -348,6 +386,27 @@ mod tests {
         for bad in ["abc", "0", "70000", "80/icmp", ""] {
             assert!(parse_port(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn platform_lists() {
+        let host = parse_platforms(None).unwrap();
+        assert_eq!(host, vec![Platform::host()]);
+        let two = parse_platforms(Some("linux/amd64, linux/arm64/v8")).unwrap();
+        assert_eq!(
+            two,
+            vec![
+                Platform::new("linux", "amd64", None),
+                Platform::new("linux", "arm64", Some("v8"))
+            ]
+        );
+        let twice = parse_platforms(Some("linux/amd64,linux/amd64")).unwrap_err();
+        assert!(
+            twice.to_string().contains("names linux/amd64 twice"),
+            "{twice}"
+        );
+        let bad = parse_platforms(Some("linux/amd64,")).unwrap_err();
+        assert!(bad.hint.unwrap().contains("--platform OS/ARCH"));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! layer built in a single streaming pass; the config is the base's, edited as
 //! JSON; the manifest keeps the base's media-type family. Every output is written
 //! to a temporary name and renamed, so a failed build leaves no partial output.
+//! `--platform A,B` builds one image per platform on the base index's images
+//! and writes the index of them to every output.
 
 use serde::Serialize;
 use serde_json::json;
@@ -14,6 +16,7 @@ use crate::app::output::{self, write_stdout};
 pub use args::BuildArgs;
 use args::BuildSettings;
 use ocibench::oci::build::ImageBuilder;
+use ocibench::oci::digest::Digest;
 use ocibench::oci::publish::{Published, Target, publish};
 use ocibench::oci::pull::ImageSize;
 use ocibench::oci::reference::ImageReference;
@@ -26,6 +29,22 @@ mod args;
 struct BuildReport<'a> {
     image: &'a ImageSize,
     outputs: Vec<serde_json::Value>,
+}
+
+/// `build --json` of a multi-platform build: the index, then each platform's image.
+#[derive(Serialize)]
+struct IndexBuildReport<'a> {
+    index: IndexSummary<'a>,
+    images: Vec<&'a ImageSize>,
+    outputs: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct IndexSummary<'a> {
+    digest: &'a Digest,
+    media_type: &'a str,
+    manifest_bytes: u64,
+    platforms: &'a [String],
 }
 
 pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -53,13 +72,30 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
     let names: Vec<&ImageReference> = sources.iter().chain(&destinations).copied().collect();
     let client = ctx.registry_client(settings.tls, &names)?;
     let reporter = ctx.reporter(show);
-    let mut built =
-        ImageBuilder::new(&store, client.clone(), reporter.as_ref()).build(&settings.spec)?;
-    built.size.reference = settings.outputs[0].to_string();
+    let builder = ImageBuilder::new(&store, client.clone(), reporter.as_ref());
+    let reference = settings.outputs[0].to_string();
+    let (digest, media_type, images, index) = if settings.spec.platforms.len() > 1 {
+        let built = builder.build_index(&settings.spec)?;
+        let mut images: Vec<ImageSize> = built.images.into_iter().map(|i| i.size).collect();
+        for i in &mut images {
+            i.reference = reference.clone();
+        }
+        let index = (built.manifest_bytes, built.platforms);
+        (built.digest, built.media_type, images, Some(index))
+    } else {
+        let mut built = builder.build(&settings.spec)?;
+        built.size.reference = reference;
+        (
+            built.manifest_digest,
+            built.media_type,
+            vec![built.size],
+            None,
+        )
+    };
     let published = publish(
         &store,
-        &built.manifest_digest,
-        &built.media_type,
+        &digest,
+        &media_type,
         &settings.outputs,
         &client,
         reporter.as_ref(),
@@ -76,22 +112,57 @@ pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
         });
     }
 
-    write_stdout(|stdout| {
-        if settings.json {
-            output::json(
-                stdout,
-                &BuildReport {
-                    image: &built.size,
-                    outputs,
+    write_stdout(|stdout| match (&index, settings.json) {
+        (None, true) => output::json(
+            stdout,
+            &BuildReport {
+                image: &images[0],
+                outputs,
+            },
+        ),
+        (Some((manifest_bytes, platforms)), true) => output::json(
+            stdout,
+            &IndexBuildReport {
+                index: IndexSummary {
+                    digest: &digest,
+                    media_type: &media_type,
+                    manifest_bytes: *manifest_bytes,
+                    platforms,
                 },
-            )
-        } else {
-            writeln!(stdout, "Built {}", built.size.digest)?;
-            report::image::write_summary(stdout, &built.size)?;
-            for (target, done) in settings.outputs.iter().zip(&published) {
-                writeln!(stdout, "  wrote         {target} ({})", done.digest())?;
+                images: images.iter().collect(),
+                outputs,
+            },
+        ),
+        (None, false) => {
+            writeln!(stdout, "Built {digest}")?;
+            report::image::write_summary(stdout, &images[0])?;
+            write_outputs(stdout, &settings.outputs, &published)
+        }
+        (Some((_, platforms)), false) => {
+            writeln!(
+                stdout,
+                "Built index {digest} ({} platforms: {})",
+                platforms.len(),
+                platforms.join(", ")
+            )?;
+            writeln!(stdout, "  media type    {media_type}")?;
+            write_outputs(stdout, &settings.outputs, &published)?;
+            for image in &images {
+                writeln!(stdout, "Image for {}", image.platform)?;
+                report::image::write_summary(stdout, image)?;
             }
             Ok(())
         }
     })
+}
+
+fn write_outputs(
+    stdout: &mut dyn std::io::Write,
+    targets: &[Target],
+    published: &[Published],
+) -> std::io::Result<()> {
+    for (target, done) in targets.iter().zip(published) {
+        writeln!(stdout, "  wrote         {target} ({})", done.digest())?;
+    }
+    Ok(())
 }
