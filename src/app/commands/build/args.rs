@@ -50,6 +50,15 @@ pub struct BuildArgs {
     /// User (name or UID[:GID]) the container runs as
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
+    /// Volume (an absolute path) the container mounts, merged into the base's
+    #[arg(long = "volume", value_name = "PATH")]
+    pub volumes: Vec<String>,
+    /// Signal that stops the container: SIGTERM, TERM, SIGRTMIN+3 or a number
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Healthcheck as Docker's HealthConfig JSON ('{"Test":["CMD-SHELL","curl -f http://localhost/"],"Interval":30000000000}', durations in ns)
+    #[arg(long, value_name = "JSON")]
+    pub healthcheck: Option<String>,
     /// Platform of the base to choose (and of a scratch image) [default: the host's]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
@@ -123,6 +132,22 @@ impl BuildSettings {
                 "--workdir {w:?} must be an absolute path"
             )));
         }
+        if let Some(v) = a.volumes.iter().find(|v| !v.starts_with('/')) {
+            return Err(
+                UserError::usage(format!("--volume {v:?} must be an absolute path"))
+                    .with_hint("for example --volume /data"),
+            );
+        }
+        let stop_signal = a
+            .stop_signal
+            .as_deref()
+            .map(|s| config::normalize_stop_signal(s).map_err(|e| config_usage("--stop-signal", e)))
+            .transpose()?;
+        let healthcheck = a
+            .healthcheck
+            .as_deref()
+            .map(|h| config::parse_healthcheck(h).map_err(|e| config_usage("--healthcheck", e)))
+            .transpose()?;
         let platform = crate::app::args::parse_platform(a.platform.as_deref())?;
         let outputs = parse_outputs(&a.outputs)?;
         if a.max_layers == 0 {
@@ -150,6 +175,9 @@ impl BuildSettings {
             expose,
             labels,
             user: a.user.clone(),
+            volumes: a.volumes.clone(),
+            stop_signal,
+            healthcheck,
             created_epoch: 0,
         };
         Ok(BuildSettings {
@@ -171,6 +199,12 @@ impl BuildSettings {
             json: a.json,
         })
     }
+}
+
+/// A config error on one flag, with the library's hint (usage, exit 2).
+fn config_usage(flag: &str, e: config::ConfigError) -> UserError {
+    let hint = crate::app::explain::Explain::hint(&e).unwrap_or_default();
+    UserError::usage(format!("{flag}: {e}")).with_hint(hint)
 }
 
 fn valid_env_key(k: &str) -> bool {
