@@ -11,7 +11,8 @@ let
   '';
   greet = pkgs.writeShellScriptBin "greet" ''
     read -r line < ${greeting}/share/greeting
-    echo "$line"
+    # Shell builtins only: the image holds nothing but the closure.
+    echo "$line; GREETING=$GREETING; cwd=$PWD; args=$*"
   '';
   config = {
     Entrypoint = [ "${greet}/bin/greet" ];
