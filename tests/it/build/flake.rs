@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::podman::{LoadedImage, ULIMITS, podman};
-use crate::support::tools::{command, require, run, run_stdout};
-use crate::support::{TestContext, Variant, fixture_layout};
+use crate::support::tools::{command, require, run, run_stdout, skopeo};
+use crate::support::{Registry, TestContext, Variant, fixture_layout};
 
 /// The repository: the flake and the stand-in's sources.
 fn repo() -> &'static Path {
@@ -209,6 +209,25 @@ fn flake_check_builds_in_the_sandbox_and_its_image_runs_under_podman() {
     assert_eq!(podman_config["User"], "1000:1000");
     assert_eq!(podman_config["StopSignal"], "SIGINT");
     assert_eq!(podman_config["Volumes"], serde_json::json!({"/data": {}}));
+
+    // copyToRegistry pushes it (ocibench push); the registry serves the same config.
+    let registry = Registry::start();
+    let pusher = flake.build(
+        &flake.src,
+        "checks.x86_64-linux.buildImage-greet-image.copyToRegistry",
+        &ctx.path("copy-to-registry"),
+    );
+    run(Command::new(pusher.join("bin/copy-to-registry"))
+        .arg(registry.docker_ref("greet:check"))
+        .arg("--quiet")
+        .env("OCIBENCH_CACHE", ctx.path("push-cache")));
+    let pushed: serde_json::Value = serde_json::from_str(&run_stdout(
+        skopeo()
+            .args(["inspect", "--tls-verify=false", "--config", "--raw"])
+            .arg(registry.docker_ref("greet:check")),
+    ))
+    .unwrap();
+    assert_eq!(pushed, config);
 }
 
 /// Where podman is, for copyToPodman's PATH.
@@ -217,7 +236,7 @@ fn podman_dir() -> PathBuf {
 }
 
 #[test]
-fn from_image_takes_a_docker_archive() {
+fn from_image_takes_a_docker_archive_plain_or_gzipped() {
     let ctx = TestContext::new();
     let flake = Flake::prepare(&ctx);
     // A flake of the test's own, using ocibench's flake as a Nix user would, onto
@@ -232,6 +251,12 @@ fn from_image_takes_a_docker_archive() {
             user.join("base.tar").display()
         ))
         .env("OCIBENCH_CACHE", ctx.path("cache")));
+    // As dockerTools.buildImage writes its archives.
+    let gzipped = std::fs::File::create(user.join("base.tar.gz")).unwrap();
+    run(command("gzip", "gzip")
+        .args(["-c", "-n"])
+        .arg(user.join("base.tar"))
+        .stdout(gzipped));
     std::fs::write(
         user.join("flake.nix"),
         format!(
@@ -243,13 +268,15 @@ fn from_image_takes_a_docker_archive() {
     let
       pkgs = nixpkgs.legacyPackages.x86_64-linux;
       note = pkgs.runCommand "note" {{ }} "echo on busybox > $out";
-    in {{
-      image = ocibench.lib.x86_64-linux.buildImage {{
+      onto = fromImage: tag: ocibench.lib.x86_64-linux.buildImage {{
         name = "on-busybox";
-        fromImage = ./base.tar;
+        inherit fromImage tag;
         contents = [ note ];
         config.Cmd = [ "/bin/cat" "${{note}}" ];
       }};
+    in {{
+      plain = onto ./base.tar "plain";
+      gzipped = onto ./base.tar.gz "gzipped";
     }};
 }}
 "#,
@@ -258,10 +285,12 @@ fn from_image_takes_a_docker_archive() {
         ),
     )
     .unwrap();
-    let image = flake.build(&user, "image", &ctx.path("on-busybox"));
-    let name = "localhost/on-busybox:latest";
-    let _image = LoadedImage(name.into());
-    run(podman().args(["load", "-i"]).arg(&image));
-    let said = run_stdout(podman().args(["run", "--rm"]).args(ULIMITS).arg(name));
-    assert_eq!(said, "on busybox\n");
+    for tag in ["plain", "gzipped"] {
+        let image = flake.build(&user, tag, &ctx.path(tag));
+        let name = format!("localhost/on-busybox:{tag}");
+        let _image = LoadedImage(name.clone());
+        run(podman().args(["load", "-i"]).arg(&image));
+        let said = run_stdout(podman().args(["run", "--rm"]).args(ULIMITS).arg(&name));
+        assert_eq!(said, "on busybox\n", "{tag}");
+    }
 }
