@@ -39,31 +39,27 @@
 
       # Build an image from derivations with ocibench, as dockerTools.buildLayeredImage
       # does: one layer per store path of the closure (popular paths alone, at most
-      # maxLayers), onto `fromImage` (an oci-archive path) or scratch. The result is an
-      # oci-archive, reproducible (SOURCE_DATE_EPOCH fixed).
+      # maxLayers), onto `fromImage` or scratch. The result is an oci-archive,
+      # reproducible (SOURCE_DATE_EPOCH = created). It works inside the build sandbox:
+      # Nix writes each root's closure graph (exportReferencesGraph) into the build
+      # directory and ocibench reads it with --nix-graph, never calling nix-store.
       #   ocibench.lib.x86_64-linux.buildImage { name = "hello"; contents = [ pkgs.hello ];
       #     config.Cmd = [ "${pkgs.hello}/bin/hello" ]; }
+      #   nix run .#myImage.copyToPodman          # podman load
+      #   nix run .#myImage.copyToRegistry -- docker://registry.example/hello:1
       lib = forAll (system: pkgs: {
-        buildImage =
-          { name, tag ? "latest", contents ? [ ], fromImage ? null, maxLayers ? 100
-          , config ? { }, }:
-          let
-            ocibench = self.packages.${system}.ocibench;
-            flag = f: v: pkgs.lib.optionalString (v != null) "${f} ${pkgs.lib.escapeShellArg v}";
-            json = v: builtins.toJSON v;
-            cfg = config;
-          in
-          pkgs.runCommand "${name}-image.tar" {
-            nativeBuildInputs = [ ocibench pkgs.nix ];
-            SOURCE_DATE_EPOCH = "1";
-            # Inside the sandbox nix-store cannot query the store: Nix writes each
-            # root's closure graph into the build directory instead.
-            exportReferencesGraph = pkgs.lib.concatLists
-              (pkgs.lib.imap0 (i: p: [ "closure-${toString i}" p ]) contents);
-          } ''
-            export HOME=$TMPDIR OCIBENCH_CACHE=$TMPDIR/cache
-            ocibench build               --from ${if fromImage == null then "scratch" else "oci-archive:${fromImage}"}               ${pkgs.lib.concatMapStringsSep " " (p: "--nix-closure ${p}") contents}               --max-layers ${toString maxLayers}               ${flag "--entrypoint" (if cfg ? Entrypoint then json cfg.Entrypoint else null)}               ${flag "--cmd" (if cfg ? Cmd then json cfg.Cmd else null)}               ${pkgs.lib.concatMapStringsSep " " (e: "--env ${pkgs.lib.escapeShellArg e}") (cfg.Env or [ ])}               ${flag "--workdir" (cfg.WorkingDir or null)}               ${flag "--user" (cfg.User or null)}               --output oci-archive:$out:${name}:${tag}
-          '';
+        buildImage = import ./nix/build-image.nix {
+          inherit pkgs;
+          ocibench = self.packages.${system}.ocibench;
+        };
+      });
+
+      # Build a two-path image (a script and the data file it reads) with
+      # lib.buildImage and check the config and layers `ocibench inspect` reports.
+      checks = forAll (system: pkgs: import ./nix/checks.nix {
+        inherit pkgs;
+        ocibench = self.packages.${system}.ocibench;
+        buildImage = self.lib.${system}.buildImage;
       });
 
       devShells = forAll (system: pkgs: {

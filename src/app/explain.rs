@@ -314,6 +314,14 @@ impl Explain for ConfigError {
             ConfigError::RootfsType(_) | ConfigError::Parse(_) | ConfigError::NotAnObject => {
                 Some("the base image is unusual or damaged; try another base or `scratch`".into())
             }
+            ConfigError::BadVolume(_) => Some("write --volume /PATH, e.g. --volume /data".into()),
+            ConfigError::BadStopSignal(_) => {
+                Some("write --stop-signal SIGTERM (a name, with or without SIG) or a number 1-64".into())
+            }
+            ConfigError::BadHealthcheck { .. } => Some(
+                r#"write Docker's HealthConfig, e.g. --healthcheck '{"Test":["CMD-SHELL","curl -f http://localhost/"],"Interval":30000000000}' (durations in nanoseconds)"#
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -323,6 +331,9 @@ impl Explain for ConfigError {
             | ConfigError::BadEnv(_)
             | ConfigError::BadLabel(_)
             | ConfigError::BadEpoch(_)
+            | ConfigError::BadVolume(_)
+            | ConfigError::BadStopSignal(_)
+            | ConfigError::BadHealthcheck { .. }
             | ConfigError::BadExecForm { .. } => ExitKind::Usage,
             _ => ExitKind::Runtime,
         }

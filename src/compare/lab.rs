@@ -328,7 +328,7 @@ fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> Bu
                 "ocibench compare candidate".into(),
             )],
             user: app.user.clone(),
-            created_epoch: 0,
+            ..ConfigEdit::default()
         },
         platforms: vec![Platform::host()],
         platform_required: false,

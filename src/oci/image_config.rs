@@ -13,6 +13,9 @@ use serde_json::{Map, Value, json};
 use crate::oci::digest::Digest;
 use crate::oci::manifest::Platform;
 
+mod run_settings;
+pub use run_settings::{normalize_stop_signal, parse_healthcheck};
+
 /// What `build` changes in the base config. Empty fields leave the base's values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigEdit {
@@ -28,6 +31,14 @@ pub struct ConfigEdit {
     /// Merged into `Labels`.
     pub labels: Vec<(String, String)>,
     pub user: Option<String>,
+    /// Absolute paths merged into `Volumes` (a Dockerfile's `VOLUME`).
+    pub volumes: Vec<String>,
+    /// Replaces `StopSignal` (`SIGTERM`, `SIGRTMIN+3`, `15`).
+    pub stop_signal: Option<String>,
+    /// Replaces `Healthcheck`: Docker's object (`Test`, `Interval`, `Timeout`,
+    /// `StartPeriod`, `StartInterval` in nanoseconds, `Retries`), checked by
+    /// `parse_healthcheck`.
+    pub healthcheck: Option<Value>,
     /// `SOURCE_DATE_EPOCH` (or 0): the config's `created` and the new history entries.
     pub created_epoch: u64,
 }
@@ -63,6 +74,14 @@ pub enum ConfigError {
     BadLabel(String),
     #[error("SOURCE_DATE_EPOCH {0} is after the year 9999")]
     BadEpoch(u64),
+    #[error("invalid volume {0:?}: a volume is an absolute path")]
+    BadVolume(String),
+    #[error(
+        "invalid stop signal {0:?}: expected a signal name (SIGTERM, TERM, SIGRTMIN+3) or number"
+    )]
+    BadStopSignal(String),
+    #[error("invalid healthcheck {text:?}: {reason}")]
+    BadHealthcheck { text: String, reason: String },
     #[error("invalid command {text:?}: expected a JSON array of strings or a single word")]
     BadExecForm {
         text: String,
@@ -119,12 +138,22 @@ impl ConfigEdit {
         if let Some((k, _)) = self.labels.iter().find(|(k, _)| k.is_empty()) {
             return Err(ConfigError::BadLabel(k.clone()));
         }
+        if let Some(v) = self.volumes.iter().find(|v| !v.starts_with('/')) {
+            return Err(ConfigError::BadVolume(v.clone()));
+        }
+        if let Some(s) = &self.stop_signal {
+            normalize_stop_signal(s)?;
+        }
+        if let Some(h) = &self.healthcheck {
+            run_settings::check_healthcheck(h)?;
+        }
         rfc3339_utc(self.created_epoch)?;
         Ok(())
     }
 }
 
-/// The `config` object's edits (Entrypoint, Cmd, Env, WorkingDir, ExposedPorts, Labels, User).
+/// The `config` object's edits (Entrypoint, Cmd, Env, WorkingDir, ExposedPorts,
+/// Labels, User, Volumes, StopSignal, Healthcheck).
 fn apply_runtime_config(
     cfg: &mut Map<String, Value>,
     edit: &ConfigEdit,
@@ -172,6 +201,21 @@ fn apply_runtime_config(
     }
     if let Some(u) = &edit.user {
         cfg.insert("User".into(), Value::String(u.clone()));
+    }
+    if !edit.volumes.is_empty() {
+        let volumes = object_field_named(cfg, "Volumes", "Volumes")?;
+        for v in &edit.volumes {
+            volumes.insert(v.clone(), json!({}));
+        }
+    }
+    if let Some(s) = &edit.stop_signal {
+        cfg.insert(
+            "StopSignal".into(),
+            Value::String(normalize_stop_signal(s)?),
+        );
+    }
+    if let Some(h) = &edit.healthcheck {
+        cfg.insert("Healthcheck".into(), h.clone());
     }
     Ok(())
 }
@@ -474,6 +518,39 @@ mod tests {
             v["config"]["Labels"],
             json!({"maintainer": "x", "org.example": "1"})
         );
+    }
+
+    #[test]
+    fn volumes_stop_signal_and_healthcheck() {
+        let e = ConfigEdit {
+            volumes: vec!["/data".into(), "/var/log".into()],
+            stop_signal: Some("quit".into()),
+            healthcheck: Some(json!({"Test": ["CMD", "/bin/true"], "Retries": 2})),
+            ..edit()
+        };
+        let v = run(DOCKER_BASE, &e, &[]);
+        assert_eq!(v["config"]["Volumes"], json!({"/data": {}, "/var/log": {}}));
+        assert_eq!(v["config"]["StopSignal"], "SIGQUIT");
+        assert_eq!(
+            v["config"]["Healthcheck"],
+            json!({"Test": ["CMD", "/bin/true"], "Retries": 2})
+        );
+        let relative = ConfigEdit {
+            volumes: vec!["data".into()],
+            ..edit()
+        };
+        assert!(matches!(
+            edit_config(DOCKER_BASE.as_bytes(), &relative, &[]),
+            Err(ConfigError::BadVolume(v)) if v == "data"
+        ));
+        let bad_check = ConfigEdit {
+            healthcheck: Some(json!({"Test": "true"})),
+            ..edit()
+        };
+        assert!(matches!(
+            bad_check.validate(),
+            Err(ConfigError::BadHealthcheck { .. })
+        ));
     }
 
     #[test]

@@ -329,3 +329,86 @@ fn bad_input_is_refused_before_anything_is_written() {
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn volume_stop_signal_and_healthcheck_flags() {
+    let ctx = TestContext::new();
+    let src = ctx.path("app");
+    app_tree(&src, 0);
+    let layer = format!("{}:/app", src.display());
+    let out = ctx.path("run-settings.tar");
+    let o = format!("oci-archive:{}", out.display());
+    let check =
+        r#"{"Test":["CMD-SHELL","test -e /app/www/index.html"],"Interval":5000000000,"Retries":2}"#;
+    let flags = [
+        "--from",
+        "scratch",
+        "--layer",
+        &layer,
+        "--volume",
+        "/data",
+        "--volume",
+        "/var/log",
+        "--stop-signal",
+        "quit",
+        "--healthcheck",
+        check,
+        "-o",
+        &o,
+    ];
+    build_json(&ctx, &flags, Some("0"));
+    let config: serde_json::Value = serde_json::from_str(&support::tools::run_stdout(
+        support::tools::skopeo()
+            .args(["inspect", "--config", "--raw"])
+            .arg(&o),
+    ))
+    .unwrap();
+    assert_eq!(
+        config["config"],
+        serde_json::json!({
+            "Volumes": {"/data": {}, "/var/log": {}},
+            "StopSignal": "SIGQUIT",
+            "Healthcheck": {"Test": ["CMD-SHELL", "test -e /app/www/index.html"], "Interval": 5_000_000_000u64, "Retries": 2},
+        })
+    );
+
+    let never = ctx.path("never.tar");
+    let n = format!("oci-archive:{}", never.display());
+    for (flag, value, error, hint) in [
+        (
+            "--volume",
+            "data",
+            "must be an absolute path",
+            "--volume /data",
+        ),
+        (
+            "--stop-signal",
+            "SIG TERM",
+            "invalid stop signal",
+            "--stop-signal SIGTERM",
+        ),
+        (
+            "--stop-signal",
+            "99",
+            "invalid stop signal",
+            "a number 1-64",
+        ),
+        (
+            "--healthcheck",
+            r#"{"Test":"true"}"#,
+            r#""Test" must be an array"#,
+            "HealthConfig",
+        ),
+        ("--healthcheck", "curl -f x", "not JSON", "HealthConfig"),
+    ] {
+        ctx.run([
+            "build", "--from", "scratch", "--layer", &layer, flag, value, "-o", &n,
+        ])
+        .failure(2)
+        .stderr_contains(&format!("error: {flag}"))
+        .stderr_contains(error)
+        .stderr_contains("hint: ")
+        .stderr_contains(hint);
+        assert!(!never.exists(), "{flag} {value} wrote output");
+    }
+}

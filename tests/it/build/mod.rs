@@ -3,6 +3,7 @@
 
 mod build_cli;
 mod export_oci;
+mod flake;
 mod layer;
 mod multiplatform;
 mod nix;

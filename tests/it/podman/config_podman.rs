@@ -48,6 +48,7 @@ fn podman_sees_the_edited_config_and_runs_it() {
         labels: vec![("org.opencontainers.image.title".into(), "edited".into())],
         user: Some("0:0".into()),
         created_epoch: 1_700_000_000,
+        ..ConfigEdit::default()
     };
     let layer = AddedLayer {
         diff_id: app_diff,

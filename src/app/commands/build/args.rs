@@ -51,6 +51,15 @@ pub struct BuildArgs {
     /// User (name or UID[:GID]) the container runs as
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
+    /// Volume (an absolute path) the container mounts, merged into the base's
+    #[arg(long = "volume", value_name = "PATH")]
+    pub volumes: Vec<String>,
+    /// Signal that stops the container: SIGTERM, TERM, SIGRTMIN+3 or a number
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Healthcheck as Docker's HealthConfig JSON ('{"Test":["CMD-SHELL","curl -f http://localhost/"],"Interval":30000000000}', durations in ns)
+    #[arg(long, value_name = "JSON")]
+    pub healthcheck: Option<String>,
     /// Platform of the base to choose (and of a scratch image) [default: the host's]; a comma list (linux/amd64,linux/arm64) builds one image per platform and an index of them
     #[arg(long, value_name = "OS/ARCH[/VARIANT][,...]")]
     pub platform: Option<String>,
@@ -124,6 +133,22 @@ impl BuildSettings {
                 "--workdir {w:?} must be an absolute path"
             )));
         }
+        if let Some(v) = a.volumes.iter().find(|v| !v.starts_with('/')) {
+            return Err(
+                UserError::usage(format!("--volume {v:?} must be an absolute path"))
+                    .with_hint("for example --volume /data"),
+            );
+        }
+        let stop_signal = a
+            .stop_signal
+            .as_deref()
+            .map(|s| config::normalize_stop_signal(s).map_err(|e| config_usage("--stop-signal", e)))
+            .transpose()?;
+        let healthcheck = a
+            .healthcheck
+            .as_deref()
+            .map(|h| config::parse_healthcheck(h).map_err(|e| config_usage("--healthcheck", e)))
+            .transpose()?;
         let platforms = parse_platforms(a.platform.as_deref())?;
         let outputs = parse_outputs(&a.outputs)?;
         if platforms.len() > 1
@@ -164,6 +189,9 @@ impl BuildSettings {
             expose,
             labels,
             user: a.user.clone(),
+            volumes: a.volumes.clone(),
+            stop_signal,
+            healthcheck,
             created_epoch: 0,
         };
         Ok(BuildSettings {
@@ -209,6 +237,12 @@ fn parse_platforms(raw: Option<&str>) -> Result<Vec<Platform>, UserError> {
         platforms.push(platform);
     }
     Ok(platforms)
+}
+
+/// A config error on one flag, with the library's hint (usage, exit 2).
+fn config_usage(flag: &str, e: config::ConfigError) -> UserError {
+    let hint = crate::app::explain::Explain::hint(&e).unwrap_or_default();
+    UserError::usage(format!("{flag}: {e}")).with_hint(hint)
 }
 
 fn valid_env_key(k: &str) -> bool {
