@@ -32,3 +32,6 @@ ldd "$binary" | while read -r first _ second _; do
   esac
 done
 [ -e "$dest/ocibench/lib/ld.so" ] || { echo "error: no dynamic loader in ldd $binary" >&2; exit 1; }
+# Each prepared stand-in gives new derivations (pkgs.nix reads this), so a build
+# cannot be answered by an earlier run's outputs.
+od -An -tx1 -N16 /dev/urandom | tr -d ' \n' > "$dest/salt"
