@@ -250,7 +250,7 @@ fn read_config(
             digest: desc.digest.clone(),
             source,
         })?;
-    let actual = Digest::of(&bytes);
+    let actual = Digest::of_with(desc.digest.alg(), &bytes);
     if actual != desc.digest || bytes.len() as u64 != desc.size {
         return Err(PullError::Corrupt {
             what: "config",

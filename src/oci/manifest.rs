@@ -81,11 +81,15 @@ pub fn layer_compression(media_type: &str) -> Option<Compression> {
     }
 }
 
-/// A content descriptor (media type, digest, size, ...).
+/// A content descriptor (media type, digest, size, ...). The OCI 1.1 fields
+/// (`artifactType`, `data`) are carried so that a document we re-serialise keeps
+/// them; absent fields stay absent, so older documents keep their bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     pub media_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub digest: Digest,
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,17 +98,22 @@ pub struct Descriptor {
     pub urls: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    /// The content itself, base64-encoded (OCI 1.1 embedded data), kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 impl Descriptor {
     pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Self {
         Descriptor {
             media_type: media_type.into(),
+            artifact_type: None,
             digest,
             size,
             platform: None,
             urls: None,
             annotations: None,
+            data: None,
         }
     }
 }
@@ -116,8 +125,14 @@ pub struct ImageManifest {
     pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// OCI 1.1: what kind of artifact this is (absent for a runnable image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    /// OCI 1.1: the manifest this one refers to (a signature's or an SBOM's image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
@@ -128,8 +143,10 @@ impl ImageManifest {
         ImageManifest {
             schema_version: 2,
             media_type: Some(family.manifest().to_string()),
+            artifact_type: None,
             config,
             layers,
+            subject: None,
             annotations: None,
         }
     }
@@ -158,7 +175,11 @@ pub struct ImageIndex {
     pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub manifests: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
@@ -411,6 +432,8 @@ mod tests {
         let idx = ImageIndex {
             schema_version: 2,
             media_type: Some(OCI_INDEX.into()),
+            artifact_type: None,
+            subject: None,
             manifests: vec![
                 entry(1, "unknown/unknown"),
                 entry(2, "linux/arm64"),
@@ -429,6 +452,41 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("unknown"), "{err}");
+    }
+
+    #[test]
+    fn oci_1_1_fields_survive_parse_and_serialise() {
+        // An artifact manifest as oras writes one: artifactType, an empty config
+        // with embedded data, a subject, and a sha512-addressed layer.
+        let sha512 = format!("sha512:{}", "ab".repeat(64));
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/vnd.example.sbom","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"data":"e30="}},"layers":[{{"mediaType":"text/plain","artifactType":"x/y","digest":"{sha512}","size":5}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":7}},"annotations":{{"k":"v"}}}}"#,
+            d(9)
+        );
+        let (_, parsed) = Manifest::parse(OCI_MANIFEST, doc.as_bytes()).unwrap();
+        let Manifest::Image(m) = parsed else {
+            panic!("not an image manifest")
+        };
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.example.sbom")
+        );
+        assert_eq!(m.config.data.as_deref(), Some("e30="));
+        assert_eq!(m.layers[0].digest.to_string(), sha512);
+        assert_eq!(m.layers[0].artifact_type.as_deref(), Some("x/y"));
+        assert_eq!(m.subject.as_ref().unwrap().digest, d(9));
+        // Written in the spec's field order, the same document comes back byte for byte.
+        assert_eq!(String::from_utf8(m.to_bytes()).unwrap(), doc);
+        let idx = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","artifactType":"a/b","manifests":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":7}}}}"#,
+            d(9)
+        );
+        let (_, parsed) = Manifest::parse(OCI_INDEX, idx.as_bytes()).unwrap();
+        let Manifest::Index(i) = parsed else {
+            panic!("not an index")
+        };
+        assert_eq!(i.artifact_type.as_deref(), Some("a/b"));
+        assert_eq!(serde_json::to_string(&i).unwrap(), idx);
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn export(
     dest: &Destination,
     progress: &dyn Reporter,
 ) -> Result<ExportReport, ExportError> {
-    if Digest::of(&image.bytes) != image.digest {
+    if !image.digest.matches(&image.bytes) {
         return Err(ExportError::BlobCorrupt {
             digest: image.digest.clone(),
             path: store.blob_path(&image.digest),

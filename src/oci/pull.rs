@@ -308,7 +308,7 @@ pub fn pull(
         }
     }
     // Only now, with every blob in place, does the manifest become visible.
-    store.put_bytes(&bytes)?;
+    store.put_bytes_with(digest.alg(), &bytes)?;
     let mut entry = IndexEntry::new(media_type.clone(), digest.clone(), bytes.len() as u64);
     entry.platform = config_platform(&config_bytes).and_then(|p| serde_json::to_value(p).ok());
     store.tag(&name, entry)?;
@@ -370,7 +370,7 @@ pub fn store_blob(
             source,
         };
         let mut stream = source.open_blob(desc)?;
-        let mut writer = store.writer()?;
+        let mut writer = store.writer_for(&desc.digest)?;
         let mut reader = (&mut stream.reader).take(desc.size + 1);
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -417,7 +417,7 @@ fn fetch_config(
         .read_to_end(&mut buf)
         .map_err(transfer_err)?;
     store.remove_blob(&config.digest)?;
-    let mut w = store.writer()?;
+    let mut w = store.writer_for(&config.digest)?;
     w.write_all(&buf).map_err(transfer_err)?;
     w.commit(Some((&config.digest, config.size)))
         .map_err(|cause| PullError::Corrupt {
@@ -552,7 +552,7 @@ fn transfer_layer(
         source,
     };
     let mut stream = source.open_blob(layer)?;
-    let mut writer = store.writer()?;
+    let mut writer = store.writer_for(&layer.digest)?;
     let mut reader = (&mut stream.reader).take(layer.size + 1);
     // `measured` is the inflater's verdict; it is looked at only after the digest,
     // so a corrupt blob is reported as corrupt rather than as bad gzip.

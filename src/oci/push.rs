@@ -145,7 +145,7 @@ impl PushBlobs for LayoutBlobs {
     fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(digest);
         let bytes = std::fs::read(&path).map_err(|source| StoreError::Io { path, source })?;
-        let actual = Digest::of(&bytes);
+        let actual = Digest::of_with(digest.alg(), &bytes);
         if &actual != digest {
             return Err(StoreError::Mismatch {
                 expected: digest.clone(),

@@ -121,7 +121,7 @@ pub(crate) fn docker_archive(
     let config = store
         .read_blob(&config_desc.digest)
         .map_err(|e| store_error(store, &config_desc.digest, e))?;
-    if Digest::of(&config) != config_desc.digest {
+    if !config_desc.digest.matches(&config) {
         return Err(ExportError::BlobCorrupt {
             digest: config_desc.digest.clone(),
             path: store.blob_path(&config_desc.digest),
@@ -403,7 +403,7 @@ impl<W: Write> TarOut<'_, W> {
             path: src.to_path_buf(),
             source,
         };
-        let mut hasher = Hasher::new();
+        let mut hasher = Hasher::with_algorithm(digest.alg());
         let mut buf = vec![0u8; CHUNK];
         let mut left = size;
         loop {

@@ -226,10 +226,15 @@ impl RegistryClient {
             .ok_or_else(|| RegistryError::ManifestTooLarge {
                 host: image.api_host().to_string(),
             })?;
-        let digest = Digest::of(&bytes);
-        let expected = reference
-            .parse::<Digest>()
-            .ok()
+        // A manifest asked for by digest is hashed with that digest's algorithm
+        // (sha512 included); by tag, with sha256, checked against the registry's
+        // announced digest when it uses sha256 too.
+        let pinned = reference.parse::<Digest>().ok();
+        let digest = Digest::of_with(
+            pinned.as_ref().map_or(Default::default(), Digest::alg),
+            &bytes,
+        );
+        let expected = pinned
             .map(|d| d.to_string())
             .or(announced.filter(|a| a.starts_with("sha256:")));
         if let Some(expected) = expected
@@ -493,8 +498,14 @@ impl RegistryClient {
         call.body = CallBody::Bytes(Arc::from(bytes));
         let resp = self.send(call)?;
         let resp = self.check_status(image, "PUT", &url, resp)?;
-        let ours = Digest::of(bytes);
+        // Pushed by a sha512 digest, the manifest is named by sha512; a registry
+        // announcing another algorithm's digest is not contradicting it.
+        let algorithm = reference
+            .parse::<Digest>()
+            .map_or(Default::default(), |d| d.alg());
+        let ours = Digest::of_with(algorithm, bytes);
         if let Some(theirs) = header(&resp, "docker-content-digest")
+            && theirs.starts_with(&format!("{}:", ours.algorithm()))
             && theirs != ours.to_string()
         {
             return Err(RegistryError::DigestMismatch {
