@@ -275,6 +275,9 @@ impl Explain for PullError {
             PullError::Manifest(ManifestError::Unsupported(_)) => Some(
                 "ocibench reads OCI and Docker schema 2 manifests; convert with `skopeo copy --format oci`".into(),
             ),
+            PullError::Manifest(ManifestError::Digest { .. }) => Some(
+                "the OCI image spec registers sha256 and sha512; re-push the content with one of them (`skopeo copy` writes sha256)".into(),
+            ),
             PullError::ConfigTooLarge { .. } => Some(format!(
                 "image configs are a few KiB (ocibench reads up to {} MiB, as podman and skopeo do): the manifest is damaged or hostile; `skopeo inspect --raw` shows it",
                 ocibench::oci::pull::MAX_CONFIG_BYTES >> 20

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::oci::digest::Digest;
+use crate::oci::digest::{Digest, DigestError};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -204,6 +204,31 @@ pub enum ManifestError {
     },
     #[error("no image for platform {wanted} in the index (available: {available})")]
     NoPlatform { wanted: String, available: String },
+    /// A descriptor's digest that cannot be verified: named, as the registry's
+    /// documents are not secrets, so the user sees which algorithm was used.
+    #[error("manifest of type {media_type} refers to content ocibench cannot verify")]
+    Digest {
+        media_type: String,
+        #[source]
+        source: DigestError,
+    },
+}
+
+/// The first `digest` field (in a descriptor: `config`, `layers`, `manifests`,
+/// `subject`) that is not a digest ocibench can verify.
+fn first_bad_digest(doc: &serde_json::Value) -> Option<DigestError> {
+    let descriptors = ["config", "subject"]
+        .iter()
+        .filter_map(|k| doc.get(*k))
+        .chain(
+            ["layers", "manifests"]
+                .iter()
+                .filter_map(|k| doc.get(*k)?.as_array())
+                .flatten(),
+        );
+    descriptors
+        .filter_map(|d| d.get("digest")?.as_str())
+        .find_map(|s| s.parse::<Digest>().err())
 }
 
 impl Manifest {
@@ -241,9 +266,22 @@ impl Manifest {
                 _ => mt,
             };
         }
-        let parse_err = |e: serde_json::Error| ManifestError::Parse {
-            media_type: mt.clone(),
-            source: ParseError::json(&e),
+        let parse_err = |e: serde_json::Error| {
+            // serde's message for a bad digest is generic (it never quotes input):
+            // name the digest and the algorithms we verify instead.
+            let bad = serde_json::from_slice(bytes)
+                .ok()
+                .and_then(|doc| first_bad_digest(&doc));
+            match bad {
+                Some(source) => ManifestError::Digest {
+                    media_type: mt.clone(),
+                    source,
+                },
+                None => ManifestError::Parse {
+                    media_type: mt.clone(),
+                    source: ParseError::json(&e),
+                },
+            }
         };
         let m = match mt.as_str() {
             OCI_MANIFEST | DOCKER_MANIFEST => {
@@ -487,6 +525,23 @@ mod tests {
         };
         assert_eq!(i.artifact_type.as_deref(), Some("a/b"));
         assert_eq!(serde_json::to_string(&i).unwrap(), idx);
+    }
+
+    #[test]
+    fn an_unknown_digest_algorithm_is_named() {
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":2}},"layers":[{{"mediaType":"{OCI_LAYER_GZIP}","digest":"md5:d41d8cd98f00b204e9800998ecf8427e","size":0}}]}}"#,
+            d(1)
+        );
+        let e = Manifest::parse(OCI_MANIFEST, doc.as_bytes()).unwrap_err();
+        assert!(matches!(e, ManifestError::Digest { .. }), "{e:?}");
+        let chain = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+        assert_eq!(
+            chain,
+            format!(
+                "manifest of type {OCI_MANIFEST} refers to content ocibench cannot verify: digest \"md5:d41d8cd98f00b204e9800998ecf8427e\" uses algorithm \"md5\", which ocibench cannot verify (supported: sha256, sha512)"
+            )
+        );
     }
 
     #[test]

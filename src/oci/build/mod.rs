@@ -6,6 +6,9 @@
 //! streams tar → gzip → store in one pass), edits the base's config as JSON
 //! (`image_config`) and writes a manifest of the base's media-type family. Two
 //! builds of the same inputs give the same manifest digest on any machine.
+//!
+//! The manifest records its base as buildkit does (`org.opencontainers.image.base.*`
+//! annotations), then the user's own annotations, which win on a shared key.
 
 pub mod layer;
 mod layer_error;
@@ -13,6 +16,7 @@ pub mod layer_tar;
 pub mod layer_walk;
 pub mod nix;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -64,7 +68,14 @@ pub struct BuildSpec {
     pub nix: NixSpec,
     /// The config changes; `created_epoch` is set from `SOURCE_DATE_EPOCH` at build time.
     pub config: ConfigEdit,
+    /// Annotations for the image manifest (`--annotation K=V`), in the order given.
+    pub annotations: Vec<(String, String)>,
 }
+
+/// The OCI annotation naming the base image (a registry reference, normalised).
+pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+/// The OCI annotation holding the digest of the base's manifest.
+pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 
 /// A built image in the store.
 #[derive(Debug, Clone)]
@@ -125,6 +136,7 @@ impl<'a> ImageBuilder<'a> {
         edit.validate()?;
 
         // The base: its manifest, config and blobs, verified into the cache.
+        let mut annotations = BTreeMap::new();
         let (family, mut layers, base_config) = match &spec.from {
             None => (
                 MediaFamily::Oci,
@@ -138,6 +150,14 @@ impl<'a> ImageBuilder<'a> {
                     ..PullOptions::default()
                 };
                 let base = pull::fetch(location, &self.client, store, &opts, self.progress)?;
+                // As buildkit: the digest of the manifest built on (the platform's
+                // own when the base is an index), and the name only when it is a
+                // registry reference (the spec's format for it; a file path
+                // would also make the digest depend on where the file lies).
+                annotations.insert(BASE_DIGEST.to_string(), base.manifest_digest.to_string());
+                if let ImageLocation::Registry(r) = location {
+                    annotations.insert(BASE_NAME.to_string(), r.to_string());
+                }
                 let config = store.read_blob(&base.manifest.config.digest)?;
                 (base.manifest.family(), base.manifest.layers.clone(), config)
             }
@@ -191,11 +211,15 @@ impl<'a> ImageBuilder<'a> {
 
         let config = image_config::edit_config(&base_config, &edit, &added)?;
         let config_digest = store.put_bytes(&config)?;
-        let manifest = ImageManifest::new(
+        let mut manifest = ImageManifest::new(
             family,
             Descriptor::new(family.config(), config_digest, config.len() as u64),
             layers,
         );
+        annotations.extend(spec.annotations.iter().cloned());
+        if !annotations.is_empty() {
+            manifest.annotations = Some(annotations);
+        }
         let bytes = manifest.to_bytes();
         let manifest_digest = store.put_bytes(&bytes)?;
         let size = pull::size_of(store, "(built)", &manifest_digest)?;
