@@ -52,7 +52,9 @@ impl Algorithm {
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
     algorithm: Algorithm,
-    hex: String,
+    /// `Box<str>`, not `String`: with the algorithm beside it a `Digest` stays
+    /// three words, as the errors that carry several digests count on.
+    hex: Box<str>,
 }
 
 /// Why a string is not a digest we can verify.
@@ -85,14 +87,15 @@ impl Digest {
         let hex = match algorithm {
             Algorithm::Sha256 => hex::encode(Sha256::digest(bytes)),
             Algorithm::Sha512 => hex::encode(Sha512::digest(bytes)),
-        };
+        }
+        .into();
         Digest { algorithm, hex }
     }
 
     pub fn from_sha256(bytes: [u8; 32]) -> Self {
         Digest {
             algorithm: Algorithm::Sha256,
-            hex: hex::encode(bytes),
+            hex: hex::encode(bytes).into(),
         }
     }
 
@@ -149,7 +152,7 @@ impl FromStr for Digest {
         }
         Ok(Digest {
             algorithm,
-            hex: hex.to_string(),
+            hex: hex.into(),
         })
     }
 }
@@ -228,7 +231,7 @@ impl Hasher {
             State::Sha256(h) => Digest::from_sha256(h.finalize().into()),
             State::Sha512(h) => Digest {
                 algorithm: Algorithm::Sha512,
-                hex: hex::encode(h.finalize()),
+                hex: hex::encode(h.finalize()).into(),
             },
         };
         (digest, self.len)

@@ -132,7 +132,7 @@ pub struct ImageManifest {
     pub layers: Vec<Descriptor>,
     /// OCI 1.1: the manifest this one refers to (a signature's or an SBOM's image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<Descriptor>,
+    pub subject: Option<Box<Descriptor>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
@@ -179,7 +179,7 @@ pub struct ImageIndex {
     pub artifact_type: Option<String>,
     pub manifests: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<Descriptor>,
+    pub subject: Option<Box<Descriptor>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
@@ -209,8 +209,9 @@ pub enum ManifestError {
     #[error("manifest of type {media_type} refers to content ocibench cannot verify")]
     Digest {
         media_type: String,
+        /// Boxed: every error that carries a `ManifestError` stays small.
         #[source]
-        source: DigestError,
+        source: Box<DigestError>,
     },
 }
 
@@ -275,7 +276,7 @@ impl Manifest {
             match bad {
                 Some(source) => ManifestError::Digest {
                     media_type: mt.clone(),
-                    source,
+                    source: Box::new(source),
                 },
                 None => ManifestError::Parse {
                     media_type: mt.clone(),

@@ -104,7 +104,7 @@ impl RegistryClientBuilder {
 /// A registry API client shared by all threads of a pull or push.
 pub struct RegistryClient {
     tls: TlsMode,
-    transport: Transport,
+    pub(super) transport: Transport,
 }
 
 /// One page of a tag list: its tags, and the next page's address (`Link`).
@@ -129,7 +129,7 @@ impl RegistryClient {
         RegistryClientBuilder::default()
     }
 
-    fn url(&self, image: &ImageReference, tail: &str) -> String {
+    pub(super) fn url(&self, image: &ImageReference, tail: &str) -> String {
         format!(
             "{}/v2/{}/{}",
             image.base_url(self.tls),
@@ -519,7 +519,7 @@ impl RegistryClient {
     }
 
     /// Turns a non-success status into an error, keeping the registry's own message.
-    fn check_status(
+    pub(super) fn check_status(
         &self,
         image: &ImageReference,
         method: &str,
@@ -564,7 +564,7 @@ impl RegistryClient {
     }
 
     /// Sends a request with authentication, retries and safe redirects.
-    fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
+    pub(super) fn send(&self, call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
         let home = call.image.base_url(self.tls);
         send::send(&self.transport, &home, call)
     }

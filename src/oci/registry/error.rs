@@ -14,7 +14,16 @@ use super::MAX_MANIFEST_BYTES;
 pub struct ShownUrl(String);
 
 /// Query parameters of the registry API, shown as they are.
-const PLAIN_QUERY: &[&str] = &["digest", "mount", "from", "n", "last", "service", "scope"];
+const PLAIN_QUERY: &[&str] = &[
+    "digest",
+    "mount",
+    "from",
+    "n",
+    "last",
+    "service",
+    "scope",
+    "artifactType",
+];
 
 impl ShownUrl {
     pub fn new(raw: &str) -> Self {
@@ -145,6 +154,13 @@ pub enum RegistryError {
         host: String,
         expected: String,
         actual: String,
+    },
+    #[error("the referrers of {subject} from {host} are not an OCI image index")]
+    BadReferrers {
+        host: String,
+        subject: String,
+        #[source]
+        source: Box<crate::oci::manifest::ManifestError>,
     },
     #[error("manifest from {host} is larger than {MAX_MANIFEST_BYTES} bytes")]
     ManifestTooLarge { host: String },

@@ -17,6 +17,7 @@ mod limits;
 mod pull;
 mod push_faults;
 mod push_registry;
+mod referrers;
 mod registry_mock;
 mod snapshots;
 mod trust;

@@ -43,7 +43,7 @@ pub fn run(data: &[u8]) {
             );
             descriptor(&m.config);
             m.layers.iter().for_each(descriptor);
-            m.subject.iter().for_each(descriptor);
+            m.subject.as_deref().into_iter().for_each(descriptor);
             for l in &m.layers {
                 let _ = layer_compression(&l.media_type);
             }
@@ -64,7 +64,7 @@ pub fn run(data: &[u8]) {
                 "index parsed as {media_type:?}"
             );
             i.manifests.iter().for_each(descriptor);
-            i.subject.iter().for_each(descriptor);
+            i.subject.as_deref().into_iter().for_each(descriptor);
             let bytes = serde_json::to_vec(i).expect("an index serialises");
             let (_, again) = Manifest::parse(&media_type, &bytes)
                 .unwrap_or_else(|e| panic!("serialised parsed index fails: {e}"));
