@@ -258,7 +258,11 @@ pub fn copy(
             })?;
             let mut export_images = Vec::with_capacity(images.len());
             for i in &images {
-                export_images.push(ExportImage::new(i.bytes.clone(), &i.media_type)?);
+                export_images.push(ExportImage::new_with(
+                    i.bytes.clone(),
+                    &i.media_type,
+                    i.digest.alg(),
+                )?);
             }
             let export_image = match &index {
                 Some((bytes, media_type)) if media_type != OCI_INDEX => {

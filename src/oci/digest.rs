@@ -246,9 +246,13 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
+        Self::with_algorithm(inner, Algorithm::Sha256)
+    }
+    /// Hashing with `algorithm`, to verify content named by a digest of it.
+    pub fn with_algorithm(inner: W, algorithm: Algorithm) -> Self {
         HashingWriter {
             inner,
-            hasher: Hasher::new(),
+            hasher: Hasher::with_algorithm(algorithm),
         }
     }
     pub fn bytes_written(&self) -> u64 {

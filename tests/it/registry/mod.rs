@@ -10,6 +10,7 @@ mod cache_integrity;
 mod copy;
 mod credentials_registry;
 mod creds_scope;
+mod digests;
 mod hints;
 mod inspect;
 mod interrupt;
