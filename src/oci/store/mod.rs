@@ -530,6 +530,35 @@ mod tests {
     }
 
     #[test]
+    fn sha512_blobs_are_verified_as_sha512_and_stored_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let want = Digest::of_with(Algorithm::Sha512, b"hello");
+        let mut w = store.writer_for(&want).unwrap();
+        w.write_all(b"hello").unwrap();
+        assert_eq!(w.commit(Some((&want, 5))).unwrap(), (want.clone(), 5));
+        assert_eq!(
+            store.blob_path(&want),
+            dir.path().join("blobs/sha512").join(want.hex())
+        );
+        assert_eq!(store.read_blob(&want).unwrap(), b"hello");
+        assert_eq!(store.check_blob(&want, 5).unwrap(), BlobState::Intact);
+        // Other bytes under that name are refused, and nothing is stored.
+        let other = Digest::of_with(Algorithm::Sha512, b"other");
+        let mut w = store.writer_for(&other).unwrap();
+        w.write_all(b"hello").unwrap();
+        assert!(matches!(
+            w.commit(Some((&other, 5))),
+            Err(StoreError::Mismatch { .. })
+        ));
+        assert!(!store.has(&other));
+        assert_eq!(
+            store.put_bytes_with(Algorithm::Sha512, b"hello").unwrap(),
+            want
+        );
+    }
+
+    #[test]
     fn committing_a_stored_blob_keeps_the_stored_file() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();

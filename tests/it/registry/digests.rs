@@ -79,6 +79,18 @@ fn a_sha512_image_is_verified_stored_copied_and_built_on() {
     let stored = blob(&ctx.cache_dir, &layer_digest);
     assert!(stored.is_file(), "{} missing", stored.display());
     assert_eq!(sha512(&std::fs::read(&stored).unwrap()), layer_digest);
+    // The cache's maintenance sees them: verified, and kept by a prune (manifest,
+    // config, layer).
+    let verified = ctx.run(["cache", "verify", "--json"]).success().json();
+    assert_eq!(
+        (&verified["blobs_checked"], &verified["corrupt"]),
+        (&json!(3), &json!([]))
+    );
+    let pruned = ctx.run(["cache", "prune", "--json"]).success().json();
+    assert_eq!(
+        (&pruned["kept_blobs"], &pruned["removed_blobs"]),
+        (&json!(3), &json!(0))
+    );
 
     // Copied: the digest and the manifest bytes kept.
     let out = ctx.path("copy");
