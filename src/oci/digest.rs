@@ -123,6 +123,11 @@ impl Digest {
         &self.hex[..12]
     }
 
+    /// `<alg>:<first 12 hex digits>`, for tables (sha256 and sha512 are as wide).
+    pub fn short_named(&self) -> String {
+        format!("{}:{}", self.algorithm(), self.short())
+    }
+
     /// The tag the OCI 1.1 referrers tag schema uses for this digest (`<alg>-<hex>`).
     pub fn referrers_tag(&self) -> String {
         format!("{}-{}", self.algorithm(), self.hex)

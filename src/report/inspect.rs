@@ -78,7 +78,7 @@ pub fn write_inspection(out: &mut dyn Write, i: &Inspection) -> std::io::Result<
                 out,
                 "  {:<18} {:<19} {:>10}  {}{note}",
                 m.platform.as_deref().unwrap_or("-"),
-                format!("sha256:{}", m.digest.short()),
+                m.digest.short_named(),
                 thousands(m.size),
                 m.media_type
             )?;
@@ -129,7 +129,7 @@ pub fn write_inspection(out: &mut dyn Write, i: &Inspection) -> std::io::Result<
         writeln!(
             out,
             "  {:<19} {:>14}  {}",
-            format!("sha256:{}", l.digest.short()),
+            l.digest.short_named(),
             thousands(l.size),
             l.media_type
         )?;

@@ -73,6 +73,10 @@ fn a_sha512_image_is_verified_stored_copied_and_built_on() {
     let inspected = ctx.run(["inspect", "--json", &location]).success().json();
     assert_eq!(inspected["digest"], json!(manifest_digest));
     assert_eq!(inspected["layers"][0]["digest"], json!(layer_digest));
+    // The layer table names the algorithm it shortens.
+    ctx.run(["inspect", &location])
+        .success()
+        .stdout_contains(&format!("  sha512:{} ", &layer_digest[7..19]));
 
     // Pulled into the cache: stored under blobs/sha512, verified as sha512.
     ctx.run(["pull", &location]).success();
