@@ -120,6 +120,12 @@ pub fn write_inspection(out: &mut dyn Write, i: &Inspection) -> std::io::Result<
             _ => writeln!(out, "  {label:<14} {}", one_line(v))?,
         }
     }
+    if let Some(t) = &i.artifact_type {
+        writeln!(out, "  artifact type  {t}")?;
+    }
+    if let Some(s) = &i.subject {
+        writeln!(out, "  subject        {}", s.digest)?;
+    }
     for (k, v) in &i.annotations {
         writeln!(out, "  annotation     {k}={v}")?;
     }
@@ -221,6 +227,8 @@ mod tests {
             )]
             .into_iter()
             .collect(),
+            artifact_type: None,
+            subject: None,
             index: Some(IndexInfo {
                 manifests: vec![
                     entry(&amd, "linux/amd64", false),

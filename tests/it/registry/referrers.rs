@@ -168,6 +168,18 @@ fn a_referrer_is_listed_through_the_tag_schema_and_copied_with_its_subject() {
         &reg.docker_ref("copied:sbom"),
     ]);
     assert_eq!(tools::run(&mut cmd).stdout, artifact);
+    // `inspect` of the artifact names what it is and what it refers to.
+    let inspected = ctx
+        .run(["inspect", "--json", &reg.reference("copied:sbom")])
+        .success()
+        .json();
+    assert_eq!(
+        (&inspected["artifact_type"], &inspected["subject"]),
+        (
+            &json!(SPDX),
+            &json!({"mediaType": OCI_MANIFEST, "digest": image.manifest_digest, "size": image.manifest.len()})
+        )
+    );
 }
 
 #[test]
