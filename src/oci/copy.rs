@@ -167,7 +167,7 @@ pub fn copy(
     };
     // Manifests go into the cache first: `push` and `publish` read them from there.
     for i in &images {
-        store.put_bytes(&i.bytes)?;
+        store.put_bytes_with(i.digest.alg(), &i.bytes)?;
     }
     let mut report = CopyReport {
         source: name.clone(),

@@ -3,19 +3,20 @@
 //! on; a sha512 blob that does not match its digest is refused; a digest of an
 //! algorithm ocibench cannot verify is refused by name, in a reference (exit 2) and
 //! in a manifest (exit 1). The fixture is an `oci:` layout written here, digests by
-//! coreutils' `sha512sum`: the Distribution registry (2.8) accepts sha512 blobs but
-//! refuses manifests that name them (MANIFEST_BLOB_UNKNOWN, checked by hand), so a
-//! registry fixture is not possible.
+//! coreutils' `sha512sum`, and the same blobs pushed by raw API to the Distribution
+//! registry (it takes sha512 blobs and a manifest naming them under a tag; it names
+//! and serves manifests themselves by sha256 only).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::support::TestContext;
 use crate::support::layout::to_json_bytes;
 use crate::support::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crate::support::mock_image::MockImage;
+use crate::support::tools::sha256_bytes;
 use crate::support::tools::{self, run_with_stdin};
+use crate::support::{Registry, TestContext};
 
 /// `sha512:<hex>` of `bytes`, by `sha512sum`.
 fn sha512(bytes: &[u8]) -> String {
@@ -203,4 +204,78 @@ fn unknown_digest_algorithms_are_refused_by_name() {
             "digest \"{md5}\" uses algorithm \"md5\", which ocibench cannot verify (supported: sha256, sha512)"
         ))
         .stderr_contains("hint: the OCI image spec registers sha256 and sha512");
+}
+
+/// Uploads `bytes` to `repo` under their sha512 digest (POST, then PUT with it).
+fn push_sha512_blob(reg: &Registry, repo: &str, bytes: &[u8]) {
+    let digest = sha512(bytes);
+    let start = reg.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
+    assert_eq!(start.status, 202, "{}", start.text());
+    let location = start.header("location").expect("upload location");
+    let path = location
+        .strip_prefix(&format!("http://{}", reg.addr()))
+        .unwrap_or(location);
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let put = reg.request(
+        "PUT",
+        &format!("{path}{sep}digest={digest}"),
+        &[("Content-Type", "application/octet-stream")],
+        bytes,
+    );
+    assert_eq!(put.status, 201, "{}", put.text());
+}
+
+#[test]
+fn a_sha512_image_pushed_by_raw_api_is_pulled_from_the_registry() {
+    let reg = Registry::start();
+    let ctx = TestContext::new();
+    let src = ctx.path("sha512");
+    let (_, layer_digest, manifest) = sha512_layout(&src, None);
+    let doc: Value = serde_json::from_slice(&manifest).unwrap();
+    for d in [&doc["config"]["digest"], &doc["layers"][0]["digest"]] {
+        push_sha512_blob(
+            &reg,
+            "s512",
+            &std::fs::read(blob(&src, d.as_str().unwrap())).unwrap(),
+        );
+    }
+    let put = reg.request(
+        "PUT",
+        "/v2/s512/manifests/v1",
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest,
+    );
+    assert_eq!(put.status, 201, "{}", put.text());
+
+    let image = reg.reference("s512:v1");
+    ctx.run(["pull", &image]).success();
+    let stored = blob(&ctx.cache_dir, &layer_digest);
+    assert_eq!(sha512(&std::fs::read(&stored).unwrap()), layer_digest);
+    let inspected = ctx.run(["inspect", "--json", &image]).success().json();
+    // The registry names the manifest by sha256; its blobs keep their sha512 names.
+    assert_eq!(inspected["digest"], json!(sha256_bytes(&manifest)));
+    assert_eq!(inspected["layers"][0]["digest"], json!(layer_digest));
+    let out = ctx.path("from-registry");
+    ctx.run([
+        "copy",
+        &format!("docker://{image}"),
+        &format!("oci:{}:v1", out.display()),
+    ])
+    .success();
+    assert!(blob(&out, &layer_digest).is_file());
+    // And from the layout to the registry: the manifest bytes unchanged.
+    ctx.run([
+        "copy",
+        &format!("oci:{}:v1", src.display()),
+        &reg.docker_ref("copied:v1"),
+    ])
+    .success();
+    let mut cmd = tools::skopeo();
+    cmd.args([
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &reg.docker_ref("copied:v1"),
+    ]);
+    assert_eq!(tools::run(&mut cmd).stdout, manifest);
 }
