@@ -692,6 +692,9 @@ impl Explain for BuildError {
             BuildError::NixGraph { .. } => {
                 Some("--nix-graph takes exportReferencesGraph files that exist".into())
             }
+            BuildError::AnnotationsOnDocker { .. } => Some(
+                "build from an OCI base for annotations (`skopeo copy --format oci` converts one), or use --label".into(),
+            ),
         }
     }
     fn exit_kind(&self) -> ExitKind {
@@ -701,7 +704,7 @@ impl Explain for BuildError {
             BuildError::Layer(e) => e.exit_kind(),
             BuildError::Nix(e) => e.exit_kind(),
             BuildError::Config(e) => e.exit_kind(),
-            BuildError::NixGraph { .. } => ExitKind::Usage,
+            BuildError::NixGraph { .. } | BuildError::AnnotationsOnDocker { .. } => ExitKind::Usage,
         }
     }
 }

@@ -7,8 +7,10 @@
 //! (`image_config`) and writes a manifest of the base's media-type family. Two
 //! builds of the same inputs give the same manifest digest on any machine.
 //!
-//! The manifest records its base as buildkit does (`org.opencontainers.image.base.*`
-//! annotations), then the user's own annotations, which win on a shared key.
+//! An OCI manifest records its base as buildkit does (`org.opencontainers.image.base.*`
+//! annotations), then the user's own annotations, which win on a shared key. A
+//! Docker schema 2 manifest has no annotations: none are recorded there, and asking
+//! for some is an error (as buildkit refuses them with Docker media types).
 
 pub mod layer;
 mod layer_error;
@@ -97,6 +99,8 @@ pub enum BuildError {
     Nix(#[from] NixError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("the base {base} has Docker schema 2 media types, whose manifests hold no annotations")]
+    AnnotationsOnDocker { base: String },
     #[error("cannot read the Nix graph {}", path.display())]
     NixGraph {
         path: PathBuf,
@@ -162,6 +166,19 @@ impl<'a> ImageBuilder<'a> {
                 (base.manifest.family(), base.manifest.layers.clone(), config)
             }
         };
+
+        if family == MediaFamily::Docker {
+            if !spec.annotations.is_empty() {
+                return Err(BuildError::AnnotationsOnDocker {
+                    base: spec
+                        .from
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                });
+            }
+            annotations.clear();
+        }
 
         let mut added = Vec::new();
         let mut add = |stats: layer::LayerStats, created_by: String| {

@@ -1,6 +1,7 @@
 //! `build --annotation` and the base annotations buildkit writes: on the manifest
-//! as skopeo reads it back from the registry (`inspect --raw`), none of the base's
-//! for `scratch`, and `index:` annotations refused where no index is written.
+//! as skopeo reads it back from the registry (`inspect --raw`), none for `scratch`
+//! or on a Docker schema 2 manifest (which has no annotations; asking for some
+//! there is refused), and `index:` annotations refused where no index is written.
 
 use serde_json::{Value, json};
 
@@ -46,6 +47,37 @@ fn annotations_and_the_base_are_on_the_manifest_skopeo_reads() {
         }),
         "{raw:#}"
     );
+
+    // A Docker schema 2 base: the manifest stays without annotations.
+    let docker = push_fixture(&registry, "busybox-docker", "1", Variant::DockerV2s2);
+    let layer = app(&ctx);
+    ctx.run([
+        "build",
+        "--from",
+        &docker.reference,
+        "--layer",
+        &layer,
+        "-o",
+        &registry.docker_ref("app:docker"),
+    ])
+    .success();
+    let raw: Value =
+        serde_json::from_slice(&registry.skopeo_inspect("app:docker", &["--raw"])).unwrap();
+    assert_eq!(raw.get("annotations"), None, "{raw:#}");
+    ctx.run([
+        "build",
+        "--from",
+        &docker.reference,
+        "--layer",
+        &layer,
+        "--annotation",
+        "k=v",
+        "-o",
+        &registry.docker_ref("app:docker2"),
+    ])
+    .failure(2)
+    .stderr_contains("has Docker schema 2 media types, whose manifests hold no annotations")
+    .stderr_contains("hint: build from an OCI base for annotations");
 }
 
 #[test]
