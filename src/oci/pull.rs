@@ -144,6 +144,9 @@ impl Default for PullOptions {
 pub struct StoredImage {
     pub name: String,
     pub manifest_digest: Digest,
+    /// The digest of what the name points at: the index, for a multi-platform
+    /// image, else `manifest_digest`.
+    pub top_digest: Digest,
     pub manifest_media_type: String,
     pub manifest: ImageManifest,
     /// Blobs actually transferred by this pull (layers and config).
@@ -214,6 +217,7 @@ pub fn pull(
     let top = source.fetch_manifest(None)?;
     let (mut media_type, parsed) = Manifest::parse(&top.media_type, &top.bytes)?;
     let single = matches!(parsed, Manifest::Image(_));
+    let top_digest = top.digest.clone();
     let (bytes, digest, manifest) = match parsed {
         Manifest::Image(m) => (top.bytes, top.digest, *m),
         Manifest::Index(index) => {
@@ -315,6 +319,7 @@ pub fn pull(
     Ok(StoredImage {
         name,
         manifest_digest: digest,
+        top_digest,
         manifest_media_type: media_type,
         manifest,
         transferred_blobs: transferred.into_inner(),

@@ -7,10 +7,11 @@
 //! (`image_config`) and writes a manifest of the base's media-type family. Two
 //! builds of the same inputs give the same manifest digest on any machine.
 //!
-//! An OCI manifest records its base as buildkit does (`org.opencontainers.image.base.*`
-//! annotations), then the user's own annotations, which win on a shared key. A
-//! Docker schema 2 manifest has no annotations: none are recorded there, and asking
-//! for some is an error (as buildkit refuses them with Docker media types).
+//! An OCI manifest records its base (`org.opencontainers.image.base.*`, as the
+//! image spec's annotations.md defines them and podman writes them), then the
+//! user's own annotations, which win on a shared key. A Docker schema 2 manifest
+//! has no annotations field: none are recorded there, and asking for some is an
+//! error rather than a field Docker tools would not read.
 
 pub mod layer;
 mod layer_error;
@@ -154,11 +155,13 @@ impl<'a> ImageBuilder<'a> {
                     ..PullOptions::default()
                 };
                 let base = pull::fetch(location, &self.client, store, &opts, self.progress)?;
-                // As buildkit: the digest of the manifest built on (the platform's
-                // own when the base is an index), and the name only when it is a
-                // registry reference (the spec's format for it; a file path
-                // would also make the digest depend on where the file lies).
-                annotations.insert(BASE_DIGEST.to_string(), base.manifest_digest.to_string());
+                // As the image spec's annotations.md asks (and podman, ko write
+                // them): the digest of what the base's name points at, the index
+                // for a multi-platform base, so that tools can tell when the name
+                // moved on; the name only for a registry reference (the spec's
+                // format for it; a file path would also make the digest depend
+                // on where the file lies).
+                annotations.insert(BASE_DIGEST.to_string(), base.top_digest.to_string());
                 if let ImageLocation::Registry(r) = location {
                     annotations.insert(BASE_NAME.to_string(), r.to_string());
                 }

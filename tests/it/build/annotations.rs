@@ -48,6 +48,32 @@ fn annotations_and_the_base_are_on_the_manifest_skopeo_reads() {
         "{raw:#}"
     );
 
+    // A multi-platform base: its name points at the index, and so does the digest
+    // (annotations.md: the digest of what base.name references).
+    let multi = push_fixture(&registry, "multi", "1", Variant::MultiPlatformIndex);
+    ctx.run([
+        "build",
+        "--from",
+        &multi.reference,
+        "--platform",
+        "linux/amd64",
+        "--layer",
+        &app(&ctx),
+        "-o",
+        &registry.docker_ref("app:multi"),
+    ])
+    .success();
+    let raw: Value =
+        serde_json::from_slice(&registry.skopeo_inspect("app:multi", &["--raw"])).unwrap();
+    assert_eq!(
+        raw["annotations"],
+        json!({
+            "org.opencontainers.image.base.digest": multi.index.as_ref().unwrap().digest,
+            "org.opencontainers.image.base.name": registry.reference("multi:1"),
+        }),
+        "{raw:#}"
+    );
+
     // A Docker schema 2 base: the manifest stays without annotations.
     let docker = push_fixture(&registry, "busybox-docker", "1", Variant::DockerV2s2);
     let layer = app(&ctx);
