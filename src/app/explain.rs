@@ -279,6 +279,9 @@ impl Explain for PullError {
             PullError::Manifest(ManifestError::Unsupported(_)) => Some(
                 "ocibench reads OCI and Docker schema 2 manifests; convert with `skopeo copy --format oci`".into(),
             ),
+            PullError::Manifest(ManifestError::Digest { .. }) => Some(
+                "the OCI image spec registers sha256 and sha512; re-push the content with one of them (`skopeo copy` writes sha256)".into(),
+            ),
             PullError::ConfigTooLarge { .. } => Some(format!(
                 "image configs are a few KiB (ocibench reads up to {} MiB, as podman and skopeo do): the manifest is damaged or hostile; `skopeo inspect --raw` shows it",
                 ocibench::oci::pull::MAX_CONFIG_BYTES >> 20
@@ -751,6 +754,9 @@ impl Explain for BuildError {
                 "a multi-platform build needs a base that is an index (several platforms); give one --platform to build on this base"
                     .into(),
             ),
+            BuildError::AnnotationsOnDocker { .. } => Some(
+                "build from an OCI base for annotations (`skopeo copy --format oci` converts one), or use --label".into(),
+            ),
         }
     }
     fn exit_kind(&self) -> ExitKind {
@@ -762,7 +768,8 @@ impl Explain for BuildError {
             BuildError::Config(e) => e.exit_kind(),
             BuildError::NixGraph { .. }
             | BuildError::MissingPlatform { .. }
-            | BuildError::BaseNotAnIndex { .. } => ExitKind::Usage,
+            | BuildError::BaseNotAnIndex { .. }
+            | BuildError::AnnotationsOnDocker { .. } => ExitKind::Usage,
         }
     }
 }

@@ -333,6 +333,7 @@ fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> Bu
         platforms: vec![Platform::host()],
         platform_required: false,
         index_annotations: Vec::new(),
+        annotations: Vec::new(),
     }
 }
 

@@ -167,7 +167,7 @@ pub fn copy(
     };
     // Manifests go into the cache first: `push` and `publish` read them from there.
     for i in &images {
-        store.put_bytes(&i.bytes)?;
+        store.put_bytes_with(i.digest.alg(), &i.bytes)?;
     }
     let mut report = CopyReport {
         source: name.clone(),
@@ -263,7 +263,11 @@ pub fn copy(
             })?;
             let mut export_images = Vec::with_capacity(images.len());
             for i in &images {
-                export_images.push(ExportImage::new(i.bytes.clone(), &i.media_type)?);
+                export_images.push(ExportImage::new_with(
+                    i.bytes.clone(),
+                    &i.media_type,
+                    i.digest.alg(),
+                )?);
             }
             let export_image = match &index {
                 Some((bytes, media_type)) if media_type != OCI_INDEX => {

@@ -1,45 +1,116 @@
-//! Content digests (`sha256:<hex>`) and hashing writers.
+//! Content digests (`sha256:<hex>`, `sha512:<hex>`) and hashing writers.
 //!
 //! A `Digest` is a validated newtype so that a digest can never be confused with
 //! any other string, and so that every path built from one is safe (hex only).
+//! The OCI image spec registers two algorithms, sha256 and sha512; both are
+//! verified, and any other is refused by name (we could not check its content).
+//! What ocibench itself writes is sha256, as every registry and runtime expects.
 
 use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
-/// A validated `sha256:` content digest.
+/// A digest algorithm ocibench can verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Algorithm {
+    #[default]
+    Sha256,
+    Sha512,
+}
+
+/// The algorithms a digest may use, as error messages list them.
+pub const SUPPORTED_ALGORITHMS: &str = "sha256, sha512";
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// Length of the hex encoding (the OCI spec fixes it per algorithm).
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 64,
+            Algorithm::Sha512 => 128,
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "sha256" => Some(Algorithm::Sha256),
+            "sha512" => Some(Algorithm::Sha512),
+            _ => None,
+        }
+    }
+}
+
+/// A validated content digest.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
-    hex: String,
+    algorithm: Algorithm,
+    /// `Box<str>`, not `String`: with the algorithm beside it a `Digest` stays
+    /// three words, as the errors that carry several digests count on.
+    hex: Box<str>,
 }
 
 /// Why a string is not a digest we can verify.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DigestError {
-    #[error("digest {0:?} has no algorithm (expected sha256:<64 hex digits>)")]
+    #[error(
+        "digest {0:?} has no algorithm (expected ALGORITHM:HEX, ALGORITHM one of {SUPPORTED_ALGORITHMS})"
+    )]
     NoAlgorithm(String),
-    #[error("digest algorithm {0:?} is not supported (only sha256)")]
-    Unsupported(String),
-    #[error("digest {0:?} is not 64 lowercase hex digits")]
-    BadHex(String),
+    #[error(
+        "digest {digest:?} uses algorithm {algorithm:?}, which ocibench cannot verify (supported: {SUPPORTED_ALGORITHMS})"
+    )]
+    Unsupported { digest: String, algorithm: String },
+    #[error("digest {digest:?} is not {algorithm}:<{len} lowercase hex digits>")]
+    BadHex {
+        digest: String,
+        algorithm: &'static str,
+        len: usize,
+    },
 }
 
 impl Digest {
-    /// Digest of a byte slice.
+    /// sha256 digest of a byte slice (what ocibench writes).
     pub fn of(bytes: &[u8]) -> Self {
-        Self::from_sha256(Sha256::digest(bytes).into())
+        Self::of_with(Algorithm::Sha256, bytes)
+    }
+
+    /// Digest of a byte slice with `algorithm`.
+    pub fn of_with(algorithm: Algorithm, bytes: &[u8]) -> Self {
+        let hex = match algorithm {
+            Algorithm::Sha256 => hex::encode(Sha256::digest(bytes)),
+            Algorithm::Sha512 => hex::encode(Sha512::digest(bytes)),
+        }
+        .into();
+        Digest { algorithm, hex }
     }
 
     pub fn from_sha256(bytes: [u8; 32]) -> Self {
         Digest {
-            hex: hex::encode(bytes),
+            algorithm: Algorithm::Sha256,
+            hex: hex::encode(bytes).into(),
         }
     }
 
+    /// Whether `bytes` are what this digest names (hashed with its own algorithm).
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        Self::of_with(self.algorithm, bytes) == *self
+    }
+
+    /// The algorithm's name, as in `blobs/<algorithm>/<hex>`.
     pub fn algorithm(&self) -> &'static str {
-        "sha256"
+        self.algorithm.name()
+    }
+
+    pub fn alg(&self) -> Algorithm {
+        self.algorithm
     }
 
     /// The hex part, as used for blob file names (`blobs/sha256/<hex>`).
@@ -51,6 +122,16 @@ impl Digest {
     pub fn short(&self) -> &str {
         &self.hex[..12]
     }
+
+    /// `<alg>:<first 12 hex digits>`, for tables (sha256 and sha512 are as wide).
+    pub fn short_named(&self) -> String {
+        format!("{}:{}", self.algorithm(), self.short())
+    }
+
+    /// The tag the OCI 1.1 referrers tag schema uses for this digest (`<alg>-<hex>`).
+    pub fn referrers_tag(&self) -> String {
+        format!("{}-{}", self.algorithm(), self.hex)
+    }
 }
 
 impl FromStr for Digest {
@@ -59,27 +140,37 @@ impl FromStr for Digest {
         let Some((alg, hex)) = s.split_once(':') else {
             return Err(DigestError::NoAlgorithm(s.to_string()));
         };
-        if alg != "sha256" {
-            return Err(DigestError::Unsupported(alg.to_string()));
-        }
-        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(DigestError::BadHex(s.to_string()));
+        let Some(algorithm) = Algorithm::from_name(alg) else {
+            return Err(DigestError::Unsupported {
+                digest: s.to_string(),
+                algorithm: alg.to_string(),
+            });
+        };
+        if hex.len() != algorithm.hex_len()
+            || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(DigestError::BadHex {
+                digest: s.to_string(),
+                algorithm: algorithm.name(),
+                len: algorithm.hex_len(),
+            });
         }
         Ok(Digest {
-            hex: hex.to_string(),
+            algorithm,
+            hex: hex.into(),
         })
     }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
+        write!(f, "{}:{}", self.algorithm(), self.hex)
     }
 }
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest(sha256:{})", self.hex)
+        write!(f, "Digest({}:{})", self.algorithm(), self.hex)
     }
 }
 
@@ -96,10 +187,22 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
-/// A running sha256 plus byte count.
+#[derive(Clone)]
+enum State {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::Sha256(Sha256::default())
+    }
+}
+
+/// A running hash (sha256 unless asked otherwise) plus byte count.
 #[derive(Clone, Default)]
 pub struct Hasher {
-    sha: Sha256,
+    state: State,
     len: u64,
 }
 
@@ -107,8 +210,19 @@ impl Hasher {
     pub fn new() -> Self {
         Self::default()
     }
+    /// A hasher for `algorithm`, to verify content named by a digest of it.
+    pub fn with_algorithm(algorithm: Algorithm) -> Self {
+        let state = match algorithm {
+            Algorithm::Sha256 => State::Sha256(Sha256::default()),
+            Algorithm::Sha512 => State::Sha512(Sha512::default()),
+        };
+        Hasher { state, len: 0 }
+    }
     pub fn update(&mut self, bytes: &[u8]) {
-        self.sha.update(bytes);
+        match &mut self.state {
+            State::Sha256(h) => h.update(bytes),
+            State::Sha512(h) => h.update(bytes),
+        }
         self.len += bytes.len() as u64;
     }
     pub fn len(&self) -> u64 {
@@ -118,7 +232,14 @@ impl Hasher {
         self.len == 0
     }
     pub fn finish(self) -> (Digest, u64) {
-        (Digest::from_sha256(self.sha.finalize().into()), self.len)
+        let digest = match self.state {
+            State::Sha256(h) => Digest::from_sha256(h.finalize().into()),
+            State::Sha512(h) => Digest {
+                algorithm: Algorithm::Sha512,
+                hex: hex::encode(h.finalize()).into(),
+            },
+        };
+        (digest, self.len)
     }
 }
 
@@ -130,9 +251,13 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
+        Self::with_algorithm(inner, Algorithm::Sha256)
+    }
+    /// Hashing with `algorithm`, to verify content named by a digest of it.
+    pub fn with_algorithm(inner: W, algorithm: Algorithm) -> Self {
         HashingWriter {
             inner,
-            hasher: Hasher::new(),
+            hasher: Hasher::with_algorithm(algorithm),
         }
     }
     pub fn bytes_written(&self) -> u64 {
@@ -212,19 +337,62 @@ mod tests {
         ));
         assert!(matches!(
             "md5:abc".parse::<Digest>(),
-            Err(DigestError::Unsupported(_))
+            Err(DigestError::Unsupported { .. })
         ));
         assert!(matches!(
             "sha256:abc".parse::<Digest>(),
-            Err(DigestError::BadHex(_))
+            Err(DigestError::BadHex { .. })
         ));
         let upper = format!("sha256:{}", "A".repeat(64));
         assert!(matches!(
             upper.parse::<Digest>(),
-            Err(DigestError::BadHex(_))
+            Err(DigestError::BadHex { .. })
         ));
+        // A sha512 length under sha256's name, and the reverse, are refused.
+        assert!(
+            format!("sha256:{}", "a".repeat(128))
+                .parse::<Digest>()
+                .is_err()
+        );
+        assert!(
+            format!("sha512:{}", "a".repeat(64))
+                .parse::<Digest>()
+                .is_err()
+        );
         let traversal = format!("sha256:../{}", "a".repeat(61));
         assert!(traversal.parse::<Digest>().is_err());
+    }
+
+    #[test]
+    fn sha512_digests_parse_hash_and_verify() {
+        // sha512("") as `sha512sum </dev/null` prints it.
+        let empty = "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+        let d: Digest = empty.parse().unwrap();
+        assert_eq!(d.to_string(), empty);
+        assert_eq!(d.alg(), Algorithm::Sha512);
+        assert_eq!(Digest::of_with(Algorithm::Sha512, b""), d);
+        assert!(d.matches(b""));
+        assert!(!d.matches(b"x"));
+        let mut h = Hasher::with_algorithm(Algorithm::Sha512);
+        h.update(b"");
+        assert_eq!(h.finish(), (d.clone(), 0));
+        assert_eq!(d.referrers_tag(), format!("sha512-{}", d.hex()));
+    }
+
+    #[test]
+    fn unknown_algorithm_error_names_digest_and_supported_ones() {
+        let e = "md5:d41d8cd98f00b204e9800998ecf8427e"
+            .parse::<Digest>()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "digest \"md5:d41d8cd98f00b204e9800998ecf8427e\" uses algorithm \"md5\", which ocibench cannot verify (supported: sha256, sha512)"
+        );
+        let e = "sha512:abc".parse::<Digest>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "digest \"sha512:abc\" is not sha512:<128 lowercase hex digits>"
+        );
     }
 
     #[test]

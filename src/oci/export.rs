@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::oci::digest::Digest;
+use crate::oci::digest::{Algorithm, Digest};
 use crate::oci::layout::{IndexEntry, LayoutError};
 use crate::oci::manifest::{
     DOCKER_CONFIG, DOCKER_FOREIGN_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_MANIFEST,
@@ -33,6 +33,16 @@ pub struct ExportImage {
 impl ExportImage {
     /// Parses manifest `bytes` (an OCI or Docker schema 2 image manifest).
     pub fn new(bytes: Vec<u8>, media_type: &str) -> Result<Self, ExportError> {
+        Self::new_with(bytes, media_type, Algorithm::Sha256)
+    }
+
+    /// `new`, for a manifest named by a digest of `algorithm` (a sha512-addressed
+    /// image keeps its sha512 name when copied).
+    pub fn new_with(
+        bytes: Vec<u8>,
+        media_type: &str,
+        algorithm: Algorithm,
+    ) -> Result<Self, ExportError> {
         let (media_type, parsed) =
             Manifest::parse(media_type, &bytes).map_err(ExportError::BadManifest)?;
         let Manifest::Image(manifest) = parsed else {
@@ -42,7 +52,7 @@ impl ExportImage {
             return Err(ExportError::NotAnImage(media_type));
         }
         Ok(ExportImage {
-            digest: Digest::of(&bytes),
+            digest: Digest::of_with(algorithm, &bytes),
             bytes,
             media_type,
             manifest: *manifest,

@@ -50,6 +50,10 @@ pub struct Inspection {
     pub layers: Vec<LayerInfo>,
     /// The image manifest's annotations.
     pub annotations: BTreeMap<String, String>,
+    /// OCI 1.1: the image manifest's `artifactType` (an artifact, not an image).
+    pub artifact_type: Option<String>,
+    /// OCI 1.1: the manifest this one refers to (a signature's or an SBOM's image).
+    pub subject: Option<Descriptor>,
     /// The index the image was chosen from, when the top manifest is one.
     pub index: Option<IndexInfo>,
     /// The config blob exactly as stored (`inspect --config`).
@@ -170,6 +174,8 @@ pub fn inspect(source: &dyn ImageSource, platform: &Platform) -> Result<Inspecti
             })
             .collect(),
         annotations: manifest.annotations.clone().unwrap_or_default(),
+        artifact_type: manifest.artifact_type.clone(),
+        subject: manifest.subject.as_deref().cloned(),
         index,
         config_bytes,
         raw_manifest: top.bytes,
@@ -250,7 +256,7 @@ fn read_config(
             digest: desc.digest.clone(),
             source,
         })?;
-    let actual = Digest::of(&bytes);
+    let actual = Digest::of_with(desc.digest.alg(), &bytes);
     if actual != desc.digest || bytes.len() as u64 != desc.size {
         return Err(PullError::Corrupt {
             what: "config",

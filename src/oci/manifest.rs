@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::oci::digest::Digest;
+use crate::oci::digest::{Digest, DigestError};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -81,11 +81,15 @@ pub fn layer_compression(media_type: &str) -> Option<Compression> {
     }
 }
 
-/// A content descriptor (media type, digest, size, ...).
+/// A content descriptor (media type, digest, size, ...). The OCI 1.1 fields
+/// (`artifactType`, `data`) are carried so that a document we re-serialise keeps
+/// them; absent fields stay absent, so older documents keep their bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     pub media_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub digest: Digest,
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,17 +98,22 @@ pub struct Descriptor {
     pub urls: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    /// The content itself, base64-encoded (OCI 1.1 embedded data), kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 impl Descriptor {
     pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Self {
         Descriptor {
             media_type: media_type.into(),
+            artifact_type: None,
             digest,
             size,
             platform: None,
             urls: None,
             annotations: None,
+            data: None,
         }
     }
 }
@@ -116,8 +125,14 @@ pub struct ImageManifest {
     pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// OCI 1.1: what kind of artifact this is (absent for a runnable image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
+    /// OCI 1.1: the manifest this one refers to (a signature's or an SBOM's image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Box<Descriptor>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
@@ -128,8 +143,10 @@ impl ImageManifest {
         ImageManifest {
             schema_version: 2,
             media_type: Some(family.manifest().to_string()),
+            artifact_type: None,
             config,
             layers,
+            subject: None,
             annotations: None,
         }
     }
@@ -158,7 +175,11 @@ pub struct ImageIndex {
     pub schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub manifests: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Box<Descriptor>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
@@ -183,6 +204,32 @@ pub enum ManifestError {
     },
     #[error("no image for platform {wanted} in the index (available: {available})")]
     NoPlatform { wanted: String, available: String },
+    /// A descriptor's digest that cannot be verified: named, as the registry's
+    /// documents are not secrets, so the user sees which algorithm was used.
+    #[error("manifest of type {media_type} refers to content ocibench cannot verify")]
+    Digest {
+        media_type: String,
+        /// Boxed: every error that carries a `ManifestError` stays small.
+        #[source]
+        source: Box<DigestError>,
+    },
+}
+
+/// The first `digest` field (in a descriptor: `config`, `layers`, `manifests`,
+/// `subject`) that is not a digest ocibench can verify.
+fn first_bad_digest(doc: &serde_json::Value) -> Option<DigestError> {
+    let descriptors = ["config", "subject"]
+        .iter()
+        .filter_map(|k| doc.get(*k))
+        .chain(
+            ["layers", "manifests"]
+                .iter()
+                .filter_map(|k| doc.get(*k)?.as_array())
+                .flatten(),
+        );
+    descriptors
+        .filter_map(|d| d.get("digest")?.as_str())
+        .find_map(|s| s.parse::<Digest>().err())
 }
 
 impl Manifest {
@@ -220,9 +267,22 @@ impl Manifest {
                 _ => mt,
             };
         }
-        let parse_err = |e: serde_json::Error| ManifestError::Parse {
-            media_type: mt.clone(),
-            source: ParseError::json(&e),
+        let parse_err = |e: serde_json::Error| {
+            // serde's message for a bad digest is generic (it never quotes input):
+            // name the digest and the algorithms we verify instead.
+            let bad = serde_json::from_slice(bytes)
+                .ok()
+                .and_then(|doc| first_bad_digest(&doc));
+            match bad {
+                Some(source) => ManifestError::Digest {
+                    media_type: mt.clone(),
+                    source: Box::new(source),
+                },
+                None => ManifestError::Parse {
+                    media_type: mt.clone(),
+                    source: ParseError::json(&e),
+                },
+            }
         };
         let m = match mt.as_str() {
             OCI_MANIFEST | DOCKER_MANIFEST => {
@@ -411,6 +471,8 @@ mod tests {
         let idx = ImageIndex {
             schema_version: 2,
             media_type: Some(OCI_INDEX.into()),
+            artifact_type: None,
+            subject: None,
             manifests: vec![
                 entry(1, "unknown/unknown"),
                 entry(2, "linux/arm64"),
@@ -429,6 +491,58 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("unknown"), "{err}");
+    }
+
+    #[test]
+    fn oci_1_1_fields_survive_parse_and_serialise() {
+        // An artifact manifest as oras writes one: artifactType, an empty config
+        // with embedded data, a subject, and a sha512-addressed layer.
+        let sha512 = format!("sha512:{}", "ab".repeat(64));
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/vnd.example.sbom","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"data":"e30="}},"layers":[{{"mediaType":"text/plain","artifactType":"x/y","digest":"{sha512}","size":5}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":7}},"annotations":{{"k":"v"}}}}"#,
+            d(9)
+        );
+        let (_, parsed) = Manifest::parse(OCI_MANIFEST, doc.as_bytes()).unwrap();
+        let Manifest::Image(m) = parsed else {
+            panic!("not an image manifest")
+        };
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.example.sbom")
+        );
+        assert_eq!(m.config.data.as_deref(), Some("e30="));
+        assert_eq!(m.layers[0].digest.to_string(), sha512);
+        assert_eq!(m.layers[0].artifact_type.as_deref(), Some("x/y"));
+        assert_eq!(m.subject.as_ref().unwrap().digest, d(9));
+        // Written in the spec's field order, the same document comes back byte for byte.
+        assert_eq!(String::from_utf8(m.to_bytes()).unwrap(), doc);
+        let idx = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","artifactType":"a/b","manifests":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":7}}}}"#,
+            d(9)
+        );
+        let (_, parsed) = Manifest::parse(OCI_INDEX, idx.as_bytes()).unwrap();
+        let Manifest::Index(i) = parsed else {
+            panic!("not an index")
+        };
+        assert_eq!(i.artifact_type.as_deref(), Some("a/b"));
+        assert_eq!(serde_json::to_string(&i).unwrap(), idx);
+    }
+
+    #[test]
+    fn an_unknown_digest_algorithm_is_named() {
+        let doc = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":2}},"layers":[{{"mediaType":"{OCI_LAYER_GZIP}","digest":"md5:d41d8cd98f00b204e9800998ecf8427e","size":0}}]}}"#,
+            d(1)
+        );
+        let e = Manifest::parse(OCI_MANIFEST, doc.as_bytes()).unwrap_err();
+        assert!(matches!(e, ManifestError::Digest { .. }), "{e:?}");
+        let chain = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+        assert_eq!(
+            chain,
+            format!(
+                "manifest of type {OCI_MANIFEST} refers to content ocibench cannot verify: digest \"md5:d41d8cd98f00b204e9800998ecf8427e\" uses algorithm \"md5\", which ocibench cannot verify (supported: sha256, sha512)"
+            )
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub fn export(
     dest: &Destination,
     progress: &dyn Reporter,
 ) -> Result<ExportReport, ExportError> {
-    if Digest::of(&image.bytes) != image.digest {
+    if !image.digest.matches(&image.bytes) {
         return Err(ExportError::BlobCorrupt {
             digest: image.digest.clone(),
             path: store.blob_path(&image.digest),
@@ -202,6 +202,7 @@ fn write_image_adding(
         }
     }
     let manifest_path = layout::blob_path(dir, &image.digest);
+    layout::ensure_blob_dir(dir, &image.digest)?;
     if fs::metadata(&manifest_path).map(|m| m.len()).ok() == Some(image.bytes.len() as u64) {
         report.blobs_present += 1;
     } else {
@@ -232,6 +233,7 @@ fn place_blob(
     advance: &mut dyn FnMut(u64),
 ) -> Result<(Placed, u64), ExportError> {
     let target = layout::blob_path(dir, &d.digest);
+    layout::ensure_blob_dir(dir, &d.digest)?;
     if fs::metadata(&target).map(|m| m.len()).ok() == Some(d.size) {
         advance(d.size);
         return Ok((Placed::Present, 0));
@@ -267,7 +269,10 @@ fn place_blob(
         .open_blob(&d.digest)
         .map_err(|e| store_error(store, &d.digest, e))?;
     let tmp = TempFile::new_in(&blob_dir, ".tmp-").map_err(write_err(&blob_dir))?;
-    let mut to = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp));
+    let mut to = HashingWriter::with_algorithm(
+        io::BufWriter::with_capacity(256 * 1024, tmp),
+        d.digest.alg(),
+    );
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = match from.read(&mut buf) {

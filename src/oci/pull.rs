@@ -146,6 +146,9 @@ impl Default for PullOptions {
 pub struct StoredImage {
     pub name: String,
     pub manifest_digest: Digest,
+    /// The digest of what the name points at: the index, for a multi-platform
+    /// image, else `manifest_digest`.
+    pub top_digest: Digest,
     pub manifest_media_type: String,
     pub manifest: ImageManifest,
     /// Blobs actually transferred by this pull (layers and config).
@@ -339,9 +342,9 @@ pub fn pull(
     }
     // Only now, with every blob in place, does the manifest become visible.
     if let Some(index_bytes) = &index_bytes {
-        store.put_bytes(index_bytes)?;
+        store.put_bytes_with(top_digest.alg(), index_bytes)?;
     }
-    store.put_bytes(&bytes)?;
+    store.put_bytes_with(digest.alg(), &bytes)?;
     let mut entry = IndexEntry::new(media_type.clone(), digest.clone(), bytes.len() as u64);
     entry.platform = config_platform(&config_bytes).and_then(|p| serde_json::to_value(p).ok());
     entry
@@ -351,6 +354,7 @@ pub fn pull(
     Ok(StoredImage {
         name,
         manifest_digest: digest,
+        top_digest,
         manifest_media_type: media_type,
         manifest,
         transferred_blobs: transferred.into_inner(),
@@ -459,7 +463,7 @@ pub fn store_blob(
             source,
         };
         let mut stream = source.open_blob(desc)?;
-        let mut writer = store.writer()?;
+        let mut writer = store.writer_for(&desc.digest)?;
         let mut reader = (&mut stream.reader).take(desc.size + 1);
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -506,7 +510,7 @@ fn fetch_config(
         .read_to_end(&mut buf)
         .map_err(transfer_err)?;
     store.remove_blob(&config.digest)?;
-    let mut w = store.writer()?;
+    let mut w = store.writer_for(&config.digest)?;
     w.write_all(&buf).map_err(transfer_err)?;
     w.commit(Some((&config.digest, config.size)))
         .map_err(|cause| PullError::Corrupt {
@@ -641,7 +645,7 @@ fn transfer_layer(
         source,
     };
     let mut stream = source.open_blob(layer)?;
-    let mut writer = store.writer()?;
+    let mut writer = store.writer_for(&layer.digest)?;
     let mut reader = (&mut stream.reader).take(layer.size + 1);
     // `measured` is the inflater's verdict; it is looked at only after the digest,
     // so a corrupt blob is reported as corrupt rather than as bad gzip.

@@ -426,6 +426,28 @@ mod tests {
     }
 
     #[test]
+    fn sha512_pins_parse_and_unknown_algorithms_are_named() {
+        let h = format!("sha512:{}", "0a".repeat(64));
+        let r = parse(&format!("localhost:5000/app@{h}"));
+        assert_eq!(r.digest().unwrap().to_string(), h);
+        assert_eq!(r.to_string(), format!("localhost:5000/app@{h}"));
+        let e = "app@md5:d41d8cd98f00b204e9800998ecf8427e"
+            .parse::<ImageReference>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"md5\", which ocibench cannot verify (supported: sha256, sha512)"),
+            "{e}"
+        );
+        let short = format!("app@sha512:{}", "a".repeat(64));
+        let e = short.parse::<ImageReference>().unwrap_err().to_string();
+        assert!(
+            e.contains("is not sha512:<128 lowercase hex digits>"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn docker_hub_api_host_and_schemes() {
         let r = parse("python:3.12-slim");
         assert_eq!(r.api_host(), "registry-1.docker.io");

@@ -364,7 +364,9 @@ impl ImageSource for LayoutSource {
             // parser sniffs the document when this is vague.
             Some(d) => (self.read_small(d)?, String::new()),
         };
-        let digest = Digest::of(&bytes);
+        // Named by a sha512 digest, a manifest is hashed with sha512 (and verified so).
+        let algorithm = digest.map_or(self.top.digest.alg(), Digest::alg);
+        let digest = Digest::of_with(algorithm, &bytes);
         Ok(FetchedManifest {
             bytes,
             media_type,

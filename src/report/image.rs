@@ -56,7 +56,7 @@ pub fn write_layers(out: &mut dyn Write, s: &ImageSize) -> std::io::Result<()> {
         writeln!(
             out,
             "  {:<19} {:>14} {:>14}  {}",
-            format!("sha256:{}", l.digest.short()),
+            l.digest.short_named(),
             thousands(l.compressed_bytes),
             thousands(l.uncompressed_bytes),
             l.media_type

@@ -78,7 +78,7 @@ pub fn write_inspection(out: &mut dyn Write, i: &Inspection) -> std::io::Result<
                 out,
                 "  {:<18} {:<19} {:>10}  {}{note}",
                 m.platform.as_deref().unwrap_or("-"),
-                format!("sha256:{}", m.digest.short()),
+                m.digest.short_named(),
                 thousands(m.size),
                 m.media_type
             )?;
@@ -120,6 +120,12 @@ pub fn write_inspection(out: &mut dyn Write, i: &Inspection) -> std::io::Result<
             _ => writeln!(out, "  {label:<14} {}", one_line(v))?,
         }
     }
+    if let Some(t) = &i.artifact_type {
+        writeln!(out, "  artifact type  {t}")?;
+    }
+    if let Some(s) = &i.subject {
+        writeln!(out, "  subject        {}", s.digest)?;
+    }
     for (k, v) in &i.annotations {
         writeln!(out, "  annotation     {k}={v}")?;
     }
@@ -129,7 +135,7 @@ pub fn write_inspection(out: &mut dyn Write, i: &Inspection) -> std::io::Result<
         writeln!(
             out,
             "  {:<19} {:>14}  {}",
-            format!("sha256:{}", l.digest.short()),
+            l.digest.short_named(),
             thousands(l.size),
             l.media_type
         )?;
@@ -221,6 +227,8 @@ mod tests {
             )]
             .into_iter()
             .collect(),
+            artifact_type: None,
+            subject: None,
             index: Some(IndexInfo {
                 manifests: vec![
                     entry(&amd, "linux/amd64", false),

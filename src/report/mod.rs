@@ -25,6 +25,7 @@ pub mod markdown;
 pub mod metric;
 pub mod paired;
 mod recommend;
+pub mod referrers;
 pub mod run;
 pub mod stats;
 pub mod svg;

@@ -121,7 +121,7 @@ pub(crate) fn docker_archive(
     let config = store
         .read_blob(&config_desc.digest)
         .map_err(|e| store_error(store, &config_desc.digest, e))?;
-    if Digest::of(&config) != config_desc.digest {
+    if !config_desc.digest.matches(&config) {
         return Err(ExportError::BlobCorrupt {
             digest: config_desc.digest.clone(),
             path: store.blob_path(&config_desc.digest),
@@ -326,8 +326,8 @@ impl<W: Write> TarOut<'_, W> {
         advance: &dyn Fn(u64),
     ) -> Result<(), ExportError> {
         let is_dir = matches!(e.content, Content::Dir);
-        let header = header(&e.path, e.size(), is_dir).map_err(write_err(self.dest))?;
-        self.write(header.as_bytes())?;
+        let header = headers(&e.path, e.size(), is_dir).map_err(write_err(self.dest))?;
+        self.write(&header)?;
         match &e.content {
             Content::Dir => {}
             Content::Bytes(b) => {
@@ -403,7 +403,7 @@ impl<W: Write> TarOut<'_, W> {
             path: src.to_path_buf(),
             source,
         };
-        let mut hasher = Hasher::new();
+        let mut hasher = Hasher::with_algorithm(digest.alg());
         let mut buf = vec![0u8; CHUNK];
         let mut left = size;
         loop {
@@ -436,10 +436,58 @@ impl<W: Write> TarOut<'_, W> {
     }
 }
 
-/// A ustar header with everything that varies between machines fixed.
-fn header(path: &str, size: u64, is_dir: bool) -> io::Result<tar::Header> {
+/// The header blocks of an entry: a path longer than ustar holds (a sha512
+/// blob's `blobs/sha512/<128 hex>`) goes first into a PAX `path` record, as Go's
+/// archive/tar (skopeo, podman) writes it and reads it back; the ustar header then
+/// holds the directory in `prefix` and the name cut to 100 bytes, for old readers.
+fn headers(path: &str, size: u64, is_dir: bool) -> io::Result<Vec<u8>> {
+    if let Ok(h) = header(path, size, is_dir, None) {
+        return Ok(h.as_bytes().to_vec());
+    }
+    let record = pax_record("path", path);
+    let mut pax = tar::Header::new_ustar();
+    pax.set_size(record.len() as u64);
+    pax.set_entry_type(tar::EntryType::XHeader);
+    pax.set_mode(0o644);
+    pax.set_mtime(0);
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let short = &name[..name.len().min(100)];
+    pax.set_path(format!("PaxHeaders/{}", &short[..short.len().min(89)]))?;
+    pax.set_cksum();
+    let mut out = pax.as_bytes().to_vec();
+    out.extend_from_slice(record.as_bytes());
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(header(path, size, is_dir, Some((dir, short)))?.as_bytes());
+    Ok(out)
+}
+
+/// One PAX record, `"<len> <key>=<value>\n"`, its length counting its own digits.
+fn pax_record(key: &str, value: &str) -> String {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while len != body.len() + len.to_string().len() {
+        len = body.len() + len.to_string().len();
+    }
+    format!("{len}{body}")
+}
+
+/// A ustar header with everything that varies between machines fixed; `split`
+/// puts a directory and a (cut) name straight into `prefix` and `name`.
+fn header(
+    path: &str,
+    size: u64,
+    is_dir: bool,
+    split: Option<(&str, &str)>,
+) -> io::Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
-    h.set_path(path)?;
+    match split {
+        None => h.set_path(path)?,
+        Some((dir, name)) => {
+            let ustar = h.as_ustar_mut().expect("a ustar header");
+            ustar.prefix[..dir.len()].copy_from_slice(dir.as_bytes());
+            ustar.name[..name.len()].copy_from_slice(name.as_bytes());
+        }
+    }
     h.set_size(size);
     h.set_mode(if is_dir { 0o755 } else { 0o644 });
     h.set_uid(0);

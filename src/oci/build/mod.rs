@@ -10,6 +10,12 @@
 //! A multi-platform build (`build_index`) takes each platform's image from the
 //! base's index (`platforms`), builds the new layers once, puts the same layer
 //! blobs on every base and writes an index of the images.
+//!
+//! An OCI manifest records its base (`org.opencontainers.image.base.*`, as the
+//! image spec's annotations.md defines them and podman writes them), then the
+//! user's own annotations, which win on a shared key. A Docker schema 2 manifest
+//! has no annotations field: none are recorded there, and asking for some is an
+//! error rather than a field Docker tools would not read.
 
 pub mod layer;
 mod layer_error;
@@ -24,7 +30,7 @@ use std::sync::Arc;
 use crate::oci::digest::Digest;
 use crate::oci::image_config::{self, AddedLayer, ConfigEdit, ConfigError};
 use crate::oci::location::ImageLocation;
-use crate::oci::manifest::{Descriptor, ImageManifest, Platform};
+use crate::oci::manifest::{Descriptor, ImageManifest, MediaFamily, Platform};
 use crate::oci::pull::{self, ImageSize, IndexChoice, PullError};
 use crate::oci::registry::RegistryClient;
 use crate::oci::store::{BlobStore, StoreError};
@@ -74,7 +80,14 @@ pub struct BuildSpec {
     /// `--annotation index:K=V`: the annotations of the index a multi-platform build
     /// writes (ignored by a single-platform build, which writes no index).
     pub index_annotations: Vec<(String, String)>,
+    /// Annotations for the image manifest (`--annotation K=V`), in the order given.
+    pub annotations: Vec<(String, String)>,
 }
+
+/// The OCI annotation naming the base image (a registry reference, normalised).
+pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+/// The OCI annotation holding the digest of the base's manifest.
+pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 
 /// A built image in the store.
 #[derive(Debug, Clone)]
@@ -108,6 +121,8 @@ pub enum BuildError {
     Nix(#[from] NixError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("the base {base} has Docker schema 2 media types, whose manifests hold no annotations")]
+    AnnotationsOnDocker { base: String },
     #[error("cannot read the Nix graph {}", path.display())]
     NixGraph {
         path: PathBuf,
@@ -180,6 +195,16 @@ impl<'a> ImageBuilder<'a> {
 
         // The bases: their manifests, configs and blobs, verified into the cache.
         let bases = platforms::resolve_bases(spec, &self.client, store, self.progress)?;
+        // A Docker schema 2 manifest has no annotations field.
+        if !spec.annotations.is_empty() && bases.iter().any(|b| b.family == MediaFamily::Docker) {
+            return Err(BuildError::AnnotationsOnDocker {
+                base: spec
+                    .from
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            });
+        }
 
         let mut added: Vec<(layer::LayerStats, String)> = Vec::new();
         // Nix closures: one layer per store path (popular ones alone), under the app.
@@ -232,11 +257,18 @@ impl<'a> ImageBuilder<'a> {
             }
             let config = image_config::edit_config(&base.config, &edit, &config_layers)?;
             let config_digest = store.put_bytes(&config)?;
-            let manifest = ImageManifest::new(
+            let mut manifest = ImageManifest::new(
                 family,
                 Descriptor::new(family.config(), config_digest, config.len() as u64),
                 layers,
             );
+            if family != MediaFamily::Docker {
+                let mut annotations = base.annotations;
+                annotations.extend(spec.annotations.iter().cloned());
+                if !annotations.is_empty() {
+                    manifest.annotations = Some(annotations);
+                }
+            }
             let bytes = manifest.to_bytes();
             let manifest_digest = store.put_bytes(&bytes)?;
             let size = pull::size_of(store, "(built)", &manifest_digest)?;

@@ -10,9 +10,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::{BASE_DIGEST, BASE_NAME};
 use super::{BuildError, BuildSpec, BuiltImage, BuiltIndex};
 use crate::oci::digest::Digest;
 use crate::oci::image_config;
+use crate::oci::location::ImageLocation;
 use crate::oci::manifest::{
     DOCKER_LIST, DOCKER_MANIFEST, Descriptor, ImageIndex, Manifest, ManifestError, MediaFamily,
     OCI_INDEX, Platform,
@@ -31,6 +33,12 @@ pub(super) struct Base {
     /// The platform the built index names this image by.
     pub entry_platform: Platform,
     pub index: Option<IndexChoice>,
+    /// What the manifest records of its base (`org.opencontainers.image.base.*`):
+    /// the digest of what the base's name points at (the index, for a
+    /// multi-platform base, as the image spec's annotations.md asks, so tools can
+    /// tell when the name moved on), and the name only for a registry reference (a
+    /// file path would make the digest depend on where the file lies).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The base of each of `spec.platforms`, in order, pulled into `store`.
@@ -50,6 +58,7 @@ pub(super) fn resolve_bases(
                 config: image_config::scratch_config(p),
                 entry_platform: p.clone(),
                 index: None,
+                annotations: BTreeMap::new(),
             })
             .collect());
     };
@@ -74,12 +83,18 @@ pub(super) fn resolve_bases(
             .map(|e| e[i].clone())
             .or_else(|| pull::config_platform(&config))
             .unwrap_or_else(|| platform.clone());
+        let mut annotations = BTreeMap::new();
+        annotations.insert(BASE_DIGEST.to_string(), stored.top_digest.to_string());
+        if let ImageLocation::Registry(r) = location {
+            annotations.insert(BASE_NAME.to_string(), r.to_string());
+        }
         bases.push(Base {
             family: stored.manifest.family(),
             layers: stored.manifest.layers.clone(),
             config,
             entry_platform,
             index: stored.index,
+            annotations,
         });
     }
     Ok(bases)
@@ -183,6 +198,8 @@ fn index_bytes(
         media_type: Some(media_type.to_string()),
         manifests,
         annotations: (!annotations.is_empty()).then_some(annotations),
+        artifact_type: None,
+        subject: None,
     };
     let bytes = serde_json::to_vec(&index).expect("an index serializes");
     let digest = Digest::of(&bytes);

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::oci::layout::paths::{LAYOUT_FILE, LAYOUT_VERSION, blob_dir};
+use crate::oci::digest::Digest;
+use crate::oci::layout::paths::{LAYOUT_FILE, LAYOUT_VERSION, blob_dir, blob_path};
 pub use crate::oci::temp::FILE_MODE;
 use crate::oci::temp::{self, TempFile};
 
@@ -79,6 +80,17 @@ pub fn init(dir: &Path) -> Result<(), LayoutError> {
     let blobs = blob_dir(dir);
     for d in [blobs.parent().expect("blobs/ALG"), &blobs] {
         temp::create_dir(d).map_err(write_err(d))?;
+    }
+    Ok(())
+}
+
+/// Makes the directory blob `digest` goes in, `blobs/<alg>`: `init` makes
+/// `blobs/sha256`; a sha512 blob's is made on first use.
+pub fn ensure_blob_dir(root: &Path, digest: &Digest) -> Result<(), LayoutError> {
+    let path = blob_path(root, digest);
+    let dir = path.parent().expect("blobs/ALG/HEX has a parent");
+    if !dir.is_dir() {
+        temp::create_dir(dir).map_err(write_err(dir))?;
     }
     Ok(())
 }

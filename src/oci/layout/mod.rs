@@ -14,7 +14,8 @@ mod index;
 mod paths;
 
 pub use dir::{
-    FILE_MODE, LayoutError, existing_parent, init, lock_exclusive, open_locked, write_file,
+    FILE_MODE, LayoutError, ensure_blob_dir, existing_parent, init, lock_exclusive, open_locked,
+    write_file,
 };
 pub use index::{Index, IndexEntry, REF_NAME, ReadIndexError, add_to_index, read_index};
 pub use paths::{blob_dir, blob_name, blob_path, index_path, is_layout};

@@ -142,7 +142,7 @@ impl RegistryClientBuilder {
 /// A registry API client shared by all threads of a pull or push.
 pub struct RegistryClient {
     registries: Arc<RegistriesConf>,
-    transport: Transport,
+    pub(super) transport: Transport,
 }
 
 /// One page of a tag list: its tags, and the next page's address (`Link`).
@@ -172,7 +172,7 @@ impl RegistryClient {
         &self.registries
     }
 
-    fn url(&self, image: &ImageReference, tail: &str) -> String {
+    pub(super) fn url(&self, image: &ImageReference, tail: &str) -> String {
         format!(
             "{}/v2/{}/{}",
             self.transport.hosts.base_url(image),
@@ -269,10 +269,15 @@ impl RegistryClient {
             .ok_or_else(|| RegistryError::ManifestTooLarge {
                 host: image.api_host().to_string(),
             })?;
-        let digest = Digest::of(&bytes);
-        let expected = reference
-            .parse::<Digest>()
-            .ok()
+        // A manifest asked for by digest is hashed with that digest's algorithm
+        // (sha512 included); by tag, with sha256, checked against the registry's
+        // announced digest when it uses sha256 too.
+        let pinned = reference.parse::<Digest>().ok();
+        let digest = Digest::of_with(
+            pinned.as_ref().map_or(Default::default(), Digest::alg),
+            &bytes,
+        );
+        let expected = pinned
             .map(|d| d.to_string())
             .or(announced.filter(|a| a.starts_with("sha256:")));
         if let Some(expected) = expected
@@ -563,8 +568,14 @@ impl RegistryClient {
         call.body = CallBody::Bytes(Arc::from(bytes));
         let resp = self.send(call)?;
         let resp = self.check_status(image, "PUT", &url, resp)?;
-        let ours = Digest::of(bytes);
+        // Pushed by a sha512 digest, the manifest is named by sha512; a registry
+        // announcing another algorithm's digest is not contradicting it.
+        let algorithm = reference
+            .parse::<Digest>()
+            .map_or(Default::default(), |d| d.alg());
+        let ours = Digest::of_with(algorithm, bytes);
         if let Some(theirs) = header(&resp, "docker-content-digest")
+            && theirs.starts_with(&format!("{}:", ours.algorithm()))
             && theirs != ours.to_string()
         {
             return Err(RegistryError::DigestMismatch {
@@ -578,7 +589,7 @@ impl RegistryClient {
     }
 
     /// Turns a non-success status into an error, keeping the registry's own message.
-    fn check_status(
+    pub(super) fn check_status(
         &self,
         image: &ImageReference,
         method: &str,
@@ -623,7 +634,7 @@ impl RegistryClient {
     }
 
     /// Sends a request with authentication, retries and safe redirects.
-    fn send(&self, mut call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
+    pub(super) fn send(&self, mut call: Call<'_>) -> Result<http::Response<Body>, RegistryError> {
         call.fail_fast = self.registries.is_mirror_only(call.image.registry());
         let home = self.transport.hosts.base_url(call.image);
         send::send(&self.transport, &home, call)

@@ -16,7 +16,16 @@ use super::connect_failure::ConnectFailure;
 pub struct ShownUrl(String);
 
 /// Query parameters of the registry API, shown as they are.
-const PLAIN_QUERY: &[&str] = &["digest", "mount", "from", "n", "last", "service", "scope"];
+const PLAIN_QUERY: &[&str] = &[
+    "digest",
+    "mount",
+    "from",
+    "n",
+    "last",
+    "service",
+    "scope",
+    "artifactType",
+];
 
 impl ShownUrl {
     pub fn new(raw: &str) -> Self {
@@ -157,6 +166,13 @@ pub enum RegistryError {
         host: String,
         expected: String,
         actual: String,
+    },
+    #[error("the referrers of {subject} from {host} are not an OCI image index")]
+    BadReferrers {
+        host: String,
+        subject: String,
+        #[source]
+        source: Box<crate::oci::manifest::ManifestError>,
     },
     #[error("manifest from {host} is larger than {MAX_MANIFEST_BYTES} bytes")]
     ManifestTooLarge { host: String },

@@ -15,6 +15,7 @@ mod hosts;
 mod limits;
 pub mod mirrors;
 pub mod proxy;
+mod referrers;
 pub mod registries_conf;
 mod send;
 
@@ -25,6 +26,7 @@ pub use error::{BadRewrite, CredentialSourceError, RegistryError, ShownUrl};
 pub use exchange::{BodyEnd, Exchange, ExchangeHook, Outcome, Then};
 pub use limits::{Deadline, SpeedLimit, TransferTimeout};
 pub use mirrors::PullEndpoints;
+pub use referrers::{Referrers, ReferrersVia};
 pub use registries_conf::{Endpoint, RegistriesConf, RegistriesConfError};
 pub use send::{CallBody, RetryPolicy, jitter, parse_retry_after};
 

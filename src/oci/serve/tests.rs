@@ -269,6 +269,8 @@ fn an_index_serves_its_children() {
     let index = ImageIndex {
         schema_version: 2,
         media_type: Some(OCI_INDEX.into()),
+        artifact_type: None,
+        subject: None,
         manifests: vec![Descriptor::new(
             fx.image.media_type.clone(),
             fx.image.manifest.clone(),

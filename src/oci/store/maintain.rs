@@ -9,12 +9,13 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::oci::digest::Digest;
+use crate::oci::digest::{Algorithm, Digest};
 use crate::oci::layout;
 use crate::oci::manifest::Manifest;
 use crate::oci::store::{BlobState, BlobStore, Index, SCRATCH_PREFIXES, StoreError, TEMP_PREFIX};
@@ -75,23 +76,30 @@ pub struct PruneReport {
     pub freed_bytes: u64,
 }
 
-/// The digests named in `blobs/sha256` (temporaries and strays aside).
+/// The digests named in `blobs/sha256` and `blobs/sha512` (temporaries and strays
+/// aside); the sha512 directory exists only once such a blob was stored.
 fn stored_digests(store: &BlobStore) -> Result<Vec<Digest>, StoreError> {
-    let dir = layout::blob_dir(store.root());
-    let rd = fs::read_dir(&dir).map_err(|source| StoreError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut out: Vec<Digest> = rd
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| {
-            format!("sha256:{}", e.file_name().to_string_lossy())
-                .parse()
-                .ok()
-        })
-        .collect();
-    out.sort_by(|a: &Digest, b| a.hex().cmp(b.hex()));
+    let mut out: Vec<Digest> = Vec::new();
+    for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+        let dir = layout::blob_dir(store.root()).with_file_name(algorithm.name());
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if algorithm != Algorithm::Sha256 && e.kind() == io::ErrorKind::NotFound => {
+                continue;
+            }
+            Err(source) => return Err(StoreError::Io { path: dir, source }),
+        };
+        out.extend(
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| {
+                    format!("{}:{}", algorithm.name(), e.file_name().to_string_lossy())
+                        .parse::<Digest>()
+                        .ok()
+                }),
+        );
+    }
+    out.sort();
     Ok(out)
 }
 

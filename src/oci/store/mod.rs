@@ -30,7 +30,7 @@ use std::sync::Arc;
 use rustix::fs::{FlockOperation, flock};
 
 use crate::oci::compress::measure::{CHUNK, measure_layer};
-use crate::oci::digest::{Digest, Hasher};
+use crate::oci::digest::{Algorithm, Digest, Hasher};
 use crate::oci::layout::{self, ReadIndexError};
 pub use crate::oci::layout::{Index, IndexEntry, REF_NAME};
 use crate::oci::manifest::Compression;
@@ -258,7 +258,7 @@ impl BlobStore {
         self.open_blob(digest)?
             .read_to_end(&mut buf)
             .map_err(io_err(&path))?;
-        let actual = Digest::of(&buf);
+        let actual = Digest::of_with(digest.alg(), &buf);
         if &actual != digest {
             return Err(StoreError::Corrupt {
                 digest: digest.clone(),
@@ -273,7 +273,7 @@ impl BlobStore {
     pub fn hash_blob(&self, digest: &Digest) -> Result<(Digest, u64), StoreError> {
         let path = self.blob_path(digest);
         let mut f = self.open_blob(digest)?;
-        let mut hasher = Hasher::new();
+        let mut hasher = Hasher::with_algorithm(digest.alg());
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = match f.read(&mut buf) {
@@ -335,19 +335,31 @@ impl BlobStore {
 
     /// Starts writing a new blob. Nothing is visible until `commit`.
     pub fn writer(&self) -> Result<BlobWriter, StoreError> {
-        BlobWriter::new(&self.root)
+        BlobWriter::new(&self.root, Algorithm::Sha256)
+    }
+
+    /// Starts writing a blob expected under `digest`: hashed with its algorithm
+    /// (sha512 content is verified as sha512 and stored under `blobs/sha512`).
+    pub fn writer_for(&self, digest: &Digest) -> Result<BlobWriter, StoreError> {
+        BlobWriter::new(&self.root, digest.alg())
     }
 
     /// Stores a small blob given whole; returns its digest. A stored copy that
     /// differs (damaged) is replaced.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
-        let digest = Digest::of(bytes);
+        self.put_bytes_with(Algorithm::Sha256, bytes)
+    }
+
+    /// `put_bytes` under a digest of `algorithm` (a manifest named by sha512 is
+    /// stored where that name finds it).
+    pub fn put_bytes_with(&self, algorithm: Algorithm, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of_with(algorithm, bytes);
         if self.blob_size(&digest) == Some(bytes.len() as u64)
             && fs::read(self.blob_path(&digest)).is_ok_and(|b| b == bytes)
         {
             return Ok(digest);
         }
-        let mut w = self.writer()?;
+        let mut w = BlobWriter::new(&self.root, algorithm)?;
         io::Write::write_all(&mut w, bytes).map_err(io_err(&self.root))?;
         w.commit_replacing(Some((&digest, bytes.len() as u64)))?;
         Ok(digest)
@@ -521,6 +533,35 @@ mod tests {
         let (d, n) = w.commit(Some((&good, 5))).unwrap();
         assert_eq!((d.clone(), n), (good.clone(), 5));
         assert_eq!(store.read_blob(&good).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn sha512_blobs_are_verified_as_sha512_and_stored_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let want = Digest::of_with(Algorithm::Sha512, b"hello");
+        let mut w = store.writer_for(&want).unwrap();
+        w.write_all(b"hello").unwrap();
+        assert_eq!(w.commit(Some((&want, 5))).unwrap(), (want.clone(), 5));
+        assert_eq!(
+            store.blob_path(&want),
+            dir.path().join("blobs/sha512").join(want.hex())
+        );
+        assert_eq!(store.read_blob(&want).unwrap(), b"hello");
+        assert_eq!(store.check_blob(&want, 5).unwrap(), BlobState::Intact);
+        // Other bytes under that name are refused, and nothing is stored.
+        let other = Digest::of_with(Algorithm::Sha512, b"other");
+        let mut w = store.writer_for(&other).unwrap();
+        w.write_all(b"hello").unwrap();
+        assert!(matches!(
+            w.commit(Some((&other, 5))),
+            Err(StoreError::Mismatch { .. })
+        ));
+        assert!(!store.has(&other));
+        assert_eq!(
+            store.put_bytes_with(Algorithm::Sha512, b"hello").unwrap(),
+            want
+        );
     }
 
     #[test]

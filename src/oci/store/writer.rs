@@ -5,7 +5,7 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::oci::digest::{Digest, Hasher};
+use crate::oci::digest::{Algorithm, Digest, Hasher};
 use crate::oci::layout;
 use crate::oci::store::{StoreError, TEMP_PREFIX, stamp};
 use crate::oci::temp::TempFile;
@@ -19,7 +19,7 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
-    pub(super) fn new(root: &Path) -> Result<BlobWriter, StoreError> {
+    pub(super) fn new(root: &Path, algorithm: Algorithm) -> Result<BlobWriter, StoreError> {
         let dir = layout::blob_dir(root);
         let tmp = TempFile::new_in(&dir, TEMP_PREFIX).map_err(|source| StoreError::Io {
             path: dir.clone(),
@@ -27,7 +27,7 @@ impl BlobWriter {
         })?;
         Ok(BlobWriter {
             file: BufWriter::with_capacity(256 * 1024, tmp),
-            hasher: Hasher::new(),
+            hasher: Hasher::with_algorithm(algorithm),
             root: root.to_path_buf(),
         })
     }
@@ -78,7 +78,17 @@ impl BlobWriter {
             path: dir.clone(),
             source: e.into_error(),
         })?;
-        let target = dir.join(digest.hex());
+        // The temporary file lives in `blobs/sha256` (same file system); a sha512
+        // blob is renamed into `blobs/sha512`, made on first use.
+        let target = layout::blob_path(&root, &digest);
+        if digest.alg() != Algorithm::Sha256
+            && let Some(parent) = target.parent()
+        {
+            fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
         // A blob already stored under this digest, unchanged since it was verified,
         // holds these bytes: keep it and drop the copy. Renaming over it would
         // cost far more than writing it: ext4 (auto_da_alloc) starts writeback of

@@ -33,15 +33,15 @@ fn build_prints_the_digest_the_summary_and_each_output() {
         ])
         .success();
     settings().bind(|| assert_snapshot!(out.stdout, @"
-    Built sha256:b7bcb30e3792b9129f8334b27d624b6a7e8dbff46fe7093744d4a32a76091557
-      digest        sha256:b7bcb30e3792b9129f8334b27d624b6a7e8dbff46fe7093744d4a32a76091557
+    Built sha256:8c8c4106deb94419424e6a454475af877be86846f74b56845ccda6ada1a21691
+      digest        sha256:8c8c4106deb94419424e6a454475af877be86846f74b56845ccda6ada1a21691
       media type    application/vnd.oci.image.manifest.v1+json
       platform      linux/amd64
       layers        2
       compressed         361 B  (361 bytes: layers as pulled)
       uncompressed     13.3 kB  (13,312 bytes: layers on disk)
-      manifest      555 bytes, config 523 bytes
-      wrote         oci:[CTX]/work/out:v1 (sha256:b7bcb30e3792b9129f8334b27d624b6a7e8dbff46fe7093744d4a32a76091557)
-      wrote         docker-archive:[CTX]/work/out.tar (sha256:b7bcb30e3792b9129f8334b27d624b6a7e8dbff46fe7093744d4a32a76091557)
+      manifest      684 bytes, config 523 bytes
+      wrote         oci:[CTX]/work/out:v1 (sha256:8c8c4106deb94419424e6a454475af877be86846f74b56845ccda6ada1a21691)
+      wrote         docker-archive:[CTX]/work/out.tar (sha256:8c8c4106deb94419424e6a454475af877be86846f74b56845ccda6ada1a21691)
     "));
 }

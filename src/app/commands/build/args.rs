@@ -60,6 +60,9 @@ pub struct BuildArgs {
     /// Healthcheck as Docker's HealthConfig JSON ('{"Test":["CMD-SHELL","curl -f http://localhost/"],"Interval":30000000000}', durations in ns)
     #[arg(long, value_name = "JSON")]
     pub healthcheck: Option<String>,
+    /// Annotation on the image manifest; `index:K=V` for the index of a multi-platform build
+    #[arg(long = "annotation", value_name = "[index:|manifest:]K=V")]
+    pub annotations: Vec<String>,
     /// Platform of the base to choose (and of a scratch image) [default: the host's]; a comma list (linux/amd64,linux/arm64) builds one image per platform and an index of them
     #[arg(long, value_name = "OS/ARCH[/VARIANT][,...]")]
     pub platform: Option<String>,
@@ -121,6 +124,15 @@ impl BuildSettings {
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut annotations = Vec::new();
+        let mut index_annotations = Vec::new();
+        for s in &a.annotations {
+            let (level, kv) = parse_annotation(s)?;
+            match level {
+                AnnotationLevel::Manifest => annotations.push(kv),
+                AnnotationLevel::Index => index_annotations.push(kv),
+            }
+        }
         let expose = a
             .expose
             .iter()
@@ -207,7 +219,8 @@ impl BuildSettings {
                     created_by: "ocibench build --nix-closure".into(),
                 },
                 config,
-                index_annotations: Vec::new(),
+                index_annotations,
+                annotations,
             },
             outputs,
             tls: a.tls.mode(),
@@ -243,6 +256,41 @@ fn parse_platforms(raw: Option<&str>) -> Result<Vec<Platform>, UserError> {
 fn config_usage(flag: &str, e: config::ConfigError) -> UserError {
     let hint = crate::app::explain::Explain::hint(&e).unwrap_or_default();
     UserError::usage(format!("{flag}: {e}")).with_hint(hint)
+}
+
+/// Where an `--annotation` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnotationLevel {
+    Manifest,
+    Index,
+}
+
+/// `[index:|manifest:]KEY=VALUE`, as `docker buildx build --annotation` spells it.
+/// A key may itself hold `:` (`com.example:x=1`): only a known level word before
+/// the first `:` is a level. buildx's descriptor levels and `[platform]`
+/// qualifiers are refused rather than silently applied to the wrong document.
+pub fn parse_annotation(s: &str) -> Result<(AnnotationLevel, (String, String)), UserError> {
+    let bad = |why: &str| {
+        UserError::usage(format!("--annotation {s:?}: {why}"))
+            .with_hint("use --annotation KEY=VALUE (the image manifest) or --annotation index:KEY=VALUE (the index of a multi-platform build)")
+    };
+    let Some((head, value)) = s.split_once('=') else {
+        return Err(bad("expected KEY=VALUE"));
+    };
+    let (level, key) = match head.split_once(':') {
+        Some(("index", k)) => (AnnotationLevel::Index, k),
+        Some(("manifest", k)) => (AnnotationLevel::Manifest, k),
+        Some((l, _)) if l.starts_with("manifest") || l.starts_with("index") => {
+            return Err(bad(&format!(
+                "the level {l:?} is not supported (only index: and manifest:)"
+            )));
+        }
+        _ => (AnnotationLevel::Manifest, head),
+    };
+    if key.is_empty() || key.chars().any(char::is_whitespace) {
+        return Err(bad("the key is empty or holds white space"));
+    }
+    Ok((level, (key.to_string(), value.to_string())))
 }
 
 fn valid_env_key(k: &str) -> bool {
@@ -459,6 +507,46 @@ mod tests {
         assert!(
             parse_outputs(&two).is_ok(),
             "two tags in one layout are fine"
+        );
+    }
+}
+
+#[cfg(test)]
+mod annotation_tests {
+    use super::*;
+
+    #[test]
+    fn annotations_by_level_as_buildx_spells_them() {
+        let p = |s: &str| parse_annotation(s).map_err(|e| e.to_string());
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            p("a.b=c=d"),
+            Ok((AnnotationLevel::Manifest, kv("a.b", "c=d")))
+        );
+        assert_eq!(
+            p("manifest:k="),
+            Ok((AnnotationLevel::Manifest, kv("k", "")))
+        );
+        assert_eq!(p("index:k=v"), Ok((AnnotationLevel::Index, kv("k", "v"))));
+        // A key with a ':' of its own is not a level.
+        assert_eq!(
+            p("com.example:x=1"),
+            Ok((AnnotationLevel::Manifest, kv("com.example:x", "1")))
+        );
+        for bad in [
+            "novalue",
+            "=v",
+            "index:=v",
+            "manifest-descriptor:k=v",
+            "index[linux/amd64]:k=v",
+            "a b=c",
+        ] {
+            assert!(p(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(
+            p("manifest-descriptor:k=v")
+                .unwrap_err()
+                .contains("the level \"manifest-descriptor\" is not supported"),
         );
     }
 }

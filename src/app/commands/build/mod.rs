@@ -49,6 +49,20 @@ struct IndexSummary<'a> {
 
 pub fn run(args: BuildArgs, ctx: &Context) -> anyhow::Result<()> {
     let settings = BuildSettings::from_args(&args)?;
+    // A single-platform build writes no index for `index:` annotations to go on;
+    // dropping them silently would lose what the user asked for.
+    if let Some((key, _)) = settings
+        .spec
+        .index_annotations
+        .first()
+        .filter(|_| settings.spec.platforms.len() == 1)
+    {
+        return Err(crate::app::explain::UserError::usage(format!(
+            "--annotation index:{key}=...: this build writes one image, not an index"
+        ))
+        .with_hint("index annotations go on a multi-platform build's index (--platform A,B); use --annotation KEY=VALUE for the image's manifest")
+        .into());
+    }
     let sources: Vec<&ImageReference> = settings
         .spec
         .from
