@@ -328,6 +328,7 @@ fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> Bu
         },
         platform: Platform::host(),
         platform_required: false,
+        compression: Default::default(),
     }
 }
 

@@ -239,7 +239,7 @@ pub enum ExportError {
     #[error("the image config lists {diff_ids} diff_ids for {layers} layers")]
     LayerCount { diff_ids: usize, layers: usize },
     #[error(
-        "layer {digest} has media type {media_type}, which a docker-archive cannot hold (only tar and tar+gzip layers)"
+        "layer {digest} has media type {media_type}, which a docker-archive cannot hold (only tar, tar+gzip and tar+zstd layers)"
     )]
     UnsupportedLayer { digest: Digest, media_type: String },
     #[error("{path} has an invalid index.json: {detail}")]

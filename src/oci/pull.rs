@@ -22,6 +22,7 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
+use crate::oci::compress::compression_name;
 use crate::oci::compress::measure::{CHUNK, ChannelReader, fill, measure_layer};
 use crate::oci::digest::{Digest, HashingSink};
 use crate::oci::location::ImageLocation;
@@ -501,12 +502,6 @@ fn ensure_layer(
             digest: layer.digest.clone(),
             media_type: layer.media_type.clone(),
         })?;
-    if compression == Compression::Zstd {
-        return Err(PullError::UnsupportedLayer {
-            digest: layer.digest.clone(),
-            media_type: layer.media_type.clone(),
-        });
-    }
     // What an "already cached" layer must pass: its size, and its file unchanged
     // since its content was last hashed (else it is hashed now). A damaged copy is
     // removed and fetched again.
@@ -554,10 +549,11 @@ fn transfer_layer(
     let mut stream = source.open_blob(layer)?;
     let mut writer = store.writer()?;
     let mut reader = (&mut stream.reader).take(layer.size + 1);
-    // `measured` is the inflater's verdict; it is looked at only after the digest,
-    // so a corrupt blob is reported as corrupt rather than as bad gzip.
-    let measured: Result<LayerMeta, PullError> = if compression == Compression::Gzip {
-        // The download thread (this one) hashes and stores; a second thread inflates,
+    // `measured` is the decompressor's verdict; it is looked at only after the
+    // digest, so a corrupt blob is reported as corrupt rather than as bad gzip/zstd.
+    let measured: Result<LayerMeta, PullError> = if compression != Compression::None {
+        // The download thread (this one) hashes and stores; a second thread
+        // decompresses (gzip or zstd),
         // handing the tar stream to a third that hashes it. Bounded channels keep
         // memory flat.
         let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(32);
@@ -567,7 +563,7 @@ fn transfer_layer(
         let (copied, measured) = std::thread::scope(|s| {
             let inflater = s.spawn(move || {
                 let chunks = ChannelReader::new(rx).recycling(free_tx);
-                measure(chunks, Compression::Gzip, &layer.digest)
+                measure(chunks, compression, &layer.digest)
             });
             let copied = (|| -> io::Result<()> {
                 let mut inflating = true;
@@ -669,7 +665,7 @@ fn stored_layer_meta(
         .layer_meta_or_measure(digest, compression, None)
         .map_err(|e| match e {
             MeasureError::Store(e) => PullError::Store(e),
-            MeasureError::Data { source, .. } => bad_layer_data(digest)(source),
+            MeasureError::Data { source, .. } => bad_layer_data(digest, compression)(source),
         })
 }
 
@@ -678,14 +674,17 @@ fn measure(
     compression: Compression,
     digest: &Digest,
 ) -> Result<LayerMeta, PullError> {
-    measure_layer(input, compression).map_err(bad_layer_data(digest))
+    measure_layer(input, compression).map_err(bad_layer_data(digest, compression))
 }
 
-/// A layer whose bytes do not inflate (the only compression measured here is gzip).
-fn bad_layer_data(digest: &Digest) -> impl FnOnce(io::Error) -> PullError + '_ {
+/// A layer whose bytes do not decompress.
+fn bad_layer_data(
+    digest: &Digest,
+    compression: Compression,
+) -> impl FnOnce(io::Error) -> PullError + '_ {
     move |source| PullError::BadLayerData {
         digest: digest.clone(),
-        compression: "gzip",
+        compression: compression_name(compression),
         source,
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! `ImageBuilder` pulls the base (its blobs are reused byte for byte), adds one
 //! layer per Nix store-path group (`nix`) and one per `LayerSpec` (`layer`, which
-//! streams tar → gzip → store in one pass), edits the base's config as JSON
-//! (`image_config`) and writes a manifest of the base's media-type family. Two
-//! builds of the same inputs give the same manifest digest on any machine.
+//! streams tar → gzip or zstd → store in one pass), edits the base's config as JSON
+//! (`image_config`) and writes a manifest of the base's media-type family (OCI
+//! when the new layers are zstd: Docker's schema 2 has no zstd type). Two builds of
+//! the same inputs give the same manifest digest on any machine.
 
 pub mod layer;
 mod layer_error;
@@ -16,10 +17,11 @@ pub mod nix;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::oci::compress::LayerCompression;
 use crate::oci::digest::Digest;
 use crate::oci::image_config::{self, AddedLayer, ConfigEdit, ConfigError};
 use crate::oci::location::ImageLocation;
-use crate::oci::manifest::{Descriptor, ImageManifest, MediaFamily, Platform};
+use crate::oci::manifest::{self, Descriptor, ImageManifest, MediaFamily, Platform};
 use crate::oci::pull::{self, ImageSize, PullError, PullOptions};
 use crate::oci::registry::RegistryClient;
 use crate::oci::store::{BlobStore, StoreError};
@@ -64,6 +66,8 @@ pub struct BuildSpec {
     pub nix: NixSpec,
     /// The config changes; `created_epoch` is set from `SOURCE_DATE_EPOCH` at build time.
     pub config: ConfigEdit,
+    /// How the new layers are compressed (`--compression`); the base's stay as they are.
+    pub compression: LayerCompression,
 }
 
 /// A built image in the store.
@@ -125,7 +129,7 @@ impl<'a> ImageBuilder<'a> {
         edit.validate()?;
 
         // The base: its manifest, config and blobs, verified into the cache.
-        let (family, mut layers, base_config) = match &spec.from {
+        let (base_family, mut layers, base_config) = match &spec.from {
             None => (
                 MediaFamily::Oci,
                 Vec::new(),
@@ -143,10 +147,27 @@ impl<'a> ImageBuilder<'a> {
             }
         };
 
+        // zstd layers make an OCI image whatever the base (as BuildKit requires
+        // oci-mediatypes for zstd): the base's layers keep their bytes and take
+        // the OCI name of their type.
+        let family = match spec.compression {
+            LayerCompression::Zstd { .. } if base_family == MediaFamily::Docker => {
+                for l in &mut layers {
+                    l.media_type = oci_layer_type(&l.media_type).to_string();
+                }
+                MediaFamily::Oci
+            }
+            _ => base_family,
+        };
+        let layer_type = match spec.compression {
+            LayerCompression::Gzip { .. } => family.layer_gzip(),
+            LayerCompression::Zstd { .. } => manifest::OCI_LAYER_ZSTD,
+        };
+
         let mut added = Vec::new();
         let mut add = |stats: layer::LayerStats, created_by: String| {
             layers.push(Descriptor::new(
-                family.layer_gzip(),
+                layer_type,
                 stats.digest.clone(),
                 stats.compressed_bytes,
             ));
@@ -163,7 +184,10 @@ impl<'a> ImageBuilder<'a> {
                 for path in group {
                     builder.add(path, &path.to_string_lossy());
                 }
-                let stats = builder.mtime(epoch).write_to_store(store, self.progress)?;
+                let stats = builder
+                    .mtime(epoch)
+                    .compression(spec.compression)
+                    .write_to_store(store, self.progress)?;
                 let names: Vec<String> = group
                     .iter()
                     .map(|p| {
@@ -181,12 +205,13 @@ impl<'a> ImageBuilder<'a> {
         }
 
         // The new layers, one per LayerSpec, in order.
-        for spec in &spec.layers {
+        for layer in &spec.layers {
             let stats = LayerBuilder::new()
-                .add(&spec.src, &spec.dest)
+                .add(&layer.src, &layer.dest)
                 .mtime(epoch)
+                .compression(spec.compression)
                 .write_to_store(store, self.progress)?;
-            add(stats, spec.created_by.clone());
+            add(stats, layer.created_by.clone());
         }
 
         let config = image_config::edit_config(&base_config, &edit, &added)?;
@@ -223,5 +248,17 @@ impl<'a> ImageBuilder<'a> {
             nix::Closure::from_registration(&texts)?
         };
         Ok(closure.layers(nix.max_layers)?)
+    }
+}
+
+/// The OCI media type of a Docker layer type (the same bytes), for a Docker base
+/// under zstd layers. Types without a Docker spelling are kept.
+fn oci_layer_type(media_type: &str) -> &str {
+    match media_type {
+        manifest::DOCKER_LAYER_GZIP => manifest::OCI_LAYER_GZIP,
+        manifest::DOCKER_LAYER_TAR => manifest::OCI_LAYER_TAR,
+        manifest::DOCKER_LAYER_ZSTD => manifest::OCI_LAYER_ZSTD,
+        manifest::DOCKER_FOREIGN_GZIP => manifest::OCI_LAYER_NONDIST_GZIP,
+        other => other,
     }
 }
