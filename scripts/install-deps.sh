@@ -8,7 +8,8 @@ set -euo pipefail
 build_pkgs=(build-essential nasm autoconf automake libtool)
 test_pkgs=("${build_pkgs[@]}" docker-registry skopeo podman runc busybox-static apache2-utils nginx-light
            nix-bin debootstrap ca-certificates curl pigz jq time openssl
-           util-linux mount)  # unshare, setpriv, mount: the cache tests' read-only and full-disk cases
+           util-linux mount   # unshare, setpriv, mount: the cache tests' read-only and full-disk cases
+           zstd python3)      # the zstd fixtures (zstd CLI + Python tarfile) and benches/build-zstd
 # nghttp2-client: h2load, for benches/loadgen-h2; python3: benches/slow_server.py and
 # the open-loop benches' reports
 bench_pkgs=(wrk hey nghttp2-client python3)

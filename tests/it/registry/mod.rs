@@ -20,3 +20,4 @@ mod push_registry;
 mod registry_mock;
 mod snapshots;
 mod trust;
+mod zstd_layers;

@@ -62,6 +62,7 @@ pub mod store_fixture;
 pub mod tls_server;
 pub mod token;
 pub mod tools;
+pub mod zstd_fixture;
 
 pub use context::{Output, TestContext};
 pub use fixtures::{
