@@ -153,7 +153,7 @@ impl<'a> ImageBuilder<'a> {
         let family = match spec.compression {
             LayerCompression::Zstd { .. } if base_family == MediaFamily::Docker => {
                 for l in &mut layers {
-                    l.media_type = oci_layer_type(&l.media_type).to_string();
+                    l.media_type = crate::oci::export::oci_media_type(&l.media_type).to_string();
                 }
                 MediaFamily::Oci
             }
@@ -248,17 +248,5 @@ impl<'a> ImageBuilder<'a> {
             nix::Closure::from_registration(&texts)?
         };
         Ok(closure.layers(nix.max_layers)?)
-    }
-}
-
-/// The OCI media type of a Docker layer type (the same bytes), for a Docker base
-/// under zstd layers. Types without a Docker spelling are kept.
-fn oci_layer_type(media_type: &str) -> &str {
-    match media_type {
-        manifest::DOCKER_LAYER_GZIP => manifest::OCI_LAYER_GZIP,
-        manifest::DOCKER_LAYER_TAR => manifest::OCI_LAYER_TAR,
-        manifest::DOCKER_LAYER_ZSTD => manifest::OCI_LAYER_ZSTD,
-        manifest::DOCKER_FOREIGN_GZIP => manifest::OCI_LAYER_NONDIST_GZIP,
-        other => other,
     }
 }

@@ -2,6 +2,7 @@
 //! and `export` to `oci:`, `oci-archive:` and `docker-archive:` read back by skopeo.
 
 mod build_cli;
+mod build_zstd;
 mod export_oci;
 mod layer;
 mod nix;

@@ -12,3 +12,4 @@ mod isolation;
 mod run_cli;
 mod runner_lib;
 mod snapshots;
+mod zstd_podman;
