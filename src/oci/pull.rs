@@ -2,9 +2,10 @@
 //!
 //! A pull resolves the manifest (choosing a platform from an index), stores the
 //! config, then streams the missing layers in parallel. Each layer is hashed and
-//! stored as it arrives (its digest) while a second thread inflates it (ISA-L,
-//! see `inflate`) and a third hashes the tar stream (its diff_id and uncompressed
-//! length): download, decompression and hashing overlap. Nothing is committed
+//! stored as it arrives (its digest) while a second thread decompresses it (gzip
+//! with ISA-L, see `inflate`; zstd with libzstd, see `zstd_stream`) and a third
+//! hashes the tar stream (its diff_id and uncompressed length): download,
+//! decompression and hashing overlap. Nothing is committed
 //! until digest, size and diff_id all check out.
 //! Sizing afterwards reads only the manifest, the config and the remembered
 //! per-layer metadata.
@@ -553,9 +554,8 @@ fn transfer_layer(
     // digest, so a corrupt blob is reported as corrupt rather than as bad gzip/zstd.
     let measured: Result<LayerMeta, PullError> = if compression != Compression::None {
         // The download thread (this one) hashes and stores; a second thread
-        // decompresses (gzip or zstd),
-        // handing the tar stream to a third that hashes it. Bounded channels keep
-        // memory flat.
+        // decompresses (gzip or zstd), handing the tar stream to a third that
+        // hashes it. Bounded channels keep memory flat.
         let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(32);
         // Chunks the inflater has finished come back, so nothing is allocated (and
         // zeroed) per read.

@@ -205,13 +205,14 @@ impl<'a> ImageBuilder<'a> {
         }
 
         // The new layers, one per LayerSpec, in order.
-        for layer in &spec.layers {
+        let compression = spec.compression;
+        for spec in &spec.layers {
             let stats = LayerBuilder::new()
-                .add(&layer.src, &layer.dest)
+                .add(&spec.src, &spec.dest)
                 .mtime(epoch)
-                .compression(spec.compression)
+                .compression(compression)
                 .write_to_store(store, self.progress)?;
-            add(stats, layer.created_by.clone());
+            add(stats, spec.created_by.clone());
         }
 
         let config = image_config::edit_config(&base_config, &edit, &added)?;

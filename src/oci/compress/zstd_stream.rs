@@ -2,8 +2,9 @@
 //! pull's diff_id pass and an export, and writing them for `build --compression zstd`.
 //!
 //! Both sides are libzstd through the `zstd` crate, which bundles the C library at
-//! the version `Cargo.lock` pins (1.5.7 now) and never links the system's, so the
-//! bytes a build writes do not depend on what the machine has installed.
+//! the version `Cargo.lock` pins (1.5.7 now) rather than linking the system's
+//! (unless `ZSTD_SYS_USE_PKG_CONFIG` is set at build time), so the bytes a build
+//! writes do not depend on what the machine has installed.
 //!
 //! Reading: a layer may be several frames (zstd:chunked writes one or more per file)
 //! and skippable frames (zstd:chunked keeps its table of contents and footer in
