@@ -31,6 +31,7 @@
 //! test CA), [`media`] (media types), [`podman`] (runc,
 //! ulimits, cleanup guards), [`store_fixture`] (a busybox image in a `BlobStore`),
 //! [`python_base`] (Debian Python bases from `scripts/make-python-base.sh`, cached),
+//! [`zstd_fixture`] (zstd images from Python tarfile and the zstd CLI),
 //! [`snapshot`] (what insta snapshots of the human output hide, and the tiny image).
 //!
 //! Facts measured on Debian 12 (skopeo 1.9.3, Distribution 2.8.2) that shaped this code:
