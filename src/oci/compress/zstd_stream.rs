@@ -44,11 +44,12 @@ impl<R: BufRead> Read for ZstdReader<'_, R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         self.inner.read(out).map_err(|e| match e.kind() {
             // libzstd's codes ("Unknown frame descriptor", "Data corruption detected",
-            // "Restored data doesn't match checksum") arrive as `Other`.
-            io::ErrorKind::Other => io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("corrupt zstd data: {e}"),
-            ),
+            // "Restored data doesn't match checksum", and "Frame requires too much
+            // memory for decoding" for windows over libzstd's 128 MiB default, as
+            // `zstd --long=31` writes) arrive as `Other`: invalid for us either way.
+            io::ErrorKind::Other => {
+                io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+            }
             io::ErrorKind::UnexpectedEof => {
                 io::Error::new(io::ErrorKind::UnexpectedEof, "zstd stream ends early")
             }
@@ -158,6 +159,23 @@ mod tests {
         assert_eq!(decompress(&stream).unwrap(), b"first second");
     }
 
+    /// A frame declaring a 2 GiB window (`zstd --long=31` from a pipe) is refused
+    /// rather than given 2 GiB: libzstd's 128 MiB default limit holds.
+    #[test]
+    fn a_window_over_128_mib_is_refused() {
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.set_parameter(zstd::zstd_safe::CParameter::WindowLog(31))
+            .unwrap();
+        e.write_all(b"small data, huge declared window").unwrap();
+        let z = e.finish().unwrap();
+        let err = decompress(&z).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            err.to_string(),
+            "zstd: Frame requires too much memory for decoding"
+        );
+    }
+
     #[test]
     fn corrupt_and_truncated_streams_are_errors_of_the_gzip_kinds() {
         let data = test_bytes(300_000, 3);
@@ -172,7 +190,7 @@ mod tests {
         for (name, bad) in [("body", body), ("magic", magic)] {
             let err = decompress(&bad).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{name}: {err}");
-            assert!(err.to_string().starts_with("corrupt zstd data"), "{err}");
+            assert!(err.to_string().starts_with("zstd: "), "{err}");
         }
         for cut in [0, 3, z.len() / 2, z.len() - 1] {
             let err = decompress(&z[..cut]).unwrap_err();
