@@ -10,7 +10,8 @@ test_pkgs=("${build_pkgs[@]}" docker-registry skopeo podman runc busybox-static 
            nix-bin debootstrap ca-certificates curl pigz jq time openssl
            util-linux mount   # unshare, setpriv, mount: the cache tests' read-only and full-disk cases
            iproute2           # ip netns: the registry tests' non-loopback addresses (tests/it/support/netns.rs)
-           zsh fish groff-base man-db)  # the shells and man read `completions` and `man` (cli_docs)
+           zsh fish groff-base man-db     # the shells and man read `completions` and `man` (cli_docs)
+           zstd python3)      # the zstd fixtures (zstd CLI + Python tarfile) and benches/build-zstd
 # nghttp2-client: h2load, for benches/loadgen-h2; python3: benches/slow_server.py and
 # the open-loop benches' reports
 bench_pkgs=(wrk hey nghttp2-client python3)

@@ -334,6 +334,7 @@ fn build_spec(app: &AppConfig, from: ImageLocation, history: LayerHistory) -> Bu
         platform_required: false,
         index_annotations: Vec::new(),
         annotations: Vec::new(),
+        compression: Default::default(),
     }
 }
 

@@ -12,9 +12,9 @@ use serde::Serialize;
 use crate::oci::digest::{Algorithm, Digest};
 use crate::oci::layout::{IndexEntry, LayoutError};
 use crate::oci::manifest::{
-    DOCKER_CONFIG, DOCKER_FOREIGN_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_MANIFEST,
-    Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP,
-    OCI_LAYER_NONDIST_GZIP, OCI_LAYER_TAR, OCI_MANIFEST,
+    DOCKER_CONFIG, DOCKER_FOREIGN_GZIP, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_LAYER_ZSTD,
+    DOCKER_MANIFEST, Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP,
+    OCI_LAYER_NONDIST_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD, OCI_MANIFEST,
 };
 use crate::oci::store::{BlobStore, StoreError};
 
@@ -145,16 +145,7 @@ impl ExportImage {
         if self.media_type == OCI_MANIFEST || self.is_index() {
             return Cow::Borrowed(self);
         }
-        let oci_type = |t: &str| {
-            match t {
-                DOCKER_CONFIG => OCI_CONFIG,
-                DOCKER_LAYER_GZIP => OCI_LAYER_GZIP,
-                DOCKER_LAYER_TAR => OCI_LAYER_TAR,
-                DOCKER_FOREIGN_GZIP => OCI_LAYER_NONDIST_GZIP,
-                other => other,
-            }
-            .to_string()
-        };
+        let oci_type = |t: &str| oci_media_type(t).to_string();
         let mut m = self.manifest.clone();
         m.media_type = Some(OCI_MANIFEST.to_string());
         m.config.media_type = oci_type(&m.config.media_type);
@@ -179,6 +170,20 @@ impl ExportImage {
             self.bytes.len() as u64,
         )
         .named(tag)
+    }
+}
+
+/// The OCI name of a Docker config or layer type (the same bytes); other types
+/// are kept. Docker's zstd layer type (containerd's, not in the schema 2 spec)
+/// maps to OCI's.
+pub(crate) fn oci_media_type(t: &str) -> &str {
+    match t {
+        DOCKER_CONFIG => OCI_CONFIG,
+        DOCKER_LAYER_GZIP => OCI_LAYER_GZIP,
+        DOCKER_LAYER_TAR => OCI_LAYER_TAR,
+        DOCKER_LAYER_ZSTD => OCI_LAYER_ZSTD,
+        DOCKER_FOREIGN_GZIP => OCI_LAYER_NONDIST_GZIP,
+        other => other,
     }
 }
 
@@ -249,7 +254,7 @@ pub enum ExportError {
     #[error("the image config lists {diff_ids} diff_ids for {layers} layers")]
     LayerCount { diff_ids: usize, layers: usize },
     #[error(
-        "layer {digest} has media type {media_type}, which a docker-archive cannot hold (only tar and tar+gzip layers)"
+        "layer {digest} has media type {media_type}, which a docker-archive cannot hold (only tar, tar+gzip and tar+zstd layers)"
     )]
     UnsupportedLayer { digest: Digest, media_type: String },
     #[error("{path} has an invalid index.json: {detail}")]

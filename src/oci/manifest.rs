@@ -21,12 +21,18 @@ pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub const OCI_LAYER_NONDIST_GZIP: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+pub const OCI_LAYER_NONDIST_ZSTD: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 pub const DOCKER_FOREIGN_GZIP: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+/// Not in Docker's schema 2 spec: containerd and containers/image define it, and
+/// BuildKit writes it for zstd under Docker media types (Docker itself cannot pull
+/// it, docker/cli#5011). Read, never written: zstd builds are OCI images.
+pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
 
 /// The `Accept` header for manifest requests: all four types we understand.
 pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -76,7 +82,7 @@ pub fn layer_compression(media_type: &str) -> Option<Compression> {
         OCI_LAYER_TAR
         | DOCKER_LAYER_TAR
         | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Some(Compression::None),
-        OCI_LAYER_ZSTD => Some(Compression::Zstd),
+        OCI_LAYER_ZSTD | OCI_LAYER_NONDIST_ZSTD | DOCKER_LAYER_ZSTD => Some(Compression::Zstd),
         _ => None,
     }
 }
@@ -570,6 +576,9 @@ mod tests {
     fn layer_media_types() {
         assert_eq!(layer_compression(OCI_LAYER_GZIP), Some(Compression::Gzip));
         assert_eq!(layer_compression(DOCKER_LAYER_TAR), Some(Compression::None));
+        for zstd in [OCI_LAYER_ZSTD, OCI_LAYER_NONDIST_ZSTD, DOCKER_LAYER_ZSTD] {
+            assert_eq!(layer_compression(zstd), Some(Compression::Zstd), "{zstd}");
+        }
         assert_eq!(layer_compression("application/vnd.in-toto+json"), None);
     }
 }

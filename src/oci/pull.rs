@@ -2,9 +2,10 @@
 //!
 //! A pull resolves the manifest (choosing a platform from an index), stores the
 //! config, then streams the missing layers in parallel. Each layer is hashed and
-//! stored as it arrives (its digest) while a second thread inflates it (ISA-L,
-//! see `inflate`) and a third hashes the tar stream (its diff_id and uncompressed
-//! length): download, decompression and hashing overlap. Nothing is committed
+//! stored as it arrives (its digest) while a second thread decompresses it (gzip
+//! with ISA-L, see `inflate`; zstd with libzstd, see `zstd_stream`) and a third
+//! hashes the tar stream (its diff_id and uncompressed length): download,
+//! decompression and hashing overlap. Nothing is committed
 //! until digest, size and diff_id all check out.
 //! Sizing afterwards reads only the manifest, the config and the remembered
 //! per-layer metadata.
@@ -22,6 +23,7 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
+use crate::oci::compress::compression_name;
 use crate::oci::compress::measure::{CHUNK, ChannelReader, fill, measure_layer};
 use crate::oci::digest::{Digest, HashingSink};
 use crate::oci::location::ImageLocation;
@@ -594,12 +596,6 @@ fn ensure_layer(
             digest: layer.digest.clone(),
             media_type: layer.media_type.clone(),
         })?;
-    if compression == Compression::Zstd {
-        return Err(PullError::UnsupportedLayer {
-            digest: layer.digest.clone(),
-            media_type: layer.media_type.clone(),
-        });
-    }
     // What an "already cached" layer must pass: its size, and its file unchanged
     // since its content was last hashed (else it is hashed now). A damaged copy is
     // removed and fetched again.
@@ -647,12 +643,12 @@ fn transfer_layer(
     let mut stream = source.open_blob(layer)?;
     let mut writer = store.writer_for(&layer.digest)?;
     let mut reader = (&mut stream.reader).take(layer.size + 1);
-    // `measured` is the inflater's verdict; it is looked at only after the digest,
-    // so a corrupt blob is reported as corrupt rather than as bad gzip.
-    let measured: Result<LayerMeta, PullError> = if compression == Compression::Gzip {
-        // The download thread (this one) hashes and stores; a second thread inflates,
-        // handing the tar stream to a third that hashes it. Bounded channels keep
-        // memory flat.
+    // `measured` is the decompressor's verdict; it is looked at only after the
+    // digest, so a corrupt blob is reported as corrupt rather than as bad gzip/zstd.
+    let measured: Result<LayerMeta, PullError> = if compression != Compression::None {
+        // The download thread (this one) hashes and stores; a second thread
+        // decompresses (gzip or zstd), handing the tar stream to a third that
+        // hashes it. Bounded channels keep memory flat.
         let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(32);
         // Chunks the inflater has finished come back, so nothing is allocated (and
         // zeroed) per read.
@@ -660,7 +656,7 @@ fn transfer_layer(
         let (copied, measured) = std::thread::scope(|s| {
             let inflater = s.spawn(move || {
                 let chunks = ChannelReader::new(rx).recycling(free_tx);
-                measure(chunks, Compression::Gzip, &layer.digest)
+                measure(chunks, compression, &layer.digest)
             });
             let copied = (|| -> io::Result<()> {
                 let mut inflating = true;
@@ -762,7 +758,7 @@ fn stored_layer_meta(
         .layer_meta_or_measure(digest, compression, None)
         .map_err(|e| match e {
             MeasureError::Store(e) => PullError::Store(e),
-            MeasureError::Data { source, .. } => bad_layer_data(digest)(source),
+            MeasureError::Data { source, .. } => bad_layer_data(digest, compression)(source),
         })
 }
 
@@ -771,14 +767,17 @@ fn measure(
     compression: Compression,
     digest: &Digest,
 ) -> Result<LayerMeta, PullError> {
-    measure_layer(input, compression).map_err(bad_layer_data(digest))
+    measure_layer(input, compression).map_err(bad_layer_data(digest, compression))
 }
 
-/// A layer whose bytes do not inflate (the only compression measured here is gzip).
-fn bad_layer_data(digest: &Digest) -> impl FnOnce(io::Error) -> PullError + '_ {
+/// A layer whose bytes do not decompress.
+fn bad_layer_data(
+    digest: &Digest,
+    compression: Compression,
+) -> impl FnOnce(io::Error) -> PullError + '_ {
     move |source| PullError::BadLayerData {
         digest: digest.clone(),
-        compression: "gzip",
+        compression: compression_name(compression),
         source,
     }
 }

@@ -9,14 +9,16 @@
 //! | `registry::`            | pull, auth_basic, auth_token, credentials_registry,  | docker-registry, skopeo, openssl,   |
 //! |                         | push_registry, push_faults, registry_mock, snapshots | apache2-utils, podman (push_registry) |
 //! |                         | inspect, copy                                        |                                     |
+//! |                         | zstd_layers                                          | zstd, python3 (the zstd fixtures)   |
 //! |                         | cache_integrity, interrupt                           | root: util-linux (unshare, setpriv), |
 //! |                         |                                                      | mount; coreutils (mkfifo)           |
 //! | `podman::`              | run_cli, runner_lib, compare, export_podman,         | podman, runc, skopeo, busybox-static, |
-//! |                         | config_podman, snapshots                             | docker-registry (run_cli, compare)  |
+//! |                         | config_podman, snapshots, zstd_podman                | docker-registry (run_cli, compare)  |
 //! | `loadgen::`             | bench_cli, bench_lib, snapshots                      | loopback only                       |
 //! | `build::`               | build_cli, layer, nix, export_oci, snapshots,        | tar, gzip, skopeo, nix-bin, podman, |
-//! |                         | output_whole                                         | docker-registry (build_cli); root:  |
-//! |                         |                                                      | mount (a tmpfs, output_whole)       |
+//! |                         | output_whole, build_zstd                             | docker-registry (build_cli); root:  |
+//! |                         |                                                      | mount (a tmpfs, output_whole);      |
+//! |                         |                                                      | zstd, util-linux taskset (build_zstd) |
 //! | `cli_output::`          | closed stdout, errors that never echo input files    | tar, gzip                           |
 //! | `cli_docs::`            | `completions` and `man` read by the shells and groff | bash, zsh, fish, groff-base, man-db |
 //! | `chaos::`               | concurrent ops through a fault-injecting proxy;      | docker-registry, skopeo, busybox-   |

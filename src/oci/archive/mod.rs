@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::oci::compress::inflate::GzipReader;
+use crate::oci::compress::decompressed;
 use crate::oci::digest::{Digest, Hasher};
 use crate::oci::export::{ExportError, ExportImage, check_store_blob, store_error, write_err};
 use crate::oci::layout::{self, ArchiveEntry};
@@ -35,7 +35,7 @@ enum Content<'a> {
         desc: &'a Descriptor,
         diff_id: Digest,
         size: u64,
-        gzip: bool,
+        compression: Compression,
     },
 }
 
@@ -146,7 +146,7 @@ pub(crate) fn docker_archive(
         if !seen.insert(diff_id.clone()) {
             continue;
         }
-        let (gzip, size) = uncompressed_layer_size(store, desc, &diff_id)?;
+        let (compression, size) = uncompressed_layer_size(store, desc, &diff_id)?;
         entries.push(dir(&format!("{}/", diff_id.hex())));
         entries.push(Entry {
             path: layer_path,
@@ -154,7 +154,7 @@ pub(crate) fn docker_archive(
                 desc,
                 diff_id,
                 size,
-                gzip,
+                compression,
             },
         });
     }
@@ -189,19 +189,19 @@ fn config_diff_ids(config: &[u8], digest: &Digest) -> Result<Vec<Digest>, Export
         })
 }
 
-/// Whether a layer is gzip, and its uncompressed length: from the cache's layer
+/// A layer's compression and its uncompressed length: from the cache's layer
 /// record when it agrees with the config, else measured (and recorded) in a
 /// first pass, since a tar header must give the length before the data.
 fn uncompressed_layer_size(
     store: &BlobStore,
     desc: &Descriptor,
     diff_id: &Digest,
-) -> Result<(bool, u64), ExportError> {
+) -> Result<(Compression, u64), ExportError> {
     match layer_compression(&desc.media_type) {
-        Some(Compression::None) => Ok((false, desc.size)),
-        Some(Compression::Gzip) => {
+        Some(Compression::None) => Ok((Compression::None, desc.size)),
+        Some(compression) => {
             let meta = store
-                .layer_meta_or_measure(&desc.digest, Compression::Gzip, Some(diff_id))
+                .layer_meta_or_measure(&desc.digest, compression, Some(diff_id))
                 .map_err(|e| match e {
                     MeasureError::Store(e) => store_error(store, &desc.digest, e),
                     MeasureError::Data { source, .. } => ExportError::ReadBlob {
@@ -218,9 +218,9 @@ fn uncompressed_layer_size(
                     &meta.diff_id,
                 ));
             }
-            Ok((true, meta.uncompressed_bytes))
+            Ok((compression, meta.uncompressed_bytes))
         }
-        _ => Err(ExportError::UnsupportedLayer {
+        None => Err(ExportError::UnsupportedLayer {
             digest: desc.digest.clone(),
             media_type: desc.media_type.clone(),
         }),
@@ -352,17 +352,18 @@ impl<W: Write> TarOut<'_, W> {
                 desc,
                 diff_id,
                 size,
-                gzip,
+                compression,
             } => {
                 let src = store.blob_path(&desc.digest);
                 let file = store
                     .open_blob(&desc.digest)
                     .map_err(|err| store_error(store, &desc.digest, err))?;
-                let reader: Box<dyn Read> = if *gzip {
-                    Box::new(GzipReader::new(BufReader::with_capacity(CHUNK, file)))
-                } else {
-                    Box::new(file)
-                };
+                let reader = decompressed(BufReader::with_capacity(CHUNK, file), *compression)
+                    .map_err(|source| ExportError::ReadBlob {
+                        digest: desc.digest.clone(),
+                        path: src.clone(),
+                        source,
+                    })?;
                 // Data that does not inflate is a damaged blob, as is one that
                 // inflates to the wrong diff_id.
                 let (actual, _) = self

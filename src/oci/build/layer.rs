@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! tar entries -> HashingWriter (diff_id, uncompressed length)
-//!             -> ParallelGzip -> out (digest, compressed length)
+//!             -> LayerWriter (ParallelGzip or ZstdWriter) -> out (digest, compressed length)
 //! ```
 //!
 //! The compressed stream is hashed once, by whoever receives it: the blob
@@ -13,7 +13,7 @@
 //! digest from it; `write_to` hashes on its own.
 //!
 //! The bytes depend only on the sources' names, contents, permission bits, link
-//! structure, the epoch, and the level; never on on-disk mtimes, owners,
+//! structure, the epoch, and the compression and level; never on on-disk mtimes, owners,
 //! `readdir` order or thread count. The rules:
 //!
 //! - entries come in bytewise order of their tar names (directories end in
@@ -43,7 +43,7 @@ pub use crate::oci::build::layer_error::LayerError;
 use crate::oci::build::layer_error::read_err;
 use crate::oci::build::layer_tar::{self, EntryKind, TarHeader};
 use crate::oci::build::layer_walk::{Level, MountNode, Origin, Stat};
-use crate::oci::compress::pgzip::{self, GzipOptions, ParallelGzip};
+use crate::oci::compress::{LayerCompression, LayerWriter};
 use crate::oci::digest::{Digest, HashingWriter};
 use crate::oci::store::{BlobStore, LayerMeta};
 use crate::progress::{Reporter, Task, TaskId};
@@ -81,7 +81,7 @@ pub fn parse_source_date_epoch(value: Option<&OsStr>) -> Result<u64, LayerError>
 /// What a written layer is: what manifests and configs need, and the store remembers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerStats {
-    /// sha256 of the gzip blob (the manifest's layer digest).
+    /// sha256 of the compressed blob (the manifest's layer digest).
     pub digest: Digest,
     pub compressed_bytes: u64,
     /// sha256 of the uncompressed tar (the config's `rootfs.diff_ids` entry).
@@ -94,7 +94,7 @@ pub struct LayerStats {
 pub struct LayerBuilder {
     sources: Vec<(PathBuf, String)>,
     mtime: u64,
-    level: u32,
+    compression: LayerCompression,
     threads: usize,
 }
 
@@ -110,7 +110,7 @@ impl LayerBuilder {
         LayerBuilder {
             sources: Vec::new(),
             mtime: 0,
-            level: pgzip::DEFAULT_LEVEL,
+            compression: LayerCompression::default(),
             threads: 0,
         }
     }
@@ -129,9 +129,15 @@ impl LayerBuilder {
         self
     }
 
-    /// The gzip level, 0..=9 (default 6). Part of the layer's identity.
+    /// gzip at this level, 0..=9 (default 6). Part of the layer's identity.
     pub fn level(&mut self, level: u32) -> &mut Self {
-        self.level = level;
+        self.compression = LayerCompression::Gzip { level };
+        self
+    }
+
+    /// The compression and level (default gzip 6). Part of the layer's identity.
+    pub fn compression(&mut self, compression: LayerCompression) -> &mut Self {
+        self.compression = compression;
         self
     }
 
@@ -141,7 +147,7 @@ impl LayerBuilder {
         self
     }
 
-    /// Writes the gzip-compressed layer to `out`.
+    /// Writes the compressed layer to `out`.
     pub fn write_to<W: Write>(
         &self,
         out: W,
@@ -192,11 +198,7 @@ impl LayerBuilder {
         progress: &dyn Reporter,
     ) -> Result<(W, Digest, u64), LayerError> {
         let root = self.plan()?;
-        let opts = GzipOptions {
-            level: self.level,
-            threads: self.threads,
-        };
-        let gz = ParallelGzip::with_options(out, opts).map_err(write_err)?;
+        let gz = LayerWriter::new(out, self.compression, self.threads).map_err(write_err)?;
         let mut emitter = Emitter {
             out: HashingWriter::new(gz),
             mtime: self.mtime,
@@ -228,8 +230,8 @@ impl LayerBuilder {
 
     /// Validates destinations and sources, and arranges them as a tree of mount points.
     fn plan(&self) -> Result<MountNode, LayerError> {
-        if self.level > 9 {
-            return Err(LayerError::BadLevel(self.level));
+        if !self.compression.level_in_range() {
+            return Err(LayerError::BadLevel(self.compression));
         }
         let mut root = MountNode::default();
         for (src, dest) in &self.sources {
@@ -277,7 +279,7 @@ fn parse_dest(dest: &str) -> Result<Vec<Vec<u8>>, LayerError> {
 
 /// Streams entries into the tar writer.
 struct Emitter<'r, W: Write> {
-    out: HashingWriter<ParallelGzip<W>>,
+    out: HashingWriter<LayerWriter<W>>,
     mtime: u64,
     /// (device, inode) of multiply-linked files already written -> their name.
     links: HashMap<(u64, u64), Vec<u8>>,
@@ -683,6 +685,38 @@ mod tests {
         assert_ne!(one, other_epoch);
     }
 
+    /// zstd layers: the same bytes for any thread count (libzstd's workers always
+    /// on), and the same tar inside as the gzip layer, hence the same diff_id.
+    #[test]
+    fn zstd_same_bytes_for_any_thread_count_and_the_gzip_tar() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for i in 0..12u64 {
+            let data = crate::oci::compress::pgzip::tests::test_bytes(1 << 20, i);
+            write(&src.join(format!("f{i}")), &data, 0o644);
+        }
+        let mut b = LayerBuilder::new();
+        b.add(&src, "/data").compression(LayerCompression::zstd());
+        let (one, s1) = build(b.clone().threads(1));
+        for threads in [2, 4] {
+            let (other, s) = build(b.clone().threads(threads));
+            assert!(other == one, "{threads} threads");
+            assert_eq!(s, s1);
+        }
+        // The tar is the gzip layer's: one diff_id whatever the compression.
+        assert_eq!(build(b.clone().level(6)).1.diff_id, s1.diff_id);
+        let mut tar = Vec::new();
+        crate::oci::compress::decompressed(&one[..], crate::oci::manifest::Compression::Zstd)
+            .unwrap()
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(
+            (Digest::of(&tar), tar.len() as u64),
+            (s1.diff_id.clone(), s1.uncompressed_bytes)
+        );
+        assert_eq!(s1.digest, Digest::of(&one));
+    }
+
     #[test]
     fn bad_input_is_named() {
         let t = tempfile::tempdir().unwrap();
@@ -701,7 +735,23 @@ mod tests {
             assert!(matches!(err, LayerError::BadDest { .. }), "{dest}: {err}");
         }
         let err = LayerBuilder::new().level(10).check().unwrap_err();
-        assert!(matches!(err, LayerError::BadLevel(10)), "{err}");
+        assert!(
+            matches!(
+                err,
+                LayerError::BadLevel(LayerCompression::Gzip { level: 10 })
+            ),
+            "{err}"
+        );
+        for level in [0, 23] {
+            let err = LayerBuilder::new()
+                .compression(LayerCompression::Zstd { level })
+                .check()
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("zstd level {level} is out of range 1..=22")
+            );
+        }
         assert!(LayerBuilder::new().add(t.path(), "/ok").check().is_ok());
 
         let file = t.path().join("file");

@@ -5,6 +5,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::oci::compress::LayerCompression;
 use crate::oci::store::StoreError;
 
 /// Why a layer could not be built.
@@ -32,8 +33,8 @@ pub enum LayerError {
     Conflict { dest: String, sources: Vec<PathBuf> },
     #[error("SOURCE_DATE_EPOCH={value:?} is not a whole number of seconds since 1970-01-01")]
     BadEpoch { value: String },
-    #[error("gzip level {0} is out of range 0..=9")]
-    BadLevel(u32),
+    #[error("{}", bad_level(.0))]
+    BadLevel(LayerCompression),
     #[error("writing the layer failed")]
     Write {
         #[source]
@@ -47,5 +48,16 @@ pub(super) fn read_err(path: &Path) -> impl FnOnce(io::Error) -> LayerError + '_
     move |source| LayerError::Read {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// "zstd level 23 is out of range 1..=22".
+fn bad_level(c: &LayerCompression) -> String {
+    match *c {
+        LayerCompression::Gzip { level } => format!("gzip level {level} is out of range 0..=9"),
+        LayerCompression::Zstd { level } => format!(
+            "zstd level {level} is out of range 1..={}",
+            crate::oci::compress::zstd_stream::MAX_LEVEL
+        ),
     }
 }

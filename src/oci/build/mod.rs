@@ -3,9 +3,10 @@
 //!
 //! `ImageBuilder` pulls the base (its blobs are reused byte for byte), adds one
 //! layer per Nix store-path group (`nix`) and one per `LayerSpec` (`layer`, which
-//! streams tar → gzip → store in one pass), edits the base's config as JSON
-//! (`image_config`) and writes a manifest of the base's media-type family. Two
-//! builds of the same inputs give the same manifest digest on any machine.
+//! streams tar → gzip or zstd → store in one pass), edits the base's config as JSON
+//! (`image_config`) and writes a manifest of the base's media-type family (OCI
+//! when the new layers are zstd: Docker's schema 2 has no zstd type). Two builds of
+//! the same inputs give the same manifest digest on any machine.
 //!
 //! A multi-platform build (`build_index`) takes each platform's image from the
 //! base's index (`platforms`), builds the new layers once, puts the same layer
@@ -27,10 +28,11 @@ mod platforms;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::oci::compress::LayerCompression;
 use crate::oci::digest::Digest;
 use crate::oci::image_config::{self, AddedLayer, ConfigEdit, ConfigError};
 use crate::oci::location::ImageLocation;
-use crate::oci::manifest::{Descriptor, ImageManifest, MediaFamily, Platform};
+use crate::oci::manifest::{self, Descriptor, ImageManifest, MediaFamily, Platform};
 use crate::oci::pull::{self, ImageSize, IndexChoice, PullError};
 use crate::oci::registry::RegistryClient;
 use crate::oci::store::{BlobStore, StoreError};
@@ -82,6 +84,8 @@ pub struct BuildSpec {
     pub index_annotations: Vec<(String, String)>,
     /// Annotations for the image manifest (`--annotation K=V`), in the order given.
     pub annotations: Vec<(String, String)>,
+    /// How the new layers are compressed (`--compression`); the base's stay as they are.
+    pub compression: LayerCompression,
 }
 
 /// The OCI annotation naming the base image (a registry reference, normalised).
@@ -196,7 +200,11 @@ impl<'a> ImageBuilder<'a> {
         // The bases: their manifests, configs and blobs, verified into the cache.
         let bases = platforms::resolve_bases(spec, &self.client, store, self.progress)?;
         // A Docker schema 2 manifest has no annotations field.
-        if !spec.annotations.is_empty() && bases.iter().any(|b| b.family == MediaFamily::Docker) {
+        if !spec.annotations.is_empty()
+            && bases
+                .iter()
+                .any(|b| image_family(b.family, spec.compression) == MediaFamily::Docker)
+        {
             return Err(BuildError::AnnotationsOnDocker {
                 base: spec
                     .from
@@ -214,7 +222,10 @@ impl<'a> ImageBuilder<'a> {
                 for path in group {
                     builder.add(path, &path.to_string_lossy());
                 }
-                let stats = builder.mtime(epoch).write_to_store(store, self.progress)?;
+                let stats = builder
+                    .mtime(epoch)
+                    .compression(spec.compression)
+                    .write_to_store(store, self.progress)?;
                 let names: Vec<String> = group
                     .iter()
                     .map(|p| {
@@ -231,22 +242,34 @@ impl<'a> ImageBuilder<'a> {
             }
         }
         // The new layers, one per LayerSpec, in order.
+        let compression = spec.compression;
         for spec in &spec.layers {
             let stats = LayerBuilder::new()
                 .add(&spec.src, &spec.dest)
                 .mtime(epoch)
+                .compression(compression)
                 .write_to_store(store, self.progress)?;
             added.push((stats, spec.created_by.clone()));
         }
 
         let mut built = Vec::with_capacity(bases.len());
         for base in bases {
-            let family = base.family;
+            let family = image_family(base.family, spec.compression);
             let mut layers = base.layers;
+            if family != base.family {
+                // The base's layers keep their bytes and take the OCI name of their type.
+                for l in &mut layers {
+                    l.media_type = crate::oci::export::oci_media_type(&l.media_type).to_string();
+                }
+            }
+            let layer_type = match spec.compression {
+                LayerCompression::Gzip { .. } => family.layer_gzip(),
+                LayerCompression::Zstd { .. } => manifest::OCI_LAYER_ZSTD,
+            };
             let mut config_layers = Vec::with_capacity(added.len());
             for (stats, created_by) in &added {
                 layers.push(Descriptor::new(
-                    family.layer_gzip(),
+                    layer_type,
                     stats.digest.clone(),
                     stats.compressed_bytes,
                 ));
@@ -302,5 +325,15 @@ impl<'a> ImageBuilder<'a> {
             nix::Closure::from_registration(&texts)?
         };
         Ok(closure.layers(nix.max_layers)?)
+    }
+}
+
+/// The media-type family of an image built on a base of `base` family: zstd layers
+/// make an OCI image whatever the base (Docker's schema 2 has no zstd type, and
+/// BuildKit also requires oci-mediatypes for zstd).
+fn image_family(base: MediaFamily, compression: LayerCompression) -> MediaFamily {
+    match compression {
+        LayerCompression::Zstd { .. } => MediaFamily::Oci,
+        LayerCompression::Gzip { .. } => base,
     }
 }

@@ -1,6 +1,6 @@
 //! Measuring a layer: its diff_id (sha256 of the uncompressed tar) and length, in
-//! one pass over the blob. Inflating (ISA-L, `inflate`) is the only work on the
-//! reading thread; a second thread hashes the chunks it fills, and buffers
+//! one pass over the blob. Decompressing (ISA-L's inflate for gzip, libzstd for
+//! zstd) is the only work on the reading thread; a second thread hashes the chunks it fills, and buffers
 //! circulate between them, so a layer of any size costs a few hundred KiB.
 //! The pull runs this beside the download (`ChannelReader` lends it the
 //! downloaded chunks); the store runs it over a stored blob.
@@ -10,7 +10,7 @@ use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::oci::compress::inflate::GzipReader;
+use crate::oci::compress::decompressed;
 use crate::oci::digest::{Digest, HashingSink};
 use crate::oci::manifest::Compression;
 
@@ -25,10 +25,7 @@ pub struct LayerMeta {
 /// Inflating is the only work on this thread: it fills 256 KiB chunks in place and
 /// hands each to a thread that hashes it, which hands the buffer back for reuse.
 pub fn measure_layer(input: impl io::BufRead, compression: Compression) -> io::Result<LayerMeta> {
-    let (diff_id, uncompressed_bytes) = match compression {
-        Compression::Gzip => hash_stream(GzipReader::new(input))?,
-        _ => hash_stream(input)?,
-    };
+    let (diff_id, uncompressed_bytes) = hash_stream(decompressed(input, compression)?)?;
     Ok(LayerMeta {
         diff_id,
         uncompressed_bytes,

@@ -3,6 +3,7 @@
 
 mod annotations;
 mod build_cli;
+mod build_zstd;
 mod export_oci;
 mod flake;
 mod layer;

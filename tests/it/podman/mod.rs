@@ -14,3 +14,4 @@ mod multiplatform_podman;
 mod run_cli;
 mod runner_lib;
 mod snapshots;
+mod zstd_podman;

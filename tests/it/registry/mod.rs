@@ -26,3 +26,4 @@ mod tls_certs;
 mod tls_proxy;
 mod trust;
 mod verbose;
+mod zstd_layers;

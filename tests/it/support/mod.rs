@@ -31,6 +31,7 @@
 //! test CA), [`media`] (media types), [`podman`] (runc,
 //! ulimits, cleanup guards), [`store_fixture`] (a busybox image in a `BlobStore`),
 //! [`python_base`] (Debian Python bases from `scripts/make-python-base.sh`, cached),
+//! [`zstd_fixture`] (zstd images from Python tarfile and the zstd CLI),
 //! [`snapshot`] (what insta snapshots of the human output hide, and the tiny image),
 //! [`netns`] (a network namespace with a non-loopback address), [`ns_registry`] (the
 //! registry inside one, plain HTTP or HTTPS), [`openssl_ca`] (a CA made by openssl),
@@ -69,6 +70,7 @@ pub mod store_fixture;
 pub mod tls_server;
 pub mod token;
 pub mod tools;
+pub mod zstd_fixture;
 
 pub use context::{Output, TestContext};
 pub use fixtures::{

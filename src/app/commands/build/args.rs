@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::app::args::layer_created_by;
 use crate::app::explain::UserError;
 use ocibench::oci::build::{BuildSpec, LayerSpec, NixSpec};
+use ocibench::oci::compress::LayerCompression;
 use ocibench::oci::image_config::{self as config, ConfigEdit};
 use ocibench::oci::location::Destination;
 use ocibench::oci::location::ImageLocation;
@@ -66,6 +67,9 @@ pub struct BuildArgs {
     /// Platform of the base to choose (and of a scratch image) [default: the host's]; a comma list (linux/amd64,linux/arm64) builds one image per platform and an index of them
     #[arg(long, value_name = "OS/ARCH[/VARIANT][,...]")]
     pub platform: Option<String>,
+    /// Compression of the new layers: gzip (level 0-9, default 6) or zstd (level 1-22, default 3); zstd makes an OCI image
+    #[arg(long, value_name = "gzip|zstd[:LEVEL]", default_value = "gzip")]
+    pub compression: String,
     /// Where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
     #[arg(long = "output", short = 'o', value_name = "DEST", required = true)]
     pub outputs: Vec<String>,
@@ -221,6 +225,7 @@ impl BuildSettings {
                 config,
                 index_annotations,
                 annotations,
+                compression: parse_compression(&a.compression)?,
             },
             outputs,
             tls: a.tls.mode(),
@@ -291,6 +296,46 @@ pub fn parse_annotation(s: &str) -> Result<(AnnotationLevel, (String, String)), 
         return Err(bad("the key is empty or holds white space"));
     }
     Ok((level, (key.to_string(), value.to_string())))
+}
+
+/// `gzip`, `gzip:LEVEL`, `zstd`, `zstd:LEVEL` (the level in the format's range).
+pub fn parse_compression(s: &str) -> Result<LayerCompression, UserError> {
+    let bad = |why: String| {
+        UserError::usage(format!("--compression {s:?}: {why}")).with_hint(
+            "use gzip, gzip:0 to gzip:9, zstd, or zstd:1 to zstd:22 (e.g. --compression zstd:19)",
+        )
+    };
+    let (name, level) = match s.split_once(':') {
+        Some((name, level)) => (name, Some(level)),
+        None => (s, None),
+    };
+    let compression = match (name, level) {
+        ("gzip", None) => LayerCompression::default(),
+        ("zstd", None) => LayerCompression::zstd(),
+        ("gzip", Some(l)) => LayerCompression::Gzip {
+            level: l
+                .parse()
+                .map_err(|_| bad(format!("{l:?} is not a level")))?,
+        },
+        ("zstd", Some(l)) => LayerCompression::Zstd {
+            level: l
+                .parse()
+                .map_err(|_| bad(format!("{l:?} is not a level")))?,
+        },
+        _ => {
+            return Err(bad(
+                "unknown compression (ocibench writes gzip or zstd)".into()
+            ));
+        }
+    };
+    if !compression.level_in_range() {
+        let range = match compression {
+            LayerCompression::Gzip { .. } => "0 to 9",
+            LayerCompression::Zstd { .. } => "1 to 22",
+        };
+        return Err(bad(format!("the {name} level must be {range}")));
+    }
+    Ok(compression)
 }
 
 fn valid_env_key(k: &str) -> bool {
@@ -442,6 +487,38 @@ mod tests {
                 .dest,
             "/etc/f"
         );
+    }
+
+    #[test]
+    fn compression_forms() {
+        assert_eq!(
+            parse_compression("gzip").unwrap(),
+            LayerCompression::Gzip { level: 6 }
+        );
+        assert_eq!(
+            parse_compression("gzip:9").unwrap(),
+            LayerCompression::Gzip { level: 9 }
+        );
+        assert_eq!(
+            parse_compression("zstd").unwrap(),
+            LayerCompression::Zstd { level: 3 }
+        );
+        assert_eq!(
+            parse_compression("zstd:19").unwrap(),
+            LayerCompression::Zstd { level: 19 }
+        );
+        for (bad, why) in [
+            ("zstd:0", "the zstd level must be 1 to 22"),
+            ("zstd:23", "the zstd level must be 1 to 22"),
+            ("gzip:10", "the gzip level must be 0 to 9"),
+            ("zstd:-1", "the zstd level must be 1 to 22"),
+            ("zstd:max", "\"max\" is not a level"),
+            ("xz", "unknown compression (ocibench writes gzip or zstd)"),
+            ("zstd:chunked", "\"chunked\" is not a level"),
+        ] {
+            let err = parse_compression(bad).unwrap_err();
+            assert_eq!(err.to_string(), format!("--compression {bad:?}: {why}"));
+        }
     }
 
     #[test]
