@@ -294,6 +294,12 @@ impl HashingSink {
     pub fn new() -> Self {
         Self::default()
     }
+    /// A sink hashing with `algorithm` (a sha512 diff_id is measured in sha512).
+    pub fn with_algorithm(algorithm: Algorithm) -> Self {
+        HashingSink {
+            hasher: Hasher::with_algorithm(algorithm),
+        }
+    }
     pub fn finish(self) -> (Digest, u64) {
         self.hasher.finish()
     }

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::oci::compress::compression_name;
 use crate::oci::compress::measure::{CHUNK, ChannelReader, fill, measure_layer};
-use crate::oci::digest::{Digest, HashingSink};
+use crate::oci::digest::{Algorithm, Digest, HashingSink};
 use crate::oci::location::ImageLocation;
 use crate::oci::manifest::{
     Compression, Descriptor, ImageManifest, Manifest, ManifestError, Platform, layer_compression,
@@ -600,7 +600,7 @@ fn ensure_layer(
     // since its content was last hashed (else it is hashed now). A damaged copy is
     // removed and fetched again.
     if holds_intact(store, layer)? {
-        let meta = stored_layer_meta(store, &layer.digest, compression)?;
+        let meta = stored_layer_meta(store, &layer.digest, compression, Some(diff_id))?;
         check_diff_id(layer, diff_id, &meta)?;
         return Ok(false);
     }
@@ -656,7 +656,7 @@ fn transfer_layer(
         let (copied, measured) = std::thread::scope(|s| {
             let inflater = s.spawn(move || {
                 let chunks = ChannelReader::new(rx).recycling(free_tx);
-                measure(chunks, compression, &layer.digest)
+                measure(chunks, compression, &layer.digest, diff_id.alg())
             });
             let copied = (|| -> io::Result<()> {
                 let mut inflating = true;
@@ -688,7 +688,7 @@ fn transfer_layer(
         copied.map_err(transfer_err)?;
         measured
     } else {
-        let mut sink = HashingSink::new();
+        let mut sink = HashingSink::with_algorithm(diff_id.alg());
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = reader.read(&mut buf).map_err(transfer_err)?;
@@ -753,9 +753,10 @@ fn stored_layer_meta(
     store: &BlobStore,
     digest: &Digest,
     compression: Compression,
+    expected: Option<&Digest>,
 ) -> Result<LayerMeta, PullError> {
     store
-        .layer_meta_or_measure(digest, compression, None)
+        .layer_meta_or_measure(digest, compression, expected)
         .map_err(|e| match e {
             MeasureError::Store(e) => PullError::Store(e),
             MeasureError::Data { source, .. } => bad_layer_data(digest, compression)(source),
@@ -766,8 +767,9 @@ fn measure(
     input: impl io::BufRead,
     compression: Compression,
     digest: &Digest,
+    algorithm: Algorithm,
 ) -> Result<LayerMeta, PullError> {
-    measure_layer(input, compression).map_err(bad_layer_data(digest, compression))
+    measure_layer(input, compression, algorithm).map_err(bad_layer_data(digest, compression))
 }
 
 /// A layer whose bytes do not decompress.
@@ -834,10 +836,13 @@ pub fn size_of(
         return Err(PullError::NestedIndex(manifest_digest.clone()));
     };
     let config = store.read_blob(&manifest.config.digest)?;
+    // The config's diff_ids say which algorithm each is measured in (sha512 too).
+    let expected = diff_ids(&config, &manifest).ok();
     let mut layers = Vec::with_capacity(manifest.layers.len());
-    for l in &manifest.layers {
+    for (i, l) in manifest.layers.iter().enumerate() {
         let compression = layer_compression(&l.media_type).unwrap_or(Compression::Gzip);
-        let meta = stored_layer_meta(store, &l.digest, compression)?;
+        let want = expected.as_ref().map(|e| &e[i]);
+        let meta = stored_layer_meta(store, &l.digest, compression, want)?;
         layers.push(LayerSize {
             digest: l.digest.clone(),
             diff_id: meta.diff_id,
@@ -880,12 +885,24 @@ mod tests {
             tx.send((piece.to_vec(), piece.len())).unwrap();
         }
         drop(tx);
-        let meta = measure(ChannelReader::new(rx), Compression::Gzip, &d).unwrap();
+        let meta = measure(
+            ChannelReader::new(rx),
+            Compression::Gzip,
+            &d,
+            Algorithm::Sha256,
+        )
+        .unwrap();
         assert_eq!(
             (meta.diff_id, meta.uncompressed_bytes),
             (Digest::of(&tar), tar.len() as u64)
         );
-        let err = measure(&gz[..gz.len() - 3], Compression::Gzip, &d).unwrap_err();
+        let err = measure(
+            &gz[..gz.len() - 3],
+            Compression::Gzip,
+            &d,
+            Algorithm::Sha256,
+        )
+        .unwrap_err();
         assert!(matches!(err, PullError::BadLayerData { .. }), "{err}");
     }
 }

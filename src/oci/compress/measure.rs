@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use serde::{Deserialize, Serialize};
 
 use crate::oci::compress::decompressed;
-use crate::oci::digest::{Digest, HashingSink};
+use crate::oci::digest::{Algorithm, Digest, HashingSink};
 use crate::oci::manifest::Compression;
 
 /// What the store remembers about a layer blob (its compressed digest is the key).
@@ -21,11 +21,16 @@ pub struct LayerMeta {
     pub uncompressed_bytes: u64,
 }
 
-/// Decompresses (if needed) and hashes a layer: its diff_id and uncompressed length.
+/// Decompresses (if needed) and hashes a layer: its diff_id (in `algorithm`, the
+/// one the image config names it by) and uncompressed length.
 /// Inflating is the only work on this thread: it fills 256 KiB chunks in place and
 /// hands each to a thread that hashes it, which hands the buffer back for reuse.
-pub fn measure_layer(input: impl io::BufRead, compression: Compression) -> io::Result<LayerMeta> {
-    let (diff_id, uncompressed_bytes) = hash_stream(decompressed(input, compression)?)?;
+pub fn measure_layer(
+    input: impl io::BufRead,
+    compression: Compression,
+    algorithm: Algorithm,
+) -> io::Result<LayerMeta> {
+    let (diff_id, uncompressed_bytes) = hash_stream(decompressed(input, compression)?, algorithm)?;
     Ok(LayerMeta {
         diff_id,
         uncompressed_bytes,
@@ -39,7 +44,7 @@ pub(crate) const CHUNK: usize = 256 * 1024;
 /// sha256 and length of everything `r` yields, hashed on a second thread while this
 /// one reads (inflates) the next chunk. Buffers circulate between the two threads, so
 /// a layer of any size costs a few hundred KiB and no allocation per chunk.
-fn hash_stream(mut r: impl Read) -> io::Result<(Digest, u64)> {
+fn hash_stream(mut r: impl Read, algorithm: Algorithm) -> io::Result<(Digest, u64)> {
     const IN_FLIGHT: usize = 4;
     let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
     let (free_tx, free_rx) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
@@ -50,7 +55,7 @@ fn hash_stream(mut r: impl Read) -> io::Result<(Digest, u64)> {
     }
     std::thread::scope(|s| {
         let hasher = s.spawn(move || {
-            let mut sink = HashingSink::new();
+            let mut sink = HashingSink::with_algorithm(algorithm);
             for (buf, n) in full_rx {
                 let _ = sink.write_all(&buf[..n]);
                 // The reader may have stopped (an error): then nobody wants the buffer.
@@ -162,7 +167,7 @@ mod tests {
         let data: Vec<u8> = (0..1_000_003u32).map(|i| (i * 7 % 251) as u8).collect();
         // Exactly a chunk, a chunk and a byte, several chunks, nothing.
         for len in [CHUNK, CHUNK + 1, data.len(), 0] {
-            let got = hash_stream(&data[..len]).unwrap();
+            let got = hash_stream(&data[..len], Algorithm::Sha256).unwrap();
             assert_eq!(got, (Digest::of(&data[..len]), len as u64), "{len} bytes");
         }
     }
@@ -180,7 +185,7 @@ mod tests {
                 Ok(n)
             }
         }
-        let err = hash_stream(Broken(3 * CHUNK + 5)).unwrap_err();
+        let err = hash_stream(Broken(3 * CHUNK + 5), Algorithm::Sha256).unwrap_err();
         assert_eq!(err.to_string(), "connection reset");
     }
 

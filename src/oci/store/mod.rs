@@ -394,10 +394,12 @@ impl BlobStore {
             return Ok(meta);
         }
         let blob = io::BufReader::with_capacity(CHUNK, self.open_blob(digest)?);
-        let meta = measure_layer(blob, compression).map_err(|source| MeasureError::Data {
-            digest: digest.clone(),
-            source,
-        })?;
+        let algorithm = expected.map_or(Algorithm::Sha256, Digest::alg);
+        let meta =
+            measure_layer(blob, compression, algorithm).map_err(|source| MeasureError::Data {
+                digest: digest.clone(),
+                source,
+            })?;
         let _ = self.put_layer_meta(digest, &meta);
         Ok(meta)
     }

@@ -279,3 +279,64 @@ fn a_sha512_image_pushed_by_raw_api_is_pulled_from_the_registry() {
     ]);
     assert_eq!(tools::run(&mut cmd).stdout, manifest);
 }
+
+/// A sha512 layout whose config names the layer's diff_id in sha512 too (the
+/// decompressed tar's `sha512sum`); `wrong` names another sha512 instead.
+fn sha512_diff_id_layout(dir: &Path, wrong: bool) -> (String, String) {
+    let img = MockImage::one_file("hello.txt", b"hello, sha512 diff_id\n").build();
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&img.layer[..]), &mut tar)
+        .unwrap();
+    let diff_id = if wrong {
+        sha512(b"something else")
+    } else {
+        sha512(&tar)
+    };
+    let mut config: Value = serde_json::from_slice(&img.config).unwrap();
+    config["rootfs"]["diff_ids"] = json!([diff_id]);
+    let config = to_json_bytes(&config);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let config_digest = put(dir, &config);
+    let layer = put(dir, &img.layer);
+    let manifest = to_json_bytes(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": layer, "size": img.layer.len()}],
+    }));
+    let m = put(dir, &manifest);
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": OCI_MANIFEST, "digest": m, "size": manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "v1"}}]});
+    std::fs::write(dir.join("index.json"), to_json_bytes(&index)).unwrap();
+    (layer, diff_id)
+}
+
+#[test]
+fn a_sha512_diff_id_is_measured_in_sha512_and_checked() {
+    let ctx = TestContext::new();
+    let src = ctx.path("sha512-diff");
+    let (layer, diff_id) = sha512_diff_id_layout(&src, false);
+    let location = format!("oci:{}:v1", src.display());
+    let pulled = ctx.run(["pull", "--json", &location]).success().json();
+    assert_eq!(
+        pulled["image"]["layers"][0]["diff_id"],
+        json!(diff_id),
+        "{pulled}"
+    );
+    // Sized again from the cache (no layer read): the same sha512 diff_id.
+    let sized = ctx.run(["size", "--json", &location]).success().json();
+    assert_eq!(sized["layers"][0]["diff_id"], json!(diff_id), "{sized}");
+    assert_eq!(sized["layers"][0]["digest"], json!(layer));
+
+    // A config whose sha512 diff_id is not the layer's: refused, nothing stored.
+    let other = TestContext::new();
+    let bad = other.path("sha512-bad");
+    let (layer, wrong) = sha512_diff_id_layout(&bad, true);
+    other
+        .run(["pull", &format!("oci:{}:v1", bad.display())])
+        .failure(1)
+        .stderr_contains(&format!("but the image config says {wrong}"));
+    assert!(!blob(&other.cache_dir, &layer).exists());
+}
