@@ -194,6 +194,14 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
             writeln!(out, "{l}")?;
         }
     }
+    if let Some(network) = &report.load.network {
+        writeln!(out, "Network: {network}.")?;
+    }
+    for note in &report.load.notes {
+        for l in units::wrap(&format!("Note: {note}"), WRAP) {
+            writeln!(out, "{l}")?;
+        }
+    }
 
     writeln!(out)?;
     let heading = format!("{}:", significance_heading());
