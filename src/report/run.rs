@@ -63,13 +63,19 @@ pub fn write_text<W: Write + ?Sized>(
             "Peak memory:            {} ({m} bytes, podman stats)",
             human_bytes(m)
         )?,
-        None if !r.notes.is_empty() => writeln!(out, "Peak memory:            not measured (see notes)")?,
+        None if !r.notes.is_empty() => {
+            writeln!(out, "Peak memory:            not measured (see notes)")?
+        }
         None => writeln!(
             out,
             "Peak memory:            unknown (podman stats gave nothing)"
         )?,
     }
-    match (r.cpu_percent_mean, r.cpu_percent_peak, r.service_cpu_percent) {
+    match (
+        r.cpu_percent_mean,
+        r.cpu_percent_peak,
+        r.service_cpu_percent,
+    ) {
         (Some(mean), Some(peak), _) => writeln!(
             out,
             "Container CPU:          {mean:.1}% mean, {peak:.1}% peak (100% = one core)"

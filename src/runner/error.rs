@@ -70,7 +70,9 @@ pub enum RunnerError {
     },
     #[error("podman's OCI runtime crun cannot run containers here: {stderr}")]
     CgroupsHybrid { stderr: String },
-    #[error("`podman run` cannot set up the container's network: /dev/net/tun is not accessible to this user: {stderr}")]
+    #[error(
+        "`podman run` cannot set up the container's network: /dev/net/tun is not accessible to this user: {stderr}"
+    )]
     NoTun { stderr: String },
     #[error("{flag} cannot be applied: {cause}")]
     LimitsUnavailable { flag: String, cause: String },

@@ -34,8 +34,8 @@ pub mod image;
 pub mod limits;
 pub mod network;
 pub mod podman;
-pub mod proctree;
 pub mod probe;
+pub mod proctree;
 pub mod pull;
 pub mod stats;
 
@@ -296,7 +296,11 @@ impl PodmanRunner {
                     id: if id.is_empty() { name.clone() } else { id },
                     name,
                     host_port,
-                    container_port: if host_network { host_port } else { container_port },
+                    container_port: if host_network {
+                        host_port
+                    } else {
+                        container_port
+                    },
                     own_cgroup: self.info.own_cgroups(),
                     network: self.network.describe(Some(host_port)),
                     started_at,
@@ -415,7 +419,13 @@ mod tests {
             limit_flag(&args(&["--entrypoint=/x", "--memory=512m"])).as_deref(),
             Some("--memory")
         );
-        assert_eq!(limit_flag(&args(&["--cpus", "1"])).as_deref(), Some("--cpus"));
-        assert_eq!(limit_flag(&args(&["--ulimit=nofile=10:10", "-e", "A"])), None);
+        assert_eq!(
+            limit_flag(&args(&["--cpus", "1"])).as_deref(),
+            Some("--cpus")
+        );
+        assert_eq!(
+            limit_flag(&args(&["--ulimit=nofile=10:10", "-e", "A"])),
+            None
+        );
     }
 }

@@ -147,8 +147,16 @@ impl HostInfo {
             format!(
                 "rootless podman on cgroup {} with the {} manager has no cgroup per container \
                  (cgroup v2 with the systemd manager and delegation is needed)",
-                if self.cgroup_version.is_empty() { "?" } else { &self.cgroup_version },
-                if self.cgroup_manager.is_empty() { "?" } else { &self.cgroup_manager },
+                if self.cgroup_version.is_empty() {
+                    "?"
+                } else {
+                    &self.cgroup_version
+                },
+                if self.cgroup_manager.is_empty() {
+                    "?"
+                } else {
+                    &self.cgroup_manager
+                },
             )
         })
     }

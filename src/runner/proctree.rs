@@ -44,7 +44,11 @@ pub fn tree_ticks(root: u32, procs: &HashMap<u32, (u32, u64)>) -> Option<u64> {
 pub fn cpu_seconds(root: u32) -> Option<f64> {
     let mut procs = HashMap::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if let Some(stat) = std::fs::read_to_string(entry.path().join("stat"))
