@@ -561,7 +561,7 @@ impl Explain for RunnerError {
                 "the service answers, but not with a 2xx status: point --health at a path that does".into()
             }
             RunnerError::NotReady(_) => {
-                "check --port (the port the service listens on inside the container) and --health; or raise --startup-timeout".into()
+                "check --port (the port the service listens on inside the container) and --health; or raise --startup-timeout. Under host networking (rootless) the service must listen on the port given in $PORT (--port-env), or use --port-env \"\" to keep --port".into()
             }
             RunnerError::Interrupted => return None,
         })

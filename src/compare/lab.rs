@@ -406,6 +406,7 @@ mod tests {
             repeats: 1,
             timeout: std::time::Duration::from_secs(1),
             isolate: true,
+            network: Default::default(),
             slo: None,
         };
         let c = load_config_on(&load, "http://127.0.0.1:1/", Some(&vec![0])).unwrap();
@@ -428,6 +429,7 @@ mod tests {
             repeats: 1,
             timeout: std::time::Duration::from_secs(1),
             isolate: true,
+            network: Default::default(),
             slo: Some(crate::compare::config::SloSettings {
                 slo: crate::loadgen::Slo::parse("p99=50ms").unwrap(),
                 precision: 0.05,
@@ -480,6 +482,7 @@ mod tests {
             repeats: 5,
             timeout: std::time::Duration::from_secs(30),
             isolate: true,
+            network: Default::default(),
             slo: None,
         };
         let measured = load_config(&load, "http://127.0.0.1:1/").unwrap();

@@ -294,6 +294,7 @@ mod tests {
     fn outcome(cgroup: Option<f64>, mean: Option<f64>, peak: Option<f64>) -> TrialOutcome {
         TrialOutcome {
             container: "c".into(),
+            network: "published port (root, netavark)".into(),
             startup: Duration::from_millis(1),
             peak_memory_bytes: None,
             cpu_percent_peak: peak,

@@ -363,6 +363,20 @@ mod tests {
     }
 
     #[test]
+    fn the_method_names_the_network_path_and_the_notes() {
+        let mut input = origin();
+        input.load.network = Some("published port (root, netavark)".into());
+        input.load.notes = vec!["Peak memory is not measured (null).".into()];
+        let t = text(&analyze(input));
+        assert!(
+            t.contains(
+                " Network: published port (root, netavark). Peak memory is not measured (null)."
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn origin_snapshot() {
         let got = text(&analyze(origin()));
         println!("{got}");

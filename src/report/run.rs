@@ -152,6 +152,32 @@ mod tests {
     }
 
     #[test]
+    fn rootless_lines_say_what_was_not_measured() {
+        let mut r = report(None, None);
+        r.network = "host network, port 41234".into();
+        r.storage_driver = "vfs".into();
+        r.service_cpu_percent = Some(42.25);
+        r.notes = vec!["Peak memory is not measured (null): no cgroup.".into()];
+        let t = text(&r);
+        assert!(
+            t.contains("Network:                host network, port 41234\n"),
+            "{t}"
+        );
+        assert!(t.contains("Storage driver:         vfs\n"), "{t}");
+        assert!(
+            t.contains("Peak memory:            not measured (see notes)\n"),
+            "{t}"
+        );
+        assert!(t.contains(
+            "Container CPU:          42.2% over the load (its processes' CPU time; 100% = one core)\n"
+        ));
+        assert!(
+            t.ends_with("Note: Peak memory is not measured (null): no cgroup.\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn json_keeps_its_fields_in_order() {
         let v = serde_json::to_string(&report(None, None)).unwrap();
         let keys = [

@@ -462,6 +462,21 @@ be told from noise.
     }
 
     #[test]
+    fn the_footer_names_the_network_path_and_the_notes() {
+        let mut input = origin();
+        input.load.network = Some("host network, a free port per container in $PORT".into());
+        input.load.notes = vec!["Peak memory is not measured (null).".into()];
+        let t = text(&analyze(input));
+        assert!(
+            t.contains(
+                "\nNetwork: host network, a free port per container in $PORT.\n\
+                 Note: Peak memory is not measured (null).\n"
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn a_candidate_built_on_an_index_says_which_platform_of_how_many() {
         let mut c = candidate("multi", 100, 40, &[2000.0]);
         c.image.index_digest = Some(crate::oci::digest::Digest::of(b"index"));

@@ -165,6 +165,16 @@ impl PodmanRunner {
         &self.network
     }
 
+    /// `LimitsUnavailable` when `podman_args` ask for a resource limit
+    /// (`--memory`, `--cpus`, ...) that this podman cannot apply (no cgroup per
+    /// container): a limit silently ignored would make the figures lie.
+    pub fn refuse_limits(&self, podman_args: &[String]) -> Result<(), RunnerError> {
+        match (self.info.cgroup_limitation(), limit_flag(podman_args)) {
+            (Some(cause), Some(flag)) => Err(RunnerError::LimitsUnavailable { flag, cause }),
+            _ => Ok(()),
+        }
+    }
+
     /// Figures this podman cannot measure, each with why, for a report's notes
     /// (said once per report, never as 0). Empty as root.
     pub fn unmeasured(&self) -> Vec<String> {
@@ -233,19 +243,10 @@ impl PodmanRunner {
         container_port: u16,
         opts: &StartOptions,
     ) -> Result<RunningContainer, RunnerError> {
-        if !self.info.own_cgroups() {
-            let asked = if opts.cpuset_cpus.as_ref().is_some_and(|c| !c.is_empty()) {
-                Some("--cpuset-cpus".to_string())
-            } else {
-                limit_flag(&opts.extra_args)
-            };
-            if let Some(flag) = asked {
-                return Err(RunnerError::LimitsUnavailable {
-                    flag,
-                    cause: self.info.cgroup_limitation().unwrap_or_default(),
-                });
-            }
+        if opts.cpuset_cpus.as_ref().is_some_and(|c| !c.is_empty()) {
+            self.refuse_limits(&["--cpuset-cpus".to_string()])?;
         }
+        self.refuse_limits(&opts.extra_args)?;
         let host_network = self.network == NetworkPath::Host;
         let port_env = opts.port_env.as_deref().filter(|e| !e.is_empty());
         let mut attempts = 0;

@@ -160,6 +160,15 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         config.load.network,
         "containers and images",
     )?;
+    // Limits this podman cannot apply fail now, not after the builds.
+    let mut limit_args = config.app.podman_args.clone();
+    for r in
+        std::iter::once(&config.app.resources).chain(config.candidates.iter().map(|c| &c.resources))
+    {
+        limit_args.extend(r.cpus.map(|_| "--cpus".to_string()));
+        limit_args.extend(r.memory.as_ref().map(|_| "--memory".to_string()));
+    }
+    runner.refuse_limits(&limit_args)?;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let progress = ctx.reporter(show);
     let names: Vec<&ocibench::oci::reference::ImageReference> =

@@ -199,4 +199,17 @@ base = "{}"
         "CPU isolation was not applied: a CPU set needs a cgroup per container."
     );
     assert_eq!(user.containers(&ctx), Vec::<String>::new());
+
+    // A memory limit cannot be applied rootless here: refused before any build.
+    let limited = std::fs::read_to_string(dir.join("ocibench.toml"))
+        .unwrap()
+        .replace("port = 8080\n", "port = 8080\nmemory = \"64m\"\n");
+    std::fs::write(dir.join("limited.toml"), limited).unwrap();
+    user.own(&ctx);
+    let (ok, _, stderr) = output(&mut user.ocibench(&ctx, &["compare", "-f", "limited.toml"]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("error: --memory cannot be applied: rootless podman on cgroup v1"),
+        "{stderr}"
+    );
 }
