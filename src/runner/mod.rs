@@ -8,6 +8,10 @@
 //! limits. Every container is named `ocibench-...` and labelled `ocibench=1`
 //! (`podman ps -a --filter label=ocibench=1` shows them), removed on drop, on
 //! errors, on panics (drop runs on unwind) and on SIGINT/SIGTERM (`cleanup`).
+//! Rootless podman is detected from `podman info`: containers then get host
+//! networking with a free port in `$PORT` (`network`), CPU time is read from
+//! their processes where they have no cgroup of their own (`proctree`), and
+//! limits that cannot be applied are refused (`PodmanRunner::refuse_limits`).
 //! This module never prints.
 //!
 //! ```no_run
