@@ -9,6 +9,7 @@ build_pkgs=(build-essential nasm autoconf automake libtool)
 test_pkgs=("${build_pkgs[@]}" docker-registry skopeo podman runc busybox-static apache2-utils nginx-light
            nix-bin debootstrap ca-certificates curl pigz jq time openssl
            util-linux mount   # unshare, setpriv, mount: the cache tests' read-only and full-disk cases
+           uidmap slirp4netns fuse-overlayfs passt  # rootless podman (tests/it/support/rootless.rs)
            iproute2           # ip netns: the registry tests' non-loopback addresses (tests/it/support/netns.rs)
            zsh fish groff-base man-db     # the shells and man read `completions` and `man` (cli_docs)
            zstd python3)      # the zstd fixtures (zstd CLI + Python tarfile) and benches/build-zstd

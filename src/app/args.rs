@@ -469,6 +469,7 @@ pub fn check_any_response(r: &BenchResult) -> anyhow::Result<()> {
 /// what the runner created, after a line saying it removes `what`.
 pub fn podman_runner(
     runtime: Option<String>,
+    network: ocibench::runner::NetworkChoice,
     what: &'static str,
 ) -> Result<PodmanRunner, RunnerError> {
     // `on_signal` takes a plain `fn`: the words wait in a static.
@@ -492,7 +493,13 @@ pub fn podman_runner(
     PodmanRunner::new(RunnerOptions {
         podman: None,
         runtime,
+        network,
     })
+}
+
+/// `--network auto|host|published`.
+pub fn parse_network(s: &str) -> Result<ocibench::runner::NetworkChoice, String> {
+    s.parse()
 }
 
 /// The history line (`created_by`) of a layer from `--layer SRC:DEST` or

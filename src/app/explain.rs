@@ -542,10 +542,15 @@ impl Explain for RunnerError {
             RunnerError::CgroupsHybrid { .. } => {
                 "install runc (Debian/Ubuntu: apt-get install runc); ocibench then uses it instead of crun".into()
             }
+            RunnerError::NoTun { .. } => "use host networking (--network host, or [load] network = \"host\" in compare's file; the service gets its port in $PORT, see --port-env), or let this user open /dev/net/tun (slirp4netns needs it for -p)".into(),
+            RunnerError::LimitsUnavailable { .. } => "drop the limit (--podman-arg, [app]/candidate cpus and memory), or run where podman gives containers their own cgroup: root, or rootless on cgroup v2 with the systemd cgroup manager and delegated controllers".into(),
             RunnerError::Ulimit { .. } => format!(
                 "pass limits within `ulimit -Hn` ({}) and `ulimit -Hu`, e.g. --podman-arg=--ulimit=nofile=1024:1024",
                 ocibench::runner::limits::hard_limits().nofile.map_or("?".into(), |n| n.to_string())
             ),
+            RunnerError::Podman { stderr, .. } if stderr.contains("newuidmap") || stderr.contains("subuid") => {
+                "rootless podman needs `uidmap` (newuidmap/newgidmap) and a range for this user in /etc/subuid and /etc/subgid (usermod --add-subuids/--add-subgids)".into()
+            }
             RunnerError::Spawn { .. } | RunnerError::Podman { .. } | RunnerError::Output { .. } => {
                 "check that `podman info` works for this user".into()
             }
@@ -559,7 +564,7 @@ impl Explain for RunnerError {
                 "the service answers, but not with a 2xx status: point --health at a path that does".into()
             }
             RunnerError::NotReady(_) => {
-                "check --port (the port the service listens on inside the container) and --health; or raise --startup-timeout".into()
+                "check --port (the port the service listens on inside the container) and --health; or raise --startup-timeout. Under host networking (rootless) the service must listen on the port given in $PORT (--port-env), or use --port-env \"\" to keep --port".into()
             }
             RunnerError::Interrupted => return None,
         })

@@ -80,6 +80,9 @@ struct RawApp {
     #[serde(default)]
     env: Vec<String>,
     port: u16,
+    /// Under host networking, the variable that gives the service its port.
+    #[serde(default)]
+    port_env: Option<String>,
     #[serde(default = "default_health")]
     health: String,
     #[serde(default = "default_path")]
@@ -125,6 +128,9 @@ struct RawLoad {
     timeout: Option<String>,
     #[serde(default = "d_true")]
     isolate: bool,
+    /// `network = "auto" | "host" | "published"`.
+    #[serde(default)]
+    network: Option<String>,
     /// `slo = "p99=50ms"`: rank by capacity at this SLO (`bench --slo`'s syntax).
     #[serde(default)]
     slo: Option<String>,
@@ -166,6 +172,7 @@ impl Default for RawLoad {
             repeats: d_repeats(),
             timeout: None,
             isolate: true,
+            network: None,
             slo: None,
             slo_precision: None,
             slo_step: None,
@@ -215,6 +222,9 @@ pub struct AppConfig {
     pub cmd: Option<Vec<String>>,
     pub env: Vec<String>,
     pub port: u16,
+    /// Under host networking, the service's port variable (`[app] port_env`,
+    /// default `PORT`; `""`: none, the service keeps `port`).
+    pub port_env: Option<String>,
     pub health: String,
     pub path: String,
     pub workdir: Option<String>,
@@ -274,6 +284,8 @@ pub struct LoadSettings {
     /// The container and the load generator on separate CPUs (`[load] isolate`,
     /// default true; `compare --no-isolate` turns it off).
     pub isolate: bool,
+    /// `[load] network`: how the load reaches the service (default auto).
+    pub network: crate::runner::NetworkChoice,
     /// `[load] slo`: each run searches the capacity at this SLO, and the
     /// candidates are ranked by it; `None`: by closed-loop throughput.
     pub slo: Option<SloSettings>,
@@ -606,6 +618,10 @@ impl CompareConfig {
             repeats: raw.load.repeats,
             timeout: dur("load.timeout", &raw.load.timeout, 30)?,
             isolate: raw.load.isolate,
+            network: match &raw.load.network {
+                None => Default::default(),
+                Some(n) => n.parse().map_err(|e| bad(format!("load.network: {e}")))?,
+            },
             slo,
         };
         if load.requests == 0 || load.concurrency == 0 || load.repeats == 0 {
@@ -655,6 +671,11 @@ impl CompareConfig {
                 cmd: raw.app.cmd,
                 env: raw.app.env,
                 port: raw.app.port,
+                port_env: match raw.app.port_env {
+                    None => Some("PORT".into()),
+                    Some(e) if e.is_empty() => None,
+                    Some(e) => Some(e),
+                },
                 health: raw.app.health,
                 path: raw.app.path,
                 workdir: raw.app.workdir,

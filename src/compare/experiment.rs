@@ -60,6 +60,14 @@ pub trait Lab {
     fn isolation(&self) -> Isolation {
         Isolation::default()
     }
+    /// How the load reaches the service, for the report; unknown by default.
+    fn network(&self) -> Option<String> {
+        None
+    }
+    /// What the host cannot measure, for the report's notes; none by default.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Pushes `candidate`'s built image to `dest` (`compare --push`).
     fn push(
         &self,
@@ -453,6 +461,8 @@ fn measure<L: Lab>(
                 .load
                 .slo
                 .map(|s| s.step_length(&config.load).as_secs_f64()),
+            network: lab.network(),
+            notes: lab.notes(),
         },
     };
     Ok((input, prepared))

@@ -61,7 +61,10 @@ impl<'a> PodmanLab<'a> {
     ) -> Self {
         let app = &config.app;
         let allowed = loadgen::current_thread_cpus().unwrap_or_default();
-        let isolation = plan_isolation(&allowed, config.load.isolate);
+        // Without a cgroup per container (rootless on cgroup v1) no CPU set can
+        // be applied: the service and the generator share the CPUs.
+        let isolate = config.load.isolate && runner.host().own_cgroups();
+        let isolation = plan_isolation(&allowed, isolate);
         PodmanLab {
             runner,
             store,
@@ -81,6 +84,7 @@ impl<'a> PodmanLab<'a> {
                 service_cpus: isolation.applied.then(|| isolation.service_cpus.clone()),
                 warmup_for: config.load.warmup_duration,
                 search: None, // per trial: it starts where an earlier one ended
+                port_env: app.port_env.clone(),
             },
             isolation,
             cold_start: config.cold_start,
@@ -194,6 +198,27 @@ impl Lab for PodmanLab<'_> {
 
     fn isolation(&self) -> Isolation {
         self.isolation.clone()
+    }
+    fn network(&self) -> Option<String> {
+        let path = self.runner.network();
+        Some(match (path, self.spec.port_env.as_deref()) {
+            (crate::runner::NetworkPath::Host, Some(var)) => {
+                format!("host network, a free port per container in ${var}")
+            }
+            (crate::runner::NetworkPath::Host, None) => {
+                format!("host network, port {}", self.spec.container_port)
+            }
+            (published, _) => published.describe(None),
+        })
+    }
+    fn notes(&self) -> Vec<String> {
+        let mut notes = self.runner.unmeasured();
+        if self.load.isolate && !self.runner.host().own_cgroups() {
+            notes.push(
+                "CPU isolation was not applied: a CPU set needs a cgroup per container.".into(),
+            );
+        }
+        notes
     }
     fn push(
         &self,
@@ -383,6 +408,7 @@ mod tests {
             repeats: 1,
             timeout: std::time::Duration::from_secs(1),
             isolate: true,
+            network: Default::default(),
             slo: None,
         };
         let c = load_config_on(&load, "http://127.0.0.1:1/", Some(&vec![0])).unwrap();
@@ -405,6 +431,7 @@ mod tests {
             repeats: 1,
             timeout: std::time::Duration::from_secs(1),
             isolate: true,
+            network: Default::default(),
             slo: Some(crate::compare::config::SloSettings {
                 slo: crate::loadgen::Slo::parse("p99=50ms").unwrap(),
                 precision: 0.05,
@@ -457,6 +484,7 @@ mod tests {
             repeats: 5,
             timeout: std::time::Duration::from_secs(30),
             isolate: true,
+            network: Default::default(),
             slo: None,
         };
         let measured = load_config(&load, "http://127.0.0.1:1/").unwrap();

@@ -48,6 +48,9 @@ pub struct TrialSpec {
     /// Search the capacity at an SLO instead of one closed-loop run; the
     /// load is then each step's (timed) load.
     pub search: Option<RateSearch>,
+    /// Under host networking, the variable that gives the service its port
+    /// (`StartOptions::port_env`).
+    pub port_env: Option<String>,
 }
 
 impl TrialSpec {
@@ -64,6 +67,7 @@ impl TrialSpec {
             service_cpus: None,
             warmup_for: None,
             search: None,
+            port_env: Some("PORT".into()),
         }
     }
 
@@ -73,6 +77,7 @@ impl TrialSpec {
             extra_args: self.extra_args.clone(),
             name_prefix: self.name_prefix.clone(),
             cpuset_cpus: self.service_cpus.clone(),
+            port_env: self.port_env.clone(),
         }
     }
 }
@@ -82,6 +87,8 @@ impl TrialSpec {
 pub struct TrialOutcome {
     /// The container's name (it no longer exists).
     pub container: String,
+    /// How the load reached it (`published port (root, netavark)`, `host network, port N`).
+    pub network: String,
     /// From the `podman run` call to the first 2xx answer of the health path.
     pub startup: Duration,
     /// Highest memory use seen during the load (`podman stats`).
@@ -208,9 +215,11 @@ pub fn run_trial(
     observer.load_finished();
     let (bench, search) = result.map_err(TrialError::Load)?;
     let name = container.name().to_string();
+    let network = container.network().to_string();
     container.remove()?;
     Ok(TrialOutcome {
         container: name,
+        network,
         startup,
         peak_memory_bytes: usage.peak_memory_bytes,
         cpu_percent_peak: usage.cpu_percent_peak,
@@ -285,6 +294,7 @@ mod tests {
     fn outcome(cgroup: Option<f64>, mean: Option<f64>, peak: Option<f64>) -> TrialOutcome {
         TrialOutcome {
             container: "c".into(),
+            network: "published port (root, netavark)".into(),
             startup: Duration::from_millis(1),
             peak_memory_bytes: None,
             cpu_percent_peak: peak,

@@ -253,7 +253,7 @@ fn method(report: &Report) -> String {
          ratio of two candidates' {} in the same round cancels what the round shared; a \
          difference is the geometric mean of these ratios with a 95% t-interval on their \
          logs, tested with a two-sided paired t-test, Holm-adjusted across all pairs, at \
-         p < {ALPHA}; differences under {} count as noise.{}{}",
+         p < {ALPHA}; differences under {} count as noise.{}{}{}{}",
         if l.keepalive {
             "keep-alive"
         } else {
@@ -266,6 +266,13 @@ fn method(report: &Report) -> String {
             .describe()
             .map_or_else(String::new, |cpus| format!(" {cpus}")),
         cold_start_method(l),
+        l.network
+            .as_ref()
+            .map_or_else(String::new, |n| format!(" Network: {n}.")),
+        l.notes
+            .iter()
+            .map(|n| format!(" {}", escape(n)))
+            .collect::<String>(),
     )
 }
 
@@ -350,6 +357,20 @@ mod tests {
             t.contains(
                 "count as noise. The service and the load generator shared CPU 0 (too few \
                  CPUs to isolate them)."
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn the_method_names_the_network_path_and_the_notes() {
+        let mut input = origin();
+        input.load.network = Some("published port (root, netavark)".into());
+        input.load.notes = vec!["Peak memory is not measured (null).".into()];
+        let t = text(&analyze(input));
+        assert!(
+            t.contains(
+                " Network: published port (root, netavark). Peak memory is not measured (null)."
             ),
             "{t}"
         );

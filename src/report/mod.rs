@@ -150,6 +150,14 @@ pub struct LoadSummary {
     /// Each search step's length, seconds; `None` without `slo`.
     #[serde(default)]
     pub slo_step_seconds: Option<f64>,
+    /// How the load reached the service (`published port (root, netavark)`,
+    /// `host network, a free port per container in $PORT`); `None`: unknown.
+    #[serde(default)]
+    pub network: Option<String>,
+    /// Figures the host could not measure (null in the report) and what
+    /// else the reader must know about the host, each said once.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Which CPUs each side of the measurement had: the service's container

@@ -16,6 +16,16 @@ pub struct RunReport {
     pub image: ImageSize,
     /// The OCI runtime podman ran the container with (`None`: podman's default).
     pub runtime: Option<String>,
+    /// How the load reached the service (`published port (root, netavark)`,
+    /// `host network, port 41234`).
+    pub network: String,
+    /// podman's storage driver (`overlay`, `vfs`).
+    pub storage_driver: String,
+    /// The container's CPU over the load, in percent of one core, from its
+    /// cgroup or (rootless on cgroup v1) its processes' CPU time.
+    pub service_cpu_percent: Option<f64>,
+    /// Figures that could not be measured (null) and why, each said once.
+    pub notes: Vec<String>,
     /// From `podman run` to the first 2xx of the health path.
     pub startup_ms: f64,
     pub peak_memory_bytes: Option<u64>,
@@ -40,6 +50,8 @@ pub fn write_text<W: Write + ?Sized>(
         human_bytes(r.image.compressed_bytes),
         human_bytes(r.image.uncompressed_bytes)
     )?;
+    writeln!(out, "Network:                {}", r.network)?;
+    writeln!(out, "Storage driver:         {}", r.storage_driver)?;
     writeln!(
         out,
         "Start-up time:          {:.1} ms (podman run to the first 2xx of {health_path})",
@@ -51,16 +63,31 @@ pub fn write_text<W: Write + ?Sized>(
             "Peak memory:            {} ({m} bytes, podman stats)",
             human_bytes(m)
         )?,
+        None if !r.notes.is_empty() => {
+            writeln!(out, "Peak memory:            not measured (see notes)")?
+        }
         None => writeln!(
             out,
             "Peak memory:            unknown (podman stats gave nothing)"
         )?,
     }
-    if let (Some(mean), Some(peak)) = (r.cpu_percent_mean, r.cpu_percent_peak) {
-        writeln!(
+    match (
+        r.cpu_percent_mean,
+        r.cpu_percent_peak,
+        r.service_cpu_percent,
+    ) {
+        (Some(mean), Some(peak), _) => writeln!(
             out,
             "Container CPU:          {mean:.1}% mean, {peak:.1}% peak (100% = one core)"
-        )?;
+        )?,
+        (_, _, Some(cpu)) => writeln!(
+            out,
+            "Container CPU:          {cpu:.1}% over the load (its processes' CPU time; 100% = one core)"
+        )?,
+        _ => {}
+    }
+    for note in &r.notes {
+        writeln!(out, "Note: {note}")?;
     }
     Ok(())
 }
@@ -80,6 +107,10 @@ mod tests {
         RunReport {
             image,
             runtime: Some("runc".into()),
+            network: "published port (root, netavark)".into(),
+            storage_driver: "overlay".into(),
+            service_cpu_percent: None,
+            notes: Vec::new(),
             startup_ms: 123.45,
             peak_memory_bytes: memory,
             cpu_percent_mean: cpu.map(|c| c.0),
@@ -121,11 +152,41 @@ mod tests {
     }
 
     #[test]
+    fn rootless_lines_say_what_was_not_measured() {
+        let mut r = report(None, None);
+        r.network = "host network, port 41234".into();
+        r.storage_driver = "vfs".into();
+        r.service_cpu_percent = Some(42.25);
+        r.notes = vec!["Peak memory is not measured (null): no cgroup.".into()];
+        let t = text(&r);
+        assert!(
+            t.contains("Network:                host network, port 41234\n"),
+            "{t}"
+        );
+        assert!(t.contains("Storage driver:         vfs\n"), "{t}");
+        assert!(
+            t.contains("Peak memory:            not measured (see notes)\n"),
+            "{t}"
+        );
+        assert!(t.contains(
+            "Container CPU:          42.2% over the load (its processes' CPU time; 100% = one core)\n"
+        ));
+        assert!(
+            t.ends_with("Note: Peak memory is not measured (null): no cgroup.\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn json_keeps_its_fields_in_order() {
         let v = serde_json::to_string(&report(None, None)).unwrap();
         let keys = [
             "\"image\"",
             "\"runtime\"",
+            "\"network\"",
+            "\"storage_driver\"",
+            "\"service_cpu_percent\"",
+            "\"notes\"",
             "\"startup_ms\"",
             "\"peak_memory_bytes\"",
             "\"cpu_percent_peak\"",

@@ -116,6 +116,8 @@ pub fn input(candidates: Vec<CandidateRuns>) -> CompareInput {
             slo: None,
             slo_precision: None,
             slo_step_seconds: None,
+            network: None,
+            notes: Vec::new(),
         },
     }
 }

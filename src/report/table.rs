@@ -194,6 +194,14 @@ pub fn write<W: io::Write>(report: &Report, mut out: W) -> io::Result<()> {
             writeln!(out, "{l}")?;
         }
     }
+    if let Some(network) = &report.load.network {
+        writeln!(out, "Network: {network}.")?;
+    }
+    for note in &report.load.notes {
+        for l in units::wrap(&format!("Note: {note}"), WRAP) {
+            writeln!(out, "{l}")?;
+        }
+    }
 
     writeln!(out)?;
     let heading = format!("{}:", significance_heading());
@@ -449,6 +457,21 @@ be told from noise.
             .join(" ");
         assert!(
             t.contains("* recommended. The service had CPU 1 to itself, the load generator CPU 0."),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn the_footer_names_the_network_path_and_the_notes() {
+        let mut input = origin();
+        input.load.network = Some("host network, a free port per container in $PORT".into());
+        input.load.notes = vec!["Peak memory is not measured (null).".into()];
+        let t = text(&analyze(input));
+        assert!(
+            t.contains(
+                "\nNetwork: host network, a free port per container in $PORT.\n\
+                 Note: Peak memory is not measured (null).\n"
+            ),
             "{t}"
         );
     }

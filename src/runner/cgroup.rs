@@ -20,6 +20,9 @@ pub struct ContainerCgroup {
     pub cpu_usage: Option<PathBuf>,
     /// `cpuset.effective_cpus` / `cpuset.cpus` (v1) or `cpuset.cpus.effective` (v2).
     pub cpuset: Option<PathBuf>,
+    /// Where the container has no cgroup of its own (rootless on cgroup v1):
+    /// its first process, whose process tree's CPU time is read instead.
+    pub process_tree: Option<u32>,
 }
 
 impl ContainerCgroup {
@@ -31,8 +34,19 @@ impl ContainerCgroup {
         }
     }
 
+    /// The container's processes, under `pid`, without a cgroup of their own.
+    pub fn process_tree(pid: u32) -> ContainerCgroup {
+        ContainerCgroup {
+            process_tree: Some(pid),
+            ..ContainerCgroup::default()
+        }
+    }
+
     /// CPU seconds (user + system) used by every process of the cgroup so far.
     pub fn cpu_seconds(&self) -> Option<f64> {
+        if let Some(pid) = self.process_tree {
+            return super::proctree::cpu_seconds(pid);
+        }
         let path = self.cpu_usage.as_ref()?;
         let text = std::fs::read_to_string(path).ok()?;
         parse_cpu_usage(path, &text)

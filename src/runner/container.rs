@@ -20,6 +20,10 @@ pub struct RunningContainer {
     pub(crate) id: String,
     pub(crate) host_port: u16,
     pub(crate) container_port: u16,
+    /// Whether podman gave the container a cgroup of its own (see `HostInfo::own_cgroups`).
+    pub(crate) own_cgroup: bool,
+    /// How the load reaches it (`NetworkPath::describe`).
+    pub(crate) network: String,
     /// When `podman run` was called: start-up time counts from here.
     pub(crate) started_at: Instant,
     pub(crate) podman: PathBuf,
@@ -74,6 +78,10 @@ impl RunningContainer {
     }
     pub fn container_port(&self) -> u16 {
         self.container_port
+    }
+    /// `published port (root, netavark)`, `host network, port 41234`.
+    pub fn network(&self) -> &str {
+        &self.network
     }
     /// `http://127.0.0.1:HOSTPORT{path}`.
     pub fn url(&self, path: &str) -> String {
@@ -175,6 +183,7 @@ impl RunningContainer {
         )?;
         let pid = String::from_utf8_lossy(&out.stdout).trim().parse::<u32>();
         Ok(match pid {
+            Ok(pid) if pid > 0 && !self.own_cgroup => super::ContainerCgroup::process_tree(pid),
             Ok(pid) if pid > 0 => super::ContainerCgroup::of_pid(pid),
             _ => super::ContainerCgroup::default(),
         })
@@ -216,6 +225,10 @@ impl RunningContainer {
     }
 
     pub fn sample_memory_every(&self, interval: Duration) -> StatsSampler {
+        // Without a cgroup of its own, `podman stats` fails on every sample.
+        if !self.own_cgroup {
+            return StatsSampler::idle();
+        }
         StatsSampler::start(self.podman.clone(), self.id.clone(), interval)
     }
 

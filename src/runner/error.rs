@@ -70,6 +70,12 @@ pub enum RunnerError {
     },
     #[error("podman's OCI runtime crun cannot run containers here: {stderr}")]
     CgroupsHybrid { stderr: String },
+    #[error(
+        "`podman run` cannot set up the container's network: /dev/net/tun is not accessible to this user: {stderr}"
+    )]
+    NoTun { stderr: String },
+    #[error("{flag} cannot be applied: {cause}")]
+    LimitsUnavailable { flag: String, cause: String },
     #[error("the container's resource limits exceed this machine's hard limits: {stderr}")]
     Ulimit { stderr: String },
     #[error("cannot read `{what}`'s output: {detail}")]

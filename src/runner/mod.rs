@@ -8,6 +8,10 @@
 //! limits. Every container is named `ocibench-...` and labelled `ocibench=1`
 //! (`podman ps -a --filter label=ocibench=1` shows them), removed on drop, on
 //! errors, on panics (drop runs on unwind) and on SIGINT/SIGTERM (`cleanup`).
+//! Rootless podman is detected from `podman info`: containers then get host
+//! networking with a free port in `$PORT` (`network`), CPU time is read from
+//! their processes where they have no cgroup of their own (`proctree`), and
+//! limits that cannot be applied are refused (`PodmanRunner::refuse_limits`).
 //! This module never prints.
 //!
 //! ```no_run
@@ -32,8 +36,10 @@ pub mod container;
 pub mod error;
 pub mod image;
 pub mod limits;
+pub mod network;
 pub mod podman;
 pub mod probe;
+pub mod proctree;
 pub mod pull;
 pub mod stats;
 
@@ -45,6 +51,8 @@ pub use cgroup::ContainerCgroup;
 pub use container::{ContainerState, RunningContainer};
 pub use error::{ContainerFailure, ContainerLogs, RunnerError};
 pub use image::LoadedImage;
+pub use network::{NetworkChoice, NetworkPath};
+pub use podman::HostInfo;
 pub use pull::Pulled;
 pub use stats::{ResourceUsage, StatsSampler};
 
@@ -61,6 +69,8 @@ pub struct RunnerOptions {
     pub podman: Option<PathBuf>,
     /// The OCI runtime (`runc`, `crun`, a path) [default: probed, see `podman`].
     pub runtime: Option<String>,
+    /// How the load reaches the service (see `network`).
+    pub network: NetworkChoice,
 }
 
 /// How to start one container.
@@ -75,6 +85,37 @@ pub struct StartOptions {
     pub name_prefix: Option<String>,
     /// The CPUs the container may use (`--cpuset-cpus`); `None`: all.
     pub cpuset_cpus: Option<Vec<usize>>,
+    /// Under host networking, the variable that tells the service its port
+    /// (`PORT`): set to a free host port. `None`: the service keeps its own
+    /// port, which must then be free on the host.
+    pub port_env: Option<String>,
+}
+
+/// `podman run` flags that need a cgroup of the container's own.
+const LIMIT_FLAGS: &[&str] = &[
+    "--memory",
+    "-m",
+    "--memory-swap",
+    "--memory-reservation",
+    "--cpus",
+    "--cpu-shares",
+    "-c",
+    "--cpu-quota",
+    "--cpu-period",
+    "--cpuset-cpus",
+    "--cpuset-mems",
+    "--pids-limit",
+    "--blkio-weight",
+];
+
+/// The first of `args` that asks for a resource limit (`--memory=512m`, `--cpus`).
+pub fn limit_flag(args: &[String]) -> Option<String> {
+    args.iter()
+        .find(|a| {
+            let flag = a.split('=').next().unwrap_or(a);
+            LIMIT_FLAGS.contains(&flag)
+        })
+        .map(|a| a.split('=').next().unwrap_or(a).to_string())
 }
 
 /// podman, found and probed; see the module header.
@@ -85,6 +126,8 @@ pub struct PodmanRunner {
     runtime: Mutex<Option<String>>,
     explicit_runtime: bool,
     hard_limits: limits::HardLimits,
+    info: HostInfo,
+    network: NetworkPath,
 }
 
 impl PodmanRunner {
@@ -96,24 +139,65 @@ impl PodmanRunner {
             None => podman::find_executable("podman", &[]).ok_or(RunnerError::PodmanMissing)?,
         };
         let explicit = opts.runtime.filter(|r| !r.is_empty());
+        if let Some(r) = &explicit
+            && !podman::runtime_installed(r)
+        {
+            return Err(RunnerError::RuntimeMissing { runtime: r.clone() });
+        }
+        let info = podman::host_info(&podman)?;
         let runtime = match &explicit {
-            Some(r) => {
-                if !podman::runtime_installed(r) {
-                    return Err(RunnerError::RuntimeMissing { runtime: r.clone() });
-                }
-                Some(r.clone())
-            }
-            None => {
-                let info = podman::host_info(&podman)?;
-                podman::choose_runtime(None, &info, podman::runtime_installed("runc"))
-            }
+            Some(r) => Some(r.clone()),
+            None => podman::choose_runtime(None, &info, podman::runtime_installed("runc")),
         };
         Ok(PodmanRunner {
             podman,
             runtime: Mutex::new(runtime),
             explicit_runtime: explicit.is_some(),
             hard_limits: limits::hard_limits(),
+            network: NetworkPath::choose(opts.network, &info),
+            info,
         })
+    }
+
+    /// What `podman info` said (rootless, cgroups, storage driver).
+    pub fn host(&self) -> &HostInfo {
+        &self.info
+    }
+
+    /// How containers are reached (host network or a published port).
+    pub fn network(&self) -> &NetworkPath {
+        &self.network
+    }
+
+    /// `LimitsUnavailable` when `podman_args` ask for a resource limit
+    /// (`--memory`, `--cpus`, ...) that this podman cannot apply (no cgroup per
+    /// container): a limit silently ignored would make the figures lie.
+    pub fn refuse_limits(&self, podman_args: &[String]) -> Result<(), RunnerError> {
+        match (self.info.cgroup_limitation(), limit_flag(podman_args)) {
+            (Some(cause), Some(flag)) => Err(RunnerError::LimitsUnavailable { flag, cause }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Figures this podman cannot measure, each with why, for a report's notes
+    /// (said once per report, never as 0). Empty as root.
+    pub fn unmeasured(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(cause) = self.info.cgroup_limitation() {
+            notes.push(format!(
+                "Peak memory is not measured (null): {cause}, so `podman stats` cannot \
+                 read the container; CPU is the container's processes' CPU time from /proc."
+            ));
+        }
+        if self.info.graph_driver == "vfs" {
+            notes.push(
+                "podman's storage driver is vfs: each image load copies whole layers \
+                 (loads are slower, images take more space on disk than Size says); \
+                 install fuse-overlayfs for overlay storage."
+                    .into(),
+            );
+        }
+        notes
     }
 
     /// The `--runtime` given to `podman run` (`None`: podman's default).
@@ -163,11 +247,20 @@ impl PodmanRunner {
         container_port: u16,
         opts: &StartOptions,
     ) -> Result<RunningContainer, RunnerError> {
+        if opts.cpuset_cpus.as_ref().is_some_and(|c| !c.is_empty()) {
+            self.refuse_limits(&["--cpuset-cpus".to_string()])?;
+        }
+        self.refuse_limits(&opts.extra_args)?;
+        let host_network = self.network == NetworkPath::Host;
+        let port_env = opts.port_env.as_deref().filter(|e| !e.is_empty());
         let mut attempts = 0;
         let mut switched = false;
         while attempts < PORT_ATTEMPTS {
             attempts += 1;
-            let host_port = free_port()?;
+            let host_port = match (host_network, port_env) {
+                (true, None) => container_port,
+                _ => free_port()?,
+            };
             let name = container_name(opts.name_prefix.as_deref(), image.short_id());
             let creating = cleanup::creating()?;
             let registration = creating.record(Resource::Container {
@@ -180,10 +273,17 @@ impl PodmanRunner {
                 cmd.args(["--runtime", r]);
             }
             cmd.args(["run", "-d", "--pull", "never", "--name", &name])
-                .args(["--label", "ocibench=1"])
-                .arg("-p")
-                .arg(format!("127.0.0.1:{host_port}:{container_port}"))
-                .args(limits::ulimit_args(self.hard_limits, &opts.extra_args));
+                .args(["--label", "ocibench=1"]);
+            if host_network {
+                cmd.args(["--network", "host"]);
+                if let Some(var) = port_env {
+                    cmd.arg("-e").arg(format!("{var}={host_port}"));
+                }
+            } else {
+                cmd.arg("-p")
+                    .arg(format!("127.0.0.1:{host_port}:{container_port}"));
+            }
+            cmd.args(limits::ulimit_args(self.hard_limits, &opts.extra_args));
             if let Some(cpus) = opts.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
                 cmd.arg("--cpuset-cpus").arg(cgroup::format_cpu_list(cpus));
             }
@@ -201,7 +301,13 @@ impl PodmanRunner {
                     id: if id.is_empty() { name.clone() } else { id },
                     name,
                     host_port,
-                    container_port,
+                    container_port: if host_network {
+                        host_port
+                    } else {
+                        container_port
+                    },
+                    own_cgroup: self.info.own_cgroups(),
+                    network: self.network.describe(Some(host_port)),
                     started_at,
                     podman: self.podman.clone(),
                     registration: Some(registration),
@@ -228,6 +334,9 @@ impl PodmanRunner {
                     continue;
                 }
                 return Err(RunnerError::CgroupsHybrid { stderr });
+            }
+            if stderr.contains("/dev/net/tun") {
+                return Err(RunnerError::NoTun { stderr });
             }
             if stderr.contains("setrlimit") && stderr.contains("not permitted") {
                 return Err(RunnerError::Ulimit { stderr });
@@ -306,5 +415,22 @@ mod tests {
         let n = container_name(Some("ocibench-x"), "abc");
         assert!(n.starts_with("ocibench-x-abc-"), "{n}");
         assert_ne!(container_name(None, "a"), container_name(None, "a"));
+    }
+
+    #[test]
+    fn limit_flags_are_found() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            limit_flag(&args(&["--entrypoint=/x", "--memory=512m"])).as_deref(),
+            Some("--memory")
+        );
+        assert_eq!(
+            limit_flag(&args(&["--cpus", "1"])).as_deref(),
+            Some("--cpus")
+        );
+        assert_eq!(
+            limit_flag(&args(&["--ulimit=nofile=10:10", "-e", "A"])),
+            None
+        );
     }
 }

@@ -70,11 +70,26 @@ pub struct HostInfo {
     /// `v1` or `v2`.
     pub cgroup_version: String,
     pub rootless: bool,
+    /// `systemd` or `cgroupfs`.
+    pub cgroup_manager: String,
+    /// The storage driver (`overlay`, `vfs`, ...).
+    pub graph_driver: String,
+    /// `netavark` or `cni` (podman 4); empty where podman does not say.
+    pub network_backend: String,
 }
 
 #[derive(Deserialize)]
 struct InfoJson {
     host: InfoHost,
+    #[serde(default)]
+    store: Option<InfoStore>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InfoStore {
+    #[serde(default)]
+    graph_driver_name: String,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +97,10 @@ struct InfoJson {
 struct InfoHost {
     #[serde(default)]
     cgroup_version: String,
+    #[serde(default)]
+    cgroup_manager: String,
+    #[serde(default)]
+    network_backend: String,
     #[serde(default)]
     oci_runtime: Option<InfoRuntime>,
     #[serde(default)]
@@ -108,6 +127,37 @@ impl HostInfo {
             default_runtime: info.host.oci_runtime.map(|r| r.name).unwrap_or_default(),
             cgroup_version: info.host.cgroup_version,
             rootless: info.host.security.is_some_and(|s| s.rootless),
+            cgroup_manager: info.host.cgroup_manager,
+            graph_driver: info.store.map(|s| s.graph_driver_name).unwrap_or_default(),
+            network_backend: info.host.network_backend,
+        })
+    }
+
+    /// Whether podman can put this container in a cgroup of its own, so that
+    /// limits apply and `podman stats` reads it: always as root; rootless only
+    /// on cgroup v2 with the systemd manager (delegation). Rootless on cgroup v1,
+    /// or with cgroupfs, podman runs the container in the caller's cgroup.
+    pub fn own_cgroups(&self) -> bool {
+        !self.rootless || (self.cgroup_version == "v2" && self.cgroup_manager == "systemd")
+    }
+
+    /// Why `own_cgroups` is false, for errors and report notes.
+    pub fn cgroup_limitation(&self) -> Option<String> {
+        (!self.own_cgroups()).then(|| {
+            format!(
+                "rootless podman on cgroup {} with the {} manager has no cgroup per container \
+                 (cgroup v2 with the systemd manager and delegation is needed)",
+                if self.cgroup_version.is_empty() {
+                    "?"
+                } else {
+                    &self.cgroup_version
+                },
+                if self.cgroup_manager.is_empty() {
+                    "?"
+                } else {
+                    &self.cgroup_manager
+                },
+            )
         })
     }
 }
@@ -216,7 +266,12 @@ mod tests {
 
     const INFO: &str = r#"{"host": {"arch": "amd64", "cgroupManager": "cgroupfs", "cgroupVersion": "v1",
         "ociRuntime": {"name": "crun", "path": "/usr/bin/crun"},
-        "security": {"rootless": false}}, "store": {}}"#;
+        "networkBackend": "netavark",
+        "security": {"rootless": false}}, "store": {"graphDriverName": "overlay"}}"#;
+
+    const ROOTLESS_INFO: &str = r#"{"host": {"cgroupManager": "cgroupfs", "cgroupVersion": "v1",
+        "networkBackend": "cni", "ociRuntime": {"name": "runc"},
+        "security": {"rootless": true}}, "store": {"graphDriverName": "vfs"}}"#;
 
     #[test]
     fn parses_podman_info() {
@@ -226,10 +281,34 @@ mod tests {
             HostInfo {
                 default_runtime: "crun".into(),
                 cgroup_version: "v1".into(),
-                rootless: false
+                rootless: false,
+                cgroup_manager: "cgroupfs".into(),
+                graph_driver: "overlay".into(),
+                network_backend: "netavark".into(),
             }
         );
+        assert!(info.own_cgroups());
+        assert_eq!(info.cgroup_limitation(), None);
         assert!(HostInfo::parse(b"not json").is_err());
+    }
+
+    #[test]
+    fn rootless_on_cgroup_v1_has_no_cgroups_of_its_own() {
+        let info = HostInfo::parse(ROOTLESS_INFO.as_bytes()).unwrap();
+        assert!(info.rootless);
+        assert_eq!(info.graph_driver, "vfs");
+        assert!(!info.own_cgroups());
+        assert_eq!(
+            info.cgroup_limitation().unwrap(),
+            "rootless podman on cgroup v1 with the cgroupfs manager has no cgroup per container \
+             (cgroup v2 with the systemd manager and delegation is needed)"
+        );
+        let delegated = HostInfo {
+            cgroup_version: "v2".into(),
+            cgroup_manager: "systemd".into(),
+            ..info
+        };
+        assert!(delegated.own_cgroups());
     }
 
     #[test]

@@ -210,6 +210,15 @@ impl StatsSampler {
         }
     }
 
+    /// A sampler that takes no sample (`stop` returns nothing measured): for
+    /// containers `podman stats` cannot read.
+    pub(crate) fn idle() -> StatsSampler {
+        StatsSampler {
+            stop: None,
+            thread: None,
+        }
+    }
+
     /// Stops sampling (after one last sample) and returns the usage seen.
     pub fn stop(mut self) -> ResourceUsage {
         self.finish()

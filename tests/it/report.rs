@@ -109,6 +109,8 @@ fn input() -> CompareInput {
             slo: None,
             slo_precision: None,
             slo_step_seconds: None,
+            network: None,
+            notes: Vec::new(),
         },
     }
 }

@@ -56,6 +56,9 @@ pub struct CompareArgs {
     /// Start every round warm: pull each image once, before the rounds ([cold_start] rounds = 0)
     #[arg(long)]
     pub no_cold_start: bool,
+    /// How the load reaches the service: auto (host network rootless, published port as root), host, published ([load] network)
+    #[arg(long, value_name = "PATH", value_parser = crate::app::args::parse_network)]
+    pub network: Option<ocibench::runner::NetworkChoice>,
     /// OCI runtime for podman (runc, crun) [default: probed]
     #[arg(long, value_name = "RUNTIME", env = "OCIBENCH_RUNTIME")]
     pub runtime: Option<String>,
@@ -112,6 +115,9 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
     if args.no_isolate {
         config.load.isolate = false;
     }
+    if let Some(n) = args.network {
+        config.load.network = n;
+    }
     if args.no_cold_start {
         config.cold_start.rounds = 0;
     }
@@ -149,7 +155,20 @@ pub fn run(args: CompareArgs, ctx: &Context) -> anyhow::Result<()> {
         dest_creds: args.dest_creds.clone(),
     };
     let ctx = &ctx.bind_creds(&sources, &destinations, &copy)?;
-    let runner = podman_runner(args.runtime.clone(), "containers and images")?;
+    let runner = podman_runner(
+        args.runtime.clone(),
+        config.load.network,
+        "containers and images",
+    )?;
+    // Limits this podman cannot apply fail now, not after the builds.
+    let mut limit_args = config.app.podman_args.clone();
+    for r in
+        std::iter::once(&config.app.resources).chain(config.candidates.iter().map(|c| &c.resources))
+    {
+        limit_args.extend(r.cpus.map(|_| "--cpus".to_string()));
+        limit_args.extend(r.memory.as_ref().map(|_| "--memory".to_string()));
+    }
+    runner.refuse_limits(&limit_args)?;
     let store = BlobStore::open(&ctx.cache_dir)?;
     let progress = ctx.reporter(show);
     let names: Vec<&ocibench::oci::reference::ImageReference> =
@@ -359,6 +378,8 @@ mod tests {
                 slo: None,
                 slo_precision: None,
                 slo_step_seconds: None,
+                network: None,
+                notes: Vec::new(),
             },
         });
         let plain = super::json_with_push(&report, None, false).unwrap();

@@ -41,6 +41,12 @@ pub struct RunArgs {
     /// OCI runtime for podman [default: podman's, or runc where crun cannot run]
     #[arg(long, value_name = "NAME", env = "OCIBENCH_RUNTIME")]
     pub runtime: Option<String>,
+    /// How the load reaches the service: auto (host network rootless, published port as root), host, published
+    #[arg(long, value_name = "PATH", default_value = "auto", value_parser = crate::app::args::parse_network)]
+    pub network: ocibench::runner::NetworkChoice,
+    /// Under host networking, the variable that tells the service its port ("" for none: it keeps --port)
+    #[arg(long, value_name = "NAME", default_value = "PORT")]
+    pub port_env: String,
     /// Put TEXT in container names (ocibench-TEXT-...), to find them in `podman ps`
     #[arg(long, value_name = "TEXT")]
     pub name_prefix: Option<String>,
@@ -63,7 +69,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     ocibench::loadgen::reserve_fds(&probe)?;
     let show = ctx.show_progress() && !args.json;
 
-    let runner = podman_runner(args.runtime.clone(), "the container")?;
+    let runner = podman_runner(args.runtime.clone(), args.network, "the container")?;
     let ctx = &ctx.bind_creds_to_source(&pull.location)?;
     let (store, stored, size) = ctx.fetch_sized(&pull, show)?;
 
@@ -86,6 +92,10 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     let report = RunReport {
         image: size,
         runtime: runner.runtime(),
+        network: outcome.network.clone(),
+        storage_driver: runner.host().graph_driver.clone(),
+        service_cpu_percent: outcome.service_cpu_percent(),
+        notes: runner.unmeasured(),
         startup_ms: outcome.startup.as_secs_f64() * 1000.0,
         peak_memory_bytes: outcome.peak_memory_bytes,
         cpu_percent_peak: outcome.cpu_percent_peak,
@@ -152,6 +162,7 @@ fn spec(args: &RunArgs) -> anyhow::Result<TrialSpec> {
         service_cpus: None,
         warmup_for: None,
         search: None,
+        port_env: Some(args.port_env.clone()).filter(|e| !e.is_empty()),
     })
 }
 

@@ -41,6 +41,37 @@ fn the_embedded_default_parses() {
 }
 
 #[test]
+fn network_and_port_env() {
+    use crate::runner::NetworkChoice;
+    let dir = tempfile::tempdir().unwrap();
+    let cand = "[[candidate]]\nname = \"a\"\nbase = \"x\"\n";
+    let parse = |t: String| CompareConfig::parse(&t, dir.path(), "x.toml", &env);
+    let c = parse(format!("[app]\nport = 8080\n{cand}")).unwrap();
+    assert_eq!(c.load.network, NetworkChoice::Auto);
+    assert_eq!(c.app.port_env.as_deref(), Some("PORT"));
+    let c = parse(format!(
+        "[app]\nport = 8080\nport_env = \"\"\n[load]\nnetwork = \"host\"\n{cand}"
+    ))
+    .unwrap();
+    assert_eq!(c.load.network, NetworkChoice::Host);
+    assert_eq!(c.app.port_env, None);
+    let c = parse(format!(
+        "[app]\nport = 80\nport_env = \"HTTP_PORT\"\n{cand}"
+    ))
+    .unwrap();
+    assert_eq!(c.app.port_env.as_deref(), Some("HTTP_PORT"));
+    let err = parse(format!(
+        "[app]\nport = 80\n[load]\nnetwork = \"pasta\"\n{cand}"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("load.network: unknown network \"pasta\": expected auto, host or published"),
+        "{err}"
+    );
+}
+
+#[test]
 fn isolation_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
     let cand = "[[candidate]]\nname = \"a\"\nbase = \"x\"\n";

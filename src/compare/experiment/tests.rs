@@ -219,6 +219,7 @@ impl<'a> Lab for MockLab<'a> {
         t.response(200, 100, Duration::from_millis(3));
         Ok(TrialOutcome {
             container: format!("ocibench-mock-{n}"),
+            network: "published port (root, netavark)".into(),
             startup: Duration::from_millis(100 + u64::from(n)),
             peak_memory_bytes: Some(1000 * u64::from(n)),
             cpu_percent_peak: Some(90.0),

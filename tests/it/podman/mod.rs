@@ -11,6 +11,7 @@ mod config_podman;
 mod export_podman;
 mod isolation;
 mod multiplatform_podman;
+mod rootless;
 mod run_cli;
 mod runner_lib;
 mod snapshots;

@@ -132,6 +132,7 @@ fn containers_get_ulimits_within_the_hard_limits_unless_given() {
         env: vec!["GREETING=hello there".into()],
         name_prefix: Some("ulimit".into()),
         cpuset_cpus: None,
+        port_env: None,
     };
     let c = runner.start(&image, 8080, &opts).unwrap();
     assert!(c.name().starts_with("ocibench-ulimit-"), "{}", c.name());
@@ -214,6 +215,7 @@ fn crun_on_cgroup_v1_is_replaced_by_runc_up_front() {
     let runner = PodmanRunner::new(RunnerOptions {
         podman: Some(crun_host(dir.path(), "v1")),
         runtime: None,
+        network: Default::default(),
     })
     .unwrap();
     assert_eq!(runner.runtime().as_deref(), Some("runc"));
@@ -233,6 +235,7 @@ fn crun_failing_at_run_time_switches_to_runc() {
     let runner = PodmanRunner::new(RunnerOptions {
         podman: Some(crun_host(dir.path(), "v2")),
         runtime: None,
+        network: Default::default(),
     })
     .unwrap();
     assert_eq!(runner.runtime(), None, "crun on v2 is podman's business");
@@ -250,6 +253,7 @@ fn an_explicit_runtime_is_honoured_or_reported_missing() {
     let err = PodmanRunner::new(RunnerOptions {
         podman: None,
         runtime: Some("no-such-runtime".into()),
+        network: Default::default(),
     })
     .unwrap_err();
     assert!(
@@ -260,6 +264,7 @@ fn an_explicit_runtime_is_honoured_or_reported_missing() {
     let runner = PodmanRunner::new(RunnerOptions {
         podman: Some(crun_host(dir.path(), "v1")),
         runtime: Some("runc".into()),
+        network: Default::default(),
     })
     .unwrap();
     assert_eq!(runner.runtime().as_deref(), Some("runc"));

@@ -86,6 +86,8 @@ fn run_prints_the_bench_report_then_the_container_measurements() {
 
         Image:                  oci:[FIXTURES]/busybox:fixture
         Image size:             [SIZE] compressed, [SIZE] uncompressed
+        Network:                published port (root, cni)
+        Storage driver:         overlay
         Start-up time:          [MS] ms (podman run to the first 2xx of /)
         Peak memory:            [SIZE] ([N] bytes, podman stats)
         Container CPU:          [PCT]% mean, [PCT]% peak (100% = one core)

@@ -65,6 +65,7 @@ pub mod podman;
 pub mod python_base;
 pub mod registry;
 pub mod rootfs;
+pub mod rootless;
 pub mod snapshot;
 pub mod store_fixture;
 pub mod tls_server;
