@@ -273,7 +273,9 @@ pub fn copy(
                 Some((bytes, media_type)) if media_type != OCI_INDEX => {
                     return Err(ExportError::NotOci(media_type.clone()).into());
                 }
-                Some((bytes, _)) => ExportImage::index(bytes.clone(), &export_images)?,
+                Some((bytes, _)) => {
+                    ExportImage::index_with(bytes.clone(), &export_images, source_digest.alg())?
+                }
                 None => export_images.swap_remove(0),
             };
             let exported = publish::export(store, &export_image, dest, reporter)?;

@@ -64,6 +64,16 @@ impl ExportImage {
     /// layout or archive: the index bytes unchanged, every image's manifest and blobs
     /// beside it. (A docker-archive holds one image, never an index.)
     pub fn index(bytes: Vec<u8>, images: &[ExportImage]) -> Result<Self, ExportError> {
+        Self::index_with(bytes, images, Algorithm::Sha256)
+    }
+
+    /// `index`, for an index named by a digest of `algorithm` (a sha512-addressed
+    /// index keeps its sha512 name when copied).
+    pub fn index_with(
+        bytes: Vec<u8>,
+        images: &[ExportImage],
+        algorithm: Algorithm,
+    ) -> Result<Self, ExportError> {
         let Some(first) = images.first() else {
             return Err(ExportError::NotAnImage(OCI_INDEX.to_string()));
         };
@@ -80,7 +90,7 @@ impl ExportImage {
             members.extend(i.blobs().into_iter().cloned());
         }
         Ok(ExportImage {
-            digest: Digest::of(&bytes),
+            digest: Digest::of_with(algorithm, &bytes),
             bytes,
             media_type: OCI_INDEX.to_string(),
             manifest: first.manifest.clone(),

@@ -340,3 +340,39 @@ fn a_sha512_diff_id_is_measured_in_sha512_and_checked() {
         .stderr_contains(&format!("but the image config says {wrong}"));
     assert!(!blob(&other.cache_dir, &layer).exists());
 }
+
+#[test]
+fn a_sha512_index_copied_whole_keeps_its_sha512_name() {
+    let ctx = TestContext::new();
+    let src = ctx.path("sha512-index");
+    let (manifest_digest, _, manifest) = sha512_layout(&src, None);
+    let index = to_json_bytes(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": manifest_digest,
+            "size": manifest.len(), "platform": {"architecture": "amd64", "os": "linux"}}],
+    }));
+    let index_digest = put(&src, &index);
+    let top = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": OCI_INDEX, "digest": index_digest, "size": index.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "all"}}]});
+    std::fs::write(src.join("index.json"), to_json_bytes(&top)).unwrap();
+
+    let dest = ctx.path("copied");
+    let out = ctx
+        .run([
+            "copy",
+            "--all",
+            "--json",
+            &format!("oci:{}:all", src.display()),
+            &format!("oci:{}:all", dest.display()),
+        ])
+        .success()
+        .json();
+    assert_eq!(out["digest"], json!(index_digest), "{out}");
+    assert_eq!(out["digest_kept"], json!(true), "{out}");
+    assert_eq!(std::fs::read(blob(&dest, &index_digest)).unwrap(), index);
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("index.json")).unwrap()).unwrap();
+    assert_eq!(written["manifests"][0]["digest"], json!(index_digest));
+}
