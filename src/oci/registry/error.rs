@@ -199,7 +199,7 @@ pub enum RegistryError {
 /// A registries.conf table whose location turns a name into a non-reference
 /// (boxed in `RegistryError`: errors stay small).
 #[derive(Debug, thiserror::Error)]
-#[error("registry {prefix:?} in {} rewrites {reference} to {rewritten}, which is not a valid reference: {reason}", file.display())]
+#[error("registry {prefix:?} in {} rewrites {reference} to {rewritten}: {reason}", file.display())]
 pub struct BadRewrite {
     pub reference: String,
     pub rewritten: String,

@@ -567,15 +567,35 @@ fn rewrite(
     }
     let name = image.to_string();
     let rewritten = format!("{location}{}", &name[len..]);
-    rewritten.parse().map_err(|e: ReferenceError| {
+    let bad = |reason: String| {
         RegistryError::BadRewrite(Box::new(BadRewrite {
-            reference: name,
-            rewritten,
+            reference: name.clone(),
+            rewritten: rewritten.clone(),
             prefix: table.prefix.clone(),
             file: table.file.clone(),
-            reason: e.reason,
+            reason,
         }))
-    })
+    };
+    let parsed: ImageReference = rewritten
+        .parse()
+        .map_err(|e: ReferenceError| bad(format!("not a valid reference: {}", e.reason)))?;
+    // A prefix that takes in the tag or digest leaves it to the location: one that
+    // names none would turn a pull by digest, or of another tag, into `:latest`.
+    if image.digest().is_some() && parsed.digest() != image.digest() {
+        return Err(bad("a pull by digest must keep its digest".into()));
+    }
+    if len == name.len() && image.digest().is_none() && !names_tag_or_digest(location) {
+        return Err(bad(
+            "the prefix includes the tag, so the location must name one too".into(),
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Whether `location` (`host[:port]/path[:tag|@digest]`) ends in a tag or digest.
+fn names_tag_or_digest(location: &str) -> bool {
+    let last = location.rsplit('/').next().unwrap_or(location);
+    location.contains('@') || (location.contains('/') && last.contains(':'))
 }
 
 #[cfg(test)]

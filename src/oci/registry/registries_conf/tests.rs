@@ -497,3 +497,31 @@ location = "shared.lan"
     assert!(!c.is_mirror_only("loc.lan"));
     assert!(!RegistriesConf::default().is_mirror_only("mirror.lan:5000"));
 }
+
+#[test]
+fn a_prefix_that_takes_the_tag_or_digest_must_leave_one_in_the_location() {
+    let h = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let c = conf(&[(
+        "/pin.conf",
+        &format!(
+            "[[registry]]\nprefix = \"a.lan/x@{h}\"\nlocation = \"b.lan/x\"\n\
+             [[registry]]\nprefix = \"a.lan/y:1\"\nlocation = \"b.lan/y\"\n\
+             [[registry]]\nprefix = \"a.lan/z:1\"\nlocation = \"b.lan/z:2\"\n\
+             [[registry]]\nprefix = \"a.lan/w@{h}\"\nlocation = \"b.lan/w@{h}\"\n"
+        ),
+    )]);
+    // Found by the registries_conf fuzz target: the digest pin was dropped and
+    // the pull went to b.lan/x:latest.
+    let e = c
+        .pull_endpoints(&r(&format!("a.lan/x@{h}")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("a pull by digest must keep its digest"), "{e}");
+    let e = c.push_endpoint(&r("a.lan/y:1")).unwrap_err().to_string();
+    assert!(e.ends_with("so the location must name one too"), "{e}");
+    // A location naming its own tag, or the same digest, is what was asked for.
+    assert_eq!(pulls(&c, "a.lan/z:1"), ["b.lan/z:2"]);
+    assert_eq!(pulls(&c, &format!("a.lan/w@{h}")), [format!("b.lan/w@{h}")]);
+    // A prefix that stops at the repository keeps the name's own tag or digest.
+    assert_eq!(pulls(&c, "a.lan/y:7"), ["a.lan/y:7"]);
+}
