@@ -581,8 +581,12 @@ fn rewrite(
         .map_err(|e: ReferenceError| bad(format!("not a valid reference: {}", e.reason)))?;
     // A prefix that takes in the tag or digest leaves it to the location: one that
     // names none would turn a pull by digest, or of another tag, into `:latest`.
+    // The kind of pull is kept: a digest stays that digest, a tag stays a tag.
     if image.digest().is_some() && parsed.digest() != image.digest() {
         return Err(bad("a pull by digest must keep its digest".into()));
+    }
+    if image.digest().is_none() && parsed.digest().is_some() {
+        return Err(bad("a pull by tag must stay a pull by tag".into()));
     }
     if len == name.len() && image.digest().is_none() && !names_tag_or_digest(location) {
         return Err(bad(

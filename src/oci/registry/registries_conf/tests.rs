@@ -507,7 +507,8 @@ fn a_prefix_that_takes_the_tag_or_digest_must_leave_one_in_the_location() {
             "[[registry]]\nprefix = \"a.lan/x@{h}\"\nlocation = \"b.lan/x\"\n\
              [[registry]]\nprefix = \"a.lan/y:1\"\nlocation = \"b.lan/y\"\n\
              [[registry]]\nprefix = \"a.lan/z:1\"\nlocation = \"b.lan/z:2\"\n\
-             [[registry]]\nprefix = \"a.lan/w@{h}\"\nlocation = \"b.lan/w@{h}\"\n"
+             [[registry]]\nprefix = \"a.lan/w@{h}\"\nlocation = \"b.lan/w@{h}\"\n\
+             [[registry]]\nprefix = \"a.lan/v:1\"\nlocation = \"b.lan/v@{h}\"\n"
         ),
     )]);
     // Found by the registries_conf fuzz target: the digest pin was dropped and
@@ -519,6 +520,9 @@ fn a_prefix_that_takes_the_tag_or_digest_must_leave_one_in_the_location() {
     assert!(e.ends_with("a pull by digest must keep its digest"), "{e}");
     let e = c.push_endpoint(&r("a.lan/y:1")).unwrap_err().to_string();
     assert!(e.ends_with("so the location must name one too"), "{e}");
+    // Nor may a pull by tag be turned into one by digest.
+    let e = c.pull_endpoints(&r("a.lan/v:1")).unwrap_err().to_string();
+    assert!(e.ends_with("a pull by tag must stay a pull by tag"), "{e}");
     // A location naming its own tag, or the same digest, is what was asked for.
     assert_eq!(pulls(&c, "a.lan/z:1"), ["b.lan/z:2"]);
     assert_eq!(pulls(&c, &format!("a.lan/w@{h}")), [format!("b.lan/w@{h}")]);
