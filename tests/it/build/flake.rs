@@ -155,18 +155,25 @@ fn flake_check_builds_in_the_sandbox_and_its_image_runs_under_podman() {
     assert_eq!(config["created"], "2023-11-14T22:13:20Z");
 
     // Layers: one per store path, the most popular first (the data file and the
-    // shell, both used by the script, ties by name), the script last.
-    let history: Vec<String> = config["history"]
+    // shell, both used by the script, ties by store path name: the hash, which the
+    // stand-in's salt makes new each run), the script last.
+    let paths: Vec<String> = config["history"]
         .as_array()
         .unwrap()
         .iter()
         .map(|h| {
             let by = h["created_by"].as_str().unwrap();
-            let path = by.strip_prefix("ocibench build --nix-closure: ").unwrap();
-            path.split_once('-').unwrap().1.to_string()
+            by.strip_prefix("ocibench build --nix-closure: ")
+                .unwrap()
+                .to_string()
         })
         .collect();
-    assert_eq!(history, ["greeting-data", "busybox", "greet"]);
+    let names: Vec<&str> = paths.iter().map(|p| p.split_once('-').unwrap().1).collect();
+    assert!(paths[0] < paths[1], "ties in name order: {paths:?}");
+    let mut tied = names[..2].to_vec();
+    tied.sort();
+    assert_eq!(tied, ["busybox", "greeting-data"], "{paths:?}");
+    assert_eq!(names[2], "greet", "{paths:?}");
     let inspected: serde_json::Value = serde_json::from_str(&run_stdout(
         Command::new(env!("CARGO_BIN_EXE_ocibench"))
             .args(["inspect", "--quiet", "--json"])
