@@ -206,23 +206,9 @@ fn unknown_digest_algorithms_are_refused_by_name() {
         .stderr_contains("hint: the OCI image spec registers sha256 and sha512");
 }
 
-/// Uploads `bytes` to `repo` under their sha512 digest (POST, then PUT with it).
+/// Uploads `bytes` to `repo` under their sha512 digest.
 fn push_sha512_blob(reg: &Registry, repo: &str, bytes: &[u8]) {
-    let digest = sha512(bytes);
-    let start = reg.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
-    assert_eq!(start.status, 202, "{}", start.text());
-    let location = start.header("location").expect("upload location");
-    let path = location
-        .strip_prefix(&format!("http://{}", reg.addr()))
-        .unwrap_or(location);
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let put = reg.request(
-        "PUT",
-        &format!("{path}{sep}digest={digest}"),
-        &[("Content-Type", "application/octet-stream")],
-        bytes,
-    );
-    assert_eq!(put.status, 201, "{}", put.text());
+    reg.upload_blob(repo, bytes, &sha512(bytes));
 }
 
 #[test]

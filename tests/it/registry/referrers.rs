@@ -24,20 +24,7 @@ const SIGNATURE: &str = "application/vnd.example.signature";
 /// monolithic upload every registry takes); returns its digest.
 fn push_blob(reg: &Registry, repo: &str, bytes: &[u8]) -> String {
     let digest = sha256_bytes(bytes);
-    let start = reg.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
-    assert_eq!(start.status, 202, "{}", start.text());
-    let location = start.header("location").expect("upload location");
-    let path = location
-        .strip_prefix(&format!("http://{}", reg.addr()))
-        .unwrap_or(location);
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let put = reg.request(
-        "PUT",
-        &format!("{path}{sep}digest={digest}"),
-        &[("Content-Type", "application/octet-stream")],
-        bytes,
-    );
-    assert_eq!(put.status, 201, "{}", put.text());
+    reg.upload_blob(repo, bytes, &digest);
     digest
 }
 

@@ -407,6 +407,25 @@ impl Registry {
             .unwrap_or_else(|e| panic!("{method} {} {path}: {e}\n{}", self.addr, self.logs()))
     }
 
+    /// Uploads `bytes` as a blob of `repo` named `digest` (POST, then PUT with the
+    /// digest: the monolithic upload every registry takes), by raw API.
+    pub fn upload_blob(&self, repo: &str, bytes: &[u8], digest: &str) {
+        let start = self.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
+        assert_eq!(start.status, 202, "{}", start.text());
+        let location = start.header("location").expect("upload location");
+        let path = location
+            .strip_prefix(&format!("http://{}", self.addr))
+            .unwrap_or(location);
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let put = self.request(
+            "PUT",
+            &format!("{path}{sep}digest={digest}"),
+            &[("Content-Type", "application/octet-stream")],
+            bytes,
+        );
+        assert_eq!(put.status, 201, "{}", put.text());
+    }
+
     /// `GET` without credentials, whatever the registry requires.
     pub fn get_anonymous(&self, path: &str) -> HttpResponse {
         http::request(&self.addr, "GET", path, &[], b"")
