@@ -327,3 +327,68 @@ fn ports_out_of_range_are_bad_input() {
         assert!(err.contains("hint: "), "{url}: {err}");
     }
 }
+
+/// The scheduling policy of each `loadgen-*` thread of the running process
+/// `pid` (field 41 of `/proc/PID/task/TID/stat`: 0 normal, 3 batch), once
+/// `threads` of them are running; `None` if they never all appear.
+fn worker_policies(pid: u32, threads: usize) -> Option<Vec<i64>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("loadgen-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // Fields after the command name, which ends at the last ')'; the
+            // first of them is field 3.
+            let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+            if let Some(p) = rest.split(' ').nth(41 - 3) {
+                policies.push(p.parse().expect("a policy number"));
+            }
+        }
+        if policies.len() == threads {
+            return Some(policies);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
+/// Closed-loop workers run as `SCHED_BATCH` (they do not preempt a server on
+/// their CPU when a response wakes them); open-loop ones keep the normal
+/// policy, where waking late would send late. Read from outside, off the
+/// running process's threads.
+#[test]
+fn closed_loop_workers_yield_on_wake_up_and_open_loop_ones_do_not() {
+    let server = HttpServer::ok();
+    let url = server.url("/");
+    for (args, want) in [
+        (vec!["-z", "1500ms", "-c", "4", "--threads", "2"], 3),
+        (
+            vec!["-z", "1500ms", "-c", "4", "--threads", "2", "--rate", "200"],
+            0,
+        ),
+    ] {
+        let ctx = TestContext::new();
+        let child = ctx
+            .cmd(["bench", &url, "--json"])
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run ocibench");
+        let policies = worker_policies(child.id(), 2);
+        let out = child.wait_with_output().expect("ocibench ends");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(policies, Some(vec![want; 2]), "{args:?}");
+    }
+}
