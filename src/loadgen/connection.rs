@@ -7,24 +7,80 @@
 //! timed out or was cut at a `-z` deadline leaves no task or file descriptor
 //! behind. Errors are sorted into the kinds the report counts.
 
+use std::cell::Cell;
 use std::error::Error as _;
 use std::io;
 use std::pin::Pin;
-use std::task::Poll;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::joint_poll::JointPoll;
 use super::result::ErrorKind;
 
 pub(crate) type Body = Full<Bytes>;
-type Driver<S> = http1::Connection<TokioIo<S>, Body>;
+type Driver<S> = http1::Connection<TokioIo<Counted<S>>, Body>;
+
+/// A stream that counts the bytes read from it, into a counter its
+/// `Connection` shares: a response's size is what its exchange read, exactly
+/// as it came over the wire (after TLS), at one addition per read.
+struct Counted<S> {
+    inner: S,
+    read: Rc<Cell<u64>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let n = (buf.filled().len() - before) as u64;
+            self.read.set(self.read.get() + n);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// The request every client sends, built once.
 #[derive(Debug)]
@@ -57,8 +113,8 @@ impl RequestTemplate {
 #[derive(Debug, Clone, Copy)]
 pub struct Response {
     pub status: u16,
-    /// Status line, headers and body, as they came over the wire (approximately
-    /// for the head: hyper parses it, we re-count it).
+    /// Status line, headers and body, as they came over the wire (HTTP/1.1:
+    /// the bytes read while it was awaited; HTTP/2: re-counted, see `head_len`).
     pub bytes: u64,
     /// Whether the connection may carry another request.
     pub reusable: bool,
@@ -89,6 +145,8 @@ pub struct Connection<S: AsyncRead + AsyncWrite + Unpin = TcpStream> {
     /// instead: no allocation for headers in the steady state (370 fewer
     /// instructions per request on `benches/loadgen`'s nginx, by callgrind).
     spare_headers: HeaderMap,
+    /// Bytes read from the stream so far (`Counted`).
+    read: Rc<Cell<u64>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -98,6 +156,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         stream: S,
         builder: &http1::Builder,
     ) -> Result<Connection<S>, ErrorKind> {
+        let read = Rc::new(Cell::new(0));
+        let stream = Counted {
+            inner: stream,
+            read: read.clone(),
+        };
         let (sender, driver) = builder
             .handshake(TokioIo::new(stream))
             .await
@@ -108,6 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             driver_done: false,
             joint: JointPoll::default(),
             spare_headers: HeaderMap::new(),
+            read,
         })
     }
 
@@ -121,6 +185,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub async fn round_trip(&mut self, template: &RequestTemplate) -> Result<Response, Failure> {
         let sender = &mut self.sender;
         let spare_headers = &mut self.spare_headers;
+        let read = &*self.read;
+        // No pipelining: nothing of this response was read before its request.
+        let read_before = read.get();
         // Built in place, pinned where it stands: a future moved is a memcpy of it.
         let mut exchange = std::pin::pin!(async move {
             if sender.ready().await.is_err() {
@@ -141,7 +208,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 .headers()
                 .get(http::header::CONNECTION)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-            let mut bytes = head_len(&resp);
             let (head, mut body) = resp.into_parts();
             // Emptied now, not when the next request is built: its values are
             // slices of hyper's read buffer and would keep it alive meanwhile.
@@ -149,18 +215,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             headers.clear();
             *spare_headers = headers;
             while let Some(frame) = body.frame().await {
-                match frame {
-                    Ok(f) => {
-                        if let Some(d) = f.data_ref() {
-                            bytes += d.len() as u64;
-                        }
-                    }
-                    Err(e) => return Err(Failure::Failed(classify(&e))),
+                if let Err(e) = frame {
+                    return Err(Failure::Failed(classify(&e)));
                 }
             }
             Ok(Response {
                 status: status.as_u16(),
-                bytes,
+                bytes: read.get() - read_before,
                 reusable,
             })
         });
@@ -200,8 +261,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
-/// Bytes of the status line and headers, re-counted from the parsed head (for
-/// HTTP/2, the same count of the decoded head: HPACK's saving is not seen).
+/// Bytes of the status line and headers as HTTP/1.1 would send them, counted
+/// from a parsed head: HTTP/2's count (its head is decoded, so HPACK's saving
+/// is not seen; HTTP/1.1 counts the bytes it read instead, see `Counted`).
 pub(crate) fn head_len<B>(resp: &http::Response<B>) -> u64 {
     let reason = resp.status().canonical_reason().map_or(0, str::len);
     // "HTTP/1.1 200 OK\r\n"
