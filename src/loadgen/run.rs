@@ -303,10 +303,11 @@ fn worker_schedule(
 /// worker on the CPU where a server on this machine is busy no longer
 /// interrupts that server, which keeps serving until it has nothing to do or
 /// its time slice ends. Against `benches/loadgen`'s nginx (one worker, in the
-/// generator's session, 2 cores, c=100): about 156k req/s instead of 125k,
-/// and 0.3 us less CPU per request, in alternating rounds; with two nginx
-/// workers or a server in another session, the same or better. Open-loop runs
-/// keep the default policy: there a late wake-up is a late request.
+/// generator's session, 2 cores, c=100): 149-164k req/s in three 5-round runs
+/// instead of 125-135k, with per 1M requests 4.7k context switches instead of
+/// 136k; with two nginx workers or a server in another session, the same or
+/// better. Open-loop runs keep the default policy: there a late wake-up is a
+/// late request.
 fn yield_on_wake_up() -> std::io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_setscheduler(0, ...) sets the calling thread's policy and
