@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::Output;
 
 use crate::support::TestContext;
-use crate::support::hyper_server::{HttpServer, Reply, closed_port_url};
+use crate::support::hyper_server::{HttpServer, RawServer, Reply, closed_port_url};
 
 fn bench(args: &[&str]) -> Output {
     TestContext::new()
@@ -398,33 +398,10 @@ fn closed_loop_workers_yield_on_wake_up_and_open_loop_ones_do_not() {
 /// a header value) is counted as sent, not as hyper's parse would re-print it.
 #[test]
 fn bytes_received_are_the_bytes_on_the_wire() {
-    use std::io::{BufRead, BufReader, Write};
     const RESPONSE: &[u8] =
         b"HTTP/1.1 200 Very Okay\r\nX-Pad:    spaced out   \r\ncontent-length: 5\r\n\r\nhello";
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { return };
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut writer = conn;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match reader.read_line(&mut line) {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) if line == "\r\n" => {
-                            if writer.write_all(RESPONSE).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                    }
-                }
-            });
-        }
-    });
+    let server = RawServer::answering(RESPONSE);
+    let url = server.url();
     let out = bench(&[&url, "-n", "25", "-c", "2", "--json"]);
     assert!(
         out.status.success(),
@@ -434,4 +411,5 @@ fn bytes_received_are_the_bytes_on_the_wire() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["completed"], 25, "{v:#}");
     assert_eq!(v["bytes_received"], 25 * RESPONSE.len() as u64, "{v:#}");
+    assert_eq!(server.counts.requests(), 25);
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::hyper_server::{HttpServer, Reply, ResettingServer, closed_port_url};
+use crate::support::hyper_server::{HttpServer, RawServer, Reply, closed_port_url};
 use ocibench::loadgen::{BenchResult, LoadConfig, LoadConfigBuilder, Progress, run};
 
 fn load(b: LoadConfigBuilder) -> BenchResult {
@@ -106,7 +106,7 @@ fn server_closing_each_connection_is_not_an_error() {
 
 #[test]
 fn resets_are_counted_as_resets_and_the_run_continues() {
-    let server = ResettingServer::start(4);
+    let server = RawServer::resetting(4);
     let r = load(
         LoadConfig::builder(server.url())
             .requests(80)

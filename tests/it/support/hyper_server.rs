@@ -2,8 +2,9 @@
 //! 127.0.0.1 port 0, each on its own thread and runtime, counting what they see.
 //!
 //! `HttpServer` is a hyper server whose replies a closure decides by arrival
-//! index (status, delay, hang, close); `ResettingServer` speaks just enough raw
-//! HTTP/1.1 to reset every k-th connection with a TCP RST.
+//! index (status, delay, hang, close); `RawServer` speaks just enough raw
+//! HTTP/1.1 to send a response byte for byte, or to reset every k-th
+//! connection with a TCP RST.
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -129,15 +130,29 @@ async fn respond(r: Reply) -> Response<Full<Bytes>> {
     }
 }
 
-/// Raw HTTP/1.1: answers 200 with keep-alive, but resets (RST) the connection
-/// instead of answering every `every`-th request (counted from 1).
-pub struct ResettingServer {
+/// Raw HTTP/1.1 over keep-alive connections: every request (a GET: it ends at
+/// the blank line) gets the same response, written byte for byte.
+pub struct RawServer {
     pub addr: SocketAddr,
     pub counts: Arc<Counts>,
 }
 
-impl ResettingServer {
-    pub fn start(every: u64) -> ResettingServer {
+impl RawServer {
+    /// Answers every request with `response`, exactly as given.
+    pub fn answering(response: &'static [u8]) -> RawServer {
+        RawServer::start(response, None)
+    }
+
+    /// Answers 200, but resets (RST) the connection instead of answering
+    /// every `every`-th request (counted from 1).
+    pub fn resetting(every: u64) -> RawServer {
+        RawServer::start(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            Some(every),
+        )
+    }
+
+    fn start(response: &'static [u8], reset_every: Option<u64>) -> RawServer {
         let (std_listener, addr) = bind();
         let counts = Arc::new(Counts::default());
         let c = counts.clone();
@@ -164,13 +179,12 @@ impl ResettingServer {
                             };
                             buf.drain(..end + 4);
                             let n = c.requests.fetch_add(1, Ordering::SeqCst) + 1;
-                            if n % every == 0 {
+                            if reset_every.is_some_and(|every| n % every == 0) {
                                 c.resets.fetch_add(1, Ordering::SeqCst);
                                 let _ = stream.set_zero_linger();
                                 return; // dropped with linger 0: RST
                             }
-                            let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                            if stream.write_all(resp).await.is_err() {
+                            if stream.write_all(response).await.is_err() {
                                 return;
                             }
                         }
@@ -178,7 +192,7 @@ impl ResettingServer {
                 }
             });
         });
-        ResettingServer { addr, counts }
+        RawServer { addr, counts }
     }
 
     pub fn url(&self) -> String {
