@@ -114,7 +114,7 @@ impl RequestTemplate {
 pub struct Response {
     pub status: u16,
     /// Status line, headers and body, as they came over the wire (HTTP/1.1:
-    /// the bytes read while it was awaited; HTTP/2: re-counted, see `head_len`).
+    /// the bytes read while it was awaited; HTTP/2: re-counted, see `http2::head_len`).
     pub bytes: u64,
     /// Whether the connection may carry another request.
     pub reusable: bool,
@@ -261,19 +261,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
-/// Bytes of the status line and headers as HTTP/1.1 would send them, counted
-/// from a parsed head: HTTP/2's count (its head is decoded, so HPACK's saving
-/// is not seen; HTTP/1.1 counts the bytes it read instead, see `Counted`).
-pub(crate) fn head_len<B>(resp: &http::Response<B>) -> u64 {
-    let reason = resp.status().canonical_reason().map_or(0, str::len);
-    // "HTTP/1.1 200 OK\r\n"
-    let mut n = 9 + 3 + 1 + reason + 2;
-    for (name, value) in resp.headers() {
-        n += name.as_str().len() + 2 + value.len() + 2;
-    }
-    (n + 2) as u64
-}
-
 /// Sorts a hyper error into a report kind.
 pub fn classify(e: &hyper::Error) -> ErrorKind {
     if e.is_timeout() {
@@ -308,18 +295,6 @@ pub(crate) fn classify_io(e: &io::Error) -> ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn head_length_matches_the_wire() {
-        let resp = http::Response::builder()
-            .status(200)
-            .header("server", "nginx")
-            .header("content-length", "17")
-            .body(())
-            .unwrap();
-        let wire = "HTTP/1.1 200 OK\r\nserver: nginx\r\ncontent-length: 17\r\n\r\n";
-        assert_eq!(head_len(&resp), wire.len() as u64);
-    }
 
     #[test]
     fn io_kinds() {
