@@ -7,7 +7,9 @@
 //! anyone may pull `public/*`.
 
 use crate::support::token::{Policy, SERVICE, TokenIssuer, TokenRequest};
-use crate::support::{Output, Registry, TestContext, Variant, fixture_layout, run, tools};
+use crate::support::{
+    Output, Registry, TestContext, Variant, fixture_layout, push_fixture_as, tools,
+};
 
 const ALICE: &str = "alice";
 const ALICE_PW: &str = "alice-Pa55-word";
@@ -28,21 +30,6 @@ fn setup() -> (TokenIssuer, Registry) {
 
 fn alice_creds() -> String {
     format!("{ALICE}:{ALICE_PW}")
-}
-
-/// Pushes the busybox fixture with skopeo (an independent token client) as `creds`.
-fn seed(registry: &Registry, repo_tag: &str, creds: &str) {
-    run(tools::skopeo()
-        .args([
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            creds,
-        ])
-        .args(["--format", "oci", "--preserve-digests"])
-        .arg(fixture_layout(Variant::Oci).oci_ref())
-        .arg(registry.docker_ref(repo_tag)));
 }
 
 /// The manifest digest skopeo reads for `repo_tag` as `creds`.
@@ -71,8 +58,8 @@ fn with_scope<'a>(requests: &'a [TokenRequest], scope: &str) -> Vec<&'a TokenReq
 #[test]
 fn anonymous_tokens_pull_public_but_not_private_repositories() {
     let (issuer, registry) = setup();
-    seed(&registry, "alice/app:1", &alice_creds());
-    seed(&registry, "public/base:1", "bob:bob-pw");
+    push_fixture_as(&registry, "alice/app:1", &alice_creds());
+    push_fixture_as(&registry, "public/base:1", "bob:bob-pw");
     issuer.clear();
     let ctx = TestContext::new();
 
@@ -116,7 +103,7 @@ fn anonymous_tokens_pull_public_but_not_private_repositories() {
 #[test]
 fn alice_pulls_and_pushes_her_repositories() {
     let (issuer, registry) = setup();
-    seed(&registry, "alice/app:1", &alice_creds());
+    push_fixture_as(&registry, "alice/app:1", &alice_creds());
     issuer.clear();
     let ctx = TestContext::new();
     let creds = alice_creds();
@@ -188,7 +175,7 @@ fn alice_pulls_and_pushes_her_repositories() {
 #[test]
 fn pushing_where_the_token_may_not_write_fails_clearly() {
     let (issuer, registry) = setup();
-    seed(&registry, "public/base:1", "bob:bob-pw");
+    push_fixture_as(&registry, "public/base:1", "bob:bob-pw");
     let ctx = TestContext::new();
     let creds = alice_creds();
     let layout = fixture_layout(Variant::Oci);
@@ -235,7 +222,7 @@ fn pushing_where_the_token_may_not_write_fails_clearly() {
 #[test]
 fn mount_asks_pull_on_the_source_and_push_on_the_target() {
     let (issuer, registry) = setup();
-    seed(&registry, "alice/app:1", &alice_creds());
+    push_fixture_as(&registry, "alice/app:1", &alice_creds());
     let ctx = TestContext::new();
     let creds = alice_creds();
     ctx.run([

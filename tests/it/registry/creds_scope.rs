@@ -7,7 +7,7 @@
 //! `public/`, alice may pull `alice/`). Destination: another one with `htpasswd`.
 
 use crate::support::token::{Policy, TokenIssuer};
-use crate::support::{Output, Registry, TestContext, Variant, fixture_layout, run, tools};
+use crate::support::{Output, Registry, TestContext, push_fixture_as};
 
 const ALICE: &str = "alice";
 const ALICE_PW: &str = "alice-Src-pw";
@@ -30,12 +30,7 @@ fn setup() -> Setup {
     );
     let source = issuer.registry();
     for repo_tag in ["public/base:1", "alice/base:1"] {
-        run(tools::skopeo()
-            .args(["copy", "--quiet", "--dest-tls-verify=false"])
-            .args(["--dest-creds", &format!("{ALICE}:{ALICE_PW}")])
-            .args(["--format", "oci", "--preserve-digests"])
-            .arg(fixture_layout(Variant::Oci).oci_ref())
-            .arg(source.docker_ref(repo_tag)));
+        push_fixture_as(&source, repo_tag, &format!("{ALICE}:{ALICE_PW}"));
     }
     issuer.clear();
     let dest = Registry::builder().htpasswd(DEST_USER, DEST_PW).start();

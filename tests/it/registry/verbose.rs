@@ -13,7 +13,9 @@ use base64::Engine as _;
 use crate::support::http_server::{Reply, Request, Server};
 use crate::support::mock_image::{MockImage, sha};
 use crate::support::token::{Policy, SERVICE, TokenIssuer};
-use crate::support::{FixtureImage, Output, Registry, TestContext, Variant, push_fixture, run};
+use crate::support::{
+    FixtureImage, Output, Registry, TestContext, Variant, push_fixture, push_fixture_as,
+};
 
 /// The trace lines of a command's stderr (those starting with an HTTP method), with
 /// every `<digits> ms` written `N ms`.
@@ -136,7 +138,7 @@ fn token_auth_pull_traces_the_token_request_but_never_the_token() {
     ));
     let registry = issuer.registry();
     let creds = format!("alice:{ALICE_PW}");
-    let image = push_fixture_as(&registry, "alice/app", "1", &creds);
+    let image = push_fixture_as(&registry, "alice/app:1", &creds);
     let ctx = TestContext::new();
 
     // `-q` hides progress and status lines, not the trace (as curl's `-s -v`).
@@ -188,26 +190,6 @@ fn token_auth_pull_traces_the_token_request_but_never_the_token() {
         &manifest,
         &blobs,
     );
-}
-
-/// Pushes the busybox fixture with skopeo as `creds` (the token registry needs them).
-fn push_fixture_as(registry: &Registry, repo: &str, tag: &str, creds: &str) -> FixtureImage {
-    let layout = crate::support::fixture_layout(Variant::Oci);
-    run(crate::support::tools::skopeo()
-        .args([
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            creds,
-        ])
-        .args(["--format", "oci", "--preserve-digests"])
-        .arg(layout.oci_ref())
-        .arg(registry.docker_ref(&format!("{repo}:{tag}"))));
-    FixtureImage {
-        reference: registry.reference(&format!("{repo}:{tag}")),
-        ..layout.image.clone()
-    }
 }
 
 #[test]

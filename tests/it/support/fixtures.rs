@@ -249,6 +249,24 @@ pub fn push_fixture(registry: &Registry, repo: &str, tag: &str, variant: Variant
     pushed
 }
 
+/// Pushes the OCI fixture to `registry` as `repo_tag` with `skopeo copy`, signed
+/// in as `creds`: for token-auth registries, whose `Registry` holds no
+/// credentials (so nothing is read back, as `push_fixture` does). Returns what
+/// the registry now serves: the layout's image, unchanged (`--preserve-digests`).
+pub fn push_fixture_as(registry: &Registry, repo_tag: &str, creds: &str) -> FixtureImage {
+    let layout = fixture_layout(Variant::Oci);
+    run(tools::skopeo()
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .args(["--dest-creds", creds])
+        .args(["--format", "oci", "--preserve-digests"])
+        .arg(layout.oci_ref())
+        .arg(registry.docker_ref(repo_tag)));
+    FixtureImage {
+        reference: registry.reference(repo_tag),
+        ..layout.image.clone()
+    }
+}
+
 /// Copies a fixture variant's layout to any skopeo destination (`oci-archive:FILE`,
 /// `docker-archive:FILE:REF`, `oci:DIR:TAG`, `dir:DIR`), e.g. to test ocibench's other
 /// transports. Index variants are copied whole (`--all`) where the destination allows.

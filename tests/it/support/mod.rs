@@ -75,7 +75,8 @@ pub mod zstd_fixture;
 
 pub use context::{Output, TestContext};
 pub use fixtures::{
-    FixtureImage, Variant, export_fixture, fixture_layout, push_fixture, read_registry, tamper_blob,
+    FixtureImage, Variant, export_fixture, fixture_layout, push_fixture, push_fixture_as,
+    read_registry, tamper_blob,
 };
 pub use python_base::python_base;
 pub use registry::{LoggedRequest, Registry};
